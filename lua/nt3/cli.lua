@@ -1,0 +1,637 @@
+-- nt3.cli: the command registry, flag parsing, help text and the one place
+-- where errors become a message on stderr and an exit code.
+--
+-- A command is a table: name, aliases, summary, flags, run (see
+-- docs/writing-commands.md). Built-in commands are the embedded modules
+-- commands.<name>; user commands are ~/.nt3/commands/<name>.lua and the
+-- directories of NT3_COMMANDS_PATH. Both go through the same validation,
+-- parsing and help.
+local embedded = require "nt3.embedded"
+
+local M = {}
+
+M.EXIT = { ok = 0, failure = 1, usage = 2, not_logged_in = 4, interrupted = 130 }
+
+local PROGRAM = "nt3"
+local USER_COMMAND_MAX = 1024 * 1024
+
+---------------------------------------------------------------------------
+-- errors that carry an exit code
+---------------------------------------------------------------------------
+
+local Failure = {}
+Failure.__index = Failure
+Failure.__tostring = function(self) return self.message or "" end
+
+-- cli.fail(message, code): stop the command; message goes to stderr as
+-- "nt3: <message>" and the process exits with code (default 1).
+function M.fail(message, code)
+  error(setmetatable({ message = message, code = code or M.EXIT.failure }, Failure), 0)
+end
+
+-- cli.usage_error(message, command): as fail, exit 2, followed by the usage.
+function M.usage_error(message, command)
+  error(setmetatable({ message = message, code = M.EXIT.usage, usage_of = command }, Failure), 0)
+end
+
+local function is_failure(e) return getmetatable(e) == Failure end
+
+---------------------------------------------------------------------------
+-- output
+---------------------------------------------------------------------------
+
+function M.out(...)
+  io.stdout:write(...)
+end
+
+function M.print(...)
+  local parts = table.pack(...)
+  for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+  io.stdout:write(table.concat(parts, " "), "\n")
+end
+
+function M.errorln(message)
+  io.stderr:write(message, "\n")
+end
+
+-- cli.warn(message): "nt3: warning: <message>" on stderr
+function M.warn(message)
+  io.stderr:write(PROGRAM, ": warning: ", message, "\n")
+end
+
+---------------------------------------------------------------------------
+-- validation
+---------------------------------------------------------------------------
+
+local NAME = "^[%a][%w_-]*$"
+
+local function check_flag(where, i, f)
+  local at = ("%s: flags[%d]"):format(where, i)
+  if type(f) ~= "table" then return nil, at .. " must be a table" end
+  if type(f.long) ~= "string" or not f.long:match("^[%a][%w-]*$") then
+    return nil, at .. ": 'long' must be a name like \"api-url\""
+  end
+  if f.short ~= nil and (type(f.short) ~= "string" or not f.short:match("^%w$")) then
+    return nil, at .. ": 'short' must be one letter or digit"
+  end
+  if f.value ~= nil and type(f.value) ~= "string" then
+    return nil, at .. ": 'value' must be a string naming the value, like \"url\""
+  end
+  if f.help ~= nil and type(f.help) ~= "string" then
+    return nil, at .. ": 'help' must be a string"
+  end
+  if f.long == "help" or f.short == "h" then
+    return nil, at .. ": -h/--help is reserved"
+  end
+  return true
+end
+
+-- cli.validate(command, where) -> command | nil, message
+-- where names the source in messages (a file path or a module name).
+function M.validate(cmd, where)
+  where = where or "command"
+  if type(cmd) ~= "table" then
+    return nil, ("%s: a command must return a table, got %s"):format(where, type(cmd))
+  end
+  if type(cmd.name) ~= "string" or not cmd.name:match(NAME) then
+    return nil, where .. ": field 'name' is missing or not a name (letters, digits, - and _)"
+  end
+  if type(cmd.summary) ~= "string" or cmd.summary == "" then
+    return nil, where .. ": field 'summary' is missing (one line saying what the command does)"
+  end
+  if type(cmd.run) ~= "function" then
+    return nil, where .. ": field 'run' is missing or not a function"
+  end
+  if cmd.aliases ~= nil then
+    if type(cmd.aliases) ~= "table" then return nil, where .. ": field 'aliases' must be a list of names" end
+    for _, a in ipairs(cmd.aliases) do
+      if type(a) ~= "string" or not a:match(NAME) then
+        return nil, where .. ": field 'aliases' must be a list of names"
+      end
+    end
+  end
+  if cmd.args ~= nil then
+    if type(cmd.args) ~= "table" then return nil, where .. ": field 'args' must be a list of names" end
+    for _, a in ipairs(cmd.args) do
+      if type(a) ~= "string" then return nil, where .. ": field 'args' must be a list of names" end
+    end
+  end
+  if cmd.flags ~= nil and type(cmd.flags) ~= "table" then
+    return nil, where .. ": field 'flags' must be a list of flags"
+  end
+  local seen = {}
+  for i, f in ipairs(cmd.flags or {}) do
+    local ok, err = check_flag(where, i, f)
+    if not ok then return nil, err end
+    for _, key in ipairs({ "--" .. f.long, f.short and ("-" .. f.short) }) do
+      if key then
+        if seen[key] then return nil, ("%s: flag %s is declared twice"):format(where, key) end
+        seen[key] = true
+      end
+    end
+  end
+  return cmd
+end
+
+---------------------------------------------------------------------------
+-- flag parsing
+---------------------------------------------------------------------------
+
+local function key_of(flag) return (flag.long:gsub("-", "_")) end
+
+local function store(opts, flag, value)
+  local key = key_of(flag)
+  if flag.multiple then
+    local list = opts[key] or {}
+    list[#list + 1] = value
+    opts[key] = list
+  else
+    opts[key] = value
+  end
+end
+
+local function arg_bounds(cmd)
+  local min, max = 0, 0
+  for _, a in ipairs(cmd.args or {}) do
+    if a:sub(-3) == "..." then
+      max = math.huge
+    elseif a:sub(-1) == "?" then
+      max = max + 1
+    else
+      min, max = min + 1, max + 1
+    end
+  end
+  return min, max
+end
+
+-- cli.parse(command, argv) -> opts, args | nil, message
+-- opts is keyed by the long name with - turned into _ (opts.api_url);
+-- a flag with multiple = true collects a list. args are the positionals.
+function M.parse(cmd, argv)
+  local by_long, by_short = {}, {}
+  for _, f in ipairs(cmd.flags or {}) do
+    by_long[f.long] = f
+    if f.short then by_short[f.short] = f end
+  end
+  local opts, args = {}, {}
+  local i, n = 1, #argv
+  local only_args = false
+  while i <= n do
+    local a = argv[i]
+    if only_args or a == "-" or a:sub(1, 1) ~= "-" then
+      args[#args + 1] = a
+      if cmd.stop_at_first_arg then only_args = true end
+    elseif a == "--" then
+      only_args = true
+    elseif a:sub(1, 2) == "--" then
+      local name, value = a:match("^%-%-([^=]+)=(.*)$")
+      name = name or a:sub(3)
+      if name == "help" then
+        opts.help = true
+      else
+        local f = by_long[name]
+        if not f then return nil, "unknown flag: --" .. name end
+        if f.value then
+          if value == nil then
+            i = i + 1
+            if i > n then return nil, ("flag needs an argument: --%s"):format(name) end
+            value = argv[i]
+          end
+          store(opts, f, value)
+        else
+          if value ~= nil then return nil, ("flag --%s does not take a value"):format(name) end
+          store(opts, f, true)
+        end
+      end
+    else
+      -- -abc: booleans combined; a flag taking a value takes the rest or the next
+      local j = 2
+      while j <= #a do
+        local c = a:sub(j, j)
+        if c == "h" then
+          opts.help = true
+        else
+          local f = by_short[c]
+          if not f then return nil, "unknown shorthand flag: '" .. c .. "' in " .. a end
+          if f.value then
+            local value = a:sub(j + 1)
+            if value == "" then
+              i = i + 1
+              if i > n then return nil, ("flag needs an argument: '%s' in %s"):format(c, a) end
+              value = argv[i]
+            end
+            store(opts, f, value)
+            break
+          end
+          store(opts, f, true)
+        end
+        j = j + 1
+      end
+    end
+    i = i + 1
+  end
+  if not opts.help then
+    local min, max = arg_bounds(cmd)
+    if #args < min then
+      return nil, ("missing argument: %s"):format(cmd.args[#args + 1]:gsub("[?.]+$", ""))
+    end
+    if #args > max then
+      return nil, ("unexpected argument: %s"):format(args[max + 1])
+    end
+  end
+  return opts, args
+end
+
+---------------------------------------------------------------------------
+-- help
+---------------------------------------------------------------------------
+
+local function flag_label(f)
+  local s = f.short and ("-" .. f.short .. ", ") or "    "
+  s = s .. "--" .. f.long
+  if f.value then s = s .. " <" .. f.value .. ">" end
+  return s
+end
+
+local function args_usage(cmd)
+  local parts = {}
+  for _, a in ipairs(cmd.args or {}) do
+    if a:sub(-3) == "..." then
+      parts[#parts + 1] = "[" .. a .. "]"
+    elseif a:sub(-1) == "?" then
+      parts[#parts + 1] = "[<" .. a:sub(1, -2) .. ">]"
+    else
+      parts[#parts + 1] = "<" .. a .. ">"
+    end
+  end
+  return table.concat(parts, " ")
+end
+
+-- cli.usage(command) -> the command's help text
+function M.usage(cmd)
+  local lines = {}
+  local function add(s) lines[#lines + 1] = s end
+  add(cmd.summary)
+  add("")
+  local usage = ("Usage: %s %s [options]"):format(PROGRAM, cmd.name)
+  local a = args_usage(cmd)
+  if a ~= "" then usage = usage .. " " .. a end
+  add(usage)
+  if cmd.aliases and #cmd.aliases > 0 then
+    local names = {}
+    for i, al in ipairs(cmd.aliases) do names[i] = PROGRAM .. " " .. al end
+    add("Alias: " .. table.concat(names, ", "))
+  end
+  if cmd.description then
+    add("")
+    add((cmd.description:gsub("%s+$", "")))
+  end
+  add("")
+  add("Options:")
+  local rows = {}
+  for _, f in ipairs(cmd.flags or {}) do rows[#rows + 1] = { flag_label(f), f.help or "" } end
+  rows[#rows + 1] = { "-h, --help", "Show help for " .. cmd.name }
+  local width = 0
+  for _, r in ipairs(rows) do width = math.max(width, #r[1]) end
+  for _, r in ipairs(rows) do
+    add(("  %-" .. width .. "s   %s"):format(r[1], r[2]))
+  end
+  if cmd.examples then
+    add("")
+    add("Examples:")
+    for _, e in ipairs(cmd.examples) do add("  " .. e) end
+  end
+  if cmd.source then
+    add("")
+    add("Defined in " .. cmd.source)
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+---------------------------------------------------------------------------
+-- the registry
+---------------------------------------------------------------------------
+
+local fs -- loaded on first use: `nt3 --version` needs no binding
+local function the_fs()
+  fs = fs or require "nt3.fs"
+  return fs
+end
+
+local function builtin_names()
+  local names = {}
+  for _, mod in ipairs(embedded.list("commands.")) do
+    names[#names + 1] = mod:sub(#"commands." + 1)
+  end
+  return names
+end
+
+local builtin_cache = {}
+local function load_builtin(name)
+  if builtin_cache[name] == nil then
+    if not embedded.has("commands." .. name) then
+      builtin_cache[name] = false
+    else
+      local cmd = assert(M.validate(require("commands." .. name), "commands." .. name))
+      cmd.builtin = true
+      builtin_cache[name] = cmd
+    end
+  end
+  return builtin_cache[name] or nil
+end
+
+-- The directories user commands come from, in order.
+function M.user_command_dirs()
+  local env = require "nt3.env"
+  local dirs = {}
+  local base = env.get("NT3_CONFIG_DIR")
+  if not base or base == "" then
+    local home = env.home()
+    if home then base = home .. "/.nt3" end
+  end
+  if base then dirs[#dirs + 1] = base .. "/commands" end
+  local extra = env.get("NT3_COMMANDS_PATH")
+  if extra then
+    for d in extra:gmatch("[^:]+") do
+      if d:sub(1, 1) == "/" then dirs[#dirs + 1] = d end
+    end
+  end
+  return dirs
+end
+
+local function octal(mode) return ("%03o"):format(mode) end
+
+-- cli.trusted(path, kind) -> true | nil, reason
+-- Code is only run from files and directories owned by the user or root
+-- and not writable by group or others: anyone who can write there could
+-- otherwise run code as the user.
+function M.trusted(path, kind)
+  local st, err = the_fs().stat(path)
+  if not st then return nil, err end
+  if st.type ~= kind then return nil, ("%s is not a %s"):format(path, kind == "file" and "regular file" or kind) end
+  local uid = require("nt3.env").uid()
+  if st.uid ~= uid and st.uid ~= 0 then
+    return nil, ("%s is owned by another user (uid %d)"):format(path, st.uid)
+  end
+  if st.mode & 18 ~= 0 then -- 0022
+    return nil, ("%s is writable by group or others (mode %s); fix: chmod go-w %s"):format(path, octal(st.mode), path)
+  end
+  return true
+end
+
+local warned = {}
+local function warn_once(message)
+  if not warned[message] then
+    warned[message] = true
+    M.warn(message)
+  end
+end
+
+-- Loads one user command file; warns and returns nil when it cannot be used.
+local function load_user_file(dir, path)
+  local ok, why = M.trusted(dir, "directory")
+  if ok then ok, why = M.trusted(path, "file") end
+  if not ok then
+    warn_once("skipping " .. path .. ": " .. why)
+    return nil
+  end
+  local text, err = the_fs().read(path, USER_COMMAND_MAX)
+  if not text then
+    warn_once("skipping " .. path .. ": " .. err)
+    return nil
+  end
+  local chunk, lerr = load(text, "@" .. path, "t")
+  if not chunk then
+    warn_once("skipping " .. lerr)
+    return nil
+  end
+  local okrun, cmd = pcall(chunk)
+  if not okrun then
+    warn_once("skipping " .. path .. ": " .. tostring(cmd))
+    return nil
+  end
+  local valid, verr = M.validate(cmd, path)
+  if not valid then
+    warn_once("skipping " .. verr)
+    return nil
+  end
+  cmd.source = path
+  cmd.user = true
+  return cmd
+end
+
+local function dir_exists(dir)
+  local st = the_fs().stat(dir)
+  return st and st.type == "directory"
+end
+
+-- Decides between a user command and a built-in of the same name.
+local function arbitrate(user, builtin)
+  if not builtin then return user end
+  if user.overrides == true then
+    user.overrides_builtin = true
+    return user
+  end
+  warn_once(("ignoring %s: it has the name of the built-in command '%s' (add overrides = true to replace it)")
+    :format(user.source, builtin.name))
+  return builtin
+end
+
+local function user_file(name)
+  for _, dir in ipairs(M.user_command_dirs()) do
+    local path = dir .. "/" .. name .. ".lua"
+    if the_fs().stat(path) then return dir, path end
+  end
+end
+
+-- cli.commands() -> every command, sorted by name (user overrides applied)
+function M.commands()
+  local list, by_name = {}, {}
+  for _, name in ipairs(builtin_names()) do
+    by_name[name] = load_builtin(name)
+  end
+  for _, dir in ipairs(M.user_command_dirs()) do
+    if dir_exists(dir) then
+      local names = the_fs().dir(dir) or {}
+      for _, file in ipairs(names) do
+        local base = file:match("^(.+)%.lua$")
+        if base and not (by_name[base] and by_name[base].user) then
+          local cmd = load_user_file(dir, dir .. "/" .. file)
+          if cmd then
+            local existing = by_name[cmd.name]
+            if existing and existing.user then
+              -- an earlier directory wins
+            else
+              by_name[cmd.name] = arbitrate(cmd, existing and existing.builtin and existing or nil)
+            end
+          end
+        end
+      end
+    end
+  end
+  for _, cmd in pairs(by_name) do list[#list + 1] = cmd end
+  table.sort(list, function(a, b) return a.name < b.name end)
+  return list
+end
+
+-- cli.find(name) -> command | nil
+-- Looks only at what it has to: the built-in module of that name and one
+-- file per user directory; every command is loaded only to resolve an alias.
+function M.find(name)
+  if not name:match(NAME) then return nil end
+  local builtin = load_builtin(name)
+  local dir, path = user_file(name)
+  if path then
+    local user = load_user_file(dir, path)
+    if user and user.name == name then return arbitrate(user, builtin) end
+  end
+  if builtin then return builtin end
+  for _, cmd in ipairs(M.commands()) do
+    for _, alias in ipairs(cmd.aliases or {}) do
+      if alias == name then return cmd end
+    end
+  end
+  return nil
+end
+
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- cli.suggest(name) -> the nearest command name, if any is near enough
+function M.suggest(name)
+  local best, best_d
+  for _, cmd in ipairs(M.commands()) do
+    for _, candidate in ipairs({ cmd.name, table.unpack(cmd.aliases or {}) }) do
+      local d = distance(name, candidate)
+      if candidate:sub(1, #name) == name then d = math.min(d, 1) end
+      if not best_d or d < best_d then best, best_d = candidate, d end
+    end
+  end
+  if best and best_d <= math.max(2, #name // 3) then return best end
+end
+
+-- cli.help_text() -> the command list shown by `nt3` and `nt3 help`
+function M.help_text()
+  local lines = {
+    "nt3 — command-line client for the nt3 API",
+    "",
+    "Usage: nt3 <command> [options]",
+    "",
+    "Commands:",
+  }
+  local cmds = M.commands()
+  local width = 0
+  for _, c in ipairs(cmds) do if not c.hidden then width = math.max(width, #c.name) end end
+  for _, c in ipairs(cmds) do
+    if not c.hidden then
+      local line = ("  %-" .. width .. "s   %s"):format(c.name, c.summary)
+      if c.aliases and #c.aliases > 0 then line = line .. " (alias: " .. table.concat(c.aliases, ", ") .. ")" end
+      if c.overrides_builtin then
+        line = line .. " [user command, overrides built-in]"
+      elseif c.user then
+        line = line .. " [user command]"
+      end
+      lines[#lines + 1] = line
+    end
+  end
+  lines[#lines + 1] = ""
+  lines[#lines + 1] = "Run 'nt3 help <command>' or 'nt3 <command> --help' for a command's options."
+  lines[#lines + 1] = "Run 'nt3 --version' for the version."
+  return table.concat(lines, "\n") .. "\n"
+end
+
+function M.version_text()
+  return ("nt3 version %s\n"):format(embedded.version)
+end
+
+---------------------------------------------------------------------------
+-- running
+---------------------------------------------------------------------------
+
+local function debug_on()
+  local d = os.getenv("NT3_DEBUG")
+  return d ~= nil and d ~= "" and d ~= "0"
+end
+
+local function message_of(e)
+  if is_failure(e) then return e.message end
+  if type(e) == "string" then return e end
+  return tostring(e)
+end
+
+-- Runs a command with its own arguments; raises Failure on usage errors.
+function M.run_command(cmd, argv, invoked_as)
+  local opts, args = M.parse(cmd, argv)
+  if not opts then M.usage_error(args, cmd) end
+  if opts.help then
+    io.stdout:write(M.usage(cmd))
+    return M.EXIT.ok
+  end
+  local ctx = { name = invoked_as or cmd.name, command = cmd, args = args, argv = argv, cli = M }
+  local result = cmd.run(opts, ctx)
+  if result == nil or result == true then return M.EXIT.ok end
+  if result == false then return M.EXIT.failure end
+  if math.type(result) == "integer" then return result end
+  error(("command '%s' returned %s instead of an exit code"):format(cmd.name, tostring(result)), 0)
+end
+
+local function dispatch(argv)
+  local first = argv[1]
+  if first == nil then
+    io.stdout:write(M.help_text())
+    return M.EXIT.ok
+  end
+  if first == "--version" or first == "-v" then
+    io.stdout:write(M.version_text())
+    return M.EXIT.ok
+  end
+  if first == "--help" or first == "-h" then
+    first = "help"
+  end
+  if first:sub(1, 1) == "-" then
+    M.usage_error(("unknown flag: %s (flags go after the command; see 'nt3 help')"):format(first))
+  end
+  local cmd = M.find(first)
+  if not cmd then
+    local near = M.suggest(first)
+    local hint = near and (' (did you mean "%s"?)'):format(near) or ""
+    M.usage_error(('unknown command "%s"%s; run \'nt3 help\' for the list'):format(first, hint))
+  end
+  return M.run_command(cmd, table.move(argv, 2, #argv, 1, {}), first)
+end
+
+local function traceback(e)
+  if debug_on() and not is_failure(e) then
+    return debug.traceback(message_of(e), 2)
+  end
+  return e
+end
+
+-- cli.main(argv) -> exit code. Every error ends here, as one line.
+function M.main(argv)
+  local ok, result = xpcall(dispatch, traceback, argv)
+  io.stdout:flush()
+  if ok then return result end
+  local msg = message_of(result)
+  if msg and msg ~= "" then io.stderr:write(PROGRAM, ": ", msg, "\n") end
+  if is_failure(result) then
+    if result.usage_of then
+      io.stderr:write("\n", M.usage(result.usage_of))
+    end
+    return result.code
+  end
+  return M.EXIT.failure
+end
+
+return M

@@ -1,0 +1,78 @@
+-- nt3.json: lua-cjson's safe variant (decode returns nil, message on bad
+-- input instead of raising) plus a stable, indented encoder for people.
+local cjson = require "cjson.safe"
+
+local M = {}
+
+M.null = cjson.null
+
+-- json.encode(value) -> string | nil, message
+function M.encode(value)
+  return cjson.encode(value)
+end
+
+-- json.decode(text) -> value | nil, message
+function M.decode(text)
+  if type(text) ~= "string" then
+    error("bad argument #1 to 'decode' (string expected, got " .. type(text) .. ")", 2)
+  end
+  return cjson.decode(text)
+end
+
+local function is_array(t)
+  local n = #t
+  if n == 0 then return false end -- as cjson: an empty table is {}
+  local count = 0
+  for _ in pairs(t) do count = count + 1 end
+  return count == n
+end
+
+local function pretty(value, indent, out)
+  local kind = type(value)
+  if kind ~= "table" then
+    local s, err = cjson.encode(value)
+    if not s then error(err, 0) end
+    out[#out + 1] = s
+    return
+  end
+  local inner = indent .. "  "
+  if is_array(value) then
+    if #value == 0 then out[#out + 1] = "[]" return end
+    out[#out + 1] = "[\n"
+    for i, v in ipairs(value) do
+      out[#out + 1] = inner
+      pretty(v, inner, out)
+      out[#out + 1] = i < #value and ",\n" or "\n"
+    end
+    out[#out + 1] = indent .. "]"
+    return
+  end
+  local keys = {}
+  for k in pairs(value) do
+    if type(k) ~= "string" and type(k) ~= "number" then
+      error("cannot encode a key of type " .. type(k), 0)
+    end
+    keys[#keys + 1] = tostring(k)
+  end
+  if #keys == 0 then out[#out + 1] = "{}" return end
+  table.sort(keys)
+  out[#out + 1] = "{\n"
+  for i, k in ipairs(keys) do
+    local v = value[k]
+    if v == nil then v = value[tonumber(k)] end
+    out[#out + 1] = inner .. cjson.encode(k) .. ": "
+    pretty(v, inner, out)
+    out[#out + 1] = i < #keys and ",\n" or "\n"
+  end
+  out[#out + 1] = indent .. "}"
+end
+
+-- json.pretty(value) -> string (keys sorted, two-space indent) | nil, message
+function M.pretty(value)
+  local out = {}
+  local ok, err = pcall(pretty, value, "", out)
+  if not ok then return nil, err end
+  return table.concat(out)
+end
+
+return M

@@ -1,0 +1,66 @@
+/*
+ * nt3: one Lua state, one call into nt3.cli, one exit code. main knows
+ * nothing of commands; errors that escape the CLI are printed once here.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "runtime.h"
+
+static int debug_enabled(void) {
+  const char *d = getenv("NT3_DEBUG");
+  return d && *d && *d != '0';
+}
+
+/* message handler: the message alone, or with a traceback for NT3_DEBUG */
+static int on_error(lua_State *L) {
+  const char *msg = lua_tostring(L, 1);
+  if (!msg) msg = luaL_tolstring(L, 1, NULL);
+  if (debug_enabled())
+    luaL_traceback(L, L, msg, 1);
+  else
+    lua_pushstring(L, msg);
+  return 1;
+}
+
+static int run(lua_State *L) {
+  int argc = (int)lua_tointeger(L, 1);
+  char **argv = lua_touserdata(L, 2);
+  nt3_open(L);
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "nt3.cli");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "main");
+  lua_createtable(L, argc, 0);
+  for (int i = 1; i < argc; i++) {
+    lua_pushstring(L, argv[i]);
+    lua_rawseti(L, -2, i);
+  }
+  lua_call(L, 1, 1);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  lua_State *L = luaL_newstate();
+  if (!L) {
+    fputs("nt3: not enough memory\n", stderr);
+    return 1;
+  }
+  lua_pushcfunction(L, on_error);
+  lua_pushcfunction(L, run);
+  lua_pushinteger(L, argc);
+  lua_pushlightuserdata(L, argv);
+  int code;
+  if (lua_pcall(L, 2, 1, 1) != LUA_OK) {
+    fprintf(stderr, "nt3: %s\n", lua_tostring(L, -1));
+    code = 1;
+  } else {
+    code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+  }
+  fflush(stdout);
+  lua_close(L);
+  return code;
+}

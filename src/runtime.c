@@ -1,0 +1,158 @@
+/*
+ * The Lua state nt3 runs in: standard libraries, the C bindings (as
+ * preloads, so a command that does not use one never opens it), and a
+ * searcher for the modules compiled into the binary.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lualib.h>
+
+#include "embedded.h"
+#include "runtime.h"
+
+static const struct nt3_module *find_module(const char *name) {
+  int lo = 0, hi = nt3_module_count - 1;
+  while (lo <= hi) {
+    int mid = (lo + hi) / 2;
+    int c = strcmp(name, nt3_modules[mid].name);
+    if (c == 0) return &nt3_modules[mid];
+    if (c < 0) hi = mid - 1; else lo = mid + 1;
+  }
+  return NULL;
+}
+
+/* NT3_LUA_DIR=<dir>: <dir>/nt3/cli.lua is loaded instead of the embedded
+ * nt3.cli (and <dir>/nt3/new.lua is found too), so a developer edits and
+ * reruns without rebuilding. Text chunks only. Returns 2 (chunk, path) when
+ * found, 0 when the directory has no such file. */
+static int search_dev_dir(lua_State *L, const char *dir, const char *name) {
+  static const char *const forms[] = {"%s/%s.lua", "%s/%s/init.lua"};
+  const char *rel = luaL_gsub(L, name, ".", "/");
+  for (int i = 0; i < 2; i++) {
+    const char *path = lua_pushfstring(L, forms[i], dir, rel);
+    FILE *f = fopen(path, "r");
+    if (!f) {
+      lua_pop(L, 1);
+      continue;
+    }
+    fclose(f);
+    if (luaL_loadfilex(L, path, "t") != LUA_OK)
+      return luaL_error(L, "%s", lua_tostring(L, -1));
+    lua_insert(L, -2); /* chunk, path */
+    return 2;
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
+static int search_embedded(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *dir = getenv("NT3_LUA_DIR");
+  if (dir && *dir) {
+    int n = search_dev_dir(L, dir, name);
+    if (n) return n;
+  }
+  const struct nt3_module *m = find_module(name);
+  if (!m) {
+    lua_pushfstring(L, "no embedded module '%s'", name);
+    return 1;
+  }
+  char chunk[512];
+  snprintf(chunk, sizeof chunk, "@%s", m->file);
+  if (luaL_loadbufferx(L, (const char *)m->code, m->size, chunk, "b") != LUA_OK)
+    return luaL_error(L, "error loading embedded module '%s': %s", name, lua_tostring(L, -1));
+  lua_pushstring(L, chunk);
+  return 2;
+}
+
+/* nt3.embedded.list(prefix) -> sorted names of embedded modules */
+static int embedded_list(lua_State *L) {
+  size_t plen;
+  const char *prefix = luaL_optlstring(L, 1, "", &plen);
+  lua_newtable(L);
+  int n = 0;
+  for (int i = 0; i < nt3_module_count; i++)
+    if (strncmp(nt3_modules[i].name, prefix, plen) == 0) {
+      lua_pushstring(L, nt3_modules[i].name);
+      lua_rawseti(L, -2, ++n);
+    }
+  return 1;
+}
+
+static int embedded_has(lua_State *L) {
+  lua_pushboolean(L, find_module(luaL_checkstring(L, 1)) != NULL);
+  return 1;
+}
+
+static int luaopen_nt3_embedded(lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"list", embedded_list},
+    {"has", embedded_has},
+    {NULL, NULL},
+  };
+  luaL_newlib(L, fns);
+  lua_pushliteral(L, NT3_VERSION);
+  lua_setfield(L, -2, "version");
+  return 1;
+}
+
+/* Keeps only absolute entries of a search path: the current directory (or
+ * any relative one) must never supply code. */
+static void absolute_only(lua_State *L, const char *field) {
+  lua_getfield(L, -1, field);
+  const char *path = lua_tostring(L, -1);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  int first = 1;
+  while (path && *path) {
+    const char *end = strchr(path, ';');
+    size_t len = end ? (size_t)(end - path) : strlen(path);
+    if (len > 0 && path[0] == '/') {
+      if (!first) luaL_addchar(&b, ';');
+      luaL_addlstring(&b, path, len);
+      first = 0;
+    }
+    path += len + (end ? 1 : 0);
+  }
+  luaL_pushresult(&b);
+  lua_setfield(L, -3, field);
+  lua_pop(L, 1);
+}
+
+static void preload(lua_State *L, const char *name, lua_CFunction f) {
+  lua_pushcfunction(L, f);
+  lua_setfield(L, -2, name);
+}
+
+void nt3_open(lua_State *L) {
+  luaL_openlibs(L);
+  lua_getglobal(L, "package");
+
+  absolute_only(L, "path");
+  absolute_only(L, "cpath");
+
+  lua_getfield(L, -1, "preload");
+  preload(L, "nt3.embedded", luaopen_nt3_embedded);
+  preload(L, "nt3.fs", luaopen_nt3_fs);
+  preload(L, "nt3.prompt", luaopen_nt3_prompt);
+  preload(L, "nt3.env", luaopen_nt3_env);
+  preload(L, "nt3.http", luaopen_nt3_http);
+  preload(L, "cjson", luaopen_cjson);
+  preload(L, "cjson.safe", luaopen_cjson_safe);
+  lua_pop(L, 1);
+
+  /* embedded modules come right after preload, before any path: nothing on
+   * disk can shadow a module nt3 ships */
+  lua_getfield(L, -1, "searchers");
+  int n = (int)lua_rawlen(L, -1);
+  for (int i = n; i >= 2; i--) {
+    lua_rawgeti(L, -1, i);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_pushcfunction(L, search_embedded);
+  lua_rawseti(L, -2, 2);
+  lua_pop(L, 2);
+}

@@ -1,0 +1,115 @@
+-- Test helpers: run the built nt3 as a user would (own environment, HOME,
+-- working directory, umask, stdin) and read back stdout, stderr, exit code.
+local M = {}
+
+M.bin = assert(os.getenv("NT3_BIN"), "NT3_BIN is not set: run the specs through ctest")
+M.src = os.getenv("NT3_SOURCE_DIR") or "."
+
+function M.quote(s)
+  return "'" .. tostring(s):gsub("'", [['\'']]) .. "'"
+end
+
+local function slurp(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local s = f:read("a")
+  f:close()
+  return s
+end
+M.slurp = slurp
+
+function M.spit(path, data)
+  local f = assert(io.open(path, "wb"))
+  assert(f:write(data))
+  assert(f:close())
+end
+
+local tmp_root
+local dirs = {}
+-- sh.tmpdir() -> a fresh directory, removed when the spec file ends
+function M.tmpdir()
+  local p = io.popen("mktemp -d /tmp/nt3-test.XXXXXX")
+  local d = p:read("l")
+  p:close()
+  -- resolve symlinks so paths compare equal to getcwd()
+  local r = io.popen("cd " .. M.quote(d) .. " && pwd -P")
+  d = r:read("l")
+  r:close()
+  dirs[#dirs + 1] = d
+  tmp_root = tmp_root or d
+  return d
+end
+
+function M.cleanup()
+  for _, d in ipairs(dirs) do os.execute("chmod -R u+rwx " .. M.quote(d) .. " 2>/dev/null; rm -rf " .. M.quote(d)) end
+  dirs = {}
+end
+
+-- sh.script(source) -> path of a file holding source (for `nt3 run`)
+function M.script(source)
+  local d = M.tmpdir()
+  local path = d .. "/script.lua"
+  M.spit(path, source)
+  return path
+end
+
+-- variables passed through to every child (sanitizer settings, PATH)
+local passthrough = { "PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "NT3_SOURCE_DIR", "NT3_BIN" }
+
+-- sh.run(args, opts) -> { code, stdout, stderr }
+-- opts.env: extra variables (false unsets); opts.home: HOME (default: a
+-- fresh directory); opts.cwd; opts.stdin: text fed to stdin (default: none,
+-- /dev/null); opts.umask: e.g. "000"; opts.bin: another executable.
+function M.run(args, opts)
+  opts = opts or {}
+  local vars = {}
+  for _, k in ipairs(passthrough) do
+    local v = os.getenv(k)
+    if v then vars[k] = v end
+  end
+  vars.HOME = opts.home or M.tmpdir()
+  vars.LANG = "C"
+  for k, v in pairs(opts.env or {}) do
+    if v == false then vars[k] = nil else vars[k] = v end
+  end
+  local d = M.tmpdir()
+  local parts = { "cd", M.quote(opts.cwd or d), "&&" }
+  if opts.umask then
+    parts[#parts + 1] = "umask " .. opts.umask .. " &&"
+  end
+  parts[#parts + 1] = "exec env -i"
+  local keys = {}
+  for k in pairs(vars) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do parts[#parts + 1] = M.quote(k .. "=" .. vars[k]) end
+  parts[#parts + 1] = M.quote(opts.bin or M.bin)
+  for _, a in ipairs(args) do parts[#parts + 1] = M.quote(a) end
+  local stdin = "/dev/null"
+  if opts.stdin then
+    stdin = d .. "/stdin"
+    M.spit(stdin, opts.stdin)
+  end
+  local cmd = ("(%s) <%s >%s 2>%s"):format(table.concat(parts, " "), M.quote(stdin),
+    M.quote(d .. "/stdout"), M.quote(d .. "/stderr"))
+  local _, how, code = os.execute(cmd)
+  if how == "signal" then code = 128 + code end
+  return {
+    code = code,
+    stdout = slurp(d .. "/stdout") or "",
+    stderr = slurp(d .. "/stderr") or "",
+    home = vars.HOME,
+  }
+end
+
+-- sh.nt3(args..., opts) shorthand: sh.nt3({"status"}, {home = h})
+M.nt3 = M.run
+
+-- sh.mode(path) -> permission bits as an octal string, e.g. "600"
+function M.mode(path)
+  local p = io.popen("stat -c %a " .. M.quote(path) .. " 2>/dev/null")
+  local m = p:read("l")
+  p:close()
+  return m
+end
+
+return M
