@@ -8,9 +8,11 @@ local auth = require "helpers.auth_util"
 local function eval(u, body, opts)
   local out = u.lua("local config = require 'nt3.config'\n" ..
     "local r = table.pack((function() " .. body .. " end)())\n" ..
-    "io.write(require('nt3.json').encode({ r[1] or false, r[2] or false, r[3] or false }))", opts)
+    "for i = 1, r.n do if r[i] == nil then r[i] = false end end\n" ..
+    "io.write(require('nt3.json').encode({ n = r.n, v = { table.unpack(r, 1, r.n) } }))", opts)
   assert.are.equal(0, out.code, out.stderr)
-  return table.unpack(json.decode(out.stdout))
+  local r = json.decode(out.stdout)
+  return table.unpack(r.v, 1, r.n)
 end
 
 describe("config.validate_token", function()

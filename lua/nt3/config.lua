@@ -551,8 +551,8 @@ function M.clear(scope)
   check_scope(scope, "clear")
   local rec = read_source(scope)
   if rec.state == "invalid" then return nil, rec.error end
-  if rec.state == "missing" then
-    -- nothing to clear, and no reason to create ~/.nt3 to say so
+  if rec.state == "missing" or rec.token == nil then
+    -- nothing to clear (no file, or no token in it): no lock, no ~/.nt3 created
     return { path = rec.path, display = rec.display, removed_token = false }
   end
   local res, err = M.update(scope, function(data)
