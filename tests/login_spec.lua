@@ -241,9 +241,9 @@ describe("nt3 login with a corrupted or insecure config", function()
     { "broken JSON", '{"token": "entri_abc"', "is not valid JSON" },
     { "a JSON array", '["entri_abc"]', "is not a JSON object" },
     { "empty", "", "is empty" },
-    { "binary", "\0\1\2\255\254garbage", "looks binary" },
+    { "binary", "\0\1\2\255\254garbage", "is not a JSON file (it looks binary)" },
     { "too big", '{"pad":"' .. ("x"):rep(70000) .. '"}', "is too large" },
-    { "a token that is not a string", '{"token": 42}', "not a string" },
+    { "a token that is not a string", '{"token": 42}', 'has a "token" that is not a string' },
   }
   for _, case in ipairs(cases) do
     it("refuses to overwrite a file that is " .. case[1] .. " and says how to fix it", function()

@@ -5,17 +5,23 @@ local sh = require "helpers.sh"
 local json = require "nt3.json"
 local auth = require "helpers.auth_util"
 
-local function env_prefix(home)
+-- A script that runs nt3 as the user with that HOME, in a clean
+-- environment (exec all the way down, so its pid is nt3's pid).
+local function wrapper(home)
   local vars = { "HOME=" .. home, "LANG=C", "PATH=" .. (os.getenv("PATH") or "/usr/bin:/bin") }
   for _, k in ipairs({ "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" }) do
     if os.getenv(k) then vars[#vars + 1] = k .. "=" .. os.getenv(k) end
   end
-  local parts = { "env -i" }
+  local parts = { "exec env -i" }
   for _, v in ipairs(vars) do parts[#parts + 1] = sh.quote(v) end
-  return table.concat(parts, " ")
+  parts[#parts + 1] = sh.quote(sh.bin) .. ' "$@"'
+  local path = sh.tmpdir() .. "/nt3-as-user"
+  sh.spit(path, "#!/bin/sh\n" .. table.concat(parts, " ") .. "\n")
+  assert(os.execute("chmod +x " .. sh.quote(path)))
+  return path
 end
 
--- Runs a bash script with BIN, RUN (env -i ... BIN) and the given variables.
+-- Runs a bash script with the given variables set (NT3: the wrapper above).
 local function bash(script, vars)
   local path = sh.tmpdir() .. "/script.sh"
   local lines = { "set -u" }
@@ -109,13 +115,12 @@ describe("crash safety", function()
     -- the kill lands anywhere from before start-up to after the rename: the
     -- window is scaled to how long one login takes on this machine
     assert(bash([[
-RUN="$ENVP $BIN"
 t0=$(date +%s%N)
-for i in 1 2 3; do (cd "$CWD" && $RUN login -t entri_kill_token_0 >/dev/null 2>&1); done
+for i in 1 2 3; do (cd "$CWD" && "$NT3" login -t entri_kill_token_0 >/dev/null 2>&1); done
 t1=$(date +%s%N)
 span=$(( (t1 - t0) / 3000000 * 6 / 5 + 1 ))
 for i in $(seq 1 $N); do
-  (cd "$CWD" && exec $RUN login -t entri_kill_token_$i >/dev/null 2>&1) &
+  (cd "$CWD" && exec "$NT3" login -t entri_kill_token_$i >/dev/null 2>&1) &
   pid=$!
   ms=$(( RANDOM % span ))
   sleep "$(( ms / 1000 )).$(printf %03d $(( ms % 1000 )))"
@@ -123,7 +128,7 @@ for i in $(seq 1 $N); do
   wait $pid 2>/dev/null
   if [ -e "$DIR/config.json" ]; then cp "$DIR/config.json" "$SNAPS/$i"; stat -c %a "$DIR/config.json" > "$SNAPS/$i.mode"; fi
 done
-]], { ENVP = env_prefix(u.home), BIN = sh.bin, CWD = u.cwd, N = tostring(n), DIR = u.dir, SNAPS = snaps }))
+]], { NT3 = wrapper(u.home), CWD = u.cwd, N = tostring(n), DIR = u.dir, SNAPS = snaps }))
     local previous, changes = "entri_kill_token_0", 0
     for i = 1, n do
       local text = sh.slurp(snaps .. "/" .. i)
@@ -151,9 +156,9 @@ describe("concurrent writers", function()
   it("20 concurrent logins leave one valid file holding one of their tokens", function()
     local u = auth.user()
     assert(bash([[
-for i in $(seq 1 20); do (cd "$CWD" && exec $ENVP "$BIN" login -t entri_concurrent_$i >"$OUT/$i" 2>&1; echo $? >"$OUT/$i.rc") & done
+for i in $(seq 1 20); do (cd "$CWD" && "$NT3" login -t entri_concurrent_$i >"$OUT/$i" 2>&1; echo $? >"$OUT/$i.rc") & done
 wait
-]], { ENVP = env_prefix(u.home), BIN = sh.bin, CWD = u.cwd, OUT = u.cwd }))
+]], { NT3 = wrapper(u.home), CWD = u.cwd, OUT = u.cwd }))
     for i = 1, 20 do
       assert.are.equal("0\n", sh.slurp(u.cwd .. "/" .. i .. ".rc"), sh.slurp(u.cwd .. "/" .. i))
     end
@@ -172,10 +177,10 @@ local i = arg[1]
 assert(config.update("global", function(d) d["key_" .. i] = tonumber(i) end))
 ]])
     assert(bash([[
-for i in $(seq 1 20); do (cd "$CWD" && exec $ENVP "$BIN" run "$SCRIPT" $i >"$OUT/$i" 2>&1; echo $? >"$OUT/$i.rc") & done
-for i in $(seq 1 5); do (cd "$CWD" && exec $ENVP "$BIN" login -t entri_concurrent_$i >/dev/null 2>&1) & done
+for i in $(seq 1 20); do (cd "$CWD" && "$NT3" run "$SCRIPT" $i >"$OUT/$i" 2>&1; echo $? >"$OUT/$i.rc") & done
+for i in $(seq 1 5); do (cd "$CWD" && exec "$NT3" login -t entri_concurrent_$i >/dev/null 2>&1) & done
 wait
-]], { ENVP = env_prefix(u.home), BIN = sh.bin, CWD = u.cwd, OUT = u.cwd, SCRIPT = script }))
+]], { NT3 = wrapper(u.home), CWD = u.cwd, OUT = u.cwd, SCRIPT = script }))
     local data = auth.read_json(u.global)
     for i = 1, 20 do
       assert.are.equal("0\n", sh.slurp(u.cwd .. "/" .. i .. ".rc"), sh.slurp(u.cwd .. "/" .. i))

@@ -493,13 +493,15 @@ function M.update(scope, fn)
     return finish(result)
   end
   if data.token ~= nil then
-    local t, why = type(data.token) == "string" and M.validate_token(data.token)
-    if not t then return finish(nil, why or "the token must be a string") end
+    if type(data.token) ~= "string" then return finish(nil, "the token must be a string") end
+    local t, why = M.validate_token(data.token)
+    if not t then return finish(nil, why) end
     data.token = t
   end
   if data.api_url ~= nil then
-    local u, why = type(data.api_url) == "string" and M.validate_url(data.api_url)
-    if not u then return finish(nil, why or "the API URL must be a string") end
+    if type(data.api_url) ~= "string" then return finish(nil, "the API URL must be a string") end
+    local u, why = M.validate_url(data.api_url)
+    if not u then return finish(nil, why) end
     data.api_url = u
   end
   local text, eerr = encode(data)
