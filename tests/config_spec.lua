@@ -184,6 +184,15 @@ describe("config.active", function()
     assert.is_nil(msg:find("CANARY", 1, true))
   end)
 
+  it("refuses an NT3_API_URL that breaks the URL rules rather than send the token there", function()
+    local u = auth.user()
+    local c, msg, kind = eval(u, "return config.active()",
+      { env = { NT3_API_TOKEN = "entri_env_0000000003", NT3_API_URL = "http://example.com" } })
+    assert.is_false(c)
+    assert.are.equal("invalid", kind)
+    assert.matches("^NT3_API_URL is not usable: invalid API URL", msg)
+  end)
+
   it("finds the global file in NT3_CONFIG_DIR when it is set", function()
     local u = auth.user()
     local dir = sh.tmpdir() .. "/conf"

@@ -290,6 +290,28 @@ describe("nt3 login with a corrupted or insecure config", function()
     assert.is_false(auth.exists(u.global))
   end)
 
+  -- making a file of another user needs root (CAP_CHOWN); .ci/run runs as root
+  it("refuses a file or a directory owned by another user, naming the fix", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, '{"token":"entri_old_token_00001"}', "600")
+    assert(os.execute("chown 65534 " .. sh.quote(u.global)), "chown needs root")
+    local out = u.run({ "login", "-t", "entri_new_token_00001" })
+    assert.are.equal(1, out.code)
+    assert.are.equal("nt3: refusing ~/.nt3/config.json: it is owned by another user (uid 65534); " ..
+      "fix: remove it (rm ~/.nt3/config.json) and log in again\n", out.stderr)
+    assert.are.equal("entri_old_token_00001", auth.read_json(u.global).token)
+    assert.are.equal(1, u.run({ "status" }).code)
+
+    local v = auth.user()
+    auth.mkdir(v.dir)
+    assert(os.execute("chown 65534 " .. sh.quote(v.dir)))
+    out = v.run({ "login", "-t", "entri_new_token_00001" })
+    assert.are.equal(1, out.code)
+    assert.matches("^nt3: refusing ~/%.nt3/config%.json: its directory ~/%.nt3 is owned by another user %(uid 65534%)", out.stderr)
+    assert.is_false(auth.exists(v.global))
+  end)
+
   it("uses a file readable by others with a warning, and the write makes it 0600 again", function()
     local u = auth.user()
     auth.mkdir(u.dir)
