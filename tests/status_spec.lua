@@ -83,7 +83,7 @@ describe("nt3 status", function()
     assert(os.execute("chmod 644 " .. sh.quote(u.global)))
     local out = u.run({ "status" })
     assert.are.equal(0, out.code)
-    assert.are.equal("nt3: warning: ~/.nt3/config.json is readable by others (mode 0644); fix: chmod 600 ~/.nt3/config.json\n",
+    assert.are.equal("nt3: warning: ~/.nt3/config.json is readable by group or others (mode 0644); fix: chmod 600 ~/.nt3/config.json\n",
       out.stderr)
   end)
 
@@ -155,7 +155,7 @@ describe("nt3 status --json", function()
     u.run({ "login", "-t", GLOBAL_TOKEN })
     assert(os.execute("chmod 640 " .. sh.quote(u.global)))
     local f = json.decode(u.run({ "status", "--json" }).stdout)
-    assert.matches("readable by others %(mode 0640%)", f.warnings[1])
+    assert.matches("readable by group or others %(mode 0640%)", f.warnings[1])
   end)
 end)
 

@@ -193,7 +193,7 @@ local function check_dir(dir, shown_file)
     return nil, ("refusing %s: %s is not a directory"):format(shown_file, shown)
   end
   if st.uid ~= env.uid() and st.uid ~= 0 then
-    return nil, ("refusing %s: its directory %s is owned by another user (uid %d); move the file to a directory of your own")
+    return nil, ("refusing %s: its directory %s is owned by another user (uid %d); fix: chown it to yourself or remove it")
       :format(shown_file, shown, st.uid)
   end
   if st.mode & GROUP_OTHER_WRITE ~= 0 then
@@ -259,7 +259,7 @@ local function parse(text, shown)
 end
 
 -- Reads one credential file. Returns a record:
---   { scope, path, display, state, data, token, api_url, warnings, error }
+--   { source = scope, path, display, state, data, token, api_url, warnings, error }
 -- state: "missing" | "ok" (parsed; token may be nil) | "invalid" (error set)
 local function read_source(scope)
   local rec = { source = scope, warnings = {} }
@@ -298,7 +298,7 @@ local function read_source(scope)
     return rec
   end
   if st.mode & GROUP_OTHER_ANY ~= 0 then
-    rec.warnings[#rec.warnings + 1] = ("%s is readable by others (mode %s); fix: chmod 600 %s")
+    rec.warnings[#rec.warnings + 1] = ("%s is readable by group or others (mode %s); fix: chmod 600 %s")
       :format(rec.display, octal(st.mode), rec.display)
   end
   rec.state, rec.data, rec.token, rec.api_url = "ok", data, data.token, data.api_url
