@@ -111,7 +111,7 @@ describe("crash safety", function()
     local u = auth.user()
     assert.are.equal(0, u.run({ "login", "-t", "entri_kill_token_0" }).code)
     local snaps = sh.tmpdir()
-    local n = 150
+    local n = 200
     -- the kill lands anywhere from before start-up to after the rename: the
     -- window is scaled to how long one login takes on this machine
     assert(bash([[
