@@ -100,6 +100,14 @@ static void handle(int sig, void (*fn)(int), struct sigaction *old) {
   sigaction(sig, &sa, old);
 }
 
+/* The handlers first, then the mask: a signal still pending is then
+ * delivered as if no prompt had run. */
+static void restore_signals(struct session *s) {
+  for (size_t i = 0; i < N_INTERRUPT; i++) sigaction(interrupt_signals[i], &s->old[i], NULL);
+  sigaction(SIGTSTP, &s->old[N_INTERRUPT], NULL);
+  sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
+}
+
 /*
  * Takes over the signals and, for a quiet prompt, turns echo and canonical
  * mode off (ISIG stays on, so Ctrl-C is still a signal). The signals are
@@ -135,22 +143,18 @@ static int session_begin(struct session *s, int fd, int quiet) {
   handle(SIGTSTP, on_suspend, &s->old[N_INTERRUPT]);
   if (quiet && set_mode(s, &s->changed) < 0) {
     int e = errno;
-    for (size_t i = 0; i < N_INTERRUPT; i++) sigaction(interrupt_signals[i], &s->old[i], NULL);
-    sigaction(SIGTSTP, &s->old[N_INTERRUPT], NULL);
-    sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
+    restore_signals(s);
     errno = e;
     return -1;
   }
   return 0;
 }
 
-/* The terminal first, then the handlers, then the mask: a signal still
- * pending is then delivered as if no prompt had run, to a sane terminal. */
+/* The terminal first: a signal still pending when the mask is restored
+ * (and that kills us) then finds the terminal as the user left it. */
 static void session_end(struct session *s) {
   if (s->quiet) set_mode(s, &s->saved);
-  for (size_t i = 0; i < N_INTERRUPT; i++) sigaction(interrupt_signals[i], &s->old[i], NULL);
-  sigaction(SIGTSTP, &s->old[N_INTERRUPT], NULL);
-  sigprocmask(SIG_SETMASK, &s->old_mask, NULL);
+  restore_signals(s);
 }
 
 /*
