@@ -365,3 +365,31 @@ describe("argument errors raise before the terminal is touched", function()
   end)
 end)
 
+
+describe("the pty driver (tests/helpers/pty.lua)", function()
+  teardown(sh.cleanup)
+
+  it("reports echo off after exit when a program leaves the terminal that way", function()
+    -- without this, echo_on_after = true would prove nothing
+    local r = pty.run({ "-c", "stty -echo -icanon" }, { bin = "/bin/sh" })
+    assert.are.equal(0, r.code)
+    assert.is_false(r.echo_on_after)
+    assert.is_false(r.icanon_on_after)
+  end)
+
+  it("gives up on a step after its timeout, kills the command and says why", function()
+    local r = pty.run({ "run", script_for(SECRET), sh.tmpdir() .. "/answer.json" }, {
+      steps = { { expect = "a prompt that never comes", timeout = 0.5 } },
+      allow_error = true,
+    })
+    assert.truthy(r.error:find("timed out waiting for", 1, true), r.error)
+    assert.are.equal(9, r.signal)
+    assert.truthy(r.output:find("Paste your API token: ", 1, true))
+  end)
+
+  it("raises with the terminal output when a step fails and errors are not allowed", function()
+    assert.has_error(function()
+      pty.run({ "-c", "echo hello" }, { bin = "/bin/sh", steps = { { expect = "bye", timeout = 0.5 } } })
+    end)
+  end)
+end)

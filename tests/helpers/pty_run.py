@@ -9,6 +9,8 @@ SPEC is a JSON object:
   env      {"HOME": "/tmp/x", ...}   the child's whole environment
   cwd      working directory of the child (default: the current one)
   timeout  seconds a step may wait by default (default 5)
+  exit_timeout  seconds to wait for the exit after the last step (default:
+           timeout)
   steps    what to do, in order:
     {"expect": "text"}     wait until "text" appears in the output (after
                            the end of the previous match)
@@ -236,10 +238,18 @@ class Run:
             raise StepFailed("unknown step %s" % json.dumps(step))
 
     def kill(self):
-        for target in (lambda s: os.killpg(self.pid, s), lambda s: os.kill(self.shell, s)):
+        """SIGKILL the command's group and collect its status from the
+        shell; the shell itself only if it does not report in time."""
+        if self.pid is not None:
             try:
-                target(signal.SIGKILL)
-            except (OSError, TypeError):
+                os.killpg(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            self.status = self.read_report(time.monotonic() + self.timeout)
+        if self.status is None:
+            try:
+                os.kill(self.shell, signal.SIGKILL)
+            except OSError:
                 pass
 
     def run(self):
@@ -259,7 +269,6 @@ class Run:
             error = "driver: %s" % e
         if self.status is None:
             self.kill()
-            self.status = self.read_report(time.monotonic() + self.timeout)
         os.waitpid(self.shell, 0)
         # what was written just before exit may still be on its way
         deadline = time.monotonic() + 2
