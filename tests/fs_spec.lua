@@ -422,6 +422,27 @@ describe("nt3.fs", function()
       l:unlock()
     end)
 
+    it("serialises read-modify-write across processes: no update is lost", function()
+      local dir = sh.tmpdir()
+      local counter = dir .. "/counter"
+      assert(fs.write(counter, "0"))
+      local incrementer = sh.script([[
+        local fs, dir, counter, n, done = require "nt3.fs", ...
+        for _ = 1, tonumber(n) do
+          local l <close> = assert(fs.lock(dir, 60))
+          local v = assert(tonumber(assert(fs.read(counter))))
+          assert(fs.write(counter, tostring(v + 1)))
+        end
+        io.open(done, "w"):close()
+      ]])
+      local workers, rounds = 4, 10
+      for i = 1, workers do child.start(incrementer, { dir, counter, tostring(rounds), dir .. "/done" .. i }) end
+      for i = 1, workers do
+        assert.is_true(child.wait_for(dir .. "/done" .. i), "worker " .. i .. " did not finish")
+      end
+      assert.are.equal(tostring(workers * rounds), sh.slurp(counter))
+    end)
+
     it("with timeout 0 tries exactly once", function()
       local dir = sh.tmpdir()
       local l = assert(fs.lock(dir, 0))
