@@ -105,6 +105,14 @@ describe("nt3.fs", function()
       assert.are.equal("plain.json", listing(dir))
     end)
 
+    it("writes a file whose name is as long as the system allows (its temp name is shortened)", function()
+      local dir = sh.tmpdir()
+      local name = ("n"):rep(255)
+      assert.is_true(fs.write(dir .. "/" .. name, "x"))
+      assert.are.equal("x", sh.slurp(dir .. "/" .. name))
+      assert.are.equal(name, listing(dir))
+    end)
+
     it("refuses a symlink at the path: neither the link nor the file it points to changes", function()
       local dir = sh.tmpdir()
       local victim = dir .. "/victim"
