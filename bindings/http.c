@@ -477,6 +477,22 @@ static void push_display_url(lua_State *L, struct transfer *t, const CURLU *u) {
   lua_settop(L, top + 1);
 }
 
+/* Pushes text from outside (a URL a caller or a server gave) fit for a
+ * one-line message: control bytes become '?', and it is cut short. A
+ * Location header must not be able to put escape sequences on a terminal. */
+static const char *push_printable(lua_State *L, const char *s) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  size_t i = 0;
+  for (; s[i] && i < 200; i++) {
+    unsigned char c = (unsigned char)s[i];
+    luaL_addchar(&b, c < 0x20 || c == 0x7f ? '?' : (char)c);
+  }
+  if (s[i]) luaL_addstring(&b, "...");
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
 /* ---------------------------------------------------------------------------
  * request headers
  * ------------------------------------------------------------------------- */
@@ -858,7 +874,8 @@ static int http_request(lua_State *L) {
   t->easy = api->easy_init();
   if (!t->url || !t->easy) return luaL_error(L, "not enough memory");
   CURLUcode uc = api->url_set(t->url, CURLUPART_URL, req.url, CURLU_NON_SUPPORT_SCHEME);
-  if (uc != CURLUE_OK) return fail(L, t, "invalid URL \"%s\": %s", req.url, api->url_strerror(uc));
+  if (uc != CURLUE_OK)
+    return fail(L, t, "invalid URL \"%s\": %s", push_printable(L, req.url), api->url_strerror(uc));
   if (refuse_url(L, t, t->url)) return fail(L, t, "%s", lua_tostring(L, -1));
   push_origin(L, t, t->url); /* SLOT_ORIGIN */
   build_headers(L, t, &req);
@@ -897,7 +914,8 @@ static int http_request(lua_State *L) {
     if (!t->next) return luaL_error(L, "not enough memory");
     uc = api->url_set(t->next, CURLUPART_URL, location, CURLU_NON_SUPPORT_SCHEME);
     if (uc != CURLUE_OK)
-      return fail(L, t, "redirect to \"%s\" refused: invalid URL (%s)", location, api->url_strerror(uc));
+      return fail(L, t, "redirect to \"%s\" refused: invalid URL (%s)", push_printable(L, location),
+                  api->url_strerror(uc));
     if (refuse_url(L, t, t->next)) {
       const char *why = lua_tostring(L, -1);
       push_display_url(L, t, t->next);

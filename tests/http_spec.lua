@@ -186,6 +186,16 @@ describe("nt3.http.request", function()
       end
     end)
 
+    it("never sends loopback traffic through a proxy from the environment", function()
+      local dead = "http://127.0.0.1:" .. closed_port()
+      local out = sh.run({ "run", sh.script([[
+        local res, err = require("nt3.http").request { url = os.getenv("URL") }
+        print(res and res.status, err)
+      ]]) }, { env = { URL = srv.url .. "/echo", http_proxy = dead, HTTP_PROXY = dead, ALL_PROXY = dead } })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("200\tnil\n", out.stdout)
+    end)
+
     it("refuses schemes other than http and https", function()
       for _, url in ipairs { "ftp://127.0.0.1/", "file:///etc/passwd", "gopher://127.0.0.1/", "dict://127.0.0.1/" } do
         local res, err = http.request { url = url }
@@ -271,6 +281,13 @@ describe("nt3.http.request", function()
       local res, err = http.request { url = redirect("http://example.com/steal?token=x"), headers = credentials }
       assert.is_nil(res)
       assert.are.equal('redirect to http://example.com/steal refused: refusing plain http:// to non-loopback host "example.com" (use https)', err)
+    end)
+
+    it("keeps a hostile Location out of the message: one line, no escape bytes", function()
+      local res, err = http.request { url = redirect("\27]0;owned\7http://x y/\1") }
+      assert.is_nil(res)
+      assert.matches("^redirect to ", err)
+      assert.is_nil(err:find("[%c]"))
     end)
 
     it("turns a POST into a GET without body after 303, and keeps both after 307 and 308", function()
