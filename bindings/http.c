@@ -857,6 +857,40 @@ static void method_after_redirect(struct hop *hop, long status) {
   }
 }
 
+/* Moves the transfer to where a redirect points, if the policy allows that
+ * URL. Returns 0, or pushes nil, message and returns 2. */
+static int follow_redirect(lua_State *L, struct transfer *t, struct hop *hop, long status, const char *location) {
+  const struct curl_api *api = t->api;
+  t->next = api->url_dup(t->url);
+  if (!t->next) return luaL_error(L, "not enough memory");
+  /* a relative Location is resolved against the current URL */
+  CURLUcode uc = api->url_set(t->next, CURLUPART_URL, location, CURLU_NON_SUPPORT_SCHEME);
+  if (uc != CURLUE_OK)
+    return fail(L, t, "redirect to \"%s\" refused: invalid URL (%s)", push_printable(L, location),
+                api->url_strerror(uc));
+  if (refuse_url(L, t, t->next)) {
+    const char *why = lua_tostring(L, -1);
+    push_display_url(L, t, t->next);
+    return fail(L, t, "redirect to %s refused: %s", lua_tostring(L, -1), why);
+  }
+  api->url_cleanup(t->url);
+  t->url = t->next;
+  t->next = NULL;
+  method_after_redirect(hop, status);
+  if (t->debug) {
+    push_display_url(L, t, t->url);
+    fprintf(stderr, "* following %ld redirect to %s\n", status, lua_tostring(L, -1));
+  }
+  push_origin(L, t, t->url);
+  if (!hop->cross_origin && strcmp(lua_tostring(L, -1), lua_tostring(L, SLOT_ORIGIN)) != 0) {
+    hop->cross_origin = 1; /* for this hop and every later one */
+    if (t->debug)
+      fprintf(stderr, "* %s is another origin: Authorization, Cookie and Proxy-Authorization not sent\n",
+              lua_tostring(L, -1));
+  }
+  return 0;
+}
+
 static int http_request(lua_State *L) {
   struct request req;
   check_request(L, &req);
@@ -895,6 +929,7 @@ static int http_request(lua_State *L) {
     t->head.len = t->body.len = 0;
     t->head.overflowed = t->body.overflowed = 0;
     t->last_dl = t->last_ul = 0;
+    t->stalled = 0;
     t->last_activity = now_seconds();
     CURLcode rc = setup_hop(t, &req, &hop);
     if (rc != CURLE_OK)
@@ -910,33 +945,8 @@ static int http_request(lua_State *L) {
     if (redirects >= req.max_redirects)
       return fail(L, t, "too many redirects (more than %I)", (LUAI_UACINT)req.max_redirects);
 
-    t->next = api->url_dup(t->url);
-    if (!t->next) return luaL_error(L, "not enough memory");
-    uc = api->url_set(t->next, CURLUPART_URL, location, CURLU_NON_SUPPORT_SCHEME);
-    if (uc != CURLUE_OK)
-      return fail(L, t, "redirect to \"%s\" refused: invalid URL (%s)", push_printable(L, location),
-                  api->url_strerror(uc));
-    if (refuse_url(L, t, t->next)) {
-      const char *why = lua_tostring(L, -1);
-      push_display_url(L, t, t->next);
-      return fail(L, t, "redirect to %s refused: %s", lua_tostring(L, -1), why);
-    }
-    api->url_cleanup(t->url);
-    t->url = t->next;
-    t->next = NULL;
-
-    push_origin(L, t, t->url);
-    if (!hop.cross_origin && strcmp(lua_tostring(L, -1), lua_tostring(L, SLOT_ORIGIN)) != 0) {
-      hop.cross_origin = 1; /* for this hop and every later one */
-      if (t->debug)
-        fprintf(stderr, "* %s is another origin: Authorization, Cookie and Proxy-Authorization not sent\n",
-                lua_tostring(L, -1));
-    }
-    method_after_redirect(&hop, status);
-    if (t->debug) {
-      push_display_url(L, t, t->url);
-      fprintf(stderr, "* following %ld redirect to %s\n", status, lua_tostring(L, -1));
-    }
+    int n = follow_redirect(L, t, &hop, status, location);
+    if (n) return n;
   }
   lua_settop(L, SLOT_ORIGIN);
   long status = 0;
