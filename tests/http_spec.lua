@@ -324,10 +324,11 @@ describe("nt3.http.request", function()
     lazy_teardown(function() tls.stop() end)
 
     it("refuses a server whose certificate is not trusted", function()
+      local before = #tls.requests()
       local res, err = http.request { url = tls.url .. "/echo", headers = { Authorization = "Bearer entri_tls_secret" } }
       assert.is_nil(res)
       assert.matches("^TLS certificate not trusted for 127%.0%.0%.1: ", err)
-      assert.are.same({}, tls.requests()) -- not a byte of the request got through
+      assert.are.equal(before, #tls.requests()) -- not a byte of the request got through
     end)
 
     it("accepts it when it is given as cafile", function()
