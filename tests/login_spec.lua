@@ -40,6 +40,13 @@ describe("nt3 login -t", function()
     assert.are.same({ token = "entri_second_token_2" }, auth.read_json(u.global))
   end)
 
+  it("shows the global path as ~/.nt3/config.json even when run from inside ~/.nt3", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    local out = u.run({ "login", "-t", "entri_your_token_here" }, { cwd = u.dir })
+    assert.are.equal("Login successful! Token saved to ~/.nt3/config.json\n", out.stdout)
+  end)
+
   it("writes to $NT3_CONFIG_DIR/config.json when NT3_CONFIG_DIR is set", function()
     local u = auth.user()
     local dir = sh.tmpdir() .. "/conf"
@@ -168,6 +175,19 @@ describe("nt3 login --local", function()
     assert.are.equal(0, out.code, out.stderr)
     assert.are.equal("Login successful! Token saved to ./.nt3.local.json\n", out.stdout)
     assert.is_true(auth.exists(sub .. "/.nt3.local.json"))
+  end)
+
+  it("skips the reminder when .git/info/exclude or the user's global ignore file covers it", function()
+    local u = repo_with(nil)
+    auth.mkdir(u.cwd .. "/.git/info")
+    auth.write(u.cwd .. "/.git/info/exclude", ".nt3.local.json\n")
+    assert.are.equal("Login successful! Token saved to ./.nt3.local.json\n",
+      u.run({ "login", "--local", "-t", "entri_your_token_here" }).stdout)
+    local v = repo_with(nil)
+    auth.mkdir(v.home .. "/.config/git")
+    auth.write(v.home .. "/.config/git/ignore", "*.local.json\n")
+    assert.are.equal("Login successful! Token saved to ./.nt3.local.json\n",
+      v.run({ "login", "--local", "-t", "entri_your_token_here" }).stdout)
   end)
 
   it("still reminds when the rule does not cover it, is negated, or there is no .gitignore", function()

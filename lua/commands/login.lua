@@ -108,9 +108,18 @@ local function apply_ignore_file(path, rel, verdict)
   return verdict
 end
 
+-- The user's global ignore file when core.excludesFile is not set.
+local function global_ignore_file()
+  local xdg = env.get("XDG_CONFIG_HOME")
+  if xdg and xdg:sub(1, 1) == "/" then return xdg .. "/git/ignore" end
+  local h = env.home()
+  return h and (h .. "/.config/git/ignore")
+end
+
 -- Whether the repository holding the current directory ignores
--- .nt3.local.json: .git/info/exclude, then every .gitignore from the
--- repository's top down to here. Not a repository -> false (remind).
+-- .nt3.local.json: the user's global ignore file, .git/info/exclude, then
+-- every .gitignore from the repository's top down to here, later ones
+-- overriding earlier ones as in git. Not a repository -> false (remind).
 local function git_ignores_local_file(cwd)
   local fs = require "nt3.fs"
   local dirs, dir = {}, cwd
@@ -125,7 +134,10 @@ local function git_ignores_local_file(cwd)
     return (rel == "" and "" or rel .. "/") .. config.LOCAL_NAME
   end
   local top = dirs[1]
-  local verdict = apply_ignore_file(top .. "/.git/info/exclude", relative_to(top), nil)
+  local verdict
+  local global = global_ignore_file()
+  if global then verdict = apply_ignore_file(global, relative_to(top), verdict) end
+  verdict = apply_ignore_file(top .. "/.git/info/exclude", relative_to(top), verdict)
   for _, d in ipairs(dirs) do
     verdict = apply_ignore_file(d .. "/.gitignore", relative_to(d), verdict)
   end

@@ -167,13 +167,16 @@ local function base_of(path)
   return path:match("([^/]*)$")
 end
 
--- config.display(path) -> the path as the user would type it:
--- ~/.nt3/config.json, ./.nt3.local.json
-function M.display(path)
+-- config.display(path[, scope]) -> the path as the user would type it:
+-- ~/.nt3/config.json, ./.nt3.local.json. A local file is always shown
+-- relative to the current directory, anything else under ~ if it can be.
+function M.display(path, scope)
   local cwd = env.cwd()
-  if cwd and dir_of(path) == cwd then return "./" .. base_of(path) end
+  local here = cwd and dir_of(path) == cwd
+  if scope == "local" and here then return "./" .. base_of(path) end
   local h = home()
   if h and path:sub(1, #h + 1) == h .. "/" then return "~" .. path:sub(#h + 1) end
+  if here then return "./" .. base_of(path) end
   return path
 end
 
@@ -185,10 +188,10 @@ local function octal(mode) return ("%04o"):format(mode) end
 
 -- Checks the directory holding a credential file: anyone else who can write
 -- there can replace the file, and with it the API URL the token goes to.
-local function check_dir(dir, shown_file)
+local function check_dir(dir, shown_file, scope)
   local st, err = fs.stat(dir)
   if not st then return nil, err end
-  local shown = M.display(dir .. "/x"):sub(1, -3)
+  local shown = M.display(dir .. "/x", scope):sub(1, -3)
   if st.type ~= "directory" then
     return nil, ("refusing %s: %s is not a directory"):format(shown_file, shown)
   end
@@ -268,14 +271,14 @@ local function read_source(scope)
     rec.state, rec.error = "invalid", perr
     return rec
   end
-  rec.path, rec.display = path, M.display(path)
+  rec.path, rec.display = path, M.display(path, scope)
   local st, err = check_file(path, rec.display)
   if st == false then
     rec.state = "missing"
     return rec
   end
   if st then
-    local ok, derr = check_dir(dir_of(path), rec.display)
+    local ok, derr = check_dir(dir_of(path), rec.display, scope)
     if not ok then st, err = nil, derr end
   end
   if not st then
@@ -435,10 +438,10 @@ local function prepare_dir(scope, path)
     local st = fs.stat(dir)
     if not st then
       local ok, err = fs.mkdir(dir, DIR_MODE)
-      if not ok then return nil, ("cannot create %s: %s"):format(M.display(dir), err) end
+      if not ok then return nil, ("cannot create %s: %s"):format(M.display(dir, scope), err) end
     end
   end
-  local ok, err = check_dir(dir, M.display(path))
+  local ok, err = check_dir(dir, M.display(path, scope), scope)
   if not ok then return nil, err end
   if scope == "global" then
     -- the directory is ours alone (DESIGN.md): tighten one someone made 0755
