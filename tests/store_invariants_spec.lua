@@ -8,12 +8,12 @@ local auth = require "helpers.auth_util"
 -- A script that runs nt3 as the user with that HOME, in a clean
 -- environment (exec all the way down, so its pid is nt3's pid).
 local function wrapper(home)
-  local vars = { "HOME=" .. home, "LANG=C", "PATH=" .. (os.getenv("PATH") or "/usr/bin:/bin") }
-  for _, k in ipairs({ "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS" }) do
-    if os.getenv(k) then vars[#vars + 1] = k .. "=" .. os.getenv(k) end
-  end
+  local vars = sh.environment { home = home }
+  local keys = {}
+  for k in pairs(vars) do keys[#keys + 1] = k end
+  table.sort(keys)
   local parts = { "exec env -i" }
-  for _, v in ipairs(vars) do parts[#parts + 1] = sh.quote(v) end
+  for _, k in ipairs(keys) do parts[#parts + 1] = sh.quote(k .. "=" .. vars[k]) end
   parts[#parts + 1] = sh.quote(sh.bin) .. ' "$@"'
   local path = sh.tmpdir() .. "/nt3-as-user"
   sh.spit(path, "#!/bin/sh\n" .. table.concat(parts, " ") .. "\n")
