@@ -176,6 +176,13 @@ describe("nt3.json", function()
   it("round-trips values", function()
     assert.are.same({ a = { 1, 2, 3 }, b = "x" }, json.decode(json.encode({ a = { 1, 2, 3 }, b = "x" })))
   end)
+  it("writes / as it is, and a backslash before it still escaped", function()
+    assert.are.equal('{"url":"https://app.nt3.io/x"}', json.encode({ url = "https://app.nt3.io/x" }))
+    assert.are.equal('["a\\\\/b"]', json.encode({ "a\\/b" }))
+    assert.are.equal("a\\/b", json.decode(json.encode({ "a\\/b" }))[1])
+    assert.are.equal('{\n  "u": "http://h/p"\n}', json.pretty({ u = "http://h/p" }))
+  end)
+
   it("pretty-prints with sorted keys and two-space indent", function()
     assert.are.equal('{\n  "a": [\n    1,\n    2\n  ],\n  "b": {},\n  "c": "x"\n}',
       json.pretty({ c = "x", a = { 1, 2 }, b = {} }))

@@ -403,16 +403,12 @@ end
 -- writing
 ---------------------------------------------------------------------------
 
--- A stable, readable file: keys sorted, two-space indent, and "/" left
--- alone (cjson writes "\/", which is valid but not what anyone wrote).
+-- A stable, readable file: keys sorted, two-space indent.
 -- config.format(value) -> text | nil, message: how credential files (and
 -- `status --json`) are written.
 function M.format(value)
   local text, err = json.pretty(value)
   if not text then return nil, err end
-  text = text:gsub("(\\+)/", function(bs)
-    if #bs % 2 == 1 then return bs:sub(2) .. "/" end
-  end)
   return text .. "\n"
 end
 local encode = M.format

@@ -6,10 +6,23 @@ local M = {}
 
 M.null = cjson.null
 
--- json.encode(value) -> string | nil, message
-function M.encode(value)
-  return cjson.encode(value)
+-- cjson writes "/" as "\/": valid JSON, but not what anyone wrote (URLs in
+-- config files and API output would read "https:\/\/..."). An odd run of
+-- backslashes before "/" ends in that escape; drop it.
+local function unescape_slashes(text)
+  return (text:gsub("(\\+)/", function(bs)
+    if #bs % 2 == 1 then return bs:sub(2) .. "/" end
+  end))
 end
+
+local function encode(value)
+  local text, err = cjson.encode(value)
+  if not text then return nil, err end
+  return unescape_slashes(text)
+end
+
+-- json.encode(value) -> string | nil, message
+M.encode = encode
 
 -- json.decode(text) -> value | nil, message
 function M.decode(text)
@@ -30,7 +43,7 @@ end
 local function pretty(value, indent, out)
   local kind = type(value)
   if kind ~= "table" then
-    local s, err = cjson.encode(value)
+    local s, err = encode(value)
     if not s then error(err, 0) end
     out[#out + 1] = s
     return
@@ -60,7 +73,7 @@ local function pretty(value, indent, out)
   for i, k in ipairs(keys) do
     local v = value[k]
     if v == nil then v = value[tonumber(k)] end
-    out[#out + 1] = inner .. cjson.encode(k) .. ": "
+    out[#out + 1] = inner .. encode(k) .. ": "
     pretty(v, inner, out)
     out[#out + 1] = i < #keys and ",\n" or "\n"
   end
