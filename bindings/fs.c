@@ -519,8 +519,10 @@ static int fs_lock(lua_State *L) {
   luaL_setmetatable(L, LOCK_TYPE);
 
   /* O_NONBLOCK: opening a FIFO must not hang; O_CLOEXEC: a program we
-   * start must not inherit (and so prolong) the lock */
-  lk->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+   * start must not inherit (and so prolong) the lock. Symlinks are
+   * followed: a lock writes nothing, and a ~/.nt3 kept in a dotfiles
+   * repository and linked into place is common. */
+  lk->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (lk->fd < 0) return luaL_fileresult(L, 0, path);
   struct stat st;
   int e = fstat(lk->fd, &st) != 0 ? errno : 0;

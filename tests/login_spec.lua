@@ -47,6 +47,15 @@ describe("nt3 login -t", function()
     assert.are.equal("Login successful! Token saved to ~/.nt3/config.json\n", out.stdout)
   end)
 
+  it("works when ~/.nt3 is a symlink to a private directory (a dotfiles setup)", function()
+    local u = auth.user()
+    assert(os.execute(("mkdir -m 700 %s/dotfiles && ln -s dotfiles %s"):format(sh.quote(u.home), sh.quote(u.dir))))
+    local out = u.run({ "login", "-t", "entri_linked_dir_0001" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.same({ token = "entri_linked_dir_0001" }, auth.read_json(u.home .. "/dotfiles/config.json"))
+    assert.are.equal("600", sh.mode(u.home .. "/dotfiles/config.json"))
+  end)
+
   it("writes to $NT3_CONFIG_DIR/config.json when NT3_CONFIG_DIR is set", function()
     local u = auth.user()
     local dir = sh.tmpdir() .. "/conf"
