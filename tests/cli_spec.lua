@@ -183,6 +183,26 @@ describe("nt3.json", function()
     assert.are.equal('{\n  "u": "http://h/p"\n}', json.pretty({ u = "http://h/p" }))
   end)
 
+  it("encodes an empty list marked with json.array as [] and a plain empty table as {}", function()
+    assert.are.equal('{"a":[],"b":{}}', json.encode({ a = json.array(), b = {} }))
+    assert.are.equal('{\n  "a": []\n}', json.pretty({ a = json.array({}) }))
+  end)
+
+  it("encodes compactly with sorted keys, and refuses what JSON cannot hold", function()
+    assert.are.equal('{"a":1,"b":[true,"x",null]}', json.encode({ b = { true, "x", json.null }, a = 1 }))
+    local t = {}
+    t.self = t
+    local v, err = json.encode(t)
+    assert.is_nil(v)
+    assert.matches("nested more than", err)
+    v, err = json.encode({ f = print })
+    assert.is_nil(v)
+    assert.is_string(err)
+    v, err = json.encode({ 0 / 0 })
+    assert.is_nil(v)
+    assert.is_string(err)
+  end)
+
   it("pretty-prints with sorted keys and two-space indent", function()
     assert.are.equal('{\n  "a": [\n    1,\n    2\n  ],\n  "b": {},\n  "c": "x"\n}',
       json.pretty({ c = "x", a = { 1, 2 }, b = {} }))

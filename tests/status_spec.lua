@@ -139,6 +139,8 @@ describe("nt3 status --json", function()
     assert.are.same({ { source = "global", path = u.global, display = "~/.nt3/config.json", token = "entri_****3333" } },
       f.shadowed)
     assert.are.equal(3, #f.sources)
+    -- lists stay lists when empty, so a script can iterate them
+    assert.matches('"warnings": []', out.stdout, 1, true)
     for _, t in ipairs({ LOCAL_TOKEN, GLOBAL_TOKEN }) do assert.is_nil(out.stdout:find(t, 1, true)) end
   end)
 

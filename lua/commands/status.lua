@@ -64,7 +64,7 @@ end
 -- The facts as one table: the same for the text and the JSON output.
 -- Tokens appear only masked.
 local function facts(sources, cred)
-  local out = { logged_in = cred ~= nil, sources = {}, shadowed = {}, warnings = {} }
+  local out = { logged_in = cred ~= nil, sources = json.array(), shadowed = json.array(), warnings = json.array() }
   for _, rec in ipairs(sources) do
     out.sources[#out.sources + 1] = {
       source = rec.source, path = rec.path, display = rec.display, state = rec.state,

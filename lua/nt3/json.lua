@@ -1,10 +1,21 @@
--- nt3.json: lua-cjson's safe variant (decode returns nil, message on bad
--- input instead of raising) plus a stable, indented encoder for people.
+-- nt3.json: JSON for commands and scripts. Decoding is lua-cjson's safe
+-- variant (bad input returns nil, message instead of raising); encoding
+-- walks tables here so that output is stable (keys sorted), an empty list
+-- can be told from an empty object (json.array), and "/" is left alone.
 local cjson = require "cjson.safe"
 
 local M = {}
 
 M.null = cjson.null
+
+-- Marks a table as a JSON array, so that an empty one encodes as [] (a
+-- plain empty table is {} as in cjson).
+M.array_mt = { __name = "nt3.json.array" }
+
+-- json.array([t]) -> t marked as an array
+function M.array(t)
+  return setmetatable(t or {}, M.array_mt)
+end
 
 -- cjson writes "/" as "\/": valid JSON, but not what anyone wrote (URLs in
 -- config files and API output would read "https:\/\/..."). An odd run of
@@ -15,14 +26,83 @@ local function unescape_slashes(text)
   end))
 end
 
-local function encode(value)
+local function scalar(value)
   local text, err = cjson.encode(value)
-  if not text then return nil, err end
+  if not text then error(err, 0) end
   return unescape_slashes(text)
 end
 
--- json.encode(value) -> string | nil, message
-M.encode = encode
+local function is_array(t)
+  if getmetatable(t) == M.array_mt then return true end
+  local n = #t
+  if n == 0 then return false end
+  local count = 0
+  for _ in pairs(t) do count = count + 1 end
+  return count == n
+end
+
+local MAX_DEPTH = 1000 -- as cjson: also what stops a table that contains itself
+
+-- Appends the JSON of value to out; indent nil means compact.
+local function write(value, indent, depth, out)
+  if type(value) ~= "table" then
+    out[#out + 1] = scalar(value)
+    return
+  end
+  if depth > MAX_DEPTH then error("cannot encode: nested more than " .. MAX_DEPTH .. " levels deep", 0) end
+  local inner = indent and indent .. "  "
+  local open_sep = indent and "\n" or ""
+  local item_sep = indent and ",\n" or ","
+  local colon = indent and ": " or ":"
+  if is_array(value) then
+    if #value == 0 then out[#out + 1] = "[]" return end
+    out[#out + 1] = "[" .. open_sep
+    for i = 1, #value do
+      if inner then out[#out + 1] = inner end
+      write(value[i], inner, depth + 1, out)
+      if i < #value then out[#out + 1] = item_sep end
+    end
+    out[#out + 1] = open_sep .. (indent or "") .. "]"
+    return
+  end
+  local keys, by_text = {}, {}
+  for k in pairs(value) do
+    local kind = type(k)
+    if kind ~= "string" and kind ~= "number" then
+      error("cannot encode a key of type " .. kind, 0)
+    end
+    local text = tostring(k)
+    if by_text[text] ~= nil then error("cannot encode: key " .. text .. " appears as a string and as a number", 0) end
+    by_text[text] = k
+    keys[#keys + 1] = text
+  end
+  if #keys == 0 then out[#out + 1] = "{}" return end
+  table.sort(keys)
+  out[#out + 1] = "{" .. open_sep
+  for i, text in ipairs(keys) do
+    out[#out + 1] = (inner or "") .. scalar(text) .. colon
+    write(value[by_text[text]], inner, depth + 1, out)
+    if i < #keys then out[#out + 1] = item_sep end
+  end
+  out[#out + 1] = open_sep .. (indent or "") .. "}"
+end
+
+local function serialise(value, indent)
+  local out = {}
+  local ok, err = pcall(write, value, indent, 1, out)
+  if not ok then return nil, err end
+  return table.concat(out)
+end
+
+-- json.encode(value) -> string | nil, message (compact, keys sorted)
+function M.encode(value)
+  return serialise(value, nil)
+end
+
+-- json.pretty(value) -> string | nil, message (two-space indent, keys sorted)
+function M.pretty(value)
+  return serialise(value, "")
+end
 
 -- json.decode(text) -> value | nil, message
 function M.decode(text)
@@ -30,62 +110,6 @@ function M.decode(text)
     error("bad argument #1 to 'decode' (string expected, got " .. type(text) .. ")", 2)
   end
   return cjson.decode(text)
-end
-
-local function is_array(t)
-  local n = #t
-  if n == 0 then return false end -- as cjson: an empty table is {}
-  local count = 0
-  for _ in pairs(t) do count = count + 1 end
-  return count == n
-end
-
-local function pretty(value, indent, out)
-  local kind = type(value)
-  if kind ~= "table" then
-    local s, err = encode(value)
-    if not s then error(err, 0) end
-    out[#out + 1] = s
-    return
-  end
-  local inner = indent .. "  "
-  if is_array(value) then
-    if #value == 0 then out[#out + 1] = "[]" return end
-    out[#out + 1] = "[\n"
-    for i, v in ipairs(value) do
-      out[#out + 1] = inner
-      pretty(v, inner, out)
-      out[#out + 1] = i < #value and ",\n" or "\n"
-    end
-    out[#out + 1] = indent .. "]"
-    return
-  end
-  local keys = {}
-  for k in pairs(value) do
-    if type(k) ~= "string" and type(k) ~= "number" then
-      error("cannot encode a key of type " .. type(k), 0)
-    end
-    keys[#keys + 1] = tostring(k)
-  end
-  if #keys == 0 then out[#out + 1] = "{}" return end
-  table.sort(keys)
-  out[#out + 1] = "{\n"
-  for i, k in ipairs(keys) do
-    local v = value[k]
-    if v == nil then v = value[tonumber(k)] end
-    out[#out + 1] = inner .. encode(k) .. ": "
-    pretty(v, inner, out)
-    out[#out + 1] = i < #keys and ",\n" or "\n"
-  end
-  out[#out + 1] = indent .. "}"
-end
-
--- json.pretty(value) -> string (keys sorted, two-space indent) | nil, message
-function M.pretty(value)
-  local out = {}
-  local ok, err = pcall(pretty, value, "", out)
-  if not ok then return nil, err end
-  return table.concat(out)
 end
 
 return M
