@@ -1,0 +1,183 @@
+-- The command framework: flag parsing, validation, help, dispatch.
+local cli = require "nt3.cli"
+local sh = require "helpers.sh"
+
+local login_like = {
+  name = "demo", summary = "A demo command",
+  flags = {
+    { short = "t", long = "token", value = "token", help = "API token" },
+    { short = "u", long = "api-url", value = "url", help = "Custom API URL" },
+    { short = "l", long = "local", help = "Save locally" },
+    { short = "v", long = "verbose", help = "Say more" },
+    { short = "H", long = "header", value = "line", multiple = true, help = "A header" },
+  },
+  args = { "path?" },
+  run = function() return 0 end,
+}
+
+describe("flag parsing", function()
+  it("reads -t VALUE, --token VALUE and --token=VALUE alike", function()
+    for _, argv in ipairs({ { "-t", "abc" }, { "--token", "abc" }, { "--token=abc" }, { "-tabc" } }) do
+      local opts = cli.parse(login_like, argv)
+      assert.are.equal("abc", opts.token)
+    end
+  end)
+
+  it("keys options by long name with - turned into _", function()
+    local opts = cli.parse(login_like, { "--api-url", "https://x.example" })
+    assert.are.equal("https://x.example", opts.api_url)
+  end)
+
+  it("combines boolean short flags, and a value flag may end the group", function()
+    local opts = cli.parse(login_like, { "-lvt", "tok" })
+    assert.is_true(opts["local"])
+    assert.is_true(opts.verbose)
+    assert.are.equal("tok", opts.token)
+  end)
+
+  it("collects a repeated flag declared multiple", function()
+    local opts = cli.parse(login_like, { "-H", "a: 1", "--header=b: 2" })
+    assert.are.same({ "a: 1", "b: 2" }, opts.header)
+  end)
+
+  it("treats everything after -- as arguments", function()
+    local opts, args = cli.parse(login_like, { "--", "-t" })
+    assert.is_nil(opts.token)
+    assert.are.same({ "-t" }, args)
+  end)
+
+  it("keeps a value that starts with a dash", function()
+    local opts = cli.parse(login_like, { "-t", "-abc" })
+    assert.are.equal("-abc", opts.token)
+  end)
+
+  it("rejects an unknown flag, a missing value and a value given to a boolean", function()
+    local cases = {
+      { { "--bogus" }, "unknown flag: --bogus" },
+      { { "-x" }, "unknown shorthand flag: 'x' in -x" },
+      { { "--token" }, "flag needs an argument: --token" },
+      { { "-t" }, "flag needs an argument: 't' in -t" },
+      { { "--local=yes" }, "flag --local does not take a value" },
+      { { "a", "b" }, "unexpected argument: b" },
+    }
+    for _, c in ipairs(cases) do
+      local opts, err = cli.parse(login_like, c[1])
+      assert.is_nil(opts)
+      assert.are.equal(c[2], err)
+    end
+  end)
+
+  it("requires the arguments a command declares", function()
+    local cmd = { name = "x", summary = "x", args = { "file", "rest..." }, run = function() end }
+    local opts, err = cli.parse(cmd, {})
+    assert.is_nil(opts)
+    assert.are.equal("missing argument: file", err)
+    local _, args = cli.parse(cmd, { "a", "b", "c" })
+    assert.are.same({ "a", "b", "c" }, args)
+  end)
+
+  it("recognises -h and --help everywhere", function()
+    assert.is_true(cli.parse(login_like, { "--help" }).help)
+    assert.is_true(cli.parse(login_like, { "-lh" }).help)
+  end)
+end)
+
+describe("command validation", function()
+  it("accepts a well-formed command", function()
+    assert.are.equal(login_like, cli.validate(login_like, "demo.lua"))
+  end)
+
+  it("names the source and the missing field", function()
+    local cases = {
+      { 42, "x.lua: a command must return a table, got number" },
+      { { summary = "s", run = print }, "x.lua: field 'name' is missing" },
+      { { name = "n", run = print }, "x.lua: field 'summary' is missing" },
+      { { name = "n", summary = "s" }, "x.lua: field 'run' is missing or not a function" },
+      { { name = "n", summary = "s", run = print, flags = { { short = "t" } } }, "x.lua: flags[1]: 'long'" },
+      { { name = "n", summary = "s", run = print, flags = { { long = "help" } } }, "reserved" },
+      { { name = "n", summary = "s", run = print, flags = { { long = "a", short = "a" }, { long = "b", short = "a" } } },
+        "flag -a is declared twice" },
+      { { name = "bad name", summary = "s", run = print }, "field 'name'" },
+    }
+    for _, c in ipairs(cases) do
+      local ok, err = cli.validate(c[1], "x.lua")
+      assert.is_nil(ok)
+      assert.matches(c[2], err, 1, true)
+    end
+  end)
+end)
+
+describe("help text", function()
+  it("shows every flag with its value and help, and the alias", function()
+    local text = cli.usage(setmetatable({ aliases = { "dm" } }, { __index = login_like }))
+    assert.matches("Usage: nt3 demo [options] [<path>]", text, 1, true)
+    assert.matches("Alias: nt3 dm", text, 1, true)
+    assert.matches("%-t, %-%-token <token>%s+API token", text)
+    assert.matches("%-l, %-%-local%s+Save locally", text)
+    assert.matches("%-h, %-%-help%s+Show help for demo", text)
+  end)
+end)
+
+describe("the nt3 command line", function()
+  it("prints the command list for bare nt3, nt3 help and nt3 --help", function()
+    local bare = sh.run({})
+    assert.are.equal(0, bare.code)
+    assert.matches("Usage: nt3 <command> [options]", bare.stdout, 1, true)
+    assert.matches("\n  run +Run a Lua script", bare.stdout)
+    assert.are.equal(bare.stdout, sh.run({ "help" }).stdout)
+    assert.are.equal(bare.stdout, sh.run({ "--help" }).stdout)
+    assert.are.equal("", bare.stderr)
+  end)
+
+  it("prints the version", function()
+    local r = sh.run({ "--version" })
+    assert.are.equal(0, r.code)
+    assert.matches("^nt3 version %d+%.%d+%.%d+\n$", r.stdout)
+  end)
+
+  it("shows one command's help for nt3 help <cmd> and nt3 <cmd> --help", function()
+    local a = sh.run({ "help", "run" })
+    local b = sh.run({ "run", "--help" })
+    assert.are.equal(0, a.code)
+    assert.are.equal(0, b.code)
+    assert.matches("Usage: nt3 run [options] <file> [args...]", a.stdout, 1, true)
+    assert.are.equal(a.stdout, b.stdout)
+  end)
+
+  it("suggests the nearest command for an unknown one and exits 2", function()
+    local r = sh.run({ "hepl" })
+    assert.are.equal(2, r.code)
+    assert.are.equal('nt3: unknown command "hepl" (did you mean "help"?); run \'nt3 help\' for the list\n', r.stderr)
+    assert.are.equal("", r.stdout)
+  end)
+
+  it("rejects an unknown flag with one line plus the command's usage, exit 2", function()
+    local r = sh.run({ "help", "--bogus" })
+    assert.are.equal(2, r.code)
+    local first, rest = r.stderr:match("^([^\n]*)\n(.*)$")
+    assert.are.equal("nt3: unknown flag: --bogus", first)
+    assert.matches("Usage: nt3 help [options]", rest, 1, true)
+  end)
+
+  it("rejects a flag before any command, exit 2", function()
+    local r = sh.run({ "--bogus" })
+    assert.are.equal(2, r.code)
+    assert.matches("^nt3: unknown flag: %-%-bogus", r.stderr)
+  end)
+end)
+
+describe("nt3.json", function()
+  local json = require "nt3.json"
+  it("decodes bad input to nil and a message instead of raising", function()
+    local v, err = json.decode("{not json")
+    assert.is_nil(v)
+    assert.is_string(err)
+  end)
+  it("round-trips values", function()
+    assert.are.same({ a = { 1, 2, 3 }, b = "x" }, json.decode(json.encode({ a = { 1, 2, 3 }, b = "x" })))
+  end)
+  it("pretty-prints with sorted keys and two-space indent", function()
+    assert.are.equal('{\n  "a": [\n    1,\n    2\n  ],\n  "b": {},\n  "c": "x"\n}',
+      json.pretty({ c = "x", a = { 1, 2 }, b = {} }))
+  end)
+end)
