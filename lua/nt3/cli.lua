@@ -440,7 +440,7 @@ local function load_user_file(dir, path)
   -- find() looks a command up by its file name, so the two must agree
   local base = path:match("([^/]+)%.lua$")
   if cmd.name ~= base then
-    skip(path, ("its name is '%s' but a command named '%s' must be in %s.lua"):format(cmd.name, cmd.name, cmd.name))
+    skip(path, ("the command is named '%s', so its file must be %s.lua"):format(cmd.name, cmd.name))
     return nil
   end
   cmd.source = path
