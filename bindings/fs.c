@@ -2,18 +2,132 @@
  * nt3.fs: the file operations a credential store needs, done safely.
  * Failures of the world return nil, message, errno (as io.open does);
  * wrong argument types raise.
+ *
+ * Resources (descriptors, directory streams) are either owned by a userdata
+ * created before they are acquired, or released before the next call into
+ * Lua that could raise, so a memory error never leaks one.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
 
 #define READ_CAP_DEFAULT (1024 * 1024)
+#define FILE_MODE_DEFAULT 0600
+#define DIR_MODE_DEFAULT 0700
+#define LOCK_TIMEOUT_DEFAULT 10.0
+#define LOCK_TIMEOUT_MAX 1e9
+#define LOCK_PAUSE_MIN_NS 1000000L  /* 1 ms */
+#define LOCK_PAUSE_MAX_NS 10000000L /* 10 ms: a waiter notices a release quickly, at little cost */
+
+/* ".<name>.tmp-<12 hex digits>": the name part is cut so the whole stays
+ * within NAME_MAX even for a target whose own name is at the limit. */
+#define TMP_NAME_KEEP 200
+#define TMP_NAME_SIZE (TMP_NAME_KEEP + 32)
+#define TMP_ATTEMPTS 16
+
+/* replace_file's answer when the target exists and is not a regular file */
+#define NOT_REGULAR (-1)
+
+#define FD_BOX "nt3.fs.fd"
+#define DIR_BOX "nt3.fs.dirlist"
+#define LOCK_TYPE "nt3.fs.lock"
+
+/* --- results and arguments ------------------------------------------------ */
+
+/* nil, "<path>: <strerror(e)>", e */
+static int fail(lua_State *L, const char *path, int e) {
+  errno = e;
+  return luaL_fileresult(L, 0, path);
+}
+
+/* nil, "<path>: <why>", e: for refusals that strerror has no words for */
+static int refuse(lua_State *L, const char *path, const char *why, int e) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: %s", path, why);
+  lua_pushinteger(L, e);
+  return 3;
+}
+
+static int ok(lua_State *L) {
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* A path with a zero byte in it would silently name a different file to
+ * the system call than the one the caller sees. */
+static const char *check_path(lua_State *L, int arg) {
+  size_t len;
+  const char *p = luaL_checklstring(L, arg, &len);
+  luaL_argcheck(L, strlen(p) == len, arg, "path contains a zero byte");
+  return p;
+}
+
+/* Modes are integers (tonumber("600", 8)); a string such as "600" would
+ * convert as decimal and give a mode nobody meant, so it is refused. */
+static mode_t check_mode(lua_State *L, int arg, int optional, mode_t def) {
+  if (optional && lua_isnoneornil(L, arg)) return def;
+  luaL_argexpected(L, lua_type(L, arg) == LUA_TNUMBER, arg, "integer mode");
+  lua_Integer m = luaL_checkinteger(L, arg);
+  luaL_argcheck(L, m >= 0 && m <= 07777, arg, "mode must be between 0 and 07777 (octal)");
+  return (mode_t)m;
+}
+
+/* --- owning userdata -------------------------------------------------------- */
+
+struct fdbox {
+  int fd;
+};
+
+static int fdbox_close(lua_State *L) {
+  struct fdbox *b = luaL_checkudata(L, 1, FD_BOX);
+  if (b->fd >= 0) close(b->fd);
+  b->fd = -1;
+  return 0;
+}
+
+/* an empty descriptor owner, closed when the calling C function returns */
+static struct fdbox *new_fdbox(lua_State *L) {
+  struct fdbox *b = lua_newuserdatauv(L, sizeof *b, 0);
+  b->fd = -1;
+  luaL_setmetatable(L, FD_BOX);
+  lua_toclose(L, -1);
+  return b;
+}
+
+struct dirlist {
+  DIR *dir;
+  char **names;
+  size_t n, cap;
+};
+
+static void dirlist_free(struct dirlist *l) {
+  if (l->dir) closedir(l->dir);
+  l->dir = NULL;
+  while (l->n > 0) free(l->names[--l->n]);
+  free(l->names);
+  l->names = NULL;
+  l->cap = 0;
+}
+
+static int dirlist_close(lua_State *L) {
+  dirlist_free(luaL_checkudata(L, 1, DIR_BOX));
+  return 0;
+}
+
+/* --- stat ------------------------------------------------------------------------ */
 
 static const char *type_name(mode_t m) {
   if (S_ISREG(m)) return "file";
@@ -26,27 +140,29 @@ static const char *type_name(mode_t m) {
   return "other";
 }
 
-static void push_stat(lua_State *L, const struct stat *st) {
-  lua_createtable(L, 0, 7);
-  lua_pushstring(L, type_name(st->st_mode));
-  lua_setfield(L, -2, "type");
-  lua_pushinteger(L, st->st_mode & 07777);
-  lua_setfield(L, -2, "mode");
-  lua_pushinteger(L, (lua_Integer)st->st_uid);
-  lua_setfield(L, -2, "uid");
-  lua_pushinteger(L, (lua_Integer)st->st_gid);
-  lua_setfield(L, -2, "gid");
-  lua_pushinteger(L, (lua_Integer)st->st_size);
-  lua_setfield(L, -2, "size");
-  lua_pushinteger(L, (lua_Integer)st->st_mtime);
-  lua_setfield(L, -2, "mtime");
-  lua_pushinteger(L, (lua_Integer)st->st_nlink);
-  lua_setfield(L, -2, "nlink");
+static void set_int(lua_State *L, const char *key, lua_Integer v) {
+  lua_pushinteger(L, v);
+  lua_setfield(L, -2, key);
 }
 
-/* fs.stat(path) -> {type, mode, uid, gid, size, mtime, nlink} | nil, msg, errno */
+static void push_stat(lua_State *L, const struct stat *st) {
+  lua_createtable(L, 0, 9);
+  lua_pushstring(L, type_name(st->st_mode));
+  lua_setfield(L, -2, "type");
+  set_int(L, "mode", st->st_mode & 07777);
+  set_int(L, "uid", (lua_Integer)st->st_uid);
+  set_int(L, "gid", (lua_Integer)st->st_gid);
+  set_int(L, "size", (lua_Integer)st->st_size);
+  set_int(L, "mtime", (lua_Integer)st->st_mtime);
+  set_int(L, "nlink", (lua_Integer)st->st_nlink);
+  /* dev and ino tell a replaced file from one rewritten in place */
+  set_int(L, "dev", (lua_Integer)st->st_dev);
+  set_int(L, "ino", (lua_Integer)st->st_ino);
+}
+
+/* fs.stat(path) -> {type, mode, uid, gid, size, mtime, nlink, dev, ino} | nil, msg, errno */
 static int fs_stat(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = check_path(L, 1);
   struct stat st;
   if (stat(path, &st) != 0) return luaL_fileresult(L, 0, path);
   push_stat(L, &st);
@@ -55,110 +171,470 @@ static int fs_stat(lua_State *L) {
 
 /* fs.lstat(path): as stat, but a symbolic link is reported as type "link" */
 static int fs_lstat(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = check_path(L, 1);
   struct stat st;
   if (lstat(path, &st) != 0) return luaL_fileresult(L, 0, path);
   push_stat(L, &st);
   return 1;
 }
 
+/* --- read ------------------------------------------------------------------------ */
+
+static int too_large(lua_State *L, const char *path, lua_Integer cap) {
+  lua_pushnil(L);
+  lua_pushfstring(L, "%s: file too large (more than %I bytes)", path, cap);
+  lua_pushinteger(L, EFBIG);
+  return 3;
+}
+
 /* fs.read(path [, max_bytes]) -> content | nil, msg, errno
  * Only regular files; more than max_bytes (default 1 MiB) is an error, so a
  * huge or endless file cannot exhaust memory. */
 static int fs_read(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = check_path(L, 1);
   lua_Integer cap = luaL_optinteger(L, 2, READ_CAP_DEFAULT);
   luaL_argcheck(L, cap >= 0, 2, "size cap must not be negative");
 
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) return luaL_fileresult(L, 0, path);
+  /* refuse devices before opening them: opening one can have effects */
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int e = errno;
-    close(fd);
-    errno = e;
-    return luaL_fileresult(L, 0, path);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    close(fd);
-    lua_pushnil(L);
-    lua_pushfstring(L, "%s: not a regular file", path);
-    lua_pushinteger(L, EINVAL);
-    return 3;
-  }
+  if (stat(path, &st) != 0) return luaL_fileresult(L, 0, path);
+  if (!S_ISREG(st.st_mode)) return refuse(L, path, "not a regular file", EINVAL);
+
+  struct fdbox *box = new_fdbox(L);
+  /* O_NONBLOCK: should a FIFO be swapped in, the open must not hang */
+  box->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (box->fd < 0) return luaL_fileresult(L, 0, path);
+  if (fstat(box->fd, &st) != 0) return luaL_fileresult(L, 0, path);
+  if (!S_ISREG(st.st_mode)) return refuse(L, path, "not a regular file", EINVAL);
+  if (st.st_size > cap) return too_large(L, path, cap);
+
+  /* st_size is a hint only (procfs says 0; a file may grow): the cap is
+   * enforced on what is actually read */
+  size_t chunk = (size_t)st.st_size + 1;
+  if (chunk < 4096) chunk = 4096;
+  if (chunk > 65536) chunk = 65536;
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   lua_Integer total = 0;
   for (;;) {
-    char *p = luaL_prepbuffer(&b);
-    ssize_t n = read(fd, p, LUAL_BUFFERSIZE);
+    char *p = luaL_prepbuffsize(&b, chunk);
+    ssize_t n = read(box->fd, p, chunk);
     if (n < 0) {
       if (errno == EINTR) continue;
-      int e = errno;
-      close(fd);
-      errno = e;
       return luaL_fileresult(L, 0, path);
     }
     if (n == 0) break;
     total += n;
-    if (total > cap) {
-      close(fd);
-      lua_pushnil(L);
-      lua_pushfstring(L, "%s: file too large (more than %I bytes)", path, cap);
-      lua_pushinteger(L, EFBIG);
-      return 3;
-    }
+    if (total > cap) return too_large(L, path, cap);
     luaL_addsize(&b, (size_t)n);
   }
-  close(fd);
+  close(box->fd);
+  box->fd = -1;
   luaL_pushresult(&b);
   return 1;
 }
+
+/* --- dir -------------------------------------------------------------------------- */
 
 static int by_string(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* fs.dir(path) -> sorted list of entry names (no . and ..) | nil, msg, errno */
-static int fs_dir(lua_State *L) {
-  const char *path = luaL_checkstring(L, 1);
-  DIR *d = opendir(path);
-  if (!d) return luaL_fileresult(L, 0, path);
-  size_t n = 0, cap = 16;
-  char **names = malloc(cap * sizeof *names);
-  struct dirent *e;
-  while (names && (e = readdir(d)) != NULL) {
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-    if (n == cap) {
-      char **grown = realloc(names, (cap *= 2) * sizeof *names);
-      if (!grown) break;
-      names = grown;
-    }
-    if (!(names[n] = strdup(e->d_name))) break;
-    n++;
+/* appends a copy of name; 0 when out of memory */
+static int dirlist_add(struct dirlist *l, const char *name) {
+  if (l->n == l->cap) {
+    size_t cap = l->cap ? l->cap * 2 : 16;
+    char **grown = realloc(l->names, cap * sizeof *grown);
+    if (!grown) return 0;
+    l->names = grown;
+    l->cap = cap;
   }
-  closedir(d);
-  if (!names) return luaL_error(L, "not enough memory");
-  qsort(names, n, sizeof *names, by_string);
-  lua_createtable(L, (int)n, 0);
-  for (size_t i = 0; i < n; i++) {
-    lua_pushstring(L, names[i]);
-    lua_rawseti(L, -2, (lua_Integer)i + 1);
-    free(names[i]);
-  }
-  free(names);
+  if (!(l->names[l->n] = strdup(name))) return 0;
+  l->n++;
   return 1;
 }
+
+/* fs.dir(path) -> sorted list of entry names (no . and ..) | nil, msg, errno */
+static int fs_dir(lua_State *L) {
+  const char *path = check_path(L, 1);
+  struct dirlist *l = lua_newuserdatauv(L, sizeof *l, 0);
+  memset(l, 0, sizeof *l);
+  luaL_setmetatable(L, DIR_BOX);
+  lua_toclose(L, -1);
+
+  if (!(l->dir = opendir(path))) return luaL_fileresult(L, 0, path);
+  for (;;) {
+    errno = 0;
+    struct dirent *e = readdir(l->dir);
+    if (!e) {
+      if (errno != 0) return luaL_fileresult(L, 0, path);
+      break;
+    }
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    if (!dirlist_add(l, e->d_name)) return luaL_error(L, "%s: not enough memory", path);
+  }
+  closedir(l->dir);
+  l->dir = NULL;
+  if (l->n > 1) qsort(l->names, l->n, sizeof *l->names, by_string);
+  lua_createtable(L, l->n > INT_MAX ? INT_MAX : (int)l->n, 0);
+  for (size_t i = 0; i < l->n; i++) {
+    lua_pushstring(L, l->names[i]);
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  return 1;
+}
+
+/* --- paths ------------------------------------------------------------------------ */
+
+/* Pushes the directory holding path and its last component:
+ * "a/b" -> "a", "b"; "b" -> ".", "b"; "/b" -> "/", "b"; "a/" -> "a", "". */
+static void split_path(lua_State *L, const char *path, const char **dir, const char **name) {
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    lua_pushliteral(L, ".");
+  else if (slash == path)
+    lua_pushliteral(L, "/");
+  else
+    lua_pushlstring(L, path, (size_t)(slash - path));
+  *dir = lua_tostring(L, -1);
+  *name = lua_pushstring(L, slash ? slash + 1 : path);
+}
+
+/* A descriptor for the directory, to create, check, rename and remove
+ * entries relative to it: every step then acts on the same directory even
+ * if its path is changed meanwhile. Read access is needed to fsync it; a
+ * write-only directory still works, only without that fsync. */
+static int open_dir(const char *dir, int *can_sync) {
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  *can_sync = fd >= 0;
+  if (fd < 0 && errno == EACCES) fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  return fd;
+}
+
+/* fsync of a directory: some file systems cannot and say EINVAL; that is
+ * no reason to report a successful write as failed */
+static int sync_dir(int dfd, int can_sync) {
+  if (can_sync && fsync(dfd) != 0 && errno != EINVAL && errno != EROFS) return errno;
+  return 0;
+}
+
+/* --- write ------------------------------------------------------------------------ */
+
+static uint64_t random_bits(int attempt) {
+  uint64_t r;
+  if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r) return r;
+  /* no entropy yet (early boot): O_EXCL keeps this safe, just less unique */
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
+         ((uint64_t)attempt * 0x9e3779b97f4a7c15ULL);
+}
+
+/* Creates ".<name>.tmp-<random>" next to the target, its name into tmp.
+ * Only the owner bits of mode are granted at creation: nothing is readable
+ * by group or others before the content is complete, whatever the umask. */
+static int create_temp(int dfd, const char *name, mode_t mode, char tmp[TMP_NAME_SIZE]) {
+  for (int attempt = 0; attempt < TMP_ATTEMPTS; attempt++) {
+    unsigned long long r = random_bits(attempt) & 0xffffffffffffULL;
+    snprintf(tmp, TMP_NAME_SIZE, ".%.*s.tmp-%012llx", TMP_NAME_KEEP, name, r);
+    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0700);
+    if (fd >= 0 || errno != EEXIST) return fd;
+  }
+  errno = EEXIST;
+  return -1;
+}
+
+/* 0, or errno; retries interrupted and short writes */
+static int write_all(int fd, const char *p, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+/* 0 when name is absent or a regular file; NOT_REGULAR; or errno */
+static int check_target(int dfd, const char *name) {
+  struct stat st;
+  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno == ENOENT ? 0 : errno;
+  return S_ISREG(st.st_mode) ? 0 : NOT_REGULAR;
+}
+
+/* The temp file is complete, has its final mode and is on disk before the
+ * rename makes it the target; any failure before the rename removes it and
+ * leaves the target as it was. 0, NOT_REGULAR or errno. */
+static int replace_file(const char *dir, const char *name, const char *data, size_t len,
+                        mode_t mode) {
+  int can_sync;
+  int dfd = open_dir(dir, &can_sync);
+  if (dfd < 0) return errno;
+  int e = check_target(dfd, name);
+  char tmp[TMP_NAME_SIZE];
+  int fd = e ? -1 : create_temp(dfd, name, mode, tmp);
+  if (!e && fd < 0) e = errno;
+  if (fd >= 0) {
+    e = write_all(fd, data, len);
+    if (!e && fchmod(fd, mode) != 0) e = errno;
+    if (!e && fsync(fd) != 0) e = errno;
+    /* on Linux the descriptor is gone even when close says EINTR */
+    if (close(fd) != 0 && !e && errno != EINTR) e = errno;
+    /* the target may have been swapped for a link while we wrote */
+    if (!e) e = check_target(dfd, name);
+    if (!e && renameat(dfd, tmp, dfd, name) != 0) e = errno;
+    if (e) unlinkat(dfd, tmp, 0);
+    else e = sync_dir(dfd, can_sync);
+  }
+  close(dfd);
+  return e;
+}
+
+/* fs.write(path, data [, mode=0600]) -> true | nil, msg, errno
+ * Atomic: readers see the old content or the new, never a mix, even if the
+ * process is killed. A symlink or other non-regular file at path is never
+ * written through. */
+static int fs_write(lua_State *L) {
+  const char *path = check_path(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  mode_t mode = check_mode(L, 3, 1, FILE_MODE_DEFAULT);
+  if (*path == '\0') return fail(L, path, ENOENT);
+  const char *dir, *name;
+  split_path(L, path, &dir, &name);
+  if (*name == '\0') return fail(L, path, EISDIR);
+
+  int e = replace_file(dir, name, data, len, mode);
+  if (e == NOT_REGULAR)
+    return refuse(L, path, "not a regular file; refusing to write through it", EINVAL);
+  if (e) return fail(L, path, e);
+  return ok(L);
+}
+
+/* --- remove, mkdir, chmod ---------------------------------------------------- */
+
+/* fs.remove(path) -> true | nil, msg, errno
+ * Unlinks a file (a directory is an error) and syncs its directory, so the
+ * removal of a credential survives a crash. */
+static int fs_remove(lua_State *L) {
+  const char *path = check_path(L, 1);
+  if (*path == '\0') return fail(L, path, ENOENT);
+  const char *dir, *name;
+  split_path(L, path, &dir, &name);
+  if (*name == '\0') return fail(L, path, EISDIR);
+
+  int can_sync;
+  int dfd = open_dir(dir, &can_sync);
+  if (dfd < 0) return luaL_fileresult(L, 0, path);
+  int e = unlinkat(dfd, name, 0) == 0 ? sync_dir(dfd, can_sync) : errno;
+  close(dfd);
+  return e ? fail(L, path, e) : ok(L);
+}
+
+/* fs.mkdir(path [, mode=0700]) -> true | nil, msg, errno
+ * An existing directory (or a link to one) is success, its mode untouched. */
+static int fs_mkdir(lua_State *L) {
+  const char *path = check_path(L, 1);
+  mode_t mode = check_mode(L, 2, 1, DIR_MODE_DEFAULT);
+  if (mkdir(path, mode) == 0) {
+    /* the umask only ever narrows mkdir's mode; the caller asked for this one */
+    if (chmod(path, mode) != 0) return luaL_fileresult(L, 0, path);
+    return ok(L);
+  }
+  if (errno == EEXIST) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return ok(L);
+    return fail(L, path, EEXIST);
+  }
+  return luaL_fileresult(L, 0, path);
+}
+
+/* fs.chmod(path, mode) -> true | nil, msg, errno */
+static int fs_chmod(lua_State *L) {
+  const char *path = check_path(L, 1);
+  mode_t mode = check_mode(L, 2, 0, 0);
+  if (chmod(path, mode) != 0) return luaL_fileresult(L, 0, path);
+  return ok(L);
+}
+
+/* --- lock ------------------------------------------------------------------------- */
+
+struct lock {
+  int fd;
+};
+
+static void lock_release(struct lock *lk) {
+  if (lk->fd < 0) return;
+  flock(lk->fd, LOCK_UN);
+  close(lk->fd);
+  lk->fd = -1;
+}
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void pause_seconds(double s) {
+  struct timespec ts;
+  ts.tv_sec = (time_t)s;
+  ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+  nanosleep(&ts, NULL); /* interrupted: the caller's loop just tries again */
+}
+
+/* 0, ETIMEDOUT, or errno. Polls with LOCK_NB instead of blocking in flock,
+ * so the wait is bounded without alarms or signal handlers. */
+static int acquire(int fd, double timeout) {
+  double deadline = now_seconds() + timeout;
+  long pause_ns = LOCK_PAUSE_MIN_NS;
+  for (;;) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return 0;
+    if (errno == EINTR) continue;
+    if (errno != EWOULDBLOCK) return errno;
+    double left = deadline - now_seconds();
+    if (left <= 0) return ETIMEDOUT;
+    double pause = (double)pause_ns / 1e9;
+    pause_seconds(pause < left ? pause : left);
+    if (pause_ns < LOCK_PAUSE_MAX_NS) pause_ns *= 2;
+  }
+}
+
+/* fs.lock(path [, timeout_seconds=10]) -> lock | nil, msg, errno
+ * An exclusive advisory lock (flock) on an existing file or directory;
+ * nothing is created. Held until lock:unlock(), the end of a <close>
+ * scope, garbage collection or process exit. */
+static int fs_lock(lua_State *L) {
+  const char *path = check_path(L, 1);
+  lua_Number timeout = luaL_optnumber(L, 2, LOCK_TIMEOUT_DEFAULT);
+  luaL_argcheck(L, timeout >= 0 && timeout <= LOCK_TIMEOUT_MAX, 2,
+                "timeout must be a number of seconds, 0 or more");
+  struct lock *lk = lua_newuserdatauv(L, sizeof *lk, 0);
+  lk->fd = -1;
+  luaL_setmetatable(L, LOCK_TYPE);
+
+  /* O_NONBLOCK: opening a FIFO must not hang; O_CLOEXEC: a program we
+   * start must not inherit (and so prolong) the lock */
+  lk->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
+  if (lk->fd < 0) return luaL_fileresult(L, 0, path);
+  struct stat st;
+  int e = fstat(lk->fd, &st) != 0 ? errno : 0;
+  if (!e && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+    lock_release(lk);
+    return refuse(L, path, "not a file or directory; cannot lock it", EINVAL);
+  }
+  if (!e) e = acquire(lk->fd, timeout);
+  if (e) {
+    lock_release(lk);
+    if (e == ETIMEDOUT) return refuse(L, path, "timed out waiting for a lock", ETIMEDOUT);
+    return fail(L, path, e);
+  }
+  return 1;
+}
+
+/* lock:unlock() -> true; unlocking again does nothing */
+static int lock_unlock(lua_State *L) {
+  lock_release(luaL_checkudata(L, 1, LOCK_TYPE));
+  return ok(L);
+}
+
+/* __gc and __close */
+static int lock_gc(lua_State *L) {
+  lock_release(luaL_checkudata(L, 1, LOCK_TYPE));
+  return 0;
+}
+
+static int lock_tostring(lua_State *L) {
+  struct lock *lk = luaL_checkudata(L, 1, LOCK_TYPE);
+  lua_pushfstring(L, "nt3.fs.lock (%s)", lk->fd >= 0 ? "held" : "released");
+  return 1;
+}
+
+/* --- expand ----------------------------------------------------------------------- */
+
+/* the same rule as nt3.env.home(): $HOME, else the password database */
+static const char *home_dir(void) {
+  const char *h = getenv("HOME");
+  if (h && *h) return h;
+  struct passwd *pw = getpwuid(getuid());
+  if (pw && pw->pw_dir && *pw->pw_dir) return pw->pw_dir;
+  return NULL;
+}
+
+/* fs.expand(path) -> path with a leading ~ or ~/ replaced by the home
+ * directory; other paths unchanged | nil, msg */
+static int fs_expand(lua_State *L) {
+  const char *path = check_path(L, 1);
+  if (path[0] != '~') {
+    lua_settop(L, 1);
+    return 1;
+  }
+  if (path[1] != '\0' && path[1] != '/') {
+    lua_pushnil(L);
+    lua_pushfstring(L, "%s: ~user paths are not supported; write the full path", path);
+    return 2;
+  }
+  const char *home = home_dir();
+  if (!home) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "cannot find the home directory (HOME is not set)");
+    return 2;
+  }
+  /* HOME="/" or "/home/me/" must not give "//x" or "/home/me//x" */
+  size_t hl = strlen(home);
+  while (hl > 0 && home[hl - 1] == '/') hl--;
+  if (path[1] == '\0' && hl == 0) {
+    lua_pushliteral(L, "/");
+    return 1;
+  }
+  lua_pushlstring(L, home, hl);
+  lua_pushstring(L, path + 1);
+  lua_concat(L, 2);
+  return 1;
+}
+
+/* --- the module ------------------------------------------------------------------- */
 
 static const luaL_Reg fs_fns[] = {
   {"stat", fs_stat},
   {"lstat", fs_lstat},
   {"read", fs_read},
   {"dir", fs_dir},
+  {"write", fs_write},
+  {"remove", fs_remove},
+  {"mkdir", fs_mkdir},
+  {"chmod", fs_chmod},
+  {"lock", fs_lock},
+  {"expand", fs_expand},
   {NULL, NULL},
 };
 
+static void owner_metatable(lua_State *L, const char *name, lua_CFunction release) {
+  luaL_newmetatable(L, name);
+  lua_pushcfunction(L, release);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, release);
+  lua_setfield(L, -2, "__close");
+  lua_pop(L, 1);
+}
+
 int luaopen_nt3_fs(lua_State *L) {
+  owner_metatable(L, FD_BOX, fdbox_close);
+  owner_metatable(L, DIR_BOX, dirlist_close);
+  owner_metatable(L, LOCK_TYPE, lock_gc);
+  luaL_getmetatable(L, LOCK_TYPE);
+  lua_pushcfunction(L, lock_tostring);
+  lua_setfield(L, -2, "__tostring");
+  lua_createtable(L, 0, 1);
+  lua_pushcfunction(L, lock_unlock);
+  lua_setfield(L, -2, "unlock");
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+
   luaL_newlib(L, fs_fns);
   return 1;
 }

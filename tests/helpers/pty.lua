@@ -1,0 +1,92 @@
+-- Test helper: run the built nt3 on a real pseudo-terminal and type into it.
+--
+--   local pty = require "helpers.pty"
+--   local r = pty.run({ "login" }, {
+--     home = dir, cwd = dir, env = { NT3_API_URL = url },
+--     steps = {
+--       { expect = "Paste your API token: " },  -- wait for this output
+--       { send = "entri_abc\r" },                -- type; "\r" is Enter
+--     },
+--   })
+--   r.code             exit code (128+N when killed by signal N)
+--   r.output           all the terminal showed ("\n" comes out as "\r\n")
+--   r.echo_on_after    echo flag of the terminal after nt3 exited
+--   r.icanon_on_after  canonical (line) mode flag, likewise
+--   r.signal           signal that killed nt3, or nil
+--
+-- Steps (see tests/helpers/pty_run.py for the full list):
+--   { expect = "text" }         wait until text appears (after the last match)
+--   { send = "text" }           type: "\3" Ctrl-C, "\26" Ctrl-Z, "\4" Ctrl-D,
+--                               "\127" Backspace, "\21" Ctrl-U
+--   { signal = "TERM" }         kill(2) nt3 with a signal (name without SIG)
+--   { expect_echo = false }     wait until the terminal's echo is off / on
+--   { expect_stopped = true }   wait until nt3 is stopped / running again
+--   { sleep = 0.1 }             let a signal land (never a timing check)
+-- Any step may carry timeout = seconds (default opts.timeout, else 5).
+--
+-- A step that times out raises an error carrying the output so far, so the
+-- failing spec says what the terminal showed. opts.allow_error = true
+-- returns the result instead, with r.error set.
+--
+-- nt3 runs as an interactive shell would run it: its own session with the
+-- pty as controlling terminal, in a foreground process group under a small
+-- waiting "shell", so /dev/tty opens and Ctrl-Z really stops it. The
+-- environment is built as helpers.sh builds it: only the variables below
+-- pass through, then HOME, LANG=C and opts.env (false unsets).
+local json = require "nt3.json"
+local sh = require "helpers.sh"
+
+local M = {}
+
+M.driver = sh.src .. "/tests/helpers/pty_run.py"
+
+-- the same variables helpers.sh passes to every child
+local passthrough = { "PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "NT3_SOURCE_DIR", "NT3_BIN" }
+
+local function environment(opts)
+  local vars = {}
+  for _, k in ipairs(passthrough) do
+    local v = os.getenv(k)
+    if v then vars[k] = v end
+  end
+  vars.HOME = opts.home or sh.tmpdir()
+  vars.LANG = "C"
+  for k, v in pairs(opts.env or {}) do
+    if v == false then vars[k] = nil else vars[k] = v end
+  end
+  return vars
+end
+
+-- pty.run(args, opts) -> { code, output, echo_on_after, icanon_on_after, signal, error }
+-- args as for sh.run (without the binary); opts: home, cwd, env, steps,
+-- timeout (per step, seconds), bin (another executable), allow_error.
+function M.run(args, opts)
+  opts = opts or {}
+  local argv = { opts.bin or sh.bin }
+  for _, a in ipairs(args) do argv[#argv + 1] = a end
+  local spec = assert(json.encode({
+    argv = argv,
+    env = environment(opts),
+    cwd = opts.cwd or sh.tmpdir(),
+    timeout = opts.timeout or 5,
+    steps = opts.steps or {},
+  }))
+  -- cjson writes an empty Lua table as {}; the driver wants a list
+  if not opts.steps or #opts.steps == 0 then spec = spec:gsub('"steps":{}', '"steps":[]') end
+  local spec_file = sh.tmpdir() .. "/pty-spec.json"
+  sh.spit(spec_file, spec)
+  local p = assert(io.popen("python3 " .. sh.quote(M.driver) .. " " .. sh.quote(spec_file)))
+  local out = p:read("a")
+  p:close()
+  local r, err = json.decode(out)
+  if type(r) ~= "table" then error("pty driver said: " .. tostring(out) .. " (" .. tostring(err) .. ")", 2) end
+  for k, v in pairs(r) do
+    if v == json.null then r[k] = nil end
+  end
+  if r.error and not opts.allow_error then
+    error(("pty: %s\n--- terminal output so far ---\n%s\n---"):format(r.error, r.output), 2)
+  end
+  return r
+end
+
+return M

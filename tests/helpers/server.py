@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""A small HTTP(S) server for nt3's tests. Python standard library only.
+
+It listens on a loopback address only (127.0.0.1 by default, or ::1 with
+--bind ::1), on a port the system picks, answers the routes below, and never
+connects anywhere itself. It exits by itself after --lifetime seconds.
+
+  python3 server.py --ready FILE [--tls CERT KEY] [--bind 127.0.0.1|::1]
+                    [--lifetime SECONDS] [--accept-token TOKEN]...
+
+When it is listening it writes {"port": N, "pid": P} as one line to FILE
+(atomically: written beside it, then renamed). tests/helpers/server.lua
+starts it, waits for that file and stops it.
+
+Routes (any method unless said otherwise; JSON bodies unless said):
+
+  /echo, /api/v1/echo
+      {"method", "path", "query": {name: last value}, "headers": {lower-case
+      name: value, repeated ones joined with ", "}, "body": text}
+  /status/<n>
+      status n with {"message": "status <n>"} (no body for 204 and 304)
+  /redirect?to=<url>&code=<n>
+      status n (default 302) with Location: <url> (relative URLs too)
+  /headers?<name>=<value>&...
+      200, and each query parameter as a response header, in order
+      (repeat a name to get a repeated header); body {"ok": true}
+  /big?bytes=N[&chunked=1]
+      N bytes of "x" as text/plain; with Content-Length, or chunked (no
+      length announced, so a client must count as it reads)
+  /stall?seconds=N
+      200 with Content-Length 1000, sends 5 bytes, then sleeps N seconds
+      (at most the lifetime) and sends the rest
+  /api/v1/me
+      200 {"id": "u_1", "email": "dev@example.com", "name": "Dev"} when
+      "Authorization: Bearer <token>" carries an accepted token, else 401
+      {"message": "invalid token"}. Accepted: each --accept-token; without
+      any, every token that starts with "entri_valid".
+  /api/v1/items?page=N&per_page=M
+      the same authorisation as /api/v1/me; a page (default 1, per_page
+      default 2) of five items {"items": [{"id": "item_1", "name": "Item 1"},
+      ...], "next_page": N+1 or null}
+  /_requests
+      GET: every request received so far except those to /_requests, in
+      order: [{"method", "path" (with the query), "headers", "body"}]
+  anything else
+      404 {"message": "not found"}
+"""
+
+import argparse
+import ipaddress
+import json
+import os
+import socket
+import ssl
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qsl, urlsplit
+
+ITEMS = [{"id": "item_%d" % i, "name": "Item %d" % i} for i in range(1, 6)]
+
+
+def headers_of(message):
+    out = {}
+    for name, value in message.items():
+        name = name.lower()
+        out[name] = out[name] + ", " + value if name in out else value
+    return out
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "nt3-test-server"
+
+    def log_message(self, *args):
+        pass  # quiet: the tests read what they need from /_requests
+
+    # --- plumbing ---------------------------------------------------------
+    def read_body(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def send(self, status, body=b"", content_type="application/json", headers=()):
+        if isinstance(body, (dict, list)):
+            body = json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        if status in (204, 304):
+            body = b""
+        else:
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def authorised(self):
+        auth = self.headers.get("Authorization") or ""
+        if not auth.startswith("Bearer "):
+            return False
+        token = auth[len("Bearer "):]
+        if self.server.accept_tokens:
+            return token in self.server.accept_tokens
+        return token.startswith("entri_valid")
+
+    # --- dispatch ---------------------------------------------------------
+    def handle_any(self):
+        url = urlsplit(self.path)
+        query = parse_qsl(url.query, keep_blank_values=True)
+        body = self.read_body()
+        if url.path != "/_requests":
+            with self.server.lock:
+                self.server.requests.append({
+                    "method": self.command, "path": self.path,
+                    "headers": headers_of(self.headers),
+                    "body": body.decode("utf-8", "replace"),
+                })
+        route = url.path
+        if route in ("/echo", "/api/v1/echo"):
+            return self.send(200, {
+                "method": self.command, "path": url.path, "query": dict(query),
+                "headers": headers_of(self.headers),
+                "body": body.decode("utf-8", "replace"),
+            })
+        if route.startswith("/status/") and route[len("/status/"):].isdigit():
+            n = int(route[len("/status/"):])
+            return self.send(n, {"message": "status %d" % n})
+        if route == "/redirect":
+            q = dict(query)
+            return self.send(int(q.get("code", "302")), {"message": "redirect"},
+                             headers=[("Location", q.get("to", "/"))])
+        if route == "/headers":
+            return self.send(200, {"ok": True}, headers=query)
+        if route == "/big":
+            return self.big(dict(query))
+        if route == "/stall":
+            return self.stall(dict(query))
+        if route == "/api/v1/me":
+            if not self.authorised():
+                return self.send(401, {"message": "invalid token"})
+            return self.send(200, {"id": "u_1", "email": "dev@example.com", "name": "Dev"})
+        if route == "/api/v1/items":
+            if not self.authorised():
+                return self.send(401, {"message": "invalid token"})
+            q = dict(query)
+            page, per_page = max(1, int(q.get("page", "1"))), max(1, int(q.get("per_page", "2")))
+            start = (page - 1) * per_page
+            more = start + per_page < len(ITEMS)
+            return self.send(200, {"items": ITEMS[start:start + per_page],
+                                   "next_page": page + 1 if more else None})
+        if route == "/_requests":
+            with self.server.lock:
+                return self.send(200, list(self.server.requests))
+        return self.send(404, {"message": "not found"})
+
+    def big(self, q):
+        n = int(q.get("bytes", "0"))
+        chunked = q.get("chunked") == "1"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(n))
+        self.end_headers()
+        block = b"x" * 65536
+        try:
+            while n > 0:
+                part = block[:min(n, len(block))]
+                if chunked:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+                else:
+                    self.wfile.write(part)
+                n -= len(part)
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            self.close_connection = True  # the client gave up: that is the point
+
+    def stall(self, q):
+        seconds = min(float(q.get("seconds", "5")), self.server.lifetime)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        try:
+            self.wfile.write(b"12345")
+            self.wfile.flush()
+            time.sleep(seconds)
+            self.wfile.write(b"x" * 995)
+        except OSError:
+            pass
+        self.close_connection = True
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = handle_any
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    tls = None
+
+    def finish_request(self, request, client_address):
+        # The TLS handshake happens here, in the request's own thread, so a
+        # client that stalls or rejects the certificate holds up no one else.
+        if self.tls:
+            try:
+                request = self.tls.wrap_socket(request, server_side=True)
+            except (OSError, ssl.SSLError):
+                return
+        super().finish_request(request, client_address)
+
+    def handle_error(self, request, client_address):
+        pass  # a client hanging up early is routine in these tests
+
+
+class Server6(Server):
+    address_family = socket.AF_INET6
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--ready", required=True)
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"))
+    ap.add_argument("--bind", default="127.0.0.1")
+    ap.add_argument("--lifetime", type=float, default=300)
+    ap.add_argument("--accept-token", action="append", default=[])
+    args = ap.parse_args()
+
+    if not ipaddress.ip_address(args.bind).is_loopback:
+        sys.exit("server.py: binds loopback addresses only, not %s" % args.bind)
+    cls = Server6 if ":" in args.bind else Server
+    httpd = cls((args.bind, 0), Handler)
+    httpd.lock = threading.Lock()
+    httpd.requests = []
+    httpd.accept_tokens = set(args.accept_token)
+    httpd.lifetime = args.lifetime
+    if args.tls:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls[0], args.tls[1])
+        httpd.tls = ctx
+
+    # never outlive the test run that forgot to stop us
+    threading.Timer(args.lifetime, lambda: os._exit(0)).start()
+
+    tmp = args.ready + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(json.dumps({"port": httpd.server_address[1], "pid": os.getpid()}) + "\n")
+    os.rename(tmp, args.ready)
+    try:
+        httpd.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,455 @@
+-- nt3.http: one request through libcurl, with the network policy of
+-- DESIGN.md invariant 8, against real servers on the loopback interface.
+local http = require "nt3.http"
+local json = require "nt3.json"
+local sh = require "helpers.sh"
+local server = require "helpers.server"
+
+local version = require("nt3.embedded").version
+
+local function echo_of(res)
+  assert.are.equal(200, res.status)
+  return assert(json.decode(res.body))
+end
+
+-- a port nothing listens on: one a server of ours just gave up
+local function closed_port()
+  local srv = server.start()
+  local port = srv.port
+  srv.stop()
+  return port
+end
+
+local function has_ipv6_loopback()
+  local f = io.open("/proc/net/if_inet6")
+  if not f then return false end
+  local text = f:read("a")
+  f:close()
+  return text:find("0+1 %x+ %x+ %x+ %x+%s+lo") ~= nil
+end
+
+describe("nt3.http.request", function()
+  local srv
+  lazy_setup(function() srv = server.start() end)
+  lazy_teardown(function() srv.stop() end)
+
+  describe("requests and responses", function()
+    it("GETs a URL and returns status, lower-case headers, body and the final url", function()
+      local res = assert(http.request { url = srv.url .. "/echo?a=1&b=two" })
+      assert.are.equal(200, res.status)
+      assert.are.equal("application/json", res.headers["content-type"])
+      assert.are.equal(tostring(#res.body), res.headers["content-length"])
+      assert.are.equal(srv.url .. "/echo?a=1&b=two", res.url)
+      local echo = echo_of(res)
+      assert.are.equal("GET", echo.method)
+      assert.are.same({ a = "1", b = "two" }, echo.query)
+    end)
+
+    it("POSTs a body and the caller's headers arrive as given", function()
+      local res = assert(http.request {
+        method = "POST", url = srv.url .. "/echo", body = '{"x":1}',
+        headers = { ["Content-Type"] = "application/json", ["X-Request-Id"] = "abc 123", ["X-Empty"] = "" },
+      })
+      local echo = echo_of(res)
+      assert.are.equal("POST", echo.method)
+      assert.are.equal('{"x":1}', echo.body)
+      assert.are.equal("application/json", echo.headers["content-type"])
+      assert.are.equal("abc 123", echo.headers["x-request-id"])
+      assert.are.equal("", echo.headers["x-empty"])
+    end)
+
+    it("sends a body of any bytes, and no made-up Content-Type for it", function()
+      local body = "a\0b\r\n" .. string.rep("z", 100000)
+      local echo = echo_of(assert(http.request { method = "PUT", url = srv.url .. "/echo", body = body }))
+      assert.are.equal("PUT", echo.method)
+      assert.are.equal(tostring(#body), echo.headers["content-length"])
+      assert.is_nil(echo.headers["content-type"])
+      assert.is_nil(echo.headers["expect"])
+    end)
+
+    it("sends DELETE and HEAD as such; HEAD gets headers and no body", function()
+      assert.are.equal("DELETE", echo_of(assert(http.request { method = "DELETE", url = srv.url .. "/echo" })).method)
+      local res = assert(http.request { method = "HEAD", url = srv.url .. "/echo" })
+      assert.are.equal(200, res.status)
+      assert.are.equal("", res.body)
+      assert.are.equal("HEAD", srv.requests()[#srv.requests()].method)
+    end)
+
+    it("sends User-Agent nt3/<version> unless the caller gives one", function()
+      local echo = echo_of(assert(http.request { url = srv.url .. "/echo" }))
+      assert.are.equal("nt3/" .. version, echo.headers["user-agent"])
+      echo = echo_of(assert(http.request { url = srv.url .. "/echo", headers = { ["user-agent"] = "mine/1" } }))
+      assert.are.equal("mine/1", echo.headers["user-agent"])
+    end)
+
+    it("returns non-2xx statuses as responses, not errors", function()
+      for _, code in ipairs { 301, 400, 401, 404, 500, 503 } do
+        local res, err = http.request { url = srv.url .. "/status/" .. code }
+        assert.is_nil(err)
+        assert.are.equal(code, res.status)
+        assert.are.same({ message = "status " .. code }, json.decode(res.body))
+      end
+    end)
+
+    it("joins repeated response headers with ', '", function()
+      local res = assert(http.request { url = srv.url .. "/headers?X-Multi=a&X-Multi=b&X-Single=c" })
+      assert.are.equal("a, b", res.headers["x-multi"])
+      assert.are.equal("c", res.headers["x-single"])
+    end)
+
+    it("returns nil and a clear message when the connection is refused", function()
+      local port = closed_port()
+      local res, err = http.request { url = "http://127.0.0.1:" .. port .. "/" }
+      assert.is_nil(res)
+      assert.are.equal("could not connect to 127.0.0.1 port " .. port .. ": Connection refused", err)
+    end)
+
+    it("returns nil and a message for a malformed URL", function()
+      local res, err = http.request { url = "no scheme here" }
+      assert.is_nil(res)
+      assert.matches('^invalid URL "no scheme here": ', err)
+    end)
+  end)
+
+  describe("caller mistakes raise", function()
+    local cases = {
+      { "no url", {} },
+      { "a url that is not a string", { url = 42 } },
+      { "a method with a space", { url = "http://127.0.0.1/", method = "GE T" } },
+      { "a method with a newline", { url = "http://127.0.0.1/", method = "GET\n" } },
+      { "a header name with a colon", { url = "http://127.0.0.1/", headers = { ["X-A: b"] = "c" } } },
+      { "a header name with a space", { url = "http://127.0.0.1/", headers = { ["X A"] = "c" } } },
+      { "a header value with CR LF", { url = "http://127.0.0.1/", headers = { ["X-A"] = "b\r\nX-Injected: 1" } } },
+      { "a header value with LF", { url = "http://127.0.0.1/", headers = { ["X-A"] = "b\nc" } } },
+      { "a header value that is a table", { url = "http://127.0.0.1/", headers = { ["X-A"] = {} } } },
+      { "headers that are not a table", { url = "http://127.0.0.1/", headers = "X-A: b" } },
+      { "a body that is not a string", { url = "http://127.0.0.1/", body = {} } },
+      { "a negative timeout", { url = "http://127.0.0.1/", timeout = -1 } },
+      { "a timeout that is not a number", { url = "http://127.0.0.1/", timeout = "10" } },
+      { "a zero stall_timeout", { url = "http://127.0.0.1/", stall_timeout = 0 } },
+      { "a fractional max_size", { url = "http://127.0.0.1/", max_size = 1.5 } },
+      { "a negative max_redirects", { url = "http://127.0.0.1/", max_redirects = -1 } },
+      { "a cafile that is not a string", { url = "http://127.0.0.1/", cafile = true } },
+      { "a misspelt field", { url = "http://127.0.0.1/", header = {} } },
+    }
+    for _, case in ipairs(cases) do
+      it("raises for " .. case[1], function()
+        assert.has_error(function() http.request(case[2]) end)
+      end)
+    end
+
+    it("raises when the request is not a table", function()
+      assert.has_error(function() http.request("http://127.0.0.1/") end)
+    end)
+  end)
+
+  describe("plain http:// is only for loopback hosts, judged on the parsed host", function()
+    local refused = {
+      { "http://example.com/", "example.com" },
+      { "http://localhost.evil.com/", "localhost.evil.com" },
+      { "http://127.0.0.1.evil.com/", "127.0.0.1.evil.com" },
+      { "http://evil.com#@127.0.0.1/", "evil.com" },
+      { "http://10.0.0.1:8080/", "10.0.0.1" },
+      { "http://[::2]/", "[::2]" },
+      { "http://[::ffff:127.0.0.1]/", "[::ffff:127.0.0.1]" },
+    }
+    for _, case in ipairs(refused) do
+      it("refuses " .. case[1] .. " before any connection", function()
+        -- no DNS is needed to get this answer: the check comes first
+        local res, err = http.request { url = case[1], connect_timeout = 1, timeout = 2 }
+        assert.is_nil(res)
+        assert.are.equal('refusing plain http:// to non-loopback host "' .. case[2] .. '" (use https)', err)
+      end)
+    end
+
+    it("allows localhost, any 127.x.y.z and [::1] (they get as far as connecting)", function()
+      local port = closed_port()
+      for _, host in ipairs { "127.0.0.1", "127.1.2.3", "[::1]" } do
+        local _, err = http.request { url = ("http://%s:%d/"):format(host, port) }
+        assert.matches("^could not connect to " .. host:gsub("%p", "%%%0") .. " port " .. port .. ": ", err)
+      end
+      local res = assert(http.request { url = ("http://localhost:%d/echo"):format(srv.port) })
+      assert.are.equal(200, res.status)
+    end)
+
+    it("talks to a server on [::1] when the machine has IPv6 loopback", function()
+      if has_ipv6_loopback() then
+        local v6 = server.start { host = "::1" }
+        finally(function() v6.stop() end)
+        local echo = echo_of(assert(http.request { url = v6.url .. "/echo" }))
+        assert.are.equal("[::1]:" .. v6.port, echo.headers.host)
+      else
+        -- no ::1 here: the host is still judged loopback, so the request
+        -- fails at connecting, not at the policy
+        local _, err = http.request { url = "http://[::1]:" .. closed_port() .. "/" }
+        assert.matches("^could not connect to %[::1%] port ", err)
+      end
+    end)
+
+    it("never sends loopback traffic through a proxy from the environment", function()
+      local dead = "http://127.0.0.1:" .. closed_port()
+      local out = sh.run({ "run", sh.script([[
+        local res, err = require("nt3.http").request { url = os.getenv("URL") }
+        print(res and res.status, err)
+      ]]) }, { env = { URL = srv.url .. "/echo", http_proxy = dead, HTTP_PROXY = dead, ALL_PROXY = dead } })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("200\tnil\n", out.stdout)
+    end)
+
+    it("refuses schemes other than http and https", function()
+      for _, url in ipairs { "ftp://127.0.0.1/", "file:///etc/passwd", "gopher://127.0.0.1/", "dict://127.0.0.1/" } do
+        local res, err = http.request { url = url }
+        assert.is_nil(res)
+        assert.matches('^unsupported URL scheme "%a+"', err)
+      end
+    end)
+
+    it("refuses a URL with user:password@, however it is disguised", function()
+      local before = #srv.requests()
+      for _, url in ipairs {
+        "http://user:secret@127.0.0.1:" .. srv.port .. "/echo",
+        "http://127.0.0.1:" .. srv.port .. "@evil.com/",
+        "http://evil.com\\@127.0.0.1:" .. srv.port .. "/",
+      } do
+        local res, err = http.request { url = url }
+        assert.is_nil(res)
+        assert.are.equal("a URL with a user name or password (user:password@) is not accepted", err)
+      end
+      assert.are.equal(before, #srv.requests())
+    end)
+  end)
+
+  describe("redirects", function()
+    local other
+    lazy_setup(function() other = server.start() end)
+    lazy_teardown(function() other.stop() end)
+
+    local credentials = {
+      Authorization = "Bearer entri_valid_redirect_secret",
+      Cookie = "session=s3cret",
+      ["Proxy-Authorization"] = "Basic cHJveHk6cHc=",
+      ["X-Plain"] = "kept",
+    }
+
+    local function redirect(to, code)
+      return ("%s/redirect?to=%s&code=%d"):format(srv.url, to:gsub("[^%w]", function(c)
+        return ("%%%02X"):format(c:byte())
+      end), code or 302)
+    end
+
+    it("follows a same-origin redirect and keeps Authorization", function()
+      local res = assert(http.request { url = redirect("/echo"), headers = credentials })
+      assert.are.equal(srv.url .. "/echo", res.url)
+      local echo = echo_of(res)
+      assert.are.equal("Bearer entri_valid_redirect_secret", echo.headers.authorization)
+      assert.are.equal("session=s3cret", echo.headers.cookie)
+    end)
+
+    it("sends no Authorization, Cookie or Proxy-Authorization to another port", function()
+      local res = assert(http.request { url = redirect(other.url .. "/echo"), headers = credentials })
+      assert.are.equal(other.url .. "/echo", res.url)
+      local seen = other.requests()
+      assert.are.equal(1, #seen)
+      assert.are.equal("/echo", seen[1].path)
+      assert.is_nil(seen[1].headers.authorization)
+      assert.is_nil(seen[1].headers.cookie)
+      assert.is_nil(seen[1].headers["proxy-authorization"])
+      assert.are.equal("kept", seen[1].headers["x-plain"])
+    end)
+
+    it("keeps them dropped when a later hop comes back to the first origin", function()
+      local back = other.url .. "/redirect?to=" .. (srv.url .. "/echo"):gsub(":", "%%3A"):gsub("/", "%%2F")
+      local echo = echo_of(assert(http.request { url = redirect(back), headers = credentials }))
+      assert.is_nil(echo.headers.authorization)
+      assert.is_nil(echo.headers.cookie)
+    end)
+
+    it("counts localhost and 127.0.0.1 as different origins", function()
+      local echo = echo_of(assert(http.request {
+        url = redirect(("http://localhost:%d/echo"):format(srv.port)), headers = credentials,
+      }))
+      assert.is_nil(echo.headers.authorization)
+    end)
+
+    it("refuses a redirect to ftp://", function()
+      local res, err = http.request { url = redirect("ftp://127.0.0.1/file") }
+      assert.is_nil(res)
+      assert.are.equal('redirect to ftp://127.0.0.1/file refused: unsupported URL scheme "ftp" (only http and https)', err)
+    end)
+
+    it("refuses a redirect to plain http:// on another host, without following it", function()
+      local res, err = http.request { url = redirect("http://example.com/steal?token=x"), headers = credentials }
+      assert.is_nil(res)
+      assert.are.equal('redirect to http://example.com/steal refused: refusing plain http:// to non-loopback host "example.com" (use https)', err)
+    end)
+
+    it("keeps a hostile Location out of the message: one line, no escape bytes", function()
+      local res, err = http.request { url = redirect("\27]0;owned\7http://x y/\1") }
+      assert.is_nil(res)
+      assert.matches("^redirect to ", err)
+      assert.is_nil(err:find("[%c]"))
+    end)
+
+    it("turns a POST into a GET without body after 303, and keeps both after 307 and 308", function()
+      local echo = echo_of(assert(http.request { method = "POST", url = redirect("/echo", 303), body = "data" }))
+      assert.are.equal("GET", echo.method)
+      assert.are.equal("", echo.body)
+      for _, code in ipairs { 307, 308 } do
+        echo = echo_of(assert(http.request { method = "POST", url = redirect("/echo", code), body = "data" }))
+        assert.are.equal("POST", echo.method)
+        assert.are.equal("data", echo.body)
+      end
+      echo = echo_of(assert(http.request { method = "PUT", url = redirect("/echo", 301), body = "data" }))
+      assert.are.equal("GET", echo.method)
+    end)
+
+    it("follows at most max_redirects", function()
+      local two = redirect(redirect("/echo"))
+      local res, err = http.request { url = two, max_redirects = 1 }
+      assert.is_nil(res)
+      assert.are.equal("too many redirects (more than 1)", err)
+      assert.are.equal(200, assert(http.request { url = two, max_redirects = 2 }).status)
+    end)
+
+    it("with max_redirects = 0 returns the redirect itself", function()
+      local res = assert(http.request { url = redirect("/echo", 301), max_redirects = 0 })
+      assert.are.equal(301, res.status)
+      assert.are.equal("/echo", res.headers.location)
+    end)
+  end)
+
+  describe("TLS", function()
+    local tls
+    lazy_setup(function() tls = server.start { tls = true } end)
+    lazy_teardown(function() tls.stop() end)
+
+    it("refuses a server whose certificate is not trusted", function()
+      local before = #tls.requests()
+      local res, err = http.request { url = tls.url .. "/echo", headers = { Authorization = "Bearer entri_tls_secret" } }
+      assert.is_nil(res)
+      assert.matches("^TLS certificate not trusted for 127%.0%.0%.1: ", err)
+      assert.are.equal(before, #tls.requests()) -- not a byte of the request got through
+    end)
+
+    it("accepts it when it is given as cafile", function()
+      local res = assert(http.request { url = tls.url .. "/echo", cafile = tls.cafile })
+      assert.are.equal(tls.url .. "/echo", res.url)
+      assert.are.equal("GET", echo_of(res).method)
+    end)
+
+    it("checks the host name against the certificate, not only the chain", function()
+      local elsewhere = server.start { tls = true, tls_names = "DNS:elsewhere.test" }
+      finally(function() elsewhere.stop() end)
+      local res, err = http.request { url = elsewhere.url .. "/echo", cafile = elsewhere.cafile }
+      assert.is_nil(res)
+      assert.matches("^TLS certificate not trusted for 127%.0%.0%.1: .*127%.0%.0%.1", err)
+    end)
+
+    it("says so when the cafile cannot be read", function()
+      local res, err = http.request { url = tls.url .. "/echo", cafile = sh.tmpdir() .. "/missing.pem" }
+      assert.is_nil(res)
+      assert.matches('^could not use CA file ".*missing%.pem"', err)
+    end)
+  end)
+
+  describe("limits", function()
+    it("aborts a body over max_size whose length is announced", function()
+      local res, err = http.request { url = srv.url .. "/big?bytes=5000", max_size = 1000 }
+      assert.is_nil(res)
+      assert.are.equal("response too large (more than 1000 bytes)", err)
+    end)
+
+    it("aborts a body over max_size whose length is not announced", function()
+      local res, err = http.request { url = srv.url .. "/big?bytes=300000&chunked=1", max_size = 100000 }
+      assert.is_nil(res)
+      assert.are.equal("response too large (more than 100000 bytes)", err)
+    end)
+
+    it("accepts a body of exactly max_size", function()
+      local res = assert(http.request { url = srv.url .. "/big?bytes=1000&chunked=1", max_size = 1000 })
+      assert.are.equal(string.rep("x", 1000), res.body)
+    end)
+
+    it("times out a server that stalls, after stall_timeout without a byte", function()
+      local res, err = http.request { url = srv.url .. "/stall?seconds=20", stall_timeout = 1 }
+      assert.is_nil(res)
+      assert.are.equal(("timed out: no data from 127.0.0.1 port %d for 1.0 s (stall_timeout)"):format(srv.port), err)
+    end)
+
+    it("gives up after timeout seconds in all, even while data trickles", function()
+      local res, err = http.request { url = srv.url .. "/stall?seconds=20", timeout = 0.5, stall_timeout = 10 }
+      assert.is_nil(res)
+      assert.are.equal(("timed out after 0.5 s waiting for 127.0.0.1 port %d (timeout)"):format(srv.port), err)
+    end)
+  end)
+
+  describe("NT3_DEBUG", function()
+    local canary = "entri_canary_0123456789abcdef"
+    local script = [[
+      local res = assert(require("nt3.http").request {
+        url = os.getenv("URL"),
+        headers = { Authorization = "Bearer ]] .. canary .. [[", Cookie = "sid=cookie-secret" },
+      })
+      print(res.status)
+    ]]
+
+    it("traces request and response headers on stderr, never the whole token", function()
+      local out = sh.run({ "run", sh.script(script) }, { env = { NT3_DEBUG = "1", URL = srv.url .. "/echo" } })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("200\n", out.stdout)
+      assert.matches("> GET /echo HTTP/1.1\n", out.stderr, 1, true)
+      assert.matches("> User-Agent: nt3/" .. version .. "\n", out.stderr, 1, true)
+      assert.matches("< HTTP/1.1 200 OK\n", out.stderr, 1, true)
+      assert.matches("< Content-Type: application/json\n", out.stderr, 1, true)
+      assert.matches("> Authorization: Bearer entri_****cdef\n", out.stderr, 1, true)
+      assert.is_nil(out.stderr:find(canary, 1, true))
+      assert.is_nil(out.stderr:find("0123456789", 1, true))
+      assert.is_nil(out.stderr:find("cookie-secret", 1, true))
+    end)
+
+    it("prints nothing without it", function()
+      local out = sh.run({ "run", sh.script(script) }, { env = { URL = srv.url .. "/echo" } })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("", out.stderr)
+    end)
+  end)
+
+  describe("libcurl is loaded lazily", function()
+    it("is not mapped until the first request, and is after it", function()
+      local out = sh.run({ "run", sh.script([[
+        local function mapped()
+          local f = assert(io.open("/proc/self/maps"))
+          local maps = f:read("a")
+          f:close()
+          return maps:find("libcurl", 1, true) ~= nil
+        end
+        local before = mapped()
+        local http = require "nt3.http"
+        local after_require = mapped()
+        assert(http.request { url = os.getenv("URL") })
+        print(before, after_require, mapped())
+      ]]) }, { env = { URL = srv.url .. "/echo" } })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("false\tfalse\ttrue\n", out.stdout)
+    end)
+
+    it("is not loaded by nt3 --version or nt3 help (LD_DEBUG=libs)", function()
+      for _, args in ipairs { { "--version" }, { "help" } } do
+        local out = sh.run(args, { env = { LD_DEBUG = "libs" } })
+        assert.are.equal(0, out.code, out.stderr)
+        assert.matches("libc.so.6", out.stderr, 1, true) -- LD_DEBUG did report the libraries
+        assert.is_nil(out.stderr:find("libcurl", 1, true))
+      end
+    end)
+
+    it("is reported, not crashed on, when it cannot be loaded", function()
+      local dir = sh.tmpdir()
+      sh.spit(dir .. "/libcurl.so.4", "not a shared object")
+      local out = sh.run({ "run", sh.script([[
+        print(require("nt3.http").request { url = "http://127.0.0.1:9/" })
+      ]]) }, { env = { LD_LIBRARY_PATH = dir } })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.matches("^nil\tlibcurl is not available: .*libcurl%.so%.4", out.stdout)
+    end)
+  end)
+end)

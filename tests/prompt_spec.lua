@@ -1,0 +1,395 @@
+-- nt3.prompt: questions on the controlling terminal, proven on a real
+-- pseudo-terminal (tests/helpers/pty_run.py). ctest itself has no terminal,
+-- so every interactive case goes through the pty driver.
+local json = require "nt3.json"
+local prompt = require "nt3.prompt"
+local pty = require "helpers.pty"
+local sh = require "helpers.sh"
+
+-- A script that makes one prompt call and writes what it returned to arg[1]
+-- as JSON ({value=, err=}); on "interrupted" it exits 130 as commands do.
+local function script_for(call)
+  return sh.script(([[
+local prompt = require "nt3.prompt"
+local json = require "nt3.json"
+local value, err = %s
+local f = assert(io.open(arg[1], "w"))
+f:write(json.encode({ value = value, err = err }))
+f:close()
+if err == "interrupted" then os.exit(130) end
+]]):format(call))
+end
+
+-- Runs the call on a pty, typing `steps`; returns the pty result with
+-- .value and .err (what the call returned) added.
+local function on_pty(call, steps)
+  local dir = sh.tmpdir()
+  local answer = dir .. "/answer.json"
+  local r = pty.run({ "run", script_for(call), answer }, { home = dir, cwd = dir, steps = steps })
+  local text = sh.slurp(answer)
+  if text then
+    local a = assert(json.decode(text))
+    r.value, r.err = a.value, a.err
+  end
+  return r
+end
+
+local SECRET = [[prompt.secret("Paste your API token: ", { mask = "*" })]]
+
+local function count(s, pattern)
+  return select(2, s:gsub(pattern, ""))
+end
+
+-- what the terminal showed after the message (the masks and erasures)
+local function after_message(r)
+  return r.output:match("Paste your API token: (.*)$")
+end
+
+describe("nt3.prompt.secret", function()
+  teardown(sh.cleanup)
+
+  it("returns the typed secret exactly, shows one mask per character and never the secret", function()
+    local r = on_pty(SECRET, {
+      { expect = "Paste your API token: " },
+      { expect_echo = false },
+      { send = "entri_S3cr3t-x!" },
+      { expect = "***************" },
+      { send = "\r" },
+    })
+    assert.are.equal(0, r.code)
+    assert.are.equal("entri_S3cr3t-x!", r.value)
+    assert.are.equal("***************\r\n", after_message(r))
+    assert.is_nil(r.output:find("S3cr3t", 1, true))
+    assert.is_true(r.echo_on_after)
+    assert.is_true(r.icanon_on_after)
+  end)
+
+  it("ends the input with a newline as well as a carriage return", function()
+    local r = on_pty(SECRET, { { expect = "token: " }, { expect_echo = false }, { send = "entri_nl\n" } })
+    assert.are.equal("entri_nl", r.value)
+  end)
+
+  it("shows nothing at all while typing when no mask is given", function()
+    local r = on_pty([[prompt.secret("Paste your API token: ")]], {
+      { expect = "token: " }, { expect_echo = false }, { send = "entri_hidden\r" },
+    })
+    assert.are.equal("entri_hidden", r.value)
+    assert.are.equal("\r\n", after_message(r))
+  end)
+
+  it("uses the terminal even when stdin and stdout are redirected, and prints nothing to stdout", function()
+    local dir = sh.tmpdir()
+    local answer, stdout = dir .. "/answer.json", dir .. "/stdout"
+    local r = pty.run({ "-c", [[exec "$NT3_BIN" run "$0" "$1" <"$2" >"$3"]], script_for(SECRET), answer,
+      sh.script("entri_from_stdin\n"), stdout }, {
+      bin = "/bin/sh", home = dir, cwd = dir,
+      steps = { { expect = "Paste your API token: " }, { expect_echo = false }, { send = "entri_typed\r" } },
+    })
+    assert.are.equal(0, r.code)
+    assert.are.equal("entri_typed", json.decode(sh.slurp(answer)).value)
+    assert.are.equal("", sh.slurp(stdout))
+  end)
+
+  it("deletes the last character and erases its mask on Backspace (DEL and ^H)", function()
+    local r = on_pty(SECRET, {
+      { expect = "token: " }, { expect_echo = false },
+      { send = "abcd" }, { expect = "****" },
+      { send = "\127" }, { expect = "\b \b" },
+      { send = "\8" }, { expect = "\b \b" },
+      { send = "e\r" },
+    })
+    assert.are.equal("abe", r.value)
+    assert.are.equal("****\b \b\b \b*\r\n", after_message(r))
+  end)
+
+  it("counts a multi-byte UTF-8 character as one character for the mask and for Backspace", function()
+    local r = on_pty(SECRET, {
+      { expect = "token: " }, { expect_echo = false },
+      { send = "pä€" }, { expect = "***" },
+      { send = "\127" }, { expect = "\b \b" },
+      { send = "\r" },
+    })
+    assert.are.equal("pä", r.value)
+    assert.are.equal("***\b \b\r\n", after_message(r))
+  end)
+
+  it("ignores Backspace on empty input", function()
+    local r = on_pty(SECRET, {
+      { expect = "token: " }, { expect_echo = false }, { send = "\127" }, { send = "ok\r" },
+    })
+    assert.are.equal("ok", r.value)
+    assert.are.equal("**\r\n", after_message(r))
+  end)
+
+  it("clears everything typed so far on Ctrl-U", function()
+    local r = on_pty(SECRET, {
+      { expect = "token: " }, { expect_echo = false },
+      { send = "wrong" }, { expect = "*****" },
+      { send = "\21" }, { send = "right\r" },
+    })
+    assert.are.equal("right", r.value)
+    assert.are.equal(5, count(after_message(r), "\b \b"))
+  end)
+
+  it("returns nil, 'end of input' on Ctrl-D with nothing typed", function()
+    local r = on_pty(SECRET, { { expect = "token: " }, { expect_echo = false }, { send = "\4" } })
+    assert.are.equal(0, r.code)
+    assert.is_nil(r.value)
+    assert.are.equal("end of input", r.err)
+    assert.is_true(r.echo_on_after)
+  end)
+
+  it("ignores Ctrl-D once something is typed, and other control bytes", function()
+    local r = on_pty(SECRET, {
+      { expect = "token: " }, { expect_echo = false }, { send = "a\4b\tc\27d\1\r" },
+    })
+    assert.are.equal("abcd", r.value)
+  end)
+
+  it("accepts 8 KiB and refuses one byte more with nil, 'input too long'", function()
+    local ok = on_pty(SECRET, {
+      { expect = "token: " }, { expect_echo = false }, { send = ("k"):rep(8192) .. "\r" },
+    })
+    assert.are.equal(("k"):rep(8192), ok.value)
+    local r = on_pty(SECRET, {
+      { expect = "token: " }, { expect_echo = false }, { send = ("k"):rep(8193) },
+    })
+    assert.is_nil(r.value)
+    assert.are.equal("input too long", r.err)
+    assert.is_true(r.echo_on_after)
+  end)
+
+  describe("on a signal", function()
+    it("returns nil, 'interrupted' on Ctrl-C, exits 130 and leaves echo on", function()
+      local r = on_pty(SECRET, {
+        { expect = "token: " }, { expect_echo = false },
+        { send = "entri_half" }, { expect = "**********" },
+        { send = "\3" },
+      })
+      assert.are.equal(130, r.code)
+      assert.is_nil(r.signal)
+      assert.is_nil(r.value)
+      assert.are.equal("interrupted", r.err)
+      assert.is_true(r.echo_on_after)
+      assert.is_true(r.icanon_on_after)
+    end)
+
+    for _, sig in ipairs({ "TERM", "HUP", "QUIT" }) do
+      it("returns nil, 'interrupted' on SIG" .. sig .. " and leaves echo on", function()
+        local r = on_pty(SECRET, {
+          { expect = "token: " }, { expect_echo = false },
+          { send = "entri_" }, { expect = "******" },
+          { signal = sig },
+        })
+        assert.are.equal(130, r.code)
+        assert.are.equal("interrupted", r.err)
+        assert.is_true(r.echo_on_after)
+        assert.is_true(r.icanon_on_after)
+      end)
+    end
+
+    it("gives the terminal back while stopped by Ctrl-Z, and reads on with echo off after SIGCONT", function()
+      local r = on_pty(SECRET, {
+        { expect = "Paste your API token: " }, { expect_echo = false },
+        { send = "entri_ab" }, { expect = "********" },
+        { send = "\26" },
+        { expect_stopped = true },
+        { expect_echo = true },
+        { signal = "CONT" },
+        { expect_stopped = false },
+        { expect = "Paste your API token: ********" }, -- redrawn after the stop
+        { expect_echo = false },
+        { send = "cd\r" },
+      })
+      assert.are.equal(0, r.code)
+      assert.are.equal("entri_abcd", r.value)
+      assert.is_nil(r.output:find("entri", 1, true))
+      assert.is_true(r.echo_on_after)
+      assert.is_true(r.icanon_on_after)
+    end)
+
+    it("puts the signal handlers and the signal mask back as they were", function()
+      -- /proc/self/status lists the caught (SigCgt) and blocked (SigBlk) signals
+      local call = [[(function()
+        local function sig()
+          local f = assert(io.open("/proc/self/status"))
+          local s = f:read("a")
+          f:close()
+          return s:match("SigBlk:%s*(%x+)") .. " " .. s:match("SigCgt:%s*(%x+)")
+        end
+        local before = sig()
+        local v = prompt.secret("Paste your API token: ")
+        return v and before .. " | " .. sig()
+      end)()]]
+      local r = on_pty(call, { { expect = "token: " }, { expect_echo = false }, { send = "x\r" } })
+      local before, after = r.value:match("^(.-) | (.*)$")
+      assert.are.equal(before, after)
+    end)
+  end)
+end)
+
+describe("nt3.prompt.line", function()
+  teardown(sh.cleanup)
+
+  it("returns the echoed line without its newline", function()
+    local r = on_pty([[prompt.line("Name: ", "anonymous")]], { { expect = "Name: " }, { send = "Ada Lovelace\r" } })
+    assert.are.equal("Ada Lovelace", r.value)
+    assert.truthy(r.output:find("Name: Ada Lovelace\r\n", 1, true))
+  end)
+
+  it("returns the default for empty input, and an empty string without one", function()
+    local r = on_pty([[prompt.line("Name: ", "anonymous")]], { { expect = "Name: " }, { send = "\r" } })
+    assert.are.equal("anonymous", r.value)
+    r = on_pty([[prompt.line("Name: ")]], { { expect = "Name: " }, { send = "\r" } })
+    assert.are.equal("", r.value)
+  end)
+
+  it("returns nil, 'interrupted' on Ctrl-C and exits 130", function()
+    local r = on_pty([[prompt.line("Name: ")]], { { expect = "Name: " }, { send = "Ad" }, { expect = "Ad" }, { send = "\3" } })
+    assert.are.equal(130, r.code)
+    assert.are.equal("interrupted", r.err)
+    assert.is_true(r.echo_on_after)
+  end)
+
+  it("returns nil, 'end of input' on Ctrl-D at the start of the line", function()
+    local r = on_pty([[prompt.line("Name: ")]], { { expect = "Name: " }, { send = "\4" } })
+    assert.are.equal("end of input", r.err)
+  end)
+end)
+
+describe("nt3.prompt.confirm", function()
+  teardown(sh.cleanup)
+
+  local function answer(call, typed)
+    return on_pty(call, { { expect = "] " }, { send = typed .. "\r" } })
+  end
+
+  it("takes y, yes, n and no in any case", function()
+    for typed, want in pairs({ y = true, YES = true, Yes = true, n = false, No = false, ["  yes "] = true }) do
+      local r = answer([[prompt.confirm("Delete it?")]], typed)
+      assert.are.equal(want, r.value, "answer " .. typed)
+    end
+  end)
+
+  it("shows [y/N] and defaults to no, or [Y/n] and defaults to yes", function()
+    local r = answer([[prompt.confirm("Delete it?")]], "")
+    assert.are.equal(false, r.value)
+    assert.truthy(r.output:find("Delete it? [y/N] ", 1, true))
+    r = answer([[prompt.confirm("Delete it?", true)]], "")
+    assert.are.equal(true, r.value)
+    assert.truthy(r.output:find("Delete it? [Y/n] ", 1, true))
+  end)
+
+  it("asks again after an answer it does not understand", function()
+    local r = on_pty([[prompt.confirm("Delete it?")]], {
+      { expect = "[y/N] " }, { send = "maybe\r" }, { expect = "[y/N] " }, { send = "y\r" },
+    })
+    assert.are.equal(true, r.value)
+    assert.are.equal(2, count(r.output, "Delete it%? %[y/N%] "))
+  end)
+
+  it("gives up with nil after three answers it does not understand", function()
+    local r = on_pty([[prompt.confirm("Delete it?")]], {
+      { expect = "[y/N] " }, { send = "maybe\r" },
+      { expect = "[y/N] " }, { send = "perhaps\r" },
+      { expect = "[y/N] " }, { send = "ja\r" },
+    })
+    assert.are.equal(0, r.code)
+    assert.is_nil(r.value)
+    assert.are.equal("no valid answer", r.err)
+    assert.are.equal(3, count(r.output, "Delete it%? %[y/N%] "))
+  end)
+
+  it("returns nil, 'interrupted' on Ctrl-C", function()
+    local r = on_pty([[prompt.confirm("Delete it?")]], { { expect = "[y/N] " }, { send = "\3" } })
+    assert.are.equal(130, r.code)
+    assert.are.equal("interrupted", r.err)
+  end)
+end)
+
+describe("without a controlling terminal", function()
+  teardown(sh.cleanup)
+
+  for _, call in ipairs({ SECRET, [[prompt.line("Name: ")]], [[prompt.confirm("Sure?")]] }) do
+    it("returns nil, 'no terminal' from " .. call:match("^prompt%.%a+") .. ", whatever stdin holds", function()
+      local dir = sh.tmpdir()
+      local out = sh.run({ "run", script_for(call), dir .. "/answer.json" },
+        { cwd = dir, stdin = "entri_piped\ny\n" })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("", out.stdout)
+      local a = json.decode(sh.slurp(dir .. "/answer.json"))
+      assert.is_nil(a.value)
+      assert.are.equal("no terminal", a.err)
+    end)
+  end
+end)
+
+describe("nt3.prompt.isatty", function()
+  teardown(sh.cleanup)
+
+  local call = [[prompt.isatty("stdin") and "tty" or "not a tty"]]
+
+  it("says stdin is not a terminal under a pipe or a file", function()
+    local dir = sh.tmpdir()
+    sh.run({ "run", script_for(call), dir .. "/answer.json" }, { cwd = dir, stdin = "x" })
+    assert.are.equal("not a tty", json.decode(sh.slurp(dir .. "/answer.json")).value)
+  end)
+
+  it("says stdin is a terminal on the pty", function()
+    assert.are.equal("tty", on_pty(call, {}).value)
+  end)
+
+  it("takes a file descriptor number too", function()
+    local r = on_pty([[(prompt.isatty(0) and prompt.isatty(2) and not prompt.isatty(99)) and "yes" or "no"]], {})
+    assert.are.equal("yes", r.value)
+    assert.is_false(prompt.isatty(-1))
+  end)
+end)
+
+describe("argument errors raise before the terminal is touched", function()
+  it("in secret", function()
+    assert.has_error(function() prompt.secret() end)
+    assert.has_error(function() prompt.secret("x", "*") end)
+    assert.has_error(function() prompt.secret("x", { mask = 1 }) end)
+    assert.has_error(function() prompt.secret("x", { mask = "**" }) end)
+    assert.has_error(function() prompt.secret("x", { mask = "\n" }) end)
+  end)
+
+  it("in line, confirm and isatty", function()
+    assert.has_error(function() prompt.line({}) end)
+    assert.has_error(function() prompt.line("x", {}) end)
+    assert.has_error(function() prompt.confirm("x", "yes") end)
+    assert.has_error(function() prompt.isatty("stdfoo") end)
+    assert.has_error(function() prompt.isatty({}) end)
+    assert.has_error(function() prompt.isatty(1.5) end)
+  end)
+end)
+
+
+describe("the pty driver (tests/helpers/pty.lua)", function()
+  teardown(sh.cleanup)
+
+  it("reports echo off after exit when a program leaves the terminal that way", function()
+    -- without this, echo_on_after = true would prove nothing
+    local r = pty.run({ "-c", "stty -echo -icanon" }, { bin = "/bin/sh" })
+    assert.are.equal(0, r.code)
+    assert.is_false(r.echo_on_after)
+    assert.is_false(r.icanon_on_after)
+  end)
+
+  it("gives up on a step after its timeout, kills the command and says why", function()
+    local r = pty.run({ "run", script_for(SECRET), sh.tmpdir() .. "/answer.json" }, {
+      steps = { { expect = "a prompt that never comes", timeout = 0.5 } },
+      allow_error = true,
+    })
+    assert.truthy(r.error:find("timed out waiting for", 1, true), r.error)
+    assert.are.equal(9, r.signal)
+    assert.truthy(r.output:find("Paste your API token: ", 1, true))
+  end)
+
+  it("raises with the terminal output when a step fails and errors are not allowed", function()
+    assert.has_error(function()
+      pty.run({ "-c", "echo hello" }, { bin = "/bin/sh", steps = { { expect = "bye", timeout = 0.5 } } })
+    end)
+  end)
+end)
