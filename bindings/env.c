@@ -4,12 +4,13 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
+
+#include "runtime.h"
 
 /* env.get(name) -> value | nil */
 static int env_get(lua_State *L) {
@@ -20,14 +21,9 @@ static int env_get(lua_State *L) {
 
 /* env.home() -> $HOME, else the passwd entry | nil, message */
 static int env_home(lua_State *L) {
-  const char *h = getenv("HOME");
-  if (h && *h) {
+  const char *h = nt3_home_dir();
+  if (h) {
     lua_pushstring(L, h);
-    return 1;
-  }
-  struct passwd *pw = getpwuid(getuid());
-  if (pw && pw->pw_dir && *pw->pw_dir) {
-    lua_pushstring(L, pw->pw_dir);
     return 1;
   }
   lua_pushnil(L);

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,8 @@
 #include <unistd.h>
 
 #include <lauxlib.h>
+
+#include "runtime.h"
 
 #define READ_CAP_DEFAULT (1024 * 1024)
 #define FILE_MODE_DEFAULT 0600
@@ -556,15 +557,6 @@ static int lock_tostring(lua_State *L) {
 
 /* --- expand ----------------------------------------------------------------------- */
 
-/* the same rule as nt3.env.home(): $HOME, else the password database */
-static const char *home_dir(void) {
-  const char *h = getenv("HOME");
-  if (h && *h) return h;
-  struct passwd *pw = getpwuid(getuid());
-  if (pw && pw->pw_dir && *pw->pw_dir) return pw->pw_dir;
-  return NULL;
-}
-
 /* fs.expand(path) -> path with a leading ~ or ~/ replaced by the home
  * directory; other paths unchanged | nil, msg */
 static int fs_expand(lua_State *L) {
@@ -578,7 +570,7 @@ static int fs_expand(lua_State *L) {
     lua_pushfstring(L, "%s: ~user paths are not supported; write the full path", path);
     return 2;
   }
-  const char *home = home_dir();
+  const char *home = nt3_home_dir();
   if (!home) {
     lua_pushnil(L);
     lua_pushliteral(L, "cannot find the home directory (HOME is not set)");

@@ -6,12 +6,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 #include <lualib.h>
 
 #include "embedded.h"
 #include "runtime.h"
+
+const char *nt3_home_dir(void) {
+  const char *h = getenv("HOME");
+  if (h && *h) return h;
+  struct passwd *pw = getpwuid(getuid());
+  if (pw && pw->pw_dir && *pw->pw_dir) return pw->pw_dir;
+  return NULL;
+}
 
 static const struct nt3_module *find_module(const char *name) {
   int lo = 0, hi = nt3_module_count - 1;

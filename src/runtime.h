@@ -13,6 +13,10 @@
  * installs the searcher for embedded modules. */
 void nt3_open(lua_State *L);
 
+/* The home directory: $HOME, else the password database; NULL if neither.
+ * One rule for nt3.env.home() and nt3.fs.expand(). */
+const char *nt3_home_dir(void);
+
 /* The bindings, one per file in bindings/. */
 int luaopen_nt3_fs(lua_State *L);
 int luaopen_nt3_prompt(lua_State *L);

@@ -40,23 +40,6 @@ local M = {}
 
 M.driver = sh.src .. "/tests/helpers/pty_run.py"
 
--- the same variables helpers.sh passes to every child
-local passthrough = { "PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "NT3_SOURCE_DIR", "NT3_BIN" }
-
-local function environment(opts)
-  local vars = {}
-  for _, k in ipairs(passthrough) do
-    local v = os.getenv(k)
-    if v then vars[k] = v end
-  end
-  vars.HOME = opts.home or sh.tmpdir()
-  vars.LANG = "C"
-  for k, v in pairs(opts.env or {}) do
-    if v == false then vars[k] = nil else vars[k] = v end
-  end
-  return vars
-end
-
 -- pty.run(args, opts) -> { code, output, echo_on_after, icanon_on_after, signal, error }
 -- args as for sh.run (without the binary); opts: home, cwd, env, steps,
 -- timeout (per step, seconds), bin (another executable), allow_error.
@@ -66,7 +49,7 @@ function M.run(args, opts)
   for _, a in ipairs(args) do argv[#argv + 1] = a end
   local spec = assert(json.encode({
     argv = argv,
-    env = environment(opts),
+    env = sh.environment(opts),
     cwd = opts.cwd or sh.tmpdir(),
     timeout = opts.timeout or 5,
     steps = opts.steps or {},

@@ -56,12 +56,9 @@ end
 -- variables passed through to every child (sanitizer settings, PATH)
 local passthrough = { "PATH", "ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "NT3_SOURCE_DIR", "NT3_BIN" }
 
--- sh.run(args, opts) -> { code, stdout, stderr }
--- opts.env: extra variables (false unsets); opts.home: HOME (default: a
--- fresh directory); opts.cwd; opts.stdin: text fed to stdin (default: none,
--- /dev/null); opts.umask: e.g. "000"; opts.bin: another executable.
-function M.run(args, opts)
-  opts = opts or {}
+-- sh.environment(opts) -> the variables a child gets: the passthrough ones,
+-- HOME (opts.home or a fresh directory), LANG=C, then opts.env (false unsets)
+function M.environment(opts)
   local vars = {}
   for _, k in ipairs(passthrough) do
     local v = os.getenv(k)
@@ -72,6 +69,16 @@ function M.run(args, opts)
   for k, v in pairs(opts.env or {}) do
     if v == false then vars[k] = nil else vars[k] = v end
   end
+  return vars
+end
+
+-- sh.run(args, opts) -> { code, stdout, stderr }
+-- opts.env: extra variables (false unsets); opts.home: HOME (default: a
+-- fresh directory); opts.cwd; opts.stdin: text fed to stdin (default: none,
+-- /dev/null); opts.umask: e.g. "000"; opts.bin: another executable.
+function M.run(args, opts)
+  opts = opts or {}
+  local vars = M.environment(opts)
   local d = M.tmpdir()
   local parts = { "cd", M.quote(opts.cwd or d), "&&" }
   if opts.umask then
