@@ -73,6 +73,11 @@ static int write_all(int fd, const char *s, size_t n) {
     ssize_t w = write(fd, s, n);
     if (w < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN) { /* the tty is non-blocking: wait for room */
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        if (poll(&p, 1, -1) < 0 && errno != EINTR) return -1;
+        continue;
+      }
       return -1;
     }
     s += w;
@@ -290,9 +295,13 @@ static enum status read_line(struct session *s, const char *message, char *buf, 
   }
 }
 
+/* O_NONBLOCK: ppoll can say "readable" and then Ctrl-C flush the input
+ * queue before the read(); a blocking read() would then sleep with SIGINT
+ * blocked and pending, and the terminal never come back. Non-blocking, the
+ * read() returns EAGAIN and we go back to ppoll, where the signal lands. */
 static int open_tty(void) {
   int fd;
-  do fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC); while (fd < 0 && errno == EINTR);
+  do fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC | O_NONBLOCK); while (fd < 0 && errno == EINTR);
   return fd;
 }
 

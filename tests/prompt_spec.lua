@@ -174,6 +174,43 @@ describe("nt3.prompt.secret", function()
       assert.is_true(r.icanon_on_after)
     end)
 
+    it("reads the terminal through a non-blocking descriptor, so a flushed key cannot hang it", function()
+      -- A watcher started by the script looks at the prompt's descriptors
+      -- while it waits: the one it opened on the terminal (fd 3 or above)
+      -- must carry O_NONBLOCK (04000 in /proc/<pid>/fdinfo flags).
+      local dir = sh.tmpdir()
+      local report = dir .. "/fdinfo"
+      local script = sh.script(([[
+local pid = require("nt3.env").pid()
+os.execute(("(sleep 0.3; for f in /proc/%%d/fd/*; do n=${f##*/}; [ \"$n\" -ge 3 ] || continue; " ..
+  "case $(readlink $f) in /dev/pts/*|/dev/tty) grep '^flags' /proc/%%d/fdinfo/$n;; esac; done > %s) &"):format(pid, pid))
+local v = require("nt3.prompt").secret("token: ", { mask = "*" })
+print(v)
+]]):format(report))
+      local r = pty.run({ "run", script }, { home = dir, cwd = dir, steps = {
+        { expect = "token: " }, { sleep = 0.8 }, { send = "entri_x\r" },
+      } })
+      assert.are.equal(0, r.code, r.error)
+      local flags = assert(sh.slurp(report)):match("flags:%s*(%d+)")
+      assert.truthy(flags, "no terminal descriptor found")
+      assert.are_not.equal(0, tonumber(flags, 8) & tonumber("4000", 8), "flags " .. flags)
+    end)
+
+    -- Ctrl-C flushes the keys still queued; if that happens between "input
+    -- is ready" and the read, a blocking read would sleep forever with the
+    -- terminal left silent. Keys and Ctrl-C in one write make that window as
+    -- likely as it gets; every attempt must end 130 with echo back on.
+    it("is never left waiting when Ctrl-C flushes keys it was about to read", function()
+      for attempt = 1, 10 do
+        local r = on_pty(SECRET, {
+          { expect = "token: " }, { expect_echo = false },
+          { send = "entri_typed_and_gone\3" },
+        })
+        assert.are.equal(130, r.code, "attempt " .. attempt .. ": " .. tostring(r.error))
+        assert.is_true(r.echo_on_after, "attempt " .. attempt)
+      end
+    end)
+
     for _, sig in ipairs({ "TERM", "HUP", "QUIT" }) do
       it("returns nil, 'interrupted' on SIG" .. sig .. " and leaves echo on", function()
         local r = on_pty(SECRET, {

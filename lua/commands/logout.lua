@@ -1,0 +1,44 @@
+-- nt3 logout: remove the saved token (and the API URL saved with it) from
+-- ~/.nt3/config.json, or with --local from ./.nt3.local.json. Other keys in
+-- the file stay; a file left empty is deleted.
+local cli = require "nt3.cli"
+local config = require "nt3.config"
+local env = require "nt3.env"
+
+local function run(opts)
+  local scope = opts["local"] and "local" or "global"
+  local res, err = config.clear(scope)
+  if not res then cli.fail(err) end
+  if res.removed_token then
+    if res.removed then
+      cli.print(("Logged out: removed %s"):format(res.display))
+    else
+      cli.print(("Logged out: token removed from %s"):format(res.display))
+    end
+  else
+    cli.print(("Not logged in: no token stored in %s"):format(res.display))
+  end
+  local t = env.get("NT3_API_TOKEN")
+  if t and t ~= "" then
+    cli.warn("NT3_API_TOKEN is set and remains in effect; unset it to stop using that token")
+  end
+  return cli.EXIT.ok
+end
+
+return {
+  name = "logout",
+  summary = "Remove the saved API token",
+  description = [[
+Removes the token and the API URL saved with it from ~/.nt3/config.json, or
+with --local from .nt3.local.json in the current directory. Other settings
+in the file are kept; a file left empty is deleted. A token in the
+NT3_API_TOKEN environment variable is not affected.]],
+  examples = {
+    "nt3 logout          # Remove token from ~/.nt3/config.json",
+    "nt3 logout --local  # Remove token from .nt3.local.json",
+  },
+  flags = {
+    { short = "l", long = "local", help = "Remove the token from .nt3.local.json instead of the global config" },
+  },
+  run = run,
+}

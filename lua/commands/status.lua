@@ -1,0 +1,151 @@
+-- nt3 status: which token is active, where it came from, which API URL goes
+-- with it and why, what it shadows, and what is wrong with the files.
+-- Exit 0 with an active token, 4 with none, 1 when a source is unusable
+-- or (with --check) the API rejects the token or cannot be reached.
+local cli = require "nt3.cli"
+local config = require "nt3.config"
+local json = require "nt3.json"
+
+local SOURCE_TEXT = {
+  environment = "the environment variable NT3_API_TOKEN",
+  ["local"] = "the local file %s",
+  global = "the global file %s",
+}
+
+local function describe(rec)
+  return SOURCE_TEXT[rec.source]:format(rec.display)
+end
+
+local function url_origin_text(cred)
+  if cred.api_url_source == "environment" then return "from NT3_API_URL" end
+  if cred.api_url_source == "default" then return "default" end
+  return "saved with the token in " .. cred.display
+end
+
+-- GET /api/v1/me with the active token. HTTP is loaded only here: a plain
+-- `nt3 status` must not pay for libcurl.
+local function check(cred)
+  local http = require "nt3.http"
+  local url = cred.api_url .. "/api/v1/me"
+  local res, err = http.request {
+    method = "GET",
+    url = url,
+    headers = { Authorization = "Bearer " .. cred.token, Accept = "application/json" },
+    connect_timeout = 10,
+    timeout = 30,
+  }
+  if not res then
+    return { ok = false, reason = "unreachable", url = url,
+      error = ("could not reach the API at %s: %s"):format(cred.api_url, tostring(err)) }
+  end
+  if res.status == 401 or res.status == 403 then
+    return { ok = false, reason = "rejected", status = res.status, url = url,
+      error = ("the API at %s rejected the token (HTTP %d); run 'nt3 login' with a valid token")
+        :format(cred.api_url, res.status) }
+  end
+  local account = res.status == 200 and json.decode(res.body or "")
+  if type(account) ~= "table" then
+    return { ok = false, reason = "unexpected", status = res.status, url = url,
+      error = ("unexpected answer from the API at %s (HTTP %d)"):format(cred.api_url, res.status) }
+  end
+  return { ok = true, status = res.status, url = url,
+    account = { id = account.id, email = account.email, name = account.name } }
+end
+
+local function account_text(a)
+  local who = a.email or a.name or a.id or "unknown account"
+  local extra = {}
+  if a.name and a.name ~= who then extra[#extra + 1] = a.name end
+  if a.id and a.id ~= who then extra[#extra + 1] = "id " .. tostring(a.id) end
+  if #extra > 0 then who = who .. " (" .. table.concat(extra, ", ") .. ")" end
+  return who
+end
+
+-- The facts as one table: the same for the text and the JSON output.
+-- Tokens appear only masked.
+local function facts(sources, cred)
+  local out = { logged_in = cred ~= nil, sources = {}, shadowed = {}, warnings = {} }
+  for _, rec in ipairs(sources) do
+    out.sources[#out.sources + 1] = {
+      source = rec.source, path = rec.path, display = rec.display, state = rec.state,
+      token = rec.token and config.mask(rec.token), api_url = rec.api_url, error = rec.error,
+      active = rec.active or false,
+    }
+    if rec.shadowed then
+      out.shadowed[#out.shadowed + 1] = { source = rec.source, path = rec.path, display = rec.display,
+        token = config.mask(rec.token) }
+    end
+    for _, w in ipairs(rec.warnings) do out.warnings[#out.warnings + 1] = w end
+    -- a broken file below the active source changes nothing now, but will
+    -- as soon as the source above it goes away
+    if rec.state == "invalid" and cred then out.warnings[#out.warnings + 1] = rec.error end
+  end
+  if cred then
+    out.source, out.path, out.display = cred.source, cred.path, cred.display
+    out.token = config.mask(cred.token)
+    out.api_url, out.api_url_source = cred.api_url, cred.api_url_source
+  end
+  return out
+end
+
+local function print_text(f, sources, cred)
+  local active
+  for _, rec in ipairs(sources) do if rec.active then active = rec end end
+  cli.print("Logged in with the token from " .. describe(active))
+  cli.print("  Token:    " .. f.token)
+  cli.print(("  API URL:  %s (%s)"):format(f.api_url, url_origin_text(cred)))
+  for _, rec in ipairs(sources) do
+    if rec.shadowed then
+      cli.print(("  Shadowed: %s holds a token (%s) that is not used"):format(describe(rec), config.mask(rec.token)))
+    elseif rec.source == "local" and not rec.active and rec.api_url and not rec.token then
+      cli.print(("  Ignored:  the api_url in %s (it has no token of its own, so it applies to none)"):format(rec.display))
+    end
+  end
+  if f.check then
+    if f.check.ok then
+      cli.print("  Account:  " .. account_text(f.check.account))
+    end
+  end
+end
+
+local function run(opts)
+  local sources = config.sources()
+  local cred, err, kind = config.resolve(sources)
+  local f = facts(sources, cred)
+  if not cred then
+    f.error, f.error_kind = err, kind
+    if opts.json then cli.out(config.format(f)) end
+    if kind == "not_logged_in" then cli.fail(err, cli.EXIT.not_logged_in) end
+    cli.fail(err)
+  end
+  if opts.check then f.check = check(cred) end
+  if opts.json then
+    cli.out(config.format(f))
+  else
+    print_text(f, sources, cred)
+  end
+  for _, w in ipairs(f.warnings) do cli.warn(w) end
+  if f.check and not f.check.ok then cli.fail(f.check.error) end
+  return cli.EXIT.ok
+end
+
+return {
+  name = "status",
+  summary = "Show which API token is active and where it comes from",
+  description = [[
+Shows the active token (masked: entri_ and at most its last 4 characters),
+where it comes from (NT3_API_TOKEN, ./.nt3.local.json or ~/.nt3/config.json),
+the API URL used with it and why, every lower-priority token it shadows, and
+warnings about file permissions. Exit status: 0 logged in, 4 not logged in,
+1 when a credential file is unusable or --check fails.]],
+  examples = {
+    "nt3 status",
+    "nt3 status --json",
+    "nt3 status --check",
+  },
+  flags = {
+    { long = "json", help = "Print the same facts as one JSON object" },
+    { long = "check", help = "Verify the token with the API (GET /api/v1/me)" },
+  },
+  run = run,
+}

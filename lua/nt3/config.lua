@@ -1,0 +1,574 @@
+-- nt3.config: the credential store. Finds the active token and where it
+-- came from, saves and clears tokens, and refuses any file that someone
+-- else could have tampered with. `login`, `logout`, `status` and `nt3.api`
+-- all go through here, so every one of them resolves a token the same way.
+--
+-- Sources, highest priority first: the NT3_API_TOKEN environment variable,
+-- ./.nt3.local.json, ~/.nt3/config.json (DESIGN.md, "The credential store").
+local env = require "nt3.env"
+local fs = require "nt3.fs"
+local json = require "nt3.json"
+
+local M = {}
+
+M.DEFAULT_API_URL = "https://app.nt3.io"
+M.TOKEN_PREFIX = "entri_"
+M.TOKEN_MAX = 4096
+M.LOCAL_NAME = ".nt3.local.json"
+M.GLOBAL_NAME = "config.json"
+
+-- A credential file is a few hundred bytes; anything far bigger is not ours
+-- and is refused rather than parsed.
+local FILE_MAX = 64 * 1024
+local URL_MAX = 2048
+local LOCK_TIMEOUT = 10
+
+local FILE_MODE = 384 -- 0600
+local DIR_MODE = 448  -- 0700
+local GROUP_OTHER_WRITE = 18 -- 0022
+local GROUP_OTHER_ANY = 63   -- 0077
+
+local INVALID_PREFIX = 'Invalid token format. Tokens should start with "entri_"'
+
+---------------------------------------------------------------------------
+-- tokens and URLs
+---------------------------------------------------------------------------
+
+local function trim(s)
+  return (s:gsub("^%s+", ""):gsub("%s+$", ""))
+end
+
+-- config.validate_token(t) -> trimmed token | nil, message
+-- The message never contains the token: it ends up on a terminal or in a
+-- CI log.
+function M.validate_token(t)
+  if type(t) ~= "string" then
+    error("bad argument #1 to 'validate_token' (string expected, got " .. type(t) .. ")", 2)
+  end
+  t = trim(t)
+  if t == "" then return nil, "the token is empty" end
+  if #t > M.TOKEN_MAX then
+    return nil, ("the token is too long (%d bytes; at most %d)"):format(#t, M.TOKEN_MAX)
+  end
+  if t:sub(1, #M.TOKEN_PREFIX) ~= M.TOKEN_PREFIX then return nil, INVALID_PREFIX end
+  if #t == #M.TOKEN_PREFIX then
+    return nil, 'Invalid token format. There is nothing after "entri_"'
+  end
+  -- %g: printable ASCII except space (the C locale is in force)
+  if t:find("[^\33-\126]") then
+    return nil, "Invalid token format. Tokens contain only printable ASCII characters, without spaces"
+  end
+  return t
+end
+
+local function is_loopback(host)
+  host = host:lower()
+  if host == "localhost" or host == "[::1]" then return true end
+  local a, b, c, d = host:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
+  if not a then return false end
+  for _, octet in ipairs({ a, b, c, d }) do
+    if #octet > 3 or tonumber(octet) > 255 then return false end
+  end
+  return tonumber(a) == 127
+end
+
+-- config.validate_url(u) -> normalised URL (no trailing slash) | nil, message
+-- https anywhere; plain http only to a loopback host, judged on the parsed
+-- host. No user:password@ (it would leak with every log line) and no
+-- fragment or query (the URL is a base that paths are appended to). The
+-- message never repeats the URL, which may hold a password.
+function M.validate_url(u)
+  if type(u) ~= "string" then
+    error("bad argument #1 to 'validate_url' (string expected, got " .. type(u) .. ")", 2)
+  end
+  local bad = function(why) return nil, "invalid API URL: " .. why end
+  if u == "" then return bad("it is empty") end
+  if #u > URL_MAX then return bad(("it is longer than %d characters"):format(URL_MAX)) end
+  if u:find("[^\33-\126]") then return bad("it contains spaces or control characters") end
+  local scheme, authority, rest = u:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
+  if not scheme then return bad("expected https://host[:port][/path]") end
+  scheme = scheme:lower()
+  if scheme ~= "https" and scheme ~= "http" then
+    return bad(('unsupported scheme "%s" (use https)'):format(scheme))
+  end
+  if authority:find("@", 1, true) then
+    return bad("it must not contain a user name or password")
+  end
+  if rest:find("#", 1, true) then return bad("it must not contain a fragment (#...)") end
+  if rest:find("?", 1, true) then return bad("it must not contain a query (?...)") end
+  local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
+  if not host then host, port = authority:match("^([%w.-]*)(.*)$") end
+  if not host or host == "" or host:find("^[.-]") or host:find("%.%.") then
+    return bad("it has no valid host name")
+  end
+  if port ~= "" then
+    local digits = port:match("^:(%d+)$")
+    if not digits or #digits > 5 or tonumber(digits) < 1 or tonumber(digits) > 65535 then
+      return bad("the port is not a number from 1 to 65535")
+    end
+  end
+  if scheme == "http" and not is_loopback(host) then
+    return bad("plain http:// is allowed only for localhost, 127.0.0.1 and [::1]; use https://")
+  end
+  return scheme .. "://" .. authority:lower() .. rest:gsub("/+$", "")
+end
+
+-- config.mask(token) -> "entri_****abcd": the prefix and at most the last
+-- four characters, and only when at least eight others stay hidden.
+function M.mask(token)
+  if type(token) ~= "string" then return "****" end
+  local prefix = ""
+  if token:sub(1, #M.TOKEN_PREFIX) == M.TOKEN_PREFIX then
+    prefix, token = M.TOKEN_PREFIX, token:sub(#M.TOKEN_PREFIX + 1)
+  end
+  if #token >= 12 then return prefix .. "****" .. token:sub(-4) end
+  return prefix .. "****"
+end
+
+---------------------------------------------------------------------------
+-- paths
+---------------------------------------------------------------------------
+
+local function home()
+  local h = env.home()
+  if h then h = h:gsub("/+$", "") end
+  if h == "" then h = nil end
+  return h
+end
+
+-- config.global_dir() -> $NT3_CONFIG_DIR, else ~/.nt3 | nil, message
+function M.global_dir()
+  local d = env.get("NT3_CONFIG_DIR")
+  if d and d ~= "" then return (d:gsub("(.)/+$", "%1")) end
+  local h = home()
+  if not h then return nil, "cannot find the home directory (set HOME)" end
+  return h .. "/.nt3"
+end
+
+-- config.path(scope) -> the credential file of "global" or "local"
+function M.path(scope)
+  if scope == "local" then
+    local cwd, err = env.cwd()
+    if not cwd then return nil, err end
+    return (cwd == "/" and "" or cwd) .. "/" .. M.LOCAL_NAME
+  elseif scope == "global" then
+    local dir, err = M.global_dir()
+    if not dir then return nil, err end
+    return dir .. "/" .. M.GLOBAL_NAME
+  end
+  error(("bad scope '%s' (expected \"global\" or \"local\")"):format(tostring(scope)), 2)
+end
+
+local function dir_of(path)
+  return path:match("^(.*)/[^/]*$") or "."
+end
+
+local function base_of(path)
+  return path:match("([^/]*)$")
+end
+
+-- config.display(path[, scope]) -> the path as the user would type it:
+-- ~/.nt3/config.json, ./.nt3.local.json. A local file is always shown
+-- relative to the current directory, anything else under ~ if it can be.
+function M.display(path, scope)
+  local cwd = env.cwd()
+  local here = cwd and dir_of(path) == cwd
+  if scope == "local" and here then return "./" .. base_of(path) end
+  local h = home()
+  if h and path:sub(1, #h + 1) == h .. "/" then return "~" .. path:sub(#h + 1) end
+  if here then return "./" .. base_of(path) end
+  return path
+end
+
+---------------------------------------------------------------------------
+-- reading a credential file
+---------------------------------------------------------------------------
+
+local function octal(mode) return ("%04o"):format(mode) end
+
+-- Checks the directory holding a credential file: anyone else who can write
+-- there can replace the file, and with it the API URL the token goes to.
+local function check_dir(dir, shown_file, scope)
+  local st, err = fs.stat(dir)
+  if not st then return nil, err end
+  local shown = M.display(dir .. "/x", scope):sub(1, -3)
+  if st.type ~= "directory" then
+    return nil, ("refusing %s: %s is not a directory"):format(shown_file, shown)
+  end
+  if st.uid ~= env.uid() and st.uid ~= 0 then
+    return nil, ("refusing %s: its directory %s is owned by another user (uid %d); fix: chown it to yourself or remove it")
+      :format(shown_file, shown, st.uid)
+  end
+  if st.mode & GROUP_OTHER_WRITE ~= 0 then
+    return nil, ("refusing %s: its directory %s is writable by group or others (mode %s); fix: chmod go-w %s")
+      :format(shown_file, shown, octal(st.mode), shown)
+  end
+  return true
+end
+
+-- Checks the file itself (lstat: a symbolic link is never followed).
+-- Returns st | false when missing | nil, message when refused.
+local function check_file(path, shown)
+  local st, err, code = fs.lstat(path)
+  if not st then
+    if code == 2 then return false end -- ENOENT
+    return nil, ("cannot read %s: %s"):format(shown, err)
+  end
+  if st.type == "link" then
+    return nil, ("refusing %s: it is a symbolic link; fix: remove it (rm %s) and log in again"):format(shown, shown)
+  end
+  if st.type ~= "file" then
+    return nil, ("refusing %s: it is not a regular file; fix: remove it and log in again"):format(shown)
+  end
+  if st.uid ~= env.uid() then
+    return nil, ("refusing %s: it is owned by another user (uid %d); fix: remove it (rm %s) and log in again")
+      :format(shown, st.uid, shown)
+  end
+  if st.mode & GROUP_OTHER_WRITE ~= 0 then
+    return nil, ("refusing %s: it is writable by group or others (mode %s); fix: chmod 600 %s")
+      :format(shown, octal(st.mode), shown)
+  end
+  return st
+end
+
+local function corrupt(shown, why)
+  return ("%s %s; fix it or remove it (rm %s), then run 'nt3 login' again"):format(shown, why, shown)
+end
+
+-- Parses the text of a credential file into a table, refusing anything that
+-- is not one JSON object with the fields we know in the types we expect.
+local function parse(text, shown)
+  if text:find("^%s*$") then return nil, corrupt(shown, "is empty") end
+  if not text:find("^%s*{") then
+    if text:find("[\0-\8\14-\31\127-\255]") then
+      return nil, corrupt(shown, "is not a JSON file (it looks binary)")
+    end
+    return nil, corrupt(shown, "is not a JSON object")
+  end
+  local data = json.decode(text)
+  if type(data) ~= "table" then return nil, corrupt(shown, "is not valid JSON") end
+  if data.token ~= nil then
+    if type(data.token) ~= "string" then return nil, corrupt(shown, 'has a "token" that is not a string') end
+    local ok, why = M.validate_token(data.token)
+    if not ok then return nil, corrupt(shown, 'has a "token" that is not valid (' .. why .. ")") end
+    data.token = ok
+  end
+  if data.api_url ~= nil then
+    if type(data.api_url) ~= "string" then return nil, corrupt(shown, 'has an "api_url" that is not a string') end
+    local ok, why = M.validate_url(data.api_url)
+    if not ok then return nil, corrupt(shown, 'has an "api_url" that is not valid (' .. why .. ")") end
+  end
+  return data
+end
+
+-- Reads one credential file. Returns a record:
+--   { source = scope, path, display, state, data, token, api_url, warnings, error }
+-- state: "missing" | "ok" (parsed; token may be nil) | "invalid" (error set)
+local function read_source(scope)
+  local rec = { source = scope, warnings = {} }
+  local path, perr = M.path(scope)
+  if not path then
+    rec.state, rec.error = "invalid", perr
+    return rec
+  end
+  rec.path, rec.display = path, M.display(path, scope)
+  local st, err = check_file(path, rec.display)
+  if st == false then
+    rec.state = "missing"
+    return rec
+  end
+  if st then
+    local ok, derr = check_dir(dir_of(path), rec.display, scope)
+    if not ok then st, err = nil, derr end
+  end
+  if not st then
+    rec.state, rec.error = "invalid", err
+    return rec
+  end
+  local text, rerr, code = fs.read(path, FILE_MAX)
+  if not text then
+    rec.state = "invalid"
+    if code == 27 then -- EFBIG
+      rec.error = corrupt(rec.display, ("is too large (more than %d bytes)"):format(FILE_MAX))
+    else
+      rec.error = ("cannot read %s: %s"):format(rec.display, rerr)
+    end
+    return rec
+  end
+  local data, why = parse(text, rec.display)
+  if not data then
+    rec.state, rec.error = "invalid", why
+    return rec
+  end
+  if st.mode & GROUP_OTHER_ANY ~= 0 then
+    rec.warnings[#rec.warnings + 1] = ("%s is readable by group or others (mode %s); fix: chmod 600 %s")
+      :format(rec.display, octal(st.mode), rec.display)
+  end
+  rec.state, rec.data, rec.token, rec.api_url = "ok", data, data.token, data.api_url
+  return rec
+end
+
+---------------------------------------------------------------------------
+-- resolution
+---------------------------------------------------------------------------
+
+local function env_source()
+  local rec = { source = "environment", display = "NT3_API_TOKEN", warnings = {} }
+  local t = env.get("NT3_API_TOKEN")
+  if t == nil or t == "" then
+    rec.state = "missing"
+    return rec
+  end
+  local ok, why = M.validate_token(t)
+  if not ok then
+    rec.state, rec.error = "invalid", "NT3_API_TOKEN is not usable: " .. why
+  else
+    rec.state, rec.token = "ok", ok
+  end
+  return rec
+end
+
+-- config.sources() -> list of every source, highest priority first:
+--   { source = "environment"|"local"|"global", path, display,
+--     state = "missing"|"ok"|"invalid", token, api_url, error, warnings,
+--     active = true for the one in use, shadowed = true for a lower-priority
+--     source that holds a token nobody uses }
+function M.sources()
+  local list = { env_source(), read_source("local"), read_source("global") }
+  local found = false
+  for _, rec in ipairs(list) do
+    if found then
+      rec.shadowed = rec.token ~= nil or nil
+    elseif rec.state == "invalid" then
+      found = true -- a broken source stops resolution: never fall through silently
+    elseif rec.token then
+      rec.active, found = true, true
+    end
+  end
+  return list
+end
+
+-- The API URL that goes with a token from rec: NT3_API_URL, else the URL
+-- saved in the same file as the token, else the default. A URL in a file
+-- with no token (or another token) never applies.
+local function api_url_for(rec)
+  local override = env.get("NT3_API_URL")
+  if override and override ~= "" then
+    local u, why = M.validate_url(override)
+    if not u then return nil, "NT3_API_URL is not usable: " .. why end
+    return u, "environment"
+  end
+  if rec.source ~= "environment" and rec.api_url then
+    return M.validate_url(rec.api_url), rec.source
+  end
+  return M.DEFAULT_API_URL, "default"
+end
+
+-- config.resolve(list) -> cred | nil, message, kind  (from config.sources())
+function M.resolve(list)
+  local warnings = {}
+  for _, rec in ipairs(list) do
+    for _, w in ipairs(rec.warnings) do warnings[#warnings + 1] = w end
+  end
+  for _, rec in ipairs(list) do
+    if rec.state == "invalid" then return nil, rec.error, "invalid" end
+    if rec.active then
+      local url, where = api_url_for(rec)
+      if not url then return nil, where, "invalid" end
+      return {
+        token = rec.token,
+        api_url = url,
+        api_url_source = where,
+        source = rec.source,
+        path = rec.path,
+        display = rec.display,
+        warnings = warnings,
+      }
+    end
+  end
+  return nil, "not logged in; run 'nt3 login' to authenticate", "not_logged_in"
+end
+
+-- config.active() -> cred | nil, message, kind
+-- cred = { token, api_url, api_url_source = "environment"|"local"|"global"|
+--   "default", source = "environment"|"local"|"global", path (nil for the
+--   environment), display, warnings = { ... } }
+-- kind = "not_logged_in" | "invalid" (a corrupted or insecure file, a bad
+-- NT3_API_TOKEN or NT3_API_URL).
+function M.active()
+  return M.resolve(M.sources())
+end
+
+---------------------------------------------------------------------------
+-- writing
+---------------------------------------------------------------------------
+
+-- A stable, readable file: keys sorted, two-space indent, and "/" left
+-- alone (cjson writes "\/", which is valid but not what anyone wrote).
+-- config.format(value) -> text | nil, message: how credential files (and
+-- `status --json`) are written.
+function M.format(value)
+  local text, err = json.pretty(value)
+  if not text then return nil, err end
+  text = text:gsub("(\\+)/", function(bs)
+    if #bs % 2 == 1 then return bs:sub(2) .. "/" end
+  end)
+  return text .. "\n"
+end
+local encode = M.format
+
+-- A writer killed between creating its temp file and renaming it leaves the
+-- temp file behind (nt3.fs names them .<name>.tmp-<random>). Every writer
+-- holds the directory lock, so whatever is there now is such a leftover.
+local function remove_stale_temps(dir, name)
+  local entries = fs.dir(dir)
+  if not entries then return end
+  local prefix = "." .. name .. ".tmp"
+  for _, e in ipairs(entries) do
+    if e:sub(1, #prefix) == prefix then
+      local st = fs.lstat(dir .. "/" .. e)
+      if st and st.type == "file" and st.uid == env.uid() then fs.remove(dir .. "/" .. e) end
+    end
+  end
+end
+
+local function prepare_dir(scope, path)
+  local dir = dir_of(path)
+  if scope == "global" then
+    local st = fs.stat(dir)
+    if not st then
+      local ok, err = fs.mkdir(dir, DIR_MODE)
+      if not ok then return nil, ("cannot create %s: %s"):format(M.display(dir, scope), err) end
+    end
+  end
+  local ok, err = check_dir(dir, M.display(path, scope), scope)
+  if not ok then return nil, err end
+  if scope == "global" then
+    -- the directory is ours alone (DESIGN.md): tighten one someone made 0755
+    local st = fs.stat(dir)
+    if st and st.mode & GROUP_OTHER_ANY ~= 0 then fs.chmod(dir, DIR_MODE) end
+  end
+  return dir
+end
+
+local function check_scope(scope, fname)
+  if scope ~= "global" and scope ~= "local" then
+    error(("bad argument to '%s' (scope must be \"global\" or \"local\", got %s)"):format(fname, tostring(scope)), 3)
+  end
+end
+
+-- config.update(scope, fn) -> result | nil, message
+-- Read-modify-write of one credential file under the directory's lock:
+-- fn(data) changes the table in place (data is {} for a missing file) and
+-- returns "remove" to delete the file, false to leave it as it is, or
+-- anything else to write it. Concurrent updates of different keys are all
+-- kept. The result is { path, display, written, removed, value = fn's result }.
+function M.update(scope, fn)
+  check_scope(scope, "update")
+  if type(fn) ~= "function" then error("bad argument #2 to 'update' (function expected)", 2) end
+  local path, perr = M.path(scope)
+  if not path then return nil, perr end
+  local dir, derr = prepare_dir(scope, path)
+  if not dir then return nil, derr end
+  local lock, lerr = fs.lock(dir, LOCK_TIMEOUT)
+  if not lock then return nil, lerr end
+  local function finish(...)
+    lock:unlock()
+    return ...
+  end
+  local rec = read_source(scope)
+  if rec.state == "invalid" then return finish(nil, rec.error) end
+  remove_stale_temps(dir, base_of(path))
+  local data = rec.data or {}
+  local okfn, what = pcall(fn, data)
+  if not okfn then
+    lock:unlock()
+    error(what, 0)
+  end
+  local result = { path = path, display = rec.display, value = what, existed = rec.state == "ok" }
+  if what == false then return finish(result) end
+  if what == "remove" or next(data) == nil then
+    if rec.state == "ok" then
+      local ok, err = fs.remove(path)
+      if not ok then return finish(nil, ("cannot remove %s: %s"):format(rec.display, err)) end
+      result.removed = true
+    end
+    return finish(result)
+  end
+  if data.token ~= nil then
+    if type(data.token) ~= "string" then return finish(nil, "the token must be a string") end
+    local t, why = M.validate_token(data.token)
+    if not t then return finish(nil, why) end
+    data.token = t
+  end
+  if data.api_url ~= nil then
+    if type(data.api_url) ~= "string" then return finish(nil, "the API URL must be a string") end
+    local u, why = M.validate_url(data.api_url)
+    if not u then return finish(nil, why) end
+    data.api_url = u
+  end
+  local text, eerr = encode(data)
+  if not text then return finish(nil, "cannot encode the configuration: " .. tostring(eerr)) end
+  local ok, werr = fs.write(path, text, FILE_MODE)
+  if not ok then return finish(nil, ("cannot write %s: %s"):format(rec.display, werr)) end
+  result.written = true
+  return finish(result)
+end
+
+-- config.check(scope) -> true, warnings | nil, message
+-- Whether the file of that scope could be written now (not corrupted, not
+-- insecure), and what is worth a warning about it; login asks before
+-- prompting for a token it could not save.
+function M.check(scope)
+  check_scope(scope, "check")
+  local rec = read_source(scope)
+  if rec.state == "invalid" then return nil, rec.error end
+  return true, rec.warnings
+end
+
+-- config.save{ token =, api_url = nil, scope = "global"|"local" }
+--   -> { path, display } | nil, message
+-- The URL belongs to the token: saving a token without one drops a URL saved
+-- with the previous token. Other keys in the file are kept.
+function M.save(t)
+  if type(t) ~= "table" then error("bad argument #1 to 'save' (table expected)", 2) end
+  local scope = t.scope or "global"
+  check_scope(scope, "save")
+  if type(t.token) ~= "string" then error("bad argument #1 to 'save' (field 'token' must be a string)", 2) end
+  local token, why = M.validate_token(t.token)
+  if not token then return nil, why end
+  local url
+  if t.api_url ~= nil then
+    if type(t.api_url) ~= "string" then error("bad argument #1 to 'save' (field 'api_url' must be a string)", 2) end
+    url, why = M.validate_url(t.api_url)
+    if not url then return nil, why end
+  end
+  return M.update(scope, function(data)
+    data.token, data.api_url = token, url
+  end)
+end
+
+-- config.clear(scope) -> result | nil, message
+-- Removes the token and its API URL; other keys stay, and a file left
+-- empty is deleted. result.removed_token is false when there was none.
+function M.clear(scope)
+  scope = scope or "global"
+  check_scope(scope, "clear")
+  local rec = read_source(scope)
+  if rec.state == "invalid" then return nil, rec.error end
+  if rec.state == "missing" or rec.token == nil then
+    -- nothing to clear (no file, or no token in it): no lock, no ~/.nt3 created
+    return { path = rec.path, display = rec.display, removed_token = false }
+  end
+  local res, err = M.update(scope, function(data)
+    -- an api_url with no token beside it belongs to no token: leave it
+    if data.token == nil then return false end
+    data.token, data.api_url = nil, nil
+    return true
+  end)
+  if not res then return nil, err end
+  res.removed_token = res.value == true
+  return res
+end
+
+return M

@@ -1,0 +1,279 @@
+-- nt3.config: token and URL rules, masking, resolution, save/clear/update.
+local config = require "nt3.config"
+local json = require "nt3.json"
+local sh = require "helpers.sh"
+local auth = require "helpers.auth_util"
+
+-- Runs `body` inside nt3 as user u; body returns a value printed as JSON.
+local function eval(u, body, opts)
+  local out = u.lua("local config = require 'nt3.config'\n" ..
+    "local r = table.pack((function() " .. body .. " end)())\n" ..
+    "for i = 1, r.n do if r[i] == nil then r[i] = false end end\n" ..
+    "io.write(require('nt3.json').encode({ n = r.n, v = { table.unpack(r, 1, r.n) } }))", opts)
+  assert.are.equal(0, out.code, out.stderr)
+  local r = json.decode(out.stdout)
+  return table.unpack(r.v, 1, r.n)
+end
+
+describe("config.validate_token", function()
+  it("accepts an entri_ token and trims white space around it", function()
+    assert.are.equal("entri_abc123", config.validate_token("  entri_abc123\n"))
+  end)
+
+  it("refuses a token without the entri_ prefix with the documented message", function()
+    local ok, msg = config.validate_token("sk_live_123")
+    assert.is_nil(ok)
+    assert.are.equal('Invalid token format. Tokens should start with "entri_"', msg)
+  end)
+
+  it("refuses an empty token", function()
+    local ok, msg = config.validate_token("   \n")
+    assert.is_nil(ok)
+    assert.are.equal("the token is empty", msg)
+  end)
+
+  it("accepts 4 KiB and refuses one byte more, without repeating the token", function()
+    local max = "entri_" .. ("a"):rep(4096 - 6)
+    assert.are.equal(max, config.validate_token(max))
+    local ok, msg = config.validate_token(max .. "b")
+    assert.is_nil(ok)
+    assert.matches("too long", msg)
+    assert.is_nil(msg:find("aaaa", 1, true))
+  end)
+
+  it("refuses spaces, control characters and non-ASCII inside the token", function()
+    for _, t in ipairs({ "entri_ab cd", "entri_ab\tcd", "entri_ab\1cd", "entri_abçd", "entri_a\nb" }) do
+      local ok, msg = config.validate_token(t)
+      assert.is_nil(ok, t)
+      assert.matches("printable ASCII", msg)
+      assert.is_nil(msg:find("entri_a", 1, true))
+    end
+  end)
+
+  it("refuses the bare prefix", function()
+    assert.is_nil((config.validate_token("entri_")))
+  end)
+
+  it("raises on a non-string, a caller's mistake", function()
+    assert.has_error(function() config.validate_token(42) end)
+  end)
+end)
+
+describe("config.validate_url", function()
+  it("accepts https and drops a trailing slash", function()
+    assert.are.equal("https://staging.example.com", config.validate_url("https://staging.example.com/"))
+    assert.are.equal("https://example.com:8443/nt3", config.validate_url("HTTPS://Example.com:8443/nt3"))
+  end)
+
+  it("accepts plain http only for a loopback host", function()
+    assert.are.equal("http://localhost:8080", config.validate_url("http://localhost:8080"))
+    assert.are.equal("http://127.0.0.1", config.validate_url("http://127.0.0.1"))
+    assert.are.equal("http://127.3.2.1:9", config.validate_url("http://127.3.2.1:9"))
+    assert.are.equal("http://[::1]:3000", config.validate_url("http://[::1]:3000"))
+    for _, u in ipairs({ "http://example.com", "http://localhost.evil.com", "http://127.0.0.1.evil.com",
+      "http://128.0.0.1", "http://127.0.0.256" }) do
+      local ok, msg = config.validate_url(u)
+      assert.is_nil(ok, u)
+      assert.matches("invalid API URL", msg)
+    end
+  end)
+
+  it("refuses credentials in the URL without repeating them", function()
+    local ok, msg = config.validate_url("https://user:s3cret@example.com")
+    assert.is_nil(ok)
+    assert.matches("user name or password", msg)
+    assert.is_nil(msg:find("s3cret", 1, true))
+  end)
+
+  it("refuses a fragment, a query, other schemes, bad ports and junk", function()
+    for _, u in ipairs({ "https://example.com/#x", "https://example.com/?a=1", "ftp://example.com",
+      "example.com", "", "https://", "https://exa mple.com", "https://example.com:0",
+      "https://example.com:99999", "https://example.com:80:80", "file:///etc/passwd", "https://.example.com" }) do
+      assert.is_nil((config.validate_url(u)), u)
+    end
+  end)
+end)
+
+describe("config.mask", function()
+  it("shows entri_ and the last four characters only", function()
+    assert.are.equal("entri_****wxyz", config.mask("entri_abcdefghijklmnopqrstuvwxyz"))
+  end)
+
+  it("hides a short token completely", function()
+    assert.are.equal("entri_****", config.mask("entri_abcdefgh"))
+  end)
+
+  it("never shows more than four characters of the secret part", function()
+    local t = auth.CANARY
+    local m = config.mask(t)
+    local shown = m:gsub("^entri_", ""):gsub("%*", "")
+    assert.is_true(#shown <= 4)
+    assert.is_nil(m:find(t:sub(7, 11), 1, true))
+  end)
+end)
+
+describe("config.active", function()
+  it("resolves NT3_API_TOKEN before ./.nt3.local.json before ~/.nt3/config.json", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, '{"token":"entri_global_000000001"}', "600")
+    auth.write(u["local"], '{"token":"entri_local_0000000002"}', "600")
+    local body = "local c = config.active() return c.source, c.token"
+    assert.are.same({ "environment", "entri_env_0000000003" },
+      { eval(u, body, { env = { NT3_API_TOKEN = "entri_env_0000000003" } }) })
+    assert.are.same({ "local", "entri_local_0000000002" }, { eval(u, body) })
+    os.remove(u["local"])
+    assert.are.same({ "global", "entri_global_000000001" }, { eval(u, body) })
+  end)
+
+  it("uses the API URL saved with the token, and the default otherwise", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, '{"token":"entri_global_000000001","api_url":"https://staging.example.com"}', "600")
+    assert.are.same({ "https://staging.example.com", "global" },
+      { eval(u, "local c = config.active() return c.api_url, c.api_url_source") })
+    assert.are.same({ "https://app.nt3.io", "default" },
+      { eval(u, "local c = config.active() return c.api_url, c.api_url_source",
+        { env = { NT3_API_TOKEN = "entri_env_0000000003" } }) })
+  end)
+
+  it("lets NT3_API_URL override the saved URL", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, '{"token":"entri_global_000000001","api_url":"https://staging.example.com"}', "600")
+    assert.are.same({ "https://other.example.com", "environment" },
+      { eval(u, "local c = config.active() return c.api_url, c.api_url_source",
+        { env = { NT3_API_URL = "https://other.example.com/" } }) })
+  end)
+
+  it("never applies the api_url of a .nt3.local.json without a token to another token", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, '{"token":"entri_global_000000001"}', "600")
+    auth.write(u["local"], '{"api_url":"https://evil.example.com"}', "600")
+    assert.are.same({ "global", "https://app.nt3.io" },
+      { eval(u, "local c = config.active() return c.source, c.api_url") })
+    assert.are.same({ "environment", "https://app.nt3.io" },
+      { eval(u, "local c = config.active() return c.source, c.api_url",
+        { env = { NT3_API_TOKEN = "entri_env_0000000003" } }) })
+  end)
+
+  it("reports not_logged_in when no source holds a token", function()
+    local u = auth.user()
+    local _, msg, kind = eval(u, "return config.active()")
+    assert.are.equal("not_logged_in", kind)
+    assert.matches("nt3 login", msg)
+  end)
+
+  it("does not fall through to the global token when the local file is corrupted", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, '{"token":"entri_global_000000001"}', "600")
+    auth.write(u["local"], "{not json", "600")
+    local c, msg, kind = eval(u, "return config.active()")
+    assert.is_false(c)
+    assert.are.equal("invalid", kind)
+    assert.matches("%./%.nt3%.local%.json is not valid JSON", msg)
+  end)
+
+  it("reports an unusable NT3_API_TOKEN as invalid without printing it", function()
+    local u = auth.user()
+    local _, msg, kind = eval(u, "return config.active()", { env = { NT3_API_TOKEN = "not_a_token_CANARY" } })
+    assert.are.equal("invalid", kind)
+    assert.matches("NT3_API_TOKEN", msg)
+    assert.is_nil(msg:find("CANARY", 1, true))
+  end)
+
+  it("refuses an NT3_API_URL that breaks the URL rules rather than send the token there", function()
+    local u = auth.user()
+    local c, msg, kind = eval(u, "return config.active()",
+      { env = { NT3_API_TOKEN = "entri_env_0000000003", NT3_API_URL = "http://example.com" } })
+    assert.is_false(c)
+    assert.are.equal("invalid", kind)
+    assert.matches("^NT3_API_URL is not usable: invalid API URL", msg)
+  end)
+
+  it("finds the global file in NT3_CONFIG_DIR when it is set", function()
+    local u = auth.user()
+    local dir = sh.tmpdir() .. "/conf"
+    auth.mkdir(dir)
+    auth.write(dir .. "/config.json", '{"token":"entri_confdir_00000001"}', "600")
+    assert.are.same({ "entri_confdir_00000001", dir .. "/config.json" },
+      { eval(u, "local c = config.active() return c.token, c.path", { env = { NT3_CONFIG_DIR = dir } }) })
+  end)
+end)
+
+describe("config.save, config.clear and config.update", function()
+  it("keeps the other keys of the file when saving and clearing", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, '{"editor":"vim","nested":{"a":1}}', "600")
+    eval(u, "return config.save{ token = 'entri_saved_000000001', api_url = 'https://s.example.com/' }")
+    assert.are.same({ editor = "vim", nested = { a = 1 }, token = "entri_saved_000000001",
+      api_url = "https://s.example.com" }, auth.read_json(u.global))
+    eval(u, "return config.clear('global')")
+    assert.are.same({ editor = "vim", nested = { a = 1 } }, auth.read_json(u.global))
+  end)
+
+  it("drops the URL saved with the previous token when a token is saved without one", function()
+    local u = auth.user()
+    eval(u, "return config.save{ token = 'entri_first_000000001', api_url = 'https://s.example.com' }")
+    eval(u, "return config.save{ token = 'entri_second_00000001' }")
+    assert.are.same({ token = "entri_second_00000001" }, auth.read_json(u.global))
+  end)
+
+  it("deletes a file that clearing leaves empty", function()
+    local u = auth.user()
+    eval(u, "return config.save{ token = 'entri_first_000000001', scope = 'local' }")
+    assert.is_true(auth.exists(u["local"]))
+    local removed = eval(u, "return config.clear('local').removed")
+    assert.is_true(removed)
+    assert.is_false(auth.exists(u["local"]))
+  end)
+
+  it("writes keys of its own with update, validating what it writes", function()
+    local u = auth.user()
+    eval(u, "return config.update('global', function(d) d.editor = 'vim' end)")
+    assert.are.same({ editor = "vim" }, auth.read_json(u.global))
+    local ok, msg = eval(u, "return config.update('global', function(d) d.token = 'nope' end)")
+    assert.is_false(ok)
+    assert.matches("Invalid token format", msg)
+    assert.are.same({ editor = "vim" }, auth.read_json(u.global))
+  end)
+
+  it("returns the failure of a bad token or URL and writes nothing", function()
+    local u = auth.user()
+    assert.are.same({ false, 'Invalid token format. Tokens should start with "entri_"' },
+      { eval(u, "return config.save{ token = 'abc' }") })
+    local ok = eval(u, "return config.save{ token = 'entri_ok_000000000001', api_url = 'http://example.com' }")
+    assert.is_false(ok)
+    assert.is_false(auth.exists(u.dir))
+  end)
+
+  it("raises on a bad scope, a caller's mistake", function()
+    assert.has_error(function() config.save { token = "entri_x", scope = "elsewhere" } end)
+    assert.has_error(function() config.clear("elsewhere") end)
+  end)
+end)
+
+describe("config.sources", function()
+  it("lists every source with its state, marking the active one and what it shadows", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, '{"token":"entri_global_000000001"}', "600")
+    auth.write(u["local"], '{"token":"entri_local_0000000002"}', "600")
+    local list = eval(u, [[
+      local out = {}
+      for _, s in ipairs(config.sources()) do
+        out[#out + 1] = { s.source, s.state, s.active or false, s.shadowed or false, s.display }
+      end
+      return out]])
+    assert.are.same({
+      { "environment", "missing", false, false, "NT3_API_TOKEN" },
+      { "local", "ok", true, false, "./.nt3.local.json" },
+      { "global", "ok", false, true, "~/.nt3/config.json" },
+    }, list)
+  end)
+end)
+
+teardown(sh.cleanup)

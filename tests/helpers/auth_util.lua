@@ -1,0 +1,74 @@
+-- Helpers shared by the login/logout/status/config/store specs: a throwaway
+-- user (HOME and a working directory), and reading back what nt3 wrote.
+local sh = require "helpers.sh"
+local json = require "nt3.json"
+
+local M = {}
+
+-- A token no test ever prints on purpose: if it shows up whole in any
+-- output, a message leaked it.
+M.CANARY = "entri_CANARY_7f3a9c1e5b2d4f60a8e1"
+
+-- auth.user() -> { home, cwd, global, dir, ["local"], run = function(args, opts) }
+-- run() spawns nt3 with that HOME and working directory (opts as sh.run).
+function M.user()
+  local u = { home = sh.tmpdir(), cwd = sh.tmpdir() }
+  u.dir = u.home .. "/.nt3"
+  u.global = u.dir .. "/config.json"
+  u["local"] = u.cwd .. "/.nt3.local.json"
+  function u.run(args, opts)
+    opts = opts or {}
+    opts.home = opts.home or u.home
+    opts.cwd = opts.cwd or u.cwd
+    local env = { NT3_API_TOKEN = false, NT3_API_URL = false, NT3_CONFIG_DIR = false, NT3_DEBUG = false }
+    for k, v in pairs(opts.env or {}) do env[k] = v end
+    opts.env = env
+    return sh.run(args, opts)
+  end
+  -- u.lua(source) runs a Lua script inside nt3 as this user
+  function u.lua(source, opts)
+    return u.run({ "run", sh.script(source) }, opts)
+  end
+  return u
+end
+
+-- auth.read_json(path) -> decoded table | nil (missing or invalid)
+function M.read_json(path)
+  local text = sh.slurp(path)
+  if not text then return nil end
+  return json.decode(text)
+end
+
+function M.exists(path)
+  local f = io.open(path, "rb")
+  if f then f:close() return true end
+  return false
+end
+
+-- auth.write(path, text, mode) writes a file as a user (or an attacker) would
+function M.write(path, text, mode)
+  sh.spit(path, text)
+  if mode then assert(os.execute("chmod " .. mode .. " " .. sh.quote(path))) end
+end
+
+function M.mkdir(path, mode)
+  assert(os.execute("mkdir -p " .. sh.quote(path) .. " && chmod " .. (mode or "700") .. " " .. sh.quote(path)))
+end
+
+-- auth.listing(dir) -> sorted names in dir (hidden ones too)
+function M.listing(dir)
+  local p = io.popen("ls -A " .. sh.quote(dir) .. " 2>/dev/null")
+  local names = {}
+  for line in p:lines() do names[#names + 1] = line end
+  p:close()
+  table.sort(names)
+  return names
+end
+
+-- auth.no_canary(out) asserts that neither stream holds the canary whole
+function M.assert_no_canary(out, what)
+  assert(not out.stdout:find(M.CANARY, 1, true), (what or "") .. ": canary token in stdout:\n" .. out.stdout)
+  assert(not out.stderr:find(M.CANARY, 1, true), (what or "") .. ": canary token in stderr:\n" .. out.stderr)
+end
+
+return M

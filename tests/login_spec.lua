@@ -1,0 +1,416 @@
+-- nt3 login / nt3 auth: the documented contract, run as a user runs it.
+local sh = require "helpers.sh"
+local auth = require "helpers.auth_util"
+
+local INVALID = 'nt3: Invalid token format. Tokens should start with "entri_"\n'
+
+describe("nt3 login -t", function()
+  it("saves the token to ~/.nt3/config.json and says so in the documented words", function()
+    local u = auth.user()
+    local out = u.run({ "login", "-t", "entri_your_token_here" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("Login successful! Token saved to ~/.nt3/config.json\n", out.stdout)
+    assert.are.equal("", out.stderr)
+    assert.are.same({ token = "entri_your_token_here" }, auth.read_json(u.global))
+  end)
+
+  it("creates the file with mode 0600 in a directory with mode 0700", function()
+    local u = auth.user()
+    assert.are.equal(0, u.run({ "login", "-t", "entri_your_token_here" }).code)
+    assert.are.equal("600", sh.mode(u.global))
+    assert.are.equal("700", sh.mode(u.dir))
+  end)
+
+  it("accepts --token and --token=, and works as nt3 auth", function()
+    local u = auth.user()
+    assert.are.equal(0, u.run({ "login", "--token", "entri_long_form_0001" }).code)
+    assert.are.equal("entri_long_form_0001", auth.read_json(u.global).token)
+    assert.are.equal(0, u.run({ "login", "--token=entri_equals_form_02" }).code)
+    assert.are.equal("entri_equals_form_02", auth.read_json(u.global).token)
+    local out = u.run({ "auth", "-t", "entri_alias_form_003" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("Login successful! Token saved to ~/.nt3/config.json\n", out.stdout)
+    assert.are.equal("entri_alias_form_003", auth.read_json(u.global).token)
+  end)
+
+  it("replaces an earlier token", function()
+    local u = auth.user()
+    u.run({ "login", "-t", "entri_first_token_01" })
+    u.run({ "login", "-t", "entri_second_token_2" })
+    assert.are.same({ token = "entri_second_token_2" }, auth.read_json(u.global))
+  end)
+
+  it("shows the global path as ~/.nt3/config.json even when run from inside ~/.nt3", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    local out = u.run({ "login", "-t", "entri_your_token_here" }, { cwd = u.dir })
+    assert.are.equal("Login successful! Token saved to ~/.nt3/config.json\n", out.stdout)
+  end)
+
+  it("writes to $NT3_CONFIG_DIR/config.json when NT3_CONFIG_DIR is set", function()
+    local u = auth.user()
+    local dir = sh.tmpdir() .. "/conf"
+    local out = u.run({ "login", "-t", "entri_confdir_token_1" }, { env = { NT3_CONFIG_DIR = dir } })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("Login successful! Token saved to " .. dir .. "/config.json\n", out.stdout)
+    assert.are.equal("entri_confdir_token_1", auth.read_json(dir .. "/config.json").token)
+    assert.is_false(auth.exists(u.global))
+  end)
+end)
+
+describe("nt3 login token validation", function()
+  it("fails with exactly the documented message and writes nothing", function()
+    local u = auth.user()
+    local out = u.run({ "login", "-t", "sk_not_an_entri_token" })
+    assert.are.equal(1, out.code)
+    assert.are.equal("", out.stdout)
+    assert.are.equal(INVALID, out.stderr)
+    assert.is_false(auth.exists(u.dir))
+  end)
+
+  it("leaves the saved token as it was when the new one is invalid", function()
+    local u = auth.user()
+    u.run({ "login", "-t", "entri_good_token_0001" })
+    local before = sh.slurp(u.global)
+    assert.are.equal(1, u.run({ "login", "-t", "bad" }).code)
+    assert.are.equal(before, sh.slurp(u.global))
+  end)
+
+  it("refuses a token over 4 KiB or with spaces, without echoing it", function()
+    local u = auth.user()
+    local long = auth.CANARY .. ("x"):rep(4096)
+    local out = u.run({ "login", "-t", long })
+    assert.are.equal(1, out.code)
+    assert.matches("^nt3: the token is too long", out.stderr)
+    auth.assert_no_canary(out)
+    out = u.run({ "login", "-t", auth.CANARY .. " more" })
+    assert.are.equal(1, out.code)
+    assert.matches("^nt3: Invalid token format%. Tokens contain only printable ASCII", out.stderr)
+    auth.assert_no_canary(out)
+    assert.is_false(auth.exists(u.dir))
+  end)
+
+  it("refuses an empty -t value", function()
+    local u = auth.user()
+    local out = u.run({ "login", "-t", "" })
+    assert.are.equal(1, out.code)
+    assert.are.equal("nt3: the token is empty\n", out.stderr)
+  end)
+
+  it("rejects an unknown flag as a usage error", function()
+    local u = auth.user()
+    local out = u.run({ "login", "--bogus" })
+    assert.are.equal(2, out.code)
+    assert.matches("unknown flag: %-%-bogus", out.stderr)
+  end)
+end)
+
+describe("nt3 login -u", function()
+  it("saves the API URL alongside the token", function()
+    local u = auth.user()
+    local out = u.run({ "login", "-t", "entri_your_token_0001", "-u", "https://staging.yourcompany.com" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.same({ token = "entri_your_token_0001", api_url = "https://staging.yourcompany.com" },
+      auth.read_json(u.global))
+    local st = u.run({ "status" })
+    assert.matches("API URL:  https://staging%.yourcompany%.com %(saved with the token in ~/%.nt3/config%.json%)",
+      st.stdout)
+  end)
+
+  it("validates the URL before anything is saved", function()
+    local u = auth.user()
+    for _, url in ipairs({ "http://staging.example.com", "https://user:pw@example.com", "https://x.com/#f", "ftp://x.com" }) do
+      local out = u.run({ "login", "-t", "entri_your_token_0001", "--api-url", url })
+      assert.are.equal(1, out.code, url)
+      assert.matches("^nt3: invalid API URL: [^\n]+\n$", out.stderr)
+    end
+    assert.is_false(auth.exists(u.dir))
+  end)
+
+  it("accepts plain http to a loopback host", function()
+    local u = auth.user()
+    assert.are.equal(0, u.run({ "login", "-t", "entri_your_token_0001", "-u", "http://127.0.0.1:8080/" }).code)
+    assert.are.equal("http://127.0.0.1:8080", auth.read_json(u.global).api_url)
+  end)
+end)
+
+describe("nt3 login --local", function()
+  it("writes ./.nt3.local.json with mode 0600 and reminds about .gitignore", function()
+    local u = auth.user()
+    local out = u.run({ "login", "--local", "-t", "entri_your_token_here" }, { umask = "022" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("Login successful! Token saved to ./.nt3.local.json\n" ..
+      "Reminder: add .nt3.local.json to your .gitignore to avoid accidentally committing credentials.\n", out.stdout)
+    assert.are.same({ token = "entri_your_token_here" }, auth.read_json(u["local"]))
+    assert.are.equal("600", sh.mode(u["local"]))
+    assert.is_false(auth.exists(u.dir))
+  end)
+
+  it("accepts -l", function()
+    local u = auth.user()
+    assert.are.equal(0, u.run({ "login", "-l", "-t", "entri_your_token_here" }).code)
+    assert.is_true(auth.exists(u["local"]))
+  end)
+
+  local function repo_with(ignore, where)
+    local u = auth.user()
+    auth.mkdir(u.cwd .. "/.git")
+    if ignore then auth.write((where or u.cwd) .. "/.gitignore", ignore) end
+    return u
+  end
+
+  it("skips the reminder when the repository's .gitignore covers the file", function()
+    for _, rule in ipairs({ ".nt3.local.json\n", "/.nt3.local.json\n", "*.local.json\n", "# creds\n.nt3*\n" }) do
+      local u = repo_with(rule)
+      local out = u.run({ "login", "--local", "-t", "entri_your_token_here" })
+      assert.are.equal("Login successful! Token saved to ./.nt3.local.json\n", out.stdout, rule)
+    end
+  end)
+
+  it("skips the reminder when a .gitignore higher up in the repository covers it", function()
+    local u = repo_with("node_modules/\n.nt3.local.json\n")
+    local sub = u.cwd .. "/services/api"
+    auth.mkdir(sub)
+    local out = u.run({ "login", "--local", "-t", "entri_your_token_here" }, { cwd = sub })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("Login successful! Token saved to ./.nt3.local.json\n", out.stdout)
+    assert.is_true(auth.exists(sub .. "/.nt3.local.json"))
+  end)
+
+  it("skips the reminder when .git/info/exclude or the user's global ignore file covers it", function()
+    local u = repo_with(nil)
+    auth.mkdir(u.cwd .. "/.git/info")
+    auth.write(u.cwd .. "/.git/info/exclude", ".nt3.local.json\n")
+    assert.are.equal("Login successful! Token saved to ./.nt3.local.json\n",
+      u.run({ "login", "--local", "-t", "entri_your_token_here" }).stdout)
+    local v = repo_with(nil)
+    auth.mkdir(v.home .. "/.config/git")
+    auth.write(v.home .. "/.config/git/ignore", "*.local.json\n")
+    assert.are.equal("Login successful! Token saved to ./.nt3.local.json\n",
+      v.run({ "login", "--local", "-t", "entri_your_token_here" }).stdout)
+  end)
+
+  it("still reminds when the rule does not cover it, is negated, or there is no .gitignore", function()
+    for _, rule in ipairs({ "*.log\n", ".nt3.local.json\n!.nt3.local.json\n", "other/.nt3.local.json\n", false }) do
+      local u = repo_with(rule or nil)
+      local out = u.run({ "login", "--local", "-t", "entri_your_token_here" })
+      assert.matches("Reminder: add %.nt3%.local%.json to your %.gitignore", out.stdout, tostring(rule))
+    end
+  end)
+
+  it("warns that a local token in this directory still wins over a new global one", function()
+    local u = auth.user()
+    u.run({ "login", "--local", "-t", "entri_local_token_001" })
+    local out = u.run({ "login", "-t", "entri_global_token_01" })
+    assert.are.equal(0, out.code)
+    assert.are.equal("nt3: warning: ./.nt3.local.json in this directory still takes precedence here over the saved token\n",
+      out.stderr)
+  end)
+end)
+
+describe("nt3 login without -t and without a terminal", function()
+  it("reads the token from piped stdin, trimmed", function()
+    local u = auth.user()
+    local out = u.run({ "login" }, { stdin = "  entri_piped_token_001 \n\n" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("Login successful! Token saved to ~/.nt3/config.json\n", out.stdout)
+    assert.are.equal("entri_piped_token_001", auth.read_json(u.global).token)
+  end)
+
+  it("fails on empty input instead of saving an empty token", function()
+    local u = auth.user()
+    for _, input in ipairs({ "", "\n  \n" }) do
+      local out = u.run({ "login" }, { stdin = input })
+      assert.are.equal(1, out.code)
+      assert.matches("^nt3: no token given: stdin is empty", out.stderr)
+    end
+    local out = u.run({ "login" }) -- stdin is /dev/null
+    assert.are.equal(1, out.code)
+    assert.is_false(auth.exists(u.dir))
+  end)
+
+  it("refuses an endless stream without reading it all", function()
+    local u = auth.user()
+    local out = u.run({ "login" }, { stdin = auth.CANARY .. ("a"):rep(100000) })
+    assert.are.equal(1, out.code)
+    assert.matches("too long", out.stderr)
+    auth.assert_no_canary(out)
+  end)
+
+  it("applies the token format check to piped tokens", function()
+    local u = auth.user()
+    local out = u.run({ "login" }, { stdin = "ghp_abc\n" })
+    assert.are.equal(INVALID, out.stderr)
+  end)
+end)
+
+describe("nt3 login while NT3_API_TOKEN is set", function()
+  it("saves as asked and says the environment variable still takes precedence", function()
+    local u = auth.user()
+    local out = u.run({ "login", "-t", "entri_saved_token_001" }, { env = { NT3_API_TOKEN = "entri_env_token_00001" } })
+    assert.are.equal(0, out.code)
+    assert.are.equal("entri_saved_token_001", auth.read_json(u.global).token)
+    assert.are.equal("nt3: warning: NT3_API_TOKEN is set and still takes precedence over the saved token; " ..
+      "unset it to use the saved one\n", out.stderr)
+  end)
+end)
+
+describe("nt3 login with a corrupted or insecure config", function()
+  local cases = {
+    { "not JSON", "token: entri_abc", "is not a JSON object" },
+    { "broken JSON", '{"token": "entri_abc"', "is not valid JSON" },
+    { "a JSON array", '["entri_abc"]', "is not a JSON object" },
+    { "empty", "", "is empty" },
+    { "binary", "\0\1\2\255\254garbage", "is not a JSON file (it looks binary)" },
+    { "too big", '{"pad":"' .. ("x"):rep(70000) .. '"}', "is too large" },
+    { "a token that is not a string", '{"token": 42}', 'has a "token" that is not a string' },
+  }
+  for _, case in ipairs(cases) do
+    it("refuses to overwrite a file that is " .. case[1] .. " and says how to fix it", function()
+      local u = auth.user()
+      auth.mkdir(u.dir)
+      auth.write(u.global, case[2], "600")
+      local out = u.run({ "login", "-t", "entri_new_token_00001" })
+      assert.are.equal(1, out.code)
+      assert.are.equal("", out.stdout)
+      assert.matches("^nt3: ~/%.nt3/config%.json " .. case[3]:gsub("%p", "%%%0"), out.stderr)
+      assert.matches("rm ~/%.nt3/config%.json", out.stderr)
+      assert.are.equal(1, select(2, out.stderr:gsub("\n", "")))
+      assert.are.equal(case[2], sh.slurp(u.global))
+    end)
+  end
+
+  it("works again once the broken file is removed", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, "garbage", "600")
+    assert.are.equal(1, u.run({ "login", "-t", "entri_new_token_00001" }).code)
+    os.remove(u.global)
+    assert.are.equal(0, u.run({ "login", "-t", "entri_new_token_00001" }).code)
+  end)
+
+  it("refuses a file writable by group or others, naming the fix", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, '{"token":"entri_old_token_00001"}', "620")
+    local out = u.run({ "login", "-t", "entri_new_token_00001" })
+    assert.are.equal(1, out.code)
+    assert.are.equal("nt3: refusing ~/.nt3/config.json: it is writable by group or others (mode 0620); " ..
+      "fix: chmod 600 ~/.nt3/config.json\n", out.stderr)
+    assert.are.equal("entri_old_token_00001", auth.read_json(u.global).token)
+  end)
+
+  it("refuses a directory writable by group or others, naming the fix", function()
+    local u = auth.user()
+    auth.mkdir(u.dir, "777")
+    local out = u.run({ "login", "-t", "entri_new_token_00001" })
+    assert.are.equal(1, out.code)
+    assert.matches("^nt3: refusing ~/%.nt3/config%.json: its directory ~/%.nt3 is writable by group or others " ..
+      "%(mode 0777%); fix: chmod go%-w ~/%.nt3\n$", out.stderr)
+    assert.is_false(auth.exists(u.global))
+  end)
+
+  -- making a file of another user needs root (CAP_CHOWN); .ci/run runs as root
+  it("refuses a file or a directory owned by another user, naming the fix", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, '{"token":"entri_old_token_00001"}', "600")
+    assert(os.execute("chown 65534 " .. sh.quote(u.global)), "chown needs root")
+    local out = u.run({ "login", "-t", "entri_new_token_00001" })
+    assert.are.equal(1, out.code)
+    assert.are.equal("nt3: refusing ~/.nt3/config.json: it is owned by another user (uid 65534); " ..
+      "fix: remove it (rm ~/.nt3/config.json) and log in again\n", out.stderr)
+    assert.are.equal("entri_old_token_00001", auth.read_json(u.global).token)
+    assert.are.equal(1, u.run({ "status" }).code)
+
+    local v = auth.user()
+    auth.mkdir(v.dir)
+    assert(os.execute("chown 65534 " .. sh.quote(v.dir)))
+    out = v.run({ "login", "-t", "entri_new_token_00001" })
+    assert.are.equal(1, out.code)
+    assert.matches("^nt3: refusing ~/%.nt3/config%.json: its directory ~/%.nt3 is owned by another user %(uid 65534%)", out.stderr)
+    assert.is_false(auth.exists(v.global))
+  end)
+
+  it("uses a file readable by others with a warning, and the write makes it 0600 again", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, '{"token":"entri_old_token_00001"}', "644")
+    local out = u.run({ "login", "-t", "entri_new_token_00001" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.matches("nt3: warning: ~/%.nt3/config%.json is readable by group or others %(mode 0644%); fix: chmod 600", out.stderr)
+    assert.are.equal("600", sh.mode(u.global))
+    assert.are.equal("entri_new_token_00001", auth.read_json(u.global).token)
+  end)
+end)
+
+describe("nt3 login --help", function()
+  it("shows the options of the documentation", function()
+    local out = auth.user().run({ "login", "--help" })
+    assert.are.equal(0, out.code)
+    assert.matches("Alias: nt3 auth", out.stdout)
+    assert.matches("%-t, %-%-token <token>%s+API token %(skips the interactive prompt%)", out.stdout)
+    assert.matches("%-u, %-%-api%-url <url>%s+Custom API URL %(default: https://app%.nt3%.io%)", out.stdout)
+    assert.matches("%-l, %-%-local%s+Save credentials to %.nt3%.local%.json instead of the global config", out.stdout)
+  end)
+end)
+
+describe("nt3 login on a terminal", function()
+  local pty = require "helpers.pty"
+
+  local function on_pty(u, steps, env)
+    local e = { NT3_API_TOKEN = false, NT3_API_URL = false, NT3_CONFIG_DIR = false }
+    for k, v in pairs(env or {}) do e[k] = v end
+    return pty.run({ "login" }, { home = u.home, cwd = u.cwd, env = e, steps = steps })
+  end
+
+  it("prints the hint, masks each typed character with * and saves the token", function()
+    local u = auth.user()
+    local res = on_pty(u, {
+      { expect = "Paste your API token: " },
+      { send = auth.CANARY .. "\r" },
+      { expect = "Login successful!" },
+    })
+    assert.are.equal(0, res.code, res.output)
+    assert.matches("To create an API token, visit your nt3 dashboard > Settings > API Tokens\r?\n", res.output)
+    assert.matches("Paste your API token: " .. ("%*"):rep(#auth.CANARY) .. "\r?\n", res.output)
+    assert.matches("Login successful! Token saved to ~/%.nt3/config%.json", res.output)
+    assert.is_nil(res.output:find(auth.CANARY, 1, true), "the token was echoed")
+    assert.is_true(res.echo_on_after)
+    assert.are.equal(auth.CANARY, auth.read_json(u.global).token)
+  end)
+
+  it("says ./.nt3.local.json with --local", function()
+    local u = auth.user()
+    local res = pty.run({ "login", "--local" }, { home = u.home, cwd = u.cwd, env = { NT3_API_TOKEN = false },
+      steps = { { expect = "Paste your API token: " }, { send = "entri_typed_token_0001\r" }, { expect = "Reminder" } } })
+    assert.are.equal(0, res.code, res.output)
+    assert.matches("Login successful! Token saved to %./%.nt3%.local%.json", res.output)
+    assert.are.equal("entri_typed_token_0001", auth.read_json(u["local"]).token)
+  end)
+
+  it("exits 130 on Ctrl-C with nothing written and the terminal restored", function()
+    local u = auth.user()
+    -- Ctrl-C only once every typed key has been read (its * is shown): a
+    -- Ctrl-C racing unread input can hang nt3.prompt (reported to its owner)
+    local res = on_pty(u, {
+      { expect = "Paste your API token: " },
+      { send = "entri_half" },
+      { expect = ("*"):rep(#"entri_half") },
+      { send = "\3" },
+    })
+    assert.are.equal(130, res.code, res.output)
+    assert.is_true(res.echo_on_after)
+    assert.is_false(auth.exists(u.dir))
+  end)
+
+  it("checks the typed token like any other", function()
+    local u = auth.user()
+    local res = on_pty(u, { { expect = "Paste your API token: " }, { send = "ghp_typed\r" } })
+    assert.are.equal(1, res.code)
+    assert.matches('Invalid token format%. Tokens should start with "entri_"', res.output)
+    assert.is_false(auth.exists(u.dir))
+  end)
+end)
+
+teardown(sh.cleanup)
