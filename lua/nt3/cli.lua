@@ -387,32 +387,60 @@ local function warn_once(message)
   end
 end
 
+-- "skipping <path>: <why>", unless why already starts with the path (Lua's
+-- own messages do, with the line: "<path>:4: unexpected symbol").
+local function skip(path, why)
+  if why:sub(1, #path + 1) == path .. ":" then
+    warn_once("skipping " .. why)
+  else
+    warn_once("skipping " .. path .. ": " .. why)
+  end
+end
+
+-- The line of the file's top-level `return`, where the command table is
+-- built: a missing field is pointed at there.
+local function return_line(text)
+  local found, n = nil, 0
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    n = n + 1
+    if line:match("^return%f[%W]") then found = n end
+  end
+  return found
+end
+
 -- Loads one user command file; warns and returns nil when it cannot be used.
 local function load_user_file(dir, path)
   local ok, why = M.trusted(dir, "directory")
   if ok then ok, why = M.trusted(path, "file") end
   if not ok then
-    warn_once("skipping " .. path .. ": " .. why)
+    skip(path, why)
     return nil
   end
   local text, err = the_fs().read(path, USER_COMMAND_MAX)
   if not text then
-    warn_once("skipping " .. path .. ": " .. err)
+    skip(path, err)
     return nil
   end
   local chunk, lerr = load(text, "@" .. path, "t")
   if not chunk then
-    warn_once("skipping " .. lerr)
+    skip(path, lerr)
     return nil
   end
   local okrun, cmd = pcall(chunk)
   if not okrun then
-    warn_once("skipping " .. path .. ": " .. tostring(cmd))
+    skip(path, tostring(cmd))
     return nil
   end
-  local valid, verr = M.validate(cmd, path)
+  local line = return_line(text)
+  local valid, verr = M.validate(cmd, line and (path .. ":" .. line) or path)
   if not valid then
-    warn_once("skipping " .. verr)
+    skip(path, verr)
+    return nil
+  end
+  -- find() looks a command up by its file name, so the two must agree
+  local base = path:match("([^/]+)%.lua$")
+  if cmd.name ~= base then
+    skip(path, ("the command is named '%s', so its file must be %s.lua"):format(cmd.name, cmd.name))
     return nil
   end
   cmd.source = path
@@ -446,7 +474,7 @@ end
 
 -- cli.commands() -> every command, sorted by name (user overrides applied)
 function M.commands()
-  local list, by_name = {}, {}
+  local list, by_name, seen = {}, {}, {}
   for _, name in ipairs(builtin_names()) do
     by_name[name] = load_builtin(name)
   end
@@ -455,16 +483,11 @@ function M.commands()
       local names = the_fs().dir(dir) or {}
       for _, file in ipairs(names) do
         local base = file:match("^(.+)%.lua$")
-        if base and not (by_name[base] and by_name[base].user) then
+        -- the first directory holding <name>.lua decides, as find() does
+        if base and not seen[base] then
+          seen[base] = true
           local cmd = load_user_file(dir, dir .. "/" .. file)
-          if cmd then
-            local existing = by_name[cmd.name]
-            if existing and existing.user then
-              -- an earlier directory wins
-            else
-              by_name[cmd.name] = arbitrate(cmd, existing and existing.builtin and existing or nil)
-            end
-          end
+          if cmd then by_name[cmd.name] = arbitrate(cmd, load_builtin(cmd.name)) end
         end
       end
     end

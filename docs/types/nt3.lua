@@ -1,0 +1,609 @@
+---@meta
+-- LuaCATS annotations for the nt3 Lua API, for lua-language-server.
+--
+-- This file is never run: it describes what `require "nt3"` (and each
+-- `require "nt3.<part>"`) gives commands and scripts, so the editor can
+-- complete and type-check them. Point the language server at this directory,
+-- e.g. in .luarc.json:
+--
+--   { "runtime.version": "Lua 5.4", "workspace.library": ["/path/to/nt3/docs/types"] }
+--
+-- Conventions: a failure of the world (missing file, refused connection,
+-- HTTP error) returns nil, message[, code]; a mistake of the caller (wrong
+-- argument type) raises.
+
+---------------------------------------------------------------------------
+-- nt3.fs
+---------------------------------------------------------------------------
+
+---@alias nt3.fs.type "file"|"directory"|"link"|"fifo"|"socket"|"char"|"block"|"other"
+
+---@class nt3.fs.Stat
+---@field type nt3.fs.type
+---@field mode integer permission bits, e.g. 420 (0644)
+---@field uid integer
+---@field gid integer
+---@field size integer bytes
+---@field mtime integer seconds since the epoch
+---@field nlink integer
+
+---@class nt3.fs.Lock
+local Lock = {}
+--- Releases the lock; calling it again does nothing. Also done by `<close>` and the collector.
+function Lock:unlock() end
+
+--- Secure file operations: atomic writes with the final mode from creation,
+--- size-capped reads, advisory locks.
+---@class nt3.fs
+local fs = {}
+
+--- Information about a file, following symbolic links.
+---@param path string
+---@return nt3.fs.Stat|nil stat
+---@return string? message
+---@return integer? errno
+function fs.stat(path) end
+
+--- Like `stat`, but a symbolic link is reported as itself (type "link").
+---@param path string
+---@return nt3.fs.Stat|nil stat
+---@return string? message
+---@return integer? errno
+function fs.lstat(path) end
+
+--- Reads a whole regular file; more than `max_bytes` (default 1 MiB) is an error.
+---@param path string
+---@param max_bytes? integer
+---@return string|nil content
+---@return string? message
+---@return integer? errno
+function fs.read(path, max_bytes) end
+
+--- The names in a directory, sorted, without "." and "..".
+---@param path string
+---@return string[]|nil names
+---@return string? message
+---@return integer? errno
+function fs.dir(path) end
+
+--- Atomically replaces `path` with `data`: a temporary file created with `mode`
+--- (default 0600) in the same directory, fsync, rename. Never writes through a symlink.
+---@param path string
+---@param data string
+---@param mode? integer
+---@return true|nil ok
+---@return string? message
+---@return integer? errno
+function fs.write(path, data, mode) end
+
+--- Removes a file (not a directory).
+---@param path string
+---@return true|nil ok
+---@return string? message
+---@return integer? errno
+function fs.remove(path) end
+
+--- Creates a directory with exactly `mode` (default 0700); an existing directory is fine.
+---@param path string
+---@param mode? integer
+---@return true|nil ok
+---@return string? message
+---@return integer? errno
+function fs.mkdir(path, mode) end
+
+---@param path string
+---@param mode integer
+---@return true|nil ok
+---@return string? message
+---@return integer? errno
+function fs.chmod(path, mode) end
+
+--- An exclusive advisory lock on an existing file or directory, waiting up to
+--- `timeout` seconds (default 10). Use `local l <close> = fs.lock(dir)`.
+---@param path string
+---@param timeout? number
+---@return nt3.fs.Lock|nil lock
+---@return string? message
+---@return integer? errno
+function fs.lock(path, timeout) end
+
+--- Expands a leading `~` or `~/` to the home directory; other paths are returned as they are.
+---@param path string
+---@return string|nil path
+---@return string? message
+function fs.expand(path) end
+
+---------------------------------------------------------------------------
+-- nt3.prompt
+---------------------------------------------------------------------------
+
+---@class nt3.prompt.SecretOptions
+---@field mask? string shown for each typed character, e.g. "*"
+
+--- Questions on the terminal (/dev/tty), never on stdout.
+---@class nt3.prompt
+local prompt = {}
+
+--- Reads a secret without echoing it. Returns nil, "interrupted" on Ctrl-C
+--- (exit 130 is customary), nil, "no terminal" without one.
+---@param message string
+---@param opts? nt3.prompt.SecretOptions
+---@return string|nil secret
+---@return string? message
+function prompt.secret(message, opts) end
+
+--- Reads one echoed line; empty input gives `default` when there is one.
+---@param message string
+---@param default? string
+---@return string|nil line
+---@return string? message
+function prompt.line(message, default) end
+
+--- Asks a yes/no question (" [y/N] " or " [Y/n] " is appended).
+---@param message string
+---@param default? boolean
+---@return boolean|nil answer
+---@return string? message
+function prompt.confirm(message, default) end
+
+--- Whether a stream is a terminal.
+---@param stream "stdin"|"stdout"|"stderr"|integer
+---@return boolean
+function prompt.isatty(stream) end
+
+---------------------------------------------------------------------------
+-- nt3.env
+---------------------------------------------------------------------------
+
+--- The process environment, read-only.
+---@class nt3.env
+local env = {}
+
+---@param name string
+---@return string|nil value
+function env.get(name) end
+
+--- $HOME, else the password database entry.
+---@return string|nil home
+---@return string? message
+function env.home() end
+
+---@return string|nil cwd
+---@return string? message
+---@return integer? errno
+function env.cwd() end
+
+--- The effective user id.
+---@return integer
+function env.uid() end
+
+---@return integer
+function env.pid() end
+
+---------------------------------------------------------------------------
+-- nt3.http
+---------------------------------------------------------------------------
+
+---@class nt3.http.Request
+---@field method? string default "GET"
+---@field url string http:// only for loopback hosts; otherwise https://
+---@field headers? table<string, string>
+---@field body? string
+---@field timeout? number total seconds (default 30)
+---@field connect_timeout? number seconds (default 10)
+---@field stall_timeout? number give up when no byte arrives for this long (default 30)
+---@field max_size? integer largest response body in bytes (default 16 MiB)
+---@field cafile? string a CA bundle for a self-hosted server
+---@field max_redirects? integer default 5
+
+---@class nt3.http.Response
+---@field status integer
+---@field headers table<string, string> lower-case names; repeated headers joined with ", "
+---@field body string
+---@field url string the final URL, after redirects
+
+--- One HTTP request, with every safety rule of nt3 enforced (TLS verified,
+--- no token to another origin on a redirect, bounded time and size).
+---@class nt3.http
+local http = {}
+
+--- Any status is a response; only a failure to get one returns nil, message.
+---@param req nt3.http.Request
+---@return nt3.http.Response|nil response
+---@return string? message
+function http.request(req) end
+
+---------------------------------------------------------------------------
+-- nt3.json
+---------------------------------------------------------------------------
+
+--- JSON (lua-cjson, safe variant). Numbers decode as floats.
+---@class nt3.json
+---@field null lightuserdata JSON null, as decode returns it and encode accepts it
+local json = {}
+
+---@param value any
+---@return string|nil text
+---@return string? message
+function json.encode(value) end
+
+---@param text string
+---@return any value nil on bad input
+---@return string? message
+function json.decode(text) end
+
+--- Indented JSON with sorted keys, for people.
+---@param value any
+---@return string|nil text
+---@return string? message
+function json.pretty(value) end
+
+---------------------------------------------------------------------------
+-- nt3.config
+---------------------------------------------------------------------------
+
+---@alias nt3.config.source "environment"|"local"|"global"
+---@alias nt3.config.scope "global"|"local"
+
+---@class nt3.config.Credential
+---@field token string
+---@field api_url string
+---@field api_url_source "environment"|"local"|"global"|"default"
+---@field source nt3.config.source
+---@field path? string the credential file (nil for the environment)
+---@field display string where it came from, as a user would type it
+---@field warnings string[]
+
+---@class nt3.config.Source
+---@field source nt3.config.source
+---@field path? string
+---@field display string
+---@field state "missing"|"ok"|"invalid"
+---@field token? string
+---@field api_url? string
+---@field error? string
+---@field warnings string[]
+---@field active? boolean
+---@field shadowed? boolean
+
+--- The credential store: NT3_API_TOKEN, then ./.nt3.local.json, then ~/.nt3/config.json.
+---@class nt3.config
+---@field DEFAULT_API_URL string "https://app.nt3.io"
+---@field TOKEN_PREFIX string "entri_"
+---@field TOKEN_MAX integer longest token accepted, in bytes
+---@field LOCAL_NAME string ".nt3.local.json"
+---@field GLOBAL_NAME string "config.json"
+local config = {}
+
+--- The token in use and its API URL, resolved as `nt3 status` shows them.
+---@return nt3.config.Credential|nil cred
+---@return string? message
+---@return ("not_logged_in"|"invalid")? kind
+function config.active() end
+
+--- Every source, highest priority first.
+---@return nt3.config.Source[]
+function config.sources() end
+
+--- "entri_****abcd": never more of a token than that.
+---@param token string
+---@return string
+function config.mask(token) end
+
+---@param t { token: string, api_url?: string, scope?: nt3.config.scope }
+---@return { path: string, display: string }|nil result
+---@return string? message
+function config.save(t) end
+
+---@param scope nt3.config.scope
+---@return table|nil result
+---@return string? message
+function config.clear(scope) end
+
+---@param token string
+---@return string|nil token trimmed
+---@return string? message
+function config.validate_token(token) end
+
+---@param url string
+---@return string|nil url
+---@return string? message
+function config.validate_url(url) end
+
+--- Every source resolved: the active credential, or why there is none.
+---@param sources nt3.config.Source[] as config.sources() returns them
+---@return nt3.config.Credential|nil cred
+---@return string? message
+---@return ("not_logged_in"|"invalid")? kind
+function config.resolve(sources) end
+
+--- The global credential directory: $NT3_CONFIG_DIR, else ~/.nt3.
+---@return string|nil dir
+---@return string? message
+function config.global_dir() end
+
+--- The credential file of a scope.
+---@param scope nt3.config.scope
+---@return string|nil path
+---@return string? message
+function config.path(scope) end
+
+--- A path as the user would type it: ~/.nt3/config.json, ./.nt3.local.json.
+---@param path string
+---@return string
+function config.display(path) end
+
+--- How credential files are written: sorted keys, two-space indent.
+---@param value table
+---@return string|nil text
+---@return string? message
+function config.format(value) end
+
+--- Read-modify-write of one credential file under its directory's lock. `fn`
+--- changes the table in place and returns "remove" to delete the file, false
+--- to leave it, anything else to write it.
+---@param scope nt3.config.scope
+---@param fn fun(data: table): any
+---@return { path: string, display: string, written: boolean, removed: boolean, value: any }|nil result
+---@return string? message
+function config.update(scope, fn) end
+
+--- Whether the file of a scope could be written now, and what deserves a warning.
+---@param scope nt3.config.scope
+---@return true|nil ok
+---@return string[]|string warnings_or_message
+function config.check(scope) end
+
+---------------------------------------------------------------------------
+-- nt3.api
+---------------------------------------------------------------------------
+
+---@class nt3.api.Options
+---@field query? table<string, any> query parameters
+---@field headers? table<string, string> extra headers; they win over nt3's
+---@field raw? boolean return the body as received, never decoded
+---@field timeout? number
+---@field connect_timeout? number
+---@field stall_timeout? number
+---@field max_size? integer
+---@field max_redirects? integer
+---@field cafile? string
+
+---@class nt3.api.Request: nt3.api.Options
+---@field method? "GET"|"POST"|"PUT"|"PATCH"|"DELETE"|"HEAD"|"OPTIONS"|string default "GET"
+---@field path string must start with "/"
+---@field body? table|string a table is sent as JSON
+
+--- On failure: the status (a number, for HTTP >= 400), or "not_logged_in",
+--- "invalid" (a broken credential) or "network" (no response at all).
+---@alias nt3.api.failure integer|"not_logged_in"|"invalid"|"network"
+
+--- Authenticated requests to `<api_url><path>` with the active token.
+---@class nt3.api
+local api = {}
+
+--- Decoded JSON (or the body as text), and the response; or nil, message,
+--- status or kind, and the response for an HTTP error.
+---@param req nt3.api.Request
+---@return any value
+---@return nt3.http.Response|string response_or_message
+---@return nt3.api.failure? failure
+---@return nt3.http.Response? response
+function api.request(req) end
+
+--- GET; a table `params` becomes the query string.
+---@param path string
+---@param params? table<string, any>
+---@param opts? nt3.api.Options
+---@return any value
+---@return nt3.http.Response|string response_or_message
+---@return nt3.api.failure? failure
+---@return nt3.http.Response? response
+function api.get(path, params, opts) end
+
+---@param path string
+---@param body? table|string
+---@param opts? nt3.api.Options
+---@return any value
+---@return nt3.http.Response|string response_or_message
+---@return nt3.api.failure? failure
+---@return nt3.http.Response? response
+function api.post(path, body, opts) end
+
+---@param path string
+---@param body? table|string
+---@param opts? nt3.api.Options
+---@return any value
+---@return nt3.http.Response|string response_or_message
+---@return nt3.api.failure? failure
+---@return nt3.http.Response? response
+function api.put(path, body, opts) end
+
+---@param path string
+---@param body? table|string
+---@param opts? nt3.api.Options
+---@return any value
+---@return nt3.http.Response|string response_or_message
+---@return nt3.api.failure? failure
+---@return nt3.http.Response? response
+function api.patch(path, body, opts) end
+
+---@param path string
+---@param body? table|string
+---@param opts? nt3.api.Options
+---@return any value
+---@return nt3.http.Response|string response_or_message
+---@return nt3.api.failure? failure
+---@return nt3.http.Response? response
+function api.delete(path, body, opts) end
+
+--- The full URL of a path under the active API URL.
+---@param path string
+---@return string|nil url
+---@return string? message
+---@return ("not_logged_in"|"invalid")? kind
+function api.url(path) end
+
+--- "page=2&q=a%20b": keys sorted, values percent-encoded.
+---@param params table<string, any>
+---@return string
+function api.query(params) end
+
+--- A response's body decoded when it is JSON, else as it is.
+---@param response nt3.http.Response
+---@return any value
+---@return boolean is_json
+function api.decode(response) end
+
+---------------------------------------------------------------------------
+-- nt3.cli
+---------------------------------------------------------------------------
+
+---@class nt3.cli.Flag
+---@field long string e.g. "api-url"; arrives as opts.api_url
+---@field short? string one letter or digit
+---@field value? string the value's name in help ("url"); without it the flag is a boolean
+---@field help? string
+---@field multiple? boolean repeatable; opts holds a list
+
+---@class nt3.cli.Context
+---@field name string the name the command was invoked as (maybe an alias)
+---@field command nt3.cli.Command
+---@field args string[] positional arguments
+---@field argv string[] every argument after the command name
+---@field cli nt3.cli
+
+---@class nt3.cli.Command
+---@field name string letters, digits, - and _; a user command's file is <name>.lua
+---@field summary string one line for `nt3 help`
+---@field run fun(opts: table<string, any>, ctx: nt3.cli.Context): integer|boolean|nil
+---@field aliases? string[]
+---@field description? string a paragraph for --help
+---@field examples? string[] lines for --help
+---@field flags? nt3.cli.Flag[]
+---@field args? string[] "name" required, "name?" optional, "name..." any number
+---@field overrides? boolean a user command may replace the built-in of its name
+---@field complete? string[] words its arguments complete to in shell completion
+---@field hidden? boolean left out of `nt3 help`
+---@field stop_at_first_arg? boolean everything after the first argument is an argument
+---@field source? string set by nt3: the file a user command came from
+---@field user? boolean set by nt3 for user commands
+---@field builtin? boolean set by nt3 for built-in commands
+---@field overrides_builtin? boolean set by nt3 when a user command replaced a built-in
+
+--- The command registry, flag parsing and help; what user commands use too.
+---@class nt3.cli
+---@field EXIT { ok: 0, failure: 1, usage: 2, not_logged_in: 4, interrupted: 130 }
+local cli = {}
+
+--- Stops the command: "nt3: <message>" on stderr, exit `code` (default 1).
+---@param message string
+---@param code? integer
+function cli.fail(message, code) end
+
+--- As fail, with exit 2 and the command's usage after the message.
+---@param message string
+---@param command? nt3.cli.Command
+function cli.usage_error(message, command) end
+
+--- "nt3: warning: <message>" on stderr.
+---@param message string
+function cli.warn(message) end
+
+--- Writes to stdout, like io.write.
+---@param ... string|number
+function cli.out(...) end
+
+--- Prints its arguments separated by spaces, and a newline, to stdout.
+---@param ... any
+function cli.print(...) end
+
+--- Writes a line to stderr as it is.
+---@param message string
+function cli.errorln(message) end
+
+--- Checks a command table.
+---@param command any
+---@param where? string names the source in messages
+---@return nt3.cli.Command|nil command
+---@return string? message
+function cli.validate(command, where) end
+
+--- Parses arguments against a command's flags.
+---@param command nt3.cli.Command
+---@param argv string[]
+---@return table<string, any>|nil opts
+---@return string[]|string args_or_message
+function cli.parse(command, argv) end
+
+--- A command's help text.
+---@param command nt3.cli.Command
+---@return string
+function cli.usage(command) end
+
+--- Parses argv, handles --help, runs the command; returns its exit code.
+--- Scripts use it to get flag parsing: `return nt3.cli.run_command(cmd, arg)`.
+---@param command nt3.cli.Command
+---@param argv string[]
+---@param invoked_as? string
+---@return integer
+function cli.run_command(command, argv, invoked_as) end
+
+--- Every command, built-in and user, sorted by name, overrides applied.
+---@return nt3.cli.Command[]
+function cli.commands() end
+
+--- The command of that name or alias.
+---@param name string
+---@return nt3.cli.Command|nil
+function cli.find(name) end
+
+--- The nearest command name, for "did you mean".
+---@param name string
+---@return string|nil
+function cli.suggest(name) end
+
+--- The directories user commands come from, in order.
+---@return string[]
+function cli.user_command_dirs() end
+
+--- Whether code may be loaded from a path: owned by the user or root and not
+--- writable by group or others.
+---@param path string
+---@param kind "file"|"directory"
+---@return true|nil ok
+---@return string? reason
+function cli.trusted(path, kind) end
+
+--- The command list shown by `nt3` and `nt3 help`.
+---@return string
+function cli.help_text() end
+
+---@return string
+function cli.version_text() end
+
+--- Runs nt3 with these arguments; every error ends here as one line.
+---@param argv string[]
+---@return integer exit_code
+function cli.main(argv) end
+
+---------------------------------------------------------------------------
+-- require "nt3"
+---------------------------------------------------------------------------
+
+--- The whole API; each part loads the first time it is used.
+---@class nt3
+---@field version string
+---@field fs nt3.fs
+---@field prompt nt3.prompt
+---@field env nt3.env
+---@field http nt3.http
+---@field json nt3.json
+---@field config nt3.config
+---@field api nt3.api
+---@field cli nt3.cli
+
+---@type nt3
+local nt3 = {}
+
+return nt3

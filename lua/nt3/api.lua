@@ -1,0 +1,222 @@
+-- nt3.api: authenticated requests to the active API URL with the active
+-- token, resolved exactly as `nt3 status` resolves them (nt3.config). JSON
+-- bodies are encoded, JSON responses decoded, API errors become
+-- nil, message, status.
+--
+-- The token only ever goes to <api_url><path>: a path must start with "/",
+-- so nothing a caller passes can change the scheme, host or port; nt3.http
+-- drops Authorization on a redirect to any other origin.
+local json = require "nt3.json"
+
+local M = {}
+
+local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true, OPTIONS = true }
+
+-- Options passed through to nt3.http.request as they are.
+local HTTP_OPTIONS = { "timeout", "connect_timeout", "stall_timeout", "max_size", "max_redirects", "cafile" }
+
+local warned = false
+
+-- The credential to use, or nil, message, kind ("not_logged_in"|"invalid").
+-- Permission warnings about credential files are shown once per process, as
+-- `status` would show them.
+local function credential()
+  local cred, err, kind = require("nt3.config").active()
+  if not cred then return nil, err, kind or "not_logged_in" end
+  if not warned then
+    warned = true
+    for _, w in ipairs(cred.warnings or {}) do require("nt3.cli").warn(w) end
+  end
+  return cred
+end
+
+local function urlencode(v)
+  -- nt3.json decodes every number as a float: a next_page of 3 must go
+  -- back out as "3", not "3.0"
+  if math.type(v) == "float" and math.tointeger(v) then v = math.tointeger(v) end
+  return (tostring(v):gsub("[^%w%-._~]", function(c) return ("%%%02X"):format(c:byte()) end))
+end
+
+-- api.query{ page = 2, q = "a b" } -> "page=2&q=a%20b" (keys sorted; a list
+-- value repeats its key; booleans as true/false)
+function M.query(params)
+  local keys = {}
+  for k in pairs(params) do keys[#keys + 1] = tostring(k) end
+  table.sort(keys)
+  local parts = {}
+  for _, k in ipairs(keys) do
+    local v = params[k]
+    if v == nil then v = params[tonumber(k)] end
+    local list = type(v) == "table" and v or { v }
+    for _, item in ipairs(list) do
+      if item == json.null then item = "" end
+      parts[#parts + 1] = urlencode(k) .. "=" .. urlencode(item)
+    end
+  end
+  return table.concat(parts, "&")
+end
+
+local function with_query(path, params)
+  if not params or next(params) == nil then return path end
+  return path .. (path:find("?", 1, true) and "&" or "?") .. M.query(params)
+end
+
+-- The server's own words for an error, when it sends any: {"message":..},
+-- {"error":".."}, {"error":{"message":..}}, {"errors":[{"message":..}]},
+-- or a short plain-text body.
+local function error_message(res, data)
+  if type(data) == "table" then
+    local candidates = {
+      data.message, data.error_description, data.error,
+      type(data.error) == "table" and data.error.message or nil,
+      type(data.errors) == "table" and type(data.errors[1]) == "table" and data.errors[1].message or nil,
+      type(data.errors) == "table" and data.errors[1] or nil,
+    }
+    for i = 1, 6 do
+      local c = candidates[i]
+      if type(c) == "string" and c ~= "" then return c end
+    end
+  end
+  local body = res.body or ""
+  local ctype = res.headers and res.headers["content-type"] or ""
+  if body ~= "" and #body <= 200 and ctype:find("^text/plain") and not body:find("[%c]", 1) then
+    return body
+  end
+  return ("HTTP %d"):format(res.status)
+end
+
+-- api.decode(response) -> value, is_json: the body decoded when it is JSON
+-- (by its Content-Type, or for a body that parses as JSON when none is
+-- given), else the body as it is.
+function M.decode(res)
+  local body = res.body or ""
+  if body == "" then return body, false end
+  local ctype = (res.headers and res.headers["content-type"] or ""):lower()
+  if ctype == "" or ctype:find("json", 1, true) then
+    local value = json.decode(body)
+    if value ~= nil then return value, true end
+  end
+  return body, false
+end
+
+-- api.url(path) -> the full URL of path under the active API URL | nil, message, kind
+function M.url(path)
+  if type(path) ~= "string" then
+    error(("bad argument #1 to 'url' (string expected, got %s)"):format(type(path)), 2)
+  end
+  local cred, err, kind = credential()
+  if not cred then return nil, err, kind end
+  return (cred.api_url:gsub("/+$", "")) .. path
+end
+
+local function check_path(path, level)
+  if type(path) ~= "string" then
+    error(("bad argument 'path' (string expected, got %s)"):format(type(path)), level + 1)
+  end
+  if path:match("^%a[%w+.-]*:") then
+    error(("refusing %s: nt3.api sends the token only to the API URL; give a path like /api/v1/me")
+      :format(path), level + 1)
+  end
+  if path:sub(1, 1) ~= "/" then
+    error(("bad path %q: it must start with /"):format(path), level + 1)
+  end
+end
+
+-- api.request{ method=, path=, body=, query=, headers=, raw=, timeout=, ... }
+--   -> value, response | nil, message, status_or_kind, response
+-- body: a table is sent as JSON; a string as it is (Content-Type
+-- application/json unless headers say otherwise). query: a table of
+-- parameters. raw = true: value is the body as received, never decoded.
+-- Failures: HTTP >= 400 -> nil, the server's message, the status, the
+-- response; no usable token -> nil, message, "not_logged_in" | "invalid";
+-- no response at all -> nil, message, "network".
+function M.request(req)
+  if type(req) ~= "table" then
+    error(("bad argument #1 to 'request' (table expected, got %s)"):format(type(req)), 2)
+  end
+  local method = (req.method or "GET")
+  if type(method) ~= "string" or not METHODS[method:upper()] then
+    error(("bad method %s (one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS)"):format(tostring(method)), 2)
+  end
+  method = method:upper()
+  check_path(req.path, 2)
+  if req.headers ~= nil and type(req.headers) ~= "table" then
+    error("bad argument 'headers' (table expected)", 2)
+  end
+  if req.query ~= nil and type(req.query) ~= "table" then
+    error("bad argument 'query' (table expected)", 2)
+  end
+
+  local body = req.body
+  if type(body) == "table" then
+    local encoded, err = json.encode(body)
+    if not encoded then error("cannot encode the body as JSON: " .. tostring(err), 2) end
+    body = encoded
+  elseif body ~= nil and type(body) ~= "string" then
+    error(("bad argument 'body' (table or string expected, got %s)"):format(type(body)), 2)
+  end
+
+  local cred, err, kind = credential()
+  if not cred then return nil, err, kind end
+
+  local headers = {
+    ["Authorization"] = "Bearer " .. cred.token,
+    ["User-Agent"] = "nt3/" .. require("nt3.embedded").version,
+    ["Accept"] = "application/json",
+  }
+  if body then headers["Content-Type"] = "application/json" end
+  -- the caller's headers win, whatever their case
+  for name, value in pairs(req.headers or {}) do
+    for existing in pairs(headers) do
+      if existing:lower() == tostring(name):lower() then headers[existing] = nil end
+    end
+    headers[name] = value
+  end
+
+  local http_req = {
+    method = method,
+    url = (cred.api_url:gsub("/+$", "")) .. with_query(req.path, req.query),
+    headers = headers,
+    body = body,
+  }
+  for _, k in ipairs(HTTP_OPTIONS) do http_req[k] = req[k] end
+
+  local res, herr = require("nt3.http").request(http_req)
+  if not res then return nil, herr, "network" end
+  local value = res.body
+  if not req.raw then value = M.decode(res) end
+  if res.status >= 400 then
+    return nil, error_message(res, value), res.status, res
+  end
+  return value, res
+end
+
+local function verb(method)
+  return function(path, body, opts)
+    local req = {}
+    for k, v in pairs(opts or {}) do req[k] = v end
+    req.method, req.path = method, path
+    if body ~= nil then
+      -- GET and HEAD carry no body: a table of fields becomes the query
+      if (method == "GET" or method == "HEAD") and type(body) == "table" then
+        local q = {}
+        for k, v in pairs(req.query or {}) do q[k] = v end
+        for k, v in pairs(body) do q[k] = v end
+        req.query = q
+      else
+        req.body = body
+      end
+    end
+    return M.request(req)
+  end
+end
+
+-- api.get(path [, params [, opts]]), api.post(path [, body [, opts]]), and
+-- put, patch, delete alike: api.request with that method.
+M.get = verb("GET")
+M.post = verb("POST")
+M.put = verb("PUT")
+M.patch = verb("PATCH")
+M.delete = verb("DELETE")
+
+return M

@@ -1,0 +1,353 @@
+-- nt3.api and `nt3 api`: authenticated requests to the active API URL,
+-- proved against the loopback test server.
+local sh = require "helpers.sh"
+local server = require "helpers.server"
+local at = require "helpers.apitest"
+local pty = require "helpers.pty"
+
+local VERSION = require("nt3").version
+
+describe("nt3.api", function()
+  local srv, other
+  setup(function()
+    srv = server.start { tls = false }
+    other = server.start { tls = false }
+  end)
+  teardown(function()
+    srv.stop()
+    other.stop()
+    sh.cleanup()
+  end)
+
+  it("sends the bearer token and User-Agent nt3/<version> to <api_url><path> and decodes the JSON answer", function()
+    local out = at.script(srv, [[
+      local api = require("nt3").api
+      local me, res = api.get("/api/v1/me")
+      print(me.email, me.name, res.status)]])
+    assert.are.equal("", out.stderr)
+    assert.are.equal("dev@example.com\tDev\t200\n", out.stdout)
+    local r = at.requests_to(srv, "/api/v1/me")
+    local last = r[#r]
+    assert.are.equal("GET", last.method)
+    assert.are.equal("Bearer " .. at.TOKEN, at.header(last, "authorization"))
+    assert.are.equal("nt3/" .. VERSION, at.header(last, "user-agent"))
+  end)
+
+  it("encodes a table body as JSON, with Content-Type application/json", function()
+    local out = at.script(srv, [[
+      local api = require "nt3.api"
+      local echo = api.post("/api/v1/echo", { name = "x", count = 3, tags = { "a", "b" } })
+      local json = require "nt3.json"
+      print(echo.method, echo.headers["content-type"])
+      print(json.encode(json.decode(echo.body)))]])
+    assert.are.equal("", out.stderr)
+    local method_line, body_line = out.stdout:match("^([^\n]*)\n([^\n]*)\n$")
+    assert.are.equal("POST\tapplication/json", method_line)
+    local body = at.decode(body_line)
+    assert.are.same({ name = "x", count = 3, tags = { "a", "b" } }, body)
+  end)
+
+  it("offers put, patch and delete, and request{} for any method", function()
+    local out = at.script(srv, [[
+      local api = require "nt3.api"
+      print(api.put("/api/v1/echo", "raw text").method)
+      print(api.patch("/api/v1/echo", { a = 1 }).method)
+      print(api.delete("/api/v1/echo").method)
+      print(api.request { method = "options", path = "/api/v1/echo" }.method)]])
+    assert.are.equal("", out.stderr)
+    assert.are.equal("PUT\nPATCH\nDELETE\nOPTIONS\n", out.stdout)
+  end)
+
+  it("sends a string body as it is", function()
+    local out = at.script(srv, [[print(require("nt3.api").put("/api/v1/echo", "a=b&c").body)]])
+    assert.are.equal("a=b&c\n", out.stdout)
+  end)
+
+  it("turns a table given to get into the query string", function()
+    local out = at.script(srv, [[
+      local page = require("nt3.api").get("/api/v1/items", { page = 2, per_page = 2 })
+      print(#page.items, page.items[1].id)
+      -- a number decoded from JSON goes back into a query as it came
+      local next_page = require("nt3.api").get("/api/v1/items", { page = page.next_page, per_page = 2 })
+      print(next_page.items[1].id)]])
+    assert.are.equal("", out.stderr)
+    assert.are.equal("2\titem_3\nitem_5\n", out.stdout)
+  end)
+
+  it("returns nil, the server's message and the status for HTTP >= 400", function()
+    local out = at.script(srv, [[
+      local api = require "nt3.api"
+      local v, msg, status, res = api.get("/status/404")
+      print(v, msg, status, res.status)
+      print(api.get("/status/500"))]])
+    assert.are.equal("", out.stderr)
+    assert.are.equal("nil\tstatus 404\t404\t404\n", out.stdout:match("^[^\n]*\n"))
+    assert.truthy(out.stdout:find("\nnil\tstatus 500\t500\t", 1, true), out.stdout)
+  end)
+
+  it("reports a rejected token with the server's message and 401", function()
+    local out = at.script(srv, [[print(require("nt3.api").get("/api/v1/me"))]],
+      { env = { NT3_API_TOKEN = "entri_revoked" } })
+    assert.truthy(out.stdout:match("^nil\tinvalid token\t401\t"), out.stdout)
+  end)
+
+  it("says 'not logged in' when there is no token", function()
+    local home = sh.tmpdir()
+    local out = sh.run({ "run", sh.script([[print(require("nt3.api").get("/api/v1/me"))]]) },
+      { home = home, env = { NT3_API_URL = srv.url } })
+    assert.are.equal(0, out.code)
+    assert.truthy(out.stdout:match("^nil\t[^\n]*not logged in[^\n]*\tnot_logged_in\n$"), out.stdout)
+  end)
+
+  it("resolves the token and API URL as status does: a local file's URL never carries the global token", function()
+    local home, cwd = sh.tmpdir(), sh.tmpdir()
+    os.execute(("mkdir -m 700 %s/.nt3"):format(sh.quote(home)))
+    sh.spit(home .. "/.nt3/config.json", ('{"token":"%s","api_url":"%s"}'):format(at.TOKEN, srv.url))
+    os.execute(("chmod 600 %s/.nt3/config.json"):format(sh.quote(home)))
+    -- a cloned repository's .nt3.local.json without a token must not redirect the global one
+    sh.spit(cwd .. "/.nt3.local.json", ('{"api_url":"%s"}'):format(other.url))
+    os.execute(("chmod 600 %s/.nt3.local.json"):format(sh.quote(cwd)))
+    local before = #other.requests()
+    local out = sh.run({ "run", sh.script([[print(require("nt3.api").get("/api/v1/me").email)]]) },
+      { home = home, cwd = cwd })
+    assert.are.equal("", out.stderr)
+    assert.are.equal("dev@example.com\n", out.stdout)
+    assert.are.equal(before, #other.requests())
+  end)
+
+  it("refuses a full URL or a path without a leading /, so the token stays with its origin", function()
+    local out = at.script(srv, [[
+      local api = require "nt3.api"
+      print(pcall(api.get, "http://127.0.0.1:]] .. other.port .. [[/api/v1/echo"))
+      print(pcall(api.get, "@evil.example/x"))]])
+    assert.truthy(out.stdout:match("^false\t[^\n]*sends the token only to the API URL"), out.stdout)
+    assert.truthy(out.stdout:find("\nfalse\t[^\n]*must start with /"), out.stdout)
+    assert.are.equal(0, #other.requests())
+  end)
+
+  it("keeps the token on a same-origin redirect and drops it on a redirect to another origin", function()
+    local out = at.script(srv, [[
+      local api = require "nt3.api"
+      local same = api.get("/redirect", { to = "/api/v1/echo?hop=same" })
+      print(same.headers.authorization ~= nil)
+      local cross = api.get("/redirect", { to = "]] .. other.url .. [[/api/v1/echo?hop=cross" })
+      print(cross.headers.authorization == nil, cross.query.hop)]])
+    assert.are.equal("", out.stderr)
+    assert.are.equal("true\ntrue\tcross\n", out.stdout)
+    local got = at.requests_to(other, "/api/v1/echo")
+    assert.are.equal(1, #got)
+    assert.is_nil(at.header(got[1], "authorization"))
+  end)
+
+  it("gives up on a stalled server after stall_timeout, with a message", function()
+    local out = at.script(srv, [[print(require("nt3.api").get("/stall", { seconds = 10 }, { stall_timeout = 1 }))]])
+    assert.truthy(out.stdout:match("^nil\t[^\n]+\tnetwork\n$"), out.stdout)
+  end)
+
+  it("refuses a response larger than max_size", function()
+    local out = at.script(srv, [[print(require("nt3.api").get("/big", { bytes = 5000 }, { max_size = 1000 }))]])
+    assert.truthy(out.stdout:match("^nil\t[^\n]*too large[^\n]*\tnetwork\n$"), out.stdout)
+  end)
+
+  it("returns the body undecoded with raw = true, and text bodies as text", function()
+    local out = at.script(srv, [[
+      local api = require "nt3.api"
+      print(type(api.get("/api/v1/me", nil, { raw = true })))
+      print(api.get("/big", { bytes = 3 }))]])
+    assert.truthy(out.stdout:match("^string\nxxx\ttable: "), out.stdout)
+  end)
+end)
+
+describe("nt3 api", function()
+  local srv, other
+  setup(function()
+    srv = server.start { tls = false }
+    other = server.start { tls = false }
+  end)
+  teardown(function()
+    srv.stop()
+    other.stop()
+    sh.cleanup()
+  end)
+
+  local function last_echo()
+    local r = at.requests_to(srv, "/api/v1/echo")
+    return r[#r]
+  end
+
+  it("prints the body as compact JSON when stdout is not a terminal", function()
+    local out = at.nt3(srv, { "api", "/api/v1/me" })
+    assert.are.equal("", out.stderr)
+    assert.are.equal(0, out.code)
+    assert.are.same({ id = "u_1", email = "dev@example.com", name = "Dev" }, at.decode(out.stdout))
+    assert.are.equal("\n", out.stdout:sub(-1))
+    assert.falsy(out.stdout:sub(1, -2):find("[\n ]"), out.stdout)
+  end)
+
+  it("pretty-prints JSON when stdout is a terminal", function()
+    local r = pty.run({ "api", "/api/v1/me" }, { env = at.env(srv) })
+    assert.are.equal(0, r.code)
+    local text = r.output:gsub("\r\n", "\n")
+    assert.are.equal('{\n  "email": "dev@example.com",\n  "id": "u_1",\n  "name": "Dev"\n}\n', text)
+  end)
+
+  it("accepts the path without its leading /, or as a full URL under the API URL", function()
+    assert.truthy(at.nt3(srv, { "api", "api/v1/me" }).stdout:find("dev@example.com", 1, true))
+    assert.truthy(at.nt3(srv, { "api", srv.url .. "/api/v1/me" }).stdout:find("dev@example.com", 1, true))
+  end)
+
+  it("refuses a full URL to another origin without sending anything there", function()
+    local out = at.nt3(srv, { "api", other.url .. "/api/v1/echo" })
+    assert.are.equal(1, out.code)
+    assert.truthy(out.stderr:match("^nt3: refusing to send the token to "), out.stderr)
+    assert.are.equal(0, #other.requests())
+  end)
+
+  it("uses the method given with -X/--method", function()
+    for _, argv in ipairs({ { "-X", "DELETE" }, { "--method", "delete" }, { "--method=DELETE" } }) do
+      local args = { "api", "/api/v1/echo" }
+      for _, a in ipairs(argv) do args[#args + 1] = a end
+      local out = at.nt3(srv, args)
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("DELETE", at.decode(out.stdout).method)
+    end
+  end)
+
+  it("refuses an unknown method with a usage error", function()
+    local out = at.nt3(srv, { "api", "-X", "FETCH", "/api/v1/echo" })
+    assert.are.equal(2, out.code)
+    assert.truthy(out.stderr:match('^nt3: unsupported method "FETCH"'), out.stderr)
+  end)
+
+  it("adds headers given with -H/--header", function()
+    local out = at.nt3(srv, { "api", "/api/v1/echo", "-H", "X-One: 1", "--header", "x-two:two words" })
+    assert.are.equal(0, out.code, out.stderr)
+    local echo = at.decode(out.stdout)
+    assert.are.equal("1", echo.headers["x-one"])
+    assert.are.equal("two words", echo.headers["x-two"])
+  end)
+
+  it("sends -f fields as JSON strings and -F fields typed, in a POST by default", function()
+    local dir = sh.tmpdir()
+    sh.spit(dir .. "/note.txt", "from a file")
+    local out = at.nt3(srv, { "api", "/api/v1/echo", "-f", "n=5", "-f", "t=true",
+      "-F", "count=5", "-F", "ratio=0.5", "-F", "on=true", "-F", "off=false", "-F", "none=null",
+      "-F", "word=hello", "-F", "note=@" .. dir .. "/note.txt" })
+    assert.are.equal(0, out.code, out.stderr)
+    local echo = at.decode(out.stdout)
+    assert.are.equal("POST", echo.method)
+    assert.are.equal("application/json", echo.headers["content-type"])
+    local body = at.decode(echo.body)
+    assert.are.equal("5", body.n)
+    assert.are.equal("true", body.t)
+    assert.are.equal(5, body.count)
+    assert.are.equal(0.5, body.ratio)
+    assert.are.equal(true, body.on)
+    assert.are.equal(false, body.off)
+    assert.are.equal(require("nt3.json").null, body.none)
+    assert.are.equal("hello", body.word)
+    assert.are.equal("from a file", body.note)
+    -- the numbers really are JSON numbers, not strings
+    assert.truthy(echo.body:find('"count":5', 1, true), echo.body)
+  end)
+
+  it("reads -F key=@- from standard input", function()
+    local out = at.nt3(srv, { "api", "/api/v1/echo", "-F", "text=@-" }, { stdin = "piped" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("piped", at.decode(at.decode(out.stdout).body).text)
+  end)
+
+  it("puts fields in the query string of a GET", function()
+    local out = at.nt3(srv, { "api", "-X", "GET", "/api/v1/items", "-F", "page=3", "-f", "per_page=2" })
+    assert.are.equal(0, out.code, out.stderr)
+    local page = at.decode(out.stdout)
+    assert.are.equal("item_5", page.items[1].id)
+    assert.are.equal(require("nt3.json").null, page.next_page)
+  end)
+
+  it("rejects a field that is not key=value", function()
+    local out = at.nt3(srv, { "api", "/api/v1/echo", "-f", "novalue" })
+    assert.are.equal(2, out.code)
+    assert.truthy(out.stderr:match('^nt3: %-f expects key=value, got "novalue"'), out.stderr)
+  end)
+
+  it("sends a raw body from a file with --input", function()
+    local dir = sh.tmpdir()
+    sh.spit(dir .. "/body.json", '{"raw": [1, 2]}\n')
+    local out = at.nt3(srv, { "api", "-X", "PUT", "/api/v1/echo", "--input", dir .. "/body.json" })
+    assert.are.equal(0, out.code, out.stderr)
+    local echo = at.decode(out.stdout)
+    assert.are.equal("PUT", echo.method)
+    assert.are.equal('{"raw": [1, 2]}\n', echo.body)
+  end)
+
+  it("sends a raw body from standard input with --input -, as a POST by default", function()
+    local out = at.nt3(srv, { "api", "/api/v1/echo", "--input", "-", "-f", "dry_run=1" }, { stdin = "line one\nline two\n" })
+    assert.are.equal(0, out.code, out.stderr)
+    local echo = at.decode(out.stdout)
+    assert.are.equal("POST", echo.method)
+    assert.are.equal("line one\nline two\n", echo.body)
+    assert.are.equal("1", echo.query.dry_run) -- with --input, fields go to the query
+  end)
+
+  it("fails with one clear line when the --input file cannot be read", function()
+    local out = at.nt3(srv, { "api", "/api/v1/echo", "--input", "/nonexistent/body.json" })
+    assert.are.equal(1, out.code)
+    assert.truthy(out.stderr:match("^nt3: /nonexistent/body.json: No such file or directory\n$"), out.stderr)
+  end)
+
+  it("prints the status line and headers before the body with -i/--include", function()
+    for _, flag in ipairs({ "-i", "--include" }) do
+      local out = at.nt3(srv, { "api", flag, "/headers", "-X", "GET", "-f", "X-Trace=abc" })
+      assert.are.equal(0, out.code, out.stderr)
+      local head, body = out.stdout:match("^(.-)\n\n(.*)$")
+      assert.truthy(head, out.stdout)
+      assert.are.equal("HTTP 200 OK", head:match("^[^\n]*"))
+      assert.truthy(head:find("\nx-trace: abc", 1, true), head)
+      assert.truthy(head:find("\ncontent-type: application/json", 1, true), head)
+      assert.are.same({ ok = true }, at.decode(body))
+    end
+  end)
+
+  it("prints nothing with --silent, and still exits 0", function()
+    local out = at.nt3(srv, { "api", "--silent", "/api/v1/me" })
+    assert.are.equal(0, out.code)
+    assert.are.equal("", out.stdout)
+    assert.are.equal("", out.stderr)
+  end)
+
+  it("exits 1 on HTTP >= 400 with 'nt3: <message> (HTTP <code>)' on stderr", function()
+    for _, code in ipairs({ 400, 404, 422, 500 }) do
+      local out = at.nt3(srv, { "api", "/status/" .. code })
+      assert.are.equal(1, out.code)
+      assert.are.equal(("nt3: status %d (HTTP %d)\n"):format(code, code), out.stderr)
+      assert.are.same({ message = "status " .. code }, at.decode(out.stdout))
+    end
+  end)
+
+  it("reports a rejected token with the server's message", function()
+    local out = at.nt3(srv, { "api", "/api/v1/me" }, { env = { NT3_API_TOKEN = "entri_revoked" } })
+    assert.are.equal(1, out.code)
+    assert.are.equal("nt3: invalid token (HTTP 401)\n", out.stderr)
+  end)
+
+  it("exits 4 with 'not logged in' when there is no token", function()
+    local out = sh.run({ "api", "/api/v1/me" }, { env = { NT3_API_URL = srv.url } })
+    assert.are.equal(4, out.code)
+    assert.are.equal("", out.stdout)
+    assert.truthy(out.stderr:match("^nt3: [^\n]*not logged in"), out.stderr)
+  end)
+
+  it("fails with one line when the server cannot be reached", function()
+    local out = sh.run({ "api", "/api/v1/me" }, { env = { NT3_API_TOKEN = at.TOKEN, NT3_API_URL = "http://127.0.0.1:9" } })
+    assert.are.equal(1, out.code)
+    assert.truthy(out.stderr:match("^nt3: [^\n]+\n$"), out.stderr)
+  end)
+
+  it("never prints the token, not even with NT3_DEBUG=1", function()
+    local out = at.nt3(srv, { "api", "/api/v1/me" }, { env = { NT3_DEBUG = "1" } })
+    assert.are.equal(0, out.code)
+    assert.falsy(out.stderr:find(at.TOKEN, 1, true), out.stderr)
+    assert.falsy(out.stdout:find(at.TOKEN, 1, true))
+  end)
+end)

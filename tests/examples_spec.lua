@@ -1,0 +1,292 @@
+-- docs/examples and docs/writing-commands.md, run as a user would run them,
+-- against the loopback test server.
+local sh = require "helpers.sh"
+local uc = require "helpers.usercmd"
+local at = require "helpers.apitest"
+local server = require "helpers.server"
+
+local EXAMPLES = sh.src .. "/docs/examples"
+
+-- A directory holding `nt3` (a link to the binary under test), for PATH:
+-- the tutorial and `#!/usr/bin/env -S nt3 run` find nt3 there.
+local function bin_dir()
+  local d = sh.tmpdir()
+  assert(os.execute(("ln -s %s %s/nt3"):format(sh.quote(sh.bin), sh.quote(d))))
+  return d
+end
+
+local function install(home, files)
+  local dir = home .. "/.nt3/commands"
+  uc.dir({}, home .. "/.nt3")
+  uc.dir({}, dir)
+  for _, f in ipairs(files) do
+    assert(os.execute(("cp %s %s/ && chmod 644 %s/%s"):format(sh.quote(EXAMPLES .. "/commands/" .. f),
+      sh.quote(dir), sh.quote(dir), f)))
+  end
+end
+
+describe("docs/examples", function()
+  local srv
+  setup(function() srv = server.start { tls = false } end)
+  teardown(function()
+    srv.stop()
+    sh.cleanup()
+  end)
+
+  describe("commands/whoami.lua", function()
+    it("shows the account of the active token", function()
+      local home = sh.tmpdir()
+      install(home, { "whoami.lua" })
+      local out = at.nt3(srv, { "whoami" }, { home = home })
+      assert.are.equal("", out.stderr)
+      assert.are.equal(0, out.code)
+      assert.are.equal("Dev <dev@example.com>\nid: u_1\n", out.stdout)
+      out = at.nt3(srv, { "whoami", "--json" }, { home = home })
+      assert.are.same({ id = "u_1", email = "dev@example.com", name = "Dev" }, at.decode(out.stdout))
+    end)
+
+    it("fails with the server's message for a rejected token, and exit 4 when not logged in", function()
+      local home = sh.tmpdir()
+      install(home, { "whoami.lua" })
+      local out = at.nt3(srv, { "whoami" }, { home = home, env = { NT3_API_TOKEN = "entri_revoked" } })
+      assert.are.equal(1, out.code)
+      assert.are.equal("nt3: invalid token (HTTP 401)\n", out.stderr)
+      out = sh.run({ "whoami" }, { home = home, env = { NT3_API_URL = srv.url } })
+      assert.are.equal(4, out.code)
+      assert.truthy(out.stderr:find("not logged in", 1, true), out.stderr)
+    end)
+  end)
+
+  describe("items-to-csv.lua", function()
+    local EXPECTED = "id,name\r\nitem_1,Item 1\r\nitem_2,Item 2\r\nitem_3,Item 3\r\nitem_4,Item 4\r\nitem_5,Item 5\r\n"
+
+    it("pages through /api/v1/items and writes every item to a CSV file", function()
+      local dir = sh.tmpdir()
+      local before = #at.requests_to(srv, "/api/v1/items")
+      local out = at.nt3(srv, { "run", EXAMPLES .. "/items-to-csv.lua", dir .. "/items.csv", "--per-page", "2" })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("wrote 5 items to " .. dir .. "/items.csv\n", out.stderr)
+      assert.are.equal(EXPECTED, sh.slurp(dir .. "/items.csv"))
+      -- five items, two a page: three requests
+      local got = at.requests_to(srv, "/api/v1/items")
+      assert.are.equal(before + 3, #got)
+      assert.truthy(got[#got].path:find("page=3", 1, true), got[#got].path)
+    end)
+
+    it("runs as an executable file through #!/usr/bin/env -S nt3 run", function()
+      local dir = sh.tmpdir()
+      local script = dir .. "/items-to-csv.lua"
+      assert(os.execute(("cp %s %s && chmod 755 %s"):format(sh.quote(EXAMPLES .. "/items-to-csv.lua"),
+        sh.quote(script), sh.quote(script))))
+      local out = sh.run({ "--columns", "name", "--per-page", "4" }, {
+        bin = script, cwd = dir,
+        env = at.env(srv, { PATH = bin_dir() .. ":" .. os.getenv("PATH") }),
+      })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("name\r\nItem 1\r\nItem 2\r\nItem 3\r\nItem 4\r\nItem 5\r\n", out.stdout)
+    end)
+
+    it("has --help and usage errors like a command", function()
+      local out = at.nt3(srv, { "run", EXAMPLES .. "/items-to-csv.lua", "--help" })
+      assert.are.equal(0, out.code)
+      assert.truthy(out.stdout:find("--per-page <n>", 1, true), out.stdout)
+      out = at.nt3(srv, { "run", EXAMPLES .. "/items-to-csv.lua", "--pages", "2" })
+      assert.are.equal(2, out.code)
+      assert.truthy(out.stderr:match("^nt3: unknown flag: %-%-pages\n"), out.stderr)
+    end)
+  end)
+
+  describe("nt3 run", function()
+    it("gives a script the whole API through require \"nt3\", and its arguments in arg", function()
+      local out = at.script(srv, [[
+        local nt3 = require "nt3"
+        local kinds = {}
+        for _, part in ipairs { "fs", "prompt", "env", "http", "json", "config", "api", "cli" } do
+          kinds[#kinds + 1] = part .. "=" .. type(nt3[part])
+        end
+        print(table.concat(kinds, " "))
+        print(nt3.api.get("/api/v1/me").email, select("#", ...), arg[1], arg[2])
+      ]], { env = {} })
+      assert.are.equal("", out.stderr)
+      assert.are.equal("fs=table prompt=table env=table http=table json=table config=table api=table cli=table\n"
+        .. "dev@example.com\t0\tnil\tnil\n", out.stdout)
+      local script = sh.script([[print(#arg, arg[1], arg[2], ...)]])
+      out = at.nt3(srv, { "run", script, "one", "--two" })
+      assert.are.equal("2\tone\t--two\tone\t--two\n", out.stdout)
+    end)
+  end)
+
+  describe("commands/status.lua", function()
+    it("overrides the built-in status and adds the account line", function()
+      local plain_home, home = sh.tmpdir(), sh.tmpdir()
+      install(home, { "status.lua" })
+      local plain = at.nt3(srv, { "status" }, { home = plain_home })
+      local out = at.nt3(srv, { "status" }, { home = home })
+      assert.are.equal(0, plain.code, plain.stderr)
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("", out.stderr)
+      assert.are.equal(plain.stdout .. "Account: Dev <dev@example.com>\n", out.stdout)
+      local help = at.nt3(srv, { "help" }, { home = home })
+      assert.truthy(help.stdout:find("[user command, overrides built-in]", 1, true), help.stdout)
+    end)
+
+    it("keeps the built-in's exit code when there is no token", function()
+      local plain_home, home = sh.tmpdir(), sh.tmpdir()
+      install(home, { "status.lua" })
+      local plain = sh.run({ "status" }, { home = plain_home })
+      local out = sh.run({ "status" }, { home = home })
+      assert.are.equal(4, plain.code)
+      assert.are.equal(plain.code, out.code)
+      assert.are.equal(plain.stdout, out.stdout)
+    end)
+  end)
+end)
+
+---------------------------------------------------------------------------
+-- docs/writing-commands.md: every step of the tutorial, as written
+---------------------------------------------------------------------------
+
+-- The tutorial's blocks in order, up to "## Going further": lua blocks whose
+-- first line names a file (`-- ~/.nt3/commands/x.lua`), and console blocks
+-- of `$ command` lines each followed by the output expected.
+local function tutorial_steps(text)
+  text = text:match("^(.-)\n## Going further") or text
+  local steps = {}
+  for lang, body in text:gmatch("```(%w+)\n(.-)```") do
+    if lang == "lua" then
+      local file = body:match("^%-%- (~/%S+)\n")
+      if file then steps[#steps + 1] = { file = file, source = body } end
+    elseif lang == "console" then
+      local current
+      for line in body:gmatch("([^\n]*)\n") do
+        local cmd = line:match("^%$ (.*)$")
+        if cmd then
+          current = { command = cmd, expected = {} }
+          steps[#steps + 1] = current
+        elseif current then
+          current.expected[#current.expected + 1] = line
+        end
+      end
+    end
+  end
+  return steps
+end
+
+local function squash(line) return (line:gsub("%s+", " "):gsub(" $", "")) end
+
+-- Does output match the expected lines? "..." stands for any lines; runs of
+-- spaces count as one (column widths depend on the longest command name).
+local function matches(expected, output)
+  local got = {}
+  for line in output:gmatch("([^\n]*)\n") do got[#got + 1] = squash(line) end
+  local function from(i, j)
+    if i > #expected then return j > #got end
+    if expected[i] == "..." then
+      for k = j, #got + 1 do
+        if from(i + 1, k) then return true end
+      end
+      return false
+    end
+    return j <= #got and squash(expected[i]) == got[j] and from(i + 1, j + 1)
+  end
+  return from(1, 1)
+end
+
+describe("docs/writing-commands.md", function()
+  local srv
+  setup(function() srv = server.start { tls = false } end)
+  teardown(function()
+    srv.stop()
+    sh.cleanup()
+  end)
+
+  it("takes a new user from nothing to working commands, exactly as written", function()
+    local steps = tutorial_steps(assert(sh.slurp(sh.src .. "/docs/writing-commands.md")))
+    local home = sh.tmpdir()
+    local path = bin_dir() .. ":" .. os.getenv("PATH")
+    local ran = 0
+    for _, step in ipairs(steps) do
+      if step.file then
+        local file = home .. step.file:sub(2)
+        sh.spit(file, step.source)
+        uc.chmod("644", file)
+      else
+        local out = sh.run({ "-c", step.command }, {
+          bin = "/bin/sh", home = home, cwd = home, umask = "022",
+          env = at.env(srv, { PATH = path }),
+        })
+        assert.are.equal(0, out.code, step.command .. ": " .. out.stderr)
+        assert.are.equal("", out.stderr, step.command)
+        assert.is_true(matches(step.expected, out.stdout),
+          ("$ %s\nexpected:\n%s\ngot:\n%s"):format(step.command, table.concat(step.expected, "\n"), out.stdout))
+        ran = ran + 1
+      end
+    end
+    -- the tutorial really has its steps: mkdir, chmod, greet x3, help, --help, me
+    assert.is_true(ran >= 7, "only " .. ran .. " commands found in the tutorial")
+  end)
+end)
+
+---------------------------------------------------------------------------
+-- docs/types: LuaCATS annotations for the whole API
+---------------------------------------------------------------------------
+
+describe("docs/types/nt3.lua", function()
+  local PARTS = { "fs", "prompt", "env", "http", "json", "config", "api", "cli" }
+  local text = assert(sh.slurp(sh.src .. "/docs/types/nt3.lua"))
+
+  -- "function fs.read(path, max_bytes)" -> the annotation block above it
+  local lines = {}
+  for line in text:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+  local function declaration(part, name)
+    local head = "function " .. part .. "." .. name .. "("
+    for i, line in ipairs(lines) do
+      if line:sub(1, #head) == head then
+        local block, j = {}, i - 1
+        while j > 0 and lines[j]:sub(1, 3) == "---" do
+          table.insert(block, 1, lines[j])
+          j = j - 1
+        end
+        return table.concat(block, "\n") .. "\n", line:match("%(([^)]*)%)")
+      end
+    end
+  end
+
+  it("is Lua that loads, and declares the class of each part", function()
+    assert.truthy(load(text, "@docs/types/nt3.lua", "t"))
+    for _, part in ipairs(PARTS) do
+      assert.truthy(text:find("---@class nt3." .. part .. "\n", 1, true), part)
+      local stub = assert(sh.slurp(("%s/docs/types/nt3/%s.lua"):format(sh.src, part)), part)
+      assert.truthy(stub:find("---@type nt3." .. part .. "\n", 1, true), part)
+      assert.truthy(text:find("---@field " .. part .. " nt3." .. part .. "\n", 1, true), part)
+    end
+  end)
+
+  it("annotates every public function of every part, each parameter with ---@param", function()
+    local checked = 0
+    for _, part in ipairs(PARTS) do
+      local mod = require("nt3." .. part)
+      for name, value in pairs(mod) do
+        if type(value) == "function" and name:sub(1, 1) ~= "_" then
+          local block, params = declaration(part, name)
+          assert.truthy(block, ("nt3.%s.%s is not declared in docs/types/nt3.lua"):format(part, name))
+          for param in params:gmatch("[%w_]+") do
+            assert.truthy(block:find("---@param " .. param .. "%??%s"),
+              ("nt3.%s.%s: no ---@param %s"):format(part, name, param))
+          end
+          checked = checked + 1
+        end
+      end
+    end
+    assert.is_true(checked > 40, "only " .. checked .. " functions checked")
+  end)
+
+  it("declares no function nt3.api or nt3.cli does not have", function()
+    for _, part in ipairs({ "api", "cli" }) do
+      local mod = require("nt3." .. part)
+      for name in text:gmatch("\nfunction " .. part .. "%.([%w_]+)%(") do
+        assert.are.equal("function", type(mod[name]), ("nt3.%s.%s"):format(part, name))
+      end
+    end
+  end)
+end)
