@@ -220,13 +220,22 @@ function http.request(req) end
 --- JSON (lua-cjson, safe variant). Numbers decode as floats.
 ---@class nt3.json
 ---@field null lightuserdata JSON null, as decode returns it and encode accepts it
+---@field array_mt table the metatable json.array sets: a table with it encodes as a JSON array
 local json = {}
+
+--- Marks a table as a JSON array, so that an empty one encodes as [] (a
+--- plain empty table encodes as {}).
+---@generic T: table
+---@param t? T
+---@return T
+function json.array(t) end
 
 ---@param value any
 ---@return string|nil text
 ---@return string? message
 function json.encode(value) end
 
+--- Numbers without a fraction come back as Lua integers (3, not 3.0).
 ---@param text string
 ---@return any value nil on bad input
 ---@return string? message

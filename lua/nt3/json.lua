@@ -104,12 +104,31 @@ function M.pretty(value)
   return serialise(value, "")
 end
 
+-- cjson gives every number as a float; a page number of 3 would print as
+-- "3.0" and fail math.type(n) == "integer". Whole numbers within the range
+-- a double holds exactly become integers.
+local EXACT = 2 ^ 53
+local function integers(v)
+  if type(v) == "number" then
+    if v == math.floor(v) and v >= -EXACT and v <= EXACT then return math.tointeger(v) end
+    return v
+  end
+  if type(v) == "table" then
+    for k, x in pairs(v) do
+      if type(x) == "number" or type(x) == "table" then v[k] = integers(x) end
+    end
+  end
+  return v
+end
+
 -- json.decode(text) -> value | nil, message
 function M.decode(text)
   if type(text) ~= "string" then
     error("bad argument #1 to 'decode' (string expected, got " .. type(text) .. ")", 2)
   end
-  return cjson.decode(text)
+  local value, err = cjson.decode(text)
+  if err then return nil, err end
+  return integers(value)
 end
 
 return M
