@@ -176,6 +176,13 @@ describe("nt3 completion", function()
       assert.are.same({ "bash", "fish", "zsh" }, r["nt3 completion "].words)
     end)
 
+    it("works saved to ~/.config/fish/completions/nt3.fish, as the install line says", function()
+      local r = ask("fish", { "nt3 h", "nt3 hello --n", "nt3 completion " }, { install = "config" })
+      assert.are.same({ "hello", "help", "hi" }, r["nt3 h"].words)
+      assert.are.same({ "--name" }, r["nt3 hello --n"].words)
+      assert.are.same({ "bash", "fish", "zsh" }, r["nt3 completion "].words)
+    end)
+
     it("offers the flags of the command itself, not of a command named as its argument", function()
       local r = ask("fish", { "nt3 help hello -" })
       assert.are.same({ "--help", "-h" }, r["nt3 help hello -"].words)

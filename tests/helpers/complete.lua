@@ -169,18 +169,37 @@ end
 ---------------------------------------------------------------------------
 
 local FISH_DRIVER = [==[
-source $argv[1]; or exit 9
-for line in $argv[2..-1]
+if set -q NT3_FSOURCE
+  source $NT3_FSOURCE; or exit 9
+end
+for line in $argv
   printf '## %s\n' $line
   complete -C $line
 end
 ]==]
 
+-- opts.install: "source" (default; fish --no-config, script sourced) or
+-- "config": saved as ~/.config/fish/completions/nt3.fish, as the docs say,
+-- for a fish that reads its configuration and an nt3 on $PATH (fish loads a
+-- command's completions when it first completes that command)
 function M.fish(script, lines, opts)
   opts = opts or {}
-  local argv = { "fish", "--no-config", write("driver.fish", FISH_DRIVER), write("nt3.fish", script) }
+  local home = opts.home or sh.tmpdir()
+  local env, argv = {}, { "fish" }
+  if opts.install == "config" then
+    local dir = home .. "/.config/fish/completions"
+    assert(os.execute("mkdir -p " .. sh.quote(dir)))
+    sh.spit(dir .. "/nt3.fish", script)
+    local bin = sh.tmpdir()
+    assert(os.execute("ln -s " .. sh.quote(sh.bin) .. " " .. sh.quote(bin .. "/nt3")))
+    env.PATH = bin .. ":" .. os.getenv("PATH")
+  else
+    argv[#argv + 1] = "--no-config"
+    env.NT3_FSOURCE = write("nt3.fish", script)
+  end
+  argv[#argv + 1] = write("driver.fish", FISH_DRIVER)
   for _, l in ipairs(lines) do argv[#argv + 1] = l end
-  return sections(shell(argv, opts).stdout)
+  return sections(shell(argv, { home = home, cwd = opts.cwd, env = env }).stdout)
 end
 
 return M
