@@ -190,6 +190,16 @@ describe("nt3.json", function()
     assert.are.equal('{"page":3}', json.encode({ page = json.decode("3") }))
   end)
 
+  it("writes numbers exactly: long integers whole, floats with the digits that read back", function()
+    assert.are.equal("[1234567890123456,123456789012345,-7,0.1,2.5,1e+300]",
+      json.encode({ 1234567890123456, 123456789012345, -7, 0.1, 2.5, 1e300 }))
+    assert.are.equal(0.1 + 0.2, json.decode(json.encode({ 0.1 + 0.2 }))[1])
+    assert.are.equal(1234567890123456, json.decode(json.pretty({ id = 1234567890123456 })).id)
+    local v, err = json.encode({ 1 / 0 })
+    assert.is_nil(v)
+    assert.matches("JSON has no such number", err, 1, true)
+  end)
+
   it("round-trips values", function()
     assert.are.same({ a = { 1, 2, 3 }, b = "x" }, json.decode(json.encode({ a = { 1, 2, 3 }, b = "x" })))
   end)

@@ -26,7 +26,22 @@ local function unescape_slashes(text)
   end))
 end
 
+-- cjson writes numbers with 14 significant digits: an id of
+-- 1234567890123456 would go out as 1.2345678901235e+15. Integers are
+-- written whole; a float with the fewest digits that read back exactly.
+local function number(v)
+  if math.type(v) == "integer" then return ("%d"):format(v) end
+  if v ~= v or v == math.huge or v == -math.huge then
+    error("cannot encode " .. tostring(v) .. ": JSON has no such number", 0)
+  end
+  for digits = 15, 17 do
+    local text = ("%." .. digits .. "g"):format(v)
+    if tonumber(text) == v then return text end
+  end
+end
+
 local function scalar(value)
+  if type(value) == "number" then return number(value) end
   local text, err = cjson.encode(value)
   if not text then error(err, 0) end
   return unescape_slashes(text)
