@@ -151,6 +151,12 @@ describe("the nt3 command line", function()
     assert.are.equal("", r.stdout)
   end)
 
+  it("suggests the nearest command for nt3 help <unknown> too, exit 2", function()
+    local r = sh.run({ "help", "stauts" })
+    assert.are.equal(2, r.code)
+    assert.are.equal('nt3: unknown command "stauts" (did you mean "status"?)\n', r.stderr)
+  end)
+
   it("rejects an unknown flag with one line plus the command's usage, exit 2", function()
     local r = sh.run({ "help", "--bogus" })
     assert.are.equal(2, r.code)

@@ -11,12 +11,7 @@ return {
       cli.out(cli.help_text())
       return 0
     end
-    local cmd = cli.find(name)
-    if not cmd then
-      local near = cli.suggest(name)
-      local hint = near and (' (did you mean "%s"?)'):format(near) or ""
-      cli.usage_error(('unknown command "%s"%s'):format(name, hint))
-    end
+    local cmd = cli.find(name) or cli.unknown_command(name)
     cli.out(cli.usage(cmd))
     return 0
   end,

@@ -544,6 +544,13 @@ function M.suggest(name)
   if best and best_d <= math.max(2, #name // 3) then return best end
 end
 
+-- cli.unknown_command(name[, tail]): a usage error naming the nearest command
+function M.unknown_command(name, tail)
+  local near = M.suggest(name)
+  local hint = near and (' (did you mean "%s"?)'):format(near) or ""
+  M.usage_error(('unknown command "%s"%s%s'):format(name, hint, tail or ""))
+end
+
 -- cli.help_text() -> the command list shown by `nt3` and `nt3 help`
 function M.help_text()
   local lines = {
@@ -625,12 +632,7 @@ local function dispatch(argv)
   if first:sub(1, 1) == "-" then
     M.usage_error(("unknown flag: %s (flags go after the command; see 'nt3 help')"):format(first))
   end
-  local cmd = M.find(first)
-  if not cmd then
-    local near = M.suggest(first)
-    local hint = near and (' (did you mean "%s"?)'):format(near) or ""
-    M.usage_error(('unknown command "%s"%s; run \'nt3 help\' for the list'):format(first, hint))
-  end
+  local cmd = M.find(first) or M.unknown_command(first, "; run 'nt3 help' for the list")
   return M.run_command(cmd, table.move(argv, 2, #argv, 1, {}), first)
 end
 
