@@ -1,6 +1,7 @@
 -- nt3 completion bash|zsh|fish: generated from the registry, user commands included.
 local sh = require "helpers.sh"
 local uc = require "helpers.usercmd"
+local complete = require "helpers.complete"
 
 local HELLO = [[
 return {
@@ -14,35 +15,26 @@ return {
 }
 ]]
 
--- Asks the generated bash script what it completes `words` to (the last
--- word is the one under the cursor), as bash does on <Tab>.
-local function bash_complete(script, cwd, words)
-  local path = sh.tmpdir() .. "/nt3.bash"
-  sh.spit(path, script)
-  local driver = [[source "$1" || exit 9; shift; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMPREPLY=(); _nt3;]]
-    .. [[ printf '%s\n' "${COMPREPLY[@]}" | LC_ALL=C sort]]
-  local parts = { "cd", sh.quote(cwd or sh.tmpdir()), "&& bash -c", sh.quote(driver), "_", sh.quote(path) }
-  for _, w in ipairs(words) do parts[#parts + 1] = sh.quote(w) end
-  local p = io.popen(table.concat(parts, " ") .. " 2>&1")
-  local out = p:read("a")
-  p:close()
-  local list = {}
-  for line in out:gmatch("[^\n]+") do list[#list + 1] = line end
-  return list
-end
-
-local function has_line(text, line)
-  for l in text:gmatch("[^\n]+") do
-    if l == line then return true end
-  end
-  return false
-end
+-- a user command whose own words include some a shell would run, were they
+-- pasted into a script unquoted
+local DEPLOY = [[
+return {
+  name = "deploy",
+  summary = "Deploy somewhere",
+  args = { "target" },
+  complete = { "staging", "prod", "$(touch pwned)", "(touch pwned)", "`touch pwned`", "a;touch pwned" },
+  run = function() end,
+}
+]]
 
 describe("nt3 completion", function()
   teardown(sh.cleanup)
 
-  local home
-  setup(function() home = uc.home({ ["hello.lua"] = HELLO }) end)
+  local home, cwd
+  setup(function()
+    home = uc.home({ ["hello.lua"] = HELLO, ["deploy.lua"] = DEPLOY })
+    cwd = uc.dir({ ["data.json"] = "{}", ["deck.txt"] = "" })
+  end)
 
   local function generate(shell)
     local out = sh.run({ "completion", shell }, { home = home })
@@ -51,30 +43,40 @@ describe("nt3 completion", function()
     return out.stdout
   end
 
-  describe("bash", function()
-    local script
-    setup(function() script = generate("bash") end)
+  -- what `shell` completes each line to, asked in one session
+  local function ask(shell, lines, opts)
+    opts = opts or {}
+    local results, transcript = complete[shell](generate(shell), lines,
+      { home = home, cwd = opts.cwd or cwd, install = opts.install })
+    for _, line in ipairs(lines) do
+      assert(results[line], ("%s never completed %q:\n%s"):format(shell, line, transcript or ""))
+    end
+    return results
+  end
 
+  local function words(shell, line) return ask(shell, { line })[line].words end
+
+  describe("bash", function()
     it("completes command names: built-in, user commands and their aliases", function()
-      assert.are.same({ "hello", "help", "hi" }, bash_complete(script, nil, { "nt3", "h" }))
-      assert.are.same({ "completion" }, bash_complete(script, nil, { "nt3", "com" }))
+      assert.are.same({ "hello", "help", "hi" }, words("bash", "nt3 h"))
+      assert.are.same({ "completion" }, words("bash", "nt3 com"))
+      assert.are.same({ "--help", "--version" }, words("bash", "nt3 --"))
     end)
 
     it("completes a user command's flags", function()
-      assert.are.same({ "--name" }, bash_complete(script, nil, { "nt3", "hello", "--n" }))
-      assert.are.same({ "--help", "--name", "--shout", "-h", "-n" }, bash_complete(script, nil, { "nt3", "hi", "-" }))
+      assert.are.same({ "--name" }, words("bash", "nt3 hello --n"))
+      assert.are.same({ "--help", "--name", "--shout", "-h", "-n" }, words("bash", "nt3 hi -"))
     end)
 
     it("completes file names after a flag that takes a value, and not after a boolean flag", function()
-      local cwd = uc.dir({ ["data.json"] = "{}", ["deck.txt"] = "" })
-      assert.are.same({ "data.json", "deck.txt" }, bash_complete(script, cwd, { "nt3", "hello", "--name", "d" }))
-      assert.are.same({ "data.json", "deck.txt" }, bash_complete(script, cwd, { "nt3", "hello", "-n", "d" }))
-      assert.are.same({ "--shout" }, bash_complete(script, cwd, { "nt3", "hello", "--shout", "--s" }))
+      assert.are.same({ "data.json", "deck.txt" }, words("bash", "nt3 hello --name d"))
+      assert.are.same({ "data.json", "deck.txt" }, words("bash", "nt3 hello -n d"))
+      assert.are.same({ "--shout" }, words("bash", "nt3 hello --shout --s"))
     end)
 
     it("completes command names after help, and shells after completion", function()
-      assert.are.same({ "hello", "help", "hi" }, bash_complete(script, nil, { "nt3", "help", "h" }))
-      assert.are.same({ "bash", "fish", "zsh" }, bash_complete(script, nil, { "nt3", "completion", "" }))
+      assert.are.same({ "hello", "help", "hi" }, words("bash", "nt3 help h"))
+      assert.are.same({ "bash", "fish", "zsh" }, words("bash", "nt3 completion "))
     end)
 
     it("leaves out a user command that is not trusted", function()
@@ -87,41 +89,114 @@ describe("nt3 completion", function()
     end)
   end)
 
+  -- a real interactive zsh on a pseudo-terminal, compinit loaded, <Tab> pressed
   describe("zsh", function()
-    it("describes every command, user commands included, with its summary quoted for zsh", function()
-      local script = generate("zsh")
-      assert.are.equal("#compdef nt3\n", script:match("^[^\n]*\n"))
-      assert.truthy(has_line(script, [[    'hello:It'\''s \[really\] fancy\: hello']]), script)
-      assert.truthy(has_line(script, [[    'hi:It'\''s \[really\] fancy\: hello']]), script)
-      assert.truthy(has_line(script, [[    'completion:Print a shell completion script (bash, zsh or fish)']]), script)
+    it("completes command names: built-in, user commands and their aliases, each with its summary", function()
+      local r = ask("zsh", { "nt3 h", "nt3 com", "nt3 -" })
+      assert.are.same({ "hello", "help", "hi" }, r["nt3 h"].words)
+      assert.truthy(tostring(r["nt3 h"].about.hello):find("-- It's [really] fancy: hello", 1, true), r["nt3 h"].about.hello)
+      assert.truthy(tostring(r["nt3 h"].about.hi):find("-- It's [really] fancy: hello", 1, true), r["nt3 h"].about.hi)
+      assert.are.same({ "completion" }, r["nt3 com"].words)
+      assert.truthy(tostring(r["nt3 com"].about.completion):find("-- Print a shell completion script (bash, zsh or fish)",
+        1, true))
+      assert.are.same({ "--help", "--version", "-h", "-v" }, r["nt3 -"].words)
     end)
 
-    it("gives each command its flags as _arguments specs", function()
-      local script = generate("zsh")
-      assert.truthy(has_line(script, "    (hello|hi)"), script)
-      assert.truthy(has_line(script, [[        '(-n --name)'{-n,--name}'[Whom to greet]:who:_files' \]]), script)
-      assert.truthy(has_line(script, [[        '--shout[Greet loudly]' \]]), script)
-      assert.truthy(has_line(script, [[        '*:argument:(bash zsh fish)']]), script)
+    it("completes a user command's flags, with their help, and not one already given", function()
+      local r = ask("zsh", { "nt3 hello --n", "nt3 hi -", "nt3 hello --shout --" })
+      assert.are.same({ "--name" }, r["nt3 hello --n"].words)
+      assert.are.same({ "--help", "--name", "--shout", "-h", "-n" }, r["nt3 hi -"].words)
+      assert.truthy(tostring(r["nt3 hi -"].about["--name"]):find("-- Whom to greet", 1, true))
+      assert.truthy(tostring(r["nt3 hi -"].about["--shout"]):find("-- Greet loudly", 1, true))
+      assert.are.same({ "--help", "--name" }, r["nt3 hello --shout --"].words)
+    end)
+
+    it("completes file names for a flag's value, after it, joined to it or after =", function()
+      local lines = { "nt3 hello --name d", "nt3 hello -n d", "nt3 hello -nd", "nt3 hello --name=d" }
+      local r = ask("zsh", lines)
+      for _, line in ipairs(lines) do
+        assert.are.same({ "data.json", "deck.txt" }, r[line].words, line)
+      end
+    end)
+
+    it("completes command names after help, and a shell after completion, only once", function()
+      local r = ask("zsh", { "nt3 help h", "nt3 completion ", "nt3 completion bash ", "nt3 hello d" })
+      assert.are.same({ "hello", "help", "hi" }, r["nt3 help h"].words)
+      assert.are.same({ "bash", "fish", "zsh" }, r["nt3 completion "].words)
+      -- completion takes one shell, hello no argument: no more words, no files
+      assert.are.same({ "--help", "-h" }, r["nt3 completion bash "].words)
+      assert.are.same({}, r["nt3 hello d"].words)
+    end)
+
+    it("offers run's flags before the script only: after it, every word is the script's", function()
+      local r = ask("zsh", { "nt3 run -", "nt3 run x.lua -" })
+      assert.are.same({ "--help", "-h" }, r["nt3 run -"].words)
+      assert.are.same({}, r["nt3 run x.lua -"].words)
+    end)
+
+    it("works saved as _nt3 on $fpath and autoloaded by compinit, as the install line says", function()
+      local r = ask("zsh", { "nt3 h", "nt3 hello --n", "nt3 completion " }, { install = "fpath" })
+      assert.are.same({ "hello", "help", "hi" }, r["nt3 h"].words)
+      assert.are.same({ "--name" }, r["nt3 hello --n"].words)
+      assert.are.same({ "bash", "fish", "zsh" }, r["nt3 completion "].words)
     end)
   end)
 
   describe("fish", function()
-    it("offers every command with its summary, quoted for fish", function()
-      local script = generate("fish")
-      assert.truthy(has_line(script,
-        [[complete -c nt3 -n __fish_use_subcommand -a hello -d 'It\'s [really] fancy: hello']]), script)
-      assert.truthy(has_line(script,
-        [[complete -c nt3 -n __fish_use_subcommand -a hi -d 'It\'s [really] fancy: hello']]), script)
+    it("completes command names: built-in, user commands and their aliases, each with its summary", function()
+      local r = ask("fish", { "nt3 h", "nt3 com", "nt3 -" })
+      assert.are.same({ "hello", "help", "hi" }, r["nt3 h"].words)
+      assert.are.equal("It's [really] fancy: hello", r["nt3 h"].about.hello)
+      assert.are.equal("It's [really] fancy: hello", r["nt3 h"].about.hi)
+      assert.are.same({ "completion" }, r["nt3 com"].words)
+      assert.are.equal("Print a shell completion script (bash, zsh or fish)", r["nt3 com"].about.completion)
+      assert.are.same({ "--help", "--version", "-h", "-v" }, r["nt3 -"].words)
     end)
 
-    it("offers a command's flags only after that command", function()
-      local script = generate("fish")
-      assert.truthy(has_line(script,
-        [[complete -c nt3 -n '__fish_seen_subcommand_from hello hi' -s n -l name -r -F -d 'Whom to greet']]), script)
-      assert.truthy(has_line(script,
-        [[complete -c nt3 -n '__fish_seen_subcommand_from hello hi' -l shout -d 'Greet loudly']]), script)
+    it("completes a user command's flags, with their help", function()
+      local r = ask("fish", { "nt3 hello --n", "nt3 hi -" })
+      assert.are.same({ "--name" }, r["nt3 hello --n"].words)
+      assert.are.same({ "--help", "--name", "--shout", "-h", "-n" }, r["nt3 hi -"].words)
+      assert.are.equal("Whom to greet", r["nt3 hi -"].about["--name"])
+      assert.are.equal("Greet loudly", r["nt3 hi -"].about["--shout"])
+    end)
+
+    it("completes file names for a flag's value, after it or after =", function()
+      local r = ask("fish", { "nt3 hello --name d", "nt3 hello -n d", "nt3 hello --name=d", "nt3 completion d" })
+      assert.are.same({ "data.json", "deck.txt" }, r["nt3 hello --name d"].words)
+      assert.are.same({ "data.json", "deck.txt" }, r["nt3 hello -n d"].words)
+      assert.are.same({ "--name=data.json", "--name=deck.txt" }, r["nt3 hello --name=d"].words)
+      -- completion takes a shell name, never a file
+      assert.are.same({}, r["nt3 completion d"].words)
+    end)
+
+    it("completes command names after help, and shells after completion", function()
+      local r = ask("fish", { "nt3 help h", "nt3 completion " })
+      assert.are.same({ "hello", "help", "hi" }, r["nt3 help h"].words)
+      assert.are.same({ "bash", "fish", "zsh" }, r["nt3 completion "].words)
+    end)
+
+    it("works saved to ~/.config/fish/completions/nt3.fish, as the install line says", function()
+      local r = ask("fish", { "nt3 h", "nt3 hello --n", "nt3 completion " }, { install = "config" })
+      assert.are.same({ "hello", "help", "hi" }, r["nt3 h"].words)
+      assert.are.same({ "--name" }, r["nt3 hello --n"].words)
+      assert.are.same({ "bash", "fish", "zsh" }, r["nt3 completion "].words)
+    end)
+
+    it("offers the flags of the command itself, not of a command named as its argument", function()
+      local r = ask("fish", { "nt3 help hello -" })
+      assert.are.same({ "--help", "-h" }, r["nt3 help hello -"].words)
+      assert.are.equal("Show help for help", r["nt3 help hello -"].about["--help"])
     end)
   end)
+
+  for _, shell in ipairs({ "bash", "zsh", "fish" }) do
+    it(("offers a user command's own words in %s, leaving out any the shell would run"):format(shell), function()
+      local dir = sh.tmpdir()
+      assert.are.same({ "prod", "staging" }, ask(shell, { "nt3 deploy " }, { cwd = dir })["nt3 deploy "].words)
+      assert.is_nil(sh.slurp(dir .. "/pwned"))
+    end)
+  end
 
   it("refuses an unknown shell with exit 2 and the usage", function()
     local out = sh.run({ "completion", "tcsh" }, { home = home })

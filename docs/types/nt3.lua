@@ -572,6 +572,12 @@ function cli.find(name) end
 ---@return string|nil
 function cli.suggest(name) end
 
+--- Stops with a usage error (exit 2) for an unknown command name,
+--- suggesting the nearest one; tail is appended to the message.
+---@param name string
+---@param tail? string
+function cli.unknown_command(name, tail) end
+
 --- The directories user commands come from, in order.
 ---@return string[]
 function cli.user_command_dirs() end

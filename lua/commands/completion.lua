@@ -34,6 +34,16 @@ local function flags_of(cmd)
   return list
 end
 
+-- A command's words, keeping only those safe to paste into any of the three
+-- scripts: fish expands them (a `(...)` would run), bash and zsh quote them.
+local function safe_words(cmd)
+  local safe = {}
+  for _, w in ipairs(cmd.words) do
+    if tostring(w):match("^[%w_.:/@=+-]+$") then safe[#safe + 1] = tostring(w) end
+  end
+  return safe
+end
+
 local function names_of(cmd)
   local all = { cmd.name }
   for _, a in ipairs(cmd.aliases or {}) do all[#all + 1] = a end
@@ -71,12 +81,7 @@ local function bash(cmds, names)
     end
     local words = ""
     if cmd.words then
-      -- words are the user's: keep only what is safe inside single quotes
-      local safe = {}
-      for _, w in ipairs(cmd.words) do
-        if tostring(w):match("^[%w_.:/@=+-]+$") then safe[#safe + 1] = w end
-      end
-      words = "; words='" .. table.concat(safe, " ") .. "'; files=0"
+      words = "; words='" .. table.concat(safe_words(cmd), " ") .. "'; files=0"
     end
     out[#out + 1] = ("    %s) flags='%s'; takes_value=' %s '%s;;"):format(
       table.concat(names_of(cmd), "|"), table.concat(flags, " "), table.concat(valued, " "), words)
@@ -106,6 +111,35 @@ local function zdesc(s)
   return (s:gsub("'", "'\\''"))
 end
 
+-- the words a command's positionals complete to, safe inside a zsh (...) list
+local function zwords(cmd)
+  local safe = {}
+  for i, w in ipairs(safe_words(cmd)) do safe[i] = zdesc(w) end
+  return "(" .. table.concat(safe, " ") .. ")"
+end
+
+-- _arguments specs for a command's positionals, from its `args` as the
+-- parser reads them ("name", "opt?", "rest..."), so completion stops where
+-- the parser would say "unexpected argument". The command's words complete
+-- its first positional (or every word, if it declares no args); the others
+-- complete files.
+local function zpositionals(cmd)
+  local specs = {}
+  for i, a in ipairs(cmd.args or {}) do
+    local action = (i == 1 and cmd.words) and zwords(cmd) or "_files"
+    local name = zdesc(a:gsub("[?.]+$", ""))
+    if a:sub(-3) == "..." then
+      specs[#specs + 1] = ("'*::%s:%s'"):format(name, action)
+    elseif a:sub(-1) == "?" then
+      specs[#specs + 1] = ("'::%s:%s'"):format(name, action)
+    else
+      specs[#specs + 1] = ("':%s:%s'"):format(name, action)
+    end
+  end
+  if #specs == 0 and cmd.words then specs[1] = ("'*:argument:%s'"):format(zwords(cmd)) end
+  return specs
+end
+
 local function zsh(cmds)
   local out = {
     "#compdef nt3",
@@ -114,7 +148,7 @@ local function zsh(cmds)
     '#   nt3 completion zsh > "${fpath[1]}/_nt3"',
     "# or load it for this shell with: source <(nt3 completion zsh)",
     "_nt3() {",
-    "  local -a commands",
+    "  local -a commands options",
     "  commands=(",
   }
   for _, cmd in ipairs(cmds) do
@@ -123,8 +157,10 @@ local function zsh(cmds)
     end
   end
   out[#out + 1] = "  )"
+  out[#out + 1] = "  options=('--help:Show help' '-h:Show help' '--version:Show the version' '-v:Show the version')"
   out[#out + 1] = "  if (( CURRENT == 2 )); then"
   out[#out + 1] = "    _describe -t commands 'nt3 command' commands"
+  out[#out + 1] = "    _describe -t options 'nt3 option' options"
   out[#out + 1] = "    return"
   out[#out + 1] = "  fi"
   out[#out + 1] = "  shift words"
@@ -132,26 +168,24 @@ local function zsh(cmds)
   out[#out + 1] = "  case $words[1] in"
   for _, cmd in ipairs(cmds) do
     out[#out + 1] = ("    (%s)"):format(table.concat(names_of(cmd), "|"))
-    out[#out + 1] = "      _arguments -s \\"
+    -- -A: after the script, `run` passes every word on, flags included
+    out[#out + 1] = "      _arguments -s" .. (cmd.stop_at_first_arg and " -A '-*'" or "") .. " \\"
+    local specs = {}
     for _, f in ipairs(flags_of(cmd)) do
+      local excl = f.multiple and "'*'" or (f.short and ("'(-%s --%s)'"):format(f.short, f.long) or "")
+      -- a value may follow as the next word, or be joined: -nVALUE, --name=VALUE
       local value = f.value and (":" .. zdesc(f.value) .. ":_files") or ""
-      local repeat_ = f.multiple and "*" or ""
+      local short = "-" .. (f.short or "") .. (f.value and "+" or "")
+      local long = "--" .. f.long .. (f.value and "=" or "")
       if f.short then
-        local excl = f.multiple and "" or ("'(-%s --%s)'"):format(f.short, f.long)
-        out[#out + 1] = ("        %s%s{-%s,--%s}'[%s]%s' \\"):format(excl, repeat_ ~= "" and "'*'" or "",
-          f.short, f.long, zdesc(f.help), value)
+        specs[#specs + 1] = ("%s{%s,%s}'[%s]%s'"):format(excl, short, long, zdesc(f.help), value)
       else
-        out[#out + 1] = ("        '%s--%s[%s]%s' \\"):format(repeat_, f.long, zdesc(f.help), value)
+        specs[#specs + 1] = ("%s'%s[%s]%s'"):format(excl, long, zdesc(f.help), value)
       end
     end
-    if cmd.words then
-      local safe = {}
-      for _, w in ipairs(cmd.words) do
-        if tostring(w):match("^[%w_.:/@=+-]+$") then safe[#safe + 1] = zdesc(w) end
-      end
-      out[#out + 1] = ("        '*:argument:(%s)'"):format(table.concat(safe, " "))
-    else
-      out[#out + 1] = "        '*:file:_files'"
+    for _, p in ipairs(zpositionals(cmd)) do specs[#specs + 1] = p end
+    for i, spec in ipairs(specs) do
+      out[#out + 1] = "        " .. spec .. (i < #specs and " \\" or "")
     end
     out[#out + 1] = "      ;;"
   end
@@ -172,21 +206,32 @@ local function fq(s)
 end
 
 local function fish(cmds)
+  -- -e first: sourcing a regenerated script drops commands that are gone
   local out = {
     "# fish completion for nt3, generated by `nt3 completion fish` from the command",
     "# registry (built-in and user commands). Install it with:",
     "#   nt3 completion fish > ~/.config/fish/completions/nt3.fish",
+    "complete -c nt3 -e",
     "complete -c nt3 -f",
-    "complete -c nt3 -n __fish_use_subcommand -l version -d 'Show the version'",
-    "complete -c nt3 -n __fish_use_subcommand -s h -l help -d 'Show help'",
+    -- the command is the first word, as nt3 reads it: unlike
+    -- __fish_seen_subcommand_from, `nt3 help hello -` is about help's flags
+    "function __nt3_needs_command",
+    "    test (count (commandline -opc)) -eq 1",
+    "end",
+    "function __nt3_command_is",
+    "    set -l words (commandline -opc)",
+    "    set -q words[2]; and contains -- $words[2] $argv",
+    "end",
+    "complete -c nt3 -n __nt3_needs_command -s v -l version -d 'Show the version'",
+    "complete -c nt3 -n __nt3_needs_command -s h -l help -d 'Show help'",
   }
   for _, cmd in ipairs(cmds) do
     for _, n in ipairs(names_of(cmd)) do
-      out[#out + 1] = ("complete -c nt3 -n __fish_use_subcommand -a %s -d %s"):format(n, fq(cmd.summary))
+      out[#out + 1] = ("complete -c nt3 -n __nt3_needs_command -a %s -d %s"):format(n, fq(cmd.summary))
     end
   end
   for _, cmd in ipairs(cmds) do
-    local cond = fq("__fish_seen_subcommand_from " .. table.concat(names_of(cmd), " "))
+    local cond = fq("__nt3_command_is " .. table.concat(names_of(cmd), " "))
     for _, f in ipairs(flags_of(cmd)) do
       local parts = { "complete -c nt3 -n", cond }
       if f.short then parts[#parts + 1] = "-s " .. f.short end
@@ -196,9 +241,7 @@ local function fish(cmds)
       out[#out + 1] = table.concat(parts, " ")
     end
     if cmd.words then
-      local words = {}
-      for _, w in ipairs(cmd.words) do words[#words + 1] = tostring(w) end
-      out[#out + 1] = ("complete -c nt3 -n %s -a %s"):format(cond, fq(table.concat(words, " ")))
+      out[#out + 1] = ("complete -c nt3 -n %s -a %s"):format(cond, fq(table.concat(safe_words(cmd), " ")))
     else
       out[#out + 1] = ("complete -c nt3 -n %s -F"):format(cond)
     end
