@@ -2,16 +2,17 @@
 -- directory. The behaviour and the messages are the documented contract
 -- (docs: "nt3 login"); the store itself is nt3.config.
 local cli = require "nt3.cli"
-local config = require "nt3.config"
-local env = require "nt3.env"
+-- The store and the environment are loaded when the command runs, not when
+-- `nt3 help` loads every command for its summary.
+local config, env
 
 local HINT = "To create an API token, visit your nt3 dashboard > Settings > API Tokens"
 local PROMPT = "Paste your API token: "
--- piped input may carry a newline or two around the token; anything much
--- longer than a token is refused without being read to the end
-local STDIN_MAX = config.TOKEN_MAX + 1024
 
 local function read_stdin()
+  -- piped input may carry a newline or two around the token; anything much
+  -- longer than a token is refused without being read to the end
+  local STDIN_MAX = config.TOKEN_MAX + 1024
   local data = io.stdin:read(STDIN_MAX + 1)
   if data == nil or data:find("^%s*$") then
     cli.fail("no token given: stdin is empty (pass -t <token>, pipe the token in, or run nt3 login in a terminal)")
@@ -147,6 +148,7 @@ end
 ---------------------------------------------------------------------------
 
 local function run(opts)
+  config, env = require "nt3.config", require "nt3.env"
   local scope = opts["local"] and "local" or "global"
   local url
   if opts.api_url then

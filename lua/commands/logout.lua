@@ -2,10 +2,12 @@
 -- ~/.nt3/config.json, or with --local from ./.nt3.local.json. Other keys in
 -- the file stay; a file left empty is deleted.
 local cli = require "nt3.cli"
-local config = require "nt3.config"
-local env = require "nt3.env"
+-- Loaded when the command runs, not when `nt3 help` loads every command
+-- for its summary.
+local config, env
 
 local function run(opts)
+  config, env = require "nt3.config", require "nt3.env"
   local scope = opts["local"] and "local" or "global"
   local res, err = config.clear(scope)
   if not res then cli.fail(err) end

@@ -3,8 +3,9 @@
 -- Exit 0 with an active token, 4 with none, 1 when a source is unusable
 -- or (with --check) the API rejects the token or cannot be reached.
 local cli = require "nt3.cli"
-local config = require "nt3.config"
-local json = require "nt3.json"
+-- Loaded when the command runs, not when `nt3 help` loads every command
+-- for its summary.
+local config, json
 
 local SOURCE_TEXT = {
   environment = "the environment variable NT3_API_TOKEN",
@@ -109,6 +110,7 @@ local function print_text(f, sources, cred)
 end
 
 local function run(opts)
+  config, json = require "nt3.config", require "nt3.json"
   local sources = config.sources()
   local cred, err, kind = config.resolve(sources)
   local f = facts(sources, cred)

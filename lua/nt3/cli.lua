@@ -13,7 +13,6 @@ local M = {}
 M.EXIT = { ok = 0, failure = 1, usage = 2, not_logged_in = 4, interrupted = 130 }
 
 local PROGRAM = "nt3"
-local USER_COMMAND_MAX = 1024 * 1024
 
 ---------------------------------------------------------------------------
 -- errors that carry an exit code
@@ -246,67 +245,12 @@ end
 -- help
 ---------------------------------------------------------------------------
 
-local function flag_label(f)
-  local s = f.short and ("-" .. f.short .. ", ") or "    "
-  s = s .. "--" .. f.long
-  if f.value then s = s .. " <" .. f.value .. ">" end
-  return s
-end
-
-local function args_usage(cmd)
-  local parts = {}
-  for _, a in ipairs(cmd.args or {}) do
-    if a:sub(-3) == "..." then
-      parts[#parts + 1] = "[" .. a .. "]"
-    elseif a:sub(-1) == "?" then
-      parts[#parts + 1] = "[<" .. a:sub(1, -2) .. ">]"
-    else
-      parts[#parts + 1] = "<" .. a .. ">"
-    end
-  end
-  return table.concat(parts, " ")
-end
+-- The help text (nt3.cli.help) and user commands (nt3.cli.user) are
+-- modules of their own, loaded on first use: this one is undumped on every
+-- run, and most runs need neither.
 
 -- cli.usage(command) -> the command's help text
-function M.usage(cmd)
-  local lines = {}
-  local function add(s) lines[#lines + 1] = s end
-  add(cmd.summary)
-  add("")
-  local usage = ("Usage: %s %s [options]"):format(PROGRAM, cmd.name)
-  local a = args_usage(cmd)
-  if a ~= "" then usage = usage .. " " .. a end
-  add(usage)
-  if cmd.aliases and #cmd.aliases > 0 then
-    local names = {}
-    for i, al in ipairs(cmd.aliases) do names[i] = PROGRAM .. " " .. al end
-    add("Alias: " .. table.concat(names, ", "))
-  end
-  if cmd.description then
-    add("")
-    add((cmd.description:gsub("%s+$", "")))
-  end
-  add("")
-  add("Options:")
-  local rows = {}
-  for _, f in ipairs(cmd.flags or {}) do rows[#rows + 1] = { flag_label(f), f.help or "" } end
-  rows[#rows + 1] = { "-h, --help", "Show help for " .. cmd.name }
-  local width = 0
-  for _, r in ipairs(rows) do width = math.max(width, #r[1]) end
-  for _, r in ipairs(rows) do
-    add(("  %-" .. width .. "s   %s"):format(r[1], r[2]))
-  end
-  if cmd.examples then
-    add("")
-    add("Examples:")
-    for _, e in ipairs(cmd.examples) do add("  " .. e) end
-  end
-  if cmd.source then
-    add("")
-    add("Defined in " .. cmd.source)
-  end
-  return table.concat(lines, "\n") .. "\n"
-end
+function M.usage(cmd) return require("nt3.cli.help").usage(cmd) end
 
 ---------------------------------------------------------------------------
 -- the registry
@@ -340,6 +284,10 @@ local function load_builtin(name)
   return builtin_cache[name] or nil
 end
 
+-- For nt3.cli.help and nt3.cli.user only: one registry and one program
+-- name, whichever module asks.
+M._internal = { PROGRAM = PROGRAM, builtin_names = builtin_names, load_builtin = load_builtin }
+
 -- The directories user commands come from, in order.
 function M.user_command_dirs()
   local env = require "nt3.env"
@@ -359,142 +307,19 @@ function M.user_command_dirs()
   return dirs
 end
 
-local function octal(mode) return ("%03o"):format(mode) end
-
 -- cli.trusted(path, kind) -> true | nil, reason
 -- Code is only run from files and directories owned by the user or root
--- and not writable by group or others: anyone who can write there could
--- otherwise run code as the user.
-function M.trusted(path, kind)
-  local st, err = the_fs().stat(path)
-  if not st then return nil, err end
-  if st.type ~= kind then return nil, ("%s is not a %s"):format(path, kind == "file" and "regular file" or kind) end
-  local uid = require("nt3.env").uid()
-  if st.uid ~= uid and st.uid ~= 0 then
-    return nil, ("%s is owned by another user (uid %d)"):format(path, st.uid)
-  end
-  if st.mode & 18 ~= 0 then -- 0022
-    return nil, ("%s is writable by group or others (mode %s); fix: chmod go-w %s"):format(path, octal(st.mode), path)
-  end
-  return true
-end
+-- and not writable by group or others.
+function M.trusted(path, kind) return require("nt3.cli.user").trusted(path, kind) end
 
-local warned = {}
-local function warn_once(message)
-  if not warned[message] then
-    warned[message] = true
-    M.warn(message)
-  end
-end
-
--- "skipping <path>: <why>", unless why already starts with the path (Lua's
--- own messages do, with the line: "<path>:4: unexpected symbol").
-local function skip(path, why)
-  if why:sub(1, #path + 1) == path .. ":" then
-    warn_once("skipping " .. why)
-  else
-    warn_once("skipping " .. path .. ": " .. why)
-  end
-end
-
--- The line of the file's top-level `return`, where the command table is
--- built: a missing field is pointed at there.
-local function return_line(text)
-  local found, n = nil, 0
-  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
-    n = n + 1
-    if line:match("^return%f[%W]") then found = n end
-  end
-  return found
-end
-
--- Loads one user command file; warns and returns nil when it cannot be used.
-local function load_user_file(dir, path)
-  local ok, why = M.trusted(dir, "directory")
-  if ok then ok, why = M.trusted(path, "file") end
-  if not ok then
-    skip(path, why)
-    return nil
-  end
-  local text, err = the_fs().read(path, USER_COMMAND_MAX)
-  if not text then
-    skip(path, err)
-    return nil
-  end
-  local chunk, lerr = load(text, "@" .. path, "t")
-  if not chunk then
-    skip(path, lerr)
-    return nil
-  end
-  local okrun, cmd = pcall(chunk)
-  if not okrun then
-    skip(path, tostring(cmd))
-    return nil
-  end
-  local line = return_line(text)
-  local valid, verr = M.validate(cmd, line and (path .. ":" .. line) or path)
-  if not valid then
-    skip(path, verr)
-    return nil
-  end
-  -- find() looks a command up by its file name, so the two must agree
-  local base = path:match("([^/]+)%.lua$")
-  if cmd.name ~= base then
-    skip(path, ("the command is named '%s', so its file must be %s.lua"):format(cmd.name, cmd.name))
-    return nil
-  end
-  cmd.source = path
-  cmd.user = true
-  return cmd
-end
-
-local function dir_exists(dir)
-  local st = the_fs().stat(dir)
-  return st and st.type == "directory"
-end
-
--- Decides between a user command and a built-in of the same name.
-local function arbitrate(user, builtin)
-  if not builtin then return user end
-  if user.overrides == true then
-    user.overrides_builtin = true
-    return user
-  end
-  warn_once(("ignoring %s: it has the name of the built-in command '%s' (add overrides = true to replace it)")
-    :format(user.source, builtin.name))
-  return builtin
-end
+-- cli.commands() -> every command, sorted by name (user overrides applied)
+function M.commands() return require("nt3.cli.user").commands() end
 
 local function user_file(name)
   for _, dir in ipairs(M.user_command_dirs()) do
     local path = dir .. "/" .. name .. ".lua"
     if the_fs().stat(path) then return dir, path end
   end
-end
-
--- cli.commands() -> every command, sorted by name (user overrides applied)
-function M.commands()
-  local list, by_name, seen = {}, {}, {}
-  for _, name in ipairs(builtin_names()) do
-    by_name[name] = load_builtin(name)
-  end
-  for _, dir in ipairs(M.user_command_dirs()) do
-    if dir_exists(dir) then
-      local names = the_fs().dir(dir) or {}
-      for _, file in ipairs(names) do
-        local base = file:match("^(.+)%.lua$")
-        -- the first directory holding <name>.lua decides, as find() does
-        if base and not seen[base] then
-          seen[base] = true
-          local cmd = load_user_file(dir, dir .. "/" .. file)
-          if cmd then by_name[cmd.name] = arbitrate(cmd, load_builtin(cmd.name)) end
-        end
-      end
-    end
-  end
-  for _, cmd in pairs(by_name) do list[#list + 1] = cmd end
-  table.sort(list, function(a, b) return a.name < b.name end)
-  return list
 end
 
 -- cli.find(name) -> command | nil
@@ -505,8 +330,9 @@ function M.find(name)
   local builtin = load_builtin(name)
   local dir, path = user_file(name)
   if path then
-    local user = load_user_file(dir, path)
-    if user and user.name == name then return arbitrate(user, builtin) end
+    local part = require "nt3.cli.user"
+    local user = part.load(dir, path)
+    if user and user.name == name then return part.arbitrate(user, builtin) end
   end
   if builtin then return builtin end
   for _, cmd in ipairs(M.commands()) do
@@ -517,33 +343,6 @@ function M.find(name)
   return nil
 end
 
-local function distance(a, b)
-  local prev = {}
-  for j = 0, #b do prev[j] = j end
-  for i = 1, #a do
-    local cur = { [0] = i }
-    for j = 1, #b do
-      local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
-      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
-    end
-    prev = cur
-  end
-  return prev[#b]
-end
-
--- cli.suggest(name) -> the nearest command name, if any is near enough
-function M.suggest(name)
-  local best, best_d
-  for _, cmd in ipairs(M.commands()) do
-    for _, candidate in ipairs({ cmd.name, table.unpack(cmd.aliases or {}) }) do
-      local d = distance(name, candidate)
-      if candidate:sub(1, #name) == name then d = math.min(d, 1) end
-      if not best_d or d < best_d then best, best_d = candidate, d end
-    end
-  end
-  if best and best_d <= math.max(2, #name // 3) then return best end
-end
-
 -- cli.unknown_command(name[, tail]): a usage error naming the nearest command
 function M.unknown_command(name, tail)
   local near = M.suggest(name)
@@ -551,35 +350,11 @@ function M.unknown_command(name, tail)
   M.usage_error(('unknown command "%s"%s%s'):format(name, hint, tail or ""))
 end
 
+-- cli.suggest(name) -> the nearest command name, if any is near enough
+function M.suggest(name) return require("nt3.cli.help").suggest(name) end
+
 -- cli.help_text() -> the command list shown by `nt3` and `nt3 help`
-function M.help_text()
-  local lines = {
-    "nt3 — command-line client for the nt3 API",
-    "",
-    "Usage: nt3 <command> [options]",
-    "",
-    "Commands:",
-  }
-  local cmds = M.commands()
-  local width = 0
-  for _, c in ipairs(cmds) do if not c.hidden then width = math.max(width, #c.name) end end
-  for _, c in ipairs(cmds) do
-    if not c.hidden then
-      local line = ("  %-" .. width .. "s   %s"):format(c.name, c.summary)
-      if c.aliases and #c.aliases > 0 then line = line .. " (alias: " .. table.concat(c.aliases, ", ") .. ")" end
-      if c.overrides_builtin then
-        line = line .. " [user command, overrides built-in]"
-      elseif c.user then
-        line = line .. " [user command]"
-      end
-      lines[#lines + 1] = line
-    end
-  end
-  lines[#lines + 1] = ""
-  lines[#lines + 1] = "Run 'nt3 help <command>' or 'nt3 <command> --help' for a command's options."
-  lines[#lines + 1] = "Run 'nt3 --version' for the version."
-  return table.concat(lines, "\n") .. "\n"
-end
+function M.help_text() return require("nt3.cli.help").help_text() end
 
 function M.version_text()
   return ("nt3 version %s\n"):format(embedded.version)

@@ -1,0 +1,149 @@
+-- nt3.cli.user: user commands for nt3.cli. Whether a file may be run at
+-- all, loading and checking one, and the list of every command. nt3.cli
+-- loads this only when a user command file exists or the whole list is
+-- needed (help, an alias, a misspelt name): a run of a built-in with its
+-- flags right does not undump it. Use it through nt3.cli (cli.trusted,
+-- cli.commands).
+local cli = require "nt3.cli"
+local env = require "nt3.env"
+local fs = require "nt3.fs"
+
+local internal = cli._internal
+
+local M = {}
+
+local USER_COMMAND_MAX = 1024 * 1024
+
+local function octal(mode) return ("%03o"):format(mode) end
+
+-- cli.trusted(path, kind) -> true | nil, reason
+-- Code is only run from files and directories owned by the user or root
+-- and not writable by group or others: anyone who can write there could
+-- otherwise run code as the user.
+function M.trusted(path, kind)
+  local st, err = fs.stat(path)
+  if not st then return nil, err end
+  if st.type ~= kind then return nil, ("%s is not a %s"):format(path, kind == "file" and "regular file" or kind) end
+  local uid = env.uid()
+  if st.uid ~= uid and st.uid ~= 0 then
+    return nil, ("%s is owned by another user (uid %d)"):format(path, st.uid)
+  end
+  if st.mode & 18 ~= 0 then -- 0022
+    return nil, ("%s is writable by group or others (mode %s); fix: chmod go-w %s"):format(path, octal(st.mode), path)
+  end
+  return true
+end
+
+local warned = {}
+local function warn_once(message)
+  if not warned[message] then
+    warned[message] = true
+    cli.warn(message)
+  end
+end
+
+-- "skipping <path>: <why>", unless why already starts with the path (Lua's
+-- own messages do, with the line: "<path>:4: unexpected symbol").
+local function skip(path, why)
+  if why:sub(1, #path + 1) == path .. ":" then
+    warn_once("skipping " .. why)
+  else
+    warn_once("skipping " .. path .. ": " .. why)
+  end
+end
+
+-- The line of the file's top-level `return`, where the command table is
+-- built: a missing field is pointed at there.
+local function return_line(text)
+  local found, n = nil, 0
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    n = n + 1
+    if line:match("^return%f[%W]") then found = n end
+  end
+  return found
+end
+
+-- user.load(dir, path) -> command | nil: one user command file; warns and
+-- returns nil when it cannot be used.
+function M.load(dir, path)
+  local ok, why = cli.trusted(dir, "directory")
+  if ok then ok, why = cli.trusted(path, "file") end
+  if not ok then
+    skip(path, why)
+    return nil
+  end
+  local text, err = fs.read(path, USER_COMMAND_MAX)
+  if not text then
+    skip(path, err)
+    return nil
+  end
+  local chunk, lerr = load(text, "@" .. path, "t")
+  if not chunk then
+    skip(path, lerr)
+    return nil
+  end
+  local okrun, cmd = pcall(chunk)
+  if not okrun then
+    skip(path, tostring(cmd))
+    return nil
+  end
+  local line = return_line(text)
+  local valid, verr = cli.validate(cmd, line and (path .. ":" .. line) or path)
+  if not valid then
+    skip(path, verr)
+    return nil
+  end
+  -- find() looks a command up by its file name, so the two must agree
+  local base = path:match("([^/]+)%.lua$")
+  if cmd.name ~= base then
+    skip(path, ("the command is named '%s', so its file must be %s.lua"):format(cmd.name, cmd.name))
+    return nil
+  end
+  cmd.source = path
+  cmd.user = true
+  return cmd
+end
+
+local function dir_exists(dir)
+  local st = fs.stat(dir)
+  return st and st.type == "directory"
+end
+
+-- user.arbitrate(user, builtin) -> the one of the two that a name runs
+function M.arbitrate(user, builtin)
+  if not builtin then return user end
+  if user.overrides == true then
+    user.overrides_builtin = true
+    return user
+  end
+  warn_once(("ignoring %s: it has the name of the built-in command '%s' (add overrides = true to replace it)")
+    :format(user.source, builtin.name))
+  return builtin
+end
+
+-- cli.commands() -> every command, sorted by name (user overrides applied)
+function M.commands()
+  local list, by_name, seen = {}, {}, {}
+  for _, name in ipairs(internal.builtin_names()) do
+    by_name[name] = internal.load_builtin(name)
+  end
+  for _, dir in ipairs(cli.user_command_dirs()) do
+    if dir_exists(dir) then
+      local names = fs.dir(dir) or {}
+      for _, file in ipairs(names) do
+        local base = file:match("^(.+)%.lua$")
+        -- the first directory holding <name>.lua decides, as find() does
+        if base and not seen[base] then
+          seen[base] = true
+          local cmd = M.load(dir, dir .. "/" .. file)
+          if cmd then by_name[cmd.name] = M.arbitrate(cmd, internal.load_builtin(cmd.name)) end
+        end
+      end
+    end
+  end
+  for _, cmd in pairs(by_name) do list[#list + 1] = cmd end
+  table.sort(list, function(a, b) return a.name < b.name end)
+  return list
+end
+
+return M

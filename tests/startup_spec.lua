@@ -1,0 +1,70 @@
+-- Start-up: each run loads only what its command uses, and exiting early
+-- (frees skipped, see src/main.c) still finalizes and flushes everything.
+--
+-- A module is proven not loaded by planting a copy of it that raises in
+-- NT3_LUA_DIR (which the searcher prefers to the embedded one): the run
+-- succeeds only if nothing required it.
+local sh = require "helpers.sh"
+
+-- A directory whose <name>.lua files each raise "<name> was loaded".
+local function tripwires(names)
+  local dir = sh.tmpdir()
+  for _, name in ipairs(names) do
+    local path = dir .. "/" .. name:gsub("%.", "/") .. ".lua"
+    os.execute("mkdir -p " .. sh.quote(path:match("^(.*)/")))
+    sh.spit(path, ("error(%q, 0)\n"):format(name .. " was loaded"))
+  end
+  return dir
+end
+
+local TOKEN = "entri_startup_spec_token_01"
+
+describe("start-up loads only what the command uses", function()
+  it("prints the version without the help text, user commands or the credential store", function()
+    local dir = tripwires({ "nt3.cli.help", "nt3.cli.user", "nt3.config", "nt3.fs", "nt3.json" })
+    local r = sh.run({ "--version" }, { env = { NT3_LUA_DIR = dir } })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("^nt3 version %d+%.%d+%.%d+\n$", r.stdout)
+  end)
+
+  it("runs status without the help text, user-command loading or the credential writer", function()
+    local dir = tripwires({ "nt3.cli.help", "nt3.cli.user", "nt3.config.write" })
+    local r = sh.run({ "status" }, { env = { NT3_LUA_DIR = dir, NT3_API_TOKEN = TOKEN } })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("^Logged in with the token from the environment variable NT3_API_TOKEN\n", r.stdout)
+  end)
+
+  it("lists the commands without the credential store", function()
+    local dir = tripwires({ "nt3.config", "nt3.config.write", "nt3.json" })
+    local r = sh.run({ "help" }, { env = { NT3_LUA_DIR = dir } })
+    assert.are.equal(0, r.code, r.stderr)
+    for _, name in ipairs({ "login", "logout", "status", "api" }) do
+      assert.matches("\n  " .. name .. " ", r.stdout)
+    end
+  end)
+
+  it("still loads the parts it skipped the moment they are needed", function()
+    local dir = tripwires({ "nt3.cli.help", "nt3.config.write" })
+    local help = sh.run({ "help" }, { env = { NT3_LUA_DIR = dir } })
+    assert.are.equal(1, help.code)
+    assert.matches("nt3.cli.help was loaded", help.stderr, 1, true)
+    local logout = sh.run({ "logout" }, { env = { NT3_LUA_DIR = dir } })
+    assert.are.equal(1, logout.code)
+    assert.matches("nt3.config.write was loaded", logout.stderr, 1, true)
+  end)
+end)
+
+describe("exit", function()
+  it("runs every pending __gc and flushes files a script left open", function()
+    local dir = sh.tmpdir()
+    local script = sh.script(([[
+      setmetatable({}, { __gc = function() io.stdout:write("finalized\n") end })
+      local f = assert(io.open(%q, "w"))
+      f:write("written, never closed")
+    ]]):format(dir .. "/left-open.txt"))
+    local r = sh.run({ "run", script })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("finalized\n", r.stdout)
+    assert.are.equal("written, never closed", sh.slurp(dir .. "/left-open.txt"))
+  end)
+end)
