@@ -17,36 +17,14 @@ This is a benchmark, not a test: it prints numbers and never fails on them.
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+import benchlib
+
 TOKEN = "entri_valid_benchmark_0000"
-
-
-def spawn_time(argv, env):
-    devnull = os.open(os.devnull, os.O_RDWR)
-    try:
-        fa = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
-              (os.POSIX_SPAWN_DUP2, devnull, 2)]
-        t0 = time.perf_counter()
-        pid = os.posix_spawn(argv[0], argv, env, file_actions=fa)
-        _, status = os.waitpid(pid, 0)
-        elapsed = time.perf_counter() - t0
-    finally:
-        os.close(devnull)
-    if status != 0:
-        sys.exit(f"api.py: {' '.join(argv)} failed (status {status})")
-    return elapsed
-
-
-def which(name):
-    p = shutil.which(name, path=os.environ.get("PATH", "/usr/bin:/bin"))
-    if not p:
-        sys.exit(f"api.py: {name} not found (./setup.sh deps installs it)")
-    return p
 
 
 def start_server(here, tmp):
@@ -64,16 +42,8 @@ def start_server(here, tmp):
 
 
 def main():
-    args = sys.argv[1:]
-    runs = 200
-    if "--runs" in args:
-        i = args.index("--runs")
-        runs = int(args[i + 1])
-        del args[i:i + 2]
+    nt3, runs = benchlib.arguments(200)
     here = os.path.dirname(os.path.abspath(__file__))
-    nt3 = os.path.abspath(args[0]) if args else os.path.join(here, "..", "..", "build", "nt3")
-    if not os.access(nt3, os.X_OK):
-        sys.exit(f"api.py: {nt3} is not built (./setup.sh build)")
 
     tmp = tempfile.mkdtemp(prefix="nt3-bench-")
     proc, port = start_server(here, tmp)
@@ -83,27 +53,20 @@ def main():
                "NT3_API_TOKEN": TOKEN, "NT3_API_URL": url}
         version = subprocess.run([nt3, "--version"], capture_output=True, text=True, env=env).stdout.split()[-1]
         cases = [
-            ("/bin/true (spawn floor)", [which("true")]),
-            ("curl -s", [which("curl"), "-s", "-f",
+            ("/bin/true (spawn floor)", [benchlib.which("true")]),
+            ("curl -s", [benchlib.which("curl"), "-s", "-f",
                          "-H", f"Authorization: Bearer {TOKEN}",
                          "-H", f"User-Agent: nt3/{version}",
                          "-H", "Accept: application/json",
                          f"{url}/api/v1/me"]),
             ("nt3 api", [nt3, "api", "/api/v1/me"]),
         ]
-        times = {name: [] for name, _ in cases}
-        for _ in range(10):  # warm the page cache and the server
-            for name, argv in cases:
-                spawn_time(argv, env)
-        for _ in range(runs):
-            for name, argv in cases:
-                times[name].append(spawn_time(argv, env))
+        med = benchlib.medians(cases, env, runs, must_succeed=True)
     finally:
         proc.kill()
         proc.wait()
         shutil.rmtree(tmp, ignore_errors=True)
 
-    med = {name: statistics.median(t) for name, t in times.items()}
     floor, base, ours = med["/bin/true (spawn floor)"], med["curl -s"], med["nt3 api"]
     print(f"loopback GET /api/v1/me, median of {runs} interleaved runs each ({os.cpu_count()} cores)")
     print(f"{'command':<26}{'median':>10}")

@@ -16,44 +16,13 @@ This is a benchmark, not a test: it prints numbers and never fails on them.
 """
 import json
 import os
-import statistics
-import sys
 import tempfile
-import time
 
-
-def spawn_time(argv, env):
-    devnull = os.open(os.devnull, os.O_RDWR)
-    try:
-        fa = [(os.POSIX_SPAWN_DUP2, devnull, 0), (os.POSIX_SPAWN_DUP2, devnull, 1),
-              (os.POSIX_SPAWN_DUP2, devnull, 2)]
-        t0 = time.perf_counter()
-        pid = os.posix_spawn(argv[0], argv, env, file_actions=fa)
-        os.waitpid(pid, 0)
-        return time.perf_counter() - t0
-    finally:
-        os.close(devnull)
-
-
-def which(name):
-    for d in os.environ.get("PATH", "/usr/bin:/bin").split(":"):
-        p = os.path.join(d, name)
-        if os.access(p, os.X_OK):
-            return p
-    sys.exit(f"startup.py: {name} not found (./setup.sh deps installs it)")
+import benchlib
 
 
 def main():
-    args = [a for a in sys.argv[1:]]
-    runs = 300
-    if "--runs" in args:
-        i = args.index("--runs")
-        runs = int(args[i + 1])
-        del args[i:i + 2]
-    here = os.path.dirname(os.path.abspath(__file__))
-    nt3 = os.path.abspath(args[0]) if args else os.path.join(here, "..", "..", "build", "nt3")
-    if not os.access(nt3, os.X_OK):
-        sys.exit(f"startup.py: {nt3} is not built (./setup.sh build)")
+    nt3, runs = benchlib.arguments(300)
 
     home = tempfile.mkdtemp(prefix="nt3-bench-")
     env = {"HOME": home, "PATH": "/usr/bin:/bin", "LANG": "C"}
@@ -64,21 +33,13 @@ def main():
     os.close(fd)
 
     cases = [
-        ("/bin/true (spawn floor)", [which("true")]),
-        ("lua5.4 -e ''", [which("lua5.4"), "-e", ""]),
+        ("/bin/true (spawn floor)", [benchlib.which("true")]),
+        ("lua5.4 -e ''", [benchlib.which("lua5.4"), "-e", ""]),
         ("nt3 --version", [nt3, "--version"]),
         ("nt3 help", [nt3, "help"]),
         ("nt3 status", [nt3, "status"]),
     ]
-    times = {name: [] for name, _ in cases}
-    for _ in range(10):  # warm the page cache
-        for name, argv in cases:
-            spawn_time(argv, env)
-    for _ in range(runs):
-        for name, argv in cases:
-            times[name].append(spawn_time(argv, env))
-
-    med = {name: statistics.median(t) for name, t in times.items()}
+    med = benchlib.medians(cases, env, runs)
     floor = med["/bin/true (spawn floor)"]
     base = med["lua5.4 -e ''"]
     print(f"start-up, median of {runs} interleaved runs each ({os.cpu_count()} cores)")
