@@ -263,6 +263,30 @@ describe("the token in output", function()
     end
     srv.stop()
   end)
+
+  it("is not repeated whole when it is typed where something else belongs, or comes back in an error", function()
+    local C = auth.CANARY
+    local u = auth.user()
+    local logged_in = { env = { NT3_API_TOKEN = C, NT3_API_URL = "http://127.0.0.1:9" } }
+    local runs = {
+      { { "login", C } },                 -- -t forgotten: an unexpected argument
+      { { "logout", C } },
+      { { "login", "--" .. C } },         -- an unknown flag
+      { { C } },                          -- an unknown command
+      { { "api", "/api/v1/me", "-H", "Authorization Bearer " .. C }, logged_in }, -- the colon forgotten
+      { { "api", "/api/v1/me", "-f", C }, logged_in },
+      { { "api", "-X", C, "/api/v1/me" }, logged_in },
+      { { "api", "https://elsewhere.example/?t=" .. C }, logged_in },
+      { { "run", sh.script('error("the server said: bad token ' .. C .. '")') } },
+      { { "run", sh.script('error("the server said: bad token ' .. C .. '")') }, { env = { NT3_DEBUG = "1" } } },
+      { { "run", sh.script('require("nt3.cli").warn("odd token ' .. C .. '")') } },
+    }
+    for i, r in ipairs(runs) do
+      local out = u.run(r[1], r[2])
+      assert.matches("entri_%*%*%*%*", out.stderr, 1, false, "run " .. i .. ": the masked token is still named")
+      auth.assert_no_canary(out, "run " .. i .. " (" .. table.concat(r[1], " "):sub(1, 60) .. ")")
+    end
+  end)
 end)
 
 teardown(sh.cleanup)

@@ -53,9 +53,20 @@ function M.errorln(message)
   io.stderr:write(message, "\n")
 end
 
+-- Masks anything shaped like a token in a message for stderr. Messages
+-- quote what the user typed and what a server or a script said, and a token
+-- turns up there: `nt3 login entri_...` without -t, a header missing its
+-- colon, a server echoing the token it refused. The token is never printed
+-- whole (DESIGN.md, invariant 5), so the last line of defence is here.
+local function redact(message)
+  return (tostring(message):gsub("entri_[^%s\"'`]+", function(token)
+    return require("nt3.config").mask(token)
+  end))
+end
+
 -- cli.warn(message): "nt3: warning: <message>" on stderr
 function M.warn(message)
-  io.stderr:write(PROGRAM, ": warning: ", message, "\n")
+  io.stderr:write(PROGRAM, ": warning: ", redact(message), "\n")
 end
 
 ---------------------------------------------------------------------------
@@ -424,7 +435,7 @@ function M.main(argv)
   io.stdout:flush()
   if ok then return result end
   local msg = message_of(result)
-  if msg and msg ~= "" then io.stderr:write(PROGRAM, ": ", msg, "\n") end
+  if msg and msg ~= "" then io.stderr:write(PROGRAM, ": ", redact(msg), "\n") end
   if is_failure(result) then
     if result.usage_of then
       io.stderr:write("\n", M.usage(result.usage_of))
