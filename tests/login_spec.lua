@@ -141,6 +141,25 @@ describe("nt3 login -u", function()
     assert.are.equal(0, u.run({ "login", "-t", "entri_your_token_0001", "-u", "http://127.0.0.1:8080/" }).code)
     assert.are.equal("http://127.0.0.1:8080", auth.read_json(u.global).api_url)
   end)
+
+  it("says so when a new token without -u leaves behind the URL saved with the old one", function()
+    -- the URL belongs to the token it was saved with (DESIGN.md); a user of a
+    -- staging instance who logs in again without -u must not be moved to the
+    -- default API without a word
+    local u = auth.user()
+    assert.are.equal(0, u.run({ "login", "-t", "entri_your_token_0001", "-u", "https://staging.yourcompany.com" }).code)
+    local out = u.run({ "login", "-t", "entri_your_token_0002" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("Login successful! Token saved to ~/.nt3/config.json\n", out.stdout)
+    assert.are.equal("nt3: warning: the API URL https://staging.yourcompany.com saved with the previous token "
+      .. "is not kept; this token uses https://app.nt3.io (log in with -u https://staging.yourcompany.com to keep it)\n",
+      out.stderr)
+    assert.are.same({ token = "entri_your_token_0002" }, auth.read_json(u.global))
+    -- the same URL given again, or no URL before: nothing to say
+    assert.are.equal("", u.run({ "login", "-t", "entri_your_token_0003" }).stderr)
+    u.run({ "login", "-t", "entri_your_token_0004", "-u", "https://staging.yourcompany.com" })
+    assert.are.equal("", u.run({ "login", "-t", "entri_your_token_0005", "-u", "https://staging.yourcompany.com/" }).stderr)
+  end)
 end)
 
 describe("nt3 login --local", function()

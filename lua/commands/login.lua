@@ -169,8 +169,19 @@ local function run(opts)
   local valid, bad = config.validate_token(token)
   if not valid then cli.fail(bad) end
 
+  -- the URL belongs to the token it was saved with, so a new token without
+  -- -u goes to the default API: say so rather than move a user of a
+  -- self-hosted instance without a word
+  local before = config.sources()[scope == "local" and 2 or 3]
+  local old_url = before.token and before.api_url
+
   local saved, err = config.save { token = valid, api_url = url, scope = scope }
   if not saved then cli.fail(err) end
+
+  if old_url and not url and old_url ~= config.DEFAULT_API_URL then
+    cli.warn(("the API URL %s saved with the previous token is not kept; this token uses %s (log in with -u %s to keep it)")
+      :format(old_url, config.DEFAULT_API_URL, old_url))
+  end
 
   local sources = config.sources()
   for _, rec in ipairs(sources) do
