@@ -165,6 +165,18 @@ describe("the nt3 command line", function()
     assert.matches("Usage: nt3 help [options]", rest, 1, true)
   end)
 
+  it("points gh users typing nt3 auth status (or auth login, auth logout) to the command they meant, exit 2", function()
+    -- auth is login's alias, not a group of commands as in gh auth
+    local home = sh.tmpdir()
+    for _, sub in ipairs({ "status", "login", "logout" }) do
+      local r = sh.run({ "auth", sub }, { home = home, cwd = home })
+      assert.are.equal(2, r.code, sub)
+      assert.are.equal(('nt3: unexpected argument: %s (did you mean "nt3 %s"?)'):format(sub, sub),
+        r.stderr:match("^[^\n]*"))
+    end
+    assert.are.equal('nt3: unexpected argument: stuff', sh.run({ "status", "stuff" }).stderr:match("^[^\n]*"))
+  end)
+
   it("rejects a flag before any command, exit 2", function()
     local r = sh.run({ "--bogus" })
     assert.are.equal(2, r.code)

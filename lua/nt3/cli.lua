@@ -174,7 +174,7 @@ local function arg_bounds(cmd)
   return min, max
 end
 
--- cli.parse(command, argv) -> opts, args | nil, message
+-- cli.parse(command, argv) -> opts, args | nil, message[, unexpected argument]
 -- opts is keyed by the long name with - turned into _ (opts.api_url);
 -- a flag with multiple = true collects a list. args are the positionals.
 function M.parse(cmd, argv)
@@ -246,7 +246,7 @@ function M.parse(cmd, argv)
       return nil, ("missing argument: %s"):format(cmd.args[#args + 1]:gsub("[?.]+$", ""))
     end
     if #args > max then
-      return nil, ("unexpected argument: %s"):format(args[max + 1])
+      return nil, ("unexpected argument: %s"):format(args[max + 1]), args[max + 1]
     end
   end
   return opts, args
@@ -388,8 +388,14 @@ end
 
 -- Runs a command with its own arguments; raises Failure on usage errors.
 function M.run_command(cmd, argv, invoked_as)
-  local opts, args = M.parse(cmd, argv)
-  if not opts then M.usage_error(args, cmd) end
+  local opts, args, unexpected = M.parse(cmd, argv)
+  if not opts then
+    -- `nt3 auth status` is what gh users type; here auth is login's alias
+    if unexpected and unexpected:match(NAME) and load_builtin(unexpected) then
+      args = ('%s (did you mean "%s %s"?)'):format(args, PROGRAM, unexpected)
+    end
+    M.usage_error(args, cmd)
+  end
   if opts.help then
     io.stdout:write(M.usage(cmd))
     return M.EXIT.ok
