@@ -227,6 +227,16 @@ describe("nt3.json", function()
     assert.are.equal('{\n  "a": []\n}', json.pretty({ a = json.array({}) }))
   end)
 
+  it("decodes [] as an empty list that encodes back as [], and {} as an object", function()
+    local text = '{"a":[],"b":{},"c":[[ ],{"d":[\n]}],"e":"[]","f":"\\\\"}'
+    local v = assert(json.decode(text))
+    assert.are.equal('{"a":[],"b":{},"c":[[],{"d":[]}],"e":"[]","f":"\\\\"}', json.encode(v))
+    assert.are.equal(0, #v.a)
+    assert.are.equal("[]", json.encode(json.decode("[]")))
+    -- a string that spells the NUL character is left alone, whatever happens to []
+    assert.are.equal("\0x", json.decode('["\\u0000x",[]]')[1])
+  end)
+
   it("encodes compactly with sorted keys, and refuses what JSON cannot hold", function()
     assert.are.equal('{"a":1,"b":[true,"x",null]}', json.encode({ b = { true, "x", json.null }, a = 1 }))
     local t = {}

@@ -119,18 +119,53 @@ function M.pretty(value)
   return serialise(value, "")
 end
 
+-- cjson 2.1.0 (Debian's) decodes [] and {} to the same empty table, so a
+-- rewritten config file or a pretty-printed API answer would turn a list
+-- into an object. Before decoding, every [] outside a string becomes a
+-- string no JSON text holds unless it spells \u0000 (then nothing is
+-- marked), and fix() turns that string back into a json.array.
+local EMPTY_ARRAY = "\0nt3.json.array"
+local EMPTY_ARRAY_JSON = '"\\u0000nt3.json.array"'
+
+local function mark_empty_arrays(text)
+  if not text:find("%[[ \t\r\n]*%]") or text:find("\\u0000", 1, true) then return text end
+  local out, i = {}, 1
+  while true do
+    local s = text:find('[%["]', i)
+    if not s then break end
+    if text:byte(s) == 34 then -- '"': copy the string, escapes and all
+      local j = s + 1
+      while true do
+        local q = text:find('["\\]', j)
+        if not q then return text end -- unterminated: let cjson say so
+        if text:byte(q) == 92 then j = q + 2 else j = q break end
+      end
+      out[#out + 1] = text:sub(i, j)
+      i = j + 1
+    else
+      local e = select(2, text:find("^%[[ \t\r\n]*%]", s))
+      out[#out + 1] = text:sub(i, s - 1)
+      out[#out + 1] = e and EMPTY_ARRAY_JSON or "["
+      i = (e or s) + 1
+    end
+  end
+  out[#out + 1] = text:sub(i)
+  return table.concat(out)
+end
+
 -- cjson gives every number as a float; a page number of 3 would print as
 -- "3.0" and fail math.type(n) == "integer". Whole numbers within the range
 -- a double holds exactly become integers.
 local EXACT = 2 ^ 53
-local function integers(v)
+local function fix(v)
   if type(v) == "number" then
     if v == math.floor(v) and v >= -EXACT and v <= EXACT then return math.tointeger(v) end
     return v
   end
+  if v == EMPTY_ARRAY then return M.array() end
   if type(v) == "table" then
     for k, x in pairs(v) do
-      if type(x) == "number" or type(x) == "table" then v[k] = integers(x) end
+      if type(x) == "number" or type(x) == "table" or x == EMPTY_ARRAY then v[k] = fix(x) end
     end
   end
   return v
@@ -141,9 +176,9 @@ function M.decode(text)
   if type(text) ~= "string" then
     error("bad argument #1 to 'decode' (string expected, got " .. type(text) .. ")", 2)
   end
-  local value, err = cjson.decode(text)
+  local value, err = cjson.decode(mark_empty_arrays(text))
   if err then return nil, err end
-  return integers(value)
+  return fix(value)
 end
 
 return M
