@@ -325,6 +325,23 @@ describe("nt3 api", function()
     end
   end)
 
+  it("shows a server's message as one line, without its control characters, and not endlessly long", function()
+    local canned = require "helpers.canned"
+    local hostile = canned.start { status = 400,
+      body = '{"message":"bad\\n\\u001b[31mred\\u001b[0m\\r\\nsecond line\\u0007"}' }
+    local out = at.nt3(hostile, { "api", "/x", "--silent" })
+    hostile.stop()
+    assert.are.equal(1, out.code)
+    assert.are.equal("nt3: bad [31mred [0m second line (HTTP 400)\n", out.stderr)
+
+    local huge = canned.start { status = 500, body = '{"message":"' .. ("x"):rep(100000) .. '"}' }
+    out = at.nt3(huge, { "api", "/x", "--silent" })
+    huge.stop()
+    assert.are.equal(1, out.code)
+    assert.matches("^nt3: x+%.%.%. %(HTTP 500%)\n$", out.stderr)
+    assert.is_true(#out.stderr < 400, "a message of " .. #out.stderr .. " bytes")
+  end)
+
   it("reports a rejected token with the server's message", function()
     local out = at.nt3(srv, { "api", "/api/v1/me" }, { env = { NT3_API_TOKEN = "entri_revoked" } })
     assert.are.equal(1, out.code)

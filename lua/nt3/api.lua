@@ -61,6 +61,24 @@ local function with_query(path, params)
   return path .. (path:find("?", 1, true) and "&" or "?") .. M.query(params)
 end
 
+-- A server's message goes to a terminal or a log as one line: control
+-- characters (a newline, an escape sequence) become spaces and a message
+-- longer than anyone reads is cut.
+local MESSAGE_MAX = 300
+local function one_line(text)
+  text = text:gsub("[%c%s]+", " "):gsub("^ ", ""):gsub(" $", "")
+  if #text > MESSAGE_MAX then
+    local cut = text:sub(1, MESSAGE_MAX)
+    -- not in the middle of a UTF-8 character (at most 3 bytes of one)
+    for _ = 1, 3 do
+      if utf8.len(cut) then break end
+      cut = cut:sub(1, -2)
+    end
+    text = cut .. "..."
+  end
+  return text
+end
+
 -- The server's own words for an error, when it sends any: {"message":..},
 -- {"error":".."}, {"error":{"message":..}}, {"errors":[{"message":..}]},
 -- or a short plain-text body.
@@ -74,7 +92,7 @@ local function error_message(res, data)
     }
     for i = 1, 6 do
       local c = candidates[i]
-      if type(c) == "string" and c ~= "" then return c end
+      if type(c) == "string" and one_line(c) ~= "" then return one_line(c) end
     end
   end
   local body = res.body or ""
