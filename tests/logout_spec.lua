@@ -58,6 +58,20 @@ describe("nt3 logout", function()
     assert.are.equal('{"api_url":"https://s.example.com"}', sh.slurp(u["local"]))
   end)
 
+  it("warns that a token in ./.nt3.local.json remains in effect in this directory", function()
+    local u = auth.user()
+    u.run({ "login", "-t", "entri_global_token_01" })
+    u.run({ "login", "--local", "-t", "entri_local_token_001" })
+    local out = u.run({ "logout" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("Logged out: removed ~/.nt3/config.json\n", out.stdout)
+    assert.are.equal("nt3: warning: ./.nt3.local.json in this directory still holds a token, which remains in effect "
+      .. "here; run 'nt3 logout --local' to remove it\n", out.stderr)
+    assert.are.equal("entri_local_token_001", auth.read_json(u["local"]).token)
+    -- elsewhere there is nothing to say
+    assert.are.equal("", u.run({ "logout" }, { cwd = u.home }).stderr)
+  end)
+
   it("warns that a token in NT3_API_TOKEN remains in effect", function()
     local u = auth.user()
     u.run({ "login", "-t", "entri_saved_token_001" })

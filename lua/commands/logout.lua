@@ -23,6 +23,13 @@ local function run(opts)
   local t = env.get("NT3_API_TOKEN")
   if t and t ~= "" then
     cli.warn("NT3_API_TOKEN is set and remains in effect; unset it to stop using that token")
+  elseif scope == "global" then
+    -- logged out, but not here: the local token still wins in this directory
+    local here = config.sources()[2]
+    if here.token then
+      cli.warn(("%s in this directory still holds a token, which remains in effect here; run 'nt3 logout --local' to remove it")
+        :format(here.display))
+    end
   end
   return cli.EXIT.ok
 end
