@@ -44,10 +44,12 @@ function M.validate_token(t)
   end
   t = trim(t)
   if t == "" then return nil, "the token is empty" end
+  -- the documented message first: a token that is not ours at all gets it,
+  -- whatever else is wrong with it
+  if t:sub(1, #M.TOKEN_PREFIX) ~= M.TOKEN_PREFIX then return nil, INVALID_PREFIX end
   if #t > M.TOKEN_MAX then
     return nil, ("the token is too long (%d bytes; at most %d)"):format(#t, M.TOKEN_MAX)
   end
-  if t:sub(1, #M.TOKEN_PREFIX) ~= M.TOKEN_PREFIX then return nil, INVALID_PREFIX end
   if #t == #M.TOKEN_PREFIX then
     return nil, 'Invalid token format. There is nothing after "entri_"'
   end
