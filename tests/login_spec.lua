@@ -291,6 +291,22 @@ describe("nt3 login while NT3_API_TOKEN is set", function()
   end)
 end)
 
+describe("nt3 login while NT3_API_URL is set", function()
+  it("saves as asked and says the environment variable still decides where the token goes", function()
+    local u = auth.user()
+    local out = u.run({ "login", "-t", "entri_saved_token_001", "-u", "https://staging.yourcompany.com" },
+      { env = { NT3_API_URL = "https://other.example.com" } })
+    assert.are.equal(0, out.code)
+    assert.are.equal("https://staging.yourcompany.com", auth.read_json(u.global).api_url)
+    assert.are.equal("nt3: warning: NT3_API_URL is set and takes precedence over the saved API URL; " ..
+      "unset it to use the saved one\n", out.stderr)
+    -- without -u there is no saved URL for it to take precedence over
+    out = u.run({ "login", "-t", "entri_saved_token_002" }, { env = { NT3_API_URL = "https://other.example.com" } })
+    assert.are.equal(0, out.code)
+    assert.is_nil(out.stderr:find("NT3_API_URL", 1, true))
+  end)
+end)
+
 describe("nt3 login with a corrupted or insecure config", function()
   local cases = {
     { "not JSON", "token: entri_abc", "is not a JSON object" },

@@ -199,6 +199,10 @@ local function run(opts)
   elseif scope == "global" and sources[2].token then
     cli.warn(("%s in this directory still takes precedence here over the saved token"):format(sources[2].display))
   end
+  local override = env.get("NT3_API_URL")
+  if url and override and override ~= "" then
+    cli.warn("NT3_API_URL is set and takes precedence over the saved API URL; unset it to use the saved one")
+  end
   return cli.EXIT.ok
 end
 
