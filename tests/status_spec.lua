@@ -51,6 +51,23 @@ describe("nt3 status", function()
       "" }, "\n"), out.stdout)
   end)
 
+  it("uses the global token in a directory that has been deleted, where no local file can be", function()
+    local u = with_all_three()
+    -- a wrapper that runs nt3 from inside a directory it has just removed
+    local bin = sh.tmpdir() .. "/in-deleted-dir"
+    sh.spit(bin, '#!/bin/sh\nmkdir gone && cd gone && rmdir ../gone && exec "$NT3_BIN" "$@"\n')
+    assert(os.execute("chmod 700 " .. sh.quote(bin)))
+    local out = u.run({ "status" }, { bin = bin, cwd = sh.tmpdir() })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.matches("^Logged in with the token from the global file ~/%.nt3/config%.json\n", out.stdout)
+    out = u.run({ "login", "--local", "-t", LOCAL_TOKEN }, { bin = bin, cwd = sh.tmpdir() })
+    assert.are.equal(1, out.code)
+    assert.are.equal("nt3: cannot find the current directory: No such file or directory\n", out.stderr)
+    out = u.run({ "logout", "--local" }, { bin = bin, cwd = sh.tmpdir() })
+    assert.are.equal(0, out.code)
+    assert.are.equal("Not logged in: no token stored in ./.nt3.local.json\n", out.stdout)
+  end)
+
   it("says where the API URL comes from", function()
     local u = auth.user()
     u.run({ "login", "-t", GLOBAL_TOKEN, "-u", "https://staging.example.com" })

@@ -147,8 +147,8 @@ end
 -- config.path(scope) -> the credential file of "global" or "local"
 function M.path(scope)
   if scope == "local" then
-    local cwd, err = env.cwd()
-    if not cwd then return nil, err end
+    local cwd, err, code = env.cwd()
+    if not cwd then return nil, "cannot find the current directory: " .. (err:match(": (.*)$") or err), code end
     return (cwd == "/" and "" or cwd) .. "/" .. M.LOCAL_NAME
   elseif scope == "global" then
     local dir, err = M.global_dir()
@@ -265,9 +265,11 @@ end
 -- state: "missing" | "ok" (parsed; token may be nil) | "invalid" (error set)
 local function read_source(scope)
   local rec = { source = scope, warnings = {} }
-  local path, perr = M.path(scope)
+  local path, perr, code = M.path(scope)
   if not path then
-    rec.state, rec.error = "invalid", perr
+    -- a directory that was deleted under us holds no .nt3.local.json
+    rec.state, rec.error = code == 2 and "missing" or "invalid", code ~= 2 and perr or nil
+    rec.display = "./" .. M.LOCAL_NAME
     return rec
   end
   rec.path, rec.display = path, M.display(path, scope)
