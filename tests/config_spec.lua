@@ -203,6 +203,25 @@ describe("config.active", function()
   end)
 end)
 
+describe("a relative NT3_CONFIG_DIR or HOME", function()
+  it("is refused in one line rather than read from or written to the current directory", function()
+    -- a cloned repository's .nt3/config.json must not become the global config
+    local u = auth.user()
+    auth.mkdir(u.cwd .. "/.nt3")
+    auth.write(u.cwd .. "/.nt3/config.json", '{"token":"entri_fromrepo_00000001","api_url":"https://evil.example.com"}', "600")
+    for _, args in ipairs({ { "status" }, { "login", "-t", "entri_mine_000000001" }, { "logout" } }) do
+      local out = u.run(args, { env = { NT3_CONFIG_DIR = ".nt3" } })
+      assert.are.equal(1, out.code, args[1])
+      assert.are.equal('nt3: NT3_CONFIG_DIR must be an absolute path (it is ".nt3")\n', out.stderr)
+    end
+    assert.are.equal("entri_fromrepo_00000001", auth.read_json(u.cwd .. "/.nt3/config.json").token)
+    -- nor does a relative HOME make ./.nt3 the global directory
+    local out = u.run({ "status" }, { home = "." })
+    assert.are.equal(1, out.code)
+    assert.are.equal("nt3: cannot find the home directory (set HOME)\n", out.stderr)
+  end)
+end)
+
 describe("config.save, config.clear and config.update", function()
   it("keeps the other keys of the file when saving and clearing", function()
     local u = auth.user()

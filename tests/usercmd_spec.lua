@@ -315,6 +315,11 @@ return {
       assert.are.equal(2, out.code)
       assert.are.equal("", out.stdout)
       assert.truthy(out.stderr:find('unknown command "hello"', 1, true), out.stderr)
+      -- nor through a relative NT3_CONFIG_DIR, which would be ./.nt3/commands
+      out = sh.run({ "hello" }, { home = home, cwd = cwd, env = { NT3_CONFIG_DIR = ".nt3" } })
+      assert.are.equal(2, out.code)
+      assert.are.equal("", out.stdout)
+      assert.truthy(out.stderr:find('unknown command "hello"', 1, true), out.stderr)
       -- and a script's require does not find modules there either
       out = sh.run({ "run", sh.script([[print(pcall(require, "hello"))]]) }, { home = home, cwd = cwd })
       assert.truthy(out.stdout:match("^false\t"), out.stdout)

@@ -308,7 +308,9 @@ function M.user_command_dirs()
     local home = env.home()
     if home then base = home .. "/.nt3" end
   end
-  if base then dirs[#dirs + 1] = base .. "/commands" end
+  -- never a relative NT3_CONFIG_DIR: that would be a directory of the
+  -- current one (nt3.config refuses it too)
+  if base and base:sub(1, 1) == "/" then dirs[#dirs + 1] = base .. "/commands" end
   local extra = env.get("NT3_COMMANDS_PATH")
   if extra then
     for d in extra:gmatch("[^:]+") do

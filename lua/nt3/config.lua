@@ -131,14 +131,19 @@ end
 local function home()
   local h = env.home()
   if h then h = h:gsub("/+$", "") end
-  if h == "" then h = nil end
+  -- a relative HOME would put ~/.nt3 in the current directory
+  if h == "" or (h and h:sub(1, 1) ~= "/") then h = nil end
   return h
 end
 
 -- config.global_dir() -> $NT3_CONFIG_DIR, else ~/.nt3 | nil, message
 function M.global_dir()
   local d = env.get("NT3_CONFIG_DIR")
-  if d and d ~= "" then return (d:gsub("(.)/+$", "%1")) end
+  if d and d ~= "" then
+    -- relative, it would name a directory in whatever repository one is in
+    if d:sub(1, 1) ~= "/" then return nil, ('NT3_CONFIG_DIR must be an absolute path (it is "%s")'):format(d) end
+    return (d:gsub("(.)/+$", "%1"))
+  end
   local h = home()
   if not h then return nil, "cannot find the home directory (set HOME)" end
   return h .. "/.nt3"
