@@ -677,7 +677,7 @@ struct hop {
   const char *body; /* NULL: none */
   size_t body_len;
   int cross_origin; /* credentials stay behind */
-  int plain_http;
+  int loopback; /* never through a proxy */
   double budget; /* seconds left of the whole request's timeout */
 };
 
@@ -700,8 +700,10 @@ static CURLcode setup_hop(struct transfer *t, const struct request *req, const s
   SET(CURLOPT_SSL_VERIFYHOST, 2L);
   if (req->cafile) SET(CURLOPT_CAINFO, req->cafile);
   /* loopback traffic never goes through a proxy from the environment: the
-   * plain-http exception is only safe if the bytes stay on this machine */
-  if (hop->plain_http) SET(CURLOPT_PROXY, "");
+   * plain-http exception is only safe if the bytes stay on this machine,
+   * and through a proxy "127.0.0.1" would name the proxy's machine, TLS or
+   * not */
+  if (hop->loopback) SET(CURLOPT_PROXY, "");
   SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   SET(CURLOPT_TIMEOUT_MS, to_ms(hop->budget));
   SET(CURLOPT_CONNECTTIMEOUT_MS, to_ms(req->connect_timeout));
@@ -924,8 +926,8 @@ static int http_request(lua_State *L) {
   double deadline = now_seconds() + req.timeout;
   for (lua_Integer redirects = 0;; redirects++) {
     lua_settop(L, SLOT_ORIGIN);
-    const char *scheme = push_part(L, t, t->url, CURLUPART_SCHEME, 0);
-    hop.plain_http = scheme && strcasecmp(scheme, "http") == 0;
+    const char *host = push_part(L, t, t->url, CURLUPART_HOST, 0);
+    hop.loopback = host && is_loopback(host);
     hop.budget = deadline - now_seconds();
     if (hop.budget <= 0) {
       char secs[32];

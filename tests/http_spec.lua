@@ -323,6 +323,17 @@ describe("nt3.http.request", function()
     lazy_setup(function() tls = server.start { tls = true } end)
     lazy_teardown(function() tls.stop() end)
 
+    it("never sends https to a loopback host through a proxy from the environment either", function()
+      -- through a proxy, "127.0.0.1" would be the proxy's machine, not this one
+      local dead = "http://127.0.0.1:" .. closed_port()
+      local out = sh.run({ "run", sh.script([[
+        local res, err = require("nt3.http").request { url = os.getenv("URL"), cafile = os.getenv("CA") }
+        print(res and res.status, err)
+      ]]) }, { env = { URL = tls.url .. "/echo", CA = tls.cafile, https_proxy = dead, HTTPS_PROXY = dead, ALL_PROXY = dead, all_proxy = dead } })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("200\tnil\n", out.stdout)
+    end)
+
     it("refuses a server whose certificate is not trusted", function()
       local before = #tls.requests()
       local res, err = http.request { url = tls.url .. "/echo", headers = { Authorization = "Bearer entri_tls_secret" } }
