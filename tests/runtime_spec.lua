@@ -230,3 +230,28 @@ describe("installation", function()
     assert.matches("^nt3 version ", r.stdout)
   end)
 end)
+
+describe("C modules", function()
+  -- A Lua C module takes the Lua API from the binary. Were anything else of
+  -- the binary exported (lua-cjson's strbuf_* and fpconv_* are linked in),
+  -- a module with a function of the same name would call ours instead.
+  it("keep their own functions: the binary exports the Lua C API and nothing of its own", function()
+    local dir = sh.tmpdir()
+    sh.spit(dir .. "/probe.c", [[
+      #include <lua.h>
+      int fpconv_init(void) { return 42; }
+      int luaopen_probe(lua_State *L) {
+        lua_pushinteger(L, fpconv_init());
+        return 1;
+      }
+    ]])
+    local cmd = ("cc -shared -fPIC -I/usr/include/lua5.4 -o %s %s 2>&1")
+      :format(sh.quote(dir .. "/probe.so"), sh.quote(dir .. "/probe.c"))
+    assert.is_true(os.execute(cmd), "cc could not build the probe module")
+    local r = sh.run({ "run", sh.script([[
+      print(assert(package.loadlib(os.getenv("PROBE"), "luaopen_probe"))())
+    ]]) }, { env = { PROBE = dir .. "/probe.so" } })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("42\n", r.stdout)
+  end)
+end)
