@@ -553,6 +553,20 @@ static int debug_enabled(void) {
   return d && *d && *d != '0';
 }
 
+/* Header bytes come from the server: a control byte (an escape sequence
+ * that retitles or clears the terminal) is shown as '?', as in messages. */
+static void print_printable(const char *s, size_t len) {
+  size_t run = 0; /* stderr is unbuffered: printable runs go out whole */
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != 0x7f) continue;
+    fwrite(s + run, 1, i - run, stderr);
+    fputc('?', stderr);
+    run = i + 1;
+  }
+  fwrite(s + run, 1, len - run, stderr);
+}
+
 /* "entri_0123456789abcd" -> "entri_****abcd": the public prefix and at
  * most the last four characters, and those only when at least eight stay
  * hidden. */
@@ -565,7 +579,7 @@ static void print_masked_credential(const char *s, size_t len) {
     len -= plen;
   }
   fputs("****", stderr);
-  if (len >= 12) fprintf(stderr, "%.4s", s + len - 4);
+  if (len >= 12) print_printable(s + len - 4, 4);
 }
 
 static void print_header_line(const char *mark, const char *line, size_t len) {
@@ -575,17 +589,21 @@ static void print_header_line(const char *mark, const char *line, size_t len) {
                        (nlen == 19 && strncasecmp(line, "Proxy-Authorization", nlen) == 0));
   int cookie = colon && ((nlen == 6 && strncasecmp(line, "Cookie", nlen) == 0) ||
                          (nlen == 10 && strncasecmp(line, "Set-Cookie", nlen) == 0));
+  fputs(mark, stderr);
   if (!auth && !cookie) {
-    fprintf(stderr, "%s%.*s\n", mark, (int)len, line);
+    print_printable(line, len);
+    fputc('\n', stderr);
     return;
   }
-  fprintf(stderr, "%s%.*s: ", mark, (int)nlen, line);
+  print_printable(line, nlen);
+  fputs(": ", stderr);
   const char *v = colon + 1, *end = line + len;
   while (v < end && (*v == ' ' || *v == '\t')) v++;
   if (auth) {
     const char *space = memchr(v, ' ', (size_t)(end - v));
     if (space) { /* the scheme ("Bearer") is no secret */
-      fprintf(stderr, "%.*s ", (int)(space - v), v);
+      print_printable(v, (size_t)(space - v));
+      fputc(' ', stderr);
       v = space + 1;
     }
     print_masked_credential(v, (size_t)(end - v));

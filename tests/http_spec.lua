@@ -418,6 +418,14 @@ describe("nt3.http.request", function()
       assert.is_nil(out.stderr:find("cookie-secret", 1, true))
     end)
 
+    it("keeps a hostile response header off the terminal: no escape bytes in the trace", function()
+      local url = srv.url .. "/headers?X-Evil=%1b%5d0%3bowned%07%1b%5b2J"
+      local out = sh.run({ "run", sh.script(script) }, { env = { NT3_DEBUG = "1", URL = url } })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.matches("< X-Evil: ?]0;owned??[2J\n", out.stderr, 1, true)
+      assert.is_nil(out.stderr:gsub("\n", ""):find("%c"))
+    end)
+
     it("prints nothing without it", function()
       local out = sh.run({ "run", sh.script(script) }, { env = { URL = srv.url .. "/echo" } })
       assert.are.equal(0, out.code, out.stderr)
