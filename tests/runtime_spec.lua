@@ -196,6 +196,15 @@ describe("nt3 run", function()
     assert.matches("^nt3: cannot open /nonexistent/script.lua[^\n]*\n$", r.stderr)
   end)
 
+  it("exits 1, never 0, when a script returns a code an exit status cannot hold", function()
+    -- exit(256) would report success: the system keeps only the low 8 bits
+    for _, code in ipairs { "256", "512", "-256", "1 << 32", "math.mininteger" } do
+      local r = sh.run({ "run", sh.script("return " .. code) })
+      assert.are.equal(1, r.code, code)
+    end
+    assert.are.equal(255, sh.run({ "run", sh.script("return 255") }).code)
+  end)
+
   it("exits with the code given to os.exit", function()
     local r = sh.run({ "run", sh.script("os.exit(7)") })
     assert.are.equal(7, r.code)
