@@ -872,11 +872,12 @@ static void push_response(lua_State *L, struct transfer *t, long status) {
   lua_setfield(L, -2, "url");
 }
 
-/* 303 always, and 301/302 after anything but GET or HEAD, turn the request
- * into a GET without its body, as browsers and curl do. */
+/* 303 always, and 301/302 after a POST, turn the request into a GET
+ * without its body, as browsers and curl do. RFC 9110 allows that change
+ * for POST only: a PUT or DELETE turned into a GET would come back 200
+ * and look done when nothing was changed. */
 static void method_after_redirect(struct hop *hop, long status) {
-  int get_or_head = strcmp(hop->method, "GET") == 0 || strcmp(hop->method, "HEAD") == 0;
-  if (status == 303 || ((status == 301 || status == 302) && !get_or_head)) {
+  if (status == 303 || ((status == 301 || status == 302) && strcmp(hop->method, "POST") == 0)) {
     if (strcmp(hop->method, "HEAD") != 0) hop->method = "GET";
     hop->body = NULL;
     hop->body_len = 0;

@@ -299,8 +299,19 @@ describe("nt3.http.request", function()
         assert.are.equal("POST", echo.method)
         assert.are.equal("data", echo.body)
       end
-      echo = echo_of(assert(http.request { method = "PUT", url = redirect("/echo", 301), body = "data" }))
+      echo = echo_of(assert(http.request { method = "POST", url = redirect("/echo", 301), body = "data" }))
       assert.are.equal("GET", echo.method)
+    end)
+
+    it("keeps a PUT or DELETE as it is after 301 and 302: only a POST may become a GET", function()
+      -- a DELETE quietly turned into a GET would come back 200, and look done
+      for _, code in ipairs { 301, 302 } do
+        local echo = echo_of(assert(http.request { method = "PUT", url = redirect("/echo", code), body = "data" }))
+        assert.are.equal("PUT", echo.method)
+        assert.are.equal("data", echo.body)
+        echo = echo_of(assert(http.request { method = "DELETE", url = redirect("/echo", code) }))
+        assert.are.equal("DELETE", echo.method)
+      end
     end)
 
     it("follows at most max_redirects", function()
