@@ -130,6 +130,24 @@ describe("docs/examples", function()
       assert.truthy(help.stdout:find("[user command, overrides built-in]", 1, true), help.stdout)
     end)
 
+    it("leaves --json one JSON object and --check as the built-in prints them", function()
+      -- the same HOME before and after installing the override, so the
+      -- paths in --json are the same
+      local home = sh.tmpdir()
+      local plain = {}
+      for _, flag in ipairs({ "--json", "--check" }) do
+        plain[flag] = at.nt3(srv, { "status", flag }, { home = home, cwd = home })
+      end
+      install(home, { "status.lua" })
+      for _, flag in ipairs({ "--json", "--check" }) do
+        local out = at.nt3(srv, { "status", flag }, { home = home, cwd = home })
+        assert.are.equal(0, out.code, out.stderr)
+        assert.are.equal(plain[flag].stdout, out.stdout, flag)
+      end
+      local out = at.nt3(srv, { "status", "--json" }, { home = home })
+      assert.is_true(at.decode(out.stdout).logged_in)
+    end)
+
     it("keeps the built-in's exit code when there is no token", function()
       local plain_home, home = sh.tmpdir(), sh.tmpdir()
       install(home, { "status.lua" })

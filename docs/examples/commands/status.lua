@@ -1,5 +1,6 @@
 -- An override of the built-in `nt3 status`: everything it prints, plus one
--- line naming the account the token belongs to.
+-- line naming the account the token belongs to (`--json` and `--check` are
+-- left exactly as the built-in prints them).
 --
 -- Install:  cp status.lua ~/.nt3/commands/
 -- `overrides = true` is what allows a user command to replace a built-in;
@@ -17,6 +18,9 @@ return {
   args = builtin.args,
   run = function(opts, ctx)
     local code = builtin.run(opts, ctx)
+    -- --json output must stay one JSON object, and --check already shows
+    -- the account: leave both exactly as the built-in has them
+    if opts.json or opts.check then return code end
     -- run returns an exit code; nil and true also mean success
     if code ~= nil and code ~= true and code ~= 0 then return code end
     local me, err = nt3.api.get("/api/v1/me")
