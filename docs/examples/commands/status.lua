@@ -2,7 +2,8 @@
 -- line naming the account the token belongs to (`--json` and `--check` are
 -- left exactly as the built-in prints them).
 --
--- Install:  cp status.lua ~/.nt3/commands/
+-- Install:  mkdir -p ~/.nt3/commands && chmod 700 ~/.nt3 ~/.nt3/commands
+--           install -m 644 status.lua ~/.nt3/commands/
 -- `overrides = true` is what allows a user command to replace a built-in;
 -- without it nt3 keeps its own status and warns. `nt3 help` marks the override.
 local nt3 = require "nt3"
