@@ -61,7 +61,7 @@ demo() {
   nt3="$ROOT/build/nt3"
   home=$(mktemp -d)
   trap 'rm -rf "$home"' EXIT
-  say "nt3 is built: $nt3 (try it in a throwaway HOME: $home)"
+  say "nt3 is built: $nt3; a demo in a throwaway HOME ($home, removed at the end)"
   run() { printf '\n$ nt3 %s\n' "$*"; HOME="$home" "$nt3" "$@"; }
   run --version
   run help

@@ -436,6 +436,23 @@ static int fs_remove(lua_State *L) {
   return e ? fail(L, path, e) : ok(L);
 }
 
+/* Gives the directory just made at path its mode; 0 or errno. Never
+ * chmod(path): whoever can write to the parent could have swapped the new
+ * directory for a symlink since the mkdir, and chmod would then open up
+ * whatever it points to (a credential file, say). */
+static int chmod_new_dir(const char *path, mode_t mode) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    /* a umask that took even the owner's read bit: this one checks the
+     * type of the very inode it changes (glibc, through /proc) */
+    if (errno == EACCES && fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) == 0) return 0;
+    return errno;
+  }
+  int e = fchmod(fd, mode) == 0 ? 0 : errno;
+  close(fd);
+  return e;
+}
+
 /* fs.mkdir(path [, mode=0700]) -> true | nil, msg, errno
  * An existing directory (or a link to one) is success, its mode untouched. */
 static int fs_mkdir(lua_State *L) {
@@ -443,8 +460,8 @@ static int fs_mkdir(lua_State *L) {
   mode_t mode = check_mode(L, 2, 1, DIR_MODE_DEFAULT);
   if (mkdir(path, mode) == 0) {
     /* the umask only ever narrows mkdir's mode; the caller asked for this one */
-    if (chmod(path, mode) != 0) return luaL_fileresult(L, 0, path);
-    return ok(L);
+    int e = chmod_new_dir(path, mode);
+    return e ? fail(L, path, e) : ok(L);
   }
   if (errno == EEXIST) {
     struct stat st;

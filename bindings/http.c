@@ -553,6 +553,20 @@ static int debug_enabled(void) {
   return d && *d && *d != '0';
 }
 
+/* Header bytes come from the server: a control byte (an escape sequence
+ * that retitles or clears the terminal) is shown as '?', as in messages. */
+static void print_printable(const char *s, size_t len) {
+  size_t run = 0; /* stderr is unbuffered: printable runs go out whole */
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != 0x7f) continue;
+    fwrite(s + run, 1, i - run, stderr);
+    fputc('?', stderr);
+    run = i + 1;
+  }
+  fwrite(s + run, 1, len - run, stderr);
+}
+
 /* "entri_0123456789abcd" -> "entri_****abcd": the public prefix and at
  * most the last four characters, and those only when at least eight stay
  * hidden. */
@@ -565,7 +579,7 @@ static void print_masked_credential(const char *s, size_t len) {
     len -= plen;
   }
   fputs("****", stderr);
-  if (len >= 12) fprintf(stderr, "%.4s", s + len - 4);
+  if (len >= 12) print_printable(s + len - 4, 4);
 }
 
 static void print_header_line(const char *mark, const char *line, size_t len) {
@@ -575,17 +589,21 @@ static void print_header_line(const char *mark, const char *line, size_t len) {
                        (nlen == 19 && strncasecmp(line, "Proxy-Authorization", nlen) == 0));
   int cookie = colon && ((nlen == 6 && strncasecmp(line, "Cookie", nlen) == 0) ||
                          (nlen == 10 && strncasecmp(line, "Set-Cookie", nlen) == 0));
+  fputs(mark, stderr);
   if (!auth && !cookie) {
-    fprintf(stderr, "%s%.*s\n", mark, (int)len, line);
+    print_printable(line, len);
+    fputc('\n', stderr);
     return;
   }
-  fprintf(stderr, "%s%.*s: ", mark, (int)nlen, line);
+  print_printable(line, nlen);
+  fputs(": ", stderr);
   const char *v = colon + 1, *end = line + len;
   while (v < end && (*v == ' ' || *v == '\t')) v++;
   if (auth) {
     const char *space = memchr(v, ' ', (size_t)(end - v));
     if (space) { /* the scheme ("Bearer") is no secret */
-      fprintf(stderr, "%.*s ", (int)(space - v), v);
+      print_printable(v, (size_t)(space - v));
+      fputc(' ', stderr);
       v = space + 1;
     }
     print_masked_credential(v, (size_t)(end - v));
@@ -677,7 +695,7 @@ struct hop {
   const char *body; /* NULL: none */
   size_t body_len;
   int cross_origin; /* credentials stay behind */
-  int plain_http;
+  int loopback; /* never through a proxy */
   double budget; /* seconds left of the whole request's timeout */
 };
 
@@ -700,8 +718,10 @@ static CURLcode setup_hop(struct transfer *t, const struct request *req, const s
   SET(CURLOPT_SSL_VERIFYHOST, 2L);
   if (req->cafile) SET(CURLOPT_CAINFO, req->cafile);
   /* loopback traffic never goes through a proxy from the environment: the
-   * plain-http exception is only safe if the bytes stay on this machine */
-  if (hop->plain_http) SET(CURLOPT_PROXY, "");
+   * plain-http exception is only safe if the bytes stay on this machine,
+   * and through a proxy "127.0.0.1" would name the proxy's machine, TLS or
+   * not */
+  if (hop->loopback) SET(CURLOPT_PROXY, "");
   SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   SET(CURLOPT_TIMEOUT_MS, to_ms(hop->budget));
   SET(CURLOPT_CONNECTTIMEOUT_MS, to_ms(req->connect_timeout));
@@ -852,11 +872,12 @@ static void push_response(lua_State *L, struct transfer *t, long status) {
   lua_setfield(L, -2, "url");
 }
 
-/* 303 always, and 301/302 after anything but GET or HEAD, turn the request
- * into a GET without its body, as browsers and curl do. */
+/* 303 always, and 301/302 after a POST, turn the request into a GET
+ * without its body, as browsers and curl do. RFC 9110 allows that change
+ * for POST only: a PUT or DELETE turned into a GET would come back 200
+ * and look done when nothing was changed. */
 static void method_after_redirect(struct hop *hop, long status) {
-  int get_or_head = strcmp(hop->method, "GET") == 0 || strcmp(hop->method, "HEAD") == 0;
-  if (status == 303 || ((status == 301 || status == 302) && !get_or_head)) {
+  if (status == 303 || ((status == 301 || status == 302) && strcmp(hop->method, "POST") == 0)) {
     if (strcmp(hop->method, "HEAD") != 0) hop->method = "GET";
     hop->body = NULL;
     hop->body_len = 0;
@@ -924,8 +945,8 @@ static int http_request(lua_State *L) {
   double deadline = now_seconds() + req.timeout;
   for (lua_Integer redirects = 0;; redirects++) {
     lua_settop(L, SLOT_ORIGIN);
-    const char *scheme = push_part(L, t, t->url, CURLUPART_SCHEME, 0);
-    hop.plain_http = scheme && strcasecmp(scheme, "http") == 0;
+    const char *host = push_part(L, t, t->url, CURLUPART_HOST, 0);
+    hop.loopback = host && is_loopback(host);
     hop.budget = deadline - now_seconds();
     if (hop.budget <= 0) {
       char secs[32];

@@ -26,6 +26,14 @@ static int on_error(lua_State *L) {
   return 1;
 }
 
+/* The exit status the system can carry is 0..255 (it keeps the low 8
+ * bits): a command returning 256 must not look like success. */
+static int exit_code(lua_State *L, int idx) {
+  if (!lua_isinteger(L, idx)) return 0;
+  lua_Integer c = lua_tointeger(L, idx);
+  return c >= 0 && c <= 255 ? (int)c : 1;
+}
+
 static int run(lua_State *L) {
   int argc = (int)lua_tointeger(L, 1);
   char **argv = lua_touserdata(L, 2);
@@ -91,7 +99,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "nt3: %s\n", lua_tostring(L, -1));
     code = 1;
   } else {
-    code = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
+    code = exit_code(L, -1);
   }
   fflush(stdout);
 #ifndef NT3_FREE_AT_EXIT

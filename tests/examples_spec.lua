@@ -1,6 +1,7 @@
--- docs/examples and docs/writing-commands.md, run as a user would run them,
--- against the loopback test server.
+-- docs/examples, docs/writing-commands.md and the README's examples, run as a
+-- user would run them, against the loopback test server.
 local sh = require "helpers.sh"
+local pty = require "helpers.pty"
 local uc = require "helpers.usercmd"
 local at = require "helpers.apitest"
 local server = require "helpers.server"
@@ -128,6 +129,24 @@ describe("docs/examples", function()
       assert.are.equal(plain.stdout .. "Account: Dev <dev@example.com>\n", out.stdout)
       local help = at.nt3(srv, { "help" }, { home = home })
       assert.truthy(help.stdout:find("[user command, overrides built-in]", 1, true), help.stdout)
+    end)
+
+    it("leaves --json one JSON object and --check as the built-in prints them", function()
+      -- the same HOME before and after installing the override, so the
+      -- paths in --json are the same
+      local home = sh.tmpdir()
+      local plain = {}
+      for _, flag in ipairs({ "--json", "--check" }) do
+        plain[flag] = at.nt3(srv, { "status", flag }, { home = home, cwd = home })
+      end
+      install(home, { "status.lua" })
+      for _, flag in ipairs({ "--json", "--check" }) do
+        local out = at.nt3(srv, { "status", flag }, { home = home, cwd = home })
+        assert.are.equal(0, out.code, out.stderr)
+        assert.are.equal(plain[flag].stdout, out.stdout, flag)
+      end
+      local out = at.nt3(srv, { "status", "--json" }, { home = home })
+      assert.is_true(at.decode(out.stdout).logged_in)
     end)
 
     it("keeps the built-in's exit code when there is no token", function()
@@ -288,5 +307,63 @@ describe("docs/types/nt3.lua", function()
         assert.are.equal("function", type(mod[name]), ("nt3.%s.%s"):format(part, name))
       end
     end
+  end)
+end)
+
+---------------------------------------------------------------------------
+-- README.md: what it shows is what a user gets
+---------------------------------------------------------------------------
+
+describe("README.md", function()
+  local readme = assert(sh.slurp(sh.src .. "/README.md"))
+
+  -- the lines of the console block after "$ <command>", up to the next "$ "
+  -- or the end of the block
+  local function shown_output(command)
+    local start = assert(readme:find("\n$ " .. command .. "\n", 1, true), command)
+    local block = assert(readme:sub(start + #command + 4):match("^(.-\n)```"), command)
+    return block:match("^(.-\n)%$ ") or block
+  end
+
+  local function words(text)
+    local list = {}
+    for w in text:gmatch("%S+") do list[#list + 1] = w end
+    return list
+  end
+
+  local srv
+  setup(function() srv = server.start { tls = false } end)
+  teardown(function()
+    srv.stop()
+    sh.cleanup()
+  end)
+
+  it("keeps the Quick start at two commands: ./setup.sh demo and ./setup.sh test", function()
+    local block = assert(readme:match("## Quick start.-```sh\n(.-)```"))
+    local commands = {}
+    for line in block:gmatch("([^\n]*)\n") do commands[#commands + 1] = line:match("^(%S+ %S+)") end
+    assert.are.same({ "./setup.sh demo", "./setup.sh test" }, commands)
+  end)
+
+  it("lists exactly the Debian packages setup.sh installs", function()
+    local setup_sh = assert(sh.slurp(sh.src .. "/setup.sh"))
+    local installed = words(assert(setup_sh:match('\nPACKAGES="([^"]*)"')))
+    local listed = words(assert(readme:match("installs only the Debian packages that are missing.-not root%):%s*`([^`]+)`")))
+    assert.are.same(installed, listed)
+  end)
+
+  it("shows `nt3 status` for a global login exactly as nt3 prints it", function()
+    local home = sh.tmpdir()
+    local login = sh.run({ "login", "-t", "entri_0123456789abcdef0123456789ab3333" }, { home = home, cwd = home })
+    assert.are.equal(0, login.code, login.stderr)
+    local out = sh.run({ "status" }, { home = home, cwd = home })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal(shown_output("nt3 status"), out.stdout)
+  end)
+
+  it("shows `nt3 api /api/v1/me` as a terminal shows it", function()
+    local r = pty.run({ "api", "/api/v1/me" }, { env = at.env(srv) })
+    assert.are.equal(0, r.code)
+    assert.are.equal(shown_output("nt3 api /api/v1/me"), (r.output:gsub("\r\n", "\n")))
   end)
 end)

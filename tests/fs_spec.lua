@@ -345,6 +345,50 @@ describe("nt3.fs", function()
       assert.are.equal("file", listing(dir))
     end)
 
+    it("never changes the mode of what the new directory was swapped for meanwhile", function()
+      -- A shim run in the child stands in for someone who can write to the
+      -- parent: right after mkdir(2) it puts a symlink where the new
+      -- directory was. Setting the mode asked for must not follow it.
+      local dir = sh.tmpdir()
+      sh.spit(dir .. "/swap.c", [[
+        #define _GNU_SOURCE
+        #include <dlfcn.h>
+        #include <stdlib.h>
+        #include <string.h>
+        #include <sys/stat.h>
+        #include <unistd.h>
+        int mkdir(const char *path, mode_t mode) {
+          int (*real)(const char *, mode_t);
+          *(void **)&real = dlsym(RTLD_NEXT, "mkdir");
+          int r = real(path, mode);
+          const char *at = getenv("SWAP_AT");
+          if (r == 0 && at && strcmp(path, at) == 0) {
+            rmdir(path);
+            symlink(getenv("SWAP_TO"), path);
+          }
+          return r;
+        }
+      ]])
+      local cmd = ("cc -shared -fPIC -o %s %s -ldl 2>&1")
+        :format(sh.quote(dir .. "/swap.so"), sh.quote(dir .. "/swap.c"))
+      assert.is_true(os.execute(cmd), "cc could not build the shim")
+      local victim = dir .. "/victim"
+      sh.spit(victim, "secret")
+      assert(fs.chmod(victim, octal("600")))
+      local asan = os.getenv("ASAN_OPTIONS")
+      local out = run_lua([[print(require("nt3.fs").mkdir((...), tonumber("755", 8)))]], { dir .. "/d" }, {
+        umask = "077",
+        env = {
+          LD_PRELOAD = dir .. "/swap.so", SWAP_AT = dir .. "/d", SWAP_TO = victim,
+          ASAN_OPTIONS = (asan and asan .. ":" or "") .. "verify_asan_link_order=0",
+        },
+      })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("link", fs.lstat(dir .. "/d").type) -- the shim did swap it
+      assert.are.equal("600", sh.mode(victim))
+      assert.matches("^nil\t", out.stdout)
+    end)
+
     it("raises on a bad mode", function()
       local dir = sh.tmpdir()
       assert.has_error(function() fs.mkdir(dir .. "/d", "700") end)

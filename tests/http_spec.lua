@@ -299,8 +299,19 @@ describe("nt3.http.request", function()
         assert.are.equal("POST", echo.method)
         assert.are.equal("data", echo.body)
       end
-      echo = echo_of(assert(http.request { method = "PUT", url = redirect("/echo", 301), body = "data" }))
+      echo = echo_of(assert(http.request { method = "POST", url = redirect("/echo", 301), body = "data" }))
       assert.are.equal("GET", echo.method)
+    end)
+
+    it("keeps a PUT or DELETE as it is after 301 and 302: only a POST may become a GET", function()
+      -- a DELETE quietly turned into a GET would come back 200, and look done
+      for _, code in ipairs { 301, 302 } do
+        local echo = echo_of(assert(http.request { method = "PUT", url = redirect("/echo", code), body = "data" }))
+        assert.are.equal("PUT", echo.method)
+        assert.are.equal("data", echo.body)
+        echo = echo_of(assert(http.request { method = "DELETE", url = redirect("/echo", code) }))
+        assert.are.equal("DELETE", echo.method)
+      end
     end)
 
     it("follows at most max_redirects", function()
@@ -322,6 +333,17 @@ describe("nt3.http.request", function()
     local tls
     lazy_setup(function() tls = server.start { tls = true } end)
     lazy_teardown(function() tls.stop() end)
+
+    it("never sends https to a loopback host through a proxy from the environment either", function()
+      -- through a proxy, "127.0.0.1" would be the proxy's machine, not this one
+      local dead = "http://127.0.0.1:" .. closed_port()
+      local out = sh.run({ "run", sh.script([[
+        local res, err = require("nt3.http").request { url = os.getenv("URL"), cafile = os.getenv("CA") }
+        print(res and res.status, err)
+      ]]) }, { env = { URL = tls.url .. "/echo", CA = tls.cafile, https_proxy = dead, HTTPS_PROXY = dead, ALL_PROXY = dead, all_proxy = dead } })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("200\tnil\n", out.stdout)
+    end)
 
     it("refuses a server whose certificate is not trusted", function()
       local before = #tls.requests()
@@ -405,6 +427,14 @@ describe("nt3.http.request", function()
       assert.is_nil(out.stderr:find(canary, 1, true))
       assert.is_nil(out.stderr:find("0123456789", 1, true))
       assert.is_nil(out.stderr:find("cookie-secret", 1, true))
+    end)
+
+    it("keeps a hostile response header off the terminal: no escape bytes in the trace", function()
+      local url = srv.url .. "/headers?X-Evil=%1b%5d0%3bowned%07%1b%5b2J"
+      local out = sh.run({ "run", sh.script(script) }, { env = { NT3_DEBUG = "1", URL = url } })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.matches("< X-Evil: ?]0;owned??[2J\n", out.stderr, 1, true)
+      assert.is_nil(out.stderr:gsub("\n", ""):find("%c"))
     end)
 
     it("prints nothing without it", function()

@@ -196,6 +196,15 @@ describe("nt3 run", function()
     assert.matches("^nt3: cannot open /nonexistent/script.lua[^\n]*\n$", r.stderr)
   end)
 
+  it("exits 1, never 0, when a script returns a code an exit status cannot hold", function()
+    -- exit(256) would report success: the system keeps only the low 8 bits
+    for _, code in ipairs { "256", "512", "-256", "1 << 32", "math.mininteger" } do
+      local r = sh.run({ "run", sh.script("return " .. code) })
+      assert.are.equal(1, r.code, code)
+    end
+    assert.are.equal(255, sh.run({ "run", sh.script("return 255") }).code)
+  end)
+
   it("exits with the code given to os.exit", function()
     local r = sh.run({ "run", sh.script("os.exit(7)") })
     assert.are.equal(7, r.code)
@@ -228,5 +237,30 @@ describe("installation", function()
     local r = sh.run({ "--version" }, { bin = prefix .. "/bin/nt3" })
     assert.are.equal(0, r.code, r.stderr)
     assert.matches("^nt3 version ", r.stdout)
+  end)
+end)
+
+describe("C modules", function()
+  -- A Lua C module takes the Lua API from the binary. Were anything else of
+  -- the binary exported (lua-cjson's strbuf_* and fpconv_* are linked in),
+  -- a module with a function of the same name would call ours instead.
+  it("keep their own functions: the binary exports the Lua C API and nothing of its own", function()
+    local dir = sh.tmpdir()
+    sh.spit(dir .. "/probe.c", [[
+      #include <lua.h>
+      int fpconv_init(void) { return 42; }
+      int luaopen_probe(lua_State *L) {
+        lua_pushinteger(L, fpconv_init());
+        return 1;
+      }
+    ]])
+    local cmd = ("cc -shared -fPIC -I/usr/include/lua5.4 -o %s %s 2>&1")
+      :format(sh.quote(dir .. "/probe.so"), sh.quote(dir .. "/probe.c"))
+    assert.is_true(os.execute(cmd), "cc could not build the probe module")
+    local r = sh.run({ "run", sh.script([[
+      print(assert(package.loadlib(os.getenv("PROBE"), "luaopen_probe"))())
+    ]]) }, { env = { PROBE = dir .. "/probe.so" } })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("42\n", r.stdout)
   end)
 end)

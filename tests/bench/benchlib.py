@@ -34,6 +34,9 @@ def which(name):
 def arguments(default_runs):
     """[path/to/nt3] [--runs N] -> (nt3, runs)"""
     args = sys.argv[1:]
+    if "-h" in args or "--help" in args:
+        print(sys.modules["__main__"].__doc__.strip())
+        sys.exit(0)
     runs = default_runs
     if "--runs" in args:
         i = args.index("--runs")

@@ -1,6 +1,7 @@
 -- nt3 whoami: the account the active token belongs to, from GET /api/v1/me.
 --
--- Install:  mkdir -p ~/.nt3/commands && cp whoami.lua ~/.nt3/commands/
+-- Install:  mkdir -p ~/.nt3/commands && chmod 700 ~/.nt3 ~/.nt3/commands
+--           install -m 644 whoami.lua ~/.nt3/commands/
 -- Use:      nt3 whoami          nt3 whoami --json
 local nt3 = require "nt3"
 
