@@ -543,6 +543,7 @@ function cli.validate(command, where) end
 ---@param argv string[]
 ---@return table<string, any>|nil opts
 ---@return string[]|string args_or_message
+---@return string? unexpected the first argument too many, with "unexpected argument: ..."
 function cli.parse(command, argv) end
 
 --- A command's help text.
