@@ -368,3 +368,50 @@ describe("nt3 api", function()
     assert.falsy(out.stdout:find(at.TOKEN, 1, true))
   end)
 end)
+
+describe("NT3_CA_FILE", function()
+  local srv
+  setup(function() srv = server.start { tls = true } end)
+  teardown(function()
+    srv.stop()
+    sh.cleanup()
+  end)
+
+  it("without it, nt3 api refuses a server whose CA is not trusted, with exit 1 and a hint", function()
+    local out = at.nt3(srv, { "api", "/api/v1/me" })
+    assert.are.equal(1, out.code)
+    assert.are.equal("", out.stdout)
+    assert.matches("^nt3: TLS certificate not trusted for 127%.0%.0%.1: [^\n]*%(for a private CA set NT3_CA_FILE%)\n$", out.stderr)
+  end)
+
+  it("makes nt3 api trust the CA in that PEM file", function()
+    local out = at.nt3(srv, { "api", "/api/v1/me" }, { env = { NT3_CA_FILE = srv.cafile } })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("dev@example.com", at.decode(out.stdout).email)
+  end)
+
+  it("is honoured by nt3.api in a script for every request", function()
+    local out = at.script(srv, [[
+      local api = require "nt3.api"
+      print(assert(api.get("/api/v1/me")).email)
+      print(assert(api.request { method = "POST", path = "/echo", body = { a = 1 } }) ~= nil)
+    ]], { env = { NT3_CA_FILE = srv.cafile } })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("dev@example.com\ntrue\n", out.stdout)
+  end)
+
+  it("gives way to a cafile the caller passes", function()
+    local out = at.script(srv, [[
+      local api = require "nt3.api"
+      print(api.get("/api/v1/me", nil, { cafile = "/nonexistent/ca.pem" }))
+    ]], { env = { NT3_CA_FILE = srv.cafile } })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.matches('^nil\tcould not use CA file "/nonexistent/ca.pem"', out.stdout)
+  end)
+
+  it("must be an absolute path: a relative one would trust a file of whatever directory one is in", function()
+    local out = at.nt3(srv, { "api", "/api/v1/me" }, { env = { NT3_CA_FILE = "ca.pem" } })
+    assert.are.equal(1, out.code)
+    assert.are.equal('nt3: NT3_CA_FILE must be an absolute path (it is "ca.pem")\n', out.stderr)
+  end)
+end)

@@ -242,3 +242,27 @@ describe("nt3 status --check", function()
 end)
 
 teardown(sh.cleanup)
+
+describe("nt3 status --check against a server with a private CA", function()
+  local server = require "helpers.server"
+  local srv
+
+  setup(function() srv = server.start { tls = true } end)
+  teardown(function() if srv then srv.stop() end end)
+
+  it("fails with a certificate error naming NT3_CA_FILE when no CA file is given", function()
+    local u = auth.user()
+    u.run({ "login", "-t", "entri_valid_check_token_1", "-u", srv.url })
+    local out = u.run({ "status", "--check" })
+    assert.are.equal(1, out.code)
+    assert.matches("^nt3: could not reach the API at [^\n]*TLS certificate not trusted[^\n]*NT3_CA_FILE[^\n]*\n$", out.stderr)
+  end)
+
+  it("verifies the server with the CA file NT3_CA_FILE names", function()
+    local u = auth.user()
+    u.run({ "login", "-t", "entri_valid_check_token_1", "-u", srv.url })
+    local out = u.run({ "status", "--check" }, { env = { NT3_CA_FILE = srv.cafile } })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.matches("Account:  dev@example%.com %(Dev, id u_1%)\n", out.stdout)
+  end)
+end)

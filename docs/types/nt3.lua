@@ -464,6 +464,13 @@ function api.query(params) end
 ---@return boolean is_json
 function api.decode(response) end
 
+--- nt3.http.request with the TLS settings of nt3.api: the CA file of
+--- NT3_CA_FILE unless req.cafile is given. No token is added.
+---@param req nt3.http.Request
+---@return nt3.http.Response|nil response
+---@return string? message
+function api.http(req) end
+
 ---------------------------------------------------------------------------
 -- nt3.cli
 ---------------------------------------------------------------------------

@@ -142,7 +142,8 @@ Sends a request to <api_url><path> with the active token (the one `nt3 status`
 shows) and prints the response body: JSON is pretty-printed on a terminal and
 compact otherwise. Fields become a JSON object body, or the query string of a
 GET request (and of any request with --input). An HTTP error status exits 1
-with the server's message on stderr.]],
+with the server's message on stderr. For a server with a private CA, set
+NT3_CA_FILE to the absolute path of its PEM certificate file.]],
   examples = {
     "nt3 api /api/v1/me",
     "nt3 api /api/v1/items -F page=2 -F per_page=50",

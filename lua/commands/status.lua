@@ -23,12 +23,12 @@ local function url_origin_text(cred)
   return "saved with the token in " .. cred.display
 end
 
--- GET /api/v1/me with the active token. HTTP is loaded only here: a plain
--- `nt3 status` must not pay for libcurl.
+-- GET /api/v1/me with the active token, through nt3.api's HTTP settings
+-- (NT3_CA_FILE). HTTP is loaded only here: a plain `nt3 status` must not pay
+-- for libcurl.
 local function check(cred)
-  local http = require "nt3.http"
   local url = cred.api_url .. "/api/v1/me"
-  local res, err = http.request {
+  local res, err = require("nt3.api").http {
     method = "GET",
     url = url,
     headers = { Authorization = "Bearer " .. cred.token, Accept = "application/json" },
@@ -139,7 +139,8 @@ Shows the active token (masked: entri_ and at most its last 4 characters),
 where it comes from (NT3_API_TOKEN, ./.nt3.local.json or ~/.nt3/config.json),
 the API URL used with it and why, every lower-priority token it shadows, and
 warnings about file permissions. Exit status: 0 logged in, 4 not logged in,
-1 when a credential file is unusable or --check fails.]],
+1 when a credential file is unusable or --check fails. --check verifies a
+server with a private CA against NT3_CA_FILE (an absolute path to a PEM file).]],
   examples = {
     "nt3 status",
     "nt3 status --json",

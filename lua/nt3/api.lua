@@ -30,6 +30,41 @@ local function credential()
   return cred
 end
 
+-- The CA file to verify the server with: the caller's cafile, else
+-- $NT3_CA_FILE for a self-hosted server with a private CA, else the system's
+-- (nil). A relative NT3_CA_FILE is refused: it would trust a file of
+-- whatever directory one is in, where a cloned repository could plant a CA
+-- and read the token.
+local function cafile(given)
+  if given ~= nil then return given end
+  local path = require("nt3.env").get("NT3_CA_FILE")
+  if not path or path == "" then return nil end
+  if path:sub(1, 1) ~= "/" then
+    return nil, ('NT3_CA_FILE must be an absolute path (it is "%s")'):format(path)
+  end
+  return path
+end
+
+-- api.http(req) -> response | nil, message
+-- nt3.http.request with the TLS settings of every nt3.api request (and of
+-- `nt3 status --check`): NT3_CA_FILE unless req.cafile is given.
+function M.http(req)
+  if type(req) ~= "table" then
+    error(("bad argument #1 to 'http' (table expected, got %s)"):format(type(req)), 2)
+  end
+  local ca, err = cafile(req.cafile)
+  if err then return nil, err end
+  local copy = {}
+  for k, v in pairs(req) do copy[k] = v end
+  copy.cafile = ca
+  local res, herr = require("nt3.http").request(copy)
+  if not res and not ca then
+    -- the user of nt3 sets a variable; `cafile` is the name for scripts
+    herr = herr:gsub(" %(for a private CA give cafile%)$", " (for a private CA set NT3_CA_FILE)")
+  end
+  return res, herr
+end
+
 local function urlencode(v)
   -- nt3.json decodes every number as a float: a next_page of 3 must go
   -- back out as "3", not "3.0"
@@ -199,7 +234,7 @@ function M.request(req)
   }
   for _, k in ipairs(HTTP_OPTIONS) do http_req[k] = req[k] end
 
-  local res, herr = require("nt3.http").request(http_req)
+  local res, herr = M.http(http_req)
   if not res then return nil, herr, "network" end
   local value = res.body
   if not req.raw then value = M.decode(res) end
