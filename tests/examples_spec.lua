@@ -95,6 +95,23 @@ describe("docs/examples", function()
       assert.are.equal(2, out.code)
       assert.truthy(out.stderr:match("^nt3: unknown flag: %-%-pages\n"), out.stderr)
     end)
+
+    it("shows its usage as `nt3 run <file>` with the script's path as given, never as a command", function()
+      local script = EXAMPLES .. "/items-to-csv.lua"
+      local out = at.nt3(srv, { "run", script, "--help" })
+      assert.are.equal(0, out.code)
+      local usage = ("\nUsage: nt3 run %s [options] [<file>]\n"):format(script)
+      assert.truthy(out.stdout:find(usage, 1, true), out.stdout)
+      assert.falsy(out.stdout:find("nt3 items-to-csv", 1, true), out.stdout)
+      out = at.nt3(srv, { "run", script, "--pages", "2" })
+      assert.are.equal(2, out.code)
+      assert.truthy(out.stderr:find(usage, 1, true), out.stderr)
+      -- as a shell runs it through its #! line, from its own directory
+      local dir = sh.tmpdir()
+      assert(os.execute(("cp %s %s/"):format(sh.quote(script), sh.quote(dir))))
+      out = at.nt3(srv, { "run", "./items-to-csv.lua", "-h" }, { cwd = dir })
+      assert.truthy(out.stdout:find("\nUsage: nt3 run ./items-to-csv.lua [options] [<file>]\n", 1, true), out.stdout)
+    end)
   end)
 
   describe("nt3 run", function()

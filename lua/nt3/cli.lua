@@ -388,8 +388,21 @@ local function message_of(e)
   return tostring(e)
 end
 
+-- A script's `arg`, as `nt3 run` sets it (arg[-1] "nt3 run", arg[0] the
+-- path as given): its command is run as `nt3 run <path>`, so its usage must
+-- say that, not `nt3 <name>`, a command that does not exist. A copy, so the
+-- script's own table is left as it wrote it.
+local function as_script(cmd, argv)
+  if argv[-1] ~= "nt3 run" or type(argv[0]) ~= "string" then return cmd end
+  local copy = {}
+  for k, v in pairs(cmd) do copy[k] = v end
+  copy.script = argv[0]
+  return copy
+end
+
 -- Runs a command with its own arguments; raises Failure on usage errors.
 function M.run_command(cmd, argv, invoked_as)
+  cmd = as_script(cmd, argv)
   local opts, args, unexpected = M.parse(cmd, argv)
   if not opts then
     -- `nt3 auth status` is what gh users type; here auth is login's alias

@@ -35,11 +35,13 @@ function M.usage(cmd)
   local function add(s) lines[#lines + 1] = s end
   add(cmd.summary)
   add("")
-  local usage = ("Usage: %s %s [options]"):format(internal.PROGRAM, cmd.name)
+  -- a script's command (cli.run_command with `arg`) runs as `nt3 run <path>`
+  local invocation = cmd.script and ("run " .. cmd.script) or cmd.name
+  local usage = ("Usage: %s %s [options]"):format(internal.PROGRAM, invocation)
   local a = args_usage(cmd)
   if a ~= "" then usage = usage .. " " .. a end
   add(usage)
-  if cmd.aliases and #cmd.aliases > 0 then
+  if cmd.aliases and #cmd.aliases > 0 and not cmd.script then
     local names = {}
     for i, al in ipairs(cmd.aliases) do names[i] = internal.PROGRAM .. " " .. al end
     add("Alias: " .. table.concat(names, ", "))
