@@ -184,6 +184,20 @@ describe("nt3 api", function()
     assert.falsy(out.stdout:sub(1, -2):find("[\n ]"), out.stdout)
   end)
 
+  it("shows in its help a page of items fetched as a GET with the fields as the query string", function()
+    local help = sh.run({ "api", "--help" }).stdout
+    local example = assert(help:match("\n  nt3 (api /api/v1/items [^\n]*page=2[^\n]*)\n"), help)
+    local args = {}
+    for w in example:gmatch("%S+") do args[#args + 1] = w end
+    local out = at.nt3(srv, args)
+    assert.are.equal(0, out.code, out.stderr)
+    local r = at.requests_to(srv, "/api/v1/items")
+    r = r[#r]
+    assert.are.equal("GET", r.method)
+    assert.are.equal("/api/v1/items?page=2&per_page=50", r.path)
+    assert.are.equal("table", type(at.decode(out.stdout).items))
+  end)
+
   it("pretty-prints JSON when stdout is a terminal", function()
     local r = pty.run({ "api", "/api/v1/me" }, { env = at.env(srv) })
     assert.are.equal(0, r.code)

@@ -146,7 +146,7 @@ with the server's message on stderr. For a server with a private CA, set
 NT3_CA_FILE to the absolute path of its PEM certificate file.]],
   examples = {
     "nt3 api /api/v1/me",
-    "nt3 api /api/v1/items -F page=2 -F per_page=50",
+    "nt3 api /api/v1/items -X GET -F page=2 -F per_page=50",
     "nt3 api -X PATCH /api/v1/items/7 -f name=renamed -F archived=true",
     "echo '{\"name\":\"x\"}' | nt3 api /api/v1/items --input -",
   },
