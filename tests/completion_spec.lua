@@ -205,4 +205,44 @@ describe("nt3 completion", function()
     assert.truthy(out.stderr:match('^nt3: unsupported shell "tcsh" %(choose one of: bash, zsh, fish%)\n'), out.stderr)
     assert.truthy(out.stderr:find("Usage: nt3 completion", 1, true))
   end)
+
+  describe("install lines", function()
+    local readme = assert(sh.slurp(sh.src .. "/README.md"))
+    local section = assert(readme:match("\n## Shell completion\n(.-)\n## "))
+
+    -- the help's examples, without their trailing comments
+    local function examples()
+      local help = sh.run({ "completion", "--help" }, { home = home }).stdout
+      local list = {}
+      for line in assert(help:match("\nExamples:\n(.*)$"), help):gmatch("  ([^\n]+)") do
+        list[#list + 1] = (line:gsub("%s+#.*$", ""))
+      end
+      return list, help
+    end
+
+    it("write only to directories the user owns, creating them first", function()
+      local list, help = examples()
+      assert.falsy(help:find("fpath[1]", 1, true), help)
+      assert.truthy(help:find("mkdir -p ~/.zfunc && nt3 completion zsh > ~/.zfunc/_nt3", 1, true), help)
+      assert.truthy(help:find("mkdir -p ~/.config/fish/completions && nt3 completion fish > "
+        .. "~/.config/fish/completions/nt3.fish", 1, true), help)
+      assert.are.equal(3, #list)
+      for _, shell in ipairs { "zsh", "fish" } do
+        local script = generate(shell)
+        local header = script:match("^(.-)\n[^#]")
+        assert.falsy(header:find("fpath[1]", 1, true), header)
+        for _, line in ipairs(list) do
+          if line:find("completion " .. shell, 1, true) then
+            assert.truthy(header:find(line, 1, true), ("%s's header lacks %q:\n%s"):format(shell, line, header))
+          end
+        end
+      end
+    end)
+
+    it("are the ones the README's Shell completion section gives", function()
+      for _, line in ipairs((examples())) do
+        assert.truthy(section:find(line, 1, true), ("README lacks %q"):format(line))
+      end
+    end)
+  end)
 end)
