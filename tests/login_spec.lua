@@ -273,6 +273,19 @@ describe("nt3 login without -t and without a terminal", function()
     auth.assert_no_canary(out)
   end)
 
+  it("refuses stdin holding more than one line, saying one token is expected, without echoing any of it", function()
+    local u = auth.user()
+    for _, input in ipairs({ "entri_a\nentri_b\n", auth.CANARY .. "\r\n" .. auth.CANARY .. "\n", "\n" .. auth.CANARY .. "\nx\n" }) do
+      local out = u.run({ "login" }, { stdin = input })
+      assert.are.equal(1, out.code)
+      assert.are.equal("", out.stdout)
+      assert.are.equal("nt3: stdin holds more than one line; nt3 login expects one token, on one line\n",
+        out.stderr)
+      auth.assert_no_canary(out)
+    end
+    assert.is_false(auth.exists(u.dir))
+  end)
+
   it("applies the token format check to piped tokens", function()
     local u = auth.user()
     local out = u.run({ "login" }, { stdin = "ghp_abc\n" })

@@ -20,6 +20,11 @@ local function read_stdin()
   if #data > STDIN_MAX then
     cli.fail(("the token is too long (more than %d bytes on stdin; at most %d)"):format(STDIN_MAX, config.TOKEN_MAX))
   end
+  -- two tokens (or a token and a note) would otherwise be judged as one
+  -- token with a line break in it; say what is wrong, never what was read
+  if data:match("^%s*(.-)%s*$"):find("[\r\n]") then
+    cli.fail("stdin holds more than one line; nt3 login expects one token, on one line")
+  end
   return data
 end
 
@@ -213,7 +218,8 @@ return {
   description = [[
 Saves an API token so every later command uses it. With no -t, asks for the
 token on the terminal (typed characters show as *), or reads it from stdin
-when stdin is not a terminal: echo "$TOKEN" | nt3 login
+when stdin is not a terminal: echo "$TOKEN" | nt3 login (one token on one
+line; white space around it is trimmed, more lines are refused)
 
 Tokens start with "entri_". The token goes to ~/.nt3/config.json (mode 600,
 directory 700), or with --local to .nt3.local.json in the current directory
