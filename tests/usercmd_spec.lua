@@ -303,6 +303,20 @@ return {
       assert.truthy(out.stderr:find(dir .. "/theirs.lua is owned by another user (uid 65534)", 1, true), out.stderr)
     end)
 
+    it("warns once for each relative directory in NT3_COMMANDS_PATH, which it ignores", function()
+      local home = uc.home({ ["hello.lua"] = HELLO })
+      local extra = uc.dir({ ["shared.lua"] = uc.command { name = "shared" } })
+      local env = { NT3_COMMANDS_PATH = "commands:" .. extra .. ":./.nt3/commands" }
+      for _, args in ipairs({ { "help" }, { "hello" }, { "shared" } }) do
+        local out = sh.run(args, { home = home, env = env })
+        assert.are.equal(table.concat({
+          'nt3: warning: ignoring relative directory "commands" in NT3_COMMANDS_PATH (only absolute directories are searched)',
+          'nt3: warning: ignoring relative directory "./.nt3/commands" in NT3_COMMANDS_PATH (only absolute directories are searched)',
+          "" }, "\n"), out.stderr)
+        assert.are.equal(0, out.code)
+      end
+    end)
+
     it("never looks in the current directory", function()
       local cwd = uc.dir({ ["hello.lua"] = HELLO })
       uc.dir({ ["hello.lua"] = HELLO }, cwd .. "/commands")

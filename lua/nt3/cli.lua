@@ -299,6 +299,9 @@ end
 -- name, whichever module asks.
 M._internal = { PROGRAM = PROGRAM, builtin_names = builtin_names, load_builtin = load_builtin }
 
+-- relative NT3_COMMANDS_PATH entries already warned about in this process
+local warned_relative = {}
+
 -- The directories user commands come from, in order.
 function M.user_command_dirs()
   local env = require "nt3.env"
@@ -314,7 +317,15 @@ function M.user_command_dirs()
   local extra = env.get("NT3_COMMANDS_PATH")
   if extra then
     for d in extra:gmatch("[^:]+") do
-      if d:sub(1, 1) == "/" then dirs[#dirs + 1] = d end
+      if d:sub(1, 1) == "/" then
+        dirs[#dirs + 1] = d
+      elseif not warned_relative[d] then
+        -- relative, it would name a directory of whatever repository one is
+        -- in; skipped, but not silently, or a typo'd entry is never noticed
+        warned_relative[d] = true
+        M.warn(('ignoring relative directory "%s" in NT3_COMMANDS_PATH (only absolute directories are searched)')
+          :format(d))
+      end
     end
   end
   return dirs
