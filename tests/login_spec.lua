@@ -242,6 +242,19 @@ describe("nt3 login --local", function()
     assert.are.equal("nt3: warning: ./.nt3.local.json in this directory still takes precedence here over the saved token\n",
       out.stderr)
   end)
+
+  it("on a global login, saves the token but warns in one line that a corrupted ./.nt3.local.json here still takes priority", function()
+    local u = auth.user()
+    auth.write(u["local"], "{oops", "600")
+    local out = u.run({ "login", "-t", "entri_global_token_01" })
+    assert.are.equal(0, out.code)
+    assert.are.equal("Login successful! Token saved to ~/.nt3/config.json\n", out.stdout)
+    assert.are.equal("nt3: warning: ./.nt3.local.json in this directory is unusable and takes priority here: "
+      .. "commands run here fail instead of using the saved token until you fix or remove it (see 'nt3 status')\n",
+      out.stderr)
+    assert.are.equal("entri_global_token_01", auth.read_json(u.global).token)
+    assert.are.equal("{oops", sh.slurp(u["local"]))
+  end)
 end)
 
 describe("nt3 login without -t and without a terminal", function()

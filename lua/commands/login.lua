@@ -203,6 +203,11 @@ local function run(opts)
     cli.warn("NT3_API_TOKEN is set and still takes precedence over the saved token; unset it to use the saved one")
   elseif scope == "global" and sources[2].token then
     cli.warn(("%s in this directory still takes precedence here over the saved token"):format(sources[2].display))
+  elseif scope == "global" and sources[2].state == "invalid" then
+    -- a broken local file stops resolution here (never a silent fall
+    -- through), so the token just saved is not what runs in this directory
+    cli.warn(("%s in this directory is unusable and takes priority here: commands run here fail instead of"
+      .. " using the saved token until you fix or remove it (see 'nt3 status')"):format(sources[2].display))
   end
   local override = env.get("NT3_API_URL")
   if url and override and override ~= "" then
