@@ -241,6 +241,17 @@ describe("nt3 api", function()
     assert.are.equal("two words", echo.headers["x-two"])
   end)
 
+  it("sends every value of a header given twice with -H, joined with \", \" in the order given", function()
+    local out = at.nt3(srv, { "api", "/api/v1/echo", "-H", "X-Tag: a", "-H", "X-Tag: b", "-H", "x-tag: c, d" })
+    assert.are.equal(0, out.code, out.stderr)
+    local r = last_echo()
+    assert.are.equal("a, b, c, d", at.header(r, "x-tag"))
+    -- sent as one line, so the server saw no second header to join
+    local n = 0
+    for k in pairs(r.headers) do if k:lower() == "x-tag" then n = n + 1 end end
+    assert.are.equal(1, n)
+  end)
+
   it("sends -f fields as JSON strings and -F fields typed, in a POST by default", function()
     local dir = sh.tmpdir()
     sh.spit(dir .. "/note.txt", "from a file")
@@ -321,6 +332,14 @@ describe("nt3 api", function()
       assert.truthy(head:find("\ncontent-type: application/json", 1, true), head)
       assert.are.same({ ok = true }, at.decode(body))
     end
+  end)
+
+  it("prints a header the server repeated once with -i, its values joined with \", \" as documented", function()
+    local out = at.nt3(srv, { "api", "-i", "/headers?Set-Cookie=a%3D1&Set-Cookie=b%3D2", "-X", "GET" })
+    assert.are.equal(0, out.code, out.stderr)
+    local head = out.stdout:match("^(.-)\n\n")
+    assert.truthy((head .. "\n"):find("\nset-cookie: a=1, b=2\n", 1, true), head)
+    assert.falsy(head:find("HTTP/", 1, true), head)
   end)
 
   it("prints nothing with --silent, and still exits 0", function()

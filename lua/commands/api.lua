@@ -129,12 +129,14 @@ return {
   args = { "path" },
   flags = {
     { short = "X", long = "method", value = "method", help = "HTTP method (default GET, or POST with fields or --input)" },
-    { short = "H", long = "header", value = "name:value", multiple = true, help = "Add a request header" },
+    { short = "H", long = "header", value = "name:value", multiple = true,
+      help = "Add a request header (a name given twice is sent once, values joined with \", \")" },
     { short = "f", long = "raw-field", value = "key=value", multiple = true, help = "Add a string field" },
     { short = "F", long = "field", value = "key=value", multiple = true,
       help = "Add a typed field: numbers, true, false, null, @file (@- for stdin)" },
     { long = "input", value = "file", help = "The request body, from a file or - for stdin" },
-    { short = "i", long = "include", help = "Print the response status and headers before the body" },
+    { short = "i", long = "include",
+      help = "Print the status (HTTP <code> <reason>, no version) and headers before the body" },
     { long = "silent", help = "Do not print the response body" },
   },
   description = [[
@@ -142,7 +144,9 @@ Sends a request to <api_url><path> with the active token (the one `nt3 status`
 shows) and prints the response body: JSON is pretty-printed on a terminal and
 compact otherwise. Fields become a JSON object body, or the query string of a
 GET request (and of any request with --input). An HTTP error status exits 1
-with the server's message on stderr. For a server with a private CA, set
+with the server's message on stderr. With -i, a response header the server
+sent more than once is printed once, its values joined with ", " (so
+Set-Cookie values cannot always be told apart). For a server with a private CA, set
 NT3_CA_FILE to the absolute path of its PEM certificate file.]],
   examples = {
     "nt3 api /api/v1/me",
@@ -165,10 +169,19 @@ NT3_CA_FILE to the absolute path of its PEM certificate file.]],
       fields[k], has_fields = typed(v), true
     end
 
-    local headers = {}
+    -- nt3.http takes headers as a map, one value per name: a name given
+    -- twice (in any case) is sent once with its values joined by ", ", as
+    -- HTTP allows for a list-valued header, rather than losing all but one
+    local headers, spelling = {}, {}
     for _, line in ipairs(opts.header or {}) do
       local name, value = parse_header(line, cmd)
-      headers[name] = value
+      local key = spelling[name:lower()]
+      if key then
+        headers[key] = headers[key] == "" and value or (value == "" and headers[key] or headers[key] .. ", " .. value)
+      else
+        spelling[name:lower()] = name
+        headers[name] = value
+      end
     end
 
     local method = opts.method and opts.method:upper()
