@@ -229,7 +229,72 @@ static lua_Integer count_field(lua_State *L, const char *key, lua_Integer def) {
 }
 
 /* Header names and values become lines of the request: CR, LF or NUL in
- * them would let a caller (or whoever fed the caller) inject headers. */
+ * them would let a caller (or whoever fed the caller) inject headers.
+ * Checks the name at `ni` and the value at `vi` (both absolute). */
+static void check_header(lua_State *L, struct request *req, int ni, int vi) {
+  size_t nlen, vlen;
+  if (lua_type(L, ni) != LUA_TSTRING)
+    luaL_argerror(L, REQ, lua_pushfstring(L, "header names must be strings, not %s", luaL_typename(L, ni)));
+  const char *name = lua_tolstring(L, ni, &nlen);
+  if (!is_token(name, nlen))
+    luaL_argerror(L, REQ, lua_pushfstring(L, "invalid header name '%s'", name));
+  int vt = lua_type(L, vi);
+  if (vt != LUA_TSTRING && vt != LUA_TNUMBER)
+    luaL_argerror(L, REQ, lua_pushfstring(L, "header '%s' must have a string value, not %s", name, lua_typename(L, vt)));
+  lua_pushvalue(L, vi); /* a copy: the table keeps its number */
+  const char *value = lua_tolstring(L, -1, &vlen);
+  if (memchr(value, '\r', vlen) || memchr(value, '\n', vlen) || strlen(value) != vlen)
+    luaL_argerror(L, REQ, lua_pushfstring(L, "header '%s' has a CR, LF or NUL in its value", name));
+  lua_pop(L, 1);
+  if (strcasecmp(name, "User-Agent") == 0) req->has_user_agent = 1;
+  if (strcasecmp(name, "Content-Type") == 0) req->has_content_type = 1;
+  if (strcasecmp(name, "Expect") == 0) req->has_expect = 1;
+}
+
+/* Checks one entry of the headers table (key at -2, value at -1). Three
+ * forms, all validated alike: Name = value; Name = {value, value, ...}
+ * (one line each); and, under the integer keys 1..n, {name, value} pairs
+ * (one line each, in order). */
+static void check_header_entry(lua_State *L, struct request *req) {
+  int key = lua_gettop(L) - 1, val = key + 1;
+  luaL_checkstack(L, 4, NULL);
+  if (lua_type(L, key) == LUA_TSTRING && lua_type(L, val) == LUA_TTABLE) {
+    lua_Integer n = (lua_Integer)lua_rawlen(L, val);
+    if (n == 0)
+      luaL_argerror(L, REQ, lua_pushfstring(L, "header '%s' must have a string value or a list of them", lua_tostring(L, key)));
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, val, i);
+      check_header(L, req, key, lua_gettop(L));
+      lua_pop(L, 1);
+    }
+    return;
+  }
+  if (lua_type(L, key) == LUA_TSTRING) {
+    check_header(L, req, key, val);
+    return;
+  }
+  lua_Integer i = lua_isinteger(L, key) ? lua_tointeger(L, key) : 0;
+  if (i < 1 || (lua_Unsigned)i > lua_rawlen(L, SLOT_HEADERS))
+    luaL_argerror(L, REQ, lua_pushfstring(L, "header names must be strings, not %s", luaL_typename(L, key)));
+  /* the pair itself is checked by check_header_pairs, holes included */
+}
+
+/* Checks headers[1 .. #headers]: each a {name, value} pair. Walked by
+ * index, as build_headers walks them, so a hole cannot slip through. */
+static void check_header_pairs(lua_State *L, struct request *req) {
+  lua_Integer n = (lua_Integer)lua_rawlen(L, SLOT_HEADERS);
+  luaL_checkstack(L, 4, NULL);
+  for (lua_Integer i = 1; i <= n; i++) {
+    int pair = lua_gettop(L) + 1;
+    if (lua_rawgeti(L, SLOT_HEADERS, i) != LUA_TTABLE)
+      luaL_argerror(L, REQ, lua_pushfstring(L, "headers[%I] must be a {name, value} pair, not %s", (LUAI_UACINT)i, luaL_typename(L, pair)));
+    lua_rawgeti(L, pair, 1);
+    lua_rawgeti(L, pair, 2);
+    check_header(L, req, pair + 1, pair + 2);
+    lua_pop(L, 3);
+  }
+}
+
 static void check_headers(lua_State *L, struct request *req) {
   int t = lua_getfield(L, REQ, "headers");
   if (t == LUA_TNIL) return;
@@ -237,23 +302,10 @@ static void check_headers(lua_State *L, struct request *req) {
     luaL_argerror(L, REQ, lua_pushfstring(L, "field 'headers' must be a table, not %s", lua_typename(L, t)));
   lua_pushnil(L);
   while (lua_next(L, SLOT_HEADERS)) {
-    size_t nlen, vlen;
-    if (lua_type(L, -2) != LUA_TSTRING)
-      luaL_argerror(L, REQ, lua_pushfstring(L, "header names must be strings, not %s", luaL_typename(L, -2)));
-    const char *name = lua_tolstring(L, -2, &nlen);
-    if (!is_token(name, nlen))
-      luaL_argerror(L, REQ, lua_pushfstring(L, "invalid header name '%s'", name));
-    int vt = lua_type(L, -1);
-    if (vt != LUA_TSTRING && vt != LUA_TNUMBER)
-      luaL_argerror(L, REQ, lua_pushfstring(L, "header '%s' must have a string value, not %s", name, lua_typename(L, vt)));
-    const char *value = lua_tolstring(L, -1, &vlen); /* a copy on the stack: the table keeps its number */
-    if (memchr(value, '\r', vlen) || memchr(value, '\n', vlen) || strlen(value) != vlen)
-      luaL_argerror(L, REQ, lua_pushfstring(L, "header '%s' has a CR, LF or NUL in its value", name));
-    if (strcasecmp(name, "User-Agent") == 0) req->has_user_agent = 1;
-    if (strcasecmp(name, "Content-Type") == 0) req->has_content_type = 1;
-    if (strcasecmp(name, "Expect") == 0) req->has_expect = 1;
+    check_header_entry(L, req);
     lua_pop(L, 1);
   }
+  check_header_pairs(L, req);
 }
 
 /* Leaves the string fields in their slots (REQ+1 .. SLOT_CAFILE). */
@@ -516,19 +568,48 @@ static int append_header(lua_State *L, struct transfer *t, struct curl_slist **l
   return 0;
 }
 
-/* Builds both header lists from the checked headers table. */
+/* Adds "name: value" (name and value on the stack top, popped) to both
+ * lists, or only to the full one for a credential. */
+static void add_header(lua_State *L, struct transfer *t) {
+  const char *name = lua_tostring(L, -2);
+  const char *value = lua_tostring(L, -1);
+  /* "Name;" is curl's way to send a header with an empty value */
+  const char *line = *value ? lua_pushfstring(L, "%s: %s", name, value) : lua_pushfstring(L, "%s;", name);
+  append_header(L, t, &t->headers, line);
+  if (!is_credential_header(name)) append_header(L, t, &t->safe_headers, line);
+  lua_pop(L, 3);
+}
+
+/* Builds both header lists from the checked headers table: the Name =
+ * entries first, then the {name, value} pairs in their order. */
 static void build_headers(lua_State *L, struct transfer *t, const struct request *req) {
-  luaL_checkstack(L, 4, NULL);
+  luaL_checkstack(L, 8, NULL);
   if (lua_istable(L, SLOT_HEADERS)) {
     lua_pushnil(L);
     while (lua_next(L, SLOT_HEADERS)) {
-      const char *name = lua_tostring(L, -2);
-      const char *value = lua_tostring(L, -1);
-      /* "Name;" is curl's way to send a header with an empty value */
-      const char *line = *value ? lua_pushfstring(L, "%s: %s", name, value) : lua_pushfstring(L, "%s;", name);
-      append_header(L, t, &t->headers, line);
-      if (!is_credential_header(name)) append_header(L, t, &t->safe_headers, line);
-      lua_pop(L, 2);
+      if (lua_type(L, -2) == LUA_TSTRING) {
+        int val = lua_gettop(L);
+        lua_Integer n = lua_istable(L, val) ? (lua_Integer)lua_rawlen(L, val) : 0;
+        if (n == 0) {
+          lua_pushvalue(L, val - 1);
+          lua_pushvalue(L, val);
+          add_header(L, t);
+        }
+        for (lua_Integer i = 1; i <= n; i++) {
+          lua_pushvalue(L, val - 1);
+          lua_rawgeti(L, val, i);
+          add_header(L, t);
+        }
+      }
+      lua_pop(L, 1);
+    }
+    lua_Integer n = (lua_Integer)lua_rawlen(L, SLOT_HEADERS);
+    for (lua_Integer i = 1; i <= n; i++) {
+      lua_rawgeti(L, SLOT_HEADERS, i);
+      lua_rawgeti(L, -1, 1);
+      lua_rawgeti(L, -2, 2);
+      add_header(L, t);
+      lua_pop(L, 1);
     }
   }
   const char *defaults[3] = {NULL, NULL, NULL};
@@ -753,6 +834,43 @@ static CURLcode setup_hop(struct transfer *t, const struct request *req, const s
 }
 #undef SET
 
+/* One "Name: value" line of a response head, white space trimmed. */
+struct header_line {
+  const char *name, *value;
+  size_t name_len, value_len;
+};
+
+/* Finds the next header line at or after *p; 0 at the end. The status
+ * line, obsolete folded continuations and lines without a name are not
+ * header lines. */
+static int next_header(const char **p, const char *end, struct header_line *h) {
+  while (*p && *p < end) {
+    const char *line = *p;
+    const char *eol = memchr(line, '\n', (size_t)(end - line));
+    const char *stop = eol ? eol : end;
+    *p = eol ? eol + 1 : end;
+    const char *colon = memchr(line, ':', (size_t)(stop - line));
+    int status_line = (size_t)(stop - line) >= 5 && memcmp(line, "HTTP/", 5) == 0;
+    if (!colon || colon == line || status_line || *line == ' ' || *line == '\t') continue;
+    const char *v = colon + 1, *vend = stop;
+    while (v < vend && (*v == ' ' || *v == '\t')) v++;
+    while (vend > v && (vend[-1] == '\r' || vend[-1] == ' ' || vend[-1] == '\t')) vend--;
+    h->name = line;
+    h->name_len = (size_t)(colon - line);
+    h->value = v;
+    h->value_len = (size_t)(vend - v);
+    return 1;
+  }
+  return 0;
+}
+
+static void push_lower(lua_State *L, const char *s, size_t len) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < len; i++) luaL_addchar(&b, (char)tolower((unsigned char)s[i]));
+  luaL_pushresult(&b);
+}
+
 /* Pushes the response headers as a table (lower-case names; repeated ones
  * joined with ", ") and then the first Location, or nil. */
 static void push_headers(lua_State *L, const struct buffer *head) {
@@ -761,36 +879,73 @@ static void push_headers(lua_State *L, const struct buffer *head) {
   lua_pushnil(L); /* Location */
   int tbl = lua_gettop(L) - 1, loc = lua_gettop(L);
   const char *p = head->data, *end = head->data + head->len;
-  while (p && p < end) {
-    const char *eol = memchr(p, '\n', (size_t)(end - p));
-    const char *stop = eol ? eol : end;
-    const char *next = eol ? eol + 1 : end;
-    const char *colon = memchr(p, ':', (size_t)(stop - p));
-    int status_line = (size_t)(stop - p) >= 5 && memcmp(p, "HTTP/", 5) == 0;
-    if (colon && colon > p && !status_line && !(*p == ' ' || *p == '\t')) {
-      const char *v = colon + 1, *vend = stop;
-      while (v < vend && (*v == ' ' || *v == '\t')) v++;
-      while (vend > v && (vend[-1] == '\r' || vend[-1] == ' ' || vend[-1] == '\t')) vend--;
-      luaL_Buffer b;
-      luaL_buffinit(L, &b);
-      for (const char *q = p; q < colon; q++) luaL_addchar(&b, (char)tolower((unsigned char)*q));
-      luaL_pushresult(&b);
-      lua_pushvalue(L, -1);
-      if (lua_rawget(L, tbl) == LUA_TSTRING) {
-        lua_pushliteral(L, ", ");
-        lua_pushlstring(L, v, (size_t)(vend - v));
-        lua_concat(L, 3);
-      } else {
-        lua_pop(L, 1);
-        lua_pushlstring(L, v, (size_t)(vend - v));
-        if (lua_isnil(L, loc) && strcmp(lua_tostring(L, -2), "location") == 0) {
-          lua_pushvalue(L, -1);
-          lua_replace(L, loc);
-        }
+  struct header_line h;
+  while (next_header(&p, end, &h)) {
+    push_lower(L, h.name, h.name_len);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, tbl) == LUA_TSTRING) {
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, h.value, h.value_len);
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushlstring(L, h.value, h.value_len);
+      if (lua_isnil(L, loc) && strcmp(lua_tostring(L, -2), "location") == 0) {
+        lua_pushvalue(L, -1);
+        lua_replace(L, loc);
       }
-      lua_rawset(L, tbl);
     }
-    p = next;
+    lua_rawset(L, tbl);
+  }
+}
+
+/* Pushes every header line in order as {name = lower case, value = ...}:
+ * repeats stay apart, so each Set-Cookie can be told from the next. */
+static void push_header_list(lua_State *L, const struct buffer *head) {
+  luaL_checkstack(L, 4, NULL);
+  lua_newtable(L);
+  lua_Integer n = 0;
+  const char *p = head->data, *end = head->data + head->len;
+  struct header_line h;
+  while (next_header(&p, end, &h)) {
+    lua_createtable(L, 0, 2);
+    push_lower(L, h.name, h.name_len);
+    lua_setfield(L, -2, "name");
+    lua_pushlstring(L, h.value, h.value_len);
+    lua_setfield(L, -2, "value");
+    lua_rawseti(L, -2, ++n);
+  }
+}
+
+/* Pushes the reason phrase of the status line ("OK"; "" when there is
+ * none, as always in HTTP/2 and 3). The head holds the final response
+ * only: on_header drops interim ones. */
+static void push_reason(lua_State *L, const struct buffer *head) {
+  const char *p = head->data, *end = head->data + head->len;
+  const char *eol = p ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+  const char *stop = eol ? eol : end;
+  /* "HTTP/1.1 200 OK": the reason is what follows the second space */
+  const char *sp = p ? memchr(p, ' ', (size_t)(stop - p)) : NULL;
+  if (sp) sp = memchr(sp + 1, ' ', (size_t)(stop - sp - 1));
+  if (!sp) {
+    lua_pushliteral(L, "");
+    return;
+  }
+  const char *r = sp + 1;
+  while (stop > r && (stop[-1] == '\r' || stop[-1] == ' ' || stop[-1] == '\t')) stop--;
+  lua_pushlstring(L, r, (size_t)(stop - r));
+}
+
+/* Pushes the HTTP version that answered: "1.0", "1.1", "2" or "3". */
+static void push_version(lua_State *L, struct transfer *t) {
+  long v = 0;
+  t->api->easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &v);
+  switch (v) {
+  case CURL_HTTP_VERSION_1_0: lua_pushliteral(L, "1.0"); break;
+  case CURL_HTTP_VERSION_1_1: lua_pushliteral(L, "1.1"); break;
+  case CURL_HTTP_VERSION_2_0: lua_pushliteral(L, "2"); break;
+  case CURL_HTTP_VERSION_3: lua_pushliteral(L, "3"); break;
+  default: lua_pushliteral(L, ""); break;
   }
 }
 
@@ -860,12 +1015,18 @@ static int transfer_error(lua_State *L, struct transfer *t, const struct request
  * ------------------------------------------------------------------------- */
 
 static void push_response(lua_State *L, struct transfer *t, long status) {
-  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 7);
   lua_pushinteger(L, status);
   lua_setfield(L, -2, "status");
+  push_version(L, t);
+  lua_setfield(L, -2, "version");
+  push_reason(L, &t->head);
+  lua_setfield(L, -2, "reason");
   push_headers(L, &t->head);
   lua_pop(L, 1); /* Location */
   lua_setfield(L, -2, "headers");
+  push_header_list(L, &t->head);
+  lua_setfield(L, -2, "header_list");
   lua_pushlstring(L, t->body.data ? t->body.data : "", t->body.len);
   lua_setfield(L, -2, "body");
   push_part(L, t, t->url, CURLUPART_URL, 0);

@@ -97,6 +97,54 @@ describe("nt3.http.request", function()
       assert.are.equal("c", res.headers["x-single"])
     end)
 
+    it("sends each {name, value} pair of the headers list as its own line, in order", function()
+      local echo = echo_of(assert(http.request {
+        url = srv.url .. "/echo",
+        headers = { ["X-Map"] = "m", { "X-A", "1" }, { "X-B", 7 }, { "x-a", "2" }, { "X-Empty", "" } },
+      }))
+      local lines = {}
+      for _, h in ipairs(echo.header_list) do
+        if h[1]:lower():match("^x%-") then lines[#lines + 1] = h[1] .. ": " .. h[2] end
+      end
+      assert.are.same({ "X-Map: m", "X-A: 1", "X-B: 7", "x-a: 2", "X-Empty: " }, lines)
+    end)
+
+    it("sends each value of a Name = {values} entry as its own line, in order", function()
+      local echo = echo_of(assert(http.request {
+        url = srv.url .. "/echo", headers = { ["X-Tag"] = { "a", "b, c" } },
+      }))
+      local lines = {}
+      for _, h in ipairs(echo.header_list) do
+        if h[1] == "X-Tag" then lines[#lines + 1] = h[2] end
+      end
+      assert.are.same({ "a", "b, c" }, lines)
+    end)
+
+    it("returns the HTTP version and the reason phrase of the status line", function()
+      local res = assert(http.request { url = srv.url .. "/status/404" })
+      assert.are.equal("1.1", res.version)
+      assert.are.equal("Not Found", res.reason)
+      assert.are.equal("OK", assert(http.request { url = srv.url .. "/echo" }).reason)
+    end)
+
+    it("returns every response header line in order in header_list, repeats kept apart", function()
+      local res = assert(http.request { url = srv.url .. "/headers?Set-Cookie=a%3D1%2C%20b&Set-Cookie=c%3D2&X-Single=d" })
+      local mine = {}
+      for _, h in ipairs(res.header_list) do
+        if h.name == "set-cookie" or h.name == "x-single" then mine[#mine + 1] = h end
+      end
+      assert.are.same({
+        { name = "set-cookie", value = "a=1, b" },
+        { name = "set-cookie", value = "c=2" },
+        { name = "x-single", value = "d" },
+      }, mine)
+      assert.are.equal("a=1, b, c=2", res.headers["set-cookie"])
+      -- every header is in the list, and the list holds nothing else
+      local n = 0
+      for _ in pairs(res.headers) do n = n + 1 end
+      assert.are.equal(n + 1, #res.header_list) -- Set-Cookie counted twice
+    end)
+
     it("returns nil and a clear message when the connection is refused", function()
       local port = closed_port()
       local res, err = http.request { url = "http://127.0.0.1:" .. port .. "/" }
@@ -122,6 +170,21 @@ describe("nt3.http.request", function()
       { "a header value with CR LF", { url = "http://127.0.0.1/", headers = { ["X-A"] = "b\r\nX-Injected: 1" } } },
       { "a header value with LF", { url = "http://127.0.0.1/", headers = { ["X-A"] = "b\nc" } } },
       { "a header value that is a table", { url = "http://127.0.0.1/", headers = { ["X-A"] = {} } } },
+      { "an empty list of values", { url = "http://127.0.0.1/", headers = { ["X-A"] = {} } } },
+      { "a list value that is a table", { url = "http://127.0.0.1/", headers = { ["X-A"] = { "a", {} } } } },
+      { "a list value with CR LF", { url = "http://127.0.0.1/", headers = { ["X-A"] = { "a", "b\r\nX-Injected: 1" } } } },
+      { "a pair whose name has a colon", { url = "http://127.0.0.1/", headers = { { "X-A: b", "c" } } } },
+      { "a pair whose value has LF", { url = "http://127.0.0.1/", headers = { { "X-A", "b\nX-Injected: 1" } } } },
+      { "a pair whose value has NUL", { url = "http://127.0.0.1/", headers = { { "X-A", "b\0c" } } } },
+      { "a pair with no value", { url = "http://127.0.0.1/", headers = { { "X-A" } } } },
+      { "a list entry that is not a pair", { url = "http://127.0.0.1/", headers = { "X-A: b" } } },
+      { "a list with a hole", { url = "http://127.0.0.1/", headers = { [1] = { "X-A", "b" }, [3] = { "X-B", "c" } } } },
+      { "a list with a hole the length counts", { url = "http://127.0.0.1/", headers = (function()
+        local h = { { "X-A", "b" }, { "X-B", "c" }, { "X-C", "d" } }
+        h[2] = nil
+        return h
+      end)() } },
+      { "a list whose pair is not a table", { url = "http://127.0.0.1/", headers = { { "X-A", "b" }, "X-B: c" } } },
       { "headers that are not a table", { url = "http://127.0.0.1/", headers = "X-A: b" } },
       { "a body that is not a string", { url = "http://127.0.0.1/", body = {} } },
       { "a negative timeout", { url = "http://127.0.0.1/", timeout = -1 } },
@@ -255,6 +318,35 @@ describe("nt3.http.request", function()
       assert.is_nil(seen[1].headers.cookie)
       assert.is_nil(seen[1].headers["proxy-authorization"])
       assert.are.equal("kept", seen[1].headers["x-plain"])
+    end)
+
+    it("drops credentials given as {name, value} pairs on a cross-origin redirect too", function()
+      local res = assert(http.request {
+        url = redirect(other.url .. "/echo"),
+        headers = {
+          { "authorization", "Bearer entri_valid_pair_secret" }, { "Cookie", "a=1" }, { "COOKIE", "b=2" },
+          { "Proxy-Authorization", "Basic eDp5" }, { "X-Plain", "kept" }, { "X-Plain", "twice" },
+        },
+      })
+      local echo = echo_of(res)
+      local names = {}
+      for _, h in ipairs(echo.header_list) do names[#names + 1] = h[1]:lower() .. "=" .. h[2] end
+      table.sort(names)
+      for _, line in ipairs(names) do
+        assert.is_nil(line:match("^authorization") or line:match("^cookie") or line:match("^proxy%-authorization"))
+      end
+      assert.are.same({ "x-plain=kept", "x-plain=twice" }, (function()
+        local out = {}
+        for _, l in ipairs(names) do if l:match("^x%-plain") then out[#out + 1] = l end end
+        return out
+      end)())
+      -- and the same pairs do reach the first origin
+      local same = echo_of(assert(http.request {
+        url = redirect("/echo"), headers = { { "Cookie", "a=1" }, { "Cookie", "b=2" } },
+      }))
+      local cookies = {}
+      for _, h in ipairs(same.header_list) do if h[1] == "Cookie" then cookies[#cookies + 1] = h[2] end end
+      assert.are.same({ "a=1", "b=2" }, cookies)
     end)
 
     it("keeps them dropped when a later hop comes back to the first origin", function()

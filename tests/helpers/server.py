@@ -16,7 +16,8 @@ Routes (any method unless said otherwise; JSON bodies unless said):
 
   /echo, /api/v1/echo
       {"method", "path", "query": {name: last value}, "headers": {lower-case
-      name: value, repeated ones joined with ", "}, "body": text}
+      name: value, repeated ones joined with ", "}, "header_list": [[name,
+      value], ...] every request header line as received, in order, "body": text}
   /status/<n>
       status n with {"message": "status <n>"} (no body for 204 and 304)
   /redirect?to=<url>&code=<n>
@@ -41,7 +42,8 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       ...], "next_page": N+1 or null}
   /_requests
       GET: every request received so far except those to /_requests, in
-      order: [{"method", "path" (with the query), "headers", "body"}]
+      order: [{"method", "path" (with the query), "headers", "header_list",
+      "body"}]
   anything else
       404 {"message": "not found"}
 """
@@ -115,6 +117,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.server.requests.append({
                     "method": self.command, "path": self.path,
                     "headers": headers_of(self.headers),
+                    "header_list": [[n, v] for n, v in self.headers.items()],
                     "body": body.decode("utf-8", "replace"),
                 })
         route = url.path
@@ -122,6 +125,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, {
                 "method": self.command, "path": url.path, "query": dict(query),
                 "headers": headers_of(self.headers),
+                "header_list": [[n, v] for n, v in self.headers.items()],
                 "body": body.decode("utf-8", "replace"),
             })
         if route.startswith("/status/") and route[len("/status/"):].isdigit():
