@@ -241,15 +241,25 @@ describe("nt3 api", function()
     assert.are.equal("two words", echo.headers["x-two"])
   end)
 
-  it("sends every value of a header given twice with -H, joined with \", \" in the order given", function()
-    local out = at.nt3(srv, { "api", "/api/v1/echo", "-H", "X-Tag: a", "-H", "X-Tag: b", "-H", "x-tag: c, d" })
+  it("sends a header given more than once with -H as separate lines, in the order given", function()
+    local out = at.nt3(srv, { "api", "/api/v1/echo", "-H", "X-Tag: a", "-H", "X-Other: o", "-H", "X-Tag: b",
+      "-H", "x-tag: c, d" })
     assert.are.equal(0, out.code, out.stderr)
-    local r = last_echo()
-    assert.are.equal("a, b, c, d", at.header(r, "x-tag"))
-    -- sent as one line, so the server saw no second header to join
-    local n = 0
-    for k in pairs(r.headers) do if k:lower() == "x-tag" then n = n + 1 end end
-    assert.are.equal(1, n)
+    local lines = {}
+    for _, h in ipairs(last_echo().header_list) do
+      if h[1]:lower() == "x-tag" then lines[#lines + 1] = h[1] .. ": " .. h[2] end
+    end
+    assert.are.same({ "X-Tag: a", "X-Tag: b", "X-Tag: c, d" }, lines)
+  end)
+
+  it("replaces nt3's own header with every -H line of that name", function()
+    local out = at.nt3(srv, { "api", "/api/v1/echo", "-H", "accept: text/plain", "-H", "Accept: text/csv" })
+    assert.are.equal(0, out.code, out.stderr)
+    local lines = {}
+    for _, h in ipairs(last_echo().header_list) do
+      if h[1]:lower() == "accept" then lines[#lines + 1] = h[2] end
+    end
+    assert.are.same({ "text/plain", "text/csv" }, lines)
   end)
 
   it("sends -f fields as JSON strings and -F fields typed, in a POST by default", function()
@@ -327,19 +337,29 @@ describe("nt3 api", function()
       assert.are.equal(0, out.code, out.stderr)
       local head, body = out.stdout:match("^(.-)\n\n(.*)$")
       assert.truthy(head, out.stdout)
-      assert.are.equal("HTTP 200 OK", head:match("^[^\n]*"))
+      assert.are.equal("HTTP/1.1 200 OK", head:match("^[^\n]*"))
       assert.truthy(head:find("\nx-trace: abc", 1, true), head)
       assert.truthy(head:find("\ncontent-type: application/json", 1, true), head)
       assert.are.same({ ok = true }, at.decode(body))
     end
   end)
 
-  it("prints a header the server repeated once with -i, its values joined with \", \" as documented", function()
-    local out = at.nt3(srv, { "api", "-i", "/headers?Set-Cookie=a%3D1&Set-Cookie=b%3D2", "-X", "GET" })
+  it("prints with -i every header line as received, a repeated one on lines of its own", function()
+    local out = at.nt3(srv, { "api", "-i", "/headers?Set-Cookie=a%3D1%2C%20x&X-Mid=m&Set-Cookie=b%3D2", "-X", "GET" })
     assert.are.equal(0, out.code, out.stderr)
     local head = out.stdout:match("^(.-)\n\n")
-    assert.truthy((head .. "\n"):find("\nset-cookie: a=1, b=2\n", 1, true), head)
-    assert.falsy(head:find("HTTP/", 1, true), head)
+    local lines = {}
+    for line in head:gmatch("[^\n]+") do
+      if line:match("^set%-cookie") or line:match("^x%-mid") then lines[#lines + 1] = line end
+    end
+    assert.are.same({ "set-cookie: a=1, x", "x-mid: m", "set-cookie: b=2" }, lines)
+  end)
+
+  it("prints the status line and headers with -i for an HTTP error too", function()
+    local out = at.nt3(srv, { "api", "-i", "/status/404" })
+    assert.are.equal(1, out.code)
+    assert.are.equal("HTTP/1.1 404 Not Found", out.stdout:match("^[^\n]*"))
+    assert.truthy(out.stdout:find("\ncontent-type: application/json\n", 1, true), out.stdout)
   end)
 
   it("prints nothing with --silent, and still exits 0", function()

@@ -187,7 +187,7 @@ function env.pid() end
 ---@class nt3.http.Request
 ---@field method? string default "GET"
 ---@field url string http:// only for loopback hosts; otherwise https://
----@field headers? table<string, string>
+---@field headers? table<string|integer, string|number|(string|number)[]|nt3.http.HeaderPair> Name = value, Name = {values} (one line each), and {name, value} pairs under 1..n (one line each, in order, after the others)
 ---@field body? string
 ---@field timeout? number total seconds (default 30)
 ---@field connect_timeout? number seconds (default 10)
@@ -196,9 +196,18 @@ function env.pid() end
 ---@field cafile? string a CA bundle for a self-hosted server
 ---@field max_redirects? integer default 5
 
+---@alias nt3.http.HeaderPair { [1]: string, [2]: string|number } a request header line: {name, value}
+
+---@class nt3.http.HeaderLine
+---@field name string lower case
+---@field value string
+
 ---@class nt3.http.Response
 ---@field status integer
+---@field version string the HTTP version that answered: "1.0", "1.1", "2" or "3"
+---@field reason string the status line's reason phrase ("OK"); "" when there is none (HTTP/2, HTTP/3)
 ---@field headers table<string, string> lower-case names; repeated headers joined with ", "
+---@field header_list nt3.http.HeaderLine[] every header line of the final response, in order, repeats apart
 ---@field body string
 ---@field url string the final URL, after redirects
 

@@ -3,15 +3,6 @@ local cli = require "nt3.cli"
 
 local INPUT_MAX = 64 * 1024 * 1024
 
-local REASONS = {
-  [200] = "OK", [201] = "Created", [202] = "Accepted", [204] = "No Content",
-  [301] = "Moved Permanently", [302] = "Found", [304] = "Not Modified",
-  [400] = "Bad Request", [401] = "Unauthorized", [403] = "Forbidden", [404] = "Not Found",
-  [405] = "Method Not Allowed", [409] = "Conflict", [422] = "Unprocessable Entity",
-  [429] = "Too Many Requests", [500] = "Internal Server Error", [502] = "Bad Gateway",
-  [503] = "Service Unavailable", [504] = "Gateway Timeout",
-}
-
 local function read_input(source)
   if source == "-" then
     local data = io.stdin:read("a")
@@ -95,13 +86,13 @@ local function compact(text)
   return table.concat(out)
 end
 
+-- As `gh api -i`: the status line with the version that answered, then
+-- every header line in the order received (a repeated header on lines of
+-- its own), then a blank line.
 local function print_head(res)
-  local lines = { ("HTTP %d %s"):format(res.status, REASONS[res.status] or "") }
-  lines[1] = lines[1]:gsub(" $", "")
-  local names = {}
-  for name in pairs(res.headers or {}) do names[#names + 1] = name end
-  table.sort(names)
-  for _, name in ipairs(names) do lines[#lines + 1] = name .. ": " .. res.headers[name] end
+  local status = ("HTTP/%s %d %s"):format(res.version or "1.1", res.status, res.reason or "")
+  local lines = { (status:gsub(" $", "")) }
+  for _, h in ipairs(res.header_list or {}) do lines[#lines + 1] = h.name .. ": " .. h.value end
   cli.out(table.concat(lines, "\n"), "\n\n")
 end
 
@@ -130,13 +121,13 @@ return {
   flags = {
     { short = "X", long = "method", value = "method", help = "HTTP method (default GET, or POST with fields or --input)" },
     { short = "H", long = "header", value = "name:value", multiple = true,
-      help = "Add a request header (a name given twice is sent once, values joined with \", \")" },
+      help = "Add a request header (repeatable; a name given twice is sent on two lines)" },
     { short = "f", long = "raw-field", value = "key=value", multiple = true, help = "Add a string field" },
     { short = "F", long = "field", value = "key=value", multiple = true,
       help = "Add a typed field: numbers, true, false, null, @file (@- for stdin)" },
     { long = "input", value = "file", help = "The request body, from a file or - for stdin" },
     { short = "i", long = "include",
-      help = "Print the status (HTTP <code> <reason>, no version) and headers before the body" },
+      help = "Print the status line and response headers before the body" },
     { long = "silent", help = "Do not print the response body" },
   },
   description = [[
@@ -144,9 +135,9 @@ Sends a request to <api_url><path> with the active token (the one `nt3 status`
 shows) and prints the response body: JSON is pretty-printed on a terminal and
 compact otherwise. Fields become a JSON object body, or the query string of a
 GET request (and of any request with --input). An HTTP error status exits 1
-with the server's message on stderr. With -i, a response header the server
-sent more than once is printed once, its values joined with ", " (so
-Set-Cookie values cannot always be told apart). For a server with a private CA, set
+with the server's message on stderr. With -i, the status line
+(HTTP/<version> <code> <reason>) and every response header line, in the
+order received, come first, then a blank line. For a server with a private CA, set
 NT3_CA_FILE to the absolute path of its PEM certificate file.]],
   examples = {
     "nt3 api /api/v1/me",
@@ -169,18 +160,20 @@ NT3_CA_FILE to the absolute path of its PEM certificate file.]],
       fields[k], has_fields = typed(v), true
     end
 
-    -- nt3.http takes headers as a map, one value per name: a name given
-    -- twice (in any case) is sent once with its values joined by ", ", as
-    -- HTTP allows for a list-valued header, rather than losing all but one
+    -- a name given once is Name = value, one given again (in any case)
+    -- Name = {values}: nt3.http sends each value on its own line, in order,
+    -- and either form still replaces nt3's own header of that name
     local headers, spelling = {}, {}
     for _, line in ipairs(opts.header or {}) do
       local name, value = parse_header(line, cmd)
       local key = spelling[name:lower()]
-      if key then
-        headers[key] = headers[key] == "" and value or (value == "" and headers[key] or headers[key] .. ", " .. value)
-      else
+      if not key then
         spelling[name:lower()] = name
         headers[name] = value
+      elseif type(headers[key]) == "table" then
+        table.insert(headers[key], value)
+      else
+        headers[key] = { headers[key], value }
       end
     end
 
