@@ -33,6 +33,24 @@ describe("nt3.api", function()
     assert.are.equal("nt3/" .. VERSION, at.header(last, "user-agent"))
   end)
 
+  it("takes headers as {name, value} pairs too, each sent in order and replacing nt3's own", function()
+    local out = at.script(srv, [[
+      local api = require "nt3.api"
+      local echo, err = api.get("/api/v1/echo", nil, { headers = {
+        { "X-Pair", "1" }, { "X-Pair", "2" }, { "user-agent", "my-script/1" } } })
+      print(echo and echo.method or err)]])
+    assert.are.equal("", out.stderr)
+    assert.are.equal("GET\n", out.stdout)
+    local r = at.requests_to(srv, "/api/v1/echo")
+    local pairs_sent, agents = {}, {}
+    for _, h in ipairs(r[#r].header_list) do
+      if h[1]:lower() == "x-pair" then pairs_sent[#pairs_sent + 1] = h[2] end
+      if h[1]:lower() == "user-agent" then agents[#agents + 1] = h[2] end
+    end
+    assert.are.same({ "1", "2" }, pairs_sent)
+    assert.are.same({ "my-script/1" }, agents)
+  end)
+
   it("encodes a table body as JSON, with Content-Type application/json", function()
     local out = at.script(srv, [[
       local api = require "nt3.api"

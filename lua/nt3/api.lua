@@ -218,13 +218,26 @@ function M.request(req)
     ["Accept"] = "application/json",
   }
   if body then headers["Content-Type"] = "application/json" end
-  -- the caller's headers win, whatever their case
-  for name, value in pairs(req.headers or {}) do
+  -- the caller's headers win, whatever their case and whichever form they
+  -- take (Name = value, Name = {values}, or {name, value} pairs in order)
+  local function replace_default(name)
+    if type(name) ~= "string" then return end
     for existing in pairs(headers) do
-      if existing:lower() == tostring(name):lower() then headers[existing] = nil end
+      if type(existing) == "string" and existing:lower() == name:lower() then headers[existing] = nil end
     end
-    headers[name] = value
   end
+  local given = req.headers or {}
+  for key, value in pairs(given) do
+    if type(key) == "string" then
+      replace_default(key)
+    elseif type(value) == "table" then
+      replace_default(value[1])
+    end
+  end
+  for key, value in pairs(given) do
+    if type(key) == "string" then headers[key] = value end
+  end
+  for _, pair in ipairs(given) do headers[#headers + 1] = pair end
 
   local http_req = {
     method = method,
