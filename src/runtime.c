@@ -62,6 +62,9 @@ static int search_embedded(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   const char *dir = getenv("NT3_LUA_DIR");
   if (dir && *dir) {
+    /* relative, it would load code from whatever repository one is in */
+    if (*dir != '/')
+      return luaL_error(L, "NT3_LUA_DIR must be an absolute path (it is \"%s\")", dir);
     int n = search_dev_dir(L, dir, name);
     if (n) return n;
   }
@@ -97,6 +100,10 @@ static int embedded_has(lua_State *L) {
   return 1;
 }
 
+#define NT3_BINDING_ENTRY(name) {"nt3." #name, luaopen_nt3_##name},
+static const luaL_Reg bindings[] = {NT3_BINDINGS(NT3_BINDING_ENTRY){NULL, NULL}};
+#undef NT3_BINDING_ENTRY
+
 static int luaopen_nt3_embedded(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"list", embedded_list},
@@ -106,6 +113,13 @@ static int luaopen_nt3_embedded(lua_State *L) {
   luaL_newlib(L, fns);
   lua_pushliteral(L, NT3_VERSION);
   lua_setfield(L, -2, "version");
+  /* embedded.bindings: the names of the C bindings ("fs", ...), sorted */
+  lua_newtable(L);
+  for (int i = 0; bindings[i].name; i++) {
+    lua_pushstring(L, bindings[i].name + 4);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, "bindings");
   return 1;
 }
 
@@ -146,10 +160,7 @@ void nt3_open(lua_State *L) {
 
   lua_getfield(L, -1, "preload");
   preload(L, "nt3.embedded", luaopen_nt3_embedded);
-  preload(L, "nt3.fs", luaopen_nt3_fs);
-  preload(L, "nt3.prompt", luaopen_nt3_prompt);
-  preload(L, "nt3.env", luaopen_nt3_env);
-  preload(L, "nt3.http", luaopen_nt3_http);
+  for (int i = 0; bindings[i].name; i++) preload(L, bindings[i].name, bindings[i].func);
   preload(L, "cjson", luaopen_cjson);
   preload(L, "cjson.safe", luaopen_cjson_safe);
   lua_pop(L, 1);

@@ -17,11 +17,21 @@ void nt3_open(lua_State *L);
  * One rule for nt3.env.home() and nt3.fs.expand(). */
 const char *nt3_home_dir(void);
 
-/* The bindings, one per file in bindings/. */
-int luaopen_nt3_fs(lua_State *L);
-int luaopen_nt3_prompt(lua_State *L);
-int luaopen_nt3_env(lua_State *L);
-int luaopen_nt3_http(lua_State *L);
+/* The C bindings, one line each: nt3.<name> is opened by luaopen_nt3_<name>
+ * (bindings/<name>.c; policy is src/policy.c, which C uses too). The
+ * preloads, the lazy parts of `require "nt3"` and the documentation checks
+ * all follow this list. */
+#define NT3_BINDINGS(X) \
+  X(env)                \
+  X(fs)                 \
+  X(http)               \
+  X(policy)             \
+  X(prompt)
+
+#define NT3_DECLARE_BINDING(name) int luaopen_nt3_##name(lua_State *L);
+NT3_BINDINGS(NT3_DECLARE_BINDING)
+#undef NT3_DECLARE_BINDING
+
 int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);
 

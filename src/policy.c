@@ -1,0 +1,261 @@
+/*
+ * nt3.policy: the security rules more than one part of nt3 needs, each
+ * written once. A rule written twice drifts (the Lua copy of the loopback
+ * test once accepted "127.0.0.08" while the C copy refused it; the Lua
+ * token mask stopped at a quote the token may contain), so the HTTP
+ * binding, the CLI and the credential store all call these.
+ */
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <lauxlib.h>
+
+#include "policy.h"
+
+#define PREFIX_LEN (sizeof NT3_TOKEN_PREFIX - 1)
+
+/* ---------------------------------------------------------------------------
+ * the rules
+ * ------------------------------------------------------------------------- */
+
+int nt3_is_loopback(const char *host) {
+  if (strcasecmp(host, "localhost") == 0) return 1;
+  struct in_addr a4;
+  if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+  size_t len = strlen(host);
+  char inner[INET6_ADDRSTRLEN];
+  if (len < 3 || host[0] != '[' || host[len - 1] != ']' || len - 2 >= sizeof inner) return 0;
+  memcpy(inner, host + 1, len - 2);
+  inner[len - 2] = '\0';
+  struct in6_addr a6;
+  return inet_pton(AF_INET6, inner, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+int nt3_debug_enabled(void) {
+  const char *d = getenv("NT3_DEBUG");
+  return d && *d && strcmp(d, "0") != 0;
+}
+
+int nt3_is_credential_header(const char *name, size_t len) {
+  static const char *const names[] = {"Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", NULL};
+  for (int i = 0; names[i]; i++)
+    if (strlen(names[i]) == len && strncasecmp(name, names[i], len) == 0) return 1;
+  return 0;
+}
+
+double nt3_monotonic(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---------------------------------------------------------------------------
+ * masking and printable text
+ * ------------------------------------------------------------------------- */
+
+static int is_space(unsigned char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\v' || c == '\f';
+}
+
+void nt3_mask(nt3_sink out, void *ud, const char *token, size_t len) {
+  if (len >= PREFIX_LEN && memcmp(token, NT3_TOKEN_PREFIX, PREFIX_LEN) == 0) {
+    out(ud, NT3_TOKEN_PREFIX, PREFIX_LEN);
+    token += PREFIX_LEN;
+    len -= PREFIX_LEN;
+  }
+  out(ud, "****", 4);
+  if (len < 12) return;
+  /* the tail is shown only when it is plain text: it must neither cut a
+   * UTF-8 character in two nor carry a control byte */
+  for (size_t i = len - 4; i < len; i++)
+    if ((unsigned char)token[i] < 0x21 || (unsigned char)token[i] > 0x7e) return;
+  out(ud, token + len - 4, 4);
+}
+
+/* Length of the token-shaped run at s (up to white space or the end). */
+static size_t token_run(const char *s, size_t len) {
+  size_t n = 0;
+  while (n < len && !is_space((unsigned char)s[n])) n++;
+  return n;
+}
+
+static int starts_token(const char *s, size_t len) {
+  return len >= PREFIX_LEN && memcmp(s, NT3_TOKEN_PREFIX, PREFIX_LEN) == 0;
+}
+
+void nt3_redact(nt3_sink out, void *ud, const char *s, size_t len) {
+  size_t i = 0, plain = 0;
+  while (i < len) {
+    if (starts_token(s + i, len - i)) {
+      out(ud, s + plain, i - plain);
+      size_t n = token_run(s + i, len - i);
+      nt3_mask(out, ud, s + i, n);
+      i += n;
+      plain = i;
+    } else {
+      i++;
+    }
+  }
+  out(ud, s + plain, len - plain);
+}
+
+/* Decodes one UTF-8 character at s; returns its length (0: not UTF-8:
+ * truncated, overlong, a surrogate or past U+10FFFF). */
+static size_t utf8_decode(const unsigned char *s, size_t len, unsigned long *cp) {
+  unsigned char c = s[0];
+  size_t n;
+  unsigned long min;
+  if (c < 0x80) {
+    *cp = c;
+    return 1;
+  } else if (c >= 0xc2 && c <= 0xdf) {
+    n = 2, min = 0x80, *cp = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3, min = 0x800, *cp = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4, min = 0x10000, *cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (len < n) return 0;
+  for (size_t i = 1; i < n; i++) {
+    if ((s[i] & 0xc0) != 0x80) return 0;
+    *cp = (*cp << 6) | (s[i] & 0x3f);
+  }
+  if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff)) return 0;
+  return n;
+}
+
+/* Characters that move or hide text without showing themselves: C1
+ * controls (U+0085 is a line break on some terminals, U+009B a CSI),
+ * bidirectional overrides and isolates (the "Trojan Source" trick),
+ * zero-width characters, line and paragraph separators, tags. */
+static int is_invisible(unsigned long cp) {
+  return (cp >= 0x80 && cp <= 0x9f) || cp == 0xad || cp == 0x61c || cp == 0x180e ||
+         (cp >= 0x200b && cp <= 0x200f) || (cp >= 0x2028 && cp <= 0x202e) ||
+         (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff || (cp >= 0xfff9 && cp <= 0xfffb) ||
+         (cp >= 0xe0000 && cp <= 0xe007f);
+}
+
+void nt3_printable(nt3_sink out, void *ud, const char *s, size_t len, size_t max) {
+  size_t limit = max && max < len ? max : len;
+  size_t i = 0, plain = 0; /* plain: where the run of text kept as it is began */
+  while (i < limit) {
+    const unsigned char *u = (const unsigned char *)s + i;
+    if (starts_token(s + i, len - i)) {
+      out(ud, s + plain, i - plain);
+      size_t n = token_run(s + i, len - i);
+      nt3_mask(out, ud, s + i, n);
+      i += n;
+      plain = i;
+      continue;
+    }
+    unsigned long cp = 0;
+    size_t n = *u < 0x20 || *u == 0x7f ? 0 : utf8_decode(u, len - i, &cp);
+    if (n && !is_invisible(cp)) {
+      i += n;
+      continue;
+    }
+    out(ud, s + plain, i - plain);
+    out(ud, *u < 0x20 && is_space(*u) ? " " : "?", 1);
+    i += n ? n : 1;
+    plain = i;
+  }
+  out(ud, s + plain, i - plain);
+  if (i < len) out(ud, "...", 3);
+}
+
+static void to_buffer(void *ud, const char *s, size_t n) {
+  luaL_addlstring((luaL_Buffer *)ud, s, n);
+}
+
+const char *nt3_push_printable(lua_State *L, const char *s, size_t len, size_t max) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  nt3_printable(to_buffer, &b, s, len, max);
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
+}
+
+/* ---------------------------------------------------------------------------
+ * nt3.policy
+ * ------------------------------------------------------------------------- */
+
+/* policy.is_loopback(host) -> boolean */
+static int policy_is_loopback(lua_State *L) {
+  lua_pushboolean(L, nt3_is_loopback(luaL_checkstring(L, 1)));
+  return 1;
+}
+
+/* policy.mask(token) -> "entri_****abcd"; anything but a string is "****" */
+static int policy_mask(lua_State *L) {
+  size_t len = 0;
+  const char *t = lua_type(L, 1) == LUA_TSTRING ? lua_tolstring(L, 1, &len) : "";
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  nt3_mask(to_buffer, &b, t, len);
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* policy.redact(text) -> text with every token-shaped run masked */
+static int policy_redact(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  nt3_redact(to_buffer, &b, s, len);
+  luaL_pushresult(&b);
+  return 1;
+}
+
+/* policy.sanitize(text [, max_bytes]) -> one printable line, tokens masked */
+static int policy_sanitize(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  lua_Integer max = luaL_optinteger(L, 2, 0);
+  luaL_argcheck(L, max >= 0, 2, "must be 0 (no limit) or more");
+  nt3_push_printable(L, s, len, (size_t)max);
+  return 1;
+}
+
+/* policy.debug() -> whether NT3_DEBUG asks for traces */
+static int policy_debug(lua_State *L) {
+  lua_pushboolean(L, nt3_debug_enabled());
+  return 1;
+}
+
+/* policy.is_credential_header(name) -> boolean */
+static int policy_is_credential_header(lua_State *L) {
+  size_t len;
+  const char *name = luaL_checklstring(L, 1, &len);
+  lua_pushboolean(L, nt3_is_credential_header(name, len));
+  return 1;
+}
+
+/* policy.now() -> seconds on the monotonic clock */
+static int policy_now(lua_State *L) {
+  lua_pushnumber(L, nt3_monotonic());
+  return 1;
+}
+
+static const luaL_Reg policy_fns[] = {
+  {"is_loopback", policy_is_loopback},
+  {"mask", policy_mask},
+  {"redact", policy_redact},
+  {"sanitize", policy_sanitize},
+  {"debug", policy_debug},
+  {"is_credential_header", policy_is_credential_header},
+  {"now", policy_now},
+  {NULL, NULL},
+};
+
+int luaopen_nt3_policy(lua_State *L) {
+  luaL_newlib(L, policy_fns);
+  lua_pushliteral(L, NT3_TOKEN_PREFIX);
+  lua_setfield(L, -2, "TOKEN_PREFIX");
+  return 1;
+}
