@@ -25,6 +25,7 @@
 #include <curl/curl.h>
 #include <lauxlib.h>
 
+#include "policy.h"
 #include "runtime.h"
 
 #define LIBCURL_KEY "nt3.http.libcurl"
@@ -427,15 +428,32 @@ static struct transfer *new_transfer(lua_State *L, const struct curl_api *api) {
   return t;
 }
 
-/* Pushes nil, message; frees the transfer now rather than at some GC. */
-static int fail(lua_State *L, struct transfer *t, const char *fmt, ...) {
+/*
+ * Failures a caller may branch on carry a stable code after the message
+ * (nil, message, code); the message is for people and may change.
+ */
+#define E_INVALID_URL "invalid_url"       /* not a URL at all */
+#define E_REFUSED_URL "refused_url"       /* a URL the policy forbids (scheme, plain http, user:pass@) */
+#define E_TIMEOUT "timeout"               /* connect_timeout, timeout or stall_timeout ran out */
+#define E_UNTRUSTED "untrusted_certificate"
+#define E_TLS "tls"                       /* any other TLS failure, a bad CA file included */
+#define E_CONNECT "connect"               /* refused, unreachable */
+#define E_RESOLVE "resolve"               /* no such host */
+#define E_TOO_LARGE "too_large"           /* body or headers past their bound */
+#define E_REDIRECTS "too_many_redirects"
+#define E_NETWORK "network"               /* the connection failed some other way */
+#define E_UNSUPPORTED "unsupported"       /* this libcurl cannot do what was asked */
+
+/* Pushes nil, message, code; frees the transfer now rather than at some GC. */
+static int fail(lua_State *L, struct transfer *t, const char *code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   lua_pushnil(L);
   lua_pushvfstring(L, fmt, ap);
   va_end(ap);
+  lua_pushstring(L, code);
   transfer_free(t);
-  return 2;
+  return 3;
 }
 
 /* Pushes a part of a URL (a string, or nil when the URL has none) and
@@ -455,22 +473,6 @@ static const char *push_part(lua_State *L, struct transfer *t, const CURLU *u, C
 /* ---------------------------------------------------------------------------
  * policy: which URLs may be fetched at all
  * ------------------------------------------------------------------------- */
-
-/* Judged on the host exactly as libcurl parsed it, which is the host it will
- * connect to: "localhost.evil.com" or "127.0.0.1.evil.com" are names like
- * any other, and an IPv4 address is only taken as one in dotted-quad form. */
-static int is_loopback(const char *host) {
-  if (strcasecmp(host, "localhost") == 0) return 1;
-  struct in_addr a4;
-  if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
-  size_t len = strlen(host);
-  char inner[INET6_ADDRSTRLEN];
-  if (len < 3 || host[0] != '[' || host[len - 1] != ']' || len - 2 >= sizeof inner) return 0;
-  memcpy(inner, host + 1, len - 2);
-  inner[len - 2] = '\0';
-  struct in6_addr a6;
-  return inet_pton(AF_INET6, inner, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
-}
 
 /* Replaces everything pushed since `top` by one message; returns 1. */
 static int reason(lua_State *L, int top, const char *fmt, ...) {
@@ -496,7 +498,7 @@ static int refuse_url(lua_State *L, struct transfer *t, const CURLU *u) {
   const char *host = push_part(L, t, u, CURLUPART_HOST, 0);
   if (!host || !*host) return reason(L, top, "URL has no host");
   /* plain http is tolerable only where nobody can listen in */
-  if (strcasecmp(scheme, "http") == 0 && !is_loopback(host))
+  if (strcasecmp(scheme, "http") == 0 && !nt3_is_loopback(host))
     return reason(L, top, "refusing plain http:// to non-loopback host \"%s\" (use https)", host);
   lua_settop(L, top);
   return 0;
@@ -535,31 +537,15 @@ static void push_display_url(lua_State *L, struct transfer *t, const CURLU *u) {
   lua_settop(L, top + 1);
 }
 
-/* Pushes text from outside (a URL a caller or a server gave) fit for a
- * one-line message: control bytes become '?', and it is cut short. A
- * Location header must not be able to put escape sequences on a terminal. */
+/* Text from outside (a URL a caller or a server gave) fit for a one-line
+ * message: a Location header must not put escape sequences on a terminal. */
 static const char *push_printable(lua_State *L, const char *s) {
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  size_t i = 0;
-  for (; s[i] && i < 200; i++) {
-    unsigned char c = (unsigned char)s[i];
-    luaL_addchar(&b, c < 0x20 || c == 0x7f ? '?' : (char)c);
-  }
-  if (s[i]) luaL_addstring(&b, "...");
-  luaL_pushresult(&b);
-  return lua_tostring(L, -1);
+  return nt3_push_printable(L, s, strlen(s), 200);
 }
 
 /* ---------------------------------------------------------------------------
  * request headers
  * ------------------------------------------------------------------------- */
-
-/* Never sent to an origin other than the one the caller addressed. */
-static int is_credential_header(const char *name) {
-  return strcasecmp(name, "Authorization") == 0 || strcasecmp(name, "Cookie") == 0 ||
-         strcasecmp(name, "Proxy-Authorization") == 0;
-}
 
 static int append_header(lua_State *L, struct transfer *t, struct curl_slist **list, const char *line) {
   struct curl_slist *l = t->api->slist_append(*list, line);
@@ -576,7 +562,8 @@ static void add_header(lua_State *L, struct transfer *t) {
   /* "Name;" is curl's way to send a header with an empty value */
   const char *line = *value ? lua_pushfstring(L, "%s: %s", name, value) : lua_pushfstring(L, "%s;", name);
   append_header(L, t, &t->headers, line);
-  if (!is_credential_header(name)) append_header(L, t, &t->safe_headers, line);
+  /* never sent to an origin other than the one the caller addressed */
+  if (!nt3_is_credential_header(name, strlen(name))) append_header(L, t, &t->safe_headers, line);
   lua_pop(L, 3);
 }
 
@@ -629,68 +616,39 @@ static void build_headers(lua_State *L, struct transfer *t, const struct request
  * NT3_DEBUG trace, with credentials masked (invariant 5)
  * ------------------------------------------------------------------------- */
 
-static int debug_enabled(void) {
-  const char *d = getenv("NT3_DEBUG");
-  return d && *d && *d != '0';
+static void to_stderr(void *ud, const char *s, size_t n) {
+  (void)ud;
+  fwrite(s, 1, n, stderr);
 }
 
-/* Header bytes come from the server: a control byte (an escape sequence
- * that retitles or clears the terminal) is shown as '?', as in messages. */
-static void print_printable(const char *s, size_t len) {
-  size_t run = 0; /* stderr is unbuffered: printable runs go out whole */
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c != 0x7f) continue;
-    fwrite(s + run, 1, i - run, stderr);
-    fputc('?', stderr);
-    run = i + 1;
-  }
-  fwrite(s + run, 1, len - run, stderr);
-}
-
-/* "entri_0123456789abcd" -> "entri_****abcd": the public prefix and at
- * most the last four characters, and those only when at least eight stay
- * hidden. */
-static void print_masked_credential(const char *s, size_t len) {
-  static const char prefix[] = "entri_";
-  size_t plen = sizeof prefix - 1;
-  if (len >= plen && strncmp(s, prefix, plen) == 0) {
-    fputs(prefix, stderr);
-    s += plen;
-    len -= plen;
-  }
-  fputs("****", stderr);
-  if (len >= 12) print_printable(s + len - 4, 4);
-}
-
+/* One header line of the trace. Every line, the request line included, is
+ * shown as printable text with any token-shaped text masked; the value of
+ * a credential header is masked whatever it looks like: the scheme of an
+ * Authorization ("Bearer") and the masked credential, or only "****". */
 static void print_header_line(const char *mark, const char *line, size_t len) {
   const char *colon = memchr(line, ':', len);
   size_t nlen = colon ? (size_t)(colon - line) : 0;
-  int auth = colon && ((nlen == 13 && strncasecmp(line, "Authorization", nlen) == 0) ||
-                       (nlen == 19 && strncasecmp(line, "Proxy-Authorization", nlen) == 0));
-  int cookie = colon && ((nlen == 6 && strncasecmp(line, "Cookie", nlen) == 0) ||
-                         (nlen == 10 && strncasecmp(line, "Set-Cookie", nlen) == 0));
   fputs(mark, stderr);
-  if (!auth && !cookie) {
-    print_printable(line, len);
+  if (!colon || !nt3_is_credential_header(line, nlen)) {
+    nt3_printable(to_stderr, NULL, line, len, 0);
     fputc('\n', stderr);
     return;
   }
-  print_printable(line, nlen);
+  nt3_printable(to_stderr, NULL, line, nlen, 0);
   fputs(": ", stderr);
   const char *v = colon + 1, *end = line + len;
   while (v < end && (*v == ' ' || *v == '\t')) v++;
-  if (auth) {
-    const char *space = memchr(v, ' ', (size_t)(end - v));
-    if (space) { /* the scheme ("Bearer") is no secret */
-      print_printable(v, (size_t)(space - v));
-      fputc(' ', stderr);
-      v = space + 1;
-    }
-    print_masked_credential(v, (size_t)(end - v));
-  } else {
-    fputs("****", stderr);
+  const char *space = memchr(v, ' ', (size_t)(end - v));
+  int auth = nlen >= 13 && strncasecmp(line + nlen - 13, "Authorization", 13) == 0;
+  if (auth && space) { /* the scheme ("Bearer") is no secret */
+    nt3_printable(to_stderr, NULL, v, (size_t)(space - v), 0);
+    fputc(' ', stderr);
+    v = space + 1;
   }
+  if (auth)
+    nt3_mask(to_stderr, NULL, v, (size_t)(end - v));
+  else
+    fputs("****", stderr);
   fputc('\n', stderr);
 }
 
@@ -716,22 +674,16 @@ static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *
  * one hop
  * ------------------------------------------------------------------------- */
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static size_t on_body(char *data, size_t size, size_t n, void *userp) {
   struct transfer *t = userp;
-  t->last_activity = now_seconds();
+  t->last_activity = nt3_monotonic();
   /* a short count makes curl abort the transfer */
   return buffer_add(&t->body, data, size * n) ? size * n : 0;
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *userp) {
   struct transfer *t = userp;
-  t->last_activity = now_seconds();
+  t->last_activity = nt3_monotonic();
   /* a new status line: what came before was an interim (1xx) response */
   if (size * n >= 5 && memcmp(data, "HTTP/", 5) == 0) t->head.len = 0;
   return buffer_add(&t->head, data, size * n) ? size * n : 0;
@@ -750,7 +702,7 @@ static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_o
   struct transfer *t = userp;
   (void)dltotal;
   (void)ultotal;
-  double now = now_seconds();
+  double now = nt3_monotonic();
   curl_off_t ready = 0;
   t->api->easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &ready);
   if (ready == 0 || dlnow != t->last_dl || ulnow != t->last_ul) {
@@ -971,42 +923,42 @@ static int transfer_error(lua_State *L, struct transfer *t, const struct request
   const char *detail = e ? t->errbuf : api->easy_strerror(rc);
 
   if (rc == CURLE_FILESIZE_EXCEEDED || (rc == CURLE_WRITE_ERROR && t->body.overflowed))
-    return fail(L, t, "response too large (more than %I bytes)", (LUAI_UACINT)req->max_size);
+    return fail(L, t, E_TOO_LARGE, "response too large (more than %I bytes)", (LUAI_UACINT)req->max_size);
   if (rc == CURLE_ABORTED_BY_CALLBACK && t->stalled) {
     format_seconds(secs, sizeof secs, req->stall_timeout);
-    return fail(L, t, "timed out: no data from %s port %s for %s (stall_timeout)", host, port, secs);
+    return fail(L, t, E_TIMEOUT, "timed out: no data from %s port %s for %s (stall_timeout)", host, port, secs);
   }
   if (rc == CURLE_WRITE_ERROR && t->head.overflowed)
-    return fail(L, t, "response headers too large (more than %d bytes)", MAX_HEADER_BYTES);
+    return fail(L, t, E_TOO_LARGE, "response headers too large (more than %d bytes)", MAX_HEADER_BYTES);
   switch (rc) {
   case CURLE_COULDNT_CONNECT: {
     long err = 0;
     api->easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &err);
-    return fail(L, t, "could not connect to %s port %s: %s", host, port, err ? strerror((int)err) : detail);
+    return fail(L, t, E_CONNECT, "could not connect to %s port %s: %s", host, port, err ? strerror((int)err) : detail);
   }
   case CURLE_OPERATION_TIMEDOUT: {
     curl_off_t connected = 0;
     api->easy_getinfo(t->easy, CURLINFO_CONNECT_TIME_T, &connected);
     if (connected == 0 && req->connect_timeout <= hop->budget) {
       format_seconds(secs, sizeof secs, req->connect_timeout);
-      return fail(L, t, "timed out after %s connecting to %s port %s (connect_timeout)", secs, host, port);
+      return fail(L, t, E_TIMEOUT, "timed out after %s connecting to %s port %s (connect_timeout)", secs, host, port);
     }
     format_seconds(secs, sizeof secs, req->timeout);
-    return fail(L, t, "timed out after %s waiting for %s port %s (timeout)", secs, host, port);
+    return fail(L, t, E_TIMEOUT, "timed out after %s waiting for %s port %s (timeout)", secs, host, port);
   }
   case CURLE_COULDNT_RESOLVE_HOST:
-    return fail(L, t, "could not resolve host \"%s\": %s", host, detail);
+    return fail(L, t, E_RESOLVE, "could not resolve host \"%s\": %s", host, detail);
   case CURLE_PEER_FAILED_VERIFICATION:
-    return fail(L, t, "TLS certificate not trusted for %s: %s%s", host, detail,
+    return fail(L, t, E_UNTRUSTED, "TLS certificate not trusted for %s: %s%s", host, detail,
                 req->cafile ? "" : " (for a private CA give cafile)");
   case CURLE_SSL_CACERT_BADFILE:
-    return fail(L, t, "could not use CA file \"%s\": %s", req->cafile ? req->cafile : "(default)", detail);
+    return fail(L, t, E_TLS, "could not use CA file \"%s\": %s", req->cafile ? req->cafile : "(default)", detail);
   case CURLE_SSL_CONNECT_ERROR:
-    return fail(L, t, "TLS handshake with %s port %s failed: %s", host, port, detail);
+    return fail(L, t, E_TLS, "TLS handshake with %s port %s failed: %s", host, port, detail);
   case CURLE_GOT_NOTHING:
-    return fail(L, t, "%s port %s closed the connection without a response", host, port);
+    return fail(L, t, E_NETWORK, "%s port %s closed the connection without a response", host, port);
   default:
-    return fail(L, t, "request to %s port %s failed: %s", host, port, detail);
+    return fail(L, t, E_NETWORK, "request to %s port %s failed: %s", host, port, detail);
   }
 }
 
@@ -1054,12 +1006,12 @@ static int follow_redirect(lua_State *L, struct transfer *t, struct hop *hop, lo
   /* a relative Location is resolved against the current URL */
   CURLUcode uc = api->url_set(t->next, CURLUPART_URL, location, CURLU_NON_SUPPORT_SCHEME);
   if (uc != CURLUE_OK)
-    return fail(L, t, "redirect to \"%s\" refused: invalid URL (%s)", push_printable(L, location),
+    return fail(L, t, E_INVALID_URL, "redirect to \"%s\" refused: invalid URL (%s)", push_printable(L, location),
                 api->url_strerror(uc));
   if (refuse_url(L, t, t->next)) {
     const char *why = lua_tostring(L, -1);
     push_display_url(L, t, t->next);
-    return fail(L, t, "redirect to %s refused: %s", lua_tostring(L, -1), why);
+    return fail(L, t, E_REFUSED_URL, "redirect to %s refused: %s", lua_tostring(L, -1), why);
   }
   api->url_cleanup(t->url);
   t->url = t->next;
@@ -1085,9 +1037,12 @@ static int http_request(lua_State *L) {
   lua_settop(L, SLOT_CAFILE);
 
   const struct curl_api *api = load_curl(L);
-  if (!api) return 2;
+  if (!api) {
+    lua_pushliteral(L, E_UNSUPPORTED);
+    return 3;
+  }
   struct transfer *t = new_transfer(L, api); /* SLOT_TRANSFER */
-  t->debug = debug_enabled();
+  t->debug = nt3_debug_enabled();
   t->head.limit = MAX_HEADER_BYTES;
   t->body.limit = (size_t)req.max_size;
   t->stall_timeout = req.stall_timeout;
@@ -1097,31 +1052,31 @@ static int http_request(lua_State *L) {
   if (!t->url || !t->easy) return luaL_error(L, "not enough memory");
   CURLUcode uc = api->url_set(t->url, CURLUPART_URL, req.url, CURLU_NON_SUPPORT_SCHEME);
   if (uc != CURLUE_OK)
-    return fail(L, t, "invalid URL \"%s\": %s", push_printable(L, req.url), api->url_strerror(uc));
-  if (refuse_url(L, t, t->url)) return fail(L, t, "%s", lua_tostring(L, -1));
+    return fail(L, t, E_INVALID_URL, "invalid URL \"%s\": %s", push_printable(L, req.url), api->url_strerror(uc));
+  if (refuse_url(L, t, t->url)) return fail(L, t, E_REFUSED_URL, "%s", lua_tostring(L, -1));
   push_origin(L, t, t->url); /* SLOT_ORIGIN */
   build_headers(L, t, &req);
 
   struct hop hop = {req.method, req.body, req.body_len, 0, 0, req.timeout};
-  double deadline = now_seconds() + req.timeout;
+  double deadline = nt3_monotonic() + req.timeout;
   for (lua_Integer redirects = 0;; redirects++) {
     lua_settop(L, SLOT_ORIGIN);
     const char *host = push_part(L, t, t->url, CURLUPART_HOST, 0);
-    hop.loopback = host && is_loopback(host);
-    hop.budget = deadline - now_seconds();
+    hop.loopback = host && nt3_is_loopback(host);
+    hop.budget = deadline - nt3_monotonic();
     if (hop.budget <= 0) {
       char secs[32];
       format_seconds(secs, sizeof secs, req.timeout);
-      return fail(L, t, "timed out after %s following redirects (timeout)", secs);
+      return fail(L, t, E_TIMEOUT, "timed out after %s following redirects (timeout)", secs);
     }
     t->head.len = t->body.len = 0;
     t->head.overflowed = t->body.overflowed = 0;
     t->last_dl = t->last_ul = 0;
     t->stalled = 0;
-    t->last_activity = now_seconds();
+    t->last_activity = nt3_monotonic();
     CURLcode rc = setup_hop(t, &req, &hop);
     if (rc != CURLE_OK)
-      return fail(L, t, "libcurl refused an option: %s (libcurl 7.85 or later is needed)", api->easy_strerror(rc));
+      return fail(L, t, E_UNSUPPORTED, "libcurl refused an option: %s (libcurl 7.85 or later is needed)", api->easy_strerror(rc));
     rc = api->easy_perform(t->easy);
     if (rc != CURLE_OK) return transfer_error(L, t, &req, &hop, rc);
 
@@ -1131,7 +1086,7 @@ static int http_request(lua_State *L) {
     const char *location = lua_tostring(L, -1);
     if (!is_redirect(status) || !location || req.max_redirects == 0) break;
     if (redirects >= req.max_redirects)
-      return fail(L, t, "too many redirects (more than %I)", (LUAI_UACINT)req.max_redirects);
+      return fail(L, t, E_REDIRECTS, "too many redirects (more than %I)", (LUAI_UACINT)req.max_redirects);
 
     int n = follow_redirect(L, t, &hop, status, location);
     if (n) return n;

@@ -6,6 +6,7 @@
  * binding, the CLI and the credential store all call these.
  */
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -236,6 +237,21 @@ static int policy_is_credential_header(lua_State *L) {
   return 1;
 }
 
+/* policy.warn(message): "nt3: warning: <message>" on stderr, as one
+ * printable line with tokens masked: how every nt3 warning is printed */
+static int policy_warn(lua_State *L) {
+  size_t len;
+  const char *s = luaL_checklstring(L, 1, &len);
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "nt3: warning: ");
+  nt3_printable(to_buffer, &b, s, len, 0);
+  luaL_addchar(&b, '\n');
+  luaL_pushresult(&b);
+  fputs(lua_tostring(L, -1), stderr);
+  return 0;
+}
+
 /* policy.now() -> seconds on the monotonic clock */
 static int policy_now(lua_State *L) {
   lua_pushnumber(L, nt3_monotonic());
@@ -250,6 +266,7 @@ static const luaL_Reg policy_fns[] = {
   {"debug", policy_debug},
   {"is_credential_header", policy_is_credential_header},
   {"now", policy_now},
+  {"warn", policy_warn},
   {NULL, NULL},
 };
 

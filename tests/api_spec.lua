@@ -403,7 +403,7 @@ describe("nt3 api", function()
     local out = at.nt3(hostile, { "api", "/x", "--silent" })
     hostile.stop()
     assert.are.equal(1, out.code)
-    assert.are.equal("nt3: bad [31mred [0m second line (HTTP 400)\n", out.stderr)
+    assert.are.equal("nt3: bad ?[31mred?[0m second line? (HTTP 400)\n", out.stderr)
 
     local huge = canned.start { status = 500, body = '{"message":"' .. ("x"):rep(100000) .. '"}' }
     out = at.nt3(huge, { "api", "/x", "--silent" })

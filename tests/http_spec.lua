@@ -147,15 +147,17 @@ describe("nt3.http.request", function()
 
     it("returns nil and a clear message when the connection is refused", function()
       local port = closed_port()
-      local res, err = http.request { url = "http://127.0.0.1:" .. port .. "/" }
+      local res, err, code = http.request { url = "http://127.0.0.1:" .. port .. "/" }
       assert.is_nil(res)
       assert.are.equal("could not connect to 127.0.0.1 port " .. port .. ": Connection refused", err)
+      assert.are.equal("connect", code)
     end)
 
     it("returns nil and a message for a malformed URL", function()
-      local res, err = http.request { url = "no scheme here" }
+      local res, err, code = http.request { url = "no scheme here" }
       assert.is_nil(res)
       assert.matches('^invalid URL "no scheme here": ', err)
+      assert.are.equal("invalid_url", code)
     end)
   end)
 
@@ -219,9 +221,10 @@ describe("nt3.http.request", function()
     for _, case in ipairs(refused) do
       it("refuses " .. case[1] .. " before any connection", function()
         -- no DNS is needed to get this answer: the check comes first
-        local res, err = http.request { url = case[1], connect_timeout = 1, timeout = 2 }
+        local res, err, code = http.request { url = case[1], connect_timeout = 1, timeout = 2 }
         assert.is_nil(res)
         assert.are.equal('refusing plain http:// to non-loopback host "' .. case[2] .. '" (use https)', err)
+        assert.are.equal("refused_url", code)
       end)
     end
 
@@ -439,9 +442,10 @@ describe("nt3.http.request", function()
 
     it("refuses a server whose certificate is not trusted", function()
       local before = #tls.requests()
-      local res, err = http.request { url = tls.url .. "/echo", headers = { Authorization = "Bearer entri_tls_secret" } }
+      local res, err, code = http.request { url = tls.url .. "/echo", headers = { Authorization = "Bearer entri_tls_secret" } }
       assert.is_nil(res)
       assert.matches("^TLS certificate not trusted for 127%.0%.0%.1: ", err)
+      assert.are.equal("untrusted_certificate", code)
       assert.are.equal(before, #tls.requests()) -- not a byte of the request got through
     end)
 
@@ -468,7 +472,8 @@ describe("nt3.http.request", function()
 
   describe("limits", function()
     it("aborts a body over max_size whose length is announced", function()
-      local res, err = http.request { url = srv.url .. "/big?bytes=5000", max_size = 1000 }
+      local res, err, code = http.request { url = srv.url .. "/big?bytes=5000", max_size = 1000 }
+      assert.are.equal("too_large", code)
       assert.is_nil(res)
       assert.are.equal("response too large (more than 1000 bytes)", err)
     end)
@@ -485,15 +490,17 @@ describe("nt3.http.request", function()
     end)
 
     it("times out a server that stalls, after stall_timeout without a byte", function()
-      local res, err = http.request { url = srv.url .. "/stall?seconds=20", stall_timeout = 1 }
+      local res, err, code = http.request { url = srv.url .. "/stall?seconds=20", stall_timeout = 1 }
       assert.is_nil(res)
       assert.are.equal(("timed out: no data from 127.0.0.1 port %d for 1.0 s (stall_timeout)"):format(srv.port), err)
+      assert.are.equal("timeout", code)
     end)
 
     it("gives up after timeout seconds in all, even while data trickles", function()
-      local res, err = http.request { url = srv.url .. "/stall?seconds=20", timeout = 0.5, stall_timeout = 10 }
+      local res, err, code = http.request { url = srv.url .. "/stall?seconds=20", timeout = 0.5, stall_timeout = 10 }
       assert.is_nil(res)
       assert.are.equal(("timed out after 0.5 s waiting for 127.0.0.1 port %d (timeout)"):format(srv.port), err)
+      assert.are.equal("timeout", code)
     end)
   end)
 

@@ -41,6 +41,10 @@ local function typed(value)
 end
 
 local function parse_header(line, cmd)
+  -- a line break would make a second header line (or a second request)
+  if line:find("[\r\n%z]") then
+    cli.usage_error('-H takes one line, "Name: value"; this one has a line break or a NUL byte in it', cmd)
+  end
   local name, value = line:match("^%s*([^:%s]+)%s*:%s*(.-)%s*$")
   if not name then cli.usage_error(('-H expects "Name: value", got %q'):format(line), cmd) end
   return name, value
@@ -50,10 +54,10 @@ end
 -- URL anywhere else is refused so the token stays with its origin.
 local function api_path(arg, api)
   if arg:match("^%a[%w+.-]*://") then
-    local base, err, kind = api.url("")
-    if not base then return nil, err, kind end
-    if arg:sub(1, #base + 1) == base .. "/" then return arg:sub(#base + 1) end
-    cli.fail(("refusing to send the token to %s: it is not under the API URL %s"):format(arg, base))
+    local root, err, kind = api.url("/")
+    if not root then return nil, err, kind end
+    if arg:sub(1, #root) == root then return arg:sub(#root) end
+    cli.fail(("refusing to send the token to %s: it is not under the API URL %s"):format(arg, root:sub(1, -2)))
   end
   if arg:sub(1, 1) ~= "/" then arg = "/" .. arg end
   return arg

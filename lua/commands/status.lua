@@ -23,37 +23,40 @@ local function url_origin_text(cred)
   return "saved with the token in " .. cred.display
 end
 
--- GET /api/v1/me with the active token, through nt3.api's HTTP settings
--- (NT3_CA_FILE). HTTP is loaded only here: a plain `nt3 status` must not pay
--- for libcurl.
+-- GET /api/v1/me with the active token, through nt3.api like every other
+-- authenticated request (one place writes Bearer, User-Agent, NT3_CA_FILE).
+-- HTTP is loaded only here: a plain `nt3 status` must not pay for libcurl.
 local function check(cred)
-  local url = cred.api_url .. "/api/v1/me"
-  local res, err = require("nt3.api").http {
-    method = "GET",
-    url = url,
-    headers = { Authorization = "Bearer " .. cred.token, Accept = "application/json" },
-    connect_timeout = 10,
-    timeout = 30,
+  local path = "/api/v1/me"
+  local url = cred.api_url .. path
+  local account, err, code, res = require("nt3.api").request {
+    path = path, credential = cred, connect_timeout = 10, timeout = 30,
   }
-  if not res then
+  if account ~= nil then res, err = err, nil end -- value, response
+  if code == "network" or code == "invalid" then
     return { ok = false, reason = "unreachable", url = url,
       error = ("could not reach the API at %s: %s"):format(cred.api_url, tostring(err)) }
   end
-  if res.status == 401 or res.status == 403 then
-    return { ok = false, reason = "rejected", status = res.status, url = url,
+  if code == 401 or code == 403 then
+    return { ok = false, reason = "rejected", status = code, url = url,
       error = ("the API at %s rejected the token (HTTP %d); run 'nt3 login' with a valid token")
-        :format(cred.api_url, res.status) }
+        :format(cred.api_url, code) }
   end
-  local account = res.status == 200 and json.decode(res.body or "")
-  if type(account) ~= "table" then
-    return { ok = false, reason = "unexpected", status = res.status, url = url,
-      error = ("unexpected answer from the API at %s (HTTP %d)"):format(cred.api_url, res.status) }
+  local status = res and res.status or code
+  if type(account) ~= "table" or status ~= 200 then
+    return { ok = false, reason = "unexpected", status = status, url = url,
+      error = ("unexpected answer from the API at %s (HTTP %d)"):format(cred.api_url, status) }
   end
-  return { ok = true, status = res.status, url = url,
+  return { ok = true, status = status, url = url,
     account = { id = account.id, email = account.email, name = account.name } }
 end
 
+-- The account as the server describes it: its fields are shown as one
+-- printable line each (a name must not carry escape sequences to the
+-- terminal).
 local function account_text(a)
+  local function text(v) return v ~= nil and require("nt3.policy").sanitize(tostring(v), 200) or nil end
+  a = { email = text(a.email), name = text(a.name), id = text(a.id) }
   local who = a.email or a.name or a.id or "unknown account"
   local extra = {}
   if a.name and a.name ~= who then extra[#extra + 1] = a.name end

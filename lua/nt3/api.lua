@@ -6,7 +6,9 @@
 -- The token only ever goes to <api_url><path>: a path must start with "/",
 -- so nothing a caller passes can change the scheme, host or port; nt3.http
 -- drops Authorization on a redirect to any other origin.
+local check = require "nt3.check"
 local json = require "nt3.json"
+local policy = require "nt3.policy"
 
 local M = {}
 
@@ -15,17 +17,20 @@ local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = tr
 -- Options passed through to nt3.http.request as they are.
 local HTTP_OPTIONS = { "timeout", "connect_timeout", "stall_timeout", "max_size", "max_redirects", "cafile" }
 
+-- api.on_warning(message): called with each warning about the credential
+-- files (a token file readable by others, ...), once per process. The
+-- default prints it as every nt3 warning is printed; a script may replace it.
+M.on_warning = policy.warn
+
 local warned = false
 
 -- The credential to use, or nil, message, kind ("not_logged_in"|"invalid").
--- Permission warnings about credential files are shown once per process, as
--- `status` would show them.
 local function credential()
   local cred, err, kind = require("nt3.config").active()
   if not cred then return nil, err, kind or "not_logged_in" end
   if not warned then
     warned = true
-    for _, w in ipairs(cred.warnings or {}) do require("nt3.cli").warn(w) end
+    for _, w in ipairs(cred.warnings or {}) do M.on_warning(w) end
   end
   return cred
 end
@@ -49,20 +54,18 @@ end
 -- nt3.http.request with the TLS settings of every nt3.api request (and of
 -- `nt3 status --check`): NT3_CA_FILE unless req.cafile is given.
 function M.http(req)
-  if type(req) ~= "table" then
-    error(("bad argument #1 to 'http' (table expected, got %s)"):format(type(req)), 2)
-  end
+  check.arg(1, "http", req, "table")
   local ca, err = cafile(req.cafile)
-  if err then return nil, err end
+  if err then return nil, err, "invalid" end
   local copy = {}
   for k, v in pairs(req) do copy[k] = v end
   copy.cafile = ca
-  local res, herr = require("nt3.http").request(copy)
-  if not res and not ca then
+  local res, herr, code = require("nt3.http").request(copy)
+  if code == "untrusted_certificate" and not ca then
     -- the user of nt3 sets a variable; `cafile` is the name for scripts
     herr = herr:gsub(" %(for a private CA give cafile%)$", " (for a private CA set NT3_CA_FILE)")
   end
-  return res, herr
+  return res, herr, code
 end
 
 local function urlencode(v)
@@ -101,17 +104,7 @@ end
 -- longer than anyone reads is cut.
 local MESSAGE_MAX = 300
 local function one_line(text)
-  text = text:gsub("[%c%s]+", " "):gsub("^ ", ""):gsub(" $", "")
-  if #text > MESSAGE_MAX then
-    local cut = text:sub(1, MESSAGE_MAX)
-    -- not in the middle of a UTF-8 character (at most 3 bytes of one)
-    for _ = 1, 3 do
-      if utf8.len(cut) then break end
-      cut = cut:sub(1, -2)
-    end
-    text = cut .. "..."
-  end
-  return text
+  return policy.sanitize((text:gsub("%s+", " "):gsub("^ ", ""):gsub(" $", "")), MESSAGE_MAX)
 end
 
 -- The server's own words for an error, when it sends any: {"message":..},
@@ -132,8 +125,8 @@ local function error_message(res, data)
   end
   local body = res.body or ""
   local ctype = res.headers and res.headers["content-type"] or ""
-  if body ~= "" and #body <= 200 and ctype:find("^text/plain") and not body:find("[%c]", 1) then
-    return body
+  if body ~= "" and #body <= 200 and ctype:find("^text/plain") then
+    return one_line(body)
   end
   return ("HTTP %d"):format(res.status)
 end
@@ -152,27 +145,25 @@ function M.decode(res)
   return body, false
 end
 
+-- A path under the API URL: never a URL of its own (the token goes only to
+-- the API URL), always from the root. A caller's mistake, so it raises.
+local function check_path(n, fname, path)
+  check.arg(n, fname, path, "string", false, 2)
+  if path:match("^%a[%w+.-]*:") then
+    error(("refusing %s: nt3.api sends the token only to the API URL; give a path like /api/v1/me")
+      :format(policy.sanitize(path, 200)), 3)
+  end
+  if path:sub(1, 1) ~= "/" then
+    error(("bad path %q: it must start with /"):format(policy.sanitize(path, 200)), 3)
+  end
+end
+
 -- api.url(path) -> the full URL of path under the active API URL | nil, message, kind
 function M.url(path)
-  if type(path) ~= "string" then
-    error(("bad argument #1 to 'url' (string expected, got %s)"):format(type(path)), 2)
-  end
+  check_path(1, "url", path)
   local cred, err, kind = credential()
   if not cred then return nil, err, kind end
   return (cred.api_url:gsub("/+$", "")) .. path
-end
-
-local function check_path(path, level)
-  if type(path) ~= "string" then
-    error(("bad argument 'path' (string expected, got %s)"):format(type(path)), level + 1)
-  end
-  if path:match("^%a[%w+.-]*:") then
-    error(("refusing %s: nt3.api sends the token only to the API URL; give a path like /api/v1/me")
-      :format(path), level + 1)
-  end
-  if path:sub(1, 1) ~= "/" then
-    error(("bad path %q: it must start with /"):format(path), level + 1)
-  end
 end
 
 -- api.request{ method=, path=, body=, query=, headers=, raw=, timeout=, ... }
@@ -180,41 +171,44 @@ end
 -- body: a table is sent as JSON; a string as it is (Content-Type
 -- application/json unless headers say otherwise). query: a table of
 -- parameters. raw = true: value is the body as received, never decoded.
+-- credential: a credential from config.active() to use instead of resolving
+-- one (`nt3 status --check` checks the very one it shows).
 -- Failures: HTTP >= 400 -> nil, the server's message, the status, the
 -- response; no usable token -> nil, message, "not_logged_in" | "invalid";
 -- no response at all -> nil, message, "network".
 function M.request(req)
-  if type(req) ~= "table" then
-    error(("bad argument #1 to 'request' (table expected, got %s)"):format(type(req)), 2)
-  end
+  check.arg(1, "request", req, "table")
   local method = (req.method or "GET")
   if type(method) ~= "string" or not METHODS[method:upper()] then
-    error(("bad method %s (one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS)"):format(tostring(method)), 2)
+    check.fail(1, "request", ("bad method %s (one of GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS)")
+      :format(policy.sanitize(tostring(method), 40)))
   end
   method = method:upper()
-  check_path(req.path, 2)
-  if req.headers ~= nil and type(req.headers) ~= "table" then
-    error("bad argument 'headers' (table expected)", 2)
-  end
-  if req.query ~= nil and type(req.query) ~= "table" then
-    error("bad argument 'query' (table expected)", 2)
+  check_path(1, "request", req.path)
+  for _, field in ipairs { "headers", "query", "credential" } do
+    if req[field] ~= nil and type(req[field]) ~= "table" then
+      check.fail(1, "request", ("field '%s' must be a table, not %s"):format(field, type(req[field])))
+    end
   end
 
   local body = req.body
   if type(body) == "table" then
     local encoded, err = json.encode(body)
-    if not encoded then error("cannot encode the body as JSON: " .. tostring(err), 2) end
+    if not encoded then check.fail(1, "request", "cannot encode the body as JSON: " .. tostring(err)) end
     body = encoded
   elseif body ~= nil and type(body) ~= "string" then
-    error(("bad argument 'body' (table or string expected, got %s)"):format(type(body)), 2)
+    check.fail(1, "request", ("field 'body' must be a table or a string, not %s"):format(type(body)))
   end
 
-  local cred, err, kind = credential()
-  if not cred then return nil, err, kind end
+  local cred, err, kind = req.credential, nil, nil
+  if not cred then
+    cred, err, kind = credential()
+    if not cred then return nil, err, kind end
+  end
 
+  -- User-Agent is nt3.http's: one place says who we are
   local headers = {
     ["Authorization"] = "Bearer " .. cred.token,
-    ["User-Agent"] = "nt3/" .. require("nt3.embedded").version,
     ["Accept"] = "application/json",
   }
   if body then headers["Content-Type"] = "application/json" end
