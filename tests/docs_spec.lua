@@ -5,7 +5,10 @@ local sh = require "helpers.sh"
 
 local DOC = assert(sh.slurp(sh.src .. "/docs/lua-api.md"))
 
-local MODULES = { "env", "fs", "prompt", "json", "http", "config", "api", "cli" }
+-- Every part of the API, from the one list (NT3_BINDINGS in src/runtime.h
+-- and nt3's Lua library modules): a new binding is checked here without
+-- anyone editing this file.
+local MODULES = require("nt3").parts
 
 local FENCE = "^%s*```"
 
@@ -109,6 +112,21 @@ local function edited(doc, old, new)
 end
 
 describe("docs/lua-api.md", function()
+  it("checks every part of the API: each C binding, policy included, and the Lua modules", function()
+    local checked = {}
+    for _, short in ipairs(MODULES) do checked[short] = true end
+    local bindings = require("nt3.embedded").bindings
+    assert.is_true(#bindings >= 5, "only " .. #bindings .. " bindings")
+    local missing = {}
+    for _, short in ipairs(bindings) do
+      if not checked[short] then missing[#missing + 1] = short end
+    end
+    for _, short in ipairs { "policy", "api", "cli", "config", "json" } do
+      if not checked[short] then missing[#missing + 1] = short end
+    end
+    assert.are.same({}, missing)
+  end)
+
   for _, short in ipairs(MODULES) do
     it("documents every public function of nt3." .. short .. " under its own heading, with an example", function()
       assert.are.same({}, problems(DOC, short))
@@ -164,6 +182,16 @@ describe("docs/lua-api.md", function()
     it("fails when a heading does not give the results", function()
       local doc = edited(DOC, "### api.url(path) -> url | nil, message, kind", "### api.url(path)")
       assert.are.same({ "url (heading without -> results)" }, problems(doc, "api"))
+    end)
+
+    it("counts a replaceable function field (api.on_warning) as a public function", function()
+      local doc = edited(DOC, "### api.on_warning(message) -> nothing", "### Warnings")
+      assert.are.same({ "on_warning (no heading)" }, problems(doc, "api"))
+    end)
+
+    it("fails when a constant is not mentioned", function()
+      local doc = DOC:gsub("`policy%.TOKEN_PREFIX", "`TOKEN_PREFIX")
+      assert.are.same({ "TOKEN_PREFIX (not mentioned)" }, problems(doc, "policy"))
     end)
 
     it("fails when a heading names a function the module does not have", function()

@@ -268,7 +268,9 @@ end)
 ---------------------------------------------------------------------------
 
 describe("docs/types/nt3.lua", function()
-  local PARTS = { "fs", "prompt", "env", "http", "json", "config", "api", "cli" }
+  -- every part of the API, from the one list: a new binding (one line in
+  -- NT3_BINDINGS, src/runtime.h) is checked here without editing this file
+  local PARTS = require("nt3").parts
   local text = assert(sh.slurp(sh.src .. "/docs/types/nt3.lua"))
 
   -- "function fs.read(path, max_bytes)" -> the annotation block above it
@@ -287,6 +289,14 @@ describe("docs/types/nt3.lua", function()
       end
     end
   end
+
+  it("covers every part: each C binding, policy included, and the Lua modules", function()
+    local covered = {}
+    for _, part in ipairs(PARTS) do covered[part] = true end
+    assert.is_true(covered.policy)
+    for _, part in ipairs(require("nt3.embedded").bindings) do assert.is_true(covered[part], part) end
+    assert.truthy(text:find("---@field parts string[]", 1, true))
+  end)
 
   it("is Lua that loads, and declares the class of each part", function()
     assert.truthy(load(text, "@docs/types/nt3.lua", "t"))

@@ -10,7 +10,7 @@
 --
 -- Conventions: a failure of the world (missing file, refused connection,
 -- HTTP error) returns nil, message[, code]; a mistake of the caller (wrong
--- argument type) raises.
+-- argument type) raises. Branch on the code, never on the message.
 
 ---------------------------------------------------------------------------
 -- nt3.fs
@@ -181,6 +181,62 @@ function env.uid() end
 function env.pid() end
 
 ---------------------------------------------------------------------------
+-- nt3.policy
+---------------------------------------------------------------------------
+
+--- The security rules more than one part of nt3 needs, each written once (in
+--- C): loopback hosts, token masking, printable text, the debug switch,
+--- credential headers, the monotonic clock.
+---@class nt3.policy
+---@field TOKEN_PREFIX string "entri_", the public prefix of every token
+local policy = {}
+
+--- Whether a host, as a URL writes it ("localhost", "127.0.0.1", "[::1]"),
+--- names this machine. "127.0.0.08", "127.1" and "localhost.evil.com" do not.
+---@param host string
+---@return boolean
+function policy.is_loopback(host) end
+
+--- "entri_****mnop": the prefix, then the last four characters only when at
+--- least eight others stay hidden. Anything but a string is "****".
+---@param token any
+---@return string
+function policy.mask(token) end
+
+--- The text with every token-shaped run (TOKEN_PREFIX up to white space) masked.
+---@param text string
+---@return string
+function policy.redact(text) end
+
+--- Text from outside as one printable line: white space controls become a
+--- space; other controls, DEL, C1 controls, bidi/format characters and bytes
+--- that are not UTF-8 become "?"; tokens are masked. With max_bytes (0: no
+--- limit), cut at a character boundary with "..." appended.
+---@param text string
+---@param max_bytes? integer
+---@return string
+function policy.sanitize(text, max_bytes) end
+
+--- Prints "nt3: warning: <message>" on stderr, the message sanitized.
+---@param message string
+---@return nil
+function policy.warn(message) end
+
+--- Whether NT3_DEBUG is set to something other than "" or "0".
+---@return boolean
+function policy.debug() end
+
+--- Whether a header carries a credential (Authorization, Proxy-Authorization,
+--- Cookie, Set-Cookie; any case).
+---@param name string
+---@return boolean
+function policy.is_credential_header(name) end
+
+--- Seconds on the monotonic clock: only differences mean something.
+---@return number seconds
+function policy.now() end
+
+---------------------------------------------------------------------------
 -- nt3.http
 ---------------------------------------------------------------------------
 
@@ -216,10 +272,15 @@ function env.pid() end
 ---@class nt3.http
 local http = {}
 
---- Any status is a response; only a failure to get one returns nil, message.
+--- A stable code for each failure: branch on it, never on the message.
+---@alias nt3.http.code "invalid_url"|"refused_url"|"timeout"|"untrusted_certificate"|"tls"|"connect"|"resolve"|"too_large"|"too_many_redirects"|"network"|"unsupported"
+
+--- Any status is a response; only a failure to get one returns nil,
+--- message, code.
 ---@param req nt3.http.Request
 ---@return nt3.http.Response|nil response
----@return string? message
+---@return string? message for people; may change
+---@return nt3.http.code? code for programs; stable
 function http.request(req) end
 
 ---------------------------------------------------------------------------
@@ -391,6 +452,7 @@ function config.check(scope) end
 ---@field method? "GET"|"POST"|"PUT"|"PATCH"|"DELETE"|"HEAD"|"OPTIONS"|string default "GET"
 ---@field path string must start with "/"
 ---@field body? table|string a table is sent as JSON
+---@field credential? nt3.config.Credential use this credential (token, api_url) instead of the active one
 
 --- On failure: the status (a number, for HTTP >= 400), or "not_logged_in",
 --- "invalid" (a broken credential) or "network" (no response at all).
@@ -455,7 +517,8 @@ function api.patch(path, body, opts) end
 ---@return nt3.http.Response? response
 function api.delete(path, body, opts) end
 
---- The full URL of a path under the active API URL.
+--- The full URL of a path under the active API URL. The path is checked as
+--- api.request checks it: a full URL, or a path not starting with "/", raises.
 ---@param path string
 ---@return string|nil url
 ---@return string? message
@@ -478,7 +541,14 @@ function api.decode(response) end
 ---@param req nt3.http.Request
 ---@return nt3.http.Response|nil response
 ---@return string? message
+---@return (nt3.http.code|"invalid")? code nt3.http's, or "invalid" for a relative NT3_CA_FILE
 function api.http(req) end
+
+--- Called with each warning about the credential files, once per process.
+--- A replaceable field: the default is policy.warn (printed on stderr).
+---@param message string
+---@return nil
+function api.on_warning(message) end
 
 ---------------------------------------------------------------------------
 -- nt3.cli
@@ -626,10 +696,12 @@ function cli.main(argv) end
 --- The whole API; each part loads the first time it is used.
 ---@class nt3
 ---@field version string
+---@field parts string[] the sorted names of every part: the C bindings and the Lua library modules
 ---@field fs nt3.fs
 ---@field prompt nt3.prompt
 ---@field env nt3.env
 ---@field http nt3.http
+---@field policy nt3.policy
 ---@field json nt3.json
 ---@field config nt3.config
 ---@field api nt3.api
