@@ -7,21 +7,21 @@ local pty = require "helpers.pty"
 local sh = require "helpers.sh"
 
 -- A script that makes one prompt call and writes what it returned to arg[1]
--- as JSON ({value=, err=}); on "interrupted" it exits 130 as commands do.
+-- as JSON ({value=, err=, code=}); on "interrupted" it exits 130 as commands do.
 local function script_for(call)
   return sh.script(([[
 local prompt = require "nt3.prompt"
 local json = require "nt3.json"
-local value, err = %s
+local value, err, code = %s
 local f = assert(io.open(arg[1], "w"))
-f:write(json.encode({ value = value, err = err }))
+f:write(json.encode({ value = value, err = err, code = code }))
 f:close()
-if err == "interrupted" then os.exit(130) end
+if code == "interrupted" then os.exit(130) end
 ]]):format(call))
 end
 
 -- Runs the call on a pty, typing `steps`; returns the pty result with
--- .value and .err (what the call returned) added.
+-- .value, .err and .code (what the call returned) added.
 local function on_pty(call, steps)
   local dir = sh.tmpdir()
   local answer = dir .. "/answer.json"
@@ -29,7 +29,7 @@ local function on_pty(call, steps)
   local text = sh.slurp(answer)
   if text then
     local a = assert(json.decode(text))
-    r.value, r.err = a.value, a.err
+    r.value, r.err, r.err_code = a.value, a.err, a.code
   end
   return r
 end
@@ -131,11 +131,12 @@ describe("nt3.prompt.secret", function()
     assert.are.equal(5, count(after_message(r), "\b \b"))
   end)
 
-  it("returns nil, 'end of input' on Ctrl-D with nothing typed", function()
+  it("returns nil, 'end of input', 'end_of_input' on Ctrl-D with nothing typed", function()
     local r = on_pty(SECRET, { { expect = "token: " }, { expect_echo = false }, { send = "\4" } })
     assert.are.equal(0, r.code)
     assert.is_nil(r.value)
     assert.are.equal("end of input", r.err)
+    assert.are.equal("end_of_input", r.err_code)
     assert.is_true(r.echo_on_after)
   end)
 
@@ -146,7 +147,7 @@ describe("nt3.prompt.secret", function()
     assert.are.equal("abcd", r.value)
   end)
 
-  it("accepts 8 KiB and refuses one byte more with nil, 'input too long'", function()
+  it("accepts 8 KiB and refuses one byte more with nil, 'input too long', 'input_too_long'", function()
     local ok = on_pty(SECRET, {
       { expect = "token: " }, { expect_echo = false }, { send = ("k"):rep(8192) .. "\r" },
     })
@@ -156,11 +157,12 @@ describe("nt3.prompt.secret", function()
     })
     assert.is_nil(r.value)
     assert.are.equal("input too long", r.err)
+    assert.are.equal("input_too_long", r.err_code)
     assert.is_true(r.echo_on_after)
   end)
 
   describe("on a signal", function()
-    it("returns nil, 'interrupted' on Ctrl-C, exits 130 and leaves echo on", function()
+    it("returns nil, 'interrupted', 'interrupted' on Ctrl-C, exits 130 and leaves echo on", function()
       local r = on_pty(SECRET, {
         { expect = "token: " }, { expect_echo = false },
         { send = "entri_half" }, { expect = "**********" },
@@ -170,6 +172,7 @@ describe("nt3.prompt.secret", function()
       assert.is_nil(r.signal)
       assert.is_nil(r.value)
       assert.are.equal("interrupted", r.err)
+      assert.are.equal("interrupted", r.err_code)
       assert.is_true(r.echo_on_after)
       assert.is_true(r.icanon_on_after)
     end)
@@ -220,8 +223,55 @@ print(v)
         })
         assert.are.equal(130, r.code)
         assert.are.equal("interrupted", r.err)
+        assert.are.equal("interrupted", r.err_code)
         assert.is_true(r.echo_on_after)
         assert.is_true(r.icanon_on_after)
+      end)
+    end
+
+    -- Signals whose default action ends the process: the prompt puts the
+    -- terminal back and the signal still ends it, by that signal (same
+    -- exit status, same core semantics), with no answer returned.
+    for _, sig in ipairs({ "USR1", "USR2", "ALRM", "PIPE", "VTALRM", "PROF", "XCPU", "IO", "PWR", "RTMIN", "ABRT", "TRAP" }) do
+      it("leaves echo on when SIG" .. sig .. " ends the process, which still ends by that signal", function()
+        local r = on_pty(SECRET, {
+          { expect = "token: " }, { expect_echo = false },
+          { send = "entri_" }, { expect = "******" },
+          { signal = sig },
+        })
+        assert.are.equal("SIG" .. sig, r.signal_name)
+        assert.is_nil(r.value)
+        assert.is_true(r.echo_on_after)
+        assert.is_true(r.icanon_on_after)
+        assert.is_nil(r.output:find("entri", 1, true))
+      end)
+    end
+
+    it("leaves echo on when a fault (SIGSEGV) ends the process", function()
+      -- the sanitizer build catches SIGSEGV itself, and its report is the point there
+      if sh.bin:find("asan", 1, true) then return end
+      local r = on_pty(SECRET, { { expect = "token: " }, { expect_echo = false }, { signal = "SEGV" } })
+      assert.are.equal("SIGSEGV", r.signal_name)
+      assert.is_true(r.echo_on_after)
+    end)
+
+    for _, sig in ipairs({ "TTIN", "TTOU" }) do
+      it("gives the terminal back while stopped by SIG" .. sig .. ", and reads on with echo off after SIGCONT", function()
+        local r = on_pty(SECRET, {
+          { expect = "Paste your API token: " }, { expect_echo = false },
+          { send = "entri_ab" }, { expect = "********" },
+          { signal = sig },
+          { expect_stopped = true },
+          { expect_echo = true },
+          { signal = "CONT" },
+          { expect_stopped = false },
+          { expect = "Paste your API token: ********" },
+          { expect_echo = false },
+          { send = "cd\r" },
+        })
+        assert.are.equal(0, r.code)
+        assert.are.equal("entri_abcd", r.value)
+        assert.is_true(r.echo_on_after)
       end)
     end
 
@@ -281,16 +331,18 @@ describe("nt3.prompt.line", function()
     assert.are.equal("", r.value)
   end)
 
-  it("returns nil, 'interrupted' on Ctrl-C and exits 130", function()
+  it("returns nil, 'interrupted', 'interrupted' on Ctrl-C and exits 130", function()
     local r = on_pty([[prompt.line("Name: ")]], { { expect = "Name: " }, { send = "Ad" }, { expect = "Ad" }, { send = "\3" } })
     assert.are.equal(130, r.code)
     assert.are.equal("interrupted", r.err)
+    assert.are.equal("interrupted", r.err_code)
     assert.is_true(r.echo_on_after)
   end)
 
-  it("returns nil, 'end of input' on Ctrl-D at the start of the line", function()
+  it("returns nil, 'end of input', 'end_of_input' on Ctrl-D at the start of the line", function()
     local r = on_pty([[prompt.line("Name: ")]], { { expect = "Name: " }, { send = "\4" } })
     assert.are.equal("end of input", r.err)
+    assert.are.equal("end_of_input", r.err_code)
   end)
 end)
 
@@ -325,7 +377,7 @@ describe("nt3.prompt.confirm", function()
     assert.are.equal(2, count(r.output, "Delete it%? %[y/N%] "))
   end)
 
-  it("gives up with nil after three answers it does not understand", function()
+  it("gives up with nil, 'no valid answer', 'no_valid_answer' after three answers it does not understand", function()
     local r = on_pty([[prompt.confirm("Delete it?")]], {
       { expect = "[y/N] " }, { send = "maybe\r" },
       { expect = "[y/N] " }, { send = "perhaps\r" },
@@ -334,13 +386,15 @@ describe("nt3.prompt.confirm", function()
     assert.are.equal(0, r.code)
     assert.is_nil(r.value)
     assert.are.equal("no valid answer", r.err)
+    assert.are.equal("no_valid_answer", r.err_code)
     assert.are.equal(3, count(r.output, "Delete it%? %[y/N%] "))
   end)
 
-  it("returns nil, 'interrupted' on Ctrl-C", function()
+  it("returns nil, 'interrupted', 'interrupted' on Ctrl-C", function()
     local r = on_pty([[prompt.confirm("Delete it?")]], { { expect = "[y/N] " }, { send = "\3" } })
     assert.are.equal(130, r.code)
     assert.are.equal("interrupted", r.err)
+    assert.are.equal("interrupted", r.err_code)
   end)
 end)
 
@@ -348,7 +402,7 @@ describe("without a controlling terminal", function()
   teardown(sh.cleanup)
 
   for _, call in ipairs({ SECRET, [[prompt.line("Name: ")]], [[prompt.confirm("Sure?")]] }) do
-    it("returns nil, 'no terminal' from " .. call:match("^prompt%.%a+") .. ", whatever stdin holds", function()
+    it("returns nil, 'no terminal', 'no_terminal' from " .. call:match("^prompt%.%a+") .. ", whatever stdin holds", function()
       local dir = sh.tmpdir()
       local out = sh.run({ "run", script_for(call), dir .. "/answer.json" },
         { cwd = dir, stdin = "entri_piped\ny\n" })
@@ -357,6 +411,7 @@ describe("without a controlling terminal", function()
       local a = json.decode(sh.slurp(dir .. "/answer.json"))
       assert.is_nil(a.value)
       assert.are.equal("no terminal", a.err)
+      assert.are.equal("no_terminal", a.code)
     end)
   end
 end)

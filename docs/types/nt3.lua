@@ -124,12 +124,21 @@ function fs.expand(path) end
 ---@class nt3.prompt
 local prompt = {}
 
---- Reads a secret without echoing it. Returns nil, "interrupted" on Ctrl-C
---- (exit 130 is customary), nil, "no terminal" without one.
+---@alias nt3.prompt.FailureCode
+---| "interrupted"     # Ctrl-C, SIGTERM, SIGHUP or SIGQUIT (exit 130 is customary)
+---| "end_of_input"    # Ctrl-D on an empty answer, or the terminal hung up
+---| "no_terminal"     # no controlling terminal
+---| "input_too_long"  # more than 8192 bytes
+---| "no_valid_answer" # confirm: three answers that were not yes or no
+---| integer           # errno of a terminal error
+
+--- Reads a secret without echoing it. Returns nil, "interrupted", "interrupted"
+--- on Ctrl-C, nil, "no terminal", "no_terminal" without one.
 ---@param message string
 ---@param opts? nt3.prompt.SecretOptions
 ---@return string|nil secret
 ---@return string? message
+---@return nt3.prompt.FailureCode? code
 function prompt.secret(message, opts) end
 
 --- Reads one echoed line; empty input gives `default` when there is one.
@@ -137,6 +146,7 @@ function prompt.secret(message, opts) end
 ---@param default? string
 ---@return string|nil line
 ---@return string? message
+---@return nt3.prompt.FailureCode? code
 function prompt.line(message, default) end
 
 --- Asks a yes/no question (" [y/N] " or " [Y/n] " is appended).
@@ -144,6 +154,7 @@ function prompt.line(message, default) end
 ---@param default? boolean
 ---@return boolean|nil answer
 ---@return string? message
+---@return nt3.prompt.FailureCode? code
 function prompt.confirm(message, default) end
 
 --- Whether a stream is a terminal.

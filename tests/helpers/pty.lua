@@ -13,6 +13,7 @@
 --   r.echo_on_after    echo flag of the terminal after nt3 exited
 --   r.icanon_on_after  canonical (line) mode flag, likewise
 --   r.signal           signal that killed nt3, or nil
+--   r.signal_name      its name, e.g. "SIGUSR1", or nil
 --
 -- Steps (see tests/helpers/pty_run.py for the full list):
 --   { expect = "text" }         wait until text appears (after the last match)
@@ -40,7 +41,7 @@ local M = {}
 
 M.driver = sh.src .. "/tests/helpers/pty_run.py"
 
--- pty.run(args, opts) -> { code, output, echo_on_after, icanon_on_after, signal, error }
+-- pty.run(args, opts) -> { code, output, echo_on_after, icanon_on_after, signal, signal_name, error }
 -- args as for sh.run (without the binary); opts: home, cwd, env, steps,
 -- timeout (per step, seconds), bin (another executable), allow_error.
 function M.run(args, opts)

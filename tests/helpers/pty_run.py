@@ -32,6 +32,7 @@ Prints ONE JSON object on stdout:
 
   code            exit code; 128+N when killed by signal N (as sh reports)
   signal          signal number that killed it, or null
+  signal_name     its name ("SIGUSR1"), or null
   output          everything written to the terminal (UTF-8, bad bytes
                   replaced; the terminal turns "\n" into "\r\n")
   echo_on_after   ECHO flag of the terminal, read with tcgetattr on the slave
@@ -275,16 +276,21 @@ class Run:
         while self.term.pump(QUIET) and time.monotonic() < deadline:
             pass
         lflag = self.term.lflag()
-        code, sig = None, None
+        code, sig, sig_name = None, None, None
         if self.status is not None:
             if os.WIFSIGNALED(self.status):
                 sig = os.WTERMSIG(self.status)
                 code = 128 + sig
+                try:
+                    sig_name = signal.Signals(sig).name
+                except ValueError:
+                    sig_name = "SIG%d" % sig
             else:
                 code = os.WEXITSTATUS(self.status)
         return {
             "code": code,
             "signal": sig,
+            "signal_name": sig_name,
             "output": self.term.output.decode("utf-8", "replace"),
             "echo_on_after": bool(lflag & termios.ECHO),
             "icanon_on_after": bool(lflag & termios.ICANON),
