@@ -4,6 +4,9 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <lauxlib.h>
 #include <lualib.h>
@@ -81,6 +84,12 @@ static void *allocate(void *ud, void *ptr, size_t osize, size_t nsize) {
 #endif
 
 int main(int argc, char **argv) {
+#ifdef __linux__
+  /* Before anything holds a token: a crash then writes no core file, and
+   * no other process of the user may ptrace us or read /proc/<pid>/mem or
+   * environ (NT3_API_TOKEN). One system call; exec resets it for children. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
   lua_State *L = luaL_newstate();
   if (!L) {
     fputs("nt3: not enough memory\n", stderr);

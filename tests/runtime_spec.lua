@@ -275,4 +275,61 @@ describe("the built binary", function()
     assert.matches("GNU_RELRO", io.popen("readelf -l --wide " .. sh.quote(bin)):read("a"), 1, true)
     assert.matches("__stack_chk_fail", out, 1, true)
   end)
+
+  describe("is not dumpable, so a token in its memory or environment stays there", function()
+    teardown(sh.cleanup)
+
+    it("writes no core file when it crashes, even with cores allowed", function()
+      local pattern = sh.slurp("/proc/sys/kernel/core_pattern") or ""
+      if pattern:sub(1, 1) == "|" then
+        pending("core_pattern hands cores to a program; the /proc test below still holds")
+        return
+      end
+      -- the sanitizer build turns core files off itself: test the plain one
+      local bin = assert(os.getenv("NT3_BUILD_DIR"), "NT3_BUILD_DIR is not set") .. "/nt3"
+      local dir = sh.tmpdir()
+      sh.spit(dir .. "/crash.lua", 'os.execute("kill -SEGV " .. require("nt3.env").pid())\n')
+      local script = ("cd %s && ulimit -c unlimited && exec %s run crash.lua"):format(sh.quote(dir), sh.quote(bin))
+      local ok, how, sig = os.execute("sh -c " .. sh.quote(script) .. " 2>/dev/null")
+      assert.is_falsy(ok)
+      assert.are.equal("exit", how) -- sh reports the signal as 128 + N
+      assert.are.equal(128 + 11, sig)
+      local p = io.popen("ls -A " .. sh.quote(dir))
+      local files = p:read("a")
+      p:close()
+      assert.are.equal("crash.lua\n", files)
+    end)
+
+    it("does not let another process of the same user read its environment", function()
+      -- The reader and nt3 run as one non-root user: root could read anything.
+      local uid = io.popen("id -u"):read("l")
+      local as_user = uid == "0" and "setpriv --reuid=65534 --regid=65534 --clear-groups " or ""
+      local want_uid = uid == "0" and "65534" or uid
+      local dir = sh.tmpdir()
+      os.execute("chmod 0755 " .. sh.quote(dir) .. " && mkfifo -m 0666 " .. sh.quote(dir .. "/go"))
+      -- nt3 prints its pid, then waits until the test writes to the fifo
+      sh.spit(dir .. "/wait.lua", ([[
+print(require("nt3.env").pid())
+io.stdout:flush()
+local f = io.open(%q)
+if f then f:read("l") f:close() end
+]]):format(dir .. "/go"))
+      local env = sh.environment({ home = dir, env = { NT3_API_TOKEN = "entri_canary_in_environ" } })
+      local assign = {}
+      for k, v in pairs(env) do assign[#assign + 1] = k .. "=" .. sh.quote(v) end
+      local p = io.popen(("%senv -i %s %s run %s"):format(as_user, table.concat(assign, " "),
+        sh.quote(sh.bin), sh.quote(dir .. "/wait.lua")))
+      local pid = p:read("l")
+      local owner, environ
+      if pid then
+        owner = io.popen("stat -c %u /proc/" .. pid .. "/environ"):read("l")
+        environ = io.popen(as_user .. "cat /proc/" .. pid .. "/environ 2>/dev/null"):read("a")
+      end
+      sh.spit(dir .. "/go", "\n")
+      p:close()
+      assert.truthy(pid and pid:match("^%d+$"), "nt3 did not start")
+      assert.are_not.equal(want_uid, owner, "/proc/" .. pid .. "/environ belongs to the user: nt3 is dumpable")
+      assert.are.equal("", environ)
+    end)
+  end)
 end)
