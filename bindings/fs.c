@@ -188,30 +188,15 @@ static int too_large(lua_State *L, const char *path, lua_Integer cap) {
   return 3;
 }
 
-/* fs.read(path [, max_bytes]) -> content | nil, msg, errno
- * Only regular files; more than max_bytes (default 1 MiB) is an error, so a
- * huge or endless file cannot exhaust memory. */
-static int fs_read(lua_State *L) {
-  const char *path = check_path(L, 1);
-  lua_Integer cap = luaL_optinteger(L, 2, READ_CAP_DEFAULT);
-  luaL_argcheck(L, cap >= 0, 2, "size cap must not be negative");
-
-  /* refuse devices before opening them: opening one can have effects */
-  struct stat st;
-  if (stat(path, &st) != 0) return luaL_fileresult(L, 0, path);
-  if (!S_ISREG(st.st_mode)) return refuse(L, path, "not a regular file", EINVAL);
-
-  struct fdbox *box = new_fdbox(L);
-  /* O_NONBLOCK: should a FIFO be swapped in, the open must not hang */
-  box->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (box->fd < 0) return luaL_fileresult(L, 0, path);
-  if (fstat(box->fd, &st) != 0) return luaL_fileresult(L, 0, path);
-  if (!S_ISREG(st.st_mode)) return refuse(L, path, "not a regular file", EINVAL);
-  if (st.st_size > cap) return too_large(L, path, cap);
+/* Pushes the content of the regular file open in box (st its fstat),
+ * read to its end and closed, or nil, msg, errno. */
+static int read_rest(lua_State *L, struct fdbox *box, const char *path, const struct stat *st,
+                     lua_Integer cap) {
+  if (st->st_size > cap) return too_large(L, path, cap);
 
   /* st_size is a hint only (procfs says 0; a file may grow): the cap is
    * enforced on what is actually read */
-  size_t chunk = (size_t)st.st_size + 1;
+  size_t chunk = (size_t)st->st_size + 1;
   if (chunk < 4096) chunk = 4096;
   if (chunk > 65536) chunk = 65536;
   luaL_Buffer b;
@@ -233,6 +218,202 @@ static int fs_read(lua_State *L) {
   box->fd = -1;
   luaL_pushresult(&b);
   return 1;
+}
+
+/* fs.read(path [, max_bytes]) -> content | nil, msg, errno
+ * Only regular files; more than max_bytes (default 1 MiB) is an error, so a
+ * huge or endless file cannot exhaust memory. */
+static int fs_read(lua_State *L) {
+  const char *path = check_path(L, 1);
+  lua_Integer cap = luaL_optinteger(L, 2, READ_CAP_DEFAULT);
+  luaL_argcheck(L, cap >= 0, 2, "size cap must not be negative");
+
+  /* refuse devices before opening them: opening one can have effects */
+  struct stat st;
+  if (stat(path, &st) != 0) return luaL_fileresult(L, 0, path);
+  if (!S_ISREG(st.st_mode)) return refuse(L, path, "not a regular file", EINVAL);
+
+  struct fdbox *box = new_fdbox(L);
+  /* O_NONBLOCK: should a FIFO be swapped in, the open must not hang */
+  box->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (box->fd < 0) return luaL_fileresult(L, 0, path);
+  if (fstat(box->fd, &st) != 0) return luaL_fileresult(L, 0, path);
+  if (!S_ISREG(st.st_mode)) return refuse(L, path, "not a regular file", EINVAL);
+  return read_rest(L, box, path, &st, cap);
+}
+
+/* --- trusted code ----------------------------------------------------------- */
+
+/* Code is run only from directories and files that nobody but the user (or
+ * root) could have put there. Every directory on the way is opened from its
+ * parent's descriptor without following links and checked on that open
+ * descriptor, and the file is read from the very descriptor that was
+ * checked: a rename anywhere on the path between the check and the read
+ * swaps in nothing (a path checked, then opened again, would load whatever
+ * is there by then). */
+
+#define TRUST_DIR_FLAGS (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+
+/* The length of the part of real from which directories are checked: that
+ * of the home directory when real is inside it (what is above a home
+ * directory is the system's business, as for OpenSSH's secure_path), else
+ * 0: every directory from / down. */
+static size_t trust_from(const char *real) {
+  char home[PATH_MAX];
+  const char *h = nt3_home_dir();
+  if (!h || !realpath(h, home)) return 0;
+  size_t n = strlen(home);
+  if (n <= 1 || strncmp(real, home, n) != 0 || (real[n] != '/' && real[n] != '\0')) return 0;
+  return n;
+}
+
+/* nil, "<real[0..n)><why>", e */
+static int untrusted(lua_State *L, const char *real, size_t n, const char *why, int e) {
+  lua_pushnil(L);
+  lua_pushlstring(L, real, n);
+  lua_pushstring(L, why);
+  lua_concat(L, 2);
+  lua_pushinteger(L, e);
+  return 3;
+}
+
+static int wrong_type(lua_State *L, const char *real, size_t n, int want_dir) {
+  if (want_dir) return untrusted(L, real, n, " is not a directory", ENOTDIR);
+  return untrusted(L, real, n, " is not a regular file", EINVAL);
+}
+
+/* 0 when what st describes, named real[0..n), is owned by the user or root
+ * and not writable by group or others; else pushes nil, message, EPERM and
+ * returns 3. Others may add entries to a sticky directory (/tmp) but not
+ * rename or remove ours, so one is fine above the code's own directory. */
+static int check_trust(lua_State *L, const char *real, size_t n, const struct stat *st,
+                       int sticky_ok) {
+  char why[PATH_MAX + 96];
+  if (st->st_uid != geteuid() && st->st_uid != 0) {
+    snprintf(why, sizeof why, " is owned by another user (uid %lu)", (unsigned long)st->st_uid);
+    return untrusted(L, real, n, why, EPERM);
+  }
+  if ((st->st_mode & (S_IWGRP | S_IWOTH)) && !(sticky_ok && (st->st_mode & S_ISVTX))) {
+    snprintf(why, sizeof why, " is writable by group or others (mode %03o); fix: chmod go-w %.*s",
+             (unsigned)(st->st_mode & 07777), (int)n, real);
+    return untrusted(L, real, n, why, EPERM);
+  }
+  return 0;
+}
+
+/* Resolves the links in the directory part of path (realpath), so a home
+ * reached through a link still works; what is checked is then the
+ * directories actually walked. A file's own name is never followed. Into
+ * real (PATH_MAX bytes): 0, or errno. */
+static int resolve(const char *path, int want_dir, char *real) {
+  if (want_dir) return realpath(path, real) ? 0 : errno;
+  const char *slash = strrchr(path, '/');
+  const char *name = slash ? slash + 1 : path;
+  char dir[PATH_MAX];
+  size_t dl = slash ? (size_t)(slash - path) : 0;
+  if (dl >= sizeof dir) return ENAMETOOLONG;
+  if (!slash) memcpy(dir, ".", 2);
+  else if (dl == 0) memcpy(dir, "/", 2);
+  else {
+    memcpy(dir, path, dl);
+    dir[dl] = '\0';
+  }
+  if (!realpath(dir, real)) return errno;
+  size_t rl = strlen(real);
+  if (*name == '\0') return EISDIR;
+  if (rl + 1 + strlen(name) >= PATH_MAX) return ENAMETOOLONG;
+  snprintf(real + rl, PATH_MAX - rl, "%s%s", rl > 1 ? "/" : "", name);
+  return 0;
+}
+
+/* The number of components of an absolute canonical path: "/" 0, "/a/b" 2 */
+static int depth_of(const char *real) {
+  int n = 0;
+  for (const char *p = real; *p; p++)
+    if (*p == '/' && p[1] != '\0') n++;
+  return n;
+}
+
+/* Opens path, a directory (O_PATH) or a regular file (for reading, or
+ * O_PATH when check_only), into box->fd, its fstat into st, after checking
+ * it and each directory above it up to the home directory or /. 0, or the
+ * number of results pushed: nil, message, errno. */
+static int open_trusted(lua_State *L, const char *path, int want_dir, int check_only,
+                        struct fdbox *box, struct stat *st) {
+  char real[PATH_MAX];
+  int e = resolve(path, want_dir, real);
+  if (e) return fail(L, path, e);
+  size_t from = trust_from(real);
+  int below = depth_of(real);
+  /* the code's own directory (or the directory asked about) is never sticky */
+  int strict = want_dir ? 0 : 1;
+  box->fd = open("/", TRUST_DIR_FLAGS);
+  if (box->fd < 0) return luaL_fileresult(L, 0, "/");
+  size_t end = 1; /* real[0..end) names the directory in box->fd */
+  for (;;) {
+    if (fstat(box->fd, st) != 0) return fail(L, path, errno);
+    if (!S_ISDIR(st->st_mode)) return wrong_type(L, real, end, 1);
+    if (end >= from) {
+      int n = check_trust(L, real, end, st, below > strict);
+      if (n) return n;
+    }
+    if (below == 0) return 0;
+    const char *comp = real + (end == 1 ? 1 : end + 1);
+    const char *slash = strchr(comp, '/');
+    size_t next = slash ? (size_t)(slash - real) : strlen(real);
+    char name[PATH_MAX];
+    memcpy(name, comp, next - (size_t)(comp - real));
+    name[next - (size_t)(comp - real)] = '\0';
+    below--;
+    int fd;
+    if (below == 0 && !want_dir) {
+      /* refuse a device before opening it: opening one can have effects;
+       * O_NONBLOCK, should a FIFO be swapped in, so the open cannot hang */
+      if (fstatat(box->fd, name, st, AT_SYMLINK_NOFOLLOW) != 0) return fail(L, path, errno);
+      if (!S_ISREG(st->st_mode)) return wrong_type(L, real, next, 0);
+      int flags = check_only ? O_PATH : O_RDONLY | O_NOCTTY | O_NONBLOCK;
+      fd = openat(box->fd, name, flags | O_NOFOLLOW | O_CLOEXEC);
+      if (fd < 0 && errno == ELOOP) return wrong_type(L, real, next, 0);
+    } else {
+      fd = openat(box->fd, name, TRUST_DIR_FLAGS);
+      if (fd < 0 && (errno == ELOOP || errno == ENOTDIR)) return wrong_type(L, real, next, 1);
+    }
+    if (fd < 0) return fail(L, path, errno);
+    close(box->fd);
+    box->fd = fd;
+    end = next;
+    if (below == 0 && !want_dir) {
+      if (fstat(box->fd, st) != 0) return fail(L, path, errno);
+      if (!S_ISREG(st->st_mode)) return wrong_type(L, real, end, 0);
+      return check_trust(L, real, end, st, 0);
+    }
+  }
+}
+
+/* fs.trusted(path, kind) -> true | nil, msg, errno
+ * Whether code may be loaded from path, kind "file" or "directory": it and
+ * every directory above it (up to the home directory, or /) owned by the
+ * user or root and not writable by group or others. */
+static int fs_trusted(lua_State *L) {
+  static const char *const kinds[] = {"file", "directory", NULL};
+  const char *path = check_path(L, 1);
+  int want_dir = luaL_checkoption(L, 2, NULL, kinds);
+  struct fdbox *box = new_fdbox(L);
+  struct stat st;
+  int n = open_trusted(L, path, want_dir, 1, box, &st);
+  return n ? n : ok(L);
+}
+
+/* fs.read_trusted(path [, max_bytes]) -> content | nil, msg, errno
+ * fs.read of a file fs.trusted accepts, read from the descriptor checked. */
+static int fs_read_trusted(lua_State *L) {
+  const char *path = check_path(L, 1);
+  lua_Integer cap = luaL_optinteger(L, 2, READ_CAP_DEFAULT);
+  luaL_argcheck(L, cap >= 0, 2, "size cap must not be negative");
+  struct fdbox *box = new_fdbox(L);
+  struct stat st;
+  int n = open_trusted(L, path, 0, 0, box, &st);
+  return n ? n : read_rest(L, box, path, &st, cap);
 }
 
 /* --- dir -------------------------------------------------------------------------- */
@@ -614,6 +795,8 @@ static const luaL_Reg fs_fns[] = {
   {"stat", fs_stat},
   {"lstat", fs_lstat},
   {"read", fs_read},
+  {"read_trusted", fs_read_trusted},
+  {"trusted", fs_trusted},
   {"dir", fs_dir},
   {"write", fs_write},
   {"remove", fs_remove},

@@ -59,6 +59,24 @@ function fs.lstat(path) end
 ---@return integer? errno
 function fs.read(path, max_bytes) end
 
+--- Whether code may be loaded from `path`: it and every directory above it (up to
+--- the home directory, or /) owned by the user or root and not writable by group
+--- or others; each checked on a descriptor opened without following links.
+---@param path string
+---@param kind "file"|"directory"
+---@return true|nil ok
+---@return string? message
+---@return integer? errno
+function fs.trusted(path, kind) end
+
+--- `fs.read` of a file `fs.trusted` accepts, read from the descriptor it checked.
+---@param path string
+---@param max_bytes? integer
+---@return string|nil content
+---@return string? message
+---@return integer? errno
+function fs.read_trusted(path, max_bytes) end
+
 --- The names in a directory, sorted, without "." and "..".
 ---@param path string
 ---@return string[]|nil names
@@ -680,12 +698,14 @@ function cli.unknown_command(name, tail) end
 ---@return string[]
 function cli.user_command_dirs() end
 
---- Whether code may be loaded from a path: owned by the user or root and not
---- writable by group or others.
+--- Whether code may be loaded from a path: it and every directory above it (up
+--- to the home directory, or /) owned by the user or root and not writable by
+--- group or others (`fs.trusted`).
 ---@param path string
 ---@param kind "file"|"directory"
 ---@return true|nil ok
 ---@return string? reason
+---@return integer? errno
 function cli.trusted(path, kind) end
 
 --- The command list shown by `nt3` and `nt3 help`.

@@ -6,13 +6,15 @@
 -- commands.<name>; user commands are ~/.nt3/commands/<name>.lua and the
 -- directories of NT3_COMMANDS_PATH. Both go through the same validation,
 -- parsing and help.
+local check = require "nt3.check"
 local embedded = require "nt3.embedded"
+local registry = require "nt3.cli.registry"
 
 local M = {}
 
 M.EXIT = { ok = 0, failure = 1, usage = 2, not_logged_in = 4, interrupted = 130 }
 
-local PROGRAM = "nt3"
+local PROGRAM = registry.PROGRAM
 
 ---------------------------------------------------------------------------
 -- errors that carry an exit code
@@ -53,95 +55,18 @@ function M.errorln(message)
   io.stderr:write(message, "\n")
 end
 
--- Masks anything shaped like a token in a message for stderr. Messages
--- quote what the user typed and what a server or a script said, and a token
--- turns up there: `nt3 login entri_...` without -t, a header missing its
--- colon, a server echoing the token it refused. The token is never printed
--- whole (DESIGN.md, invariant 5), so the last line of defence is here.
-local function redact(message)
-  return (tostring(message):gsub("entri_[^%s\"'`]+", function(token)
-    return require("nt3.config").mask(token)
-  end))
-end
-
 -- cli.warn(message): "nt3: warning: <message>" on stderr
-function M.warn(message)
-  io.stderr:write(PROGRAM, ": warning: ", redact(message), "\n")
-end
+M.warn = registry.warn
+local redact = registry.redact
 
 ---------------------------------------------------------------------------
 -- validation
 ---------------------------------------------------------------------------
 
-local NAME = "^[%a][%w_-]*$"
-
-local function check_flag(where, i, f)
-  local at = ("%s: flags[%d]"):format(where, i)
-  if type(f) ~= "table" then return nil, at .. " must be a table" end
-  if type(f.long) ~= "string" or not f.long:match("^[%a][%w-]*$") then
-    return nil, at .. ": 'long' must be a name like \"api-url\""
-  end
-  if f.short ~= nil and (type(f.short) ~= "string" or not f.short:match("^%w$")) then
-    return nil, at .. ": 'short' must be one letter or digit"
-  end
-  if f.value ~= nil and type(f.value) ~= "string" then
-    return nil, at .. ": 'value' must be a string naming the value, like \"url\""
-  end
-  if f.help ~= nil and type(f.help) ~= "string" then
-    return nil, at .. ": 'help' must be a string"
-  end
-  if f.long == "help" or f.short == "h" then
-    return nil, at .. ": -h/--help is reserved"
-  end
-  return true
-end
+local NAME = registry.NAME
 
 -- cli.validate(command, where) -> command | nil, message
--- where names the source in messages (a file path or a module name).
-function M.validate(cmd, where)
-  where = where or "command"
-  if type(cmd) ~= "table" then
-    return nil, ("%s: a command must return a table, got %s"):format(where, type(cmd))
-  end
-  if type(cmd.name) ~= "string" or not cmd.name:match(NAME) then
-    return nil, where .. ": field 'name' is missing or not a name (letters, digits, - and _)"
-  end
-  if type(cmd.summary) ~= "string" or cmd.summary == "" then
-    return nil, where .. ": field 'summary' is missing (one line saying what the command does)"
-  end
-  if type(cmd.run) ~= "function" then
-    return nil, where .. ": field 'run' is missing or not a function"
-  end
-  if cmd.aliases ~= nil then
-    if type(cmd.aliases) ~= "table" then return nil, where .. ": field 'aliases' must be a list of names" end
-    for _, a in ipairs(cmd.aliases) do
-      if type(a) ~= "string" or not a:match(NAME) then
-        return nil, where .. ": field 'aliases' must be a list of names"
-      end
-    end
-  end
-  if cmd.args ~= nil then
-    if type(cmd.args) ~= "table" then return nil, where .. ": field 'args' must be a list of names" end
-    for _, a in ipairs(cmd.args) do
-      if type(a) ~= "string" then return nil, where .. ": field 'args' must be a list of names" end
-    end
-  end
-  if cmd.flags ~= nil and type(cmd.flags) ~= "table" then
-    return nil, where .. ": field 'flags' must be a list of flags"
-  end
-  local seen = {}
-  for i, f in ipairs(cmd.flags or {}) do
-    local ok, err = check_flag(where, i, f)
-    if not ok then return nil, err end
-    for _, key in ipairs({ "--" .. f.long, f.short and ("-" .. f.short) }) do
-      if key then
-        if seen[key] then return nil, ("%s: flag %s is declared twice"):format(where, key) end
-        seen[key] = true
-      end
-    end
-  end
-  return cmd
-end
+M.validate = registry.validate
 
 ---------------------------------------------------------------------------
 -- flag parsing
@@ -178,6 +103,8 @@ end
 -- opts is keyed by the long name with - turned into _ (opts.api_url);
 -- a flag with multiple = true collects a list. args are the positionals.
 function M.parse(cmd, argv)
+  check.arg(1, "parse", cmd, "table")
+  check.arg(2, "parse", argv, "table")
   local by_long, by_short = {}, {}
   for _, f in ipairs(cmd.flags or {}) do
     by_long[f.long] = f
@@ -261,7 +188,10 @@ end
 -- run, and most runs need neither.
 
 -- cli.usage(command) -> the command's help text
-function M.usage(cmd) return require("nt3.cli.help").usage(cmd) end
+function M.usage(cmd)
+  check.arg(1, "usage", cmd, "table")
+  return require("nt3.cli.help").usage(cmd)
+end
 
 ---------------------------------------------------------------------------
 -- the registry
@@ -273,68 +203,23 @@ local function the_fs()
   return fs
 end
 
-local function builtin_names()
-  local names = {}
-  for _, mod in ipairs(embedded.list("commands.")) do
-    names[#names + 1] = mod:sub(#"commands." + 1)
-  end
-  return names
-end
+local load_builtin = registry.load_builtin
 
-local builtin_cache = {}
-local function load_builtin(name)
-  if builtin_cache[name] == nil then
-    if not embedded.has("commands." .. name) then
-      builtin_cache[name] = false
-    else
-      local cmd = assert(M.validate(require("commands." .. name), "commands." .. name))
-      cmd.builtin = true
-      builtin_cache[name] = cmd
-    end
-  end
-  return builtin_cache[name] or nil
-end
+-- cli.user_command_dirs() -> the directories user commands come from, in order
+M.user_command_dirs = registry.user_command_dirs
 
--- For nt3.cli.help and nt3.cli.user only: one registry and one program
--- name, whichever module asks.
-M._internal = { PROGRAM = PROGRAM, builtin_names = builtin_names, load_builtin = load_builtin }
-
--- relative NT3_COMMANDS_PATH entries already warned about in this process
-local warned_relative = {}
-
--- The directories user commands come from, in order.
-function M.user_command_dirs()
-  local env = require "nt3.env"
-  local dirs = {}
-  local base = env.get("NT3_CONFIG_DIR")
-  if not base or base == "" then
-    local home = env.home()
-    if home then base = home .. "/.nt3" end
-  end
-  -- never a relative NT3_CONFIG_DIR: that would be a directory of the
-  -- current one (nt3.config refuses it too)
-  if base and base:sub(1, 1) == "/" then dirs[#dirs + 1] = base .. "/commands" end
-  local extra = env.get("NT3_COMMANDS_PATH")
-  if extra then
-    for d in extra:gmatch("[^:]+") do
-      if d:sub(1, 1) == "/" then
-        dirs[#dirs + 1] = d
-      elseif not warned_relative[d] then
-        -- relative, it would name a directory of whatever repository one is
-        -- in; skipped, but not silently, or a typo'd entry is never noticed
-        warned_relative[d] = true
-        M.warn(('ignoring relative directory "%s" in NT3_COMMANDS_PATH (only absolute directories are searched)')
-          :format(d))
-      end
-    end
-  end
-  return dirs
-end
-
--- cli.trusted(path, kind) -> true | nil, reason
+-- cli.trusted(path, kind) -> true | nil, reason, errno
 -- Code is only run from files and directories owned by the user or root
--- and not writable by group or others.
-function M.trusted(path, kind) return require("nt3.cli.user").trusted(path, kind) end
+-- and not writable by group or others, nor is any directory above them up
+-- to the home directory (or /). The rule lives in nt3.fs (fs.trusted), in
+-- C, on the descriptors that are then read.
+function M.trusted(path, kind)
+  check.arg(1, "trusted", path, "string")
+  if kind ~= "file" and kind ~= "directory" then
+    check.fail(2, "trusted", ("invalid option '%s'"):format(tostring(kind)))
+  end
+  return the_fs().trusted(path, kind)
+end
 
 -- cli.commands() -> every command, sorted by name (user overrides applied)
 function M.commands() return require("nt3.cli.user").commands() end
@@ -342,7 +227,7 @@ function M.commands() return require("nt3.cli.user").commands() end
 local function user_file(name)
   for _, dir in ipairs(M.user_command_dirs()) do
     local path = dir .. "/" .. name .. ".lua"
-    if the_fs().stat(path) then return dir, path end
+    if the_fs().stat(path) then return path end
   end
 end
 
@@ -350,12 +235,13 @@ end
 -- Looks only at what it has to: the built-in module of that name and one
 -- file per user directory; every command is loaded only to resolve an alias.
 function M.find(name)
+  check.arg(1, "find", name, "string")
   if not name:match(NAME) then return nil end
   local builtin = load_builtin(name)
-  local dir, path = user_file(name)
+  local path = user_file(name)
   if path then
     local part = require "nt3.cli.user"
-    local user = part.load(dir, path)
+    local user = part.load(path)
     if user and user.name == name then return part.arbitrate(user, builtin) end
   end
   if builtin then return builtin end
@@ -375,7 +261,10 @@ function M.unknown_command(name, tail)
 end
 
 -- cli.suggest(name) -> the nearest command name, if any is near enough
-function M.suggest(name) return require("nt3.cli.help").suggest(name) end
+function M.suggest(name)
+  check.arg(1, "suggest", name, "string")
+  return require("nt3.cli.help").suggest(name)
+end
 
 -- cli.help_text() -> the command list shown by `nt3` and `nt3 help`
 function M.help_text() return require("nt3.cli.help").help_text() end
@@ -413,6 +302,9 @@ end
 
 -- Runs a command with its own arguments; raises Failure on usage errors.
 function M.run_command(cmd, argv, invoked_as)
+  check.arg(1, "run_command", cmd, "table")
+  check.arg(2, "run_command", argv, "table")
+  check.arg(3, "run_command", invoked_as, "string", true)
   cmd = as_script(cmd, argv)
   local opts, args, unexpected = M.parse(cmd, argv)
   if not opts then
@@ -463,6 +355,7 @@ end
 
 -- cli.main(argv) -> exit code. Every error ends here, as one line.
 function M.main(argv)
+  check.arg(1, "main", argv, "table")
   local ok, result = xpcall(dispatch, traceback, argv)
   io.stdout:flush()
   if ok then return result end

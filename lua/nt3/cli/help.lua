@@ -2,9 +2,9 @@
 -- name to a misspelt command. nt3.cli loads this only when help is shown
 -- or a name is not found; a run of a command with its flags right does not
 -- undump it. Use it through nt3.cli (cli.usage, cli.help_text, cli.suggest).
-local cli = require "nt3.cli"
+local registry = require "nt3.cli.registry"
 
-local internal = cli._internal
+local PROGRAM = registry.PROGRAM
 
 local M = {}
 
@@ -37,13 +37,13 @@ function M.usage(cmd)
   add("")
   -- a script's command (cli.run_command with `arg`) runs as `nt3 run <path>`
   local invocation = cmd.script and ("run " .. cmd.script) or cmd.name
-  local usage = ("Usage: %s %s [options]"):format(internal.PROGRAM, invocation)
+  local usage = ("Usage: %s %s [options]"):format(PROGRAM, invocation)
   local a = args_usage(cmd)
   if a ~= "" then usage = usage .. " " .. a end
   add(usage)
   if cmd.aliases and #cmd.aliases > 0 and not cmd.script then
     local names = {}
-    for i, al in ipairs(cmd.aliases) do names[i] = internal.PROGRAM .. " " .. al end
+    for i, al in ipairs(cmd.aliases) do names[i] = PROGRAM .. " " .. al end
     add("Alias: " .. table.concat(names, ", "))
   end
   if cmd.description then
@@ -89,7 +89,7 @@ end
 -- cli.suggest(name) -> the nearest command name, if any is near enough
 function M.suggest(name)
   local best, best_d
-  for _, cmd in ipairs(cli.commands()) do
+  for _, cmd in ipairs(require("nt3.cli.user").commands()) do
     for _, candidate in ipairs({ cmd.name, table.unpack(cmd.aliases or {}) }) do
       local d = distance(name, candidate)
       if candidate:sub(1, #name) == name then d = math.min(d, 1) end
@@ -109,7 +109,7 @@ function M.help_text()
     "",
     "Commands:",
   }
-  local cmds = cli.commands()
+  local cmds = require("nt3.cli.user").commands()
   local width = 0
   for _, c in ipairs(cmds) do if not c.hidden then width = math.max(width, #c.name) end end
   for _, c in ipairs(cmds) do

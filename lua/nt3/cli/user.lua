@@ -1,44 +1,20 @@
--- nt3.cli.user: user commands for nt3.cli. Whether a file may be run at
--- all, loading and checking one, and the list of every command. nt3.cli
+-- nt3.cli.user: user commands for nt3.cli. Loading and checking one file
+-- (only if fs.read_trusted accepts it), and the list of every command. nt3.cli
 -- loads this only when a user command file exists or the whole list is
 -- needed (help, an alias, a misspelt name): a run of a built-in with its
--- flags right does not undump it. Use it through nt3.cli (cli.trusted,
--- cli.commands).
-local cli = require "nt3.cli"
-local env = require "nt3.env"
+-- flags right does not undump it. Use it through nt3.cli (cli.commands).
 local fs = require "nt3.fs"
-
-local internal = cli._internal
+local registry = require "nt3.cli.registry"
 
 local M = {}
 
 local USER_COMMAND_MAX = 1024 * 1024
 
-local function octal(mode) return ("%03o"):format(mode) end
-
--- cli.trusted(path, kind) -> true | nil, reason
--- Code is only run from files and directories owned by the user or root
--- and not writable by group or others: anyone who can write there could
--- otherwise run code as the user.
-function M.trusted(path, kind)
-  local st, err = fs.stat(path)
-  if not st then return nil, err end
-  if st.type ~= kind then return nil, ("%s is not a %s"):format(path, kind == "file" and "regular file" or kind) end
-  local uid = env.uid()
-  if st.uid ~= uid and st.uid ~= 0 then
-    return nil, ("%s is owned by another user (uid %d)"):format(path, st.uid)
-  end
-  if st.mode & 18 ~= 0 then -- 0022
-    return nil, ("%s is writable by group or others (mode %s); fix: chmod go-w %s"):format(path, octal(st.mode), path)
-  end
-  return true
-end
-
 local warned = {}
 local function warn_once(message)
   if not warned[message] then
     warned[message] = true
-    cli.warn(message)
+    registry.warn(message)
   end
 end
 
@@ -63,18 +39,15 @@ local function return_line(text)
   return found
 end
 
--- user.load(dir, path) -> command | nil: one user command file; warns and
--- returns nil when it cannot be used.
-function M.load(dir, path)
-  local ok, why = cli.trusted(dir, "directory")
-  if ok then ok, why = cli.trusted(path, "file") end
-  if not ok then
-    skip(path, why)
-    return nil
-  end
-  local text, err = fs.read(path, USER_COMMAND_MAX)
+-- user.load(path) -> command | nil: one user command file; warns and
+-- returns nil when it cannot be used. The text comes from the descriptor
+-- that passed the trust check (fs.read_trusted), never from the path again:
+-- whoever can rename entries on the path could otherwise swap in their own
+-- file between the check and the read.
+function M.load(path)
+  local text, why = fs.read_trusted(path, USER_COMMAND_MAX)
   if not text then
-    skip(path, err)
+    skip(path, why)
     return nil
   end
   local chunk, lerr = load(text, "@" .. path, "t")
@@ -88,7 +61,7 @@ function M.load(dir, path)
     return nil
   end
   local line = return_line(text)
-  local valid, verr = cli.validate(cmd, line and (path .. ":" .. line) or path)
+  local valid, verr = registry.validate(cmd, line and (path .. ":" .. line) or path)
   if not valid then
     skip(path, verr)
     return nil
@@ -124,10 +97,10 @@ end
 -- cli.commands() -> every command, sorted by name (user overrides applied)
 function M.commands()
   local list, by_name, seen = {}, {}, {}
-  for _, name in ipairs(internal.builtin_names()) do
-    by_name[name] = internal.load_builtin(name)
+  for _, name in ipairs(registry.builtin_names()) do
+    by_name[name] = registry.load_builtin(name)
   end
-  for _, dir in ipairs(cli.user_command_dirs()) do
+  for _, dir in ipairs(registry.user_command_dirs()) do
     if dir_exists(dir) then
       local names = fs.dir(dir) or {}
       for _, file in ipairs(names) do
@@ -135,8 +108,8 @@ function M.commands()
         -- the first directory holding <name>.lua decides, as find() does
         if base and not seen[base] then
           seen[base] = true
-          local cmd = M.load(dir, dir .. "/" .. file)
-          if cmd then by_name[cmd.name] = M.arbitrate(cmd, internal.load_builtin(cmd.name)) end
+          local cmd = M.load(dir .. "/" .. file)
+          if cmd then by_name[cmd.name] = M.arbitrate(cmd, registry.load_builtin(cmd.name)) end
         end
       end
     end

@@ -1,0 +1,167 @@
+-- nt3.cli.registry: what nt3.cli and its parts (nt3.cli.help, nt3.cli.user)
+-- share, so each of them requires this one instead of reaching back into
+-- nt3.cli: the program name, the warning line, a command's validation, the
+-- built-in commands and the directories user commands come from. Use it
+-- through nt3.cli (cli.warn, cli.validate, cli.user_command_dirs).
+local embedded = require "nt3.embedded"
+
+local M = {}
+
+M.PROGRAM = "nt3"
+
+-- a command's name, and an alias
+M.NAME = "^[%a][%w_-]*$"
+
+-- Masks anything shaped like a token in a message for stderr. Messages
+-- quote what the user typed and what a server or a script said, and a token
+-- turns up there: `nt3 login entri_...` without -t, a header missing its
+-- colon, a server echoing the token it refused. The token is never printed
+-- whole (DESIGN.md, invariant 5), so the last line of defence is here.
+function M.redact(message)
+  return (tostring(message):gsub("entri_[^%s\"'`]+", function(token)
+    return require("nt3.config").mask(token)
+  end))
+end
+
+-- cli.warn(message): "nt3: warning: <message>" on stderr
+function M.warn(message)
+  io.stderr:write(M.PROGRAM, ": warning: ", M.redact(message), "\n")
+end
+
+---------------------------------------------------------------------------
+-- validation
+---------------------------------------------------------------------------
+
+local function check_flag(where, i, f)
+  local at = ("%s: flags[%d]"):format(where, i)
+  if type(f) ~= "table" then return nil, at .. " must be a table" end
+  if type(f.long) ~= "string" or not f.long:match("^[%a][%w-]*$") then
+    return nil, at .. ": 'long' must be a name like \"api-url\""
+  end
+  if f.short ~= nil and (type(f.short) ~= "string" or not f.short:match("^%w$")) then
+    return nil, at .. ": 'short' must be one letter or digit"
+  end
+  if f.value ~= nil and type(f.value) ~= "string" then
+    return nil, at .. ": 'value' must be a string naming the value, like \"url\""
+  end
+  if f.help ~= nil and type(f.help) ~= "string" then
+    return nil, at .. ": 'help' must be a string"
+  end
+  if f.long == "help" or f.short == "h" then
+    return nil, at .. ": -h/--help is reserved"
+  end
+  return true
+end
+
+-- cli.validate(command, where) -> command | nil, message
+-- where names the source in messages (a file path or a module name).
+function M.validate(cmd, where)
+  where = where or "command"
+  if type(cmd) ~= "table" then
+    return nil, ("%s: a command must return a table, got %s"):format(where, type(cmd))
+  end
+  if type(cmd.name) ~= "string" or not cmd.name:match(M.NAME) then
+    return nil, where .. ": field 'name' is missing or not a name (letters, digits, - and _)"
+  end
+  if type(cmd.summary) ~= "string" or cmd.summary == "" then
+    return nil, where .. ": field 'summary' is missing (one line saying what the command does)"
+  end
+  if type(cmd.run) ~= "function" then
+    return nil, where .. ": field 'run' is missing or not a function"
+  end
+  if cmd.aliases ~= nil then
+    if type(cmd.aliases) ~= "table" then return nil, where .. ": field 'aliases' must be a list of names" end
+    for _, a in ipairs(cmd.aliases) do
+      if type(a) ~= "string" or not a:match(M.NAME) then
+        return nil, where .. ": field 'aliases' must be a list of names"
+      end
+    end
+  end
+  if cmd.args ~= nil then
+    if type(cmd.args) ~= "table" then return nil, where .. ": field 'args' must be a list of names" end
+    for _, a in ipairs(cmd.args) do
+      if type(a) ~= "string" then return nil, where .. ": field 'args' must be a list of names" end
+    end
+  end
+  if cmd.flags ~= nil and type(cmd.flags) ~= "table" then
+    return nil, where .. ": field 'flags' must be a list of flags"
+  end
+  local seen = {}
+  for i, f in ipairs(cmd.flags or {}) do
+    local ok, err = check_flag(where, i, f)
+    if not ok then return nil, err end
+    for _, key in ipairs({ "--" .. f.long, f.short and ("-" .. f.short) }) do
+      if key then
+        if seen[key] then return nil, ("%s: flag %s is declared twice"):format(where, key) end
+        seen[key] = true
+      end
+    end
+  end
+  return cmd
+end
+
+---------------------------------------------------------------------------
+-- built-in commands: the embedded modules commands.<name>
+---------------------------------------------------------------------------
+
+function M.builtin_names()
+  local names = {}
+  for _, mod in ipairs(embedded.list("commands.")) do
+    names[#names + 1] = mod:sub(#"commands." + 1)
+  end
+  return names
+end
+
+local builtin_cache = {}
+
+-- registry.load_builtin(name) -> command | nil
+function M.load_builtin(name)
+  if builtin_cache[name] == nil then
+    if not embedded.has("commands." .. name) then
+      builtin_cache[name] = false
+    else
+      local cmd = assert(M.validate(require("commands." .. name), "commands." .. name))
+      cmd.builtin = true
+      builtin_cache[name] = cmd
+    end
+  end
+  return builtin_cache[name] or nil
+end
+
+---------------------------------------------------------------------------
+-- where user commands come from
+---------------------------------------------------------------------------
+
+-- relative NT3_COMMANDS_PATH entries already warned about in this process
+local warned_relative = {}
+
+-- cli.user_command_dirs() -> the directories user commands come from, in order
+function M.user_command_dirs()
+  local env = require "nt3.env"
+  local dirs = {}
+  local base = env.get("NT3_CONFIG_DIR")
+  if not base or base == "" then
+    local home = env.home()
+    if home then base = home .. "/.nt3" end
+  end
+  -- never a relative NT3_CONFIG_DIR: that would be a directory of the
+  -- current one (nt3.config refuses it too)
+  if base and base:sub(1, 1) == "/" then dirs[#dirs + 1] = base .. "/commands" end
+  local extra = env.get("NT3_COMMANDS_PATH")
+  if extra then
+    for d in extra:gmatch("[^:]+") do
+      if d:sub(1, 1) == "/" then
+        dirs[#dirs + 1] = d
+      elseif not warned_relative[d] then
+        -- relative, it would name a directory of whatever repository one is
+        -- in; skipped, but not silently, or a typo'd entry is never noticed
+        warned_relative[d] = true
+        M.warn(('ignoring relative directory "%s" in NT3_COMMANDS_PATH (only absolute directories are searched)')
+          :format(d))
+      end
+    end
+  end
+  return dirs
+end
+
+return M

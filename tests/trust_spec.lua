@@ -1,0 +1,183 @@
+-- User commands are loaded only from what nobody else can change, and a
+-- swap between the check and the load never runs another user's code: the
+-- attack the red team reproduced, with a second process renaming
+-- directories in a loop while nt3 runs the user command again and again.
+local sh = require "helpers.sh"
+local uc = require "helpers.usercmd"
+local child = require "helpers.fs_child"
+
+-- how long nt3 runs the command while the directories are swapped
+local ATTACK_SECONDS = 2.5
+
+local GOOD = uc.command { name = "hello", body = [[print("good ran")]] }
+local EVIL = uc.command { name = "hello", body = [[print("EVIL RAN")]] }
+
+-- The second process: swaps directories a and b (renameat2 with
+-- RENAME_EXCHANGE, so the path always names one of them; three plain
+-- renames where the file system cannot) until the file stop exists, or a
+-- minute has passed should the spec have died. It creates ready once it
+-- has started.
+local SWAPPER = [[
+import ctypes, os, sys, time
+a, b, ready, stop = sys.argv[1:5]
+aside = os.path.join(os.path.dirname(a), ".aside")
+libc = ctypes.CDLL(None, use_errno=True)
+def exchange():
+    return libc.renameat2(-100, a.encode(), -100, b.encode(), 2) == 0
+atomic = exchange() and exchange()
+open(ready, "w").close()
+deadline = time.monotonic() + 60
+while not os.path.exists(stop) and time.monotonic() < deadline:
+    for _ in range(256):
+        if not atomic:
+            os.rename(a, aside); os.rename(b, a); os.rename(aside, b)
+        else:
+            exchange()
+]]
+
+-- `nt3 run` this: runs `nt3 hello` in this process again and again for
+-- the given seconds (a process each time would give the swap a hundred
+-- chances, not tens of thousands), then prints how often.
+local DRIVER = [[
+local cli = require "nt3.cli"
+local seconds, runs, t0 = tonumber(arg[1]), 0, os.clock()
+repeat
+  cli.main({ "hello" })
+  runs = runs + 1
+until os.clock() - t0 >= seconds
+print("runs " .. runs)
+]]
+
+-- Runs `nt3 hello` with env for ATTACK_SECONDS while a second process
+-- swaps the directories a and b. -> { runs, good, evil, stdout, stderr }
+local function attack(a, b, env)
+  local d = sh.tmpdir()
+  local swapper, ready, stop = d .. "/swap.py", d .. "/ready", d .. "/stop"
+  sh.spit(swapper, SWAPPER)
+  local p = assert(io.popen(("python3 %s %s %s %s %s </dev/null >/dev/null 2>&1 & echo $!")
+    :format(sh.quote(swapper), sh.quote(a), sh.quote(b), sh.quote(ready), sh.quote(stop))))
+  local pid = assert(tonumber(p:read("l")))
+  p:close()
+  local started = child.wait_for(ready)
+  local out = started and sh.run({ "run", sh.script(DRIVER), tostring(ATTACK_SECONDS) }, { env = env })
+  child.touch(stop)
+  os.execute("while kill -0 " .. pid .. " 2>/dev/null; do sleep 0.01; done")
+  assert(started, "the swapper did not start")
+  out.runs = tonumber(out.stdout:match("runs (%d+)\n$"))
+  assert(out.runs, out.stderr)
+  return out
+end
+
+local function count(text, plain)
+  local n, at = 0, 1
+  while true do
+    local s, e = text:find(plain, at, true)
+    if not s then return n end
+    n, at = n + 1, e + 1
+  end
+end
+
+-- parent/<name>: a directory holding hello.lua, owned by uid 65534 (the
+-- suite runs as root, as CI does: chown makes them someone else's)
+local function attackers(parent, name, file_dir)
+  local dir = parent .. "/" .. name
+  uc.dir({ ["hello.lua"] = EVIL }, dir .. (file_dir or ""))
+  os.execute("chown -R 65534 " .. sh.quote(dir))
+  return dir
+end
+
+describe("user command trust", function()
+  teardown(sh.cleanup)
+
+  it("never runs another user's code swapped in, by renames above the home directory, between check and load", function()
+    -- parent is writable by everyone, as /home may be on a badly set-up
+    -- machine: what is above HOME is not checked (as OpenSSH does), so
+    -- the swap itself must not get anything past the check
+    local parent = sh.tmpdir()
+    uc.chmod("777", parent)
+    local home = parent .. "/home"
+    uc.dir({}, home)
+    uc.chmod("700", home)
+    uc.dir({}, home .. "/.nt3")
+    uc.dir({ ["hello.lua"] = GOOD }, home .. "/.nt3/commands")
+    attackers(parent, "theirs", "/.nt3/commands")
+    local out = attack(home, parent .. "/theirs", { HOME = home })
+    local summary = ("%d runs, %d good\n%s"):format(out.runs, count(out.stdout, "good ran"), out.stderr:sub(1, 2000))
+    assert.are.equal(0, count(out.stdout, "EVIL RAN"), summary)
+    -- the runs were real: with the swap going on, the user's own command
+    -- still ran whenever the path was theirs throughout
+    assert.truthy(count(out.stdout, "good ran") > 0, summary)
+    -- and every other run said why it ran nothing
+    for line in out.stderr:gmatch("[^\n]+") do
+      assert.truthy(line:find(" is owned by another user (uid 65534)", 1, true)
+        or line:find('nt3: unknown command "hello"', 1, true)
+        or line:find("No such file or directory", 1, true)
+        or line:find(" is writable by group or others (mode 777)", 1, true), line)
+    end
+  end)
+
+  it("refuses a commands directory below one that others can rename entries in, and never runs their code", function()
+    local parent = sh.tmpdir()
+    uc.chmod("777", parent)
+    uc.dir({ ["hello.lua"] = GOOD }, parent .. "/commands")
+    attackers(parent, "theirs")
+    local out = attack(parent .. "/commands", parent .. "/theirs", { NT3_COMMANDS_PATH = parent .. "/commands" })
+    local summary = ("%d runs, %d good\n%s"):format(out.runs, count(out.stdout, "good ran"), out.stderr:sub(1, 2000))
+    assert.are.equal(0, count(out.stdout, "EVIL RAN"), summary)
+    assert.are.equal(0, count(out.stdout, "good ran"), summary)
+    assert.truthy(out.stderr:find(("nt3: warning: skipping %s/commands/hello.lua: %s is writable by group or"
+      .. " others (mode 777); fix: chmod go-w %s\n"):format(parent, parent, parent), 1, true), out.stderr)
+  end)
+
+  describe("checks, as the load does", function()
+    it("every directory above the commands directory, up to the home directory", function()
+      local home, dir = uc.home({ ["hello.lua"] = GOOD })
+      uc.chmod("770", home .. "/.nt3")
+      local out = sh.run({ "hello" }, { home = home })
+      assert.are.equal(2, out.code)
+      assert.are.equal("", out.stdout)
+      assert.truthy(out.stderr:find(("nt3: warning: skipping %s/hello.lua: %s/.nt3 is writable by group or"
+        .. " others (mode 770); fix: chmod go-w %s/.nt3\n"):format(dir, home, home), 1, true), out.stderr)
+    end)
+
+    it("and up to / outside it, where a sticky directory such as /tmp is fine above the commands directory", function()
+      local parent = sh.tmpdir()
+      uc.chmod("1777", parent)
+      local dir = uc.dir({ ["hello.lua"] = GOOD }, parent .. "/commands")
+      local out = sh.run({ "hello" }, { env = { NT3_COMMANDS_PATH = dir } })
+      assert.are.equal("good ran\n", out.stdout)
+      assert.are.equal("", out.stderr)
+      -- but never as the commands directory itself
+      uc.chmod("1777", dir)
+      out = sh.run({ "hello" }, { env = { NT3_COMMANDS_PATH = dir } })
+      assert.are.equal(2, out.code)
+      assert.truthy(out.stderr:find(("%s is writable by group or others (mode 1777)"):format(dir), 1, true),
+        out.stderr)
+    end)
+
+    it("refuses a command file that is a symbolic link, which it never follows", function()
+      local home, dir = uc.home({ ["real.lua"] = GOOD })
+      os.execute("ln -s real.lua " .. sh.quote(dir .. "/hello.lua"))
+      local out = sh.run({ "hello" }, { home = home })
+      assert.are.equal(2, out.code)
+      assert.truthy(out.stderr:find(("nt3: warning: skipping %s/hello.lua: %s/hello.lua is not a regular file\n")
+        :format(dir, dir), 1, true), out.stderr)
+    end)
+
+    it("through cli.trusted, with the same rule and words", function()
+      local home, dir = uc.home({ ["hello.lua"] = GOOD })
+      uc.chmod("775", home .. "/.nt3")
+      local script = sh.script(([[
+        local cli = require "nt3.cli"
+        print(cli.trusted(%q, "file"))
+        print(cli.trusted(%q, "directory"))
+        print(pcall(function() local r = cli.trusted(%q, "dir"); return r end))
+      ]]):format(dir .. "/hello.lua", dir, dir))
+      local out = sh.run({ "run", script }, { home = home })
+      local why = ("%s/.nt3 is writable by group or others (mode 775); fix: chmod go-w %s/.nt3"):format(home, home)
+      -- a wrong kind is the caller's mistake, blamed on the caller's line
+      assert.are.equal(("nil\t%s\t1\nnil\t%s\t1\nfalse\t%s:4: bad argument #2 to 'trusted' (invalid option 'dir')\n")
+        :format(why, why, script), out.stdout)
+    end)
+  end)
+end)
