@@ -82,6 +82,27 @@ describe("flag parsing", function()
   end)
 end)
 
+describe("a caller's mistake", function()
+  it("raises in Lua's own words, blamed on the caller's line", function()
+    -- (not tail calls: a tail call leaves no caller's line to blame)
+    local cases = {
+      { function() local r = cli.parse(nil, {}); return r end, "bad argument #1 to 'parse' (table expected, got nil)" },
+      { function() local r = cli.parse(login_like, "-t"); return r end, "bad argument #2 to 'parse' (table expected, got string)" },
+      { function() local r = cli.find(42); return r end, "bad argument #1 to 'find' (string expected, got number)" },
+      { function() local r = cli.usage("demo"); return r end, "bad argument #1 to 'usage' (table expected, got string)" },
+      { function() local r = cli.run_command(login_like, {}, 7); return r end,
+        "bad argument #3 to 'run_command' (string expected, got number)" },
+      { function() local r = cli.main(); return r end, "bad argument #1 to 'main' (table expected, got nil)" },
+      { function() local r = cli.trusted("/", "dir"); return r end, "bad argument #2 to 'trusted' (invalid option 'dir')" },
+    }
+    for _, c in ipairs(cases) do
+      local ok, err = pcall(c[1])
+      assert.is_false(ok)
+      assert.matches("cli_spec.lua:%d+: " .. c[2]:gsub("%p", "%%%0") .. "$", err)
+    end
+  end)
+end)
+
 describe("command validation", function()
   it("accepts a well-formed command", function()
     assert.are.equal(login_like, cli.validate(login_like, "demo.lua"))
