@@ -664,10 +664,23 @@ static int fs_chmod(lua_State *L) {
 
 struct lock {
   int fd;
+  int remove; /* a lock file fs.lock created: removed on release */
+  dev_t dev;
+  ino_t ino;
+  char path[]; /* the lock file, when remove may be set */
 };
+
+static int names_file(const char *path, dev_t dev, ino_t ino) {
+  struct stat st;
+  return lstat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+}
 
 static void lock_release(struct lock *lk) {
   if (lk->fd < 0) return;
+  /* removed while still held, and only while path still names the file
+   * held: a waiter that then gets the old file sees it is gone */
+  if (lk->remove && names_file(lk->path, lk->dev, lk->ino)) unlink(lk->path);
+  lk->remove = 0;
   flock(lk->fd, LOCK_UN);
   close(lk->fd);
   lk->fd = -1;
@@ -703,34 +716,63 @@ static int acquire(int fd, double timeout) {
   }
 }
 
-/* fs.lock(path [, timeout_seconds=10]) -> lock | nil, msg, errno
+/* Opens and locks path: 0, NOT_REGULAR, ETIMEDOUT or errno. With create,
+ * a missing path is created as an empty file with mode 0600 (never through
+ * a link), and the lock counts only if path still names the file locked:
+ * the holder before may have removed it, and the next writer would then
+ * create and lock another. */
+static int lock_open(struct lock *lk, double timeout, int create) {
+  double deadline = now_seconds() + timeout;
+  for (;;) {
+    /* O_NONBLOCK: opening a FIFO must not hang; O_CLOEXEC: a program we
+     * start must not inherit (and so prolong) the lock. Without create,
+     * symlinks are followed: a lock writes nothing, and a ~/.nt3 kept in
+     * a dotfiles repository and linked into place is common. */
+    int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    lk->fd = create ? open(lk->path, flags | O_CREAT | O_NOFOLLOW, 0600) : open(lk->path, flags);
+    if (lk->fd < 0) return errno;
+    struct stat st;
+    if (fstat(lk->fd, &st) != 0) return errno;
+    if (create ? !S_ISREG(st.st_mode) : !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return NOT_REGULAR;
+    double left = deadline - now_seconds();
+    int e = acquire(lk->fd, left > 0 ? left : 0);
+    if (e || !create) return e;
+    if (names_file(lk->path, st.st_dev, st.st_ino)) {
+      lk->remove = 1;
+      lk->dev = st.st_dev;
+      lk->ino = st.st_ino;
+      return 0;
+    }
+    lock_release(lk);
+    if (now_seconds() >= deadline) return ETIMEDOUT;
+  }
+}
+
+/* fs.lock(path [, timeout_seconds=10 [, create=false]]) -> lock | nil, msg, errno
  * An exclusive advisory lock (flock) on an existing file or directory;
- * nothing is created. Held until lock:unlock(), the end of a <close>
- * scope, garbage collection or process exit. */
+ * nothing is created. With create, path is a lock file of its own:
+ * created (mode 0600) when missing and removed again on release. Held
+ * until lock:unlock(), the end of a <close> scope, garbage collection or
+ * process exit. */
 static int fs_lock(lua_State *L) {
   const char *path = check_path(L, 1);
   lua_Number timeout = luaL_optnumber(L, 2, LOCK_TIMEOUT_DEFAULT);
   luaL_argcheck(L, timeout >= 0 && timeout <= LOCK_TIMEOUT_MAX, 2,
                 "timeout must be a number of seconds, 0 or more");
-  struct lock *lk = lua_newuserdatauv(L, sizeof *lk, 0);
+  int create = lua_toboolean(L, 3);
+  size_t len = strlen(path);
+  struct lock *lk = lua_newuserdatauv(L, sizeof *lk + len + 1, 0);
   lk->fd = -1;
+  lk->remove = 0;
+  memcpy(lk->path, path, len + 1);
   luaL_setmetatable(L, LOCK_TYPE);
 
-  /* O_NONBLOCK: opening a FIFO must not hang; O_CLOEXEC: a program we
-   * start must not inherit (and so prolong) the lock. Symlinks are
-   * followed: a lock writes nothing, and a ~/.nt3 kept in a dotfiles
-   * repository and linked into place is common. */
-  lk->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (lk->fd < 0) return luaL_fileresult(L, 0, path);
-  struct stat st;
-  int e = fstat(lk->fd, &st) != 0 ? errno : 0;
-  if (!e && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
-    lock_release(lk);
-    return refuse(L, path, "not a file or directory; cannot lock it", EINVAL);
-  }
-  if (!e) e = acquire(lk->fd, timeout);
+  int e = lock_open(lk, timeout, create);
   if (e) {
     lock_release(lk);
+    if (e == NOT_REGULAR)
+      return refuse(L, path, create ? "not a regular file; cannot lock it" : "not a file or directory; cannot lock it",
+                    EINVAL);
     if (e == ETIMEDOUT) return refuse(L, path, "timed out waiting for a lock", ETIMEDOUT);
     return fail(L, path, e);
   }

@@ -94,7 +94,27 @@ describe("config.validate_url", function()
   end)
 end)
 
+describe("config.validate_url and the HTTP binding", function()
+  it("judge loopback by the one rule, nt3.policy's: 127.0.0.08 and 127.1 are names, not loopback", function()
+    local policy = require "nt3.policy"
+    for _, host in ipairs({ "127.0.0.08", "127.1", "0177.0.0.1", "127.0.0.1.", "localhost.evil.com", "[::2]" }) do
+      assert.is_false(policy.is_loopback(host), host)
+      local ok, msg = config.validate_url("http://" .. host .. ":8080")
+      assert.is_nil(ok, host)
+      assert.matches("plain http:// is allowed only for", msg, 1, true)
+    end
+    for _, host in ipairs({ "127.0.0.1", "127.255.0.9", "localhost", "LOCALHOST", "[::1]" }) do
+      assert.is_true(policy.is_loopback(host:lower()), host)
+      assert.truthy(config.validate_url("http://" .. host .. ":8080"), host)
+    end
+  end)
+end)
+
 describe("config.mask", function()
+  it("is nt3.policy's mask, the one every message uses", function()
+    assert.are.equal(require("nt3.policy").mask, config.mask)
+  end)
+
   it("shows entri_ and the last four characters only", function()
     assert.are.equal("entri_****wxyz", config.mask("entri_abcdefghijklmnopqrstuvwxyz"))
   end)
@@ -285,9 +305,119 @@ describe("config.save, config.clear and config.update", function()
     assert.has_error(function() config.save { token = "entri_x", scope = "elsewhere" } end)
     assert.has_error(function() config.clear("elsewhere") end)
   end)
+
+  it("reports a caller's mistake in Lua's own words, blamed on the caller", function()
+    local function raised(f)
+      local ok, err = pcall(f)
+      assert.is_false(ok)
+      return err
+    end
+    local here = "config_spec%.lua:%d+: "
+    assert.matches(here .. "bad argument #1 to 'save' %(table expected, got nil%)$", raised(function() config.save() end))
+    assert.matches(here .. "bad argument #1 to 'save' %(field 'scope' must be \"global\" or \"local\", got x%)$",
+      raised(function() config.save { token = "entri_x", scope = "x" } end))
+    assert.matches(here .. "bad argument #1 to 'clear' %(scope must be ", raised(function() config.clear("x") end))
+    assert.matches(here .. "bad argument #2 to 'update' %(function expected, got nil%)$",
+      raised(function() config.update("global") end))
+    assert.matches(here .. "bad argument #1 to 'validate_url' %(string expected, got number%)$",
+      raised(function() config.validate_url(1) end))
+    assert.matches(here .. "bad argument #1 to 'decode' %(string expected, got nil%)$",
+      raised(function() json.decode() end))
+  end)
+end)
+
+describe("a rewrite of a credential file", function()
+  local ORIGINAL = '{"big":12345678901234567890,"beyond_double":9007199254740993,"float":1.0,'
+    .. '"small":0.1,"exp":1E2,"text":"\\u00e9\\ud83d\\ude00 \\/","nested":{"n":[1.50,-0.0,[]]},'
+    .. '"token":"entri_old_token_00001"}'
+
+  it("keeps every value of a key nt3 does not own exactly as written", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, ORIGINAL, "600")
+    assert.are.equal(0, u.run({ "login", "-t", "entri_new_token_00001", "-u", "https://s.example.com" }).code)
+    local text = sh.slurp(u.global)
+    for _, kept in ipairs({ '"big": 12345678901234567890', '"beyond_double": 9007199254740993', '"float": 1.0',
+      '"small": 0.1', '"exp": 1E2', '"text": "\\u00e9\\ud83d\\ude00 \\/"', '"nested": {"n":[1.50,-0.0,[]]}' }) do
+      assert.truthy(text:find(kept, 1, true), kept .. " not kept in:\n" .. text)
+    end
+    assert.are.equal(0, u.run({ "logout" }).code)
+    assert.are.equal('{\n  "beyond_double": 9007199254740993,\n  "big": 12345678901234567890,\n  "exp": 1E2,\n'
+      .. '  "float": 1.0,\n  "nested": {"n":[1.50,-0.0,[]]},\n  "small": 0.1,\n'
+      .. '  "text": "\\u00e9\\ud83d\\ude00 \\/"\n}\n', sh.slurp(u.global))
+  end)
+
+  it("writes a value that update changed, and keeps the others as they were", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, '{"big":12345678901234567890,"mine":{"a":1}}', "600")
+    eval(u, "return config.update('global', function(d) d.mine.a = 2 end)")
+    assert.are.equal('{\n  "big": 12345678901234567890,\n  "mine": {\n    "a": 2\n  }\n}\n', sh.slurp(u.global))
+  end)
+
+  it("is refused, writing nothing, when nt3 could not read the result back", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, '{"token":"entri_old_token_00001"}', "600")
+    local ok, msg = eval(u, "return config.update('global', function(d) d.blob = ('x'):rep(65536) end)")
+    assert.is_false(ok)
+    assert.are.equal("refusing to write ~/.nt3/config.json: it would be larger than 65536 bytes, "
+      .. "more than nt3 reads back", msg)
+    ok = eval(u, "local t = {} local c = t for _ = 1, 1100 do c.x = {} c = c.x end "
+      .. "return config.update('global', function(d) d.deep = t end)")
+    assert.is_false(ok)
+    assert.are.equal('{"token":"entri_old_token_00001"}', sh.slurp(u.global))
+    -- and login itself, beside a big key of the user's that leaves no room
+    auth.write(u.global, '{"notes":"' .. ("n"):rep(65536 - 40) .. '"}', "600")
+    local before = sh.slurp(u.global)
+    local out = u.run({ "login", "-t", "entri_new_token_00001" })
+    assert.are.equal(1, out.code)
+    assert.matches("^nt3: refusing to write ~/%.nt3/config%.json: it would be larger than 65536 bytes", out.stderr)
+    assert.are.equal(before, sh.slurp(u.global))
+  end)
+end)
+
+describe("stale temp files", function()
+  it("are removed only when nt3 made the name, never a user's file that looks alike", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    local mine = { "config.json.tmpl", ".config.json.tmp-notes", ".config.json.tmpl", ".config.json.tmp-0123456789abc",
+      ".config.json.tmp-0123456789AB" }
+    for _, name in ipairs(mine) do auth.write(u.dir .. "/" .. name, "keep me", "600") end
+    auth.write(u.dir .. "/.config.json.tmp-0123456789ab", "left by a killed nt3", "600")
+    auth.write(u.cwd .. "/.nt3.local.json.tmp-notes", "keep me", "600")
+    auth.write(u.cwd .. "/..nt3.local.json.tmp-00000000abcd", "left by a killed nt3", "600")
+    assert.are.equal(0, u.run({ "login", "-t", "entri_new_token_00001" }).code)
+    assert.are.equal(0, u.run({ "login", "--local", "-t", "entri_new_token_00001" }).code)
+    for _, name in ipairs(mine) do assert.are.equal("keep me", sh.slurp(u.dir .. "/" .. name), name) end
+    assert.is_false(auth.exists(u.dir .. "/.config.json.tmp-0123456789ab"))
+    assert.are.equal("keep me", sh.slurp(u.cwd .. "/.nt3.local.json.tmp-notes"))
+    assert.is_false(auth.exists(u.cwd .. "/..nt3.local.json.tmp-00000000abcd"))
+  end)
 end)
 
 describe("config.sources", function()
+  it("names each source: list.environment, list.local and list.global, keeping the list shape", function()
+    local u = auth.user()
+    auth.write(u["local"], '{"token":"entri_local_0000000002"}', "600")
+    local r = eval(u, [[
+      local list = config.sources()
+      local n = 0
+      for _ in pairs(list) do n = n + 1 end
+      return { #list, n, list.environment == list[1], list["local"] == list[2], list.global == list[3],
+        list["local"].token, require("nt3.json").encode(list) ~= nil and require("nt3.json").encode(list):sub(1, 1) }]])
+    assert.are.same({ 3, 3, true, true, true, "entri_local_0000000002", "[" }, r)
+  end)
+
+  it("no module reaches into nt3.config's internals", function()
+    assert.is_nil(config._internal)
+    for _, f in ipairs({ "lua/nt3/config.lua", "lua/nt3/config/write.lua", "lua/nt3/config/store.lua" }) do
+      assert.is_nil(assert(sh.slurp(sh.src .. "/" .. f)):find("_internal", 1, true), f)
+    end
+    assert.is_nil(assert(sh.slurp(sh.src .. "/lua/nt3/config/store.lua")):find('require "nt3.config"', 1, true))
+    assert.is_nil(assert(sh.slurp(sh.src .. "/lua/nt3/config/write.lua")):find('require "nt3.config"', 1, true))
+  end)
+
   it("lists every source with its state, marking the active one and what it shadows", function()
     local u = auth.user()
     auth.mkdir(u.dir)

@@ -152,6 +152,44 @@ done
   end)
 end)
 
+describe("the order of an atomic write", function()
+  it("creates the temp file 0600 exclusively, fsyncs it, renames it, then fsyncs the directory", function()
+    local u = auth.user()
+    assert.are.equal(0, u.run({ "login", "-t", "entri_order_token_001" }).code)
+    local trace = sh.tmpdir() .. "/trace"
+    local out = u.run({ "login", "-t", "entri_order_token_002" }, { bin = auth.wrapped("strace -f -qq -o "
+      .. sh.quote(trace) .. " -e trace=openat,open,write,fsync,fdatasync,rename,renameat,renameat2,close") })
+    assert.are.equal(0, out.code, out.stderr)
+    -- the system calls on the temp file and the directory, in order
+    local dir_fd, temp, temp_fd
+    local steps = {}
+    for line in assert(sh.slurp(trace)):gmatch("[^\n]+") do
+      local d = line:match('openat%(AT_FDCWD, "' .. u.dir:gsub("%p", "%%%0") .. '", O_RDONLY[^)]*O_DIRECTORY[^)]*%) = (%d+)')
+      if d then dir_fd = d end
+      local at, name, flags, fd = line:match('openat%((%d+), "(%.config%.json%.tmp%-%x+)", ([^)]*)%) = (%d+)')
+      if name and at == dir_fd then
+        temp, temp_fd = name, fd
+        assert.matches("O_CREAT", flags)
+        assert.matches("O_EXCL", flags)
+        assert.matches(", 0600$", flags)
+        steps[#steps + 1] = "create"
+      end
+      if temp_fd and line:match("^%d+%s+write%(" .. temp_fd .. ",") then steps[#steps + 1] = "write" end
+      if temp_fd and line:match("^%d+%s+fsync%(" .. temp_fd .. "%)") then steps[#steps + 1] = "fsync temp" end
+      if temp_fd and line:match("^%d+%s+close%(" .. temp_fd .. "%)") then
+        steps[#steps + 1] = "close temp"
+        temp_fd = nil
+      end
+      if temp and line:match('rename') and line:find('"' .. temp .. '", ' .. dir_fd .. ', "config.json"', 1, true) then
+        steps[#steps + 1] = "rename"
+      end
+      if dir_fd and line:match("^%d+%s+fsync%(" .. dir_fd .. "%)") then steps[#steps + 1] = "fsync dir" end
+    end
+    assert.are.same({ "create", "write", "fsync temp", "close temp", "rename", "fsync dir" }, steps)
+    assert.are.equal("entri_order_token_002", auth.read_json(u.global).token)
+  end)
+end)
+
 describe("concurrent writers", function()
   it("20 concurrent logins leave one valid file holding one of their tokens", function()
     local u = auth.user()
@@ -215,21 +253,25 @@ describe("a .nt3.local.json holding only an api_url", function()
   end)
 end)
 
+local function config_mask(t) return require("nt3.config").mask(t) end
+
 describe("the token in output", function()
   it("never appears whole in any stdout or stderr, failures and NT3_DEBUG=1 included", function()
     local server = require "helpers.server"
     local srv = server.start { tls = false }
     local C = auth.CANARY
     local u = auth.user()
+    -- ok: the run must succeed; shown: its output must name the token masked
+    local ok, shown = { ok = true }, { ok = true, shown = true }
     local runs = {
-      { { "login", "-t", C } },
-      { { "login", "-t", C }, { env = { NT3_DEBUG = "1" } } },
-      { { "status" } },
-      { { "status", "--json" } },
-      { { "status" }, { env = { NT3_DEBUG = "1" } } },
-      { { "login", "--local", "-t", C } },
-      { { "status", "--json" } },
-      { { "logout", "--local" } },
+      { { "login", "-t", C }, nil, ok },
+      { { "login", "-t", C }, { env = { NT3_DEBUG = "1" } }, ok },
+      { { "status" }, nil, shown },
+      { { "status", "--json" }, nil, shown },
+      { { "status" }, { env = { NT3_DEBUG = "1" } }, shown },
+      { { "login", "--local", "-t", C }, nil, ok },
+      { { "status", "--json" }, nil, shown },
+      { { "logout", "--local" }, nil, ok },
       { { "login", "-t", C .. " x" } },
       { { "login", "-t", C .. "\1" } },
       { { "login", "-t", "x" .. C } },
@@ -238,18 +280,26 @@ describe("the token in output", function()
       { { "login", "--token=" .. C, "--bogus" } },
       { { "login" }, { stdin = C .. "\n" } },
       { { "login" }, { stdin = "bad" .. C .. "\n", env = { NT3_DEBUG = "1" } } },
-      { { "status" }, { env = { NT3_API_TOKEN = C } } },
-      { { "status", "--json" }, { env = { NT3_API_TOKEN = C .. " " } } },
+      { { "status" }, { env = { NT3_API_TOKEN = C } }, shown },
+      { { "status", "--json" }, { env = { NT3_API_TOKEN = C .. " " } }, shown },
       { { "status" }, { env = { NT3_API_TOKEN = "x" .. C, NT3_DEBUG = "1" } } },
       { { "logout" }, { env = { NT3_API_TOKEN = C } } },
       { { "login", "-t", C, "-u", srv.url } },
       { { "status", "--check" }, { env = { NT3_DEBUG = "1" } } },
       { { "status", "--check", "--json" }, { env = { NT3_DEBUG = "1" } } },
-      { { "logout" } },
+      { { "logout" }, nil, ok },
     }
+    local masked = config_mask(C)
     for i, r in ipairs(runs) do
       local out = u.run(r[1], r[2])
-      auth.assert_no_canary(out, "run " .. i .. " (" .. table.concat(r[1], " "):sub(1, 60) .. ")")
+      local what = "run " .. i .. " (" .. table.concat(r[1], " "):sub(1, 60) .. ")"
+      auth.assert_no_canary(out, what)
+      local expect = r[3] or {}
+      if expect.ok then assert.are.equal(0, out.code, what .. ": " .. out.stderr) end
+      if expect.ok then assert.is_true(#out.stdout > 0, what .. " printed nothing") end
+      if expect.shown then
+        assert.truthy((out.stdout .. out.stderr):find(masked, 1, true), what .. " does not show " .. masked)
+      end
     end
     -- files that hold the canary in a form nt3 refuses
     for i, text in ipairs({ '{"token":"' .. C .. '"', '{"token":"' .. C .. ' x"}', '{"token":["' .. C .. '"]}',

@@ -117,13 +117,16 @@ function fs.mkdir(path, mode) end
 function fs.chmod(path, mode) end
 
 --- An exclusive advisory lock on an existing file or directory, waiting up to
---- `timeout` seconds (default 10). Use `local l <close> = fs.lock(dir)`.
+--- `timeout` seconds (default 10); with `create`, on a lock file of its own,
+--- created 0600 when missing and removed on release.
+--- Use `local l <close> = fs.lock(dir .. "/.x.lock", 10, true)`.
 ---@param path string
 ---@param timeout? number
+---@param create? boolean
 ---@return nt3.fs.Lock|nil lock
 ---@return string? message
 ---@return integer? errno
-function fs.lock(path, timeout) end
+function fs.lock(path, timeout, create) end
 
 --- Expands a leading `~` or `~/` to the home directory; other paths are returned as they are.
 ---@param path string
@@ -389,8 +392,9 @@ local config = {}
 ---@return ("not_logged_in"|"invalid")? kind
 function config.active() end
 
---- Every source, highest priority first.
----@return nt3.config.Source[]
+--- Every source, highest priority first; also by name: `list.global`,
+--- `list["local"]`, `list.environment`.
+---@return nt3.config.Source[]|{ environment: nt3.config.Source, local: nt3.config.Source, global: nt3.config.Source }
 function config.sources() end
 
 --- "entri_****abcd": never more of a token than that.

@@ -25,10 +25,10 @@ local function run(opts)
     cli.warn("NT3_API_TOKEN is set and remains in effect; unset it to stop using that token")
   elseif scope == "global" then
     -- logged out, but not here: the local token still wins in this directory
-    local here = config.sources()[2]
+    local here = config.sources()["local"]
     if here.token then
-      cli.warn(("%s in this directory still holds a token, which remains in effect here; run 'nt3 logout --local' to remove it")
-        :format(here.display))
+      cli.warn(("%s in this directory still holds a token, which remains in effect here;"
+        .. " run 'nt3 logout --local' to remove it"):format(here.display))
     end
   end
   return cli.EXIT.ok

@@ -6,313 +6,42 @@
 -- Sources, highest priority first: the NT3_API_TOKEN environment variable,
 -- ./.nt3.local.json, ~/.nt3/config.json (DESIGN.md, "The credential store").
 local env = require "nt3.env"
-local fs = require "nt3.fs"
-local json = require "nt3.json"
+local policy = require "nt3.policy"
+local store = require "nt3.config.store"
 
 local M = {}
 
-M.DEFAULT_API_URL = "https://app.nt3.io"
-M.TOKEN_PREFIX = "entri_"
-M.TOKEN_MAX = 4096
-M.LOCAL_NAME = ".nt3.local.json"
-M.GLOBAL_NAME = "config.json"
+M.DEFAULT_API_URL = store.DEFAULT_API_URL
+M.TOKEN_PREFIX = store.TOKEN_PREFIX
+M.TOKEN_MAX = store.TOKEN_MAX
+M.LOCAL_NAME = store.LOCAL_NAME
+M.GLOBAL_NAME = store.GLOBAL_NAME
 
--- A credential file is a few hundred bytes; anything far bigger is not ours
--- and is refused rather than parsed.
-local FILE_MAX = 64 * 1024
-local URL_MAX = 2048
-
-local GROUP_OTHER_WRITE = 18 -- 0022
-local GROUP_OTHER_ANY = 63   -- 0077
-
-local INVALID_PREFIX = 'Invalid token format. Tokens should start with "entri_"'
-
----------------------------------------------------------------------------
--- tokens and URLs
----------------------------------------------------------------------------
-
-local function trim(s)
-  return (s:gsub("^%s+", ""):gsub("%s+$", ""))
-end
+-- The rules and the paths are nt3.config.store's, shared with the writer.
 
 -- config.validate_token(t) -> trimmed token | nil, message
--- The message never contains the token: it ends up on a terminal or in a
--- CI log.
-function M.validate_token(t)
-  if type(t) ~= "string" then
-    error("bad argument #1 to 'validate_token' (string expected, got " .. type(t) .. ")", 2)
-  end
-  t = trim(t)
-  if t == "" then return nil, "the token is empty" end
-  -- the documented message first: a token that is not ours at all gets it,
-  -- whatever else is wrong with it
-  if t:sub(1, #M.TOKEN_PREFIX) ~= M.TOKEN_PREFIX then return nil, INVALID_PREFIX end
-  if #t > M.TOKEN_MAX then
-    return nil, ("the token is too long (%d bytes; at most %d)"):format(#t, M.TOKEN_MAX)
-  end
-  if #t == #M.TOKEN_PREFIX then
-    return nil, 'Invalid token format. There is nothing after "entri_"'
-  end
-  -- %g: printable ASCII except space (the C locale is in force)
-  if t:find("[^\33-\126]") then
-    return nil, "Invalid token format. Tokens contain only printable ASCII characters, without spaces"
-  end
-  return t
-end
-
-local function is_loopback(host)
-  host = host:lower()
-  if host == "localhost" or host == "[::1]" then return true end
-  local a, b, c, d = host:match("^(%d+)%.(%d+)%.(%d+)%.(%d+)$")
-  if not a then return false end
-  for _, octet in ipairs({ a, b, c, d }) do
-    if #octet > 3 or tonumber(octet) > 255 then return false end
-  end
-  return tonumber(a) == 127
-end
+M.validate_token = store.validate_token
 
 -- config.validate_url(u) -> normalised URL (no trailing slash) | nil, message
--- https anywhere; plain http only to a loopback host, judged on the parsed
--- host. No user:password@ (it would leak with every log line) and no
--- fragment or query (the URL is a base that paths are appended to). The
--- message never repeats the URL, which may hold a password.
-function M.validate_url(u)
-  if type(u) ~= "string" then
-    error("bad argument #1 to 'validate_url' (string expected, got " .. type(u) .. ")", 2)
-  end
-  local bad = function(why) return nil, "invalid API URL: " .. why end
-  if u == "" then return bad("it is empty") end
-  if #u > URL_MAX then return bad(("it is longer than %d characters"):format(URL_MAX)) end
-  if u:find("[^\33-\126]") then return bad("it contains spaces or control characters") end
-  local scheme, authority, rest = u:match("^(%a[%w+.-]*)://([^/?#]*)(.*)$")
-  if not scheme then return bad("expected https://host[:port][/path]") end
-  scheme = scheme:lower()
-  if scheme ~= "https" and scheme ~= "http" then
-    return bad(('unsupported scheme "%s" (use https)'):format(scheme))
-  end
-  if authority:find("@", 1, true) then
-    return bad("it must not contain a user name or password")
-  end
-  if rest:find("#", 1, true) then return bad("it must not contain a fragment (#...)") end
-  if rest:find("?", 1, true) then return bad("it must not contain a query (?...)") end
-  local host, port = authority:match("^(%[[%x:.]+%])(.*)$")
-  if not host then host, port = authority:match("^([%w.-]*)(.*)$") end
-  if not host or host == "" or host:find("^[.-]") or host:find("%.%.") then
-    return bad("it has no valid host name")
-  end
-  if port ~= "" then
-    local digits = port:match("^:(%d+)$")
-    if not digits or #digits > 5 or tonumber(digits) < 1 or tonumber(digits) > 65535 then
-      return bad("the port is not a number from 1 to 65535")
-    end
-  end
-  if scheme == "http" and not is_loopback(host) then
-    return bad("plain http:// is allowed only for localhost, 127.0.0.1 and [::1]; use https://")
-  end
-  return scheme .. "://" .. authority:lower() .. rest:gsub("/+$", "")
-end
+M.validate_url = store.validate_url
 
 -- config.mask(token) -> "entri_****abcd": the prefix and at most the last
--- four characters, and only when at least eight others stay hidden.
-function M.mask(token)
-  if type(token) ~= "string" then return "****" end
-  local prefix = ""
-  if token:sub(1, #M.TOKEN_PREFIX) == M.TOKEN_PREFIX then
-    prefix, token = M.TOKEN_PREFIX, token:sub(#M.TOKEN_PREFIX + 1)
-  end
-  if #token >= 12 then return prefix .. "****" .. token:sub(-4) end
-  return prefix .. "****"
-end
-
----------------------------------------------------------------------------
--- paths
----------------------------------------------------------------------------
-
-local function home()
-  local h = env.home()
-  if h then h = h:gsub("/+$", "") end
-  -- a relative HOME would put ~/.nt3 in the current directory
-  if h == "" or (h and h:sub(1, 1) ~= "/") then h = nil end
-  return h
-end
+-- four characters, and only when at least eight others stay hidden. The
+-- one masking rule, nt3.policy's, that every message and trace uses too.
+M.mask = policy.mask
 
 -- config.global_dir() -> $NT3_CONFIG_DIR, else ~/.nt3 | nil, message
-function M.global_dir()
-  local d = env.get("NT3_CONFIG_DIR")
-  if d and d ~= "" then
-    -- relative, it would name a directory in whatever repository one is in
-    if d:sub(1, 1) ~= "/" then return nil, ('NT3_CONFIG_DIR must be an absolute path (it is "%s")'):format(d) end
-    return (d:gsub("(.)/+$", "%1"))
-  end
-  local h = home()
-  if not h then return nil, "cannot find the home directory (set HOME)" end
-  return h .. "/.nt3"
-end
+M.global_dir = store.global_dir
 
 -- config.path(scope) -> the credential file of "global" or "local"
-function M.path(scope)
-  if scope == "local" then
-    local cwd, err, code = env.cwd()
-    if not cwd then return nil, "cannot find the current directory: " .. (err:match(": (.*)$") or err), code end
-    return (cwd == "/" and "" or cwd) .. "/" .. M.LOCAL_NAME
-  elseif scope == "global" then
-    local dir, err = M.global_dir()
-    if not dir then return nil, err end
-    return dir .. "/" .. M.GLOBAL_NAME
-  end
-  error(("bad scope '%s' (expected \"global\" or \"local\")"):format(tostring(scope)), 2)
-end
+M.path = store.path
 
-local function dir_of(path)
-  return path:match("^(.*)/[^/]*$") or "."
-end
+-- config.display(path[, scope]) -> the path as the user would type it
+M.display = store.display
 
-local function base_of(path)
-  return path:match("([^/]*)$")
-end
-
--- config.display(path[, scope]) -> the path as the user would type it:
--- ~/.nt3/config.json, ./.nt3.local.json. A local file is always shown
--- relative to the current directory, anything else under ~ if it can be.
-function M.display(path, scope)
-  local cwd = env.cwd()
-  local here = cwd and dir_of(path) == cwd
-  if scope == "local" and here then return "./" .. base_of(path) end
-  local h = home()
-  if h and path:sub(1, #h + 1) == h .. "/" then return "~" .. path:sub(#h + 1) end
-  if here then return "./" .. base_of(path) end
-  return path
-end
-
----------------------------------------------------------------------------
--- reading a credential file
----------------------------------------------------------------------------
-
-local function octal(mode) return ("%04o"):format(mode) end
-
--- Checks the directory holding a credential file: anyone else who can write
--- there can replace the file, and with it the API URL the token goes to.
-local function check_dir(dir, shown_file, scope)
-  local st, err = fs.stat(dir)
-  if not st then return nil, err end
-  local shown = M.display(dir .. "/x", scope):sub(1, -3)
-  if st.type ~= "directory" then
-    return nil, ("refusing %s: %s is not a directory"):format(shown_file, shown)
-  end
-  if st.uid ~= env.uid() and st.uid ~= 0 then
-    return nil, ("refusing %s: its directory %s is owned by another user (uid %d); fix: chown it to yourself or remove it")
-      :format(shown_file, shown, st.uid)
-  end
-  if st.mode & GROUP_OTHER_WRITE ~= 0 then
-    return nil, ("refusing %s: its directory %s is writable by group or others (mode %s); fix: chmod go-w %s")
-      :format(shown_file, shown, octal(st.mode), shown)
-  end
-  return true
-end
-
--- Checks the file itself (lstat: a symbolic link is never followed).
--- Returns st | false when missing | nil, message when refused.
-local function check_file(path, shown)
-  local st, err, code = fs.lstat(path)
-  if not st then
-    if code == 2 then return false end -- ENOENT
-    return nil, ("cannot read %s: %s"):format(shown, err)
-  end
-  if st.type == "link" then
-    return nil, ("refusing %s: it is a symbolic link; fix: remove it (rm %s) and log in again"):format(shown, shown)
-  end
-  if st.type ~= "file" then
-    return nil, ("refusing %s: it is not a regular file; fix: remove it and log in again"):format(shown)
-  end
-  if st.uid ~= env.uid() then
-    return nil, ("refusing %s: it is owned by another user (uid %d); fix: remove it (rm %s) and log in again")
-      :format(shown, st.uid, shown)
-  end
-  if st.mode & GROUP_OTHER_WRITE ~= 0 then
-    return nil, ("refusing %s: it is writable by group or others (mode %s); fix: chmod 600 %s")
-      :format(shown, octal(st.mode), shown)
-  end
-  return st
-end
-
-local function corrupt(shown, why)
-  return ("%s %s; fix it or remove it (rm %s), then run 'nt3 login' again"):format(shown, why, shown)
-end
-
--- Parses the text of a credential file into a table, refusing anything that
--- is not one JSON object with the fields we know in the types we expect.
-local function parse(text, shown)
-  if text:find("^%s*$") then return nil, corrupt(shown, "is empty") end
-  if not text:find("^%s*{") then
-    if text:find("[\0-\8\14-\31\127-\255]") then
-      return nil, corrupt(shown, "is not a JSON file (it looks binary)")
-    end
-    return nil, corrupt(shown, "is not a JSON object")
-  end
-  local data = json.decode(text)
-  if type(data) ~= "table" then return nil, corrupt(shown, "is not valid JSON") end
-  if data.token ~= nil then
-    if type(data.token) ~= "string" then return nil, corrupt(shown, 'has a "token" that is not a string') end
-    local ok, why = M.validate_token(data.token)
-    if not ok then return nil, corrupt(shown, 'has a "token" that is not valid (' .. why .. ")") end
-    data.token = ok
-  end
-  if data.api_url ~= nil then
-    if type(data.api_url) ~= "string" then return nil, corrupt(shown, 'has an "api_url" that is not a string') end
-    local ok, why = M.validate_url(data.api_url)
-    if not ok then return nil, corrupt(shown, 'has an "api_url" that is not valid (' .. why .. ")") end
-  end
-  return data
-end
-
--- Reads one credential file. Returns a record:
---   { source = scope, path, display, state, data, token, api_url, warnings, error }
--- state: "missing" | "ok" (parsed; token may be nil) | "invalid" (error set)
-local function read_source(scope)
-  local rec = { source = scope, warnings = {} }
-  local path, perr, code = M.path(scope)
-  if not path then
-    -- a directory that was deleted under us holds no .nt3.local.json
-    rec.state, rec.error = code == 2 and "missing" or "invalid", code ~= 2 and perr or nil
-    rec.display = "./" .. M.LOCAL_NAME
-    return rec
-  end
-  rec.path, rec.display = path, M.display(path, scope)
-  local st, err = check_file(path, rec.display)
-  if st == false then
-    rec.state = "missing"
-    return rec
-  end
-  if st then
-    local ok, derr = check_dir(dir_of(path), rec.display, scope)
-    if not ok then st, err = nil, derr end
-  end
-  if not st then
-    rec.state, rec.error = "invalid", err
-    return rec
-  end
-  local text, rerr, code = fs.read(path, FILE_MAX)
-  if not text then
-    rec.state = "invalid"
-    if code == 27 then -- EFBIG
-      rec.error = corrupt(rec.display, ("is too large (more than %d bytes)"):format(FILE_MAX))
-    else
-      rec.error = ("cannot read %s: %s"):format(rec.display, rerr)
-    end
-    return rec
-  end
-  local data, why = parse(text, rec.display)
-  if not data then
-    rec.state, rec.error = "invalid", why
-    return rec
-  end
-  if st.mode & GROUP_OTHER_ANY ~= 0 then
-    rec.warnings[#rec.warnings + 1] = ("%s is readable by group or others (mode %s); fix: chmod 600 %s")
-      :format(rec.display, octal(st.mode), rec.display)
-  end
-  rec.state, rec.data, rec.token, rec.api_url = "ok", data, data.token, data.api_url
-  return rec
-end
+-- config.format(value) -> text | nil, message: how credential files (and
+-- `status --json`) are written.
+M.format = store.format
 
 ---------------------------------------------------------------------------
 -- resolution
@@ -339,10 +68,15 @@ end
 --     state = "missing"|"ok"|"invalid", token, api_url, error, warnings,
 --     active = true for the one in use, shadowed = true for a lower-priority
 --     source that holds a token nobody uses }
+-- The list is also indexed by name (list.environment, list["local"],
+-- list.global) through its metatable, so a caller names the source it
+-- wants instead of counting positions; ipairs, # and pairs see the list.
 function M.sources()
-  local list = { env_source(), read_source("local"), read_source("global") }
+  local list = { env_source(), store.read("local"), store.read("global") }
+  local by_name = {}
   local found = false
   for _, rec in ipairs(list) do
+    by_name[rec.source] = rec
     if found then
       rec.shadowed = rec.token ~= nil or nil
     elseif rec.state == "invalid" then
@@ -351,7 +85,7 @@ function M.sources()
       rec.active, found = true, true
     end
   end
-  return list
+  return setmetatable(list, { __index = by_name })
 end
 
 -- The API URL that goes with a token from rec: NT3_API_URL, else the URL
@@ -409,15 +143,6 @@ end
 -- writing
 ---------------------------------------------------------------------------
 
--- A stable, readable file: keys sorted, two-space indent.
--- config.format(value) -> text | nil, message: how credential files (and
--- `status --json`) are written.
-function M.format(value)
-  local text, err = json.pretty(value)
-  if not text then return nil, err end
-  return text .. "\n"
-end
-
 -- Writing (config.update, save, clear, check) lives in nt3.config.write,
 -- loaded on first use: most runs (status, api, every script) only read.
 -- Tail calls, so that a bad argument is still blamed on the caller.
@@ -433,12 +158,5 @@ function M.save(t) return require("nt3.config.write").save(t) end
 
 -- config.clear(scope) -> result | nil, message
 function M.clear(scope) return require("nt3.config.write").clear(scope) end
-
--- For nt3.config.write only: the one reading of a file, and the one check
--- of its directory, that resolution uses too.
-M._internal = {
-  read_source = read_source, check_dir = check_dir, dir_of = dir_of, base_of = base_of,
-  GROUP_OTHER_ANY = GROUP_OTHER_ANY,
-}
 
 return M

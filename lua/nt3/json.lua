@@ -3,6 +3,7 @@
 -- walks tables here so that output is stable (keys sorted), an empty list
 -- can be told from an empty object (json.array), and "/" is left alone.
 local cjson = require "cjson.safe"
+local check = require "nt3.check"
 
 local M = {}
 
@@ -173,9 +174,7 @@ end
 
 -- json.decode(text) -> value | nil, message
 function M.decode(text)
-  if type(text) ~= "string" then
-    error("bad argument #1 to 'decode' (string expected, got " .. type(text) .. ")", 2)
-  end
+  check.arg(1, "decode", text, "string")
   local value, err = cjson.decode(mark_empty_arrays(text))
   if err then return nil, err end
   return fix(value)

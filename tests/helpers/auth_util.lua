@@ -65,6 +65,33 @@ function M.listing(dir)
   return names
 end
 
+-- auth.wrapped(command) -> an executable that runs `command <nt3> args...`,
+-- for u.run's opts.bin: e.g. auth.wrapped("timeout 20") or a strace line.
+function M.wrapped(command)
+  local path = sh.tmpdir() .. "/nt3-wrapped"
+  sh.spit(path, "#!/bin/sh\nexec " .. command .. " " .. sh.quote(sh.bin) .. ' "$@"\n')
+  assert(os.execute("chmod +x " .. sh.quote(path)))
+  return path
+end
+
+-- auth.hold_flock(path) -> stop(): another process holds an exclusive
+-- flock on path (a file or a directory, as any user who can read it could)
+-- until stop() is called.
+function M.hold_flock(path)
+  local ready = sh.tmpdir() .. "/held"
+  local pidfile = sh.tmpdir() .. "/pid"
+  assert(os.execute(("(flock -x %s sh -c 'touch %s; exec sleep 60' >/dev/null 2>&1 & echo $! >%s)")
+    :format(sh.quote(path), sh.quote(ready), sh.quote(pidfile))))
+  for _ = 1, 500 do
+    if M.exists(ready) then break end
+    os.execute("sleep 0.01")
+  end
+  assert(M.exists(ready), "the other process never got the lock")
+  local pid = assert(sh.slurp(pidfile)):match("%d+")
+  -- the sleep holds the lock: end it (flock's child), then flock
+  return function() os.execute("pkill -P " .. pid .. " 2>/dev/null; kill " .. pid .. " 2>/dev/null") end
+end
+
 -- auth.no_canary(out) asserts that neither stream holds the canary whole
 function M.assert_no_canary(out, what)
   assert(not out.stdout:find(M.CANARY, 1, true), (what or "") .. ": canary token in stdout:\n" .. out.stdout)
