@@ -234,6 +234,63 @@ describe("nt3 login --local", function()
     end
   end)
 
+  it("reminds, without hanging, when a .gitignore line has fifty stars", function()
+    local u = repo_with(("*"):rep(50) .. "x\n")
+    local long = u.cwd .. "/" .. ("d"):rep(200) .. "/" .. ("e"):rep(200)
+    auth.mkdir(long)
+    auth.write(u.cwd .. "/.gitignore", ("*"):rep(50) .. "x\n" .. ("*/"):rep(50) .. "x\n")
+    -- backtracking would take longer than the age of the universe; 20 s is
+    -- what a machine under the whole suite needs at worst
+    local out = u.run({ "login", "--local", "-t", "entri_your_token_here" },
+      { cwd = long, bin = auth.wrapped("timeout 20") })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.matches("Reminder: add %.nt3%.local%.json", out.stdout)
+  end)
+
+  it("takes a malformed .gitignore pattern as git does, never failing after the token was saved", function()
+    for _, rule in ipairs({ "[!]\n", "[]\n", "[.nt3.local.json\n", ".nt3.local.json\\\n", "[[:nope:]]\n" }) do
+      local u = repo_with(rule)
+      local out = u.run({ "login", "--local", "-t", "entri_your_token_here" })
+      assert.are.equal(0, out.code, rule .. ": " .. out.stderr)
+      assert.are.equal("", out.stderr, rule)
+      assert.matches("Reminder: add %.nt3%.local%.json", out.stdout, 1, false, rule)
+    end
+    -- and a well-formed bracket still covers the file
+    local u = repo_with("[.]nt3.local.json\n")
+    assert.are.equal("Login successful! Token saved to ./.nt3.local.json\n",
+      u.run({ "login", "--local", "-t", "entri_your_token_here" }).stdout)
+  end)
+
+  it("is not held up by another process holding a lock on the directory", function()
+    local u = auth.user()
+    local stop = auth.hold_flock(u.cwd)
+    local out = u.run({ "login", "--local", "-t", "entri_your_token_here" }, { bin = auth.wrapped("timeout 8") })
+    stop()
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("entri_your_token_here", auth.read_json(u["local"]).token)
+  end)
+
+  it("locks a file of its own, created with mode 0600 and gone afterwards", function()
+    local u = auth.user()
+    local trace = sh.tmpdir() .. "/trace"
+    local out = u.run({ "login", "--local", "-t", "entri_your_token_here" },
+      { umask = "000", bin = auth.wrapped("strace -f -qq -o " .. sh.quote(trace) .. " -e trace=openat,flock,unlink") })
+    assert.are.equal(0, out.code, out.stderr)
+    local text = assert(sh.slurp(trace))
+    assert.matches('openat%(AT_FDCWD, "[^"]*/%.nt3%.local%.json%.lock", [^)]*O_CREAT[^)]*O_NOFOLLOW[^)]*, 0600%) = (%d+)',
+      text)
+    -- every exclusive flock, by the path its descriptor was opened on
+    local opened, locked = {}, {}
+    for line in text:gmatch("[^\n]+") do
+      local path, fd = line:match('openat%(AT_FDCWD, "([^"]*)".-= (%d+)$')
+      if path then opened[fd] = path end
+      local lfd = line:match("flock%((%d+), LOCK_EX")
+      if lfd then locked[#locked + 1] = opened[lfd] end
+    end
+    assert.are.same({ u.cwd .. "/.nt3.local.json.lock" }, locked)
+    assert.are.same({ ".nt3.local.json" }, auth.listing(u.cwd))
+  end)
+
   it("warns that a local token in this directory still wins over a new global one", function()
     local u = auth.user()
     u.run({ "login", "--local", "-t", "entri_local_token_001" })
@@ -388,6 +445,23 @@ describe("nt3 login with a corrupted or insecure config", function()
     assert.is_false(auth.exists(u.global))
   end)
 
+  it("refuses a directory writable by its group only (0770), global and local", function()
+    local u = auth.user()
+    auth.mkdir(u.dir, "770")
+    local out = u.run({ "login", "-t", "entri_new_token_00001" })
+    assert.are.equal(1, out.code)
+    assert.matches("^nt3: refusing ~/%.nt3/config%.json: its directory ~/%.nt3 is writable by group or others " ..
+      "%(mode 0770%); fix: chmod go%-w ~/%.nt3\n$", out.stderr)
+    assert.is_false(auth.exists(u.global))
+    local v = auth.user()
+    assert(os.execute("chmod 770 " .. sh.quote(v.cwd)))
+    out = v.run({ "login", "--local", "-t", "entri_new_token_00001" })
+    assert.are.equal(1, out.code)
+    assert.matches("^nt3: refusing %./%.nt3%.local%.json: its directory .* is writable by group or others " ..
+      "%(mode 0770%); fix: chmod go%-w ", out.stderr)
+    assert.is_false(auth.exists(v["local"]))
+  end)
+
   -- making a file of another user needs root (CAP_CHOWN); .ci/run runs as root
   it("refuses a file or a directory owned by another user, naming the fix", function()
     local u = auth.user()
@@ -430,6 +504,41 @@ describe("nt3 login --help", function()
     assert.matches("%-t, %-%-token <token>%s+API token %(skips the interactive prompt%)", out.stdout)
     assert.matches("%-u, %-%-api%-url <url>%s+Custom API URL %(default: https://app%.nt3%.io%)", out.stdout)
     assert.matches("%-l, %-%-local%s+Save credentials to %.nt3%.local%.json instead of the global config", out.stdout)
+  end)
+end)
+
+describe("nt3 login when the prompt fails", function()
+  -- The prompt's stable codes decide, not its words: a stand-in prompt
+  -- whose messages say something else entirely still gets each answer.
+  local function login_with_prompt_failure(code)
+    local u = auth.user()
+    return u.lua(([[
+      package.loaded["nt3.prompt"] = {
+        isatty = function() return true end,
+        secret = function() return nil, "reworded by a later version", %q end,
+      }
+      local cli = require "nt3.cli"
+      os.exit(cli.run_command(cli.find("login"), {}))
+    ]]):format(code)), u
+  end
+
+  it("exits 130 saying login cancelled when interrupted", function()
+    local out, u = login_with_prompt_failure("interrupted")
+    assert.are.equal(130, out.code, out.stderr)
+    assert.matches("nt3: login cancelled\n$", out.stderr)
+    assert.is_false(auth.exists(u.dir))
+  end)
+
+  it("says no token entered at the end of input, and no terminal without one", function()
+    local out = login_with_prompt_failure("end_of_input")
+    assert.are.equal(1, out.code)
+    assert.matches("nt3: no token entered\n$", out.stderr)
+    out = login_with_prompt_failure("no_terminal")
+    assert.are.equal(1, out.code)
+    assert.matches("nt3: no terminal to prompt on; pass the token with %-t <token> or pipe it on stdin\n$", out.stderr)
+    out = login_with_prompt_failure("something_new")
+    assert.are.equal(1, out.code)
+    assert.matches("nt3: cannot read the token: reworded by a later version\n$", out.stderr)
   end)
 end)
 
