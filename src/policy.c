@@ -6,6 +6,7 @@
  * binding, the CLI and the credential store all call these.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,8 +84,14 @@ static size_t token_run(const char *s, size_t len) {
   return n;
 }
 
+/* "entri_" and then, up to white space, anything with a letter or digit
+ * in it: a token holding quotes is still a token, but the documented
+ * 'Tokens should start with "entri_"' names no token. */
 static int starts_token(const char *s, size_t len) {
-  return len >= PREFIX_LEN && memcmp(s, NT3_TOKEN_PREFIX, PREFIX_LEN) == 0;
+  if (len <= PREFIX_LEN || memcmp(s, NT3_TOKEN_PREFIX, PREFIX_LEN) != 0) return 0;
+  for (size_t i = PREFIX_LEN; i < len && !is_space((unsigned char)s[i]); i++)
+    if (isalnum((unsigned char)s[i])) return 1;
+  return 0;
 }
 
 void nt3_redact(nt3_sink out, void *ud, const char *s, size_t len) {

@@ -29,6 +29,10 @@ describe("nt3.policy", function()
       assert.are.equal("x entri_****mnop y", policy.redact("x " .. TOKEN .. " y"))
       assert.are.equal("a=entri_**** b", policy.redact("a=entri_short b"))
       assert.are.equal("no token here", policy.redact("no token here"))
+      -- the documented message names the prefix, not a token
+      local doc = 'Invalid token format. Tokens should start with "entri_"'
+      assert.are.equal(doc, policy.redact(doc))
+      assert.are.equal(doc, policy.sanitize(doc))
     end)
   end)
 

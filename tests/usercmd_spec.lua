@@ -303,6 +303,16 @@ return {
       assert.truthy(out.stderr:find(dir .. "/theirs.lua is owned by another user (uid 65534)", 1, true), out.stderr)
     end)
 
+    it("names a hostile file in its warning as one line of printable text", function()
+      local d = uc.dir({ ["x\27]0;pwned\7\nnt3: fake.lua"] = uc.command { name = "x" } })
+      uc.chmod("646", d .. "/x\27]0;pwned\7\nnt3: fake.lua")
+      local out = sh.run({ "help" }, { env = { NT3_COMMANDS_PATH = d } })
+      assert.are.equal(0, out.code)
+      local shown = d .. "/x?]0;pwned? nt3: fake.lua"
+      assert.are.equal(("nt3: warning: skipping %s: %s is writable by group or others (mode 646); fix: chmod go-w %s\n")
+        :format(shown, shown, shown), out.stderr)
+    end)
+
     it("warns once for each relative directory in NT3_COMMANDS_PATH, which it ignores", function()
       local home = uc.home({ ["hello.lua"] = HELLO })
       local extra = uc.dir({ ["shared.lua"] = uc.command { name = "shared" } })

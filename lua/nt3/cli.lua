@@ -8,6 +8,7 @@
 -- parsing and help.
 local check = require "nt3.check"
 local embedded = require "nt3.embedded"
+local policy = require "nt3.policy"
 local registry = require "nt3.cli.registry"
 
 local M = {}
@@ -55,9 +56,8 @@ function M.errorln(message)
   io.stderr:write(message, "\n")
 end
 
--- cli.warn(message): "nt3: warning: <message>" on stderr
+-- cli.warn(message): "nt3: warning: <message>" on stderr, one line
 M.warn = registry.warn
-local redact = registry.redact
 
 ---------------------------------------------------------------------------
 -- validation
@@ -277,13 +277,12 @@ end
 -- running
 ---------------------------------------------------------------------------
 
-local function debug_on()
-  local d = os.getenv("NT3_DEBUG")
-  return d ~= nil and d ~= "" and d ~= "0"
-end
+-- A developer's traceback (NT3_DEBUG): the one message printed on more
+-- than one line, on purpose.
+local Trace = {}
 
 local function message_of(e)
-  if is_failure(e) then return e.message end
+  if is_failure(e) or getmetatable(e) == Trace then return e.message end
   if type(e) == "string" then return e end
   return tostring(e)
 end
@@ -347,20 +346,27 @@ local function dispatch(argv)
 end
 
 local function traceback(e)
-  if debug_on() and not is_failure(e) then
-    return debug.traceback(message_of(e), 2)
+  if policy.debug() and not is_failure(e) then
+    return setmetatable({ message = debug.traceback(message_of(e), 2) }, Trace)
   end
   return e
 end
 
 -- cli.main(argv) -> exit code. Every error ends here, as one line.
+-- The message quotes what the user typed and what a server or a script
+-- said: it is printed as one line of printable text with every token
+-- masked (a token is never printed whole, DESIGN.md invariant 5). A
+-- traceback keeps its lines, its tokens masked all the same.
 function M.main(argv)
   check.arg(1, "main", argv, "table")
   local ok, result = xpcall(dispatch, traceback, argv)
   io.stdout:flush()
   if ok then return result end
   local msg = message_of(result)
-  if msg and msg ~= "" then io.stderr:write(PROGRAM, ": ", redact(msg), "\n") end
+  if msg and msg ~= "" then
+    local shown = getmetatable(result) == Trace and policy.redact(tostring(msg)) or policy.sanitize(tostring(msg))
+    io.stderr:write(PROGRAM, ": ", shown, "\n")
+  end
   if is_failure(result) then
     if result.usage_of then
       io.stderr:write("\n", M.usage(result.usage_of))

@@ -4,6 +4,7 @@
 -- built-in commands and the directories user commands come from. Use it
 -- through nt3.cli (cli.warn, cli.validate, cli.user_command_dirs).
 local embedded = require "nt3.embedded"
+local policy = require "nt3.policy"
 
 local M = {}
 
@@ -12,20 +13,11 @@ M.PROGRAM = "nt3"
 -- a command's name, and an alias
 M.NAME = "^[%a][%w_-]*$"
 
--- Masks anything shaped like a token in a message for stderr. Messages
--- quote what the user typed and what a server or a script said, and a token
--- turns up there: `nt3 login entri_...` without -t, a header missing its
--- colon, a server echoing the token it refused. The token is never printed
--- whole (DESIGN.md, invariant 5), so the last line of defence is here.
-function M.redact(message)
-  return (tostring(message):gsub("entri_[^%s\"'`]+", function(token)
-    return require("nt3.config").mask(token)
-  end))
-end
-
--- cli.warn(message): "nt3: warning: <message>" on stderr
+-- cli.warn(message): "nt3: warning: <message>" on stderr, as one line: a
+-- warning names files and quotes what servers and users wrote, and none of
+-- that may add a line or reach the terminal as control codes
 function M.warn(message)
-  io.stderr:write(M.PROGRAM, ": warning: ", M.redact(message), "\n")
+  policy.warn(tostring(message))
 end
 
 ---------------------------------------------------------------------------
