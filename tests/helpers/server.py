@@ -44,6 +44,24 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       GET: every request received so far except those to /_requests, in
       order: [{"method", "path" (with the query), "headers", "header_list",
       "body"}]
+  /_stats
+      {"connections": TCP connections accepted, "max_in_flight": the most
+      requests (other than to /_stats) handled at the same time}; with
+      ?reset=1 both start again from zero
+  /slow?seconds=S
+      sleeps S seconds, then 200 {"slept": S}
+  /flaky?key=K&fail=N&status=C[&retry_after=V]
+      the first N requests with key K answer C (default 503) with
+      {"message": "try again"} and, when given, Retry-After: V; later ones
+      200 {"key": K, "attempts": count}
+  /list?page=P&per=M&total=T[&next=cross|repeat|none][&wrap=data]
+      a JSON array of items {"n": i} of page P (M per page, T in all) and,
+      while more exist, Link: <.../list?page=P+1&...>; rel="next". next=cross
+      points the next link at another origin (http://localhost:<port>, the
+      same server under another name), next=repeat at the page itself;
+      wrap=data answers {"data": [...]} instead of the bare array
+  /bytes?n=N
+      a JSON array of strings, N bytes or a little more, sent in chunks
   anything else
       404 {"message": "not found"}
 """
@@ -74,6 +92,10 @@ def headers_of(message):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "nt3-test-server"
+    # headers and body go out in two writes: with Nagle's algorithm the
+    # second waits for the client's delayed ACK (40 ms) on a kept-alive
+    # connection, which would measure the kernel, not the client
+    disable_nagle_algorithm = True
 
     def log_message(self, *args):
         pass  # quiet: the tests read what they need from /_requests
@@ -98,6 +120,59 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def stats(self, q):
+        with self.server.lock:
+            if q.get("reset") == "1":
+                self.server.connections = 0
+                self.server.max_in_flight = 0
+            return self.send(200, {"connections": self.server.connections,
+                                   "max_in_flight": self.server.max_in_flight})
+
+    def flaky(self, q):
+        key, fail = q.get("key", ""), int(q.get("fail", "1"))
+        with self.server.lock:
+            n = self.server.flaky.get(key, 0) + 1
+            self.server.flaky[key] = n
+        if n <= fail:
+            headers = [("Retry-After", q["retry_after"])] if "retry_after" in q else []
+            return self.send(int(q.get("status", "503")), {"message": "try again"}, headers=headers)
+        return self.send(200, {"key": key, "attempts": n})
+
+    def listing(self, q):
+        page, per, total = int(q.get("page", "1")), int(q.get("per", "2")), int(q.get("total", "5"))
+        start = (page - 1) * per
+        items = [{"n": i} for i in range(start + 1, min(start + per, total) + 1)]
+        headers = []
+        if start + per < total and q.get("next") != "none":
+            rest = "&".join("%s=%s" % (k, v) for k, v in q.items() if k != "page")
+            host = "localhost" if q.get("next") == "cross" else self.server.host_text
+            page_no = page if q.get("next") == "repeat" else page + 1
+            link = "%s://%s:%d/list?page=%d&%s" % (self.server.scheme, host, self.server.server_address[1], page_no, rest)
+            headers.append(("Link", '<%s>; rel="next", <%s>; rel="first"' % (link, link.replace("page=%d" % page_no, "page=1"))))
+        body = {"data": items} if q.get("wrap") == "data" else items
+        return self.send(200, body, headers=headers)
+
+    def many_bytes(self, q):
+        n = int(q.get("n", "0"))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        item = b'"' + b"x" * 1022 + b'"'
+        first, sent = True, 0
+        try:
+            self.wfile.write(b"1\r\n[\r\n")
+            while sent < n:
+                chunk = b",".join([item] * 64)
+                if not first:
+                    chunk = b"," + chunk
+                first = False
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                sent += len(chunk)
+            self.wfile.write(b"1\r\n]\r\n0\r\n\r\n")
+        except OSError:
+            self.close_connection = True
+
     def authorised(self):
         auth = self.headers.get("Authorization") or ""
         if not auth.startswith("Bearer "):
@@ -110,6 +185,19 @@ class Handler(BaseHTTPRequestHandler):
     # --- dispatch ---------------------------------------------------------
     def handle_any(self):
         url = urlsplit(self.path)
+        counted = url.path != "/_stats"
+        if counted:
+            with self.server.lock:
+                self.server.in_flight += 1
+                self.server.max_in_flight = max(self.server.max_in_flight, self.server.in_flight)
+        try:
+            return self.dispatch(url)
+        finally:
+            if counted:
+                with self.server.lock:
+                    self.server.in_flight -= 1
+
+    def dispatch(self, url):
         query = parse_qsl(url.query, keep_blank_values=True)
         body = self.read_body()
         if url.path != "/_requests":
@@ -157,6 +245,18 @@ class Handler(BaseHTTPRequestHandler):
         if route == "/_requests":
             with self.server.lock:
                 return self.send(200, list(self.server.requests))
+        if route == "/_stats":
+            return self.stats(dict(query))
+        if route == "/slow":
+            seconds = min(float(dict(query).get("seconds", "1")), self.server.lifetime)
+            time.sleep(seconds)
+            return self.send(200, {"slept": seconds})
+        if route == "/flaky":
+            return self.flaky(dict(query))
+        if route == "/list":
+            return self.listing(dict(query))
+        if route == "/bytes":
+            return self.many_bytes(dict(query))
         return self.send(404, {"message": "not found"})
 
     def big(self, q):
@@ -204,6 +304,14 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     tls = None
+    # socketserver's default backlog of 5 drops the sixth of many concurrent
+    # connections, which the client retries only a second later
+    request_queue_size = 128
+
+    def process_request(self, request, client_address):
+        with self.lock:
+            self.connections += 1
+        super().process_request(request, client_address)
 
     def finish_request(self, request, client_address):
         # The TLS handshake happens here, in the request's own thread, so a
@@ -240,6 +348,10 @@ def main():
     httpd.requests = []
     httpd.accept_tokens = set(args.accept_token)
     httpd.lifetime = args.lifetime
+    httpd.connections = httpd.in_flight = httpd.max_in_flight = 0
+    httpd.flaky = {}
+    httpd.scheme = "https" if args.tls else "http"
+    httpd.host_text = "[%s]" % args.bind if ":" in args.bind else args.bind
     if args.tls:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(args.tls[0], args.tls[1])

@@ -1,0 +1,159 @@
+/*
+ * nt3.http: HTTP requests with nt3's network policy (DESIGN.md, invariant 8)
+ * enforced in C so that no Lua code can get around it: only http and https;
+ * plain http only to a loopback host; TLS always verified; no .netrc;
+ * redirects followed hop by hop so that every one is checked, and
+ * credentials never carried to another origin; bounded connect time, stall
+ * and size; retries only where repeating is harmless.
+ *
+ * Every request goes through the process's one engine (engine.c), so
+ * connections are reused. Inside a task of nt3.task, http.request yields
+ * while its transfer is in flight and the scheduler drives the engine for
+ * every task at once; anywhere else it drives the engine itself until its
+ * own transfer is done.
+ */
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+#define TRANSFER_MT "nt3.http.transfer"
+
+/* What a task yields to the scheduler: this mark, then the transfer. */
+static const char transfer_mark = 0;
+
+static int transfer_gc(lua_State *L) {
+  nt3_transfer_free(L, luaL_checkudata(L, 1, TRANSFER_MT));
+  return 0;
+}
+
+static struct transfer *new_transfer(lua_State *L) {
+  struct transfer *t = lua_newuserdatauv(L, sizeof *t, 1);
+  memset(t, 0, sizeof *t);
+  t->out_fd = -1;
+  t->sink_ref = LUA_NOREF;
+  t->deliver = -1;
+  if (luaL_newmetatable(L, TRANSFER_MT)) {
+    lua_pushcfunction(L, transfer_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  return t;
+}
+
+/* A task of nt3.task, at a point where it may yield. */
+static int in_task(lua_State *L) {
+  if (!lua_isyieldable(L)) return 0;
+  if (lua_getfield(L, LUA_REGISTRYINDEX, NT3_HTTP_TASKS) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    return 0;
+  }
+  lua_pushthread(L);
+  int yes = lua_rawget(L, -2) == LUA_TBOOLEAN;
+  lua_pop(L, 2);
+  return yes;
+}
+
+static int finish_request(lua_State *L, int status, lua_KContext slot) {
+  (void)status;
+  struct transfer *t = luaL_checkudata(L, (int)slot, TRANSFER_MT);
+  if (t->state != T_DONE && t->eng) nt3_engine_run(L, t->eng, t, -1); /* resumed early */
+  int n = nt3_http_push_result(L, t);
+  nt3_transfer_free(L, t);
+  return n;
+}
+
+/* http.request(req) -> response | nil, message, code */
+static int http_request(lua_State *L) {
+  struct request req;
+  nt3_http_check_request(L, &req);
+  struct engine *e = nt3_engine(L);
+  if (!e) return 3;
+  struct transfer *t = new_transfer(L);
+  int slot = lua_gettop(L);
+  t->req = req;
+  /* the strings req points into stay alive as long as the transfer */
+  lua_createtable(L, SLOT_SINK, 0);
+  for (int i = REQ; i <= SLOT_SINK; i++) {
+    lua_pushvalue(L, i);
+    lua_rawseti(L, -2, i);
+  }
+  lua_setiuservalue(L, slot, 1);
+  if (req.has_sink) {
+    lua_pushvalue(L, SLOT_SINK);
+    t->sink_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  nt3_http_build_headers(L, nt3_engine_api(e), &req, &t->headers, &t->safe_headers);
+  if (nt3_transfer_begin(L, e, t) != 0) return finish_request(L, LUA_OK, slot);
+  /* in flight, it is the engine's until done, whoever else lets go of it */
+  lua_getfield(L, LUA_REGISTRYINDEX, NT3_HTTP_LIVE);
+  lua_pushvalue(L, slot);
+  lua_rawsetp(L, -2, t);
+  lua_pop(L, 1);
+  if (in_task(L)) {
+    t->yielded = 1;
+    lua_pushlightuserdata(L, (void *)&transfer_mark);
+    lua_pushvalue(L, slot);
+    return lua_yieldk(L, 2, (lua_KContext)slot, finish_request);
+  }
+  nt3_engine_run(L, e, t, -1);
+  return finish_request(L, LUA_OK, slot);
+}
+
+/* http._wait(timeout) -> the transfers tasks wait for that are done, a list.
+ * For nt3.task's scheduler: drives every transfer until one a task waits
+ * for is done or `timeout` seconds pass; with nothing in flight it only
+ * sleeps (task.sleep). */
+static int http_wait(lua_State *L) {
+  double timeout = luaL_optnumber(L, 1, -1);
+  struct engine *e = nt3_engine_if_any(L);
+  if (e) {
+    nt3_engine_run(L, e, NULL, timeout);
+  } else if (timeout > 0) {
+    struct timespec ts;
+    ts.tv_sec = (time_t)timeout;
+    ts.tv_nsec = (long)((timeout - (double)ts.tv_sec) * 1e9);
+    nanosleep(&ts, NULL);
+  }
+  if (lua_getfield(L, LUA_REGISTRYINDEX, NT3_HTTP_FINISHED) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    return 1;
+  }
+  lua_newtable(L);
+  lua_setfield(L, LUA_REGISTRYINDEX, NT3_HTTP_FINISHED);
+  return 1;
+}
+
+/* http._task(thread): marks a coroutine as a task, whose requests yield */
+static int http_task(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTHREAD);
+  if (lua_getfield(L, LUA_REGISTRYINDEX, NT3_HTTP_TASKS) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, NT3_HTTP_TASKS);
+  }
+  lua_pushvalue(L, 1);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, -3);
+  return 0;
+}
+
+static const luaL_Reg http_fns[] = {
+  {"request", http_request},
+  {"_wait", http_wait},
+  {"_task", http_task},
+  {NULL, NULL},
+};
+
+int luaopen_nt3_http(lua_State *L) {
+  luaL_newlib(L, http_fns);
+  lua_pushlightuserdata(L, (void *)&transfer_mark);
+  lua_setfield(L, -2, "_MARK");
+  return 1;
+}

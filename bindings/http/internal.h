@@ -1,0 +1,193 @@
+/*
+ * nt3.http, inside: what the files of bindings/http/ share. One concern
+ * per file: curl.c loads libcurl; request.c checks a request table;
+ * url.c is the network policy on URLs; trace.c the NT3_DEBUG trace;
+ * engine.c the connection pool, the transfers, retries and the scheduler's
+ * wait; response.c turns a finished transfer into Lua values; http.c is
+ * the module itself.
+ */
+#ifndef NT3_HTTP_INTERNAL_H
+#define NT3_HTTP_INTERNAL_H
+
+#include <stddef.h>
+
+#include <curl/curl.h>
+#include <lauxlib.h>
+
+/* --- curl.c: libcurl, loaded on first use ------------------------------- */
+
+struct curl_api {
+  CURLcode (*global_init)(long flags);
+  CURL *(*easy_init)(void);
+  CURLcode (*easy_setopt)(CURL *h, CURLoption opt, ...);
+  CURLcode (*easy_getinfo)(CURL *h, CURLINFO info, ...);
+  void (*easy_reset)(CURL *h);
+  void (*easy_cleanup)(CURL *h);
+  const char *(*easy_strerror)(CURLcode code);
+  struct curl_slist *(*slist_append)(struct curl_slist *list, const char *s);
+  void (*slist_free_all)(struct curl_slist *list);
+  CURLU *(*url)(void);
+  CURLU *(*url_dup)(const CURLU *u);
+  void (*url_cleanup)(CURLU *u);
+  CURLUcode (*url_set)(CURLU *u, CURLUPart part, const char *s, unsigned int flags);
+  CURLUcode (*url_get)(const CURLU *u, CURLUPart part, char **s, unsigned int flags);
+  const char *(*url_strerror)(CURLUcode code);
+  void (*free)(void *p);
+  CURLM *(*multi_init)(void);
+  CURLMcode (*multi_setopt)(CURLM *m, CURLMoption opt, ...);
+  CURLMcode (*multi_add_handle)(CURLM *m, CURL *h);
+  CURLMcode (*multi_remove_handle)(CURLM *m, CURL *h);
+  CURLMcode (*multi_perform)(CURLM *m, int *running);
+  CURLMcode (*multi_poll)(CURLM *m, struct curl_waitfd *fds, unsigned n, int timeout_ms, int *numfds);
+  CURLMsg *(*multi_info_read)(CURLM *m, int *left);
+  CURLMcode (*multi_cleanup)(CURLM *m);
+  const char *(*multi_strerror)(CURLMcode code);
+  CURLSH *(*share_init)(void);
+  CURLSHcode (*share_setopt)(CURLSH *s, CURLSHoption opt, ...);
+  CURLSHcode (*share_cleanup)(CURLSH *s);
+  time_t (*getdate)(const char *s, const time_t *unused);
+};
+
+/* The loaded library; NULL (with nil, message, code pushed) on failure. */
+const struct curl_api *nt3_curl(lua_State *L);
+
+/* --- request.c: the request table, checked before anything is acquired -- */
+
+/* Stack slots the checked request keeps its values in. */
+enum {
+  REQ = 1, SLOT_METHOD, SLOT_URL, SLOT_HEADERS, SLOT_BODY, SLOT_CAFILE, SLOT_OUTPUT,
+  SLOT_SINK, FIRST_FREE_SLOT
+};
+
+struct request {
+  const char *method;
+  const char *url;
+  const char *body; /* NULL: no body */
+  size_t body_len;
+  const char *cafile;
+  const char *output; /* stream a 2xx body into this file */
+  int has_sink;       /* stream a 2xx body into a function */
+  double timeout, connect_timeout, stall_timeout, max_retry_wait;
+  lua_Integer max_size, max_redirects, retries;
+  int has_user_agent, has_content_type, has_expect, has_idempotency_key;
+};
+
+void nt3_http_check_request(lua_State *L, struct request *req);
+
+/* Adds the request's header lines to `all` and, leaving credentials
+ * out, to `safe`. Returns 0, or -1 when out of memory. */
+int nt3_http_build_headers(lua_State *L, const struct curl_api *api, const struct request *req,
+                           struct curl_slist **all, struct curl_slist **safe);
+
+/* --- url.c: which URLs may be fetched, and what an origin is ------------ */
+
+/* NULL when the URL may be fetched, else why not (in buf). */
+const char *nt3_http_refuse_url(const struct curl_api *api, const CURLU *u, char *buf, size_t size);
+
+/* malloc()ed "scheme://host:port", lower case, default port explicit. */
+char *nt3_http_origin(const struct curl_api *api, const CURLU *u);
+
+/* scheme://host[:port]/path, without user info or query, into buf. */
+const char *nt3_http_display_url(const struct curl_api *api, const CURLU *u, char *buf, size_t size);
+
+/* A URL part as a malloc()ed string (NULL when absent). */
+char *nt3_http_part(const struct curl_api *api, const CURLU *u, CURLUPart part, unsigned flags);
+
+/* --- trace.c: NT3_DEBUG --------------------------------------------------- */
+
+int nt3_http_on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *userp);
+void nt3_http_trace(const char *fmt, ...);
+
+/* --- engine.c: the pool, transfers, retries ------------------------------ */
+
+struct buffer {
+  char *data;
+  size_t len, cap, limit;
+  int overflowed;
+};
+
+int nt3_buffer_add(struct buffer *b, const char *data, size_t n);
+void nt3_buffer_free(struct buffer *b);
+
+struct engine;
+
+enum transfer_state { T_NEW, T_WAITING, T_RUNNING, T_DONE };
+
+struct transfer {
+  struct engine *eng;
+  struct transfer *prev, *next; /* in the engine's list until done */
+  enum transfer_state state;
+  double due;   /* T_WAITING: when the next attempt or hop may start */
+  int yielded;  /* a task waits for it */
+  struct request req;
+  /* the current hop */
+  CURL *easy;
+  CURLU *url;
+  struct curl_slist *headers, *safe_headers;
+  char *first_origin, *hop_origin;
+  const char *method; /* changes after a 303 */
+  const char *body;
+  size_t body_len;
+  int cross_origin, loopback, redirects, attempt;
+  double waited, deadline;
+  /* stall detection */
+  double last_activity;
+  curl_off_t last_dl, last_ul;
+  int stalled;
+  /* the response */
+  struct buffer head, body_buf;
+  int deliver; /* -1 undecided, 0 buffer, 1 stream (output / sink) */
+  int out_fd;
+  char *out_tmp;
+  int sink_ref;
+  int sink_failed, write_failed;
+  long status, version;
+  char *final_url;
+  /* failure: message and stable code */
+  const char *code;
+  char message[600];
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+/* The engine of this Lua state, made on first use; NULL (nil, message,
+ * code pushed) when libcurl cannot be loaded. */
+struct engine *nt3_engine(lua_State *L);
+
+/* The engine if one was made already, else NULL; never loads libcurl. */
+struct engine *nt3_engine_if_any(lua_State *L);
+
+const struct curl_api *nt3_engine_api(const struct engine *e);
+
+/* Prepares t (whose req is checked and whose anchors are kept by the
+ * caller) to start at once. Returns 0, or fills t->message/code and
+ * returns -1. */
+int nt3_transfer_begin(lua_State *L, struct engine *e, struct transfer *t);
+
+/* Drives every transfer until t is done (t == NULL: until a transfer a task
+ * waits for is done) or `timeout` seconds pass (< 0: no limit). */
+void nt3_engine_run(lua_State *L, struct engine *e, struct transfer *t, double timeout);
+
+/* Whether anything is in flight or waiting to start. */
+int nt3_engine_busy(const struct engine *e);
+
+/* Frees what a transfer holds (idempotent), taking it out of the engine. */
+void nt3_transfer_free(lua_State *L, struct transfer *t);
+
+/* Registry keys */
+#define NT3_HTTP_FINISHED "nt3.http.finished" /* list of done transfers tasks wait for */
+#define NT3_HTTP_LIVE "nt3.http.live"         /* lightuserdata -> transfer userdata, while in flight */
+#define NT3_HTTP_TASKS "nt3.http.tasks"       /* weak set of task threads */
+
+/* --- response.c ------------------------------------------------------------ */
+
+/* Pushes the result of a done transfer: response | nil, message, code.
+ * Returns the number of values. */
+int nt3_http_push_result(lua_State *L, struct transfer *t);
+
+/* Seconds a Retry-After header asks for, from a response head; -1 none. */
+double nt3_http_retry_after(const struct curl_api *api, const struct buffer *head);
+
+/* The first value of a header in a response head (malloc()ed), or NULL. */
+char *nt3_http_header(const struct buffer *head, const char *name);
+
+#endif

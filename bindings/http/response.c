@@ -1,0 +1,192 @@
+/*
+ * A finished transfer as Lua values: the response (status, version,
+ * reason, headers as a table and as a list, body, url) or nil, message,
+ * code. And what the engine reads in a response head (Retry-After,
+ * Location).
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "internal.h"
+
+/* One "Name: value" line of a response head, white space trimmed. */
+struct header_line {
+  const char *name, *value;
+  size_t name_len, value_len;
+};
+
+/* Finds the next header line at or after *p; 0 at the end. The status
+ * line, obsolete folded continuations and lines without a name are not
+ * header lines. */
+static int next_header(const char **p, const char *end, struct header_line *h) {
+  while (*p && *p < end) {
+    const char *line = *p;
+    const char *eol = memchr(line, '\n', (size_t)(end - line));
+    const char *stop = eol ? eol : end;
+    *p = eol ? eol + 1 : end;
+    const char *colon = memchr(line, ':', (size_t)(stop - line));
+    int status_line = (size_t)(stop - line) >= 5 && memcmp(line, "HTTP/", 5) == 0;
+    if (!colon || colon == line || status_line || *line == ' ' || *line == '\t') continue;
+    const char *v = colon + 1, *vend = stop;
+    while (v < vend && (*v == ' ' || *v == '\t')) v++;
+    while (vend > v && (vend[-1] == '\r' || vend[-1] == ' ' || vend[-1] == '\t')) vend--;
+    h->name = line;
+    h->name_len = (size_t)(colon - line);
+    h->value = v;
+    h->value_len = (size_t)(vend - v);
+    return 1;
+  }
+  return 0;
+}
+
+static void push_lower(lua_State *L, const char *s, size_t len) {
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  for (size_t i = 0; i < len; i++) luaL_addchar(&b, (char)tolower((unsigned char)s[i]));
+  luaL_pushresult(&b);
+}
+
+/* Pushes the response headers as a table (lower-case names; repeated ones
+ * joined with ", ") and then the first Location, or nil. */
+static void push_headers(lua_State *L, const struct buffer *head) {
+  luaL_checkstack(L, 6, NULL);
+  lua_newtable(L);
+  lua_pushnil(L); /* Location */
+  int tbl = lua_gettop(L) - 1, loc = lua_gettop(L);
+  const char *p = head->data, *end = head->data + head->len;
+  struct header_line h;
+  while (next_header(&p, end, &h)) {
+    push_lower(L, h.name, h.name_len);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, tbl) == LUA_TSTRING) {
+      lua_pushliteral(L, ", ");
+      lua_pushlstring(L, h.value, h.value_len);
+      lua_concat(L, 3);
+    } else {
+      lua_pop(L, 1);
+      lua_pushlstring(L, h.value, h.value_len);
+      if (lua_isnil(L, loc) && strcmp(lua_tostring(L, -2), "location") == 0) {
+        lua_pushvalue(L, -1);
+        lua_replace(L, loc);
+      }
+    }
+    lua_rawset(L, tbl);
+  }
+}
+
+/* Pushes every header line in order as {name = lower case, value = ...}:
+ * repeats stay apart, so each Set-Cookie can be told from the next. */
+static void push_header_list(lua_State *L, const struct buffer *head) {
+  luaL_checkstack(L, 4, NULL);
+  lua_newtable(L);
+  lua_Integer n = 0;
+  const char *p = head->data, *end = head->data + head->len;
+  struct header_line h;
+  while (next_header(&p, end, &h)) {
+    lua_createtable(L, 0, 2);
+    push_lower(L, h.name, h.name_len);
+    lua_setfield(L, -2, "name");
+    lua_pushlstring(L, h.value, h.value_len);
+    lua_setfield(L, -2, "value");
+    lua_rawseti(L, -2, ++n);
+  }
+}
+
+/* Pushes the reason phrase of the status line ("OK"; "" when there is
+ * none, as always in HTTP/2 and 3). The head holds the final response
+ * only: on_header drops interim ones. */
+static void push_reason(lua_State *L, const struct buffer *head) {
+  const char *p = head->data, *end = head->data + head->len;
+  const char *eol = p ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+  const char *stop = eol ? eol : end;
+  /* "HTTP/1.1 200 OK": the reason is what follows the second space */
+  const char *sp = p ? memchr(p, ' ', (size_t)(stop - p)) : NULL;
+  if (sp) sp = memchr(sp + 1, ' ', (size_t)(stop - sp - 1));
+  if (!sp) {
+    lua_pushliteral(L, "");
+    return;
+  }
+  const char *r = sp + 1;
+  while (stop > r && (stop[-1] == '\r' || stop[-1] == ' ' || stop[-1] == '\t')) stop--;
+  lua_pushlstring(L, r, (size_t)(stop - r));
+}
+
+/* Pushes the HTTP version that answered: "1.0", "1.1", "2" or "3". */
+static void push_version(lua_State *L, long v) {
+  switch (v) {
+  case CURL_HTTP_VERSION_1_0: lua_pushliteral(L, "1.0"); break;
+  case CURL_HTTP_VERSION_1_1: lua_pushliteral(L, "1.1"); break;
+  case CURL_HTTP_VERSION_2_0: lua_pushliteral(L, "2"); break;
+  case CURL_HTTP_VERSION_3: lua_pushliteral(L, "3"); break;
+  default: lua_pushliteral(L, ""); break;
+  }
+}
+
+char *nt3_http_header(const struct buffer *head, const char *name) {
+  const char *p = head->data, *end = head->data + head->len;
+  struct header_line h;
+  size_t n = strlen(name);
+  while (next_header(&p, end, &h)) {
+    if (h.name_len == n && strncasecmp(h.name, name, n) == 0) {
+      char *v = malloc(h.value_len + 1);
+      if (!v) return NULL;
+      memcpy(v, h.value, h.value_len);
+      v[h.value_len] = '\0';
+      return v;
+    }
+  }
+  return NULL;
+}
+
+/* RFC 9110: delay-seconds, or an HTTP-date (then the time left until it). */
+double nt3_http_retry_after(const struct curl_api *api, const struct buffer *head) {
+  char *v = nt3_http_header(head, "Retry-After");
+  if (!v) return -1;
+  double s = -1;
+  char *end = NULL;
+  long n = strtol(v, &end, 10);
+  if (end != v && *end == '\0' && n >= 0) {
+    s = (double)n;
+  } else {
+    time_t when = api->getdate(v, NULL);
+    if (when != (time_t)-1) {
+      double left = difftime(when, time(NULL));
+      s = left > 0 ? left : 0;
+    }
+  }
+  free(v);
+  return s;
+}
+
+int nt3_http_push_result(lua_State *L, struct transfer *t) {
+  if (t->code) {
+    lua_pushnil(L);
+    lua_pushstring(L, t->message);
+    lua_pushstring(L, t->code);
+    return 3;
+  }
+  lua_createtable(L, 0, 8);
+  lua_pushinteger(L, t->status);
+  lua_setfield(L, -2, "status");
+  push_version(L, t->version);
+  lua_setfield(L, -2, "version");
+  push_reason(L, &t->head);
+  lua_setfield(L, -2, "reason");
+  push_headers(L, &t->head);
+  lua_pop(L, 1); /* Location */
+  lua_setfield(L, -2, "headers");
+  push_header_list(L, &t->head);
+  lua_setfield(L, -2, "header_list");
+  lua_pushlstring(L, t->body_buf.data ? t->body_buf.data : "", t->body_buf.len);
+  lua_setfield(L, -2, "body");
+  lua_pushstring(L, t->final_url ? t->final_url : "");
+  lua_setfield(L, -2, "url");
+  if (t->req.output && t->deliver == 1) {
+    lua_pushstring(L, t->req.output);
+    lua_setfield(L, -2, "output");
+  }
+  return 1;
+}
