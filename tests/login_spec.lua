@@ -274,7 +274,8 @@ describe("nt3 login --local", function()
     local u = auth.user()
     local trace = sh.tmpdir() .. "/trace"
     local out = u.run({ "login", "--local", "-t", "entri_your_token_here" },
-      { umask = "000", bin = auth.wrapped("strace -f -qq -o " .. sh.quote(trace) .. " -e trace=openat,flock,unlink") })
+      { umask = "000", env = auth.traced(),
+        bin = auth.wrapped("strace -f -qq -o " .. sh.quote(trace) .. " -e trace=openat,flock,unlink") })
     assert.are.equal(0, out.code, out.stderr)
     local text = assert(sh.slurp(trace))
     assert.matches('openat%(AT_FDCWD, "[^"]*/%.nt3%.local%.json%.lock", [^)]*O_CREAT[^)]*O_NOFOLLOW[^)]*, 0600%) = (%d+)',

@@ -158,7 +158,8 @@ describe("the order of an atomic write", function()
     assert.are.equal(0, u.run({ "login", "-t", "entri_order_token_001" }).code)
     local trace = sh.tmpdir() .. "/trace"
     local out = u.run({ "login", "-t", "entri_order_token_002" }, { bin = auth.wrapped("strace -f -qq -o "
-      .. sh.quote(trace) .. " -e trace=openat,open,write,fsync,fdatasync,rename,renameat,renameat2,close") })
+      .. sh.quote(trace) .. " -e trace=openat,open,write,fsync,fdatasync,rename,renameat,renameat2,close"),
+      env = auth.traced() })
     assert.are.equal(0, out.code, out.stderr)
     -- the system calls on the temp file and the directory, in order
     local dir_fd, temp, temp_fd

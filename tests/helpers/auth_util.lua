@@ -74,6 +74,13 @@ function M.wrapped(command)
   return path
 end
 
+-- auth.traced() -> the environment for a run under strace: LeakSanitizer
+-- cannot work under ptrace, so the ASan build is told not to try.
+function M.traced()
+  local asan = os.getenv("ASAN_OPTIONS")
+  return { ASAN_OPTIONS = (asan and asan ~= "" and asan .. ":" or "") .. "detect_leaks=0" }
+end
+
 -- auth.hold_flock(path) -> stop(): another process holds an exclusive
 -- flock on path (a file or a directory, as any user who can read it could)
 -- until stop() is called.
