@@ -27,8 +27,8 @@
 #include "internal.h"
 #include "policy.h"
 
-#define ENGINE_KEY "nt3.http.engine"
-#define ENGINE_MT "nt3.http.engine"
+#define ENGINE_KEY "nt3.http.engine"   /* the engine of this state */
+#define ENGINE_MT "nt3.http.engine.mt" /* its metatable */
 #define SPARE_MAX 4
 /* Response headers are held in memory; a server must not be able to make
  * us grow without bound through them. */
@@ -164,6 +164,20 @@ static void pause_seconds(double s) {
 static int engine_gc(lua_State *L) {
   struct engine *e = luaL_checkudata(L, 1, ENGINE_MT);
   if (!e->api) return 0;
+  /* at lua_close the transfers still in flight may be finalized after the
+   * engine: they give their handles back now and are left on their own */
+  for (struct transfer *t = e->list, *next; t; t = next) {
+    next = t->next;
+    if (t->easy) {
+      if (t->state == T_RUNNING) e->api->multi_remove_handle(e->multi, t->easy);
+      e->api->easy_cleanup(t->easy);
+      t->easy = NULL;
+    }
+    t->state = T_DONE;
+    t->prev = t->next = NULL;
+    t->eng = NULL;
+  }
+  e->list = NULL;
   for (int i = 0; i < e->nspare; i++) e->api->easy_cleanup(e->spare[i]);
   e->nspare = 0;
   if (e->multi) e->api->multi_cleanup(e->multi);
@@ -800,6 +814,7 @@ int nt3_transfer_begin(lua_State *L, struct engine *e, struct transfer *t) {
   const struct curl_api *api = e->api;
   char shown[600], why[600];
   t->eng = e;
+  t->api = api;
   t->state = T_NEW;
   t->method = t->req.method;
   t->body = t->req.body;
@@ -822,11 +837,16 @@ int nt3_transfer_begin(lua_State *L, struct engine *e, struct transfer *t) {
 }
 
 void nt3_transfer_free(lua_State *L, struct transfer *t) {
-  struct engine *e = t->eng;
-  if (!e || !e->api) return;
-  const struct curl_api *api = e->api;
-  release_easy(t);
-  if (t->state == T_WAITING || t->state == T_RUNNING) list_remove(e, t);
+  struct engine *e = t->eng && t->eng->api ? t->eng : NULL;
+  const struct curl_api *api = t->api;
+  if (!api) return;
+  if (e) {
+    release_easy(t);
+    if (t->state == T_WAITING || t->state == T_RUNNING) list_remove(e, t);
+  } else if (t->easy) {
+    api->easy_cleanup(t->easy);
+    t->easy = NULL;
+  }
   t->state = T_DONE;
   if (t->url) api->url_cleanup(t->url);
   if (t->headers) api->slist_free_all(t->headers);
@@ -843,6 +863,7 @@ void nt3_transfer_free(lua_State *L, struct transfer *t) {
   if (L && t->sink_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, t->sink_ref);
   t->sink_ref = LUA_NOREF;
   t->eng = NULL;
+  t->api = NULL;
 }
 
 /* ---------------------------------------------------------------------------

@@ -115,6 +115,7 @@ enum transfer_state { T_NEW, T_WAITING, T_RUNNING, T_DONE };
 
 struct transfer {
   struct engine *eng;
+  const struct curl_api *api; /* outlives the engine at lua_close */
   struct transfer *prev, *next; /* in the engine's list until done */
   enum transfer_state state;
   double due;   /* T_WAITING: when the next attempt or hop may start */
