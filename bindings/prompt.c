@@ -145,43 +145,12 @@ static int write_str(int fd, const char *s) {
   return write_all(fd, s, strlen(s));
 }
 
-static int set_mode(int fd, const struct termios *t) {
-  int r;
-  do r = tcsetattr(fd, TCSAFLUSH, t); while (r < 0 && errno == EINTR);
-  return r;
-}
-
-/*
- * The prompt's mode is taken as any program takes it: from the background,
- * SIGTTOU (with the action it had before the prompt) stops us until we are
- * in the foreground again, and only then is echo turned off. The terminal
- * is as we found it while this waits, so the stop leaves it usable.
- */
-static int take_mode(struct session *s) {
-  struct sigaction mine;
-  int ours = sigismember(&s->taken, SIGTTOU) == 1;
-  if (ours) {
-    sigaction(SIGTTOU, &s->old[SIGTTOU], &mine);
-    sigset_t mask = s->held_mask;
-    if (!sigismember(&s->old_mask, SIGTTOU)) sigdelset(&mask, SIGTTOU);
-    sigprocmask(SIG_SETMASK, &mask, NULL);
-  }
-  s->in_mode = 1; /* before the change: a fatal signal may land during it */
-  int r = set_mode(s->fd, &s->changed);
-  int e = errno;
-  if (ours) {
-    sigprocmask(SIG_SETMASK, &s->held_mask, NULL);
-    sigaction(SIGTTOU, &mine, NULL);
-  }
-  errno = e;
-  return r;
-}
-
 /* SIGTTOU is held here, so the terminal is put back even from the
  * background; only then may in_mode say it is back. */
 static void give_back(struct session *s) {
   if (!s->in_mode) return;
-  set_mode(s->fd, &s->saved);
+  int r;
+  do r = tcsetattr(s->fd, TCSAFLUSH, &s->saved); while (r < 0 && errno == EINTR);
   s->in_mode = 0;
 }
 
@@ -200,6 +169,54 @@ static void take(struct session *s, int sig, void (*fn)(int), int always) {
     sigemptyset(&sa.sa_mask);
   sa.sa_flags = 0; /* no SA_RESTART: the wait must return EINTR */
   if (sigaction(sig, &sa, &s->old[sig]) == 0) sigaddset(&s->taken, sig);
+}
+
+/* Stops as if we had no handler for sig; returns once continued. In an
+ * orphaned process group the kernel discards the stop: we then carry on. */
+static void stop(struct session *s, int sig) {
+  struct sigaction dfl, mine;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigemptyset(&dfl.sa_mask);
+  sigaction(sig, &dfl, &mine);
+  sigset_t one;
+  sigemptyset(&one);
+  sigaddset(&one, sig);
+  sigprocmask(SIG_UNBLOCK, &one, NULL);
+  raise(sig); /* returns once we are continued */
+  // cppcheck-suppress unreachableCode ; raise() of a stop signal returns
+  sigprocmask(SIG_SETMASK, &s->held_mask, NULL);
+  sigaction(sig, &mine, NULL);
+}
+
+/*
+ * The prompt's mode is taken as any program takes it: from the background
+ * the kernel answers with SIGTTOU, and we stop until we are in the
+ * foreground again; only then is echo turned off. That is why SIGTTOU is
+ * let through here (and only here: held, a tcsetattr from the background
+ * would go through). An interrupted tcsetattr changed nothing, so the stop
+ * leaves the terminal as we found it.
+ */
+static int take_mode(struct session *s) {
+  sigset_t mask = s->held_mask;
+  if (sigismember(&s->taken, SIGTTOU) == 1 && !sigismember(&s->old_mask, SIGTTOU))
+    sigdelset(&mask, SIGTTOU);
+  for (;;) {
+    sigprocmask(SIG_SETMASK, &mask, NULL);
+    s->in_mode = 1; /* before the change: a fatal signal may land during it */
+    int r = tcsetattr(s->fd, TCSAFLUSH, &s->changed);
+    int e = errno;
+    sigprocmask(SIG_SETMASK, &s->held_mask, NULL);
+    if (r == 0 || e != EINTR) {
+      errno = e;
+      return r;
+    }
+    s->in_mode = 0;
+    if (got_stop == SIGTTOU) {
+      got_stop = 0;
+      stop(s, SIGTTOU);
+    }
+  }
 }
 
 /* A signal we took and that the prompt handles in its loop: held, except
@@ -283,24 +300,11 @@ static void session_end(struct session *s) {
 /*
  * Ctrl-Z (or SIGTTIN, SIGTTOU): give the user their terminal back, stop as
  * if we had no handler, and take the prompt mode again once continued
- * (SIGCONT). In an orphaned process group the kernel discards the stop; we
- * then just carry on.
+ * (SIGCONT).
  */
 static void suspend(struct session *s, int sig) {
   give_back(s);
-  struct sigaction dfl, mine;
-  memset(&dfl, 0, sizeof dfl);
-  dfl.sa_handler = SIG_DFL;
-  sigemptyset(&dfl.sa_mask);
-  sigaction(sig, &dfl, &mine);
-  sigset_t one;
-  sigemptyset(&one);
-  sigaddset(&one, sig);
-  sigprocmask(SIG_UNBLOCK, &one, NULL);
-  raise(sig); /* returns once we are continued */
-  // cppcheck-suppress unreachableCode ; raise() of a stop signal returns
-  sigprocmask(SIG_SETMASK, &s->held_mask, NULL);
-  sigaction(sig, &mine, NULL);
+  stop(s, sig);
   if (s->quiet) take_mode(s);
 }
 

@@ -43,7 +43,8 @@ M.driver = sh.src .. "/tests/helpers/pty_run.py"
 
 -- pty.run(args, opts) -> { code, output, echo_on_after, icanon_on_after, signal, signal_name, error }
 -- args as for sh.run (without the binary); opts: home, cwd, env, steps,
--- timeout (per step, seconds), bin (another executable), allow_error.
+-- timeout (per step, seconds), bin (another executable), allow_error,
+-- background (true: run as `nt3 … &` would, not in the foreground).
 function M.run(args, opts)
   opts = opts or {}
   local argv = { opts.bin or sh.bin }
@@ -53,6 +54,7 @@ function M.run(args, opts)
     env = sh.environment(opts),
     cwd = opts.cwd or sh.tmpdir(),
     timeout = opts.timeout or 5,
+    background = opts.background or false,
     steps = opts.steps or {},
   }))
   -- cjson writes an empty Lua table as {}; the driver wants a list

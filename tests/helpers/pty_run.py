@@ -11,6 +11,8 @@ SPEC is a JSON object:
   timeout  seconds a step may wait by default (default 5)
   exit_timeout  seconds to wait for the exit after the last step (default:
            timeout)
+  background  true: the command's group is not made the foreground one, as
+           for `command &` in a shell (default false)
   steps    what to do, in order:
     {"expect": "text"}     wait until "text" appears in the output (after
                            the end of the previous match)
@@ -153,9 +155,10 @@ def exec_command(spec, slave, report_w):
     try:
         os.close(report_w)
         os.setpgid(0, 0)
-        # a background group may only take the terminal with SIGTTOU ignored
-        signal.signal(signal.SIGTTOU, signal.SIG_IGN)
-        os.tcsetpgrp(slave, os.getpid())
+        if not spec.get("background"):
+            # a background group may only take the terminal with SIGTTOU ignored
+            signal.signal(signal.SIGTTOU, signal.SIG_IGN)
+            os.tcsetpgrp(slave, os.getpid())
         # exec keeps ignored signals ignored: give the command the defaults
         for sig in (signal.SIGTTOU, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT):
             signal.signal(sig, signal.SIG_DFL)
