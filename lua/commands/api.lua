@@ -24,7 +24,7 @@ end
 
 -- -F values: true, false, null, numbers, @file (its contents; @- stdin),
 -- else the string itself
-local function typed(value)
+local function typed(value, spec, cmd)
   local json = require "nt3.json"
   if value == "true" then return true end
   if value == "false" then return false end
@@ -34,7 +34,12 @@ local function typed(value)
     if n then return n end
   end
   if value:match("^-?%d+%.?%d*[eE][-+]?%d+$") or value:match("^-?%d+%.%d+$") then
-    return tonumber(value)
+    local n = tonumber(value)
+    -- JSON has no infinity: 1E400 is a mistake to point at, not a crash
+    if n == math.huge or n == -math.huge then
+      cli.usage_error(("-F %s: the number is too large for JSON"):format(spec), cmd)
+    end
+    return n
   end
   if value:sub(1, 1) == "@" then return read_input(value:sub(2)) end
   return value
@@ -109,13 +114,90 @@ local function print_body(res)
     return
   end
   if require("nt3.prompt").isatty("stdout") then
-    local pretty = require("nt3.json").pretty(value)
+    -- as the server sent it: its key order and its numbers, indented
+    local pretty = require("nt3.json.text").pretty(body) or require("nt3.json").pretty(value)
     if pretty then
       cli.out(pretty, "\n")
       return
     end
   end
   cli.out(compact(body), "\n")
+end
+
+local function is_tty() return require("nt3.prompt").isatty("stdout") end
+
+-- A value as --filter prints it: a string raw, a table as JSON (indented
+-- on a terminal), nothing for nil, anything else as tostring does.
+local function print_value(value)
+  local json = require "nt3.json"
+  if value == nil then return end
+  if type(value) == "table" then
+    local text, err
+    if is_tty() then text, err = json.pretty(value) else text, err = json.encode(value) end
+    if not text then cli.fail("--filter: its result cannot be written as JSON: " .. tostring(err)) end
+    cli.out(text, "\n")
+  elseif value == json.null then
+    cli.out("null\n")
+  else
+    cli.out(tostring(value), "\n")
+  end
+end
+
+-- --filter '<lua>': an expression (or a chunk that returns) over the whole
+-- decoded result, bound to the name `data`, with Lua's string, table,
+-- math and utf8 libraries and nt3.json as `json`; nothing else.
+local function compile_filter(source, cmd)
+  local env = {
+    json = require "nt3.json", string = string, table = table, math = math, utf8 = utf8,
+    pairs = pairs, ipairs = ipairs, next = next, select = select, type = type,
+    tostring = tostring, tonumber = tonumber, error = error, pcall = pcall,
+  }
+  local chunk = load("return " .. source, "=--filter", "t", env)
+  local err
+  if not chunk then chunk, err = load(source, "=--filter", "t", env) end
+  if not chunk then cli.usage_error("--filter: " .. tostring(err), cmd) end
+  return function(value)
+    env.data = value
+    local ok, result = pcall(chunk)
+    if not ok then cli.fail("--filter: " .. tostring(result)) end
+    return result
+  end
+end
+
+-- A fresh Idempotency-Key: 128 random bits, as a UUID (version 4).
+local function random_key()
+  local f = io.open("/dev/urandom", "rb")
+  local bytes = f and f:read(16)
+  if f then f:close() end
+  if not bytes or #bytes ~= 16 then cli.fail("cannot read /dev/urandom for an idempotency key") end
+  local b = { bytes:byte(1, 16) }
+  b[7] = (b[7] & 0x0f) | 0x40
+  b[9] = (b[9] & 0x3f) | 0x80
+  return ("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x"):format(table.unpack(b))
+end
+
+local function count_flag(value, flag, cmd, integer)
+  local n = tonumber(value)
+  if not n or n < 0 or n ~= n or n == math.huge or (integer and math.type(n) ~= "integer" and n % 1 ~= 0) then
+    cli.usage_error(("%s expects %s, got %q"):format(flag, integer and "a whole number >= 0" or "a number of seconds",
+      value), cmd)
+  end
+  return integer and math.tointeger(n) or n
+end
+
+-- --paginate: every page's items as ONE JSON array, as if the list were
+-- one page; items keep the server's text (key order, numbers). Printed
+-- once every page is in: a failure on page 3 leaves no half array behind.
+local function print_pages(api, path, req)
+  local items = {}
+  for item in api.pages(path, { query = req.query, headers = req.headers, raw = true,
+    retries = req.retries, max_retry_wait = req.max_retry_wait }) do
+    items[#items + 1] = item
+  end
+  local text = "[" .. table.concat(items, ",") .. "]"
+  if is_tty() then text = require("nt3.json.text").pretty(text) or text end
+  cli.out(text, "\n")
+  return 0
 end
 
 return {
@@ -133,6 +215,13 @@ return {
     { short = "i", long = "include",
       help = "Print the status line and response headers before the body" },
     { long = "silent", help = "Do not print the response body" },
+    { short = "o", long = "output", value = "file", help = "Write the response body to a file (atomically)" },
+    { long = "paginate", help = "Follow Link: rel=\"next\" and print every page's items as one JSON array" },
+    { long = "filter", value = "lua", help = "Print a Lua expression over the decoded result, bound to `data`" },
+    { long = "idempotency-key", value = "key|auto",
+      help = "Send Idempotency-Key (auto: a random one), which lets a POST or PATCH be retried" },
+    { long = "retries", value = "n", help = "Retry up to n times on 429/502/503/504 or a failed connection (default 3)" },
+    { long = "max-retry-wait", value = "seconds", help = "Wait at most this long in all between retries (default 60)" },
   },
   description = [[
 Sends a request to <api_url><path> with the active token (the one `nt3 status`
@@ -161,7 +250,7 @@ NT3_CA_FILE to the absolute path of its PEM certificate file.]],
     end
     for _, spec in ipairs(opts.field or {}) do
       local k, v = split_field(spec, "-F", cmd)
-      fields[k], has_fields = typed(v), true
+      fields[k], has_fields = typed(v, spec, cmd), true
     end
 
     -- a name given once is Name = value, one given again (in any case)
@@ -192,12 +281,54 @@ NT3_CA_FILE to the absolute path of its PEM certificate file.]],
       cli.fail(perr, pkind == "not_logged_in" and cli.EXIT.not_logged_in or cli.EXIT.failure)
     end
 
+    if opts.idempotency_key then
+      headers["Idempotency-Key"] = opts.idempotency_key == "auto" and random_key() or opts.idempotency_key
+    end
     local req = { method = method, path = path, headers = headers }
+    if opts.retries then req.retries = count_flag(opts.retries, "--retries", cmd, true) end
+    if opts.max_retry_wait then
+      req.max_retry_wait = count_flag(opts.max_retry_wait, "--max-retry-wait", cmd, false)
+      if req.max_retry_wait == 0 then req.retries = 0 end
+    end
+    if opts.paginate and method ~= "GET" then cli.usage_error("--paginate works with GET requests only", cmd) end
+    if opts.output and (opts.paginate or opts.filter) then
+      cli.usage_error("-o/--output takes the body as it is; it does not go with --paginate or --filter", cmd)
+    end
     if opts.input then
       req.body = read_input(opts.input)
       if has_fields then req.query = fields end
     elseif has_fields then
       if method == "GET" or method == "HEAD" then req.query = fields else req.body = fields end
+    end
+
+    local filter = opts.filter and compile_filter(opts.filter, cmd)
+    if opts.paginate then
+      if not filter then return print_pages(api, path, req) end
+      local all = require("nt3.json").array()
+      for item in api.pages(path, { query = req.query, headers = req.headers,
+        retries = req.retries, max_retry_wait = req.max_retry_wait }) do
+        all[#all + 1] = item
+      end
+      print_value(filter(all))
+      return 0
+    end
+
+    -- the body goes where it is asked for as it arrives: to a file, or
+    -- straight through a pipe, with no decoding and no size cap
+    local write_error
+    if opts.output then
+      req.output = opts.output
+    elseif opts.silent then
+      req.sink = function() end
+    elseif not filter and not opts.include and not is_tty() then
+      req.raw = true
+      req.sink = function(chunk)
+        local ok, err = io.stdout:write(chunk)
+        if not ok then
+          write_error = "cannot write to standard output: " .. tostring(err)
+          error(write_error, 0)
+        end
+      end
     end
 
     local value, res, code, errres = api.request(req)
@@ -206,12 +337,19 @@ NT3_CA_FILE to the absolute path of its PEM certificate file.]],
       if type(code) == "number" then
         if opts.include then print_head(errres) end
         if not opts.silent then print_body(errres) end
+        -- a server with nothing to say gets "HTTP 418", not "HTTP 418 (HTTP 418)"
+        if message == ("HTTP %d"):format(code) then cli.fail(message) end
         cli.fail(("%s (HTTP %d)"):format(message, code))
       end
+      if code == "sink" and write_error then cli.fail(write_error) end
       cli.fail(message, code == "not_logged_in" and cli.EXIT.not_logged_in or cli.EXIT.failure)
     end
+    if filter then
+      print_value(filter(value))
+      return 0
+    end
     if opts.include then print_head(res) end
-    if not opts.silent then print_body(res) end
+    if not opts.silent and not req.sink and not req.output then print_body(res) end
     return 0
   end,
 }

@@ -15,7 +15,20 @@ local M = {}
 local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = true, HEAD = true, OPTIONS = true }
 
 -- Options passed through to nt3.http.request as they are.
-local HTTP_OPTIONS = { "timeout", "connect_timeout", "stall_timeout", "max_size", "max_redirects", "cafile" }
+local HTTP_OPTIONS = {
+  "timeout", "connect_timeout", "stall_timeout", "max_size", "max_redirects", "cafile",
+  "retries", "max_retry_wait", "output", "sink",
+}
+
+-- What an API request does unless told otherwise: try an idempotent
+-- request up to three more times on 429/502/503/504 or a failed
+-- connection, waiting at most a minute in all (DESIGN.md, "Rate limits").
+M.RETRIES = 3
+M.MAX_RETRY_WAIT = 60
+
+-- nt3.http's failure codes that are not the network's fault keep their
+-- name as the kind; every other is "network".
+local LOCAL_KINDS = { rate_limited = true, sink = true, output = true, invalid = true }
 
 -- api.on_warning(message): called with each warning about the credential
 -- files (a token file readable by others, ...), once per process. The
@@ -166,6 +179,51 @@ function M.url(path)
   return (cred.api_url:gsub("/+$", "")) .. path
 end
 
+-- One request to a URL already known to be under the API URL.
+local function send(req, method, url, headers, body)
+  local http_req = { method = method, url = url, headers = headers, body = body }
+  for _, k in ipairs(HTTP_OPTIONS) do http_req[k] = req[k] end
+  if http_req.retries == nil then http_req.retries = M.RETRIES end
+  if http_req.max_retry_wait == nil then http_req.max_retry_wait = M.MAX_RETRY_WAIT end
+  local res, herr, code = M.http(http_req)
+  if not res then return nil, herr, LOCAL_KINDS[code] and code or "network" end
+  if res.status >= 400 then
+    return nil, error_message(res, (M.decode(res))), res.status, res
+  end
+  local value = res.body
+  if not req.raw then value = M.decode(res) end
+  return value, res
+end
+
+-- The headers of every API request: the token, JSON, then the caller's,
+-- which win whatever their case and form.
+local function headers_for(cred, given, has_body)
+  local headers = {
+    ["Authorization"] = "Bearer " .. cred.token,
+    ["Accept"] = "application/json",
+  }
+  if has_body then headers["Content-Type"] = "application/json" end
+  local function replace_default(name)
+    if type(name) ~= "string" then return end
+    for existing in pairs(headers) do
+      if type(existing) == "string" and existing:lower() == name:lower() then headers[existing] = nil end
+    end
+  end
+  given = given or {}
+  for key, value in pairs(given) do
+    if type(key) == "string" then
+      replace_default(key)
+    elseif type(value) == "table" then
+      replace_default(value[1])
+    end
+  end
+  for key, value in pairs(given) do
+    if type(key) == "string" then headers[key] = value end
+  end
+  for _, pair in ipairs(given) do headers[#headers + 1] = pair end
+  return headers
+end
+
 -- api.request{ method=, path=, body=, query=, headers=, raw=, timeout=, ... }
 --   -> value, response | nil, message, status_or_kind, response
 -- body: a table is sent as JSON; a string as it is (Content-Type
@@ -207,48 +265,91 @@ function M.request(req)
   end
 
   -- User-Agent is nt3.http's: one place says who we are
-  local headers = {
-    ["Authorization"] = "Bearer " .. cred.token,
-    ["Accept"] = "application/json",
-  }
-  if body then headers["Content-Type"] = "application/json" end
-  -- the caller's headers win, whatever their case and whichever form they
-  -- take (Name = value, Name = {values}, or {name, value} pairs in order)
-  local function replace_default(name)
-    if type(name) ~= "string" then return end
-    for existing in pairs(headers) do
-      if type(existing) == "string" and existing:lower() == name:lower() then headers[existing] = nil end
+  local headers = headers_for(cred, req.headers, body ~= nil)
+  return send(req, method, (cred.api_url:gsub("/+$", "")) .. with_query(req.path, req.query), headers, body)
+end
+
+-- "https://Host.example:443/x" -> "https://host.example:443"
+local function origin_of(url)
+  local scheme, authority = url:match("^(%a[%w+.-]*)://([^/?#]*)")
+  if not scheme then return nil end
+  scheme, authority = scheme:lower(), authority:lower():gsub("^.*@", "")
+  if not authority:match(":%d+$") then authority = authority .. (scheme == "https" and ":443" or ":80") end
+  return scheme .. "://" .. authority
+end
+
+-- The target of the rel="next" link of an RFC 8288 Link header, if any.
+local function next_link(value)
+  for target, params in value:gmatch("<([^>]*)>([^<]*)") do
+    for rel in params:gmatch('[Rr][Ee][Ll]%s*=%s*"?([^";,]*)') do
+      for r in rel:gmatch("%S+") do
+        if r:lower() == "next" then return target end
+      end
     end
   end
-  local given = req.headers or {}
-  for key, value in pairs(given) do
-    if type(key) == "string" then
-      replace_default(key)
-    elseif type(value) == "table" then
-      replace_default(value[1])
+end
+
+local function items_of(value, raw)
+  if raw then return require("nt3.json.text").items(value) end
+  if type(value) ~= "table" then return nil end
+  if type(value.data) == "table" then value = value.data end
+  if next(value) ~= nil and value[1] == nil then return nil end
+  return value
+end
+
+-- api.pages(path[, opts]) -> iterator over every item of a list, page by page
+-- A list answers a JSON array (or an object whose "data" is the array) and,
+-- while more items exist, a Link: <url>; rel="next" header. Each page is
+-- fetched when the loop reaches it, so breaking out stops the fetching.
+-- opts: query, headers, raw (items as the JSON text the server sent) and
+-- the options of api.request. A failure, a next link to another origin
+-- (the token stays with the API URL) or one already fetched raises.
+function M.pages(path, opts)
+  check_path(1, "pages", path)
+  check.arg(2, "pages", opts, "table", true)
+  opts = opts or {}
+  local cred, cerr = opts.credential, nil
+  if not cred then
+    cred, cerr = credential()
+    if not cred then error(cerr, 2) end
+  end
+  local base = cred.api_url:gsub("/+$", "")
+  local origin = origin_of(base)
+  local url = base .. with_query(path, opts.query)
+  local headers = headers_for(cred, opts.headers, false)
+  local seen, page, items, i = {}, 0, {}, 0
+  local function shown(u) return policy.sanitize((u:gsub("[?#].*$", "")), 200) end
+  return function()
+    while true do
+      if i < #items then
+        i = i + 1
+        return items[i], i
+      end
+      if not url then return nil end
+      if seen[url] then
+        error(("page %d's next link points at page %d again (%s): the list would never end")
+          :format(page, seen[url], shown(url)), 0)
+      end
+      page = page + 1
+      seen[url] = page
+      local value, res, status = send(opts, "GET", url, headers, nil)
+      if value == nil then
+        local where = type(status) == "number" and ("HTTP %d, "):format(status) or ""
+        error(("%s (%spage %d of %s)"):format(res, where, page, shown(url)), 0)
+      end
+      local list = items_of(value, opts.raw)
+      if not list then error(("page %d of %s is not a list (a JSON array, or an object with a \"data\" array)")
+        :format(page, shown(url)), 0) end
+      items, i = list, 0
+      local link = res.headers and res.headers.link
+      url = link and next_link(link)
+      if url and url:sub(1, 1) == "/" then url = origin .. url end
+      if url and origin_of(url) ~= origin then
+        error(("refusing to follow page %d's next link to %s: it is not on the API URL's origin %s, and the token"
+          .. " goes nowhere else"):format(page, shown(url), origin), 0)
+      end
     end
   end
-  for key, value in pairs(given) do
-    if type(key) == "string" then headers[key] = value end
-  end
-  for _, pair in ipairs(given) do headers[#headers + 1] = pair end
-
-  local http_req = {
-    method = method,
-    url = (cred.api_url:gsub("/+$", "")) .. with_query(req.path, req.query),
-    headers = headers,
-    body = body,
-  }
-  for _, k in ipairs(HTTP_OPTIONS) do http_req[k] = req[k] end
-
-  local res, herr = M.http(http_req)
-  if not res then return nil, herr, "network" end
-  local value = res.body
-  if not req.raw then value = M.decode(res) end
-  if res.status >= 400 then
-    return nil, error_message(res, value), res.status, res
-  end
-  return value, res
 end
 
 local function verb(method)

@@ -96,13 +96,14 @@ function M.run(args, opts)
     stdin = d .. "/stdin"
     M.spit(stdin, opts.stdin)
   end
+  -- opts.stdout_file: where stdout goes instead (a big body, /dev/full)
   local cmd = ("(%s) <%s >%s 2>%s"):format(table.concat(parts, " "), M.quote(stdin),
-    M.quote(d .. "/stdout"), M.quote(d .. "/stderr"))
+    M.quote(opts.stdout_file or (d .. "/stdout")), M.quote(d .. "/stderr"))
   local _, how, code = os.execute(cmd)
   if how == "signal" then code = 128 + code end
   return {
     code = code,
-    stdout = slurp(d .. "/stdout") or "",
+    stdout = not opts.stdout_file and slurp(d .. "/stdout") or "",
     stderr = slurp(d .. "/stderr") or "",
     home = vars.HOME,
   }

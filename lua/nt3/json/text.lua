@@ -1,0 +1,145 @@
+-- nt3.json.text: JSON handled as text, never decoded, for output that must
+-- keep what the server sent exactly: its key order, its numbers, its
+-- escapes. `nt3 api` pretty-prints with it on a terminal and joins the
+-- pages of a list with it.
+local M = {}
+
+-- The index of the closing quote of the string that opens at i.
+local function string_end(s, i)
+  local j = i + 1
+  while true do
+    local k = s:find('["\\]', j)
+    if not k then return nil end
+    if s:byte(k) == 34 then return k end
+    j = k + 2
+  end
+end
+
+-- The first and last index of the value that starts at or after i, or nil.
+local function value_span(s, i)
+  i = s:find("[^ \t\r\n]", i)
+  if not i then return nil end
+  local c = s:byte(i)
+  if c == 34 then -- "
+    local j = string_end(s, i)
+    return j and i, j
+  end
+  if c == 123 or c == 91 then -- { [
+    local depth, j = 0, i
+    while true do
+      j = s:find('[%[%]{}"]', j)
+      if not j then return nil end
+      local d = s:byte(j)
+      if d == 34 then
+        j = string_end(s, j)
+        if not j then return nil end
+      elseif d == 123 or d == 91 then
+        depth = depth + 1
+      else
+        depth = depth - 1
+        if depth == 0 then return i, j end
+      end
+      j = j + 1
+    end
+  end
+  local j = s:find("[,%]}%s]", i)
+  if j == i then return nil end
+  return i, (j or #s + 1) - 1
+end
+
+-- The raw texts of the elements of the array spanning [i, j].
+local function elements_of(s, i, j)
+  local list, k = {}, i + 1
+  while true do
+    local first = s:find("[^ \t\r\n]", k)
+    if not first or first >= j then return list end
+    local a, b = value_span(s, first)
+    if not a then return nil end
+    list[#list + 1] = s:sub(a, b)
+    local sep = s:find("[^ \t\r\n]", b + 1)
+    if not sep or sep > j then return nil end
+    if s:byte(sep) == 93 then return list end -- ]
+    if s:byte(sep) ~= 44 then return nil end -- ,
+    k = sep + 1
+  end
+end
+
+-- text.items(text) -> list of raw element texts | nil
+-- The elements of a list as a server sends one: a JSON array, or an
+-- object whose "data" member is the array. nil for anything else.
+function M.items(text)
+  local a, b = value_span(text, 1)
+  if not a or text:find("[^ \t\r\n]", b + 1) then return nil end
+  if text:byte(a) == 91 then return elements_of(text, a, b) end
+  if text:byte(a) ~= 123 then return nil end
+  local k = a + 1
+  while true do
+    local ka, kb = value_span(text, k)
+    if not ka or text:byte(ka) ~= 34 then return nil end
+    local colon = text:find("[^ \t\r\n]", kb + 1)
+    if not colon or text:byte(colon) ~= 58 then return nil end
+    local va, vb = value_span(text, colon + 1)
+    if not va then return nil end
+    if text:sub(ka, kb) == '"data"' then
+      if text:byte(va) ~= 91 then return nil end
+      return elements_of(text, va, vb)
+    end
+    local sep = text:find("[^ \t\r\n]", vb + 1)
+    if not sep or text:byte(sep) ~= 44 then return nil end
+    k = sep + 1
+  end
+end
+
+-- text.pretty(text[, indent]) -> text indented, one member per line, or
+-- nil when text is not one JSON value. Strings, numbers and key order are
+-- kept byte for byte.
+function M.pretty(text, indent)
+  local a, b = value_span(text, 1)
+  if not a or text:find("[^ \t\r\n]", b + 1) then return nil end
+  indent = indent or "  "
+  local out, depth, i = {}, 0, a
+  local function newline() out[#out + 1] = "\n" .. indent:rep(depth) end
+  while i <= b do
+    local j = text:find('[%[%]{},:"\t\r\n ]', i)
+    if not j or j > b then
+      out[#out + 1] = text:sub(i, b)
+      break
+    end
+    if j > i then out[#out + 1] = text:sub(i, j - 1) end
+    local c = text:byte(j)
+    if c == 34 then
+      local e = string_end(text, j)
+      out[#out + 1] = text:sub(j, e)
+      i = e + 1
+    elseif c == 123 or c == 91 then
+      local close = c == 123 and "}" or "]"
+      local nxt = text:find("[^ \t\r\n]", j + 1)
+      if text:sub(nxt, nxt) == close then
+        out[#out + 1] = string.char(c) .. close
+        i = nxt + 1
+      else
+        out[#out + 1] = string.char(c)
+        depth = depth + 1
+        newline()
+        i = j + 1
+      end
+    elseif c == 125 or c == 93 then
+      depth = depth - 1
+      newline()
+      out[#out + 1] = string.char(c)
+      i = j + 1
+    elseif c == 44 then
+      out[#out + 1] = ","
+      newline()
+      i = j + 1
+    elseif c == 58 then
+      out[#out + 1] = ": "
+      i = j + 1
+    else
+      i = j + 1 -- white space between tokens
+    end
+  end
+  return table.concat(out)
+end
+
+return M
