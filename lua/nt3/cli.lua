@@ -360,7 +360,12 @@ end
 function M.main(argv)
   check.arg(1, "main", argv, "table")
   local ok, result = xpcall(dispatch, traceback, argv)
-  io.stdout:flush()
+  -- output that never arrived (a full disk, a closed pipe) is a failure,
+  -- never a success
+  local flushed, ferr = io.stdout:flush()
+  if ok and not flushed then
+    ok, result = false, "cannot write to standard output: " .. tostring(ferr)
+  end
   if ok then return result end
   local msg = message_of(result)
   if msg and msg ~= "" then
