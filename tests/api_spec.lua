@@ -234,6 +234,20 @@ describe("nt3 api", function()
     assert.are.equal(0, #other.requests())
   end)
 
+  it("refuses a full URL that merely starts with the API URL's text: another port, a longer host", function()
+    local cases = {
+      { url = srv.url .. "0/api/v1/me", api = srv.url },                       -- :<port>0
+      { url = "https://app.nt3.io.evil.com/api/v1/me", api = "https://app.nt3.io" },
+      { url = "https://app.nt3.io@evil.com/api/v1/me", api = "https://app.nt3.io" },
+    }
+    for _, case in ipairs(cases) do
+      local out = sh.run({ "api", case.url }, { env = { NT3_API_TOKEN = at.TOKEN, NT3_API_URL = case.api } })
+      assert.are.equal(1, out.code, case.url)
+      assert.are.equal(("nt3: refusing to send the token to %s: it is not under the API URL %s\n")
+        :format(case.url, case.api), out.stderr)
+    end
+  end)
+
   it("uses the method given with -X/--method", function()
     for _, argv in ipairs({ { "-X", "DELETE" }, { "--method", "delete" }, { "--method=DELETE" } }) do
       local args = { "api", "/api/v1/echo" }
