@@ -646,13 +646,14 @@ static int retriable_status(long status) {
 
 /* Queues the next attempt of the current hop after `wait` seconds. */
 static void retry_later(struct transfer *t, double wait, const char *why) {
-  char shown[600];
   t->attempt++;
   t->waited += wait;
-  if (nt3_debug_enabled())
+  if (nt3_debug_enabled()) {
+    char shown[600];
     nt3_http_trace("retrying %s %s in %.1f s (%s; attempt %d of %lld)", t->method,
                    nt3_http_display_url(t->eng->api, t->url, shown, sizeof shown), wait, why,
                    t->attempt + 1, (long long)t->req.retries + 1);
+  }
   release_easy(t);
   t->code = NULL;
   t->message[0] = '\0';
@@ -812,7 +813,7 @@ static void finish(struct transfer *t) {
 
 int nt3_transfer_begin(lua_State *L, struct engine *e, struct transfer *t) {
   const struct curl_api *api = e->api;
-  char shown[600], why[600];
+  char why[600];
   t->eng = e;
   t->api = api;
   t->state = T_NEW;
@@ -822,9 +823,11 @@ int nt3_transfer_begin(lua_State *L, struct engine *e, struct transfer *t) {
   t->url = api->url();
   if (!t->url) return luaL_error(L, "not enough memory");
   CURLUcode uc = api->url_set(t->url, CURLUPART_URL, t->req.url, CURLU_NON_SUPPORT_SCHEME);
-  if (uc != CURLUE_OK)
+  if (uc != CURLUE_OK) {
+    char shown[600];
     return set_error(t, E_INVALID_URL, "invalid URL \"%s\": %s", printable(shown, sizeof shown, t->req.url),
                      api->url_strerror(uc));
+  }
   if (nt3_http_refuse_url(api, t->url, why, sizeof why)) return set_error(t, E_REFUSED_URL, "%s", why);
   t->first_origin = nt3_http_origin(api, t->url);
   t->hop_origin = nt3_http_origin(api, t->url);

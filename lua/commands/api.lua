@@ -205,7 +205,8 @@ return {
   summary = "Make an authenticated request to the nt3 API",
   args = { "path" },
   flags = {
-    { short = "X", long = "method", value = "method", help = "HTTP method (default GET, or POST with fields or --input)" },
+    { short = "X", long = "method", value = "method",
+      help = "HTTP method (default GET, or POST with fields or --input)" },
     { short = "H", long = "header", value = "name:value", multiple = true,
       help = "Add a request header (repeatable; a name given twice is sent on two lines)" },
     { short = "f", long = "raw-field", value = "key=value", multiple = true, help = "Add a string field" },
@@ -220,7 +221,8 @@ return {
     { long = "filter", value = "lua", help = "Print a Lua expression over the decoded result, bound to `data`" },
     { long = "idempotency-key", value = "key|auto",
       help = "Send Idempotency-Key (auto: a random one), which lets a POST or PATCH be retried" },
-    { long = "retries", value = "n", help = "Retry up to n times on 429/502/503/504 or a failed connection (default 3)" },
+    { long = "retries", value = "n",
+      help = "Retry up to n times on 429/502/503/504 or a failed connection (default 3)" },
     { long = "max-retry-wait", value = "seconds", help = "Wait at most this long in all between retries (default 60)" },
   },
   description = [[
@@ -272,7 +274,8 @@ NT3_CA_FILE to the absolute path of its PEM certificate file.]],
 
     local method = opts.method and opts.method:upper()
       or ((has_fields or opts.input) and "POST" or "GET")
-    if not method:match("^[A-Z]+$") or not ({ GET = 1, POST = 1, PUT = 1, PATCH = 1, DELETE = 1, HEAD = 1, OPTIONS = 1 })[method] then
+    local known = { GET = 1, POST = 1, PUT = 1, PATCH = 1, DELETE = 1, HEAD = 1, OPTIONS = 1 }
+    if not method:match("^[A-Z]+$") or not known[method] then
       cli.usage_error(("unsupported method %q"):format(opts.method), cmd)
     end
 

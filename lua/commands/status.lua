@@ -102,7 +102,8 @@ local function print_text(f, sources, cred)
     if rec.shadowed then
       cli.print(("  Shadowed: %s holds a token (%s) that is not used"):format(describe(rec), config.mask(rec.token)))
     elseif rec.source == "local" and not rec.active and rec.api_url and not rec.token then
-      cli.print(("  Ignored:  the api_url in %s (it has no token of its own, so it applies to none)"):format(rec.display))
+      cli.print(("  Ignored:  the api_url in %s (it has no token of its own, so it applies to none)")
+        :format(rec.display))
     end
   end
   if f.check then

@@ -258,8 +258,9 @@ function M.request(req)
     check.fail(1, "request", ("field 'body' must be a table or a string, not %s"):format(type(body)))
   end
 
-  local cred, err, kind = req.credential, nil, nil
+  local cred = req.credential
   if not cred then
+    local err, kind
     cred, err, kind = credential()
     if not cred then return nil, err, kind end
   end
@@ -308,8 +309,9 @@ function M.pages(path, opts)
   check_path(1, "pages", path)
   check.arg(2, "pages", opts, "table", true)
   opts = opts or {}
-  local cred, cerr = opts.credential, nil
+  local cred = opts.credential
   if not cred then
+    local cerr
     cred, cerr = credential()
     if not cred then error(cerr, 2) end
   end
