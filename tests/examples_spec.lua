@@ -58,6 +58,44 @@ describe("docs/examples", function()
     end)
   end)
 
+  describe("export-projects.lua", function()
+    local EXPECTED = table.concat({
+      "id,name,owner,tasks", "p_1,Apollo,dev@example.com,3", "p_2,Borealis,dev@example.com,6",
+      'p_3,"Caravel, Ltd",dev@example.com,9', "p_4,Dune,dev@example.com,12",
+      'p_5,"Echo ""Park""",dev@example.com,15', "p_6,Fjord,dev@example.com,18",
+      "p_7,Gemini,dev@example.com,21", "" }, "\r\n")
+
+    local function stats(reset)
+      local http = require "nt3.http"
+      local res = assert(http.request { url = srv.url .. "/_stats" .. (reset and "?reset=1" or "") })
+      return require("nt3.json").decode(res.body)
+    end
+
+    it("pages through the list and fetches the details side by side, in the list's order", function()
+      local dir = sh.tmpdir()
+      stats(true)
+      local out = at.nt3(srv, { "run", EXAMPLES .. "/export-projects.lua", dir .. "/projects.csv" })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("", out.stderr)
+      assert.are.equal(EXPECTED, sh.slurp(dir .. "/projects.csv"))
+      local s = stats()
+      assert.is_true(s.max_in_flight > 1, "details were fetched one at a time")
+      local pages = 0
+      for _, r in ipairs(at.requests_to(srv, "/api/v1/projects")) do
+        if not r.path:find("^/api/v1/projects/") then pages = pages + 1 end
+      end
+      assert.are.equal(3, pages)
+    end)
+
+    it("never has more detail requests in flight than --concurrency", function()
+      stats(true)
+      local out = at.nt3(srv, { "run", EXAMPLES .. "/export-projects.lua", "--concurrency", "2" })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal(EXPECTED, out.stdout)
+      assert.are.equal(2, stats().max_in_flight)
+    end)
+  end)
+
   describe("items-to-csv.lua", function()
     local EXPECTED = "id,name\r\nitem_1,Item 1\r\nitem_2,Item 2\r\nitem_3,Item 3\r\nitem_4,Item 4\r\nitem_5,Item 5\r\n"
 

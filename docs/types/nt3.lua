@@ -480,6 +480,13 @@ function config.check(scope) end
 ---@field max_size? integer
 ---@field max_redirects? integer
 ---@field cafile? string
+---@field retries? integer more attempts on 429/502/503/504 or a failed connection (default api.RETRIES)
+---@field max_retry_wait? number seconds of waiting between attempts, in all (default api.MAX_RETRY_WAIT)
+---@field output? string stream a 2xx body into this file, atomically
+---@field sink? fun(chunk: string) stream a 2xx body into this function
+
+---@class nt3.api.PagesOptions: nt3.api.Options
+---@field credential? nt3.config.Credential
 
 ---@class nt3.api.Request: nt3.api.Options
 ---@field method? "GET"|"POST"|"PUT"|"PATCH"|"DELETE"|"HEAD"|"OPTIONS"|string default "GET"
@@ -489,11 +496,19 @@ function config.check(scope) end
 
 --- On failure: the status (a number, for HTTP >= 400), or "not_logged_in",
 --- "invalid" (a broken credential) or "network" (no response at all).
----@alias nt3.api.failure integer|"not_logged_in"|"invalid"|"network"
+---@alias nt3.api.failure integer|"not_logged_in"|"invalid"|"network"|"rate_limited"|"sink"|"output"
 
 --- Authenticated requests to `<api_url><path>` with the active token.
 ---@class nt3.api
+---@field RETRIES integer attempts after the first, by default (3)
+---@field MAX_RETRY_WAIT number seconds of waiting between attempts, in all, by default (60)
 local api = {}
+
+--- Every item of a list, page by page (Link: rel="next"); raises on failure.
+---@param path string must start with "/"
+---@param opts? nt3.api.PagesOptions
+---@return fun(): any, integer iterator item, index
+function api.pages(path, opts) end
 
 --- Decoded JSON (or the body as text), and the response; or nil, message,
 --- status or kind, and the response for an HTTP error.

@@ -40,6 +40,12 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       the same authorisation as /api/v1/me; a page (default 1, per_page
       default 2) of five items {"items": [{"id": "item_1", "name": "Item 1"},
       ...], "next_page": N+1 or null}
+  /api/v1/projects?page=P
+      the same authorisation as /api/v1/me; a page of the 7 projects, 3 per
+      page, as a JSON array of {"id", "name"}, with Link: rel="next" while
+      more exist (docs/examples/export-projects.lua reads it)
+  /api/v1/projects/<id>
+      the same authorisation; after 50 ms, {"id", "name", "owner", "tasks"}
   /_requests
       GET: every request received so far except those to /_requests, in
       order: [{"method", "path" (with the query), "headers", "header_list",
@@ -152,6 +158,24 @@ class Handler(BaseHTTPRequestHandler):
         body = {"data": items} if q.get("wrap") == "data" else items
         return self.send(200, body, headers=headers)
 
+    def projects(self, route, q):
+        names = ["Apollo", "Borealis", "Caravel, Ltd", "Dune", "Echo \"Park\"", "Fjord", "Gemini"]
+        if route == "/api/v1/projects":
+            page = int(q.get("page", "1"))
+            start = (page - 1) * 3
+            items = [{"id": "p_%d" % (i + 1), "name": names[i]} for i in range(start, min(start + 3, len(names)))]
+            headers = []
+            if start + 3 < len(names):
+                headers.append(("Link", '<%s://%s:%d/api/v1/projects?page=%d>; rel="next"' % (
+                    self.server.scheme, self.server.host_text, self.server.server_address[1], page + 1)))
+            return self.send(200, items, headers=headers)
+        pid = route[len("/api/v1/projects/"):]
+        if not pid.startswith("p_") or not pid[2:].isdigit() or not 1 <= int(pid[2:]) <= len(names):
+            return self.send(404, {"message": "no such project"})
+        n = int(pid[2:])
+        time.sleep(0.05)
+        return self.send(200, {"id": pid, "name": names[n - 1], "owner": "dev@example.com", "tasks": n * 3})
+
     def many_bytes(self, q):
         n = int(q.get("n", "0"))
         self.send_response(200)
@@ -245,6 +269,10 @@ class Handler(BaseHTTPRequestHandler):
         if route == "/_requests":
             with self.server.lock:
                 return self.send(200, list(self.server.requests))
+        if route == "/api/v1/projects" or route.startswith("/api/v1/projects/"):
+            if not self.authorised():
+                return self.send(401, {"message": "invalid token"})
+            return self.projects(route, dict(query))
         if route == "/_stats":
             return self.stats(dict(query))
         if route == "/slow":
