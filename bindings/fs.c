@@ -23,6 +23,7 @@
 
 #include <lauxlib.h>
 
+#include "policy.h"
 #include "runtime.h"
 
 #define READ_CAP_DEFAULT (1024 * 1024)
@@ -686,12 +687,6 @@ static void lock_release(struct lock *lk) {
   lk->fd = -1;
 }
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void pause_seconds(double s) {
   struct timespec ts;
   ts.tv_sec = (time_t)s;
@@ -702,13 +697,13 @@ static void pause_seconds(double s) {
 /* 0, ETIMEDOUT, or errno. Polls with LOCK_NB instead of blocking in flock,
  * so the wait is bounded without alarms or signal handlers. */
 static int acquire(int fd, double timeout) {
-  double deadline = now_seconds() + timeout;
+  double deadline = nt3_monotonic() + timeout;
   long pause_ns = LOCK_PAUSE_MIN_NS;
   for (;;) {
     if (flock(fd, LOCK_EX | LOCK_NB) == 0) return 0;
     if (errno == EINTR) continue;
     if (errno != EWOULDBLOCK) return errno;
-    double left = deadline - now_seconds();
+    double left = deadline - nt3_monotonic();
     if (left <= 0) return ETIMEDOUT;
     double pause = (double)pause_ns / 1e9;
     pause_seconds(pause < left ? pause : left);
@@ -722,7 +717,7 @@ static int acquire(int fd, double timeout) {
  * the holder before may have removed it, and the next writer would then
  * create and lock another. */
 static int lock_open(struct lock *lk, double timeout, int create) {
-  double deadline = now_seconds() + timeout;
+  double deadline = nt3_monotonic() + timeout;
   for (;;) {
     /* O_NONBLOCK: opening a FIFO must not hang; O_CLOEXEC: a program we
      * start must not inherit (and so prolong) the lock. Without create,
@@ -734,7 +729,7 @@ static int lock_open(struct lock *lk, double timeout, int create) {
     struct stat st;
     if (fstat(lk->fd, &st) != 0) return errno;
     if (create ? !S_ISREG(st.st_mode) : !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) return NOT_REGULAR;
-    double left = deadline - now_seconds();
+    double left = deadline - nt3_monotonic();
     int e = acquire(lk->fd, left > 0 ? left : 0);
     if (e || !create) return e;
     if (names_file(lk->path, st.st_dev, st.st_ino)) {
@@ -744,7 +739,7 @@ static int lock_open(struct lock *lk, double timeout, int create) {
       return 0;
     }
     lock_release(lk);
-    if (now_seconds() >= deadline) return ETIMEDOUT;
+    if (nt3_monotonic() >= deadline) return ETIMEDOUT;
   }
 }
 

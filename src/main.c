@@ -11,18 +11,14 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "policy.h"
 #include "runtime.h"
-
-static int debug_enabled(void) {
-  const char *d = getenv("NT3_DEBUG");
-  return d && *d && *d != '0';
-}
 
 /* message handler: the message alone, or with a traceback for NT3_DEBUG */
 static int on_error(lua_State *L) {
   const char *msg = lua_tostring(L, 1);
   if (!msg) msg = luaL_tolstring(L, 1, NULL);
-  if (debug_enabled())
+  if (nt3_debug_enabled())
     luaL_traceback(L, L, msg, 1);
   else
     lua_pushstring(L, msg);

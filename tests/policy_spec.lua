@@ -100,6 +100,17 @@ describe("nt3.policy", function()
         path .. " writes the Authorization header itself")
     end
     lua_files:close()
+    local c_files = io.popen("cd " .. sh.quote(sh.src) .. " && ls src/*.c bindings/*.c bindings/*/*.c")
+    for path in c_files:lines() do
+      if path ~= "src/policy.c" then
+        local text = assert(sh.slurp(sh.src .. "/" .. path))
+        assert.is_nil(text:find('getenv%("NT3_DEBUG"%)'), path .. " reads NT3_DEBUG itself")
+        assert.is_nil(text:find("inet_pton"), path .. " has its own loopback test")
+        assert.is_nil(text:find("now_seconds"), path .. " has its own clock")
+        assert.is_nil(text:find('"Proxy%-Authorization"'), path .. " lists credential headers itself")
+      end
+    end
+    c_files:close()
   end)
 end)
 

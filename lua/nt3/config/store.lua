@@ -13,7 +13,7 @@ local policy = require "nt3.policy"
 local M = {}
 
 M.DEFAULT_API_URL = "https://app.nt3.io"
-M.TOKEN_PREFIX = "entri_"
+M.TOKEN_PREFIX = policy.TOKEN_PREFIX
 M.TOKEN_MAX = 4096
 M.LOCAL_NAME = ".nt3.local.json"
 M.GLOBAL_NAME = "config.json"
