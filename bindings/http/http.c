@@ -57,7 +57,7 @@ static int in_task(lua_State *L) {
 static int finish_request(lua_State *L, int status, lua_KContext slot) {
   (void)status;
   struct transfer *t = luaL_checkudata(L, (int)slot, TRANSFER_MT);
-  if (t->state != T_DONE && t->eng) nt3_engine_run(L, t->eng, t, -1); /* resumed early */
+  if ((t->state == T_WAITING || t->state == T_RUNNING) && t->eng) nt3_engine_run(L, t->eng, t, -1); /* resumed early */
   int n = nt3_http_push_result(L, t);
   nt3_transfer_free(L, t);
   return n;
