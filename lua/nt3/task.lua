@@ -21,6 +21,9 @@ Task.__index = Task
 Task.__name = "nt3.task"
 
 local current -- the scheduler running now, if any
+-- the coroutines that are tasks: a coroutine a task makes for itself (a
+-- generator) is not one, and what it yields is its own business
+local is_task = setmetatable({}, { __mode = "k" })
 
 local function new_scheduler()
   return {
@@ -109,6 +112,7 @@ end
 local function spawn_in(s, fn, ...)
   local co = coroutine.create(fn)
   http._task(co)
+  is_task[co] = true
   local task = setmetatable({ co = co, status = "ready", waiters = {} }, Task)
   s.alive = s.alive + 1
   push_ready(s, task, ...)
@@ -144,8 +148,8 @@ function M.run(fn, ...)
 end
 
 local function in_task()
-  local co, main = coroutine.running()
-  return current ~= nil and not main and co
+  local co = coroutine.running()
+  return current ~= nil and is_task[co] == true
 end
 
 -- task.spawn(fn, ...) -> task: starts fn(...) as a task of its own

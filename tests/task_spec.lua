@@ -1,0 +1,80 @@
+-- nt3.task's scheduler itself (the requests it runs are proved in
+-- engine_spec): what a task may yield, and the errors it reports.
+local sh = require "helpers.sh"
+
+local function run(source)
+  return sh.run({ "run", sh.script(source) })
+end
+
+describe("nt3.task", function()
+  teardown(sh.cleanup)
+
+  it("leaves a coroutine a task makes for itself alone: its yields are its own", function()
+    local out = run([[
+      local task = require "nt3.task"
+      task.run(function()
+        local gen = coroutine.wrap(function() for i = 1, 3 do coroutine.yield(i) end end)
+        local t = task.spawn(function() task.sleep(0.05) return "slept" end)
+        print(gen(), gen(), gen(), task.wait(t))
+        print(coroutine.wrap(function() task.sleep(0.01) return "inner" end)())
+      end)]])
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("1\t2\t3\tslept\ninner\n", out.stdout)
+  end)
+
+  it("takes a plain coroutine.yield() in a task as giving the others a turn", function()
+    local out = run([[
+      local task = require "nt3.task"
+      local order = {}
+      task.run(function()
+        local a = task.spawn(function() order[#order + 1] = "a1"; coroutine.yield(); order[#order + 1] = "a2" end)
+        local b = task.spawn(function() order[#order + 1] = "b1"; coroutine.yield(); order[#order + 1] = "b2" end)
+        task.wait_all { a, b }
+      end)
+      print(table.concat(order, " "))]])
+    assert.are.equal("a1 b1 a2 b2\n", out.stdout, out.stderr)
+  end)
+
+  it("returns the main function's results, and raises its error", function()
+    local out = run([[
+      local task = require "nt3.task"
+      print(task.run(function(x, y) return x + y, "two" end, 1, 2))
+      print(pcall(task.run, function() error("boom", 0) end))]])
+    assert.are.equal("3\ttwo\nfalse\tboom\n", out.stdout, out.stderr)
+  end)
+
+  it("never loses the error of a task nothing waited for", function()
+    local out = run([[
+      local task = require "nt3.task"
+      task.run(function() task.spawn(function() error("lost?", 0) end) end)]])
+    assert.are.equal(1, out.code)
+    assert.are.equal("nt3: a task failed and nothing waited for it: lost?\n", out.stderr)
+  end)
+
+  it("says so when every task waits for another", function()
+    local out = run([[
+      local task = require "nt3.task"
+      task.run(function()
+        local me
+        local other = task.spawn(function() task.wait(me) end)
+        me = task.spawn(function() task.wait(other) end)
+        task.wait(me)
+      end)]])
+    assert.are.equal(1, out.code)
+    assert.are.equal("nt3: every task is waiting for another task: none can go on\n", out.stderr)
+  end)
+
+  it("puts caller mistakes in Lua's own words", function()
+    local out = run([[
+      local task = require "nt3.task"
+      print(pcall(task.map, {}, 42))
+      print(pcall(task.map, {}, print, { concurrency = 0 }))
+      print(pcall(task.sleep, -1))
+      print(pcall(task.wait, {}))]])
+    assert.are.equal(table.concat({
+      "false\tbad argument #2 to 'map' (function expected, got number)",
+      "false\tbad argument #3 to 'map' (concurrency must be a whole number of 1 or more)",
+      "false\tbad argument #1 to 'sleep' (seconds must be 0 or more)",
+      "false\tbad argument #1 to 'wait' (task expected, got table)", "" }, "\n"), out.stdout:gsub("[^\n\t]*: bad", "bad"))
+  end)
+end)
