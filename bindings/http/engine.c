@@ -478,6 +478,10 @@ static CURLcode setup_hop(struct transfer *t, CURL *h, double budget) {
    * and through a proxy "127.0.0.1" would name the proxy's machine */
   if (t->loopback) SET(CURLOPT_PROXY, "");
   SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
+  /* over TLS, where HTTP/2 may be offered, a request waits for a connection
+   * being set up to the same origin rather than opening its own: one
+   * multiplexed connection instead of one per task */
+  if (strncmp(t->hop_origin ? t->hop_origin : "", "https:", 6) == 0) SET(CURLOPT_PIPEWAIT, 1L);
   SET(CURLOPT_TIMEOUT_MS, to_ms(budget));
   SET(CURLOPT_CONNECTTIMEOUT_MS, to_ms(req->connect_timeout));
   SET(CURLOPT_NOPROGRESS, 0L);
