@@ -489,6 +489,10 @@ static CURLcode setup_hop(struct transfer *t, CURL *h, double budget) {
   SET(CURLOPT_XFERINFODATA, (void *)t);
   if (req->max_size > 0) SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_size);
   SET(CURLOPT_HTTPHEADER, t->cross_origin ? t->safe_headers : t->headers);
+  /* a streamed body comes in pieces of 128 KiB rather than 16: an eighth of
+   * the reads, and of the calls into a sink (measured on a 10 MB body:
+   * 634 recvfrom against curl's 100) */
+  if (req->output || req->has_sink) SET(CURLOPT_BUFFERSIZE, 131072L);
   SET(CURLOPT_WRITEFUNCTION, on_body);
   SET(CURLOPT_WRITEDATA, (void *)t);
   SET(CURLOPT_HEADERFUNCTION, on_header);
