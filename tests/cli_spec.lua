@@ -46,17 +46,21 @@ describe("flag parsing", function()
     assert.are.same({ "-t" }, args)
   end)
 
-  it("keeps a value that starts with a dash", function()
-    local opts = cli.parse(login_like, { "-t", "-abc" })
-    assert.are.equal("-abc", opts.token)
+  it("keeps a value that starts with a dash but is none of the command's flags", function()
+    for _, value in ipairs({ "-abc", "-1", "-", "--x" }) do
+      assert.are.equal(value, cli.parse(login_like, { "-t", value }).token)
+      assert.are.equal(value, cli.parse(login_like, { "--token", value }).token)
+    end
+    assert.are.same({ "-x: 1" }, cli.parse(login_like, { "-H", "-x: 1" }).header)
   end)
 
   it("rejects an unknown flag, a missing value and a value given to a boolean", function()
     local cases = {
       { { "--bogus" }, "unknown flag: --bogus" },
       { { "-x" }, "unknown shorthand flag: 'x' in -x" },
-      { { "--token" }, "flag needs an argument: --token" },
-      { { "-t" }, "flag needs an argument: 't' in -t" },
+      { { "--token" }, "--token needs a value" },
+      { { "-t" }, "-t needs a value" },
+      { { "-lt" }, "-t needs a value" },
       { { "--local=yes" }, "flag --local does not take a value" },
       { { "a", "b" }, "unexpected argument: b" },
     }
@@ -65,6 +69,53 @@ describe("flag parsing", function()
       assert.is_nil(opts)
       assert.are.equal(c[2], err)
     end
+  end)
+
+  it("says a flag needs a value when the next word is another of its flags, not that flag as the value", function()
+    local cases = {
+      { { "-t", "-u", "https://x.example" }, "-t needs a value" },
+      { { "--token", "-u", "https://x.example" }, "--token needs a value" },
+      { { "--token", "--local" }, "--token needs a value" },
+      { { "-t", "--api-url=https://x.example" }, "-t needs a value" },
+      { { "-t", "-lv" }, "-t needs a value" },
+      { { "-t", "-h" }, "-t needs a value" },
+      { { "-t", "--help" }, "-t needs a value" },
+      { { "-t", "--" }, "-t needs a value" },
+      { { "-H", "--profile", "work" }, "-H needs a value" },
+    }
+    for _, c in ipairs(cases) do
+      local opts, err = cli.parse(login_like, c[1])
+      assert.is_nil(opts, table.concat(c[1], " "))
+      assert.are.equal(c[2], err)
+    end
+  end)
+
+  it("names the nearest flag of the command for an unknown one", function()
+    local cases = {
+      { { "--tokne", "x" }, "unknown flag: --tokne (did you mean --token?)" },
+      { { "--api-ulr=x" }, "unknown flag: --api-ulr (did you mean --api-url?)" },
+      { { "--hepl" }, "unknown flag: --hepl (did you mean --help?)" },
+      { { "--profle", "w" }, "unknown flag: --profle (did you mean --profile?)" },
+      { { "--zzzzzz" }, "unknown flag: --zzzzzz" },
+    }
+    for _, c in ipairs(cases) do
+      local opts, err = cli.parse(login_like, c[1])
+      assert.is_nil(opts)
+      assert.are.equal(c[2], err)
+    end
+  end)
+
+  it("takes the global --profile NAME (and --profile=NAME) for a command that uses a token", function()
+    assert.are.equal("work", cli.parse(login_like, { "--profile", "work", "-l" }).profile)
+    assert.are.equal("work", cli.parse(login_like, { "-l", "--profile=work" }).profile)
+    assert.are.same({ nil, "--profile needs a value" }, { cli.parse(login_like, { "--profile" }) })
+    -- not for one that says it uses none
+    local offline = { name = "offline", summary = "s", uses_token = false, run = function() end }
+    assert.are.same({ nil, "unknown flag: --profile" }, { cli.parse(offline, { "--profile", "w" }) })
+    -- a command declaring a --profile of its own parses it as its own flag
+    local own = { name = "own", summary = "s", run = function() end,
+      flags = { { short = "p", long = "profile", value = "name" } } }
+    assert.are.equal("w", cli.parse(own, { "-p", "w" }).profile)
   end)
 
   it("requires the arguments a command declares", function()
@@ -178,12 +229,75 @@ describe("the nt3 command line", function()
     assert.are.equal('nt3: unknown command "stauts" (did you mean "status"?)\n', r.stderr)
   end)
 
-  it("rejects an unknown flag with one line plus the command's usage, exit 2", function()
+  it("rejects an unknown flag with its line, the command's one line of usage and where its help is, exit 2", function()
     local r = sh.run({ "help", "--bogus" })
     assert.are.equal(2, r.code)
-    local first, rest = r.stderr:match("^([^\n]*)\n(.*)$")
-    assert.are.equal("nt3: unknown flag: --bogus", first)
-    assert.matches("Usage: nt3 help [options]", rest, 1, true)
+    assert.are.equal("", r.stdout)
+    assert.are.equal("nt3: unknown flag: --bogus\n"
+      .. "Usage: nt3 help [options] [<command>]\n"
+      .. "Run 'nt3 help --help' for help.\n", r.stderr)
+  end)
+
+  it("never prints the whole help after a usage error", function()
+    for _, argv in ipairs({ { "login", "--bogus" }, { "api" }, { "status", "x" }, { "completion", "tcsh" },
+      { "logout", "--local=1" }, { "run" } }) do
+      local r = sh.run(argv)
+      assert.are.equal(2, r.code, argv[1])
+      assert.are.equal(3, select(2, r.stderr:gsub("\n", "")), r.stderr)
+      assert.falsy(r.stderr:find("Options:", 1, true), r.stderr)
+      assert.are.equal(("Run 'nt3 %s --help' for help."):format(argv[1]), r.stderr:match("([^\n]*)\n$"))
+    end
+  end)
+
+  it("says -t needs a value when the token is missing before another flag (nt3 login -t -u URL), exit 2", function()
+    local home = sh.tmpdir()
+    for _, argv in ipairs({
+      { { "login", "-t", "-u", "https://x.example" }, "-t" },
+      { { "login", "--token", "-u", "https://x.example" }, "--token" },
+      { { "login", "--local", "-t" }, "-t" },
+      { { "auth", "-lt", "--api-url", "https://x.example" }, "-t" },
+    }) do
+      local r = sh.run(argv[1], { home = home, cwd = home })
+      assert.are.equal(2, r.code)
+      assert.are.equal("", r.stdout)
+      assert.are.equal(("nt3: %s needs a value\nUsage: nt3 login [options]\nRun 'nt3 login --help' for help.\n")
+        :format(argv[2]), r.stderr)
+    end
+    -- and nothing was saved
+    assert.is_nil(sh.slurp(home .. "/.nt3/config.json"))
+    assert.is_nil(sh.slurp(home .. "/.nt3.local.json"))
+  end)
+
+  it("takes a value with a leading dash that is none of the command's flags (nt3 api -X -1)", function()
+    local r = sh.run({ "api", "-X", "-1", "/api/v1/me" })
+    assert.are.equal(2, r.code)
+    assert.are.equal('nt3: unsupported method "-1"\nUsage: nt3 api [options] <path>\n'
+      .. "Run 'nt3 api --help' for help.\n", r.stderr)
+  end)
+
+  it("suggests the nearest flag for a misspelt one: nt3 login --tokne", function()
+    local r = sh.run({ "login", "--tokne", "entri_x" })
+    assert.are.equal(2, r.code)
+    assert.are.equal("nt3: unknown flag: --tokne (did you mean --token?)\n"
+      .. "Usage: nt3 login [options]\nRun 'nt3 login --help' for help.\n", r.stderr)
+  end)
+
+  it("suggests --version for nt3 --verison and --help for nt3 --hlep, exit 2", function()
+    local r = sh.run({ "--verison" })
+    assert.are.equal(2, r.code)
+    assert.are.equal("", r.stdout)
+    assert.are.equal("nt3: unknown flag: --verison (did you mean --version?)\n", r.stderr)
+    assert.are.equal("nt3: unknown flag: --hlep (did you mean --help?)\n", sh.run({ "--hlep" }).stderr)
+  end)
+
+  it("gives a script's command the usage `nt3 run <file>` after a usage error", function()
+    local script = sh.script([[
+      return require("nt3.cli").run_command({ name = "report", summary = "A report",
+        flags = { { long = "since", value = "date", help = "Start date" } }, run = function() end }, arg)]])
+    local r = sh.run({ "run", script, "--snice", "x" })
+    assert.are.equal(2, r.code)
+    assert.are.equal(("nt3: unknown flag: --snice (did you mean --since?)\nUsage: nt3 run %s [options]\n"
+      .. "Run 'nt3 run %s --help' for help.\n"):format(script, script), r.stderr)
   end)
 
   it("points gh users typing nt3 auth status (or auth login, auth logout) to the command they meant, exit 2", function()
@@ -202,6 +316,139 @@ describe("the nt3 command line", function()
     local r = sh.run({ "--bogus" })
     assert.are.equal(2, r.code)
     assert.matches("^nt3: unknown flag: %-%-bogus", r.stderr)
+  end)
+end)
+
+describe("nt3 help environment", function()
+  -- The string literals of a Lua or C source: quoted text, escapes kept,
+  -- comments skipped (a C macro such as NT3_VERSION is never in one).
+  local function literals(text, lua)
+    local out, i, n = {}, 1, #text
+    while i <= n do
+      local c = text:sub(i, i)
+      if lua and text:sub(i, i + 1) == "--" then
+        i = (text:find("\n", i, true) or n) + 1
+      elseif not lua and text:sub(i, i + 1) == "/*" then
+        i = (select(2, text:find("*/", i + 2, true)) or n) + 1
+      elseif not lua and text:sub(i, i + 1) == "//" then
+        i = (text:find("\n", i, true) or n) + 1
+      elseif c == '"' or (lua and c == "'") then
+        local j = i + 1
+        while j <= n and text:sub(j, j) ~= c and text:sub(j, j) ~= "\n" do
+          j = j + (text:sub(j, j) == "\\" and 2 or 1)
+        end
+        out[#out + 1] = text:sub(i + 1, j - 1)
+        i = j + 1
+      elseif not lua and c == "'" then
+        i = i + (text:sub(i + 1, i + 1) == "\\" and 4 or 3)
+      else
+        i = i + 1
+      end
+    end
+    return out
+  end
+
+  -- every NT3_* name the code reads: one in a string of lua/, src/ or
+  -- bindings/ (getenv("NT3_DEBUG"), env.get("NT3_API_URL"), a message
+  -- naming one)
+  local function names_in_code()
+    local found = {}
+    local p = io.popen("cd " .. sh.quote(sh.src) .. " && find lua src bindings -type f"
+      .. " \\( -name '*.lua' -o -name '*.c' -o -name '*.h' \\) | sort")
+    for path in p:lines() do
+      for _, lit in ipairs(literals(assert(sh.slurp(sh.src .. "/" .. path)), path:match("%.lua$"))) do
+        for name in lit:gmatch("NT3_[A-Z0-9_]+") do found[name] = true end
+      end
+    end
+    p:close()
+    local list = {}
+    for name in pairs(found) do list[#list + 1] = name end
+    table.sort(list)
+    return list
+  end
+
+  it("lists every NT3_* variable the code reads, each with its meaning, exit 0", function()
+    local r = sh.run({ "help", "environment" })
+    assert.are.equal(0, r.code)
+    assert.are.equal("", r.stderr)
+    local names = names_in_code()
+    for _, expected in ipairs({ "NT3_API_TOKEN", "NT3_API_URL", "NT3_CONFIG_DIR", "NT3_COMMANDS_PATH",
+      "NT3_CA_FILE", "NT3_DEBUG", "NT3_LUA_DIR", "NT3_PROFILE" }) do
+      assert.truthy(table.concat(names, " "):find(expected, 1, true), "the scan misses " .. expected)
+    end
+    for _, name in ipairs(names) do
+      assert.truthy(r.stdout:find("\n  " .. name .. " +%S[^\n]+\n"), name .. " is not documented:\n" .. r.stdout)
+    end
+    -- and nothing it lists is made up
+    for name in r.stdout:gmatch("\n  (NT3_[A-Z0-9_]+) ") do
+      assert.truthy(table.concat(names, " "):find(name, 1, true), name .. " is read nowhere")
+    end
+  end)
+
+  it("is where nt3 help points for the variables", function()
+    local r = sh.run({ "help" })
+    assert.truthy(r.stdout:find("\nRun 'nt3 help environment' for the NT3_* variables nt3 reads.\n", 1, true),
+      r.stdout)
+  end)
+end)
+
+describe("the global --profile", function()
+  teardown(sh.cleanup)
+
+  local function each_builtin(f)
+    for _, cmd in ipairs(cli.commands()) do
+      if cmd.builtin then f(cmd) end
+    end
+  end
+
+  it("is taken by every built-in that uses a token, and shown in its help; help and completion use none", function()
+    local takers = {}
+    each_builtin(function(cmd)
+      local usage = cli.usage(cmd)
+      if cmd.name == "help" or cmd.name == "completion" then
+        assert.falsy(usage:find("--profile", 1, true), cmd.name)
+        assert.is_nil(cli.parse(cmd, { "--profile", "w" }), cmd.name)
+      else
+        takers[#takers + 1] = cmd.name
+        assert.truthy(usage:find("\n      --profile <name> ", 1, true), cmd.name .. ":\n" .. usage)
+        local argv = { "--profile", "w" }
+        for _, a in ipairs(cmd.args or {}) do
+          if not a:match("[?.]$") then argv[#argv + 1] = "x" end
+        end
+        assert.are.equal("w", (assert(cli.parse(cmd, argv))).profile, cmd.name)
+      end
+    end)
+    for _, name in ipairs({ "api", "login", "logout", "run", "status" }) do
+      assert.truthy(table.concat(takers, " "):find(name, 1, true), name)
+    end
+  end)
+
+  it("calls nt3.config.use_profile(NAME) before the command runs, and not for --help", function()
+    local saved = package.loaded["nt3.config"]
+    local calls = {}
+    package.loaded["nt3.config"] = { use_profile = function(name) calls[#calls + 1] = "use_profile " .. name end }
+    local cmd = { name = "probe", summary = "s", run = function(opts)
+      calls[#calls + 1] = "run " .. tostring(opts.profile)
+    end }
+    local ok, err = pcall(function()
+      assert.are.equal(0, cli.run_command(cmd, { "--profile=work" }))
+      assert.are.equal(0, cli.run_command(cmd, { "--profile", "x", "--help" }))
+    end)
+    package.loaded["nt3.config"] = saved
+    assert(ok, err)
+    assert.are.same({ "use_profile work", "run work" }, calls)
+  end)
+
+  it("says profiles are not available when nt3.config has no use_profile", function()
+    local saved = package.loaded["nt3.config"]
+    package.loaded["nt3.config"] = {}
+    local ran = false
+    local ok, err = pcall(cli.run_command, { name = "probe", summary = "s", run = function() ran = true end },
+      { "--profile", "work" })
+    package.loaded["nt3.config"] = saved
+    assert.is_false(ok)
+    assert.are.equal("profiles are not available", tostring(err))
+    assert.is_false(ran)
   end)
 end)
 
@@ -232,8 +479,8 @@ describe("what nt3 prints that came from outside", function()
   it("echoes an unknown flag with a newline in it as one line, before the usage", function()
     local r = sh.run({ "login", "--tok\nen" })
     assert.are.equal(2, r.code)
-    assert.are.equal("nt3: unknown flag: --tok en\n\n", r.stderr:match("^[^\n]*\n\n"))
-    assert.truthy(r.stderr:find("Usage: nt3 login", 1, true), r.stderr)
+    assert.are.equal("nt3: unknown flag: --tok en (did you mean --token?)\nUsage: nt3 login [options]\n",
+      r.stderr:match("^[^\n]*\n[^\n]*\n"))
     r = sh.run({ "--x\ny" })
     one_line(r.stderr)
     assert.truthy(r.stderr:find("^nt3: unknown flag: %-%-x y "), r.stderr)

@@ -10,6 +10,7 @@ return {
   flags = {
     { short = "n", long = "name", value = "who", help = "Whom to greet" },
     { long = "shout", help = "Greet loudly" },
+    { short = "o", long = "output", value = "file", help = "Write the greeting to a file" },
   },
   run = function() end,
 }
@@ -65,12 +66,12 @@ describe("nt3 completion", function()
 
     it("completes a user command's flags", function()
       assert.are.same({ "--name" }, words("bash", "nt3 hello --n"))
-      assert.are.same({ "--help", "--name", "--shout", "-h", "-n" }, words("bash", "nt3 hi -"))
+      assert.are.same({ "--help", "--name", "--output", "--profile", "--shout", "-h", "-n", "-o" }, words("bash", "nt3 hi -"))
     end)
 
-    it("completes file names after a flag that takes a value, and not after a boolean flag", function()
-      assert.are.same({ "data.json", "deck.txt" }, words("bash", "nt3 hello --name d"))
-      assert.are.same({ "data.json", "deck.txt" }, words("bash", "nt3 hello -n d"))
+    it("completes file names after a flag whose value is a file, and not after a boolean flag", function()
+      assert.are.same({ "data.json", "deck.txt" }, words("bash", "nt3 hello --output d"))
+      assert.are.same({ "data.json", "deck.txt" }, words("bash", "nt3 hello -o d"))
       assert.are.same({ "--shout" }, words("bash", "nt3 hello --shout --s"))
     end)
 
@@ -105,14 +106,14 @@ describe("nt3 completion", function()
     it("completes a user command's flags, with their help, and not one already given", function()
       local r = ask("zsh", { "nt3 hello --n", "nt3 hi -", "nt3 hello --shout --" })
       assert.are.same({ "--name" }, r["nt3 hello --n"].words)
-      assert.are.same({ "--help", "--name", "--shout", "-h", "-n" }, r["nt3 hi -"].words)
+      assert.are.same({ "--help", "--name", "--output", "--profile", "--shout", "-h", "-n", "-o" }, r["nt3 hi -"].words)
       assert.truthy(tostring(r["nt3 hi -"].about["--name"]):find("-- Whom to greet", 1, true))
       assert.truthy(tostring(r["nt3 hi -"].about["--shout"]):find("-- Greet loudly", 1, true))
-      assert.are.same({ "--help", "--name" }, r["nt3 hello --shout --"].words)
+      assert.are.same({ "--help", "--name", "--output", "--profile" }, r["nt3 hello --shout --"].words)
     end)
 
-    it("completes file names for a flag's value, after it, joined to it or after =", function()
-      local lines = { "nt3 hello --name d", "nt3 hello -n d", "nt3 hello -nd", "nt3 hello --name=d" }
+    it("completes file names for a flag's value that is a file, after it, joined to it or after =", function()
+      local lines = { "nt3 hello --output d", "nt3 hello -o d", "nt3 hello -od", "nt3 hello --output=d" }
       local r = ask("zsh", lines)
       for _, line in ipairs(lines) do
         assert.are.same({ "data.json", "deck.txt" }, r[line].words, line)
@@ -130,7 +131,7 @@ describe("nt3 completion", function()
 
     it("offers run's flags before the script only: after it, every word is the script's", function()
       local r = ask("zsh", { "nt3 run -", "nt3 run x.lua -" })
-      assert.are.same({ "--help", "-h" }, r["nt3 run -"].words)
+      assert.are.same({ "--help", "--profile", "-h" }, r["nt3 run -"].words)
       assert.are.same({}, r["nt3 run x.lua -"].words)
     end)
 
@@ -156,16 +157,16 @@ describe("nt3 completion", function()
     it("completes a user command's flags, with their help", function()
       local r = ask("fish", { "nt3 hello --n", "nt3 hi -" })
       assert.are.same({ "--name" }, r["nt3 hello --n"].words)
-      assert.are.same({ "--help", "--name", "--shout", "-h", "-n" }, r["nt3 hi -"].words)
+      assert.are.same({ "--help", "--name", "--output", "--profile", "--shout", "-h", "-n", "-o" }, r["nt3 hi -"].words)
       assert.are.equal("Whom to greet", r["nt3 hi -"].about["--name"])
       assert.are.equal("Greet loudly", r["nt3 hi -"].about["--shout"])
     end)
 
-    it("completes file names for a flag's value, after it or after =", function()
-      local r = ask("fish", { "nt3 hello --name d", "nt3 hello -n d", "nt3 hello --name=d", "nt3 completion d" })
-      assert.are.same({ "data.json", "deck.txt" }, r["nt3 hello --name d"].words)
-      assert.are.same({ "data.json", "deck.txt" }, r["nt3 hello -n d"].words)
-      assert.are.same({ "--name=data.json", "--name=deck.txt" }, r["nt3 hello --name=d"].words)
+    it("completes file names for a flag's value that is a file, after it or after =", function()
+      local r = ask("fish", { "nt3 hello --output d", "nt3 hello -o d", "nt3 hello --output=d", "nt3 completion d" })
+      assert.are.same({ "data.json", "deck.txt" }, r["nt3 hello --output d"].words)
+      assert.are.same({ "data.json", "deck.txt" }, r["nt3 hello -o d"].words)
+      assert.are.same({ "--output=data.json", "--output=deck.txt" }, r["nt3 hello --output=d"].words)
       -- completion takes a shell name, never a file
       assert.are.same({}, r["nt3 completion d"].words)
     end)
@@ -185,7 +186,7 @@ describe("nt3 completion", function()
 
     it("offers the flags of the command itself, not of a command named as its argument", function()
       local r = ask("fish", { "nt3 help hello -" })
-      assert.are.same({ "--help", "-h" }, r["nt3 help hello -"].words)
+      assert.are.same({ "--help", "--man", "-h" }, r["nt3 help hello -"].words)
       assert.are.equal("Show help for help", r["nt3 help hello -"].about["--help"])
     end)
   end)
@@ -197,6 +198,40 @@ describe("nt3 completion", function()
       assert.is_nil(sh.slurp(dir .. "/pwned"))
     end)
   end
+
+  -- a token, a URL, a name: nothing on disk is one
+  for _, shell in ipairs({ "bash", "zsh", "fish" }) do
+    it(("offers no file names after -t/--token, -u or a value that is no file, in %s"):format(shell), function()
+      local lines = { "nt3 login -t d", "nt3 login --token d", "nt3 auth -u d", "nt3 status --profile d",
+        "nt3 hello --name d", "nt3 hello -n d" }
+      local r = ask(shell, lines)
+      for _, line in ipairs(lines) do assert.are.same({}, r[line].words, line) end
+    end)
+
+    it(("offers the HTTP methods after -X and --method, in %s"):format(shell), function()
+      local r = ask(shell, { "nt3 api -X ", "nt3 api --method P", "nt3 api /x -X D" })
+      assert.are.same({ "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT" }, r["nt3 api -X "].words)
+      assert.are.same({ "PATCH", "POST", "PUT" }, r["nt3 api --method P"].words)
+      assert.are.same({ "DELETE" }, r["nt3 api /x -X D"].words)
+    end)
+
+    it(("completes run's script to Lua files and directories, in %s"):format(shell), function()
+      local dir = uc.dir({ ["report.lua"] = "", ["readme.txt"] = "", ["rates.json"] = "" })
+      uc.dir({ ["inner.lua"] = "" }, dir .. "/reports")
+      local r = ask(shell, { "nt3 run r", "nt3 run --profile w r" }, { cwd = dir })
+      for _, line in ipairs({ "nt3 run r", "nt3 run --profile w r" }) do
+        local got = {}
+        for i, w in ipairs(r[line].words) do got[i] = w:gsub("/$", "") end
+        assert.are.same({ "report.lua", "reports" }, got, line)
+      end
+    end)
+  end
+
+  it("completes any file after run's script, in bash: the words are the script's", function()
+    local dir = uc.dir({ ["report.lua"] = "", ["rates.json"] = "" })
+    assert.are.same({ "rates.json", "report.lua" }, ask("bash", { "nt3 run report.lua r" }, { cwd = dir })
+      ["nt3 run report.lua r"].words)
+  end)
 
   it("refuses an unknown shell with exit 2 and the usage", function()
     local out = sh.run({ "completion", "tcsh" }, { home = home })

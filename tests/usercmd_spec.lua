@@ -79,18 +79,44 @@ describe("user commands", function()
         local out = sh.run(argv, { home = home })
         assert.are.equal(0, out.code)
         assert.truthy(out.stdout:find("Usage: nt3 hello [options] [extra...]", 1, true), out.stdout)
-        assert.truthy(out.stdout:find("-n, --name <who>   Whom to greet", 1, true), out.stdout)
+        assert.truthy(out.stdout:find("\n  %-n, %-%-name <who> +Whom to greet\n"), out.stdout)
+        assert.truthy(out.stdout:find("\n      %-%-profile <name> +Use the token and API URL of this profile"),
+          out.stdout)
         assert.truthy(out.stdout:find("Defined in " .. dir .. "/hello.lua", 1, true), out.stdout)
       end
     end)
 
-    it("rejects an unknown flag of a user command with exit 2 and the command's usage", function()
+    it("rejects an unknown flag of a user command with exit 2, its usage line and where its help is", function()
       local home = uc.home({ ["hello.lua"] = HELLO })
       local out = sh.run({ "hello", "--loud" }, { home = home })
       assert.are.equal(2, out.code)
       assert.are.equal("", out.stdout)
-      assert.truthy(out.stderr:match("^nt3: unknown flag: %-%-loud\n"), out.stderr)
-      assert.truthy(out.stderr:find("Usage: nt3 hello", 1, true), out.stderr)
+      assert.are.equal("nt3: unknown flag: --loud\nUsage: nt3 hello [options] [extra...]\n"
+        .. "Run 'nt3 hello --help' for help.\n", out.stderr)
+      out = sh.run({ "hi", "--shuot" }, { home = home })
+      assert.are.equal(2, out.code)
+      assert.are.equal("nt3: unknown flag: --shuot (did you mean --shout?)\n", out.stderr:match("^[^\n]*\n"))
+      out = sh.run({ "hello", "-n", "-s" }, { home = home })
+      assert.are.equal(2, out.code)
+      assert.are.equal("nt3: -n needs a value\n", out.stderr:match("^[^\n]*\n"))
+    end)
+
+    it("takes the global --profile NAME and selects it (nt3.config.use_profile) before the command runs", function()
+      local home = uc.home({ ["hello.lua"] = HELLO })
+      -- NT3_LUA_DIR puts a stand-in nt3.config in front of the built-in one:
+      -- it says when the profile is chosen; the command itself prints after
+      local lua = sh.tmpdir()
+      uc.dir({ ["config.lua"] = [[
+        return { use_profile = function(name) io.stdout:write("use_profile(", name, ")\n") end }]] }, lua .. "/nt3")
+      for _, argv in ipairs({ { "hello", "--profile", "work", "-n", "ana" }, { "hi", "-n", "ana", "--profile=work" } }) do
+        local out = sh.run(argv, { home = home, env = { NT3_LUA_DIR = lua } })
+        assert.are.equal("", out.stderr)
+        assert.are.equal(0, out.code)
+        assert.are.equal("use_profile(work)\nhello ana\n", out.stdout:match("^[^\n]*\n[^\n]*\n"))
+      end
+      local out = sh.run({ "hello", "--profile" }, { home = home, env = { NT3_LUA_DIR = lua } })
+      assert.are.equal(2, out.code)
+      assert.are.equal("nt3: --profile needs a value\n", out.stderr:match("^[^\n]*\n"))
     end)
 
     it("passes the command's exit code and cli.fail messages through", function()
@@ -183,6 +209,78 @@ return {
       out = sh.run({}, { home = home })
       local row = lines_with(out.stdout, "  help ")[1]
       assert.truthy(row and row:match("My own help %[user command, overrides built%-in%]$"), out.stdout)
+    end)
+  end)
+
+  describe("a name or alias of a built-in's", function()
+    local AUTH = [[
+return {
+  name = "auth",
+  summary = "My own auth",%s
+  run = function() print("my auth") end,
+}
+]]
+    local function aliased(alias, extra)
+      return uc.command { name = "hello", extra = ("aliases = { %q },%s"):format(alias, extra or "") }
+    end
+
+    it("refuses a user command named like a built-in's alias (auth), with a warning, unless it overrides", function()
+      local home, dir = uc.home({ ["auth.lua"] = AUTH:format("") })
+      local warning = ("nt3: warning: ignoring %s/auth.lua: it has the name of an alias of the built-in command"
+        .. " 'login' (add overrides = true to replace it)\n"):format(dir)
+      local out = sh.run({ "auth", "--help" }, { home = home })
+      assert.are.equal(0, out.code)
+      assert.truthy(out.stdout:find("\nUsage: nt3 login [options]\n", 1, true), out.stdout) -- login's alias ran
+      assert.are.equal(warning, out.stderr)
+      out = sh.run({ "help" }, { home = home })
+      assert.are.equal(warning, out.stderr)
+      assert.truthy(out.stdout:find("(alias: auth)", 1, true), out.stdout)
+      assert.falsy(out.stdout:find("My own auth", 1, true), out.stdout)
+    end)
+
+    it("runs a user command named like a built-in's alias when it overrides, and help marks it", function()
+      local home = uc.home({ ["auth.lua"] = AUTH:format("\n  overrides = true,") })
+      local out = sh.run({ "auth" }, { home = home })
+      assert.are.equal("", out.stderr)
+      assert.are.equal("my auth\n", out.stdout)
+      out = sh.run({ "help" }, { home = home })
+      assert.are.equal("", out.stderr)
+      local auth = lines_with(out.stdout, "  auth ")
+      assert.are.equal(1, #auth, out.stdout)
+      assert.truthy(auth[1]:match("^  auth +My own auth %[user command, overrides built%-in%]$"), auth[1])
+      -- login is still there, without the alias it gave up
+      local login = lines_with(out.stdout, "  login ")[1]
+      assert.truthy(login and not login:find("alias", 1, true), out.stdout)
+      assert.are.equal(0, sh.run({ "login", "--help" }, { home = home }).code)
+    end)
+
+    it("refuses a user command whose alias is a built-in's alias, unless it overrides", function()
+      local home, dir = uc.home({ ["hello.lua"] = aliased("auth") })
+      local out = sh.run({ "help" }, { home = home })
+      assert.are.equal(("nt3: warning: ignoring %s/hello.lua: its alias 'auth' is the name of an alias of the"
+        .. " built-in command 'login' (add overrides = true to replace it)\n"):format(dir), out.stderr)
+      assert.falsy(out.stdout:find("  hello ", 1, true), out.stdout)
+      home = uc.home({ ["hello.lua"] = aliased("auth", " overrides = true,") })
+      out = sh.run({ "auth" }, { home = home })
+      assert.are.equal("", out.stderr)
+      assert.are.equal("hello ran\n", out.stdout)
+      out = sh.run({ "help" }, { home = home })
+      assert.truthy(out.stdout:find("\n  hello +the hello command %(alias: auth%) %[user command, overrides built%-in%]\n"),
+        out.stdout)
+    end)
+
+    it("refuses a user command whose alias is a built-in's name, even when it overrides", function()
+      for _, extra in ipairs({ "", " overrides = true," }) do
+        local home, dir = uc.home({ ["hello.lua"] = aliased("status", extra) })
+        local out = sh.run({ "help" }, { home = home })
+        assert.are.equal(("nt3: warning: ignoring %s/hello.lua: its alias 'status' is the name of the built-in"
+          .. " command 'status' (a user command replaces a built-in by its name: status.lua with overrides = true)\n")
+          :format(dir), out.stderr)
+        assert.falsy(out.stdout:find("  hello ", 1, true), out.stdout)
+        out = sh.run({ "status" }, { home = home })
+        assert.are.equal(4, out.code)
+        assert.falsy(out.stdout:find("hello ran", 1, true), out.stdout)
+      end
     end)
   end)
 

@@ -200,12 +200,17 @@ local function print_pages(api, path, req)
   return 0
 end
 
+-- the methods nt3 api sends, the ones completion offers after -X
+local METHODS = { "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS" }
+local KNOWN_METHOD = {}
+for _, m in ipairs(METHODS) do KNOWN_METHOD[m] = true end
+
 return {
   name = "api",
   summary = "Make an authenticated request to the nt3 API",
   args = { "path" },
   flags = {
-    { short = "X", long = "method", value = "method",
+    { short = "X", long = "method", value = "method", complete = METHODS,
       help = "HTTP method (default GET, or POST with fields or --input)" },
     { short = "H", long = "header", value = "name:value", multiple = true,
       help = "Add a request header (repeatable; a name given twice is sent on two lines)" },
@@ -274,8 +279,7 @@ NT3_CA_FILE to the absolute path of its PEM certificate file.]],
 
     local method = opts.method and opts.method:upper()
       or ((has_fields or opts.input) and "POST" or "GET")
-    local known = { GET = 1, POST = 1, PUT = 1, PATCH = 1, DELETE = 1, HEAD = 1, OPTIONS = 1 }
-    if not method:match("^[A-Z]+$") or not known[method] then
+    if not KNOWN_METHOD[method] then
       cli.usage_error(("unsupported method %q"):format(opts.method), cmd)
     end
 

@@ -1,14 +1,34 @@
--- nt3 help [command]: the command list, or one command's options.
+-- nt3 help [command|topic]: the command list, one command's options, or a
+-- topic (environment); --man prints the manual page, made from the same
+-- tables (the build installs it as nt3(1)).
 local cli = require "nt3.cli"
 
 return {
   name = "help",
-  summary = "Show the list of commands, or the options of one",
+  summary = "Show the list of commands, the options of one, or a topic",
   args = { "command?" },
-  run = function(_, ctx)
+  uses_token = false,
+  flags = {
+    { long = "man", help = "Print the manual page nt3(1), in roff (as in: nt3 help --man | man -l -)" },
+  },
+  examples = {
+    "nt3 help login",
+    "nt3 help environment",
+  },
+  run = function(opts, ctx)
     local name = ctx.args[1]
+    if opts.man then
+      if name then cli.usage_error("--man prints the whole manual; it takes no command", ctx.command) end
+      cli.out(require("nt3.cli.man").page())
+      return 0
+    end
     if not name then
       cli.out(cli.help_text())
+      return 0
+    end
+    local topic = require("nt3.cli.help").TOPICS[name]
+    if topic then
+      cli.out(topic())
       return 0
     end
     local cmd = cli.find(name) or cli.unknown_command(name)

@@ -6,6 +6,8 @@ return {
   name = "run",
   summary = "Run a Lua script with the nt3 API available",
   args = { "file", "args..." },
+  -- completion offers Lua files (and directories) for the script
+  complete = "*.lua",
   -- everything after the script's name belongs to the script
   stop_at_first_arg = true,
   description = [[

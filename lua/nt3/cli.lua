@@ -31,7 +31,8 @@ function M.fail(message, code)
   error(setmetatable({ message = message, code = code or M.EXIT.failure }, Failure), 0)
 end
 
--- cli.usage_error(message, command): as fail, exit 2, followed by the usage.
+-- cli.usage_error(message, command): as fail, exit 2, followed by the
+-- command's one line of usage and where its help is.
 function M.usage_error(message, command)
   error(setmetatable({ message = message, code = M.EXIT.usage, usage_of = command }, Failure), 0)
 end
@@ -99,9 +100,36 @@ local function arg_bounds(cmd)
   return min, max
 end
 
+-- The word after a flag that takes a value is that value, unless it is
+-- one of the command's own flags: in `-t -u URL` the token was forgotten,
+-- and "-u" is not it. Any other word is a value, a leading dash or not
+-- (`--retries -1`, `-t -abc`, `--input -`).
+local function is_flag(word, by_long, by_short)
+  if word == "--" then return true end
+  if word:sub(1, 2) == "--" then
+    local name = word:match("^%-%-([^=]+)")
+    return name == "help" or by_long[name] ~= nil
+  end
+  if #word > 1 and word:sub(1, 1) == "-" then
+    local c = word:sub(2, 2)
+    return c == "h" or by_short[c] ~= nil
+  end
+  return false
+end
+
+-- "unknown flag: --<name>", naming the nearest flag of the command
+local function unknown_flag(name, by_long)
+  local longs = { "help" }
+  for long in pairs(by_long) do longs[#longs + 1] = long end
+  table.sort(longs)
+  return require("nt3.cli.help").unknown_flag(name, longs)
+end
+
 -- cli.parse(command, argv) -> opts, args | nil, message[, unexpected argument]
 -- opts is keyed by the long name with - turned into _ (opts.api_url);
 -- a flag with multiple = true collects a list. args are the positionals.
+-- A command that uses a token also takes the global --profile NAME
+-- (opts.profile).
 function M.parse(cmd, argv)
   check.arg(1, "parse", cmd, "table")
   check.arg(2, "parse", argv, "table")
@@ -110,9 +138,18 @@ function M.parse(cmd, argv)
     by_long[f.long] = f
     if f.short then by_short[f.short] = f end
   end
+  if registry.takes_profile(cmd) then by_long.profile = registry.PROFILE_FLAG end
   local opts, args = {}, {}
   local i, n = 1, #argv
   local only_args = false
+  -- the next word, as the value of the flag the user spelt `spelt`
+  local function next_value(spelt)
+    if i + 1 > n or is_flag(argv[i + 1], by_long, by_short) then
+      return nil, spelt .. " needs a value"
+    end
+    i = i + 1
+    return argv[i]
+  end
   while i <= n do
     local a = argv[i]
     if only_args or a == "-" or a:sub(1, 1) ~= "-" then
@@ -127,12 +164,12 @@ function M.parse(cmd, argv)
         opts.help = true
       else
         local f = by_long[name]
-        if not f then return nil, "unknown flag: --" .. name end
+        if not f then return nil, unknown_flag(name, by_long) end
         if f.value then
           if value == nil then
-            i = i + 1
-            if i > n then return nil, ("flag needs an argument: --%s"):format(name) end
-            value = argv[i]
+            local err
+            value, err = next_value("--" .. name)
+            if not value then return nil, err end
           end
           store(opts, f, value)
         else
@@ -153,9 +190,9 @@ function M.parse(cmd, argv)
           if f.value then
             local value = a:sub(j + 1)
             if value == "" then
-              i = i + 1
-              if i > n then return nil, ("flag needs an argument: '%s' in %s"):format(c, a) end
-              value = argv[i]
+              local err
+              value, err = next_value("-" .. c)
+              if not value then return nil, err end
             end
             store(opts, f, value)
             break
@@ -242,7 +279,8 @@ function M.find(name)
   if path then
     local part = require "nt3.cli.user"
     local user = part.load(path)
-    if user and user.name == name then return part.arbitrate(user, builtin) end
+    local chosen = user and user.name == name and part.arbitrate(user)
+    if chosen then return chosen end
   end
   if builtin then return builtin end
   for _, cmd in ipairs(M.commands()) do
@@ -299,6 +337,16 @@ local function as_script(cmd, argv)
   return copy
 end
 
+-- --profile NAME: the credential store takes the profile for this process
+-- (nothing is written: two shells never race). An unknown profile is
+-- "not logged in", exit 4.
+local function use_profile(name)
+  local config = require "nt3.config"
+  if type(config.use_profile) ~= "function" then M.fail("profiles are not available") end
+  local ok, err = config.use_profile(name)
+  if not ok and err then M.fail(err, M.EXIT.not_logged_in) end
+end
+
 -- Runs a command with its own arguments; raises Failure on usage errors.
 function M.run_command(cmd, argv, invoked_as)
   check.arg(1, "run_command", cmd, "table")
@@ -317,6 +365,7 @@ function M.run_command(cmd, argv, invoked_as)
     io.stdout:write(M.usage(cmd))
     return M.EXIT.ok
   end
+  if opts.profile ~= nil and registry.takes_profile(cmd) then use_profile(opts.profile) end
   local ctx = { name = invoked_as or cmd.name, command = cmd, args = args, argv = argv, cli = M }
   local result = cmd.run(opts, ctx)
   if result == nil or result == true then return M.EXIT.ok end
@@ -339,6 +388,8 @@ local function dispatch(argv)
     first = "help"
   end
   if first:sub(1, 1) == "-" then
+    local near = require("nt3.cli.help").nearest(first:gsub("^%-+", ""), { "version", "help" })
+    if near then M.usage_error(("unknown flag: %s (did you mean --%s?)"):format(first, near)) end
     M.usage_error(("unknown flag: %s (flags go after the command; see 'nt3 help')"):format(first))
   end
   local cmd = M.find(first) or M.unknown_command(first, "; run 'nt3 help' for the list")
@@ -374,7 +425,9 @@ function M.main(argv)
   end
   if is_failure(result) then
     if result.usage_of then
-      io.stderr:write("\n", M.usage(result.usage_of))
+      for line in require("nt3.cli.help").usage_hint(result.usage_of):gmatch("[^\n]+") do
+        io.stderr:write(policy.sanitize(line), "\n")
+      end
     end
     return result.code
   end

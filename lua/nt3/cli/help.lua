@@ -1,7 +1,8 @@
--- nt3.cli.help: the text of help and usage for nt3.cli, and the nearest
--- name to a misspelt command. nt3.cli loads this only when help is shown
--- or a name is not found; a run of a command with its flags right does not
--- undump it. Use it through nt3.cli (cli.usage, cli.help_text, cli.suggest).
+-- nt3.cli.help: the text of help and usage for nt3.cli, the help topics,
+-- and the nearest name to a misspelt command or flag. nt3.cli loads this
+-- only when help is shown or a name is not found; a run of a command with
+-- its flags right does not undump it. Use it through nt3.cli (cli.usage,
+-- cli.help_text, cli.suggest).
 local registry = require "nt3.cli.registry"
 
 local PROGRAM = registry.PROGRAM
@@ -29,18 +30,43 @@ local function args_usage(cmd)
   return table.concat(parts, " ")
 end
 
+-- how the command is typed: a script's command (cli.run_command with `arg`)
+-- runs as `nt3 run <path>`
+local function invocation(cmd)
+  return PROGRAM .. " " .. (cmd.script and ("run " .. cmd.script) or cmd.name)
+end
+
+-- help.synopsis(command) -> "nt3 login [options]", with the arguments
+function M.synopsis(cmd)
+  local s = invocation(cmd) .. " [options]"
+  local a = args_usage(cmd)
+  if a ~= "" then s = s .. " " .. a end
+  return s
+end
+
+-- help.flags(command) -> the flags the command takes, in the order help
+-- shows them: its own, the global --profile where it applies, -h/--help
+function M.flags(cmd)
+  local list = {}
+  for _, f in ipairs(cmd.flags or {}) do list[#list + 1] = f end
+  if registry.takes_profile(cmd) then list[#list + 1] = registry.PROFILE_FLAG end
+  list[#list + 1] = { short = "h", long = "help", help = "Show help for " .. cmd.name }
+  return list
+end
+
+-- help.usage_hint(command) -> what follows a usage error: the one line of
+-- usage and where the whole help is, never the whole help
+function M.usage_hint(cmd)
+  return ("Usage: %s\nRun '%s --help' for help.\n"):format(M.synopsis(cmd), invocation(cmd))
+end
+
 -- cli.usage(command) -> the command's help text
 function M.usage(cmd)
   local lines = {}
   local function add(s) lines[#lines + 1] = s end
   add(cmd.summary)
   add("")
-  -- a script's command (cli.run_command with `arg`) runs as `nt3 run <path>`
-  local invocation = cmd.script and ("run " .. cmd.script) or cmd.name
-  local usage = ("Usage: %s %s [options]"):format(PROGRAM, invocation)
-  local a = args_usage(cmd)
-  if a ~= "" then usage = usage .. " " .. a end
-  add(usage)
+  add("Usage: " .. M.synopsis(cmd))
   if cmd.aliases and #cmd.aliases > 0 and not cmd.script then
     local names = {}
     for i, al in ipairs(cmd.aliases) do names[i] = PROGRAM .. " " .. al end
@@ -53,8 +79,7 @@ function M.usage(cmd)
   add("")
   add("Options:")
   local rows = {}
-  for _, f in ipairs(cmd.flags or {}) do rows[#rows + 1] = { flag_label(f), f.help or "" } end
-  rows[#rows + 1] = { "-h, --help", "Show help for " .. cmd.name }
+  for _, f in ipairs(M.flags(cmd)) do rows[#rows + 1] = { flag_label(f), f.help or "" } end
   local width = 0
   for _, r in ipairs(rows) do width = math.max(width, #r[1]) end
   for _, r in ipairs(rows) do
@@ -86,19 +111,35 @@ local function distance(a, b)
   return prev[#b]
 end
 
--- cli.suggest(name) -> the nearest command name, if any is near enough
-function M.suggest(name)
+-- help.nearest(name, candidates) -> the candidate nearest to name, if one
+-- is near enough to be what was meant (a typo, a transposition, a prefix)
+function M.nearest(name, candidates)
   local best, best_d
-  for _, cmd in ipairs(require("nt3.cli.user").commands()) do
-    for _, candidate in ipairs({ cmd.name, table.unpack(cmd.aliases or {}) }) do
-      local d = distance(name, candidate)
-      if candidate:sub(1, #name) == name then d = math.min(d, 1) end
-      if not best_d or d < best_d then best, best_d = candidate, d end
-    end
+  for _, candidate in ipairs(candidates) do
+    local d = distance(name, candidate)
+    if candidate:sub(1, #name) == name then d = math.min(d, 1) end
+    if not best_d or d < best_d then best, best_d = candidate, d end
   end
   if best and best_d <= math.max(2, #name // 3) then return best end
 end
 
+-- cli.suggest(name) -> the nearest command name, if any is near enough
+function M.suggest(name)
+  local names = {}
+  for _, cmd in ipairs(require("nt3.cli.user").commands()) do
+    names[#names + 1] = cmd.name
+    for _, alias in ipairs(cmd.aliases or {}) do names[#names + 1] = alias end
+  end
+  return M.nearest(name, names)
+end
+
+-- help.unknown_flag(name, longs) -> "unknown flag: --<name>", with the
+-- nearest of the long names given, if one is near enough
+function M.unknown_flag(name, longs)
+  local near = M.nearest(name, longs)
+  local hint = near and (" (did you mean --%s?)"):format(near) or ""
+  return ("unknown flag: --%s%s"):format(name, hint)
+end
 
 -- cli.help_text() -> the command list shown by `nt3` and `nt3 help`
 function M.help_text()
@@ -126,8 +167,55 @@ function M.help_text()
   end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Run 'nt3 help <command>' or 'nt3 <command> --help' for a command's options."
-  lines[#lines + 1] = "Run 'nt3 --version' for the version."
+  lines[#lines + 1] = "Run 'nt3 help environment' for the NT3_* variables nt3 reads."
+  lines[#lines + 1] = "Run 'nt3 --version' for the version, and 'man nt3' for the manual."
   return table.concat(lines, "\n") .. "\n"
 end
+
+---------------------------------------------------------------------------
+-- topics: `nt3 help <topic>`, and the same words in the manual page
+---------------------------------------------------------------------------
+
+-- Every environment variable nt3 reads (tests/cli_spec.lua holds this list
+-- to the code: a name read anywhere in lua/, src/ or bindings/ is here).
+M.ENVIRONMENT = {
+  { "NT3_API_TOKEN", "The API token to use, ahead of every saved one (--profile and NT3_PROFILE included)." },
+  { "NT3_API_URL", "The API URL to use, ahead of the one saved with the token (default: https://app.nt3.io)." },
+  { "NT3_PROFILE", "The profile whose token and API URL to use when --profile is not given." },
+  { "NT3_CONFIG_DIR", "The directory of the global config.json and of commands/, instead of ~/.nt3"
+    .. " (an absolute path)." },
+  { "NT3_COMMANDS_PATH", "More directories of user commands, separated by ':', searched after"
+    .. " ~/.nt3/commands (absolute paths; others are ignored with a warning)." },
+  { "NT3_CA_FILE", "A CA certificate file (PEM, an absolute path) to verify the API server with, for a"
+    .. " self-hosted server with a private CA; the system's CAs otherwise." },
+  { "NT3_DEBUG", "Set to anything but 0 or empty: an error prints its Lua traceback, and requests are"
+    .. " traced on stderr (tokens and credential headers masked)." },
+  { "NT3_LUA_DIR", "For developing nt3: an absolute directory whose nt3/*.lua and commands/*.lua files"
+    .. " are loaded instead of the copies built into the binary." },
+}
+
+-- the files nt3 reads and writes, for the manual page
+M.FILES = {
+  { "~/.nt3/config.json", "The global credentials (mode 0600, in a 0700 directory); named profiles too." },
+  { "./.nt3.local.json", "Credentials for the current directory only, written by nt3 login --local"
+    .. " (mode 0600); ahead of the global file." },
+  { "~/.nt3/commands/*.lua", "User commands: one command a file, named after the command." },
+}
+
+local function rows(list, indent)
+  local width = 0
+  for _, r in ipairs(list) do width = math.max(width, #r[1]) end
+  local lines = {}
+  for _, r in ipairs(list) do lines[#lines + 1] = ("%s%-" .. width .. "s   %s"):format(indent, r[1], r[2]) end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+M.TOPICS = {
+  environment = function()
+    return "Environment variables nt3 reads:\n\n" .. rows(M.ENVIRONMENT, "  ")
+      .. "\nA token is resolved in this order: NT3_API_TOKEN, --profile, NT3_PROFILE,"
+      .. " ./.nt3.local.json, ~/.nt3/config.json.\n"
+  end,
+}
 
 return M

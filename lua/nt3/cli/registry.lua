@@ -120,6 +120,41 @@ function M.load_builtin(name)
   return builtin_cache[name] or nil
 end
 
+-- registry.builtin_named(name) -> the built-in whose name or alias is name
+-- | nil. Every built-in is loaded: only a user command's clash check asks.
+function M.builtin_named(name)
+  local cmd = M.load_builtin(name)
+  if cmd then return cmd end
+  for _, other in ipairs(M.builtin_names()) do
+    cmd = M.load_builtin(other)
+    for _, alias in ipairs(cmd.aliases or {}) do
+      if alias == name then return cmd end
+    end
+  end
+  return nil
+end
+
+---------------------------------------------------------------------------
+-- the global --profile flag
+---------------------------------------------------------------------------
+
+-- Every command that uses a token takes --profile NAME before its own flags
+-- (nt3.cli.parse); a command says it uses none with uses_token = false. A
+-- command that declares a --profile of its own reads it itself.
+M.PROFILE_FLAG = {
+  long = "profile", value = "name",
+  help = "Use the token and API URL of this profile (default: NT3_PROFILE)",
+}
+
+-- registry.takes_profile(command) -> whether nt3.cli parses --profile for it
+function M.takes_profile(cmd)
+  if cmd.uses_token == false then return false end
+  for _, f in ipairs(cmd.flags or {}) do
+    if f.long == "profile" then return false end
+  end
+  return true
+end
+
 ---------------------------------------------------------------------------
 -- where user commands come from
 ---------------------------------------------------------------------------

@@ -82,21 +82,60 @@ local function dir_exists(dir)
   return st and st.type == "directory"
 end
 
--- user.arbitrate(user, builtin) -> the one of the two that a name runs
-function M.arbitrate(user, builtin)
+-- The built-in a user command's name or alias clashes with (its name or
+-- one of its aliases), as a warning's words; nil when there is none.
+local function clash(user)
+  local names = { user.name, table.unpack(user.aliases or {}) }
+  for i, name in ipairs(names) do
+    local builtin = registry.builtin_named(name)
+    if builtin then
+      local mine = i == 1 and "it has the name" or ("its alias '%s' is the name"):format(name)
+      if builtin.name == name then
+        return builtin, name, ("%s of the built-in command '%s'"):format(mine, name)
+      end
+      return builtin, name, ("%s of an alias of the built-in command '%s'"):format(mine, builtin.name)
+    end
+  end
+end
+
+-- user.arbitrate(user) -> the user command, or nil when a built-in keeps
+-- the name. A user command may take a built-in's name, or a built-in's
+-- alias, only when it says so (overrides = true); otherwise it is ignored
+-- with a warning. An alias never takes a built-in's own name: finding that
+-- would mean loading every user command to run any built-in (`nt3 status`
+-- stays as fast as it is); the command takes the built-in's name instead.
+function M.arbitrate(user)
+  local builtin, name, why = clash(user)
   if not builtin then return user end
+  if name ~= user.name and name == builtin.name then
+    warn_once(("ignoring %s: %s (a user command replaces a built-in by its name: %s.lua with overrides = true)")
+      :format(user.source, why, name))
+    return nil
+  end
   if user.overrides == true then
     user.overrides_builtin = true
     return user
   end
-  warn_once(("ignoring %s: it has the name of the built-in command '%s' (add overrides = true to replace it)")
-    :format(user.source, builtin.name))
-  return builtin
+  warn_once(("ignoring %s: %s (add overrides = true to replace it)"):format(user.source, why))
+  return nil
+end
+
+-- A built-in as the list shows it: without the aliases a user command took.
+local function without(builtin, taken)
+  local kept = {}
+  for _, alias in ipairs(builtin.aliases or {}) do
+    if not taken[alias] then kept[#kept + 1] = alias end
+  end
+  if #kept == #(builtin.aliases or {}) then return builtin end
+  local copy = {}
+  for k, v in pairs(builtin) do copy[k] = v end
+  copy.aliases = kept
+  return copy
 end
 
 -- cli.commands() -> every command, sorted by name (user overrides applied)
 function M.commands()
-  local list, by_name, seen = {}, {}, {}
+  local list, by_name, seen, taken = {}, {}, {}, {}
   for _, name in ipairs(registry.builtin_names()) do
     by_name[name] = registry.load_builtin(name)
   end
@@ -109,12 +148,17 @@ function M.commands()
         if base and not seen[base] then
           seen[base] = true
           local cmd = M.load(dir .. "/" .. file)
-          if cmd then by_name[cmd.name] = M.arbitrate(cmd, registry.load_builtin(cmd.name)) end
+          cmd = cmd and M.arbitrate(cmd)
+          if cmd then
+            by_name[cmd.name] = cmd
+            taken[cmd.name] = true
+            for _, alias in ipairs(cmd.aliases or {}) do taken[alias] = true end
+          end
         end
       end
     end
   end
-  for _, cmd in pairs(by_name) do list[#list + 1] = cmd end
+  for _, cmd in pairs(by_name) do list[#list + 1] = cmd.builtin and without(cmd, taken) or cmd end
   table.sort(list, function(a, b) return a.name < b.name end)
   return list
 end
