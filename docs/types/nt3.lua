@@ -283,6 +283,10 @@ function policy.now() end
 ---@field max_size? integer largest response body in bytes (default 16 MiB)
 ---@field cafile? string a CA bundle for a self-hosted server
 ---@field max_redirects? integer default 5
+---@field retries? integer more attempts on 429/502/503/504 or a failed connection, for idempotent methods (POST/PATCH only with Idempotency-Key); default 0
+---@field max_retry_wait? number seconds all retries may wait in all (default 60); a longer Retry-After fails at once (rate_limited)
+---@field output? string stream a 2xx body into this file, atomically, no size cap (not with sink)
+---@field sink? fun(chunk: string) stream a 2xx body to this function, chunk by chunk, no size cap (not with output)
 
 ---@alias nt3.http.HeaderPair { [1]: string, [2]: string|number } a request header line: {name, value}
 
@@ -296,16 +300,18 @@ function policy.now() end
 ---@field reason string the status line's reason phrase ("OK"); "" when there is none (HTTP/2, HTTP/3)
 ---@field headers table<string, string> lower-case names; repeated headers joined with ", "
 ---@field header_list nt3.http.HeaderLine[] every header line of the final response, in order, repeats apart
----@field body string
+---@field body string "" when the body was streamed (output, sink)
 ---@field url string the final URL, after redirects
+---@field output? string the file the body was written to, when the request gave output
 
---- One HTTP request, with every safety rule of nt3 enforced (TLS verified,
---- no token to another origin on a redirect, bounded time and size).
+--- HTTP requests, with every safety rule of nt3 enforced (TLS verified,
+--- no token to another origin on a redirect, bounded time and size), over
+--- one pool of kept-alive connections; inside a task a request yields.
 ---@class nt3.http
 local http = {}
 
 --- A stable code for each failure: branch on it, never on the message.
----@alias nt3.http.code "invalid_url"|"refused_url"|"timeout"|"untrusted_certificate"|"tls"|"connect"|"resolve"|"too_large"|"too_many_redirects"|"network"|"unsupported"
+---@alias nt3.http.code "invalid_url"|"refused_url"|"timeout"|"untrusted_certificate"|"tls"|"connect"|"resolve"|"too_large"|"too_many_redirects"|"network"|"unsupported"|"rate_limited"|"sink"|"output"
 
 --- Any status is a response; only a failure to get one returns nil,
 --- message, code.
@@ -314,6 +320,67 @@ local http = {}
 ---@return string? message for people; may change
 ---@return nt3.http.code? code for programs; stable
 function http.request(req) end
+
+---------------------------------------------------------------------------
+-- nt3.task
+---------------------------------------------------------------------------
+
+--- A task: a function running as a coroutine under nt3.task's scheduler.
+---@class nt3.task.Task
+local Task = {}
+--- Whether the task has finished (returned or raised).
+---@return boolean
+function Task:done() end
+
+---@class nt3.task.MapOptions
+---@field concurrency? integer items run at once (default task.DEFAULT_CONCURRENCY, 8)
+---@field fail_fast? boolean no new item after the first failure, whose error is raised
+
+--- Tasks: requests side by side without threads. A request inside a task
+--- yields while in flight; outside one it blocks. `nt3 run` scripts and user
+--- commands already run as a task.
+---@class nt3.task
+---@field DEFAULT_CONCURRENCY integer 8: how many items task.map runs at once when not told
+local task = {}
+
+--- Runs fn(...) as a task, and every task it spawns, until all are done;
+--- inside a task already, simply calls fn.
+---@param fn fun(...): ...
+---@param ... any arguments for fn
+---@return any ... what fn returned (its error is raised)
+function task.run(fn, ...) end
+
+--- Starts fn(...) as a task of its own; only inside a task.
+---@param fn fun(...): ...
+---@param ... any arguments for fn
+---@return nt3.task.Task task
+function task.spawn(fn, ...) end
+
+--- Waits for a task; returns its results or raises its error again.
+---@param task nt3.task.Task
+---@return any ...
+function task.wait(task) end
+
+--- Waits for every task: results[i] is task i's first value, errors[i] its
+--- error (errors is nil when none failed).
+---@param tasks nt3.task.Task[]
+---@return table results
+---@return table? errors
+function task.wait_all(tasks) end
+
+--- Pauses this task while the others go on; outside a task, sleeps.
+---@param seconds number
+function task.sleep(seconds) end
+
+--- fn(item, i) for every item, at most opts.concurrency at once; results in
+--- input order (results.n = #list), errors[i] for the items that failed.
+---@generic T, R
+---@param list T[]
+---@param fn fun(item: T, i: integer): R
+---@param opts? nt3.task.MapOptions
+---@return { [integer]: R, n: integer } results
+---@return table<integer, any>? errors
+function task.map(list, fn, opts) end
 
 ---------------------------------------------------------------------------
 -- nt3.json
@@ -751,6 +818,7 @@ function cli.main(argv) end
 ---@field prompt nt3.prompt
 ---@field env nt3.env
 ---@field http nt3.http
+---@field task nt3.task
 ---@field policy nt3.policy
 ---@field json nt3.json
 ---@field config nt3.config

@@ -7,6 +7,8 @@
 --   local v6 = server.start { host = "::1" }     -- http://[::1]:PORT
 --   server.start { accept_tokens = { "entri_a" } } -- /api/v1/me accepts only these
 --   server.start { tls = true, tls_names = "DNS:elsewhere.test" } -- a certificate for other names
+--   server.start { port = 40123 }               -- on that port (it must be free)
+--   server.certificate() -> { cert = PEM path, key = PEM path }, the one TLS servers use
 --   srv.url, srv.port, srv.pid, srv.requests() -> list, srv.stop()
 --
 -- Call srv.stop() in teardown; a server forgotten anyway exits by itself
@@ -36,6 +38,11 @@ local function certificate(names)
   return c
 end
 
+-- server.certificate([names]) -> { cert, key }: the throwaway certificate
+-- (and its key) a TLS server of ours presents, for other servers (nghttpd)
+-- and as the cafile that trusts them
+function M.certificate(names) return certificate(names or DEFAULT_NAMES) end
+
 local function read_ready(path)
   local text = sh.slurp(path)
   if not text then return nil end
@@ -56,7 +63,7 @@ end
 
 -- server.start(opts) -> srv; opts: tls, tls_names (the certificate's
 -- subjectAltName, e.g. "DNS:elsewhere.test"), host ("127.0.0.1" or "::1"),
--- accept_tokens (list), lifetime (seconds)
+-- accept_tokens (list), lifetime (seconds), port (default: one the system picks)
 function M.start(opts)
   opts = opts or {}
   local dir = sh.tmpdir()
@@ -68,6 +75,10 @@ function M.start(opts)
   if opts.tls then
     c = certificate(opts.tls_names or DEFAULT_NAMES)
     for _, a in ipairs { "--tls", c.cert, c.key } do args[#args + 1] = a end
+  end
+  if opts.port then
+    args[#args + 1] = "--port"
+    args[#args + 1] = tostring(opts.port)
   end
   for _, t in ipairs(opts.accept_tokens or {}) do
     args[#args + 1] = "--accept-token"

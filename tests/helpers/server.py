@@ -2,11 +2,11 @@
 """A small HTTP(S) server for nt3's tests. Python standard library only.
 
 It listens on a loopback address only (127.0.0.1 by default, or ::1 with
---bind ::1), on a port the system picks, answers the routes below, and never
-connects anywhere itself. It exits by itself after --lifetime seconds.
+--bind ::1), on a port the system picks (or --port N), answers the routes
+below, and never connects anywhere itself. It exits by itself after --lifetime seconds.
 
   python3 server.py --ready FILE [--tls CERT KEY] [--bind 127.0.0.1|::1]
-                    [--lifetime SECONDS] [--accept-token TOKEN]...
+                    [--lifetime SECONDS] [--accept-token TOKEN]... [--port N]
 
 When it is listening it writes {"port": N, "pid": P} as one line to FILE
 (atomically: written beside it, then renamed). tests/helpers/server.lua
@@ -49,11 +49,16 @@ Routes (any method unless said otherwise; JSON bodies unless said):
   /_requests
       GET: every request received so far except those to /_requests, in
       order: [{"method", "path" (with the query), "headers", "header_list",
-      "body"}]
+      "body", "time": when it arrived, seconds on the server's monotonic
+      clock, "connection": which TCP connection (1, 2, ... in order of
+      acceptance) it came on}]
   /_stats
       {"connections": TCP connections accepted, "max_in_flight": the most
-      requests (other than to /_stats) handled at the same time}; with
-      ?reset=1 both start again from zero
+      requests (other than to /_stats) handled at the same time,
+      "tls_resumed": TLS connections that resumed an earlier session}; with
+      ?reset=1 all start again from zero
+  /close
+      200 {"closed": true} with Connection: close, then closes the connection
   /slow?seconds=S
       sleeps S seconds, then 200 {"slept": S}
   /flaky?key=K&fail=N&status=C[&retry_after=V]
@@ -131,8 +136,10 @@ class Handler(BaseHTTPRequestHandler):
             if q.get("reset") == "1":
                 self.server.connections = 0
                 self.server.max_in_flight = 0
+                self.server.tls_resumed = 0
             return self.send(200, {"connections": self.server.connections,
-                                   "max_in_flight": self.server.max_in_flight})
+                                   "max_in_flight": self.server.max_in_flight,
+                                   "tls_resumed": self.server.tls_resumed})
 
     def flaky(self, q):
         key, fail = q.get("key", ""), int(q.get("fail", "1"))
@@ -231,6 +238,8 @@ class Handler(BaseHTTPRequestHandler):
                     "headers": headers_of(self.headers),
                     "header_list": [[n, v] for n, v in self.headers.items()],
                     "body": body.decode("utf-8", "replace"),
+                    "time": time.monotonic(),
+                    "connection": self.server.numbers.get(self.connection.fileno(), 0),
                 })
         route = url.path
         if route in ("/echo", "/api/v1/echo"):
@@ -285,6 +294,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.listing(dict(query))
         if route == "/bytes":
             return self.many_bytes(dict(query))
+        if route == "/close":
+            self.close_connection = True
+            return self.send(200, {"closed": True}, headers=[("Connection", "close")])
         return self.send(404, {"message": "not found"})
 
     def big(self, q):
@@ -339,6 +351,10 @@ class Server(ThreadingHTTPServer):
     def process_request(self, request, client_address):
         with self.lock:
             self.connections += 1
+            self.accepted += 1
+            number = self.accepted
+            # a descriptor number is reused only after its socket closed
+            self.numbers[request.fileno()] = number
         super().process_request(request, client_address)
 
     def finish_request(self, request, client_address):
@@ -349,6 +365,9 @@ class Server(ThreadingHTTPServer):
                 request = self.tls.wrap_socket(request, server_side=True)
             except (OSError, ssl.SSLError):
                 return
+            if request.session_reused:
+                with self.lock:
+                    self.tls_resumed += 1
         super().finish_request(request, client_address)
 
     def handle_error(self, request, client_address):
@@ -366,17 +385,20 @@ def main():
     ap.add_argument("--bind", default="127.0.0.1")
     ap.add_argument("--lifetime", type=float, default=300)
     ap.add_argument("--accept-token", action="append", default=[])
+    ap.add_argument("--port", type=int, default=0)
     args = ap.parse_args()
 
     if not ipaddress.ip_address(args.bind).is_loopback:
         sys.exit("server.py: binds loopback addresses only, not %s" % args.bind)
     cls = Server6 if ":" in args.bind else Server
-    httpd = cls((args.bind, 0), Handler)
+    httpd = cls((args.bind, args.port), Handler)
     httpd.lock = threading.Lock()
     httpd.requests = []
     httpd.accept_tokens = set(args.accept_token)
     httpd.lifetime = args.lifetime
     httpd.connections = httpd.in_flight = httpd.max_in_flight = 0
+    httpd.accepted = httpd.tls_resumed = 0
+    httpd.numbers = {}  # socket descriptor -> the number of its connection
     httpd.flaky = {}
     httpd.scheme = "https" if args.tls else "http"
     httpd.host_text = "[%s]" % args.bind if ":" in args.bind else args.bind
