@@ -26,6 +26,7 @@ const char *nt3_home_dir(void);
   X(fs)                 \
   X(http)               \
   X(policy)             \
+  X(proc)               \
   X(prompt)
 
 #define NT3_DECLARE_BINDING(name) int luaopen_nt3_##name(lua_State *L);

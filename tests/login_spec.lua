@@ -10,7 +10,10 @@ describe("nt3 login -t", function()
     local out = u.run({ "login", "-t", "entri_your_token_here" })
     assert.are.equal(0, out.code, out.stderr)
     assert.are.equal("Login successful! Token saved to ~/.nt3/config.json\n", out.stdout)
-    assert.are.equal("", out.stderr)
+    -- the check of the token cannot reach https://app.nt3.io from a test:
+    -- one warning on stderr, and stdout is the documented line alone
+    assert.matches("^" .. auth.UNVERIFIED .. "$", out.stderr)
+    assert.matches("could not reach the API at https://app%.nt3%.io ", out.stderr)
     assert.are.same({ token = "entri_your_token_here" }, auth.read_json(u.global))
   end)
 
@@ -161,12 +164,13 @@ describe("nt3 login -u", function()
     assert.are.equal("Login successful! Token saved to ~/.nt3/config.json\n", out.stdout)
     assert.are.equal("nt3: warning: the API URL https://staging.yourcompany.com saved with the previous token "
       .. "is not kept; this token uses https://app.nt3.io (log in with -u https://staging.yourcompany.com to keep it)\n",
-      out.stderr)
+      auth.strip_unverified(out.stderr))
     assert.are.same({ token = "entri_your_token_0002" }, auth.read_json(u.global))
     -- the same URL given again, or no URL before: nothing to say
-    assert.are.equal("", u.run({ "login", "-t", "entri_your_token_0003" }).stderr)
+    assert.are.equal("", auth.strip_unverified(u.run({ "login", "-t", "entri_your_token_0003" }).stderr))
     u.run({ "login", "-t", "entri_your_token_0004", "-u", "https://staging.yourcompany.com" })
-    assert.are.equal("", u.run({ "login", "-t", "entri_your_token_0005", "-u", "https://staging.yourcompany.com/" }).stderr)
+    assert.are.equal("", auth.strip_unverified(
+      u.run({ "login", "-t", "entri_your_token_0005", "-u", "https://staging.yourcompany.com/" }).stderr))
   end)
 end)
 
@@ -252,7 +256,7 @@ describe("nt3 login --local", function()
       local u = repo_with(rule)
       local out = u.run({ "login", "--local", "-t", "entri_your_token_here" })
       assert.are.equal(0, out.code, rule .. ": " .. out.stderr)
-      assert.are.equal("", out.stderr, rule)
+      assert.are.equal("", auth.strip_unverified(out.stderr), rule)
       assert.matches("Reminder: add %.nt3%.local%.json", out.stdout, 1, false, rule)
     end
     -- and a well-formed bracket still covers the file
@@ -298,7 +302,7 @@ describe("nt3 login --local", function()
     local out = u.run({ "login", "-t", "entri_global_token_01" })
     assert.are.equal(0, out.code)
     assert.are.equal("nt3: warning: ./.nt3.local.json in this directory still takes precedence here over the saved token\n",
-      out.stderr)
+      auth.strip_unverified(out.stderr))
   end)
 
   it("on a global login, saves the token but warns in one line that a corrupted ./.nt3.local.json here still takes priority", function()
@@ -309,7 +313,7 @@ describe("nt3 login --local", function()
     assert.are.equal("Login successful! Token saved to ~/.nt3/config.json\n", out.stdout)
     assert.are.equal("nt3: warning: ./.nt3.local.json in this directory is unusable and takes priority here: "
       .. "commands run here fail instead of using the saved token until you fix or remove it (see 'nt3 status')\n",
-      out.stderr)
+      auth.strip_unverified(out.stderr))
     assert.are.equal("entri_global_token_01", auth.read_json(u.global).token)
     assert.are.equal("{oops", sh.slurp(u["local"]))
   end)
@@ -371,7 +375,7 @@ describe("nt3 login while NT3_API_TOKEN is set", function()
     assert.are.equal(0, out.code)
     assert.are.equal("entri_saved_token_001", auth.read_json(u.global).token)
     assert.are.equal("nt3: warning: NT3_API_TOKEN is set and still takes precedence over the saved token; " ..
-      "unset it to use the saved one\n", out.stderr)
+      "unset it to use the saved one\n", auth.strip_unverified(out.stderr))
   end)
 end)
 
@@ -383,7 +387,7 @@ describe("nt3 login while NT3_API_URL is set", function()
     assert.are.equal(0, out.code)
     assert.are.equal("https://staging.yourcompany.com", auth.read_json(u.global).api_url)
     assert.are.equal("nt3: warning: NT3_API_URL is set and takes precedence over the saved API URL; " ..
-      "unset it to use the saved one\n", out.stderr)
+      "unset it to use the saved one\n", auth.strip_unverified(out.stderr))
     -- without -u there is no saved URL for it to take precedence over
     out = u.run({ "login", "-t", "entri_saved_token_002" }, { env = { NT3_API_URL = "https://other.example.com" } })
     assert.are.equal(0, out.code)
@@ -548,6 +552,7 @@ describe("nt3 login on a terminal", function()
 
   local function on_pty(u, steps, env)
     local e = { NT3_API_TOKEN = false, NT3_API_URL = false, NT3_CONFIG_DIR = false }
+    for k, v in pairs(auth.OFFLINE) do e[k] = v end
     for k, v in pairs(env or {}) do e[k] = v end
     return pty.run({ "login" }, { home = u.home, cwd = u.cwd, env = e, steps = steps })
   end
@@ -598,6 +603,122 @@ describe("nt3 login on a terminal", function()
     assert.are.equal(1, res.code)
     assert.matches('Invalid token format%. Tokens should start with "entri_"', res.output)
     assert.is_false(auth.exists(u.dir))
+  end)
+end)
+
+describe("nt3 login verifies the token with GET /api/v1/me before saving it", function()
+  local server = require "helpers.server"
+  local pty = require "helpers.pty"
+  local srv
+  setup(function() srv = server.start() end)
+  teardown(function() srv.stop() end)
+
+  local function me_requests()
+    local list = {}
+    for _, r in ipairs(srv.requests()) do
+      if r.path == "/api/v1/me" then list[#list + 1] = r end
+    end
+    return list
+  end
+
+  it("on 200 saves it and names the account after the documented line", function()
+    local u = auth.user()
+    local out = u.run({ "login", "-t", "entri_valid_login_00001", "-u", srv.url })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("Login successful! Token saved to ~/.nt3/config.json\nLogged in as dev@example.com\n", out.stdout)
+    assert.are.equal("", out.stderr)
+    assert.are.same({ token = "entri_valid_login_00001", api_url = srv.url }, auth.read_json(u.global))
+    local last = me_requests()[#me_requests()]
+    assert.are.equal("Bearer entri_valid_login_00001", last.headers.authorization)
+    assert.matches("^nt3/", last.headers["user-agent"])
+  end)
+
+  it("checks at the URL the token will be used with: NT3_API_URL over -u", function()
+    local u = auth.user()
+    local out = u.run({ "login", "-t", "entri_valid_login_00002", "-u", "https://staging.example.com" },
+      { env = { NT3_API_URL = srv.url } })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.matches("Logged in as dev@example%.com\n$", out.stdout)
+  end)
+
+  it("on 401 saves nothing and exits 1 with one line naming the API URL", function()
+    local u = auth.user()
+    u.run({ "login", "--no-verify", "-t", "entri_old_saved_token_1" })
+    local before = sh.slurp(u.global)
+    local out = u.run({ "login", "-t", "entri_revoked_login_0001", "-u", srv.url })
+    assert.are.equal(1, out.code)
+    assert.are.equal("", out.stdout)
+    assert.are.equal(("nt3: the API at %s rejected the token (HTTP 401); nothing was saved\n"):format(srv.url), out.stderr)
+    assert.are.equal(before, sh.slurp(u.global))
+    -- with --local too: no file is made
+    out = u.run({ "login", "--local", "-t", "entri_revoked_login_0001", "-u", srv.url })
+    assert.are.equal(1, out.code)
+    assert.is_false(auth.exists(u["local"]))
+  end)
+
+  it("when the API cannot be reached, saves it and warns that it is unverified, saying why", function()
+    local gone = server.start()
+    local url = gone.url
+    gone.stop()
+    local u = auth.user()
+    local out = u.run({ "login", "-t", "entri_unverified_00001", "-u", url })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("Login successful! Token saved to ~/.nt3/config.json\n", out.stdout)
+    assert.are.equal(("nt3: warning: the token is saved, but unverified: could not reach the API at %s "
+      .. "(could not connect to 127.0.0.1 port %d: Connection refused); check it later with 'nt3 status --check'\n")
+      :format(url, gone.port), out.stderr)
+    assert.are.equal("entri_unverified_00001", auth.read_json(u.global).token)
+  end)
+
+  it("skips the check with --no-verify: no request at all", function()
+    local u = auth.user()
+    local before = #me_requests()
+    local out = u.run({ "login", "--no-verify", "-t", "entri_revoked_login_0002", "-u", srv.url })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("Login successful! Token saved to ~/.nt3/config.json\n", out.stdout)
+    assert.are.equal("", out.stderr)
+    assert.are.equal(before, #me_requests())
+  end)
+
+  describe("on a terminal", function()
+    local function typed(u, steps)
+      local e = { NT3_API_TOKEN = false, NT3_API_URL = srv.url, NT3_CONFIG_DIR = false }
+      return pty.run({ "login" }, { home = u.home, cwd = u.cwd, env = e, steps = steps })
+    end
+
+    it("asks again after a rejected token, and saves the one the API accepts", function()
+      local u = auth.user()
+      local res = typed(u, {
+        { expect = "Paste your API token: " },
+        { send = "entri_revoked_typed_01\r" },
+        { expect = "try again (attempt 2 of 3)" },
+        { expect = "Paste your API token: " },
+        { send = "entri_valid_typed_0002\r" },
+        { expect = "Logged in as dev@example.com" },
+      })
+      assert.are.equal(0, res.code, res.output)
+      assert.matches("the API at " .. srv.url:gsub("%p", "%%%0") .. " rejected the token %(HTTP 401%)", res.output)
+      assert.are.equal("entri_valid_typed_0002", auth.read_json(u.global).token)
+      -- the hint comes once
+      local _, hints = res.output:gsub("To create an API token", "")
+      assert.are.equal(1, hints)
+    end)
+
+    it("gives up after 3 rejected tokens with exit 1 and nothing saved", function()
+      local u = auth.user()
+      local steps = {}
+      for i = 1, 3 do
+        steps[#steps + 1] = { expect = "Paste your API token: " }
+        steps[#steps + 1] = { send = ("entri_revoked_typed_%02d\r"):format(i) }
+      end
+      steps[#steps + 1] = { expect = "nothing was saved" }
+      local res = typed(u, steps)
+      assert.are.equal(1, res.code, res.output)
+      local _, prompts = res.output:gsub("Paste your API token: ", "")
+      assert.are.equal(3, prompts)
+      assert.is_false(auth.exists(u.global))
+      assert.is_true(res.echo_on_after)
+    end)
   end)
 end)
 

@@ -208,7 +208,7 @@ describe("nt3 status --check", function()
 
   it("exits 1 saying the token was rejected", function()
     local u = auth.user()
-    u.run({ "login", "-t", "entri_revoked_token_0001", "-u", srv.url })
+    u.run({ "login", "--no-verify", "-t", "entri_revoked_token_0001", "-u", srv.url })
     local out = u.run({ "status", "--check" })
     assert.are.equal(1, out.code)
     assert.matches("^Logged in with the token from the global file", out.stdout)
@@ -231,7 +231,7 @@ describe("nt3 status --check", function()
     -- the global file's URL belongs to the global token; NT3_API_URL routes the environment token here
     local u = auth.user()
     local other = server.start { tls = false }
-    u.run({ "login", "-t", "entri_valid_global_00001", "-u", other.url })
+    u.run({ "login", "--no-verify", "-t", "entri_valid_global_00001", "-u", other.url })
     local out = u.run({ "status", "--check" }, { env = { NT3_API_TOKEN = "entri_valid_env_0000001", NT3_API_URL = srv.url } })
     assert.are.equal(0, out.code, out.stderr)
     local hits = 0

@@ -417,17 +417,42 @@ function json.decode(text) end
 function json.pretty(value) end
 
 ---------------------------------------------------------------------------
+-- nt3.proc
+---------------------------------------------------------------------------
+
+---@class nt3.proc.Options
+---@field timeout? number seconds (default 30); then the program is killed
+---@field max_output? integer bytes of stdout (default 64 KiB)
+
+--- One program run without a shell or PATH search, stdin from /dev/null,
+--- bounded in time and output: how credential commands run.
+---@class nt3.proc
+local proc = {}
+
+--- Runs argv[1] (an absolute path) with argv[2..]. A non-zero exit status is
+--- returned, not a failure.
+---@param argv string[]
+---@param opts? nt3.proc.Options
+---@return string|nil stdout
+---@return integer|string status_or_message
+---@return string? stderr_or_code "exec"|"timeout"|"output"|"signal"|"system" on failure
+function proc.run(argv, opts) end
+
+---------------------------------------------------------------------------
 -- nt3.config
 ---------------------------------------------------------------------------
 
----@alias nt3.config.source "environment"|"local"|"global"
+---@alias nt3.config.source "environment"|"profile"|"local"|"global"
 ---@alias nt3.config.scope "global"|"local"
 
 ---@class nt3.config.Credential
----@field token string
+---@field token? string nil until config.token runs a profile's credential command (config.active does)
+---@field credential_command? string[] the argv of the profile's credential command
 ---@field api_url string
----@field api_url_source "environment"|"local"|"global"|"default"
+---@field api_url_source "environment"|"profile"|"local"|"global"|"default"
 ---@field source nt3.config.source
+---@field profile? string the profile's name
+---@field via? "flag"|"environment"|"local" what chose the profile
 ---@field path? string the credential file (nil for the environment)
 ---@field display string where it came from, as a user would type it
 ---@field warnings string[]
@@ -438,13 +463,19 @@ function json.pretty(value) end
 ---@field display string
 ---@field state "missing"|"ok"|"invalid"
 ---@field token? string
+---@field command? string[] a credential command's argv (never run by config.sources)
 ---@field api_url? string
+---@field profile? string
+---@field via? "flag"|"environment"|"local"
+---@field profiles? table<string, table> the global file's profiles, by name
 ---@field error? string
+---@field kind? "not_logged_in"|"invalid"
 ---@field warnings string[]
 ---@field active? boolean
 ---@field shadowed? boolean
 
---- The credential store: NT3_API_TOKEN, then ./.nt3.local.json, then ~/.nt3/config.json.
+--- The credential store: NT3_API_TOKEN, then --profile / NT3_PROFILE, then
+--- ./.nt3.local.json (a token or a profile's name), then ~/.nt3/config.json.
 ---@class nt3.config
 ---@field DEFAULT_API_URL string "https://app.nt3.io"
 ---@field TOKEN_PREFIX string "entri_"
@@ -456,8 +487,40 @@ local config = {}
 --- The token in use and its API URL, resolved as `nt3 status` shows them.
 ---@return nt3.config.Credential|nil cred
 ---@return string? message
----@return ("not_logged_in"|"invalid")? kind
+---@return ("not_logged_in"|"invalid"|"credential")? kind
 function config.active() end
+
+--- This process uses a profile of the global file (what --profile does); nil undoes it.
+---@param name string|nil
+function config.use_profile(name) end
+
+--- The sorted names of the global file's profiles.
+---@param global? nt3.config.Source config.sources().global, to read the file once
+---@return string[]
+function config.profiles(global) end
+
+--- The token of a credential: as saved, or printed by its credential command, run now.
+---@param cred nt3.config.Credential
+---@return string|nil token
+---@return string? message
+---@return ("not_logged_in"|"credential")? kind
+function config.token(cred) end
+
+--- Where a source's or credential's token lives: 'profile "staging" in ~/.nt3/config.json'.
+---@param cred nt3.config.Credential|nt3.config.Source
+---@return string
+function config.describe(cred) end
+
+---@param name string
+---@return string|nil name
+---@return string? message
+function config.validate_profile_name(name) end
+
+--- A credential command: a list of strings, the first an absolute program path.
+---@param argv string[]
+---@return string[]|nil argv
+---@return string? message
+function config.validate_command(argv) end
 
 --- Every source, highest priority first; also by name: `list.global`,
 --- `list["local"]`, `list.environment`.
@@ -469,15 +532,16 @@ function config.sources() end
 ---@return string
 function config.mask(token) end
 
----@param t { token: string, api_url?: string, scope?: nt3.config.scope }
+---@param t { token?: string, api_url?: string, scope?: nt3.config.scope, profile?: string, credential_command?: string[] }
 ---@return { path: string, display: string }|nil result
 ---@return string? message
 function config.save(t) end
 
----@param scope nt3.config.scope
+---@param scope? nt3.config.scope
+---@param profile? string remove this profile of the global file, and only it
 ---@return table|nil result
 ---@return string? message
-function config.clear(scope) end
+function config.clear(scope, profile) end
 
 ---@param token string
 ---@return string|nil token trimmed
@@ -820,6 +884,7 @@ function cli.main(argv) end
 ---@field http nt3.http
 ---@field task nt3.task
 ---@field policy nt3.policy
+---@field proc nt3.proc
 ---@field json nt3.json
 ---@field config nt3.config
 ---@field api nt3.api

@@ -68,6 +68,18 @@ local function api_path(arg, api)
   return arg
 end
 
+-- The API URL to name in a network or 401/403 error, when it is not the
+-- default one: a token sent to a staging or self-hosted URL by mistake is
+-- then plain to see.
+local function custom_url(api, code)
+  if code ~= "network" and code ~= 401 and code ~= 403 then return nil end
+  local root = api.url("/")
+  if not root then return nil end
+  root = root:sub(1, -2)
+  if root == require("nt3.config").DEFAULT_API_URL then return nil end
+  return root
+end
+
 -- Removes the white space outside strings, leaving everything else (key
 -- order, number spelling) exactly as the server sent it.
 local function compact(text)
@@ -229,6 +241,7 @@ return {
     { long = "retries", value = "n",
       help = "Retry up to n times on 429/502/503/504 or a failed connection (default 3)" },
     { long = "max-retry-wait", value = "seconds", help = "Wait at most this long in all between retries (default 60)" },
+    { long = "profile", value = "name", help = "Use this profile of ~/.nt3/config.json" },
   },
   description = [[
 Sends a request to <api_url><path> with the active token (the one `nt3 status`
@@ -246,6 +259,7 @@ NT3_CA_FILE to the absolute path of its PEM certificate file.]],
     "echo '{\"name\":\"x\"}' | nt3 api /api/v1/items --input -",
   },
   run = function(opts, ctx)
+    if opts.profile then require("nt3.config").use_profile(opts.profile) end
     local api = require "nt3.api"
     local cmd = ctx.command
 
@@ -341,13 +355,15 @@ NT3_CA_FILE to the absolute path of its PEM certificate file.]],
     local value, res, code, errres = api.request(req)
     if value == nil then
       local message = res
+      local at = custom_url(api, code)
       if type(code) == "number" then
         if opts.include then print_head(errres) end
         if not opts.silent then print_body(errres) end
         -- a server with nothing to say gets "HTTP 418", not "HTTP 418 (HTTP 418)"
-        if message == ("HTTP %d"):format(code) then cli.fail(message) end
-        cli.fail(("%s (HTTP %d)"):format(message, code))
+        if message == ("HTTP %d"):format(code) then cli.fail(message .. (at and " from the API at " .. at or "")) end
+        cli.fail(("%s (HTTP %d%s)"):format(message, code, at and " from the API at " .. at or ""))
       end
+      if at then message = ("could not reach the API at %s: %s"):format(at, message) end
       if code == "sink" and write_error then cli.fail(write_error) end
       cli.fail(message, code == "not_logged_in" and cli.EXIT.not_logged_in or cli.EXIT.failure)
     end

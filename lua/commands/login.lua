@@ -37,9 +37,9 @@ local PROMPT_FAILURES = {
   end,
 }
 
-local function read_terminal()
+local function read_terminal(attempt)
   local prompt = require "nt3.prompt"
-  io.stderr:write(HINT, "\n\n")
+  if attempt == 1 then io.stderr:write(HINT, "\n\n") end
   local token, err, code = prompt.secret(PROMPT, { mask = "*" })
   if token then return token end
   local failure = PROMPT_FAILURES[code]
@@ -47,9 +47,11 @@ local function read_terminal()
   cli.fail("cannot read the token: " .. tostring(err))
 end
 
-local function obtain_token(opts)
+-- The token and whether it was typed on the terminal (so a rejected one
+-- may be typed again).
+local function obtain_token(opts, attempt)
   if opts.token then return opts.token end
-  if require("nt3.prompt").isatty("stdin") then return read_terminal() end
+  if require("nt3.prompt").isatty("stdin") then return read_terminal(attempt), true end
   return read_stdin()
 end
 
@@ -77,10 +79,92 @@ local function check_store(scope)
   return warned
 end
 
-local function checked_token(opts)
-  local token, bad = config.validate_token(obtain_token(opts))
+local function checked_token(opts, attempt)
+  local given, typed = obtain_token(opts, attempt)
+  local token, bad = config.validate_token(given)
   if not token then cli.fail(bad) end
-  return token
+  return token, typed
+end
+
+---------------------------------------------------------------------------
+-- verifying a token (GET /api/v1/me) before it is saved
+---------------------------------------------------------------------------
+
+local ATTEMPTS = 3
+local ME = "/api/v1/me"
+
+-- Where the token will be sent from now on: NT3_API_URL, else -u, else the
+-- default (the rule of nt3.config); it is checked there.
+local function target_url(url)
+  local override = env.get("NT3_API_URL")
+  if override and override ~= "" then
+    local u, why = config.validate_url(override)
+    if not u then return nil, "NT3_API_URL is not usable: " .. why end
+    return u
+  end
+  return url or config.DEFAULT_API_URL
+end
+
+-- verify(token, url) -> { ok = true, account } | { rejected = status } |
+-- { unverified = why }. Through nt3.api like every request (the pool, the
+-- network policy, NT3_CA_FILE); HTTP is loaded only here, and only once
+-- per attempt: a user is waiting, so no retries.
+local function verify(token, url)
+  local api_url, why = target_url(url)
+  if not api_url then return { unverified = why } end
+  local account, err, code = require("nt3.api").request {
+    path = ME, credential = { token = token, api_url = api_url, warnings = {} },
+    retries = 0, connect_timeout = 10, timeout = 30,
+  }
+  if account ~= nil then
+    if type(account) ~= "table" then
+      return { unverified = ("the API at %s answered GET %s with something other than an account"):format(api_url, ME),
+        url = api_url }
+    end
+    return { ok = true, account = account, url = api_url }
+  end
+  if code == 401 or code == 403 then return { rejected = code, url = api_url } end
+  if type(code) == "number" then
+    return { unverified = ("the API at %s answered GET %s with HTTP %d"):format(api_url, ME, code), url = api_url }
+  end
+  return { unverified = ("could not reach the API at %s (%s)"):format(api_url, tostring(err)), url = api_url }
+end
+
+local function rejection(v, what)
+  return ("the API at %s rejected %s (HTTP %d)"):format(v.url, what, v.rejected)
+end
+
+-- The token to save and what the API said of it. A token typed on the
+-- terminal that the API rejects may be typed again, up to ATTEMPTS times.
+local function verified_token(opts, url)
+  for attempt = 1, ATTEMPTS do
+    local token, typed = checked_token(opts, attempt)
+    if opts.no_verify then return token end
+    local v = verify(token, url)
+    if not v.rejected then return token, v end
+    if not typed or attempt == ATTEMPTS then cli.fail(rejection(v, "the token") .. "; nothing was saved") end
+    cli.errorln(("nt3: %s; try again (attempt %d of %d)"):format(rejection(v, "the token"), attempt + 1, ATTEMPTS))
+  end
+end
+
+-- "dev@example.com": the account as the server names it, one printable line.
+local function account_name(a)
+  local policy = require "nt3.policy"
+  for _, k in ipairs { "email", "name", "id" } do
+    local v = a[k]
+    if (type(v) == "string" or type(v) == "number") and tostring(v) ~= "" then
+      return policy.sanitize(tostring(v), 200)
+    end
+  end
+  return "an account with no name"
+end
+
+local function report(v)
+  if not v then return end
+  if v.ok then cli.print("Logged in as " .. account_name(v.account)) end
+  if v.unverified then
+    cli.warn(("the token is saved, but unverified: %s; check it later with 'nt3 status --check'"):format(v.unverified))
+  end
 end
 
 -- The URL belongs to the token it was saved with, so a new token without
@@ -118,6 +202,11 @@ local function warn_precedence(scope, url, sources)
     cli.warn("NT3_API_TOKEN is set and still takes precedence over the saved token; unset it to use the saved one")
   elseif scope == "global" and here.token then
     cli.warn(("%s in this directory still takes precedence here over the saved token"):format(here.display))
+  elseif scope == "global" and (env.get("NT3_PROFILE") or "") ~= "" then
+    cli.warn("NT3_PROFILE is set and takes precedence over the saved token; unset it to use the saved one")
+  elseif scope == "global" and here.profile then
+    cli.warn(('%s in this directory names profile "%s", which takes precedence here over the saved token')
+      :format(here.display, here.profile))
   elseif scope == "global" and here.state == "invalid" then
     -- a broken local file stops resolution here (never a silent fall
     -- through), so the token just saved is not what runs in this directory
@@ -130,21 +219,95 @@ local function warn_precedence(scope, url, sources)
   end
 end
 
+-- The account a login writes: the top level of the file, or a profile.
+local function account_before(scope, profile)
+  local rec = config.sources()[scope == "local" and "local" or "global"]
+  if not profile then return rec end
+  return rec.profiles and rec.profiles[profile] or {}
+end
+
+local function checked_profile(opts)
+  if not opts.profile then return nil end
+  local name, why = config.validate_profile_name(opts.profile)
+  if not name then cli.fail(why) end
+  return name
+end
+
+local function saved_to(saved, profile)
+  if not profile then return saved.display end
+  return ('%s (profile "%s")'):format(saved.display, profile)
+end
+
+-- nt3 login --local --profile NAME: the folder names an account of the
+-- global file and holds no secret.
+local function name_profile(opts, profile)
+  if opts.token or opts.credential_command or opts.api_url then
+    cli.fail("--local --profile makes this folder use a saved profile; it takes no token, URL or command"
+      .. " (save those with 'nt3 login --profile " .. profile .. "')")
+  end
+  local known = config.profiles()
+  local found = false
+  for _, n in ipairs(known) do found = found or n == profile end
+  if not found then
+    cli.fail(('unknown profile "%s"; %s'):format(profile, #known > 0 and "known profiles: " .. table.concat(known, ", ")
+      or "there are no profiles yet; create one with 'nt3 login --profile " .. profile .. "'"), cli.EXIT.not_logged_in)
+  end
+  check_store("local")
+  local saved, err = config.save { scope = "local", profile = profile }
+  if not saved then cli.fail(err) end
+  cli.print(('Login successful! This folder now uses profile "%s" (saved to %s)'):format(profile, saved.display))
+  return cli.EXIT.ok
+end
+
+-- nt3 login [--profile NAME] --credential-command '<program> <args...>'
+local function save_command(opts, profile, url)
+  if opts.token then cli.fail("give a token (-t) or a credential command, not both") end
+  if opts["local"] then
+    cli.fail("a credential command is saved only in the global file: a folder never makes nt3 run a program")
+  end
+  local argv = {}
+  for word in opts.credential_command:gmatch("%S+") do argv[#argv + 1] = word end
+  local ok, why = config.validate_command(argv)
+  if not ok then cli.fail(why) end
+  check_store("global")
+  local v
+  if not opts.no_verify then
+    local global = config.path("global")
+    local cred = { credential_command = argv, source = profile and "profile" or "global", profile = profile,
+      display = global and config.display(global, "global") or "~/.nt3/config.json" }
+    local token, err = config.token(cred)
+    if not token then cli.fail(err) end
+    v = verify(token, url)
+    if v.rejected then
+      cli.fail(rejection(v, "the token the credential command printed") .. "; nothing was saved")
+    end
+  end
+  local saved, err = config.save { credential_command = argv, api_url = url, profile = profile }
+  if not saved then cli.fail(err) end
+  cli.print("Login successful! Credential command saved to " .. saved_to(saved, profile))
+  report(v)
+  return cli.EXIT.ok
+end
+
 local function run(opts)
   config, env = require "nt3.config", require "nt3.env"
   local scope = opts["local"] and "local" or "global"
+  local profile = checked_profile(opts)
+  if profile and scope == "local" then return name_profile(opts, profile) end
   local url = checked_url(opts)
+  if opts.credential_command then return save_command(opts, profile, url) end
   local warned = check_store(scope)
-  local token = checked_token(opts)
-  local before = config.sources()[scope]
-  local saved, err = config.save { token = token, api_url = url, scope = scope }
+  local token, verdict = verified_token(opts, url)
+  local before = account_before(scope, profile)
+  local saved, err = config.save { token = token, api_url = url, scope = scope, profile = profile }
   if not saved then cli.fail(err) end
   warn_dropped_url(before.token and before.api_url, url)
   local sources = config.sources()
   warn_new_findings(sources, warned)
-  cli.print("Login successful! Token saved to " .. saved.display)
+  cli.print("Login successful! Token saved to " .. saved_to(saved, profile))
+  report(verdict)
   remind_gitignore(scope)
-  warn_precedence(scope, url, sources)
+  warn_precedence(profile and "profile" or scope, url, sources)
   return cli.EXIT.ok
 end
 
@@ -162,17 +325,42 @@ Tokens start with "entri_". The token goes to ~/.nt3/config.json (mode 600,
 directory 700), or with --local to .nt3.local.json in the current directory
 (mode 600), which takes priority over the global config in that directory.
 Token priority: NT3_API_TOKEN, then ./.nt3.local.json, then ~/.nt3/config.json.
-Run 'nt3 status' to see which token is active.]],
+Run 'nt3 status' to see which token is active.
+
+Before saving, the token is checked with GET /api/v1/me at the API URL it
+will be used with: a token the API rejects (401/403) is not saved (on the
+terminal you may type it again, 3 tries in all); when the API cannot be
+reached the token is saved with a warning that it is unverified.
+--no-verify skips the check.
+
+--profile NAME saves into the named profile of ~/.nt3/config.json instead
+(use it with --profile NAME or NT3_PROFILE=NAME on any command); with
+--local, the folder names that profile ({"profile": "NAME"} in
+.nt3.local.json) and holds no secret. --credential-command saves a program
+that prints the token (a keyring, a password manager) instead of a token:
+its value is split on white space, no shell and no quoting, and the program
+must be an absolute path, e.g.
+  --credential-command '/usr/bin/secret-tool lookup service nt3'
+The program runs only when a token is needed; its stdin is /dev/null, it
+has 30 seconds, and the first line it prints is the token.]],
   examples = {
     "nt3 login",
     "nt3 login -t entri_your_token_here",
     "nt3 login --local -t entri_your_token_here",
     "nt3 login -t entri_your_token -u https://staging.yourcompany.com",
+    "nt3 login --profile staging -u https://staging.yourcompany.com",
+    "nt3 login --profile vault --credential-command '/usr/bin/secret-tool lookup service nt3'",
+    "nt3 login --local --profile staging",
   },
   flags = {
     { short = "t", long = "token", value = "token", help = "API token (skips the interactive prompt)" },
     { short = "u", long = "api-url", value = "url", help = "Custom API URL (default: https://app.nt3.io)" },
     { short = "l", long = "local", help = "Save credentials to .nt3.local.json instead of the global config" },
+    { long = "profile", value = "name",
+      help = "Save into this profile of ~/.nt3/config.json (with --local: use it here)" },
+    { long = "credential-command", value = "command",
+      help = "Save a program that prints the token instead of a token (split on white space; absolute path)" },
+    { long = "no-verify", help = "Save the token without checking it with the API" },
   },
   run = run,
 }

@@ -6,9 +6,31 @@ local cli = require "nt3.cli"
 -- for its summary.
 local config, env
 
+-- nt3 logout --profile NAME: that profile only; the rest of the file and
+-- every other profile stay.
+local function logout_profile(name)
+  local known = config.profiles()
+  local found = false
+  for _, n in ipairs(known) do found = found or n == name end
+  if not found then
+    local shown = require("nt3.policy").sanitize(name, 80)
+    cli.fail(('unknown profile "%s"; %s'):format(shown, #known > 0 and "known profiles: " .. table.concat(known, ", ")
+      or "there are no profiles"), cli.EXIT.not_logged_in)
+  end
+  local res, err = config.clear("global", name)
+  if not res then cli.fail(err) end
+  cli.print(('Logged out: profile "%s" removed from %s'):format(name, res.display))
+  local t = env.get("NT3_API_TOKEN")
+  if t and t ~= "" then
+    cli.warn("NT3_API_TOKEN is set and remains in effect; unset it to stop using that token")
+  end
+  return cli.EXIT.ok
+end
+
 local function run(opts)
   config, env = require "nt3.config", require "nt3.env"
   local scope = opts["local"] and "local" or "global"
+  if opts.profile and scope == "global" then return logout_profile(opts.profile) end
   local res, err = config.clear(scope)
   if not res then cli.fail(err) end
   if res.removed_token then
@@ -41,13 +63,18 @@ return {
 Removes the token and the API URL saved with it from ~/.nt3/config.json, or
 with --local from .nt3.local.json in the current directory. Other settings
 in the file are kept; a file left empty is deleted. A token in the
-NT3_API_TOKEN environment variable is not affected.]],
+NT3_API_TOKEN environment variable is not affected. --profile NAME removes
+that profile of ~/.nt3/config.json (its token, URL or credential command)
+and nothing else; with --local, the folder's .nt3.local.json forgets the
+profile it names.]],
   examples = {
     "nt3 logout          # Remove token from ~/.nt3/config.json",
     "nt3 logout --local  # Remove token from .nt3.local.json",
+    "nt3 logout --profile staging",
   },
   flags = {
     { short = "l", long = "local", help = "Remove the token from .nt3.local.json instead of the global config" },
+    { long = "profile", value = "name", help = "Remove this profile of ~/.nt3/config.json, and only it" },
   },
   run = run,
 }

@@ -14,13 +14,63 @@ local SOURCE_TEXT = {
 }
 
 local function describe(rec)
+  if rec.source == "profile" then return "the " .. config.describe(rec) end
   return SOURCE_TEXT[rec.source]:format(rec.display)
+end
+
+-- Why a profile is in use, in words.
+local function chosen_by(rec)
+  if rec.via == "flag" then return "--profile" end
+  if rec.via == "environment" then return "NT3_PROFILE" end
+  return rec.via_display .. " in this folder"
 end
 
 local function url_origin_text(cred)
   if cred.api_url_source == "environment" then return "from NT3_API_URL" end
   if cred.api_url_source == "default" then return "default" end
-  return "saved with the token in " .. cred.display
+  return "saved with the token in " .. config.describe(cred)
+end
+
+-- A credential command's argv for --json, any token in it masked.
+local function command_json(argv)
+  local policy = require "nt3.policy"
+  local list = json.array()
+  for i, a in ipairs(argv) do list[i] = policy.redact(a) end
+  return list
+end
+
+-- A credential command as one printable line: its argv, space-separated.
+local function command_text(argv)
+  local policy = require "nt3.policy"
+  local parts = {}
+  for i, a in ipairs(argv) do parts[i] = policy.sanitize(a, 200) end
+  return table.concat(parts, " ")
+end
+
+-- What a source holds, masked: "entri_****abcd", or where the token would
+-- come from.
+local function held(rec)
+  if rec.token then return config.mask(rec.token) end
+  if rec.command then return "credential command " .. command_text(rec.command) end
+  return "no token"
+end
+
+-- The folders above this one that hold a .nt3.local.json: it applies only
+-- in its own folder (the documented current-directory rule), which
+-- surprises whoever runs nt3 one folder down. A few lstat calls, no reads.
+local function local_files_above()
+  local fs, env = require "nt3.fs", require "nt3.env"
+  local cwd = env.cwd()
+  if not cwd then return nil end
+  local dir = cwd
+  while true do
+    dir = dir:match("^(.*)/[^/]*$")
+    if dir == nil then return nil end
+    local path = (dir == "" and "" or dir) .. "/" .. config.LOCAL_NAME
+    local st = fs.lstat(path)
+    if st then return path end
+    if dir == "" then return nil end
+  end
 end
 
 -- GET /api/v1/me with the active token, through nt3.api like every other
@@ -29,6 +79,9 @@ end
 local function check(cred)
   local path = "/api/v1/me"
   local url = cred.api_url .. path
+  -- a token is needed now: a credential command runs here, and only here
+  local token, terr = config.token(cred)
+  if not token then return { ok = false, reason = "credential", url = url, error = terr } end
   local account, err, code, res = require("nt3.api").request {
     path = path, credential = cred, connect_timeout = 10, timeout = 30,
   }
@@ -67,27 +120,62 @@ end
 
 -- The facts as one table: the same for the text and the JSON output.
 -- Tokens appear only masked.
+local function profile_list(sources, cred)
+  local list = json.array()
+  local global = sources.global
+  for _, name in ipairs(config.profiles(global)) do
+    local p = global.profiles[name]
+    list[#list + 1] = {
+      name = name, token = p.token and config.mask(p.token), api_url = p.api_url,
+      credential_command = p.credential_command and not p.token and command_json(p.credential_command) or nil,
+      active = cred ~= nil and cred.source == "profile" and cred.profile == name,
+    }
+  end
+  return list
+end
+
 local function facts(sources, cred)
   local out = { logged_in = cred ~= nil, sources = json.array(), shadowed = json.array(), warnings = json.array() }
   for _, rec in ipairs(sources) do
     out.sources[#out.sources + 1] = {
       source = rec.source, path = rec.path, display = rec.display, state = rec.state,
       token = rec.token and config.mask(rec.token), api_url = rec.api_url, error = rec.error,
-      active = rec.active or false,
+      active = rec.active or false, profile = rec.profile, chosen_by = rec.via and chosen_by(rec),
+      credential_command = rec.command and command_json(rec.command),
     }
     if rec.shadowed then
       out.shadowed[#out.shadowed + 1] = { source = rec.source, path = rec.path, display = rec.display,
-        token = config.mask(rec.token) }
+        token = rec.token and config.mask(rec.token), profile = rec.profile,
+        credential_command = rec.command and command_json(rec.command) }
     end
     for _, w in ipairs(rec.warnings) do out.warnings[#out.warnings + 1] = w end
     -- a broken file below the active source changes nothing now, but will
     -- as soon as the source above it goes away
     if rec.state == "invalid" and cred then out.warnings[#out.warnings + 1] = rec.error end
   end
+  out.profiles = profile_list(sources, cred)
+  local above = local_files_above()
+  if above then
+    out.local_file_above = above
+    out.notes = json.array { ("%s applies only in its own folder, not in this subfolder; run nt3 there, or"
+      .. " 'nt3 login --local' here"):format(config.display(above)) }
+  end
   if cred then
     out.source, out.path, out.display = cred.source, cred.path, cred.display
-    out.token = config.mask(cred.token)
+    out.profile = cred.profile
+    for _, rec in ipairs(sources) do
+      if rec.active and rec.via then out.profile_chosen_by = chosen_by(rec) end
+    end
+    out.token = cred.token and config.mask(cred.token)
+    out.credential_command = cred.credential_command and command_json(cred.credential_command)
     out.api_url, out.api_url_source = cred.api_url, cred.api_url_source
+    -- resolution's own warnings (NT3_API_TOKEN sent to the default URL
+    -- while a saved token has another) beside those of the files
+    local seen = {}
+    for _, w in ipairs(out.warnings) do seen[w] = true end
+    for _, w in ipairs(cred.warnings) do
+      if not seen[w] then out.warnings[#out.warnings + 1] = w end
+    end
   end
   return out
 end
@@ -96,16 +184,35 @@ local function print_text(f, sources, cred)
   local active
   for _, rec in ipairs(sources) do if rec.active then active = rec end end
   cli.print("Logged in with the token from " .. describe(active))
-  cli.print("  Token:    " .. f.token)
+  if active.via then cli.print(("  Profile:  %s (chosen by %s)"):format(active.profile, chosen_by(active))) end
+  if f.token then
+    cli.print("  Token:    " .. f.token)
+  else
+    cli.print(("  Token:    from the credential command %s (run when a token is needed)")
+      :format(command_text(cred.credential_command)))
+  end
   cli.print(("  API URL:  %s (%s)"):format(f.api_url, url_origin_text(cred)))
   for _, rec in ipairs(sources) do
     if rec.shadowed then
-      cli.print(("  Shadowed: %s holds a token (%s) that is not used"):format(describe(rec), config.mask(rec.token)))
+      cli.print(("  Shadowed: %s holds a token (%s) that is not used"):format(describe(rec), held(rec)))
     elseif rec.source == "local" and not rec.active and rec.api_url and not rec.token then
       cli.print(("  Ignored:  the api_url in %s (it has no token of its own, so it applies to none)")
         :format(rec.display))
     end
   end
+  local others = {}
+  for _, p in ipairs(f.profiles) do
+    if not p.active then
+      others[#others + 1] = ("    %s: %s%s"):format(p.name, p.token or (p.credential_command
+        and "credential command " .. command_text(p.credential_command) or "no token"),
+        p.api_url and " at " .. p.api_url or "")
+    end
+  end
+  if #others > 0 then
+    cli.print("  Other profiles (use one with --profile NAME or NT3_PROFILE=NAME):")
+    for _, line in ipairs(others) do cli.print(line) end
+  end
+  for _, n in ipairs(f.notes or {}) do cli.print("  Note:     " .. n) end
   if f.check then
     if f.check.ok then
       cli.print("  Account:  " .. account_text(f.check.account))
@@ -115,6 +222,7 @@ end
 
 local function run(opts)
   config, json = require "nt3.config", require "nt3.json"
+  if opts.profile then config.use_profile(opts.profile) end
   local sources = config.sources()
   local cred, err, kind = config.resolve(sources)
   local f = facts(sources, cred)
@@ -140,11 +248,14 @@ return {
   summary = "Show which API token is active and where it comes from",
   description = [[
 Shows the active token (masked: entri_ and at most its last 4 characters),
-where it comes from (NT3_API_TOKEN, ./.nt3.local.json or ~/.nt3/config.json),
-the API URL used with it and why, every lower-priority token it shadows, and
-warnings about file permissions. Exit status: 0 logged in, 4 not logged in,
-1 when a credential file is unusable or --check fails. --check verifies a
-server with a private CA against NT3_CA_FILE (an absolute path to a PEM file).]],
+where it comes from (NT3_API_TOKEN, a profile, ./.nt3.local.json or
+~/.nt3/config.json) and why, the API URL used with it and why, every
+lower-priority token it shadows, the other profiles, and warnings about file
+permissions. A profile's credential command is not run: status says where
+the token would come from (--check runs it). Exit status: 0 logged in, 4 not
+logged in (or an unknown profile), 1 when a credential file is unusable or
+--check fails. --check verifies a server with a private CA against
+NT3_CA_FILE (an absolute path to a PEM file).]],
   examples = {
     "nt3 status",
     "nt3 status --json",
@@ -153,6 +264,7 @@ server with a private CA against NT3_CA_FILE (an absolute path to a PEM file).]]
   flags = {
     { long = "json", help = "Print the same facts as one JSON object" },
     { long = "check", help = "Verify the token with the API (GET /api/v1/me)" },
+    { long = "profile", value = "name", help = "Show this profile of ~/.nt3/config.json" },
   },
   run = run,
 }

@@ -4,7 +4,10 @@
 -- all go through here, so every one of them resolves a token the same way.
 --
 -- Sources, highest priority first: the NT3_API_TOKEN environment variable,
--- ./.nt3.local.json, ~/.nt3/config.json (DESIGN.md, "The credential store").
+-- a profile named by --profile (config.use_profile) or NT3_PROFILE,
+-- ./.nt3.local.json (a token, or the name of a profile), ~/.nt3/config.json
+-- (DESIGN.md, "The credential store", "Profiles and credential sources").
+local check = require "nt3.check"
 local env = require "nt3.env"
 local policy = require "nt3.policy"
 local store = require "nt3.config.store"
@@ -24,6 +27,13 @@ M.validate_token = store.validate_token
 
 -- config.validate_url(u) -> normalised URL (no trailing slash) | nil, message
 M.validate_url = store.validate_url
+
+-- config.validate_profile_name(name) -> name | nil, message
+M.validate_profile_name = store.validate_profile_name
+
+-- config.validate_command(argv) -> argv | nil, message: a credential
+-- command is a list of strings whose first is an absolute program path.
+M.validate_command = store.validate_command
 
 -- config.mask(token) -> "entri_****abcd": the prefix and at most the last
 -- four characters, and only when at least eight others stay hidden. The
@@ -63,25 +73,112 @@ local function env_source()
   return rec
 end
 
+-- The profile named by --profile (config.use_profile) for this process. A
+-- choice of one command, in memory: nothing on disk "switches".
+local chosen
+
+-- config.use_profile(name): the commands of this process use profile name
+-- (what `--profile NAME` does); nil goes back to the usual selection.
+function M.use_profile(name)
+  check.arg(1, "use_profile", name, "string", true)
+  chosen = name
+end
+
+-- config.profiles([global_record]) -> sorted list of profile names in the
+-- global file (none when it is missing or unusable)
+function M.profiles(global)
+  global = global or store.read("global")
+  local names = {}
+  for name in pairs(global.profiles or {}) do names[#names + 1] = name end
+  table.sort(names)
+  return names
+end
+
+local function known_profiles(global)
+  local names = M.profiles(global)
+  if #names == 0 then return ("there are no profiles in %s"):format(global.display) end
+  return "known profiles: " .. table.concat(names, ", ")
+end
+
+local VIA_TEXT = {
+  flag = "--profile %s",
+  environment = "NT3_PROFILE=%s",
+  ["local"] = "%s",
+}
+
+-- The record of profile name of the global file, chosen by via ("flag",
+-- "environment" or "local", the file that names it).
+local function profile_source(global, name, via, via_display)
+  local rec = {
+    source = "profile", profile = name, via = via, via_display = via_display,
+    path = global.path, display = global.display, warnings = {},
+  }
+  local shown = policy.sanitize(name, 80)
+  local by = VIA_TEXT[via]:format(via == "local" and via_display or shown)
+  if global.state == "invalid" then
+    rec.state, rec.error = "invalid", global.error
+    return rec
+  end
+  local p = global.profiles and global.profiles[name]
+  if type(p) ~= "table" then
+    rec.state, rec.kind = "invalid", "not_logged_in"
+    rec.error = ('unknown profile "%s" (chosen by %s); %s'):format(shown, by, known_profiles(global))
+    return rec
+  end
+  rec.api_url, rec.command_timeout = p.api_url, p.credential_timeout
+  if p.token then
+    rec.state, rec.token = "ok", p.token
+  elseif p.credential_command then
+    rec.state, rec.command = "ok", p.credential_command
+  else
+    rec.state, rec.kind = "invalid", "not_logged_in"
+    rec.error = ('profile "%s" (chosen by %s) holds no token; run \'nt3 login --profile %s\'')
+      :format(shown, by, shown)
+  end
+  return rec
+end
+
+local function usable(rec) return rec.token ~= nil or rec.command ~= nil end
+
 -- config.sources() -> list of every source, highest priority first:
---   { source = "environment"|"local"|"global", path, display,
---     state = "missing"|"ok"|"invalid", token, api_url, error, warnings,
+--   { source = "environment"|"profile"|"local"|"global", path, display,
+--     state = "missing"|"ok"|"invalid", token, command (a credential
+--     command's argv, run only by config.token), api_url, profile (the
+--     name, for "profile" and for a local file naming one), via ("flag",
+--     "environment", "local": what chose a profile), profiles (global:
+--     name -> its fields), error, kind, warnings,
 --     active = true for the one in use, shadowed = true for a lower-priority
 --     source that holds a token nobody uses }
+-- A "profile" source comes after the environment when --profile or
+-- NT3_PROFILE names one, and after the local file when that names one.
 -- The list is also indexed by name (list.environment, list["local"],
--- list.global) through its metatable, so a caller names the source it
--- wants instead of counting positions; ipairs, # and pairs see the list.
+-- list.global, list.profile) through its metatable, so a caller names the
+-- source it wants instead of counting positions; ipairs, # and pairs see
+-- the list.
 function M.sources()
-  local list = { env_source(), store.read("local"), store.read("global") }
+  local global = store.read("global")
+  local here = store.read("local")
+  local list = { env_source() }
+  local wanted, via = chosen, "flag"
+  if not wanted then
+    local e = env.get("NT3_PROFILE")
+    if e and e ~= "" then wanted, via = e, "environment" end
+  end
+  if wanted then list[#list + 1] = profile_source(global, wanted, via) end
+  list[#list + 1] = here
+  if here.state == "ok" and not here.token and here.profile and not wanted then
+    list[#list + 1] = profile_source(global, here.profile, "local", here.display)
+  end
+  list[#list + 1] = global
   local by_name = {}
   local found = false
   for _, rec in ipairs(list) do
-    by_name[rec.source] = rec
+    by_name[rec.source] = by_name[rec.source] or rec
     if found then
-      rec.shadowed = rec.token ~= nil or nil
+      rec.shadowed = usable(rec) or nil
     elseif rec.state == "invalid" then
       found = true -- a broken source stops resolution: never fall through silently
-    elseif rec.token then
+    elseif usable(rec) then
       rec.active, found = true, true
     end
   end
@@ -89,8 +186,8 @@ function M.sources()
 end
 
 -- The API URL that goes with a token from rec: NT3_API_URL, else the URL
--- saved in the same file as the token, else the default. A URL in a file
--- with no token (or another token) never applies.
+-- saved with the token (in the same file, or the same profile), else the
+-- default. A URL in a file with no token (or another token) never applies.
 local function api_url_for(rec)
   local override = env.get("NT3_API_URL")
   if override and override ~= "" then
@@ -104,22 +201,52 @@ local function api_url_for(rec)
   return M.DEFAULT_API_URL, "default"
 end
 
+-- config.describe(rec) -> where a source's (or a cred's) token lives, in
+-- words: 'profile "staging" in ~/.nt3/config.json', '~/.nt3/config.json'.
+local function where(rec)
+  if rec.source == "profile" then
+    return ('profile "%s" in %s'):format(policy.sanitize(rec.profile, 80), rec.display)
+  end
+  return rec.display
+end
+M.describe = where
+
+-- NT3_API_TOKEN with no NT3_API_URL goes to the default API, even where the
+-- token it overrides was saved for another: say so, and name the fix.
+local function url_surprise(list, active)
+  if active.source ~= "environment" then return nil end
+  local override = env.get("NT3_API_URL")
+  if override and override ~= "" then return nil end
+  for _, rec in ipairs(list) do
+    if rec.shadowed and rec.api_url and rec.api_url ~= M.DEFAULT_API_URL then
+      return ("NT3_API_TOKEN is in effect, so requests go to %s, not to %s saved with the token in %s;"
+        .. " set NT3_API_URL=%s to send it there"):format(M.DEFAULT_API_URL, rec.api_url, where(rec), rec.api_url)
+    end
+  end
+end
+
 -- config.resolve(list) -> cred | nil, message, kind  (from config.sources())
+-- Runs no credential command: cred.token is nil until config.token(cred).
 function M.resolve(list)
   local warnings = {}
   for _, rec in ipairs(list) do
     for _, w in ipairs(rec.warnings) do warnings[#warnings + 1] = w end
   end
   for _, rec in ipairs(list) do
-    if rec.state == "invalid" then return nil, rec.error, "invalid" end
+    if rec.state == "invalid" then return nil, rec.error, rec.kind or "invalid" end
     if rec.active then
-      local url, where = api_url_for(rec)
-      if not url then return nil, where, "invalid" end
+      local url, url_source = api_url_for(rec)
+      if not url then return nil, url_source, "invalid" end
+      warnings[#warnings + 1] = url_surprise(list, rec)
       return {
         token = rec.token,
+        credential_command = rec.command,
+        command_timeout = rec.command_timeout,
         api_url = url,
-        api_url_source = where,
+        api_url_source = url_source,
         source = rec.source,
+        profile = rec.profile,
+        via = rec.via,
         path = rec.path,
         display = rec.display,
         warnings = warnings,
@@ -129,14 +256,81 @@ function M.resolve(list)
   return nil, "not logged in; run 'nt3 login' to authenticate", "not_logged_in"
 end
 
+-- The one line about a credential command that gave no token: what(program).
+local function command_failure(cred, what)
+  local program = policy.sanitize(cred.credential_command[1], 200)
+  return nil, ("the credential command of %s %s; nothing was sent"):format(where(cred), what(program)), "credential"
+end
+
+-- The first line of what a failed command wrote on stderr, as one short,
+-- printable line with any token in it masked.
+local function stderr_line(text)
+  local line = (text or ""):match("^%s*([^\r\n]*)") or ""
+  line = policy.sanitize(policy.redact(line), 200)
+  return line ~= "" and (": " .. line) or ""
+end
+
+-- Tokens that credential commands printed, by command: in this process's
+-- memory only, so a script making a thousand requests runs the command once.
+local ran = {}
+
+-- config.token(cred) -> token | nil, message, "credential"
+-- The token of cred: as saved, or printed by the profile's credential
+-- command, run now (absolute path, no shell, stdin /dev/null, bounded time
+-- and output) and only once per credential. Never written anywhere.
+function M.token(cred)
+  check.arg(1, "token", cred, "table")
+  if cred.token then return cred.token end
+  local argv = cred.credential_command
+  if not argv then return nil, "no token: not logged in", "not_logged_in" end
+  local key = table.concat(argv, "\0")
+  if ran[key] then
+    cred.token = ran[key]
+    return cred.token
+  end
+  local limit = cred.command_timeout or store.COMMAND_TIMEOUT
+  local out, status, err = require("nt3.proc").run(argv, { timeout = limit, max_output = 65536 })
+  if not out then
+    if err == "exec" then
+      return command_failure(cred, function(p) return ("could not be started (%s: %s)"):format(p, status) end)
+    elseif err == "timeout" then
+      return command_failure(cred, function(p)
+        return ("was stopped: %s %s (no exit status: killed)"):format(p, status)
+      end)
+    end
+    return command_failure(cred, function(p) return ("failed: %s %s (no exit status)"):format(p, status) end)
+  end
+  if status ~= 0 then
+    return command_failure(cred, function(p)
+      return ("failed: %s exited with status %d%s"):format(p, status, stderr_line(err))
+    end)
+  end
+  local token, why = M.validate_token(out:match("^([^\n]*)"))
+  if not token then
+    return command_failure(cred, function(p)
+      return ("printed no token: %s exited with status 0, but the first line it printed is not a token (%s)")
+        :format(p, why)
+    end)
+  end
+  cred.token, ran[key] = token, token
+  return token
+end
+
 -- config.active() -> cred | nil, message, kind
--- cred = { token, api_url, api_url_source = "environment"|"local"|"global"|
---   "default", source = "environment"|"local"|"global", path (nil for the
---   environment), display, warnings = { ... } }
--- kind = "not_logged_in" | "invalid" (a corrupted or insecure file, a bad
--- NT3_API_TOKEN or NT3_API_URL).
+-- cred = { token, api_url, api_url_source = "environment"|"profile"|"local"|
+--   "global"|"default", source = "environment"|"profile"|"local"|"global",
+--   profile (name), via, path (nil for the environment), display,
+--   warnings = { ... } }
+-- kind = "not_logged_in" (no token, or an unknown or empty profile) |
+-- "invalid" (a corrupted or insecure file, a bad NT3_API_TOKEN or
+-- NT3_API_URL) | "credential" (the credential command gave no token).
+-- A token is needed now, so a credential command runs.
 function M.active()
-  return M.resolve(M.sources())
+  local cred, err, kind = M.resolve(M.sources())
+  if not cred then return nil, err, kind end
+  local token, terr, tkind = M.token(cred)
+  if not token then return nil, terr, tkind end
+  return cred
 end
 
 ---------------------------------------------------------------------------
@@ -153,10 +347,11 @@ function M.update(scope, fn) return require("nt3.config.write").update(scope, fn
 -- config.check(scope) -> true, warnings | nil, message
 function M.check(scope) return require("nt3.config.write").check(scope) end
 
--- config.save{ token =, api_url = nil, scope = "global"|"local" } -> { path, display } | nil, message
+-- config.save{ token =, api_url = nil, scope = "global"|"local", profile = nil,
+--   credential_command = nil } -> { path, display } | nil, message
 function M.save(t) return require("nt3.config.write").save(t) end
 
--- config.clear(scope) -> result | nil, message
-function M.clear(scope) return require("nt3.config.write").clear(scope) end
+-- config.clear([scope[, profile]]) -> result | nil, message
+function M.clear(scope, profile) return require("nt3.config.write").clear(scope, profile) end
 
 return M

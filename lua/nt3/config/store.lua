@@ -215,6 +215,107 @@ local function corrupt(shown, why)
   return ("%s %s; fix it or remove it (rm %s), then run 'nt3 login' again"):format(shown, why, shown)
 end
 
+---------------------------------------------------------------------------
+-- profiles and credential commands
+---------------------------------------------------------------------------
+
+M.PROFILE_NAME_MAX = 64
+M.COMMAND_ARGS_MAX = 64
+M.COMMAND_TIMEOUT = 30
+M.COMMAND_TIMEOUT_MAX = 600
+
+-- store.validate_profile_name(name) -> name | nil, message
+-- Letters, digits, ".", "_" and "-", starting with a letter or digit: a
+-- name is shown in messages and typed on command lines.
+function M.validate_profile_name(name)
+  if type(name) ~= "string" or name == "" then return nil, "a profile name must not be empty" end
+  if #name > M.PROFILE_NAME_MAX or not name:find("^[%w][%w._-]*$") then
+    return nil, ("invalid profile name %q: use letters, digits, '.', '_' and '-' (at most %d)")
+      :format(policy.sanitize(name, 80), M.PROFILE_NAME_MAX)
+  end
+  return name
+end
+
+-- store.validate_command(argv) -> argv | nil, message
+-- A credential command is an argv list: the program as an absolute path
+-- (no PATH search, no shell), then its arguments.
+function M.validate_command(argv)
+  if type(argv) ~= "table" or argv[1] == nil then
+    return nil, "a credential command is a list of strings: the program's absolute path, then its arguments"
+  end
+  local n = 0
+  for _ in pairs(argv) do n = n + 1 end
+  if n ~= #argv then return nil, "a credential command is a list of strings, not an object" end
+  if n > M.COMMAND_ARGS_MAX then
+    return nil, ("a credential command has at most %d arguments"):format(M.COMMAND_ARGS_MAX)
+  end
+  for _, a in ipairs(argv) do
+    if type(a) ~= "string" then return nil, "every part of a credential command must be a string" end
+    if a:find("%z") then return nil, "a credential command must not contain a zero byte" end
+  end
+  if argv[1]:sub(1, 1) ~= "/" then
+    return nil, ("the credential command's program must be an absolute path (it is %q): nt3 searches no PATH")
+      :format(policy.sanitize(argv[1], 200))
+  end
+  return argv
+end
+
+local function is_object(v)
+  return type(v) == "table" and (next(v) == nil or v[1] == nil)
+end
+
+-- The fields of one account (the top level of a file, or one profile):
+-- token, api_url, credential_command, credential_timeout. prefix names the
+-- profile in a message ("" at the top level).
+local FIELD_NAMES = {
+  token = 'a "token"', api_url = 'an "api_url"', credential_command = 'a "credential_command"',
+  credential_timeout = 'a "credential_timeout"',
+}
+
+local function parse_account(t, shown, prefix)
+  local function bad(field, why) return nil, corrupt(shown, ("has %s%s %s"):format(prefix, FIELD_NAMES[field], why)) end
+  if t.token ~= nil then
+    if type(t.token) ~= "string" then return bad("token", "that is not a string") end
+    local ok, why = M.validate_token(t.token)
+    if not ok then return bad("token", "that is not valid (" .. why .. ")") end
+    t.token = ok
+  end
+  if t.api_url ~= nil then
+    if type(t.api_url) ~= "string" then return bad("api_url", "that is not a string") end
+    local ok, why = M.validate_url(t.api_url)
+    if not ok then return bad("api_url", "that is not valid (" .. why .. ")") end
+  end
+  if t.credential_command ~= nil then
+    local ok, why = M.validate_command(t.credential_command)
+    if not ok then return bad("credential_command", "that is not valid (" .. why .. ")") end
+  end
+  local limit = t.credential_timeout
+  if limit ~= nil and (math.type(limit) == nil or limit <= 0 or limit > M.COMMAND_TIMEOUT_MAX) then
+    return bad("credential_timeout", ("that is not a number of seconds from 1 to %d"):format(M.COMMAND_TIMEOUT_MAX))
+  end
+  return t
+end
+
+local function parse_profiles(data, shown)
+  if data.profile ~= nil then
+    local ok, why = M.validate_profile_name(data.profile)
+    if not ok then return nil, corrupt(shown, ('has a "profile" that is not valid (%s)'):format(why)) end
+  end
+  local profiles = data.profiles
+  if profiles == nil then return data end
+  if not is_object(profiles) then return nil, corrupt(shown, 'has "profiles" that is not a JSON object') end
+  for name, p in pairs(profiles) do
+    local ok, why = M.validate_profile_name(name)
+    if not ok then return nil, corrupt(shown, ('has a profile that is not valid (%s)'):format(why)) end
+    if not is_object(p) then
+      return nil, corrupt(shown, ('has a profile "%s" that is not a JSON object'):format(name))
+    end
+    local good, err = parse_account(p, shown, ('a profile "%s" with '):format(name))
+    if not good then return nil, err end
+  end
+  return data
+end
+
 -- store.parse(text, shown) -> table | nil, message
 -- Parses the text of a credential file into a table, refusing anything that
 -- is not one JSON object with the fields we know in the types we expect.
@@ -233,18 +334,29 @@ function M.parse(text, shown)
   end
   local data = json.decode(text)
   if type(data) ~= "table" then return nil, corrupt(shown, "is not valid JSON") end
-  if data.token ~= nil then
-    if type(data.token) ~= "string" then return nil, corrupt(shown, 'has a "token" that is not a string') end
-    local ok, why = M.validate_token(data.token)
-    if not ok then return nil, corrupt(shown, 'has a "token" that is not valid (' .. why .. ")") end
-    data.token = ok
+  local ok, why = parse_account(data, shown, "")
+  if not ok then return nil, why end
+  return parse_profiles(data, shown)
+end
+
+-- What a local file may not do: run a program, or define accounts. Both are
+-- ignored with a warning (a cloned folder must never make nt3 run a
+-- program or send a token somewhere new).
+local LOCAL_IGNORED = {
+  { key = "credential_command", why = "a credential command is read only from the global file (%s):"
+    .. " a folder never makes nt3 run a program" },
+  { key = "profiles", why = "profiles are read only from the global file (%s)" },
+}
+
+local function local_refusals(rec)
+  local global = M.path("global")
+  local where = global and M.display(global, "global") or "~/.nt3/config.json"
+  for _, r in ipairs(LOCAL_IGNORED) do
+    if rec.data[r.key] ~= nil then
+      rec.data[r.key] = nil
+      rec.warnings[#rec.warnings + 1] = ('ignoring "%s" in %s: %s'):format(r.key, rec.display, r.why:format(where))
+    end
   end
-  if data.api_url ~= nil then
-    if type(data.api_url) ~= "string" then return nil, corrupt(shown, 'has an "api_url" that is not a string') end
-    local ok, why = M.validate_url(data.api_url)
-    if not ok then return nil, corrupt(shown, 'has an "api_url" that is not valid (' .. why .. ")") end
-  end
-  return data
 end
 
 -- store.read(scope) -> record: the one reading of a credential file.
@@ -294,6 +406,14 @@ function M.read(scope)
       :format(rec.display, octal(st.mode), rec.display)
   end
   rec.state, rec.data, rec.text, rec.token, rec.api_url = "ok", data, text, data.token, data.api_url
+  if scope == "local" then
+    local_refusals(rec)
+    rec.profile = data.profile
+  else
+    rec.profiles = data.profiles
+    if not data.token then rec.command = data.credential_command end
+    rec.command_timeout = data.credential_timeout
+  end
   return rec
 end
 

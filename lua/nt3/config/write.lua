@@ -288,17 +288,63 @@ function M.check(scope)
   return true, rec.warnings
 end
 
--- config.save{ token =, api_url = nil, scope = "global"|"local" }
---   -> { path, display } | nil, message
+-- The table a save writes into: the top level of the file, or one profile
+-- of it (created when missing; a profile's unknown keys are kept too).
+local function account_of(data, profile)
+  if not profile then return data end
+  if type(data.profiles) ~= "table" then data.profiles = {} end
+  local p = data.profiles[profile]
+  if type(p) ~= "table" then
+    p = {}
+    data.profiles[profile] = p
+  end
+  return p
+end
+
+local function check_profile(t, fname)
+  if t.profile == nil then return nil end
+  if type(t.profile) ~= "string" then check.fail(1, fname, "field 'profile' must be a string", 2) end
+  return store.validate_profile_name(t.profile)
+end
+
+-- config.save{ token =, api_url = nil, scope = "global"|"local", profile = nil,
+--   credential_command = nil } -> { path, display } | nil, message
 -- The URL belongs to the token: saving a token without one drops a URL saved
 -- with the previous token. Other keys in the file are kept.
+-- profile: the token goes into that profile of the global file; with scope
+-- "local" and no token, the local file names the profile instead (a folder
+-- that names an account and holds no secret). credential_command (an argv
+-- list, global file only) is saved instead of a token.
 function M.save(t)
   check.arg(1, "save", t, "table")
   local scope = t.scope or "global"
   check_scope(scope, 1, "save", "field 'scope'")
-  if type(t.token) ~= "string" then check.fail(1, "save", "field 'token' must be a string") end
-  local token, why = store.validate_token(t.token)
-  if not token then return nil, why end
+  local profile, perr = check_profile(t, "save")
+  if t.profile ~= nil and not profile then return nil, perr end
+  if scope == "local" and profile then
+    if t.token ~= nil or t.credential_command ~= nil or t.api_url ~= nil then
+      return nil, "a local file names a profile (which holds the token and URL) or holds a token, not both"
+    end
+    return M.update("local", function(data)
+      data.token, data.api_url, data.profile = nil, nil, profile
+    end)
+  end
+  local argv = t.credential_command
+  if argv ~= nil then
+    if scope == "local" then
+      return nil, "a credential command is saved only in the global file: a folder never makes nt3 run a program"
+    end
+    local ok, why = store.validate_command(argv)
+    if not ok then return nil, why end
+    if t.token ~= nil then check.fail(1, "save", "give field 'token' or field 'credential_command', not both") end
+  elseif type(t.token) ~= "string" then
+    check.fail(1, "save", "field 'token' must be a string")
+  end
+  local token, why
+  if argv == nil then
+    token, why = store.validate_token(t.token)
+    if not token then return nil, why end
+  end
   local url
   if t.api_url ~= nil then
     if type(t.api_url) ~= "string" then check.fail(1, "save", "field 'api_url' must be a string") end
@@ -306,26 +352,42 @@ function M.save(t)
     if not url then return nil, why end
   end
   return M.update(scope, function(data)
-    data.token, data.api_url = token, url
+    local account = account_of(data, profile)
+    account.token, account.api_url, account.credential_command = token, url, argv
+    -- a token saved here wins over the profile this folder named before
+    if scope == "local" then data.profile = nil end
   end)
 end
 
--- config.clear(scope) -> result | nil, message
--- Removes the token and its API URL; other keys stay, and a file left
--- empty is deleted. result.removed_token is false when there was none.
-function M.clear(scope)
+-- config.clear(scope[, profile]) -> result | nil, message
+-- Removes the token, its API URL and any credential command (with profile:
+-- that whole profile of the global file; in a local file, the profile it
+-- names too); other keys stay, and a file left empty is deleted.
+-- result.removed_token is false when there was nothing to remove.
+function M.clear(scope, profile)
   scope = scope or "global"
   check_scope(scope, 1, "clear", "scope")
+  check.arg(2, "clear", profile, "string", true)
   local rec = store.read(scope)
   if rec.state == "invalid" then return nil, rec.error end
-  if rec.state == "missing" or rec.token == nil then
+  local function holds(data)
+    if profile and scope == "global" then return type(data.profiles) == "table" and data.profiles[profile] ~= nil end
+    return data.token ~= nil or data.credential_command ~= nil or (scope == "local" and data.profile ~= nil)
+  end
+  if rec.state == "missing" or not holds(rec.data) then
     -- nothing to clear (no file, or no token in it): no lock, no ~/.nt3 created
     return { path = rec.path, display = rec.display, removed_token = false }
   end
   local res, err = M.update(scope, function(data)
     -- an api_url with no token beside it belongs to no token: leave it
-    if data.token == nil then return false end
-    data.token, data.api_url = nil, nil
+    if not holds(data) then return false end
+    if profile and scope == "global" then
+      data.profiles[profile] = nil
+      if next(data.profiles) == nil then data.profiles = nil end
+      return true
+    end
+    data.token, data.api_url, data.credential_command = nil, nil, nil
+    if scope == "local" then data.profile = nil end
     return true
   end)
   if not res then return nil, err end
