@@ -16,11 +16,12 @@ ROOT=$(pwd)
 # to run its tests (busted, python3 for the test server, openssl for a
 # throwaway certificate, bash, zsh and fish to run the completion scripts in,
 # strace to watch the system calls of an atomic write, nghttpd for a real
-# HTTP/2 server), its linters (luacheck, cppcheck) and its benchmarks
+# HTTP/2 server, man and groff to read the manual page it installs), its
+# linters (luacheck, cppcheck) and its benchmarks
 # (lua5.4, curl and Python requests as baselines).
 PACKAGES="gcc libc6-dev make cmake pkgconf
 liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev libcurl4 ca-certificates
-lua-busted python3 openssl curl bash zsh fish strace nghttp2-server
+lua-busted python3 openssl curl bash zsh fish strace nghttp2-server man-db groff-base
 lua-check cppcheck python3-requests"
 
 say() { printf '==> %s\n' "$*" >&2; }

@@ -229,14 +229,96 @@ describe("lazy loading", function()
 end)
 
 describe("installation", function()
-  it("cmake --install puts a working nt3 under the prefix", function()
-    local prefix = sh.tmpdir()
+  teardown(sh.cleanup)
+
+  local prefix
+  setup(function()
+    prefix = sh.tmpdir()
     local build = assert(os.getenv("NT3_BUILD_DIR"), "NT3_BUILD_DIR is not set")
     local ok = os.execute(("cmake --install %s --prefix %s >/dev/null"):format(sh.quote(build), sh.quote(prefix)))
     assert.is_true(ok)
+  end)
+
+  -- the manual page as man shows it, wide enough that no line is folded
+  local function rendered(page)
+    local p = io.popen(("MANWIDTH=250 LANG=C man -l %s 2>&1"):format(sh.quote(page)))
+    local text = p:read("a")
+    p:close()
+    return text
+  end
+
+  it("cmake --install puts a working nt3 under the prefix", function()
     local r = sh.run({ "--version" }, { bin = prefix .. "/bin/nt3" })
     assert.are.equal(0, r.code, r.stderr)
     assert.matches("^nt3 version ", r.stdout)
+  end)
+
+  it("installs nt3(1), made at build time from the command tables: every built-in command and flag", function()
+    local page = prefix .. "/share/man/man1/nt3.1"
+    local roff = assert(sh.slurp(page), "no share/man/man1/nt3.1")
+    -- what `nt3 help --man` prints, built-ins only whoever builds
+    assert.are.equal(sh.run({ "help", "--man" }).stdout, roff)
+    assert.truthy(roff:match('^%.TH NT3 1 "" "nt3 %d+%.%d+%.%d+" "User Commands"\n'), roff:sub(1, 80))
+    local sections = {}
+    for name in roff:gmatch("\n%.SH ([^\n]+)") do sections[#sections + 1] = name end
+    assert.are.same({ "NAME", "SYNOPSIS", "DESCRIPTION", "COMMANDS", "ENVIRONMENT",
+      "FILES", "EXIT STATUS", "SEE ALSO" }, sections)
+    -- groff finds nothing to warn about
+    local p = io.popen("groff -man -ww -z " .. sh.quote(page) .. " 2>&1")
+    assert.are.equal("", p:read("a"))
+    p:close()
+    local text = rendered(page)
+    assert.truthy(text:find("\nNAME\n +nt3 %- command%-line client for the nt3 API\n"), text)
+    local cli = require "nt3.cli"
+    for _, cmd in ipairs(cli.commands()) do
+      if cmd.builtin and not cmd.hidden then
+        assert.truthy(text:find("\n   nt3 " .. cmd.name .. " %[options%]"), cmd.name .. " is not in the page")
+        for _, f in ipairs(cmd.flags or {}) do
+          local tag = (f.short and ("-" .. f.short .. ", ") or "") .. "--" .. f.long .. (f.value and (" " .. f.value) or "")
+          assert.truthy(text:find("\n       " .. tag .. "\n", 1, true) or text:find("\n       " .. tag .. " ", 1, true),
+            ("%s %s is not in the page"):format(cmd.name, tag))
+        end
+      end
+    end
+    for _, name in ipairs({ "NT3_API_TOKEN", "NT3_API_URL", "NT3_PROFILE", "NT3_CONFIG_DIR", "NT3_COMMANDS_PATH",
+      "NT3_CA_FILE", "NT3_DEBUG", "NT3_LUA_DIR" }) do
+      assert.truthy(text:find("\n       " .. name .. "\n", 1, true), name .. " is not in ENVIRONMENT")
+    end
+    for _, code in ipairs({ "0", "1", "2", "4", "130" }) do
+      assert.truthy(text:find("\n       " .. code .. " +%u"), "exit status " .. code)
+    end
+    assert.truthy(text:find("~/.nt3/config.json", 1, true))
+    assert.truthy(text:find("share/doc/nt3", 1, true))
+  end)
+
+  it("installs the bash, zsh and fish completions where each shell looks, as nt3 completion prints them", function()
+    for shell, path in pairs({
+      bash = "/share/bash-completion/completions/nt3",
+      zsh = "/share/zsh/site-functions/_nt3",
+      fish = "/share/fish/vendor_completions.d/nt3.fish",
+    }) do
+      local installed = sh.slurp(prefix .. path)
+      assert.truthy(installed, path)
+      assert.are.equal(sh.run({ "completion", shell }).stdout, installed, shell)
+    end
+  end)
+
+  it("installs the docs under share/doc/nt3", function()
+    for _, file in ipairs({ "README.md", "LICENSE", "lua-api.md", "writing-commands.md",
+      "examples/items-to-csv.lua", "examples/commands/whoami.lua", "types/nt3.lua" }) do
+      assert.truthy(sh.slurp(prefix .. "/share/doc/nt3/" .. file), file)
+    end
+  end)
+
+  it("points help at the installed manual and docs, never at a path of the repository", function()
+    local cli = require "nt3.cli"
+    for _, cmd in ipairs(cli.commands()) do
+      if cmd.builtin then
+        local usage = cli.usage(cmd)
+        assert.falsy(usage:find("docs/", 1, true), cmd.name .. ":\n" .. usage)
+      end
+    end
+    assert.truthy(sh.run({ "help" }).stdout:find("'man nt3'", 1, true))
   end)
 end)
 

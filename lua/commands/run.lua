@@ -12,7 +12,7 @@ return {
   stop_at_first_arg = true,
   description = [[
 The script runs in nt3's Lua 5.4 with `require "nt3"` giving the whole API
-(see docs/lua-api.md). `arg[0]` is the script's path and arg[1..n] its
+(see lua-api.md in share/doc/nt3). `arg[0]` is the script's path and arg[1..n] its
 arguments. A first line starting with '#' is skipped, so a script can start
 with `#!/usr/bin/env -S nt3 run` and be made executable. Only Lua source is
 run, never precompiled bytecode.]],

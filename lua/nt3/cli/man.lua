@@ -76,6 +76,9 @@ end
 function M.page()
   local out = {
     ('.TH NT3 1 "" "nt3 %s" "User Commands"'):format(embedded.version),
+    -- flags and paths are typed as printed: never broken by a hyphen
+    ".nh",
+    ".ad l",
     ".SH NAME",
     "nt3 \\- command-line client for the nt3 API",
     ".SH SYNOPSIS",
