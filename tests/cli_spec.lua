@@ -290,6 +290,17 @@ describe("the nt3 command line", function()
     assert.are.equal("nt3: unknown flag: --hlep (did you mean --help?)\n", sh.run({ "--hlep" }).stderr)
   end)
 
+  it("prints the usage error the README shows, exactly", function()
+    local readme = assert(sh.slurp(sh.src .. "/README.md"))
+    local command, shown = readme:match("\n%$ nt3 (login %-t %-u [^\n]+)\n(.-)```")
+    assert.truthy(command, "the README shows no `nt3 login -t -u ...`")
+    local argv = {}
+    for w in command:gmatch("%S+") do argv[#argv + 1] = w end
+    local r = sh.run(argv)
+    assert.are.equal(2, r.code)
+    assert.are.equal(shown, r.stderr)
+  end)
+
   it("gives a script's command the usage `nt3 run <file>` after a usage error", function()
     local script = sh.script([[
       return require("nt3.cli").run_command({ name = "report", summary = "A report",
