@@ -33,6 +33,15 @@ const char *nt3_home_dir(void);
 NT3_BINDINGS(NT3_DECLARE_BINDING)
 #undef NT3_DECLARE_BINDING
 
+/* src/script.c: nt3.cli.script, what `nt3 run` scripts and user commands
+ * need from C (Ctrl-C as a Lua error, a script's real path); private to
+ * nt3.cli and commands/run.lua. */
+int luaopen_nt3_cli_script(lua_State *L);
+
+/* Whether a Ctrl-C is waiting to be raised in Lua (src/script.c): a wait in
+ * C that the signal cut short returns instead of waiting again. */
+int nt3_interrupt_pending(void);
+
 int luaopen_cjson(lua_State *L);
 int luaopen_cjson_safe(lua_State *L);
 

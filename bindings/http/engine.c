@@ -26,6 +26,7 @@
 
 #include "internal.h"
 #include "policy.h"
+#include "runtime.h"
 
 #define ENGINE_KEY "nt3.http.engine"   /* the engine of this state */
 #define ENGINE_MT "nt3.http.engine.mt" /* its metatable */
@@ -938,6 +939,7 @@ void nt3_engine_run(lua_State *L, struct engine *e, struct transfer *t, double t
     e->api->multi_perform(e->multi, &running);
     collect(e);
     if (reached(L, t)) break;
+    if (nt3_interrupt_pending()) break; /* Ctrl-C: Lua raises "interrupted" once back */
     double now = nt3_monotonic();
     if (now >= deadline) break;
     if (!e->list && !t && timeout < 0) break; /* nothing will ever finish */

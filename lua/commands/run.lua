@@ -1,6 +1,44 @@
--- nt3 run <file.lua> [args...]: a user's automation script, with the nt3
+-- nt3 run <file.lua|-> [args...]: a user's automation script, with the nt3
 -- API a `require "nt3"` away and `arg` set as the lua interpreter sets it.
+-- nt3.cli runs it as a task of nt3.task (as_task), with Ctrl-C raising
+-- "interrupted" in it.
 local cli = require "nt3.cli"
+local script = require "nt3.cli.script"
+
+-- A UTF-8 byte order mark, then a first line starting with '#' (`#!/usr/bin/env
+-- -S nt3 run`), are skipped as loadfile skips them; the line stays, empty,
+-- so that line numbers are those of the file.
+local function skip_header(text)
+  text = text:gsub("^\239\187\191", "", 1)
+  if text:sub(1, 1) == "#" then text = text:gsub("^[^\n]*", "", 1) end
+  return text
+end
+
+-- The script as a function: "-" is standard input (chunk name "stdin"),
+-- anything else a file. "t": source text only; bytecode is never loaded.
+local function load_script(file)
+  if file ~= "-" then return loadfile(file, "t") end
+  local text, err = io.stdin:read("a")
+  if not text then return nil, "cannot read the script from standard input: " .. tostring(err) end
+  return load(skip_header(text), "=stdin", "t")
+end
+
+-- The script's own directory, links resolved, goes first on package.path:
+-- a script keeps its helper modules beside it. Never the current directory
+-- as such (DESIGN.md), and nothing for a script from standard input.
+local function search_beside(file)
+  if file == "-" then return end
+  local real = script.realpath(file)
+  local dir = real and real:match("^(.*)/[^/]*$")
+  if not dir then return end
+  if dir == "" then dir = "/" end
+  if dir:find("[;?]") then
+    cli.warn(("modules beside %s are not found: its directory's name holds ';' or '?'"):format(file))
+    return
+  end
+  local sep = dir == "/" and "" or "/"
+  package.path = ("%s%s?.lua;%s%s?/init.lua;%s"):format(dir, sep, dir, sep, package.path)
+end
 
 return {
   name = "run",
@@ -10,18 +48,27 @@ return {
   complete = "*.lua",
   -- everything after the script's name belongs to the script
   stop_at_first_arg = true,
+  as_task = true,
   description = [[
 The script runs in nt3's Lua 5.4 with `require "nt3"` giving the whole API
 (see lua-api.md in share/doc/nt3). `arg[0]` is the script's path and arg[1..n] its
-arguments. A first line starting with '#' is skipped, so a script can start
-with `#!/usr/bin/env -S nt3 run` and be made executable. Only Lua source is
-run, never precompiled bytecode.]],
-  examples = { "nt3 run report.lua --since 2026-01-01" },
+arguments; `-` reads the script from standard input. A first line starting
+with '#' is skipped, so a script can start with `#!/usr/bin/env -S nt3 run`
+and be made executable. Only Lua source is run, never precompiled bytecode.
+
+The script runs as a task of nt3.task: it may call task.spawn, task.map and
+task.sleep as it is. `require` also finds modules in the script's own
+directory (never in the current one). Ctrl-C raises the error
+"interrupted" in the Lua code that runs: pcall catches it, <close>
+variables are closed. One that comes during a wait (a request,
+task.sleep) ends the script, its <close> variables closed. Uncaught, it
+ends nt3 with exit code 130; a second Ctrl-C ends nt3 at once.]],
+  examples = { "nt3 run report.lua --since 2026-01-01", "nt3 run - < report.lua" },
   run = function(_, ctx)
     local file = ctx.args[1]
-    -- "t": source text only; bytecode from disk is never loaded
-    local chunk, err = loadfile(file, "t")
+    local chunk, err = load_script(file)
     if not chunk then cli.fail(err) end
+    search_beside(file)
     local script_arg = { [0] = file }
     for i = 2, #ctx.args do script_arg[i - 1] = ctx.args[i] end
     script_arg[-1] = "nt3 run"

@@ -325,6 +325,52 @@ local function message_of(e)
   return tostring(e)
 end
 
+-- The message handler of a command's run: a developer's traceback is taken
+-- where the error happened, before the stack unwinds.
+local function traceback(e)
+  if policy.debug() and not is_failure(e) then
+    return setmetatable({ message = debug.traceback(message_of(e), 2) }, Trace)
+  end
+  return e
+end
+
+-- Scripts (`nt3 run`) and user commands run as a task of nt3.task, so they
+-- may spawn, map and sleep with no set-up, and Ctrl-C raises "interrupted"
+-- in them (nt3.cli.script). Built-ins do not: `nt3 status` loads neither.
+local in_script = false
+
+local function run_as_task(cmd, opts, ctx)
+  local task = require "nt3.task"
+  local script = require "nt3.cli.script"
+  local function script_error(e)
+    if e == script.INTERRUPTED then
+      return setmetatable({ message = e, code = M.EXIT.interrupted }, Failure)
+    end
+    return traceback(e)
+  end
+  local main
+  local function body()
+    main = coroutine.running()
+    -- the error is handled in the task, where it happened: the traceback is
+    -- still there, and the <close> variables are closed (a coroutine that
+    -- dies of an error keeps them open)
+    local ok, result = xpcall(cmd.run, script_error, opts, ctx)
+    if not ok then error(result, 0) end
+    return result
+  end
+  in_script = true
+  script.catch_interrupts()
+  local ok, result = pcall(task.run, body)
+  script.release_interrupts()
+  in_script = false
+  -- interrupted while the scheduler waited (a request, task.sleep): the
+  -- script's own <close> variables are closed all the same
+  if main and coroutine.status(main) == "suspended" then coroutine.close(main) end
+  if ok then return result end
+  if result == script.INTERRUPTED then M.fail(result, M.EXIT.interrupted) end
+  error(result, 0)
+end
+
 -- A script's `arg`, as `nt3 run` sets it (arg[-1] "nt3 run", arg[0] the
 -- path as given): its command is run as `nt3 run <path>`, so its usage must
 -- say that, not `nt3 <name>`, a command that does not exist. A copy, so the
@@ -367,7 +413,12 @@ function M.run_command(cmd, argv, invoked_as)
   end
   if opts.profile ~= nil and registry.takes_profile(cmd) then use_profile(opts.profile) end
   local ctx = { name = invoked_as or cmd.name, command = cmd, args = args, argv = argv, cli = M }
-  local result = cmd.run(opts, ctx)
+  local result
+  if (cmd.user or cmd.as_task) and not in_script then
+    result = run_as_task(cmd, opts, ctx)
+  else
+    result = cmd.run(opts, ctx)
+  end
   if result == nil or result == true then return M.EXIT.ok end
   if result == false then return M.EXIT.failure end
   if math.type(result) == "integer" then return result end
@@ -394,13 +445,6 @@ local function dispatch(argv)
   end
   local cmd = M.find(first) or M.unknown_command(first, "; run 'nt3 help' for the list")
   return M.run_command(cmd, table.move(argv, 2, #argv, 1, {}), first)
-end
-
-local function traceback(e)
-  if policy.debug() and not is_failure(e) then
-    return setmetatable({ message = debug.traceback(message_of(e), 2) }, Trace)
-  end
-  return e
 end
 
 -- cli.main(argv) -> exit code. Every error ends here, as one line.

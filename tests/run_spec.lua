@@ -1,0 +1,396 @@
+-- nt3 run: a script (and a user command) runs as a task of nt3.task, may
+-- come from stdin, finds the modules beside it, and turns Ctrl-C into the
+-- error "interrupted" -- all against the real binary, signals included.
+local sh = require "helpers.sh"
+local server = require "helpers.server"
+local usercmd = require "helpers.usercmd"
+
+-- run(source, args, opts) -> result of sh.run for `nt3 run <script> args...`
+local function run(source, args, opts)
+  local argv = { "run", sh.script(source) }
+  for _, a in ipairs(args or {}) do argv[#argv + 1] = a end
+  return sh.run(argv, opts)
+end
+
+---------------------------------------------------------------------------
+-- nt3 in the background, to be sent SIGINT
+---------------------------------------------------------------------------
+
+-- A shell starts a background job with SIGINT ignored, and nt3 leaves an
+-- ignored SIGINT alone (as the shell means it to); this launcher puts the
+-- default back, as a terminal's foreground job has it, writes its pid
+-- (which exec keeps) and becomes the command.
+local LAUNCHER = [[
+import os, signal, sys
+for s in (signal.SIGQUIT, signal.SIGPIPE, signal.SIGXFSZ):
+    signal.signal(s, signal.SIG_DFL)
+if sys.argv[1] == "default":
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+with open(sys.argv[2], "w") as f:
+    f.write(str(os.getpid()))
+os.execvp(sys.argv[3], sys.argv[3:])
+]]
+
+local launcher
+local function launcher_path()
+  if not launcher then
+    launcher = sh.tmpdir() .. "/launch.py"
+    sh.spit(launcher, LAUNCHER)
+  end
+  return launcher
+end
+
+-- true once pred() is, polling for about `seconds`
+local function eventually(pred, seconds)
+  for _ = 1, seconds * 20 do
+    if pred() then return true end
+    os.execute("sleep 0.05")
+  end
+  return pred() and true or false
+end
+
+-- spawn(args, opts) -> job: nt3 args in the background. opts as sh.run's,
+-- plus sigint = "ignored" to start it the way a shell starts `nt3 … &`.
+-- job.wait_for(text), job.interrupt(), job.finish(seconds) -> { code,
+-- stdout, stderr, ended = whether it ended by itself in time }
+local function spawn(args, opts)
+  opts = opts or {}
+  local vars = sh.environment(opts)
+  local d = sh.tmpdir()
+  local parts = { "python3", sh.quote(launcher_path()), opts.sigint == "ignored" and "keep" or "default",
+    sh.quote(d .. "/pid"), "env", "-i" }
+  local keys = {}
+  for k in pairs(vars) do keys[#keys + 1] = k end
+  table.sort(keys)
+  for _, k in ipairs(keys) do parts[#parts + 1] = sh.quote(k .. "=" .. vars[k]) end
+  parts[#parts + 1] = sh.quote(sh.bin)
+  for _, a in ipairs(args) do parts[#parts + 1] = sh.quote(a) end
+  local out, err, rc = d .. "/stdout", d .. "/stderr", d .. "/rc"
+  local cmd = ("cd %s && (%s </dev/null >%s 2>%s; echo $? >%s) &"):format(sh.quote(opts.cwd or d),
+    table.concat(parts, " "), sh.quote(out), sh.quote(err), sh.quote(rc))
+  assert(os.execute(cmd))
+  local job = {}
+  local pid
+  assert(eventually(function()
+    pid = tonumber(sh.slurp(d .. "/pid") or "")
+    return pid ~= nil
+  end, 20), "nt3 did not start")
+  local function stdout() return sh.slurp(out) or "" end
+  function job.wait_for(text)
+    local seen = eventually(function() return stdout():find(text, 1, true) ~= nil end, 30)
+    assert(seen, ("nt3 never printed %q; stdout: %s; stderr: %s"):format(text, stdout(), sh.slurp(err) or ""))
+  end
+  function job.interrupt() os.execute("kill -INT " .. pid .. " 2>/dev/null") end
+  function job.finish(seconds)
+    local ended = eventually(function() return (sh.slurp(rc) or ""):match("%d") ~= nil end, seconds)
+    if not ended then
+      os.execute("kill -KILL " .. pid .. " 2>/dev/null")
+      eventually(function() return (sh.slurp(rc) or ""):match("%d") ~= nil end, 10)
+    end
+    return { code = tonumber((sh.slurp(rc) or ""):match("%d+")), stdout = stdout(), stderr = sh.slurp(err) or "",
+      ended = ended }
+  end
+  return job
+end
+
+-- a script that prints `ready` (flushed) where the test may interrupt it
+local READY = 'io.stdout:write("ready\\n") io.stdout:flush()\n'
+
+-- a <close> value that prints `closed <what>` when it is closed
+local CLOSER = [[
+local function closer(what)
+  return setmetatable({}, { __close = function() io.stdout:write("closed ", what, "\n") io.stdout:flush() end })
+end
+]]
+
+---------------------------------------------------------------------------
+
+describe("nt3 run", function()
+  describe("runs the script as a task", function()
+    it("lets a plain script call task.map, task.spawn and task.sleep with no task.run", function()
+      local r = run([[
+local task = require "nt3.task"
+local doubled = task.map({ 1, 2, 3 }, function(x) task.sleep(0.01) return x * 2 end, { concurrency = 3 })
+local t = task.spawn(function(a, b) task.sleep(0.01) return a .. b end, "spa", "wned")
+print(doubled[1], doubled[2], doubled[3], task.wait(t))
+]])
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("2\t4\t6\tspawned\n", r.stdout)
+      assert.are.equal("", r.stderr)
+    end)
+
+    it("runs a task.map of requests side by side in a plain script", function()
+      local srv = server.start()
+      local r = run([[
+local task, http = require "nt3.task", require "nt3.http"
+local t0 = require("nt3.policy").now()
+local statuses = task.map({ 1, 2, 3, 4 }, function()
+  return assert(http.request { url = arg[1] .. "/slow?seconds=0.5" }).status
+end, { concurrency = 4 })
+print(table.concat(statuses, " "), require("nt3.policy").now() - t0 < 1.5)
+]], { srv.url })
+      srv.stop()
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("200 200 200 200\ttrue\n", r.stdout)
+    end)
+
+    it("runs a user command's run as a task too", function()
+      local home = usercmd.home({ ["spawner.lua"] = [[
+local task = require "nt3.task"
+return {
+  name = "spawner", summary = "Spawns",
+  run = function()
+    local t = task.spawn(function() task.sleep(0.01) return "from a task" end)
+    print(task.wait(t))
+    return 3
+  end,
+}
+]] })
+      local r = sh.run({ "spawner" }, { home = home })
+      assert.are.equal(3, r.code, r.stderr)
+      assert.are.equal("from a task\n", r.stdout)
+    end)
+
+    it("does not load nt3.task or nt3.http for a built-in command", function()
+      local dir = sh.tmpdir()
+      os.execute("mkdir -p " .. sh.quote(dir .. "/nt3"))
+      sh.spit(dir .. "/nt3/task.lua", 'error("nt3.task was loaded", 0)\n')
+      sh.spit(dir .. "/nt3/http.lua", 'error("nt3.http was loaded", 0)\n')
+      local r = sh.run({ "status" }, { env = { NT3_LUA_DIR = dir, NT3_API_TOKEN = "entri_run_spec_token_0001" } })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("", r.stderr)
+    end)
+  end)
+
+  describe("errors", function()
+    it("still end as one line nt3: <message>, exit 1", function()
+      local r = run('local x = 1\nerror("boom")\n')
+      assert.are.equal(1, r.code)
+      assert.matches("^nt3: [^\n]*script%.lua:2: boom\n$", r.stderr)
+    end)
+
+    it("keep the exit code of cli.fail and of a returned number", function()
+      local failed = run('require("nt3.cli").fail("not today", 5)\n')
+      assert.are.equal(5, failed.code)
+      assert.are.equal("nt3: not today\n", failed.stderr)
+      local returned = run("return 7\n")
+      assert.are.equal(7, returned.code, returned.stderr)
+    end)
+
+    it("keep the script's own lines in the NT3_DEBUG traceback", function()
+      local r = run('local function inner()\n  error("deep")\nend\ninner()\n', {}, { env = { NT3_DEBUG = "1" } })
+      assert.are.equal(1, r.code)
+      assert.matches("script%.lua:2: deep", r.stderr)
+      assert.matches("script%.lua:4: in ", r.stderr)
+    end)
+
+    it("close the script's <close> variables", function()
+      local r = run(CLOSER .. 'local c <close> = closer("on error")\nerror("boom", 0)\n')
+      assert.are.equal(1, r.code)
+      assert.are.equal("closed on error\n", r.stdout)
+      assert.are.equal("nt3: boom\n", r.stderr)
+    end)
+  end)
+
+  describe("-", function()
+    it("reads the script from stdin, arg[0] being -", function()
+      local r = sh.run({ "run", "-", "a", "b c" }, { stdin = 'print(arg[0], ...)\nprint(require("nt3").version ~= nil)\n' })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("-\ta\tb c\ntrue\n", r.stdout)
+    end)
+
+    it("names stdin and the line in an error, a first #! line skipped and counted", function()
+      local r = sh.run({ "run", "-" }, { stdin = "#!/usr/bin/env -S nt3 run\nlocal x = 1\nerror('from stdin')\n" })
+      assert.are.equal(1, r.code)
+      assert.are.equal("nt3: stdin:3: from stdin\n", r.stderr)
+    end)
+
+    it("runs no precompiled chunk from stdin", function()
+      local r = sh.run({ "run", "-" }, { stdin = string.dump(function() print("bytecode") end) })
+      assert.are.equal(1, r.code)
+      assert.are.equal("", r.stdout)
+      assert.matches("^nt3: .*binary", r.stderr)
+    end)
+
+    it("searches no directory for require, the current one included", function()
+      local cwd = sh.tmpdir()
+      sh.spit(cwd .. "/helper.lua", 'return "from cwd"\n')
+      local r = sh.run({ "run", "-" }, { cwd = cwd, stdin = 'print(pcall(require, "helper"))\n' })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("^false\tmodule 'helper' not found", r.stdout)
+    end)
+  end)
+
+  describe("require", function()
+    it("finds a module beside the script and never one in the current directory", function()
+      local beside = sh.tmpdir()
+      sh.spit(beside .. "/helper.lua", 'return "beside the script"\n')
+      os.execute("mkdir -p " .. sh.quote(beside .. "/pkg"))
+      sh.spit(beside .. "/pkg/init.lua", 'return "pkg/init.lua"\n')
+      sh.spit(beside .. "/main.lua", [[
+print((require "helper"))
+print((require "pkg"))
+print(pcall(require, "incwd"))
+]])
+      local cwd = sh.tmpdir()
+      sh.spit(cwd .. "/incwd.lua", 'return "from the current directory"\n')
+      local r = sh.run({ "run", beside .. "/main.lua" }, { cwd = cwd })
+      assert.are.equal(0, r.code, r.stderr)
+      local lines = {}
+      for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.are.equal("beside the script", lines[1])
+      assert.are.equal("pkg/init.lua", lines[2])
+      assert.matches("^false\tmodule 'incwd' not found", lines[3])
+      assert.is_nil(r.stdout:find("from the current directory", 1, true))
+    end)
+
+    it("searches the script's real directory, absolute, for a relative path or a link to it", function()
+      local real = sh.tmpdir()
+      sh.spit(real .. "/helper.lua", 'return "real directory"\n')
+      sh.spit(real .. "/main.lua", 'print((require "helper"))\nprint(package.path:match("^[^;]*"))\n')
+      local elsewhere = sh.tmpdir()
+      assert(os.execute("ln -s " .. sh.quote(real .. "/main.lua") .. " " .. sh.quote(elsewhere .. "/tool")))
+      local linked = sh.run({ "run", "tool" }, { cwd = elsewhere })
+      assert.are.equal(0, linked.code, linked.stderr)
+      assert.are.equal("real directory\n" .. real .. "/?.lua\n", linked.stdout)
+      local relative = sh.run({ "run", "main.lua" }, { cwd = real })
+      assert.are.equal(0, relative.code, relative.stderr)
+      assert.are.equal("real directory\n" .. real .. "/?.lua\n", relative.stdout)
+    end)
+  end)
+
+  describe("Ctrl-C", function()
+    it("raises interrupted at the next instruction, which pcall catches, <close> variables closed", function()
+      local job = spawn({ "run", sh.script(CLOSER .. [[
+local ok, err = pcall(function()
+  local c <close> = closer("inside pcall")
+  ]] .. READY .. [[
+  while true do end
+end)
+print("caught", ok, err)
+]]) })
+      job.wait_for("ready")
+      job.interrupt()
+      local r = job.finish(20)
+      assert.is_true(r.ended, "still running")
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("ready\nclosed inside pcall\ncaught\tfalse\tinterrupted\n", r.stdout)
+      assert.are.equal("", r.stderr)
+    end)
+
+    it("uncaught, ends nt3 with nt3: interrupted and exit 130, after the <close> clean-ups", function()
+      local job = spawn({ "run", sh.script(CLOSER .. 'local c <close> = closer("script")\n' .. READY ..
+        "local n = 0\nwhile true do n = n + 1 end\n") })
+      job.wait_for("ready")
+      job.interrupt()
+      local r = job.finish(20)
+      assert.is_true(r.ended, "still running")
+      assert.are.equal(130, r.code)
+      assert.are.equal("ready\nclosed script\n", r.stdout)
+      assert.are.equal("nt3: interrupted\n", r.stderr)
+    end)
+
+    it("a second time, ends the process at once", function()
+      local job = spawn({ "run", sh.script(CLOSER .. [[
+local c <close> = closer("never")
+print("caught", pcall(function() ]] .. READY .. [[ while true do end end))
+io.stdout:flush()
+while true do end
+]]) })
+      job.wait_for("ready")
+      job.interrupt()
+      job.wait_for("caught\tfalse\tinterrupted")
+      job.interrupt()
+      local r = job.finish(20)
+      assert.is_true(r.ended, "still running")
+      assert.are.equal(130, r.code) -- killed by SIGINT: the shell says 128 + 2
+      assert.are.equal("ready\ncaught\tfalse\tinterrupted\n", r.stdout)
+      assert.are.equal("", r.stderr) -- no message: it did not get to say anything
+    end)
+
+    it("interrupts task.sleep(30), exit 130, the script's <close> variables closed", function()
+      local job = spawn({ "run", sh.script(CLOSER .. 'local c <close> = closer("sleeper")\n' .. READY ..
+        'require("nt3.task").sleep(30)\nprint("slept")\n') })
+      job.wait_for("ready")
+      os.execute("sleep 0.2")
+      job.interrupt()
+      local r = job.finish(10)
+      assert.is_true(r.ended, "task.sleep(30) was not interrupted")
+      assert.are.equal(130, r.code)
+      assert.are.equal("ready\nclosed sleeper\n", r.stdout)
+      assert.are.equal("nt3: interrupted\n", r.stderr)
+    end)
+
+    it("interrupts a request to a server that answers after 30 s", function()
+      local srv = server.start()
+      local job = spawn({ "run", sh.script(CLOSER .. 'local c <close> = closer("request")\n' .. READY ..
+        'print(require("nt3.http").request { url = arg[1] .. "/slow?seconds=30" })\n'), srv.url })
+      job.wait_for("ready")
+      local sent = eventually(function()
+        for _, req in ipairs(srv.requests()) do
+          if req.path:match("^/slow") then return true end
+        end
+      end, 20)
+      job.interrupt()
+      local r = job.finish(10)
+      srv.stop()
+      assert.is_true(sent, "the request never reached the server")
+      assert.is_true(r.ended, "the request was not interrupted")
+      assert.are.equal(130, r.code)
+      assert.are.equal("ready\nclosed request\n", r.stdout)
+      assert.are.equal("nt3: interrupted\n", r.stderr)
+    end)
+
+    it("interrupts a request that blocks outside a task, as an error pcall catches", function()
+      local srv = server.start()
+      local job = spawn({ "run", sh.script(READY .. [[
+local http = require "nt3.http"
+-- a plain coroutine is no task: the request blocks in C until done
+local ok, err = coroutine.wrap(function()
+  return pcall(http.request, { url = arg[1] .. "/slow?seconds=30" })
+end)()
+print("caught", ok, err)
+]]), srv.url })
+      job.wait_for("ready")
+      eventually(function()
+        for _, req in ipairs(srv.requests()) do
+          if req.path:match("^/slow") then return true end
+        end
+      end, 20)
+      job.interrupt()
+      local r = job.finish(10)
+      srv.stop()
+      assert.is_true(r.ended, "the request was not interrupted")
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("ready\ncaught\tfalse\tinterrupted\n", r.stdout)
+    end)
+
+    it("ends a user command with exit 130", function()
+      local home = usercmd.home({ ["spin.lua"] = ([[
+return {
+  name = "spin", summary = "Spins",
+  run = function() %s while true do end end,
+}
+]]):format(READY) })
+      local job = spawn({ "spin" }, { home = home })
+      job.wait_for("ready")
+      job.interrupt()
+      local r = job.finish(20)
+      assert.is_true(r.ended, "still running")
+      assert.are.equal(130, r.code)
+      assert.are.equal("nt3: interrupted\n", r.stderr)
+    end)
+
+    it("is left to the shell when it started nt3 with SIGINT ignored (cmd &)", function()
+      local job = spawn({ "run", sh.script(READY .. 'require("nt3.task").sleep(1)\nprint("done")\n') },
+        { sigint = "ignored" })
+      job.wait_for("ready")
+      job.interrupt()
+      local r = job.finish(20)
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("ready\ndone\n", r.stdout)
+    end)
+  end)
+end)
+
+teardown(sh.cleanup)
