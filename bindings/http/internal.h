@@ -138,6 +138,7 @@ struct transfer {
   /* the response */
   struct buffer head, body_buf;
   int deliver; /* -1 undecided, 0 buffer, 1 stream (output / sink) */
+  size_t streamed; /* bytes of this hop handed to the output or the sink */
   int out_fd;
   char *out_tmp;
   int sink_ref;
