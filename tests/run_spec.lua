@@ -365,6 +365,59 @@ print("caught", ok, err)
       assert.are.equal("ready\ncaught\tfalse\tinterrupted\n", r.stdout)
     end)
 
+    it("raises it where a task waits for its request, so pcall there catches it", function()
+      local srv = server.start()
+      local job = spawn({ "run", sh.script(READY .. [[
+local http = require "nt3.http"
+local ok, err = pcall(http.request, { url = arg[1] .. "/slow?seconds=30" })
+print("caught", ok, err)
+require("nt3.task").sleep(0.01)
+print("went on")
+]]), srv.url })
+      job.wait_for("ready")
+      eventually(function()
+        for _, req in ipairs(srv.requests()) do
+          if req.path:match("^/slow") then return true end
+        end
+      end, 20)
+      job.interrupt()
+      local r = job.finish(10)
+      srv.stop()
+      assert.is_true(r.ended, "the request was not interrupted")
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("ready\ncaught\tfalse\tinterrupted\nwent on\n", r.stdout)
+    end)
+
+    it("ends a whole task.map: no item after it starts, exit 130", function()
+      local srv = server.start()
+      local job = spawn({ "run", sh.script(READY .. [[
+local list = {}
+for i = 1, 20 do list[i] = i end
+require("nt3.task").map(list, function(i)
+  return require("nt3.http").request { url = arg[1] .. "/slow?seconds=2&i=" .. i }
+end, { concurrency = 2 })
+print("mapped")
+]]), srv.url })
+      job.wait_for("ready")
+      eventually(function()
+        for _, req in ipairs(srv.requests()) do
+          if req.path:match("^/slow") then return true end
+        end
+      end, 20)
+      job.interrupt()
+      local r = job.finish(10)
+      local asked = 0
+      for _, req in ipairs(srv.requests()) do
+        if req.path:match("^/slow") then asked = asked + 1 end
+      end
+      srv.stop()
+      assert.is_true(r.ended, "the map was not interrupted")
+      assert.are.equal(130, r.code, r.stderr)
+      assert.are.equal("ready\n", r.stdout)
+      assert.are.equal("nt3: interrupted\n", r.stderr)
+      assert.is_true(asked <= 4, asked .. " items were started")
+    end)
+
     it("ends a user command with exit 130", function()
       local home = usercmd.home({ ["spin.lua"] = ([[
 return {

@@ -21,6 +21,9 @@
 
 /* What a task yields to the scheduler: this mark, then the transfer. */
 static const char transfer_mark = 0;
+/* What the scheduler may resume it with instead of nothing: this mark and
+ * an error (Ctrl-C), which ends the request and is raised in the task. */
+static const char cancel_mark = 0;
 
 static int transfer_gc(lua_State *L) {
   nt3_transfer_free(L, luaL_checkudata(L, 1, TRANSFER_MT));
@@ -57,6 +60,11 @@ static int in_task(lua_State *L) {
 static int finish_request(lua_State *L, int status, lua_KContext slot) {
   (void)status;
   struct transfer *t = luaL_checkudata(L, (int)slot, TRANSFER_MT);
+  if (lua_gettop(L) >= (int)slot + 2 && lua_touserdata(L, (int)slot + 1) == (void *)&cancel_mark) {
+    nt3_transfer_free(L, t);
+    lua_pushvalue(L, (int)slot + 2);
+    return lua_error(L);
+  }
   if ((t->state == T_WAITING || t->state == T_RUNNING) && t->eng) nt3_engine_run(L, t->eng, t, -1); /* resumed early */
   int n = nt3_http_push_result(L, t);
   nt3_transfer_free(L, t);
@@ -155,5 +163,7 @@ int luaopen_nt3_http(lua_State *L) {
   luaL_newlib(L, http_fns);
   lua_pushlightuserdata(L, (void *)&transfer_mark);
   lua_setfield(L, -2, "_MARK");
+  lua_pushlightuserdata(L, (void *)&cancel_mark);
+  lua_setfield(L, -2, "_CANCEL");
   return 1;
 }

@@ -14,7 +14,10 @@ M.DEFAULT_CONCURRENCY = 8
 
 -- What a task yields to the scheduler, besides nt3.http's own mark.
 local SLEEP, JOIN = {}, {}
-local TRANSFER = http._MARK
+local TRANSFER, CANCEL = http._MARK, http._CANCEL
+
+-- What Ctrl-C raises in a script (nt3 run): a stable code, not a message.
+M.INTERRUPTED = "interrupted"
 
 local Task = {}
 Task.__index = Task
@@ -32,6 +35,7 @@ local function new_scheduler()
     transfers = {}, -- transfer -> task waiting for it
     alive = 0,
     unwaited = {},  -- failed tasks nobody waited for
+    all = {},       -- every task, to close what is left if the loop fails
   }
 end
 
@@ -81,6 +85,36 @@ local function wake_sleepers(s, now)
   s.sleeping = still
 end
 
+-- Takes a waiting task out of whatever it waits for and resumes it with
+-- an error to raise where it waits (a request is cancelled).
+local function deliver(s, task, err)
+  for t, w in pairs(s.transfers) do
+    if w == task then s.transfers[t] = nil end
+  end
+  for i = #s.sleeping, 1, -1 do
+    if s.sleeping[i].task == task then table.remove(s.sleeping, i) end
+  end
+  for _, other in ipairs(s.all) do
+    for i = #other.waiters, 1, -1 do
+      if other.waiters[i] == task then table.remove(other.waiters, i) end
+    end
+  end
+  push_ready(s, task, CANCEL, err)
+end
+
+-- The wait for transfers and timers. Ctrl-C arrives here when every task
+-- waits: it is raised in the main task, where it waits, so the script's
+-- pcall and <close> see it as they would in plain Lua.
+local function wait(s, timeout)
+  local ok, finished = pcall(http._wait, timeout)
+  if ok then return finished end
+  if s.main and s.main.status == "waiting" then
+    deliver(s, s.main, finished)
+    return {}
+  end
+  error(finished, 0)
+end
+
 local function loop(s)
   while true do
     while #s.ready > 0 do
@@ -89,6 +123,11 @@ local function loop(s)
       for _, r in ipairs(batch) do step(s, r.task, r.args) end
     end
     if s.alive == 0 then return end
+    -- the main task failed (Ctrl-C, an error): the others end with it
+    if s.main.status == "done" and not s.main.ok then
+      s.main.awaited = true
+      error(s.main.error, 0)
+    end
     local waits_on_transfer = next(s.transfers) ~= nil
     local timeout = -1
     if #s.sleeping > 0 then
@@ -98,7 +137,7 @@ local function loop(s)
     elseif not waits_on_transfer then
       error("every task is waiting for another task: none can go on", 0)
     end
-    for _, t in ipairs(http._wait(timeout)) do
+    for _, t in ipairs(wait(s, timeout)) do
       local task = s.transfers[t]
       if task then
         s.transfers[t] = nil
@@ -114,6 +153,7 @@ local function spawn_in(s, fn, ...)
   http._task(co)
   is_task[co] = true
   local task = setmetatable({ co = co, status = "ready", waiters = {} }, Task)
+  s.all[#s.all + 1] = task
   s.alive = s.alive + 1
   push_ready(s, task, ...)
   return task
@@ -136,9 +176,26 @@ function M.run(fn, ...)
   local s = new_scheduler()
   current = s
   local main = spawn_in(s, fn, ...)
+  s.main = main
   local ok, err = pcall(loop, s)
   current = nil
-  if not ok then error(err, 0) end
+  if not ok then
+    -- what is left ends here: requests cancelled, <close> variables closed
+    for _, task in ipairs(s.all) do
+      if task.status ~= "done" and coroutine.status(task.co) == "suspended" then
+        if next(s.transfers) then
+          for t, w in pairs(s.transfers) do
+            if w == task then
+              s.transfers[t] = nil
+              coroutine.resume(task.co, CANCEL, err)
+            end
+          end
+        end
+        coroutine.close(task.co)
+      end
+    end
+    error(err, 0)
+  end
   main.awaited = true
   s.unwaited[main] = nil
   local failed = next(s.unwaited)
@@ -164,7 +221,8 @@ function M.wait(task)
   if getmetatable(task) ~= Task then check.fail(1, "wait", "task expected, got " .. type(task)) end
   if task.status ~= "done" then
     if not in_task() then error("task.wait outside a task", 2) end
-    coroutine.yield(JOIN, task)
+    local r, err = coroutine.yield(JOIN, task)
+    if r == CANCEL then error(err, 0) end
   end
   return outcome(task)
 end
@@ -197,7 +255,8 @@ function M.sleep(seconds)
   check.arg(1, "sleep", seconds, "number")
   if seconds ~= seconds or seconds < 0 then check.fail(1, "sleep", "seconds must be 0 or more") end
   if in_task() then
-    coroutine.yield(SLEEP, policy.now() + seconds)
+    local r, err = coroutine.yield(SLEEP, policy.now() + seconds)
+    if r == CANCEL then error(err, 0) end
   elseif seconds > 0 then
     http._wait(seconds)
   end
@@ -230,6 +289,8 @@ function M.map(list, fn, opts)
       local i = nexti
       if i > n then return end
       local ok, value = pcall(fn, list[i], i)
+      -- Ctrl-C is no item's failure: it ends the whole map
+      if not ok and value == M.INTERRUPTED then error(value, 0) end
       if ok then
         results[i] = value
       else
