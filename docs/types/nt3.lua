@@ -341,6 +341,7 @@ function Task:done() end
 --- commands already run as a task.
 ---@class nt3.task
 ---@field DEFAULT_CONCURRENCY integer 8: how many items task.map runs at once when not told
+---@field INTERRUPTED "interrupted" what Ctrl-C raises in a script: a stable code
 local task = {}
 
 --- Runs fn(...) as a task, and every task it spawns, until all are done;
