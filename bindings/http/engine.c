@@ -232,6 +232,10 @@ struct engine *nt3_engine(lua_State *L) {
    * timeout (engine_spec reproduces it one round in ten). Each transfer in
    * flight has a connection of its own, HTTP/2 or not; the pool keeps them. */
   api->multi_setopt(e->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_NOTHING);
+  /* libcurl keeps 4 idle connections per handle in use, and a finished
+   * transfer's handle is no longer in use: its pool would shrink to
+   * nothing between two rounds of tasks */
+  api->multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, 32L);
   api->share_setopt(e->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   api->share_setopt(e->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   e->rng = (unsigned long long)(nt3_monotonic() * 1e9) ^ ((unsigned long long)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;

@@ -36,7 +36,9 @@ local command = {
     -- the details, side by side; results come back in the list's order
     local details, errors = nt3.task.map(projects, function(project)
       local detail, err, status = nt3.api.get("/api/v1/projects/" .. project.id)
-      if not detail then error(("%s: %s%s"):format(project.id, err, status and (" (HTTP %s)"):format(status) or ""), 0) end
+      if not detail then
+        error(("%s: %s%s"):format(project.id, err, status and (" (HTTP %s)"):format(status) or ""), 0)
+      end
       return detail
     end, { concurrency = concurrency })
     if errors then
