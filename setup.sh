@@ -69,7 +69,8 @@ demo() {
   run() { printf '\n$ nt3 %s\n' "$*"; HOME="$home" "$nt3" "$@"; }
   run --version
   run help
-  run login -t entri_demo_token_1234
+  # a made-up token: --no-verify, or the API would (rightly) refuse it
+  run login -t entri_demo_token_1234 --no-verify
   run status || true
   run logout
   run status || true
