@@ -527,20 +527,6 @@ static int create_temp(int dfd, const char *name, mode_t mode, char tmp[TMP_NAME
   return -1;
 }
 
-/* 0, or errno; retries interrupted and short writes */
-static int write_all(int fd, const char *p, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, p, len);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    if (n == 0) return EIO;
-    p += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
 
 /* 0 when name is absent or a regular file; NOT_REGULAR; or errno */
 static int check_target(int dfd, const char *name) {
@@ -562,7 +548,7 @@ static int replace_file(const char *dir, const char *name, const char *data, siz
   int fd = e ? -1 : create_temp(dfd, name, mode, tmp);
   if (!e && fd < 0) e = errno;
   if (fd >= 0) {
-    e = write_all(fd, data, len);
+    e = nt3_write_all(fd, data, len);
     if (!e && fchmod(fd, mode) != 0) e = errno;
     if (!e && fsync(fd) != 0) e = errno;
     /* on Linux the descriptor is gone even when close says EINTR */

@@ -3,6 +3,7 @@
  * preloads, so a command that does not use one never opens it), and a
  * searcher for the modules compiled into the binary.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,20 @@
 
 #include "embedded.h"
 #include "runtime.h"
+
+int nt3_write_all(int fd, const char *p, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, p, len);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (n == 0) return EIO;
+    p += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
 
 const char *nt3_home_dir(void) {
   const char *h = getenv("HOME");

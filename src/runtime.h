@@ -1,6 +1,8 @@
 #ifndef NT3_RUNTIME_H
 #define NT3_RUNTIME_H
 
+#include <stddef.h>
+
 #include <lua.h>
 
 #ifdef NT3_VERSION_STRING
@@ -16,6 +18,10 @@ void nt3_open(lua_State *L);
 /* The home directory: $HOME, else the password database; NULL if neither.
  * One rule for nt3.env.home() and nt3.fs.expand(). */
 const char *nt3_home_dir(void);
+
+/* Writes all of p to fd, retrying interrupted and short writes: 0, or the
+ * errno. One loop for nt3.fs and the engine's output files. */
+int nt3_write_all(int fd, const char *p, size_t len);
 
 /* The C bindings, one line each: nt3.<name> is opened by luaopen_nt3_<name>
  * (bindings/<name>.c; policy is src/policy.c, which C uses too). The

@@ -367,18 +367,6 @@ static int commit_output(struct transfer *t) {
  * libcurl's callbacks
  * ------------------------------------------------------------------------- */
 
-static int write_all(int fd, const char *p, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd, p, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      return errno;
-    }
-    p += w;
-    n -= (size_t)w;
-  }
-  return 0;
-}
 
 /* Hands a chunk to the caller's sink function. A sink that raises stops
  * the transfer with its message. It runs inside libcurl, so it can
@@ -415,7 +403,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp) {
   }
   if (t->req.has_sink) return call_sink(t, data, len) ? len : 0;
   int e = t->out_fd < 0 ? open_output(t) : 0;
-  if (!e) e = write_all(t->out_fd, data, len);
+  if (!e) e = nt3_write_all(t->out_fd, data, len);
   if (e) {
     set_error(t, E_OUTPUT, "cannot write %s: %s", t->req.output, strerror(e));
     t->write_failed = 1;
