@@ -93,6 +93,16 @@ local function spawn(args, opts)
   return job
 end
 
+-- whether srv has received the script's /slow request (waits up to 20 s):
+-- only then does an interrupt land in the wait, not before it
+local function slow_request_arrived(srv)
+  return eventually(function()
+    for _, req in ipairs(srv.requests()) do
+      if req.path:match("^/slow") then return true end
+    end
+  end, 20)
+end
+
 -- a script that prints `ready` (flushed) where the test may interrupt it
 local READY = 'io.stdout:write("ready\\n") io.stdout:flush()\n'
 
@@ -326,11 +336,7 @@ while true do end
       local job = spawn({ "run", sh.script(CLOSER .. 'local c <close> = closer("request")\n' .. READY ..
         'print(require("nt3.http").request { url = arg[1] .. "/slow?seconds=30" })\n'), srv.url })
       job.wait_for("ready")
-      local sent = eventually(function()
-        for _, req in ipairs(srv.requests()) do
-          if req.path:match("^/slow") then return true end
-        end
-      end, 20)
+      local sent = slow_request_arrived(srv)
       job.interrupt()
       local r = job.finish(10)
       srv.stop()
@@ -352,11 +358,7 @@ end)()
 print("caught", ok, err)
 ]]), srv.url })
       job.wait_for("ready")
-      eventually(function()
-        for _, req in ipairs(srv.requests()) do
-          if req.path:match("^/slow") then return true end
-        end
-      end, 20)
+      slow_request_arrived(srv)
       job.interrupt()
       local r = job.finish(10)
       srv.stop()
@@ -375,11 +377,7 @@ require("nt3.task").sleep(0.01)
 print("went on")
 ]]), srv.url })
       job.wait_for("ready")
-      eventually(function()
-        for _, req in ipairs(srv.requests()) do
-          if req.path:match("^/slow") then return true end
-        end
-      end, 20)
+      slow_request_arrived(srv)
       job.interrupt()
       local r = job.finish(10)
       srv.stop()
@@ -399,11 +397,7 @@ end, { concurrency = 2 })
 print("mapped")
 ]]), srv.url })
       job.wait_for("ready")
-      eventually(function()
-        for _, req in ipairs(srv.requests()) do
-          if req.path:match("^/slow") then return true end
-        end
-      end, 20)
+      slow_request_arrived(srv)
       job.interrupt()
       local r = job.finish(10)
       local asked = 0
