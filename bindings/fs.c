@@ -11,18 +11,17 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
 
+#include "atomic.h"
 #include "policy.h"
 #include "runtime.h"
 
@@ -34,13 +33,7 @@
 #define LOCK_PAUSE_MIN_NS 1000000L  /* 1 ms */
 #define LOCK_PAUSE_MAX_NS 10000000L /* 10 ms: a waiter notices a release quickly, at little cost */
 
-/* ".<name>.tmp-<12 hex digits>": the name part is cut so the whole stays
- * within NAME_MAX even for a target whose own name is at the limit. */
-#define TMP_NAME_KEEP 200
-#define TMP_NAME_SIZE (TMP_NAME_KEEP + 32)
-#define TMP_ATTEMPTS 16
-
-/* replace_file's answer when the target exists and is not a regular file */
+/* lock_open's answer when the path is not a file it can lock */
 #define NOT_REGULAR (-1)
 
 #define FD_BOX "nt3.fs.fd"
@@ -483,85 +476,7 @@ static void split_path(lua_State *L, const char *path, const char **dir, const c
   *name = lua_pushstring(L, slash ? slash + 1 : path);
 }
 
-/* A descriptor for the directory, to create, check, rename and remove
- * entries relative to it: every step then acts on the same directory even
- * if its path is changed meanwhile. Read access is needed to fsync it; a
- * write-only directory still works, only without that fsync. */
-static int open_dir(const char *dir, int *can_sync) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  *can_sync = fd >= 0;
-  if (fd < 0 && errno == EACCES) fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  return fd;
-}
-
-/* fsync of a directory: some file systems cannot and say EINVAL; that is
- * no reason to report a successful write as failed */
-static int sync_dir(int dfd, int can_sync) {
-  if (can_sync && fsync(dfd) != 0 && errno != EINVAL && errno != EROFS) return errno;
-  return 0;
-}
-
 /* --- write ------------------------------------------------------------------------ */
-
-static uint64_t random_bits(int attempt) {
-  uint64_t r;
-  if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r) return r;
-  /* no entropy yet (early boot): O_EXCL keeps this safe, just less unique */
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ((uint64_t)getpid() << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^
-         ((uint64_t)attempt * 0x9e3779b97f4a7c15ULL);
-}
-
-/* Creates ".<name>.tmp-<random>" next to the target, its name into tmp.
- * Only the owner bits of mode are granted at creation: nothing is readable
- * by group or others before the content is complete, whatever the umask. */
-static int create_temp(int dfd, const char *name, mode_t mode, char tmp[TMP_NAME_SIZE]) {
-  for (int attempt = 0; attempt < TMP_ATTEMPTS; attempt++) {
-    unsigned long long r = random_bits(attempt) & 0xffffffffffffULL;
-    snprintf(tmp, TMP_NAME_SIZE, ".%.*s.tmp-%012llx", TMP_NAME_KEEP, name, r);
-    int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0700);
-    if (fd >= 0 || errno != EEXIST) return fd;
-  }
-  errno = EEXIST;
-  return -1;
-}
-
-
-/* 0 when name is absent or a regular file; NOT_REGULAR; or errno */
-static int check_target(int dfd, const char *name) {
-  struct stat st;
-  if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno == ENOENT ? 0 : errno;
-  return S_ISREG(st.st_mode) ? 0 : NOT_REGULAR;
-}
-
-/* The temp file is complete, has its final mode and is on disk before the
- * rename makes it the target; any failure before the rename removes it and
- * leaves the target as it was. 0, NOT_REGULAR or errno. */
-static int replace_file(const char *dir, const char *name, const char *data, size_t len,
-                        mode_t mode) {
-  int can_sync;
-  int dfd = open_dir(dir, &can_sync);
-  if (dfd < 0) return errno;
-  int e = check_target(dfd, name);
-  char tmp[TMP_NAME_SIZE];
-  int fd = e ? -1 : create_temp(dfd, name, mode, tmp);
-  if (!e && fd < 0) e = errno;
-  if (fd >= 0) {
-    e = nt3_write_all(fd, data, len);
-    if (!e && fchmod(fd, mode) != 0) e = errno;
-    if (!e && fsync(fd) != 0) e = errno;
-    /* on Linux the descriptor is gone even when close says EINTR */
-    if (close(fd) != 0 && !e && errno != EINTR) e = errno;
-    /* the target may have been swapped for a link while we wrote */
-    if (!e) e = check_target(dfd, name);
-    if (!e && renameat(dfd, tmp, dfd, name) != 0) e = errno;
-    if (e) unlinkat(dfd, tmp, 0);
-    else e = sync_dir(dfd, can_sync);
-  }
-  close(dfd);
-  return e;
-}
 
 /* fs.write(path, data [, mode=0600]) -> true | nil, msg, errno
  * Atomic: readers see the old content or the new, never a mix, even if the
@@ -572,13 +487,10 @@ static int fs_write(lua_State *L) {
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
   mode_t mode = check_mode(L, 3, 1, FILE_MODE_DEFAULT);
-  if (*path == '\0') return fail(L, path, ENOENT);
-  const char *dir, *name;
-  split_path(L, path, &dir, &name);
-  if (*name == '\0') return fail(L, path, EISDIR);
-
-  int e = replace_file(dir, name, data, len, mode);
-  if (e == NOT_REGULAR)
+  /* a credential path: nothing but a regular file is ever written, and
+   * it always ends up with exactly mode */
+  int e = nt3_atomic_file(path, data, len, mode, 0);
+  if (e == NT3_ATOMIC_NOT_REGULAR)
     return refuse(L, path, "not a regular file; refusing to write through it", EINVAL);
   if (e) return fail(L, path, e);
   return ok(L);
@@ -597,9 +509,9 @@ static int fs_remove(lua_State *L) {
   if (*name == '\0') return fail(L, path, EISDIR);
 
   int can_sync;
-  int dfd = open_dir(dir, &can_sync);
+  int dfd = nt3_dir_open(dir, &can_sync);
   if (dfd < 0) return luaL_fileresult(L, 0, path);
-  int e = unlinkat(dfd, name, 0) == 0 ? sync_dir(dfd, can_sync) : errno;
+  int e = unlinkat(dfd, name, 0) == 0 ? nt3_dir_sync(dfd, can_sync) : errno;
   close(dfd);
   return e ? fail(L, path, e) : ok(L);
 }

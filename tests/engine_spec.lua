@@ -595,6 +595,105 @@ describe("the request engine", function()
       assert.matches("missing/out.bin", err, 1, true)
     end)
 
+    describe("what is at the `output` path", function()
+      local fs = require "nt3.fs"
+
+      -- a reader of the FIFO at path in the background, until it has read
+      -- everything; returns a function that waits for it (60 s at most) and
+      -- gives what it read
+      local function fifo_reader(path)
+        local got = path .. ".got"
+        assert(os.execute(("(timeout 60 cat %s >%s; echo $? >%s.rc) </dev/null >/dev/null 2>&1 &")
+          :format(sh.quote(path), sh.quote(got), sh.quote(got))))
+        return function()
+          for _ = 1, 1200 do
+            if sh.slurp(got .. ".rc") then break end
+            os.execute("sleep 0.05")
+          end
+          assert.are.equal("0\n", sh.slurp(got .. ".rc"), "the reader did not finish")
+          return sh.slurp(got)
+        end
+      end
+
+      it("writes through a character device, which stays a device (curl -o /dev/null)", function()
+        local dir = sh.tmpdir()
+        local path = dir .. "/null"
+        assert(os.execute("mknod " .. sh.quote(path) .. " c 1 3")) -- what /dev/null is
+        local res = assert(http.request { url = srv.url .. "/big?bytes=300000", output = path })
+        assert.are.equal(200, res.status)
+        assert.are.equal(path, res.output)
+        assert.are.equal("char", assert(fs.lstat(path)).type)
+        assert.are.same({ "null" }, dir_list(dir))
+      end)
+
+      it("writes through a FIFO: its reader gets the body, and it stays a FIFO", function()
+        local dir = sh.tmpdir()
+        local path = dir .. "/pipe"
+        assert(os.execute("mkfifo " .. sh.quote(path)))
+        local read = fifo_reader(path)
+        local res = assert(http.request { url = srv.url .. "/big?bytes=200000&chunked=1", output = path })
+        assert.are.equal(200, res.status)
+        assert.are.equal(string.rep("x", 200000), read())
+        assert.are.equal("fifo", assert(fs.lstat(path)).type)
+        assert.are.same({ "pipe", "pipe.got", "pipe.got.rc" }, dir_list(dir))
+      end)
+
+      it("refuses a symbolic link, even to a regular file, and leaves both untouched", function()
+        local dir = sh.tmpdir()
+        sh.spit(dir .. "/target", "old")
+        assert(os.execute("ln -s target " .. sh.quote(dir .. "/link")))
+        local res, err, code = http.request { url = srv.url .. "/big?bytes=1000", output = dir .. "/link" }
+        assert.is_nil(res)
+        assert.are.equal("output", code)
+        assert.are.equal("cannot write " .. dir .. "/link: not a regular file, character device or FIFO; "
+          .. "refusing to write through it", err)
+        assert.are.equal("link", assert(fs.lstat(dir .. "/link")).type)
+        assert.are.equal("old", sh.slurp(dir .. "/target"))
+        assert.are.same({ "link", "target" }, dir_list(dir))
+      end)
+
+      it("refuses a directory, and a link to a character device", function()
+        local dir = sh.tmpdir()
+        assert(fs.mkdir(dir .. "/sub"))
+        assert(os.execute("ln -s /dev/null " .. sh.quote(dir .. "/null")))
+        for _, name in ipairs { "sub", "null" } do
+          local res, err, code = http.request { url = srv.url .. "/big?bytes=10", output = dir .. "/" .. name }
+          assert.is_nil(res)
+          assert.are.equal("output", code, err)
+          assert.matches("refusing to write through it", err, 1, true)
+        end
+        assert.are.equal("directory", assert(fs.lstat(dir .. "/sub")).type)
+        assert.are.equal("link", assert(fs.lstat(dir .. "/null")).type)
+        assert.are.same({ "null", "sub" }, dir_list(dir))
+        assert.are.same({}, dir_list(dir .. "/sub"))
+      end)
+
+      it("replaces an existing file but keeps its mode", function()
+        local dir = sh.tmpdir()
+        for _, mode in ipairs { "600", "640", "755" } do
+          local path = dir .. "/out" .. mode
+          sh.spit(path, "old")
+          assert(fs.chmod(path, tonumber(mode, 8)))
+          local before = assert(fs.stat(path))
+          assert(http.request { url = srv.url .. "/big?bytes=100", output = path })
+          assert.are.equal(string.rep("x", 100), sh.slurp(path))
+          assert.are.equal(mode, sh.mode(path))
+          assert.are_not.equal(before.ino, assert(fs.stat(path)).ino, "not replaced")
+        end
+      end)
+
+      it("takes a file name of 250 characters, as fs.write does", function()
+        local dir = sh.tmpdir()
+        local name = string.rep("n", 246) .. ".bin"
+        local res = assert(http.request { url = srv.url .. "/big?bytes=1000", output = dir .. "/" .. name })
+        assert.are.equal(200, res.status)
+        assert.are.equal(string.rep("x", 1000), sh.slurp(dir .. "/" .. name))
+        assert.are.same({ name }, dir_list(dir))
+        assert(fs.write(dir .. "/" .. name, "again"))
+        assert.are.equal("again", sh.slurp(dir .. "/" .. name))
+      end)
+    end)
+
     it("hands every chunk to `sink`, in order, and keeps none in body", function()
       local chunks, total = 0, {}
       local res = assert(http.request {

@@ -302,65 +302,37 @@ static void pause_origin(struct engine *e, const char *origin, double until) {
  * writing a streamed body
  * ------------------------------------------------------------------------- */
 
-/* Opens a temp file beside req.output: ".<name>.tmp-<random>" */
-static int open_output(struct transfer *t) {
-  const char *path = t->req.output;
-  const char *slash = strrchr(path, '/');
-  size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
-  size_t n = strlen(path) + 32;
-  char *tmp = malloc(n);
-  if (!tmp) return ENOMEM;
-  for (int attempt = 0; attempt < 16; attempt++) {
-    snprintf(tmp, n, "%.*s.%s.tmp-%06llx", (int)dlen, path, slash ? slash + 1 : path,
-             (unsigned long long)(jitter(t->eng) * 16777215.0));
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
-    if (fd >= 0) {
-      t->out_fd = fd;
-      t->out_tmp = tmp;
-      return 0;
-    }
-    if (errno != EEXIST) {
-      int err = errno;
-      free(tmp);
-      return err;
-    }
-  }
-  free(tmp);
-  return EEXIST;
+/* What req.output may be: a regular file, replaced atomically, which keeps
+ * the mode it had (a new one gets 0666 less the umask, as with curl); or a
+ * character device or FIFO, written through (`-o /dev/null`). A symlink,
+ * a directory or anything else there is refused (docs/lua-api.md,
+ * "Streaming a body"). */
+#define OUTPUT_MODE 0666
+#define OUTPUT_FLAGS (NT3_ATOMIC_THROUGH | NT3_ATOMIC_KEEP_MODE | NT3_ATOMIC_UMASK)
+
+static int output_failed(struct transfer *t, int err) {
+  const char *why = err == NT3_ATOMIC_NOT_REGULAR
+    ? "not a regular file, character device or FIFO; refusing to write through it"
+    : strerror(err);
+  return set_error(t, E_OUTPUT, "cannot write %s: %s", t->req.output, why);
 }
 
-static void discard_output(struct transfer *t) {
-  if (t->out_fd >= 0) close(t->out_fd);
-  t->out_fd = -1;
-  if (t->out_tmp) unlink(t->out_tmp);
-  free(t->out_tmp);
-  t->out_tmp = NULL;
+static int write_output(struct transfer *t, const char *data, size_t len) {
+  int e = t->out.active ? 0 : nt3_atomic_open(&t->out, t->req.output, OUTPUT_MODE, OUTPUT_FLAGS);
+  if (!e) e = nt3_atomic_write(&t->out, data, len);
+  return e;
 }
 
-/* fsync, rename over the target, fsync the directory: the old file or the
- * new one, never half of one. Returns 0 or errno. */
+static void discard_output(struct transfer *t) { nt3_atomic_abort(&t->out); }
+
+/* The old file or the new one, never half of one: 0 or the failure. */
 static int commit_output(struct transfer *t) {
-  int e = 0;
-  if (t->out_fd < 0 && (e = open_output(t)) != 0) return e;
-  if (fsync(t->out_fd) != 0) e = errno;
-  if (close(t->out_fd) != 0 && !e) e = errno;
-  t->out_fd = -1;
-  if (!e && rename(t->out_tmp, t->req.output) != 0) e = errno;
+  int e = write_output(t, "", 0);
   if (e) {
     discard_output(t);
     return e;
   }
-  free(t->out_tmp);
-  t->out_tmp = NULL;
-  const char *slash = strrchr(t->req.output, '/');
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - t->req.output) + 1 : 1, slash ? t->req.output : ".");
-  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return 0;
+  return nt3_atomic_commit(&t->out);
 }
 
 /* ---------------------------------------------------------------------------
@@ -402,10 +374,9 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp) {
     return 0;
   }
   if (t->req.has_sink) return call_sink(t, data, len) ? len : 0;
-  int e = t->out_fd < 0 ? open_output(t) : 0;
-  if (!e) e = nt3_write_all(t->out_fd, data, len);
+  int e = write_output(t, data, len);
   if (e) {
-    set_error(t, E_OUTPUT, "cannot write %s: %s", t->req.output, strerror(e));
+    output_failed(t, e);
     t->write_failed = 1;
     return 0;
   }
@@ -782,7 +753,7 @@ static void hop_done(struct transfer *t, CURLcode rc) {
 
   if (t->req.output && status >= 200 && status <= 299) {
     int err = commit_output(t);
-    if (err) set_error(t, E_OUTPUT, "cannot write %s: %s", t->req.output, strerror(err));
+    if (err) output_failed(t, err);
     t->deliver = 1;
   }
   t->final_url = nt3_http_part(api, t->url, CURLUPART_URL, 0);

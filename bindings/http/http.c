@@ -33,7 +33,6 @@ static int transfer_gc(lua_State *L) {
 static struct transfer *new_transfer(lua_State *L) {
   struct transfer *t = lua_newuserdatauv(L, sizeof *t, 1);
   memset(t, 0, sizeof *t);
-  t->out_fd = -1;
   t->sink_ref = LUA_NOREF;
   t->deliver = -1;
   if (luaL_newmetatable(L, TRANSFER_MT)) {

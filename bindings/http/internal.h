@@ -14,6 +14,8 @@
 #include <curl/curl.h>
 #include <lauxlib.h>
 
+#include "atomic.h"
+
 /* --- curl.c: libcurl, loaded on first use ------------------------------- */
 
 struct curl_api {
@@ -139,8 +141,7 @@ struct transfer {
   struct buffer head, body_buf;
   int deliver; /* -1 undecided, 0 buffer, 1 stream (output / sink) */
   size_t streamed; /* bytes of this hop handed to the output or the sink */
-  int out_fd;
-  char *out_tmp;
+  struct nt3_atomic out; /* req.output, once the first byte of it comes */
   int sink_ref;
   int sink_failed, write_failed;
   long status, version;

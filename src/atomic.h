@@ -1,0 +1,69 @@
+#ifndef NT3_ATOMIC_H
+#define NT3_ATOMIC_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* The one atomic file write of nt3, for nt3.fs.write and
+ * the request engine's output files. The data goes to a temp file beside
+ * the target, ".<name>.tmp-<random>", created O_EXCL|O_NOFOLLOW with only
+ * the owner bits of its mode, then given its mode, fsynced, checked again
+ * and renamed over the target; the directory is fsynced after. A failure
+ * at any step removes the temp file and leaves the target as it was. */
+
+/* The target exists and is neither a regular file nor (with
+ * NT3_ATOMIC_THROUGH) a character device or FIFO: a symlink, a directory,
+ * a socket... It is never written through, never replaced. */
+#define NT3_ATOMIC_NOT_REGULAR (-1)
+
+enum {
+  /* A character device or FIFO at the path is written to as it is (as
+   * `curl -o /dev/null` does): no temp file, no rename. */
+  NT3_ATOMIC_THROUGH = 1,
+  /* An existing regular file keeps its permission bits (not set-id or
+   * sticky); mode applies only to a new file. */
+  NT3_ATOMIC_KEEP_MODE = 2,
+  /* The umask narrows mode, as for open(2); without it mode is exact. */
+  NT3_ATOMIC_UMASK = 4,
+};
+
+struct nt3_atomic {
+  int active;  /* between nt3_atomic_open and commit or abort; 0 in a zeroed struct */
+  int through; /* fd is the target itself, a device or FIFO */
+  int fd, dfd, can_sync;
+  mode_t mode; /* the final mode of a replaced file */
+  char name[NAME_MAX + 1], tmp[NAME_MAX + 1];
+};
+
+/* Starts a write of path: 0, NT3_ATOMIC_NOT_REGULAR, or an errno. */
+int nt3_atomic_open(struct nt3_atomic *w, const char *path, mode_t mode, int flags);
+
+/* Appends to what the commit will put in place: 0 or an errno (the write
+ * is then still open; abort it). */
+int nt3_atomic_write(struct nt3_atomic *w, const char *data, size_t len);
+
+/* Puts the data in place and ends the write, whatever the result: 0,
+ * NT3_ATOMIC_NOT_REGULAR (the target was swapped meanwhile), or an errno. */
+int nt3_atomic_commit(struct nt3_atomic *w);
+
+/* Ends a write without touching the target; does nothing when none is
+ * open, so it may be called any number of times. */
+void nt3_atomic_abort(struct nt3_atomic *w);
+
+/* open, write and commit in one: 0, NT3_ATOMIC_NOT_REGULAR or an errno */
+int nt3_atomic_file(const char *path, const char *data, size_t len, mode_t mode, int flags);
+
+/* A descriptor for the directory, to create, check, rename and remove
+ * entries relative to it: every step then acts on the same directory even
+ * if its path is changed meanwhile. Read access is needed to fsync it; a
+ * write-only directory still works, only without that fsync (*can_sync 0).
+ * -1 and errno on failure. */
+int nt3_dir_open(const char *dir, int *can_sync);
+
+/* fsync of a directory after an entry was added or removed: 0 or an errno.
+ * Some file systems cannot and say EINVAL; that is no reason to report a
+ * successful write as failed. */
+int nt3_dir_sync(int dfd, int can_sync);
+
+#endif
