@@ -14,8 +14,10 @@
 #include "atomic.h"
 #include "runtime.h"
 
-/* ".<name>.tmp-<16 hex digits>": the name part is cut so the whole stays
- * within NAME_MAX even for a target whose own name is at the limit. */
+/* ".<name>.tmp-<12 hex digits>": the name part is cut so the whole stays
+ * within NAME_MAX even for a target whose own name is at the limit. The
+ * form is relied on: nt3.config removes what a killed writer left
+ * (lua/nt3/config/write.lua), and docs/lua-api.md names it. */
 #define TMP_NAME_KEEP 200
 #define TMP_ATTEMPTS 16
 
@@ -71,7 +73,8 @@ static int create_temp(struct nt3_atomic *w) {
     uint64_t r;
     int e = random_bits(&r);
     if (e) return e;
-    snprintf(w->tmp, sizeof w->tmp, ".%.*s.tmp-%016llx", TMP_NAME_KEEP, w->name, (unsigned long long)r);
+    snprintf(w->tmp, sizeof w->tmp, ".%.*s.tmp-%012llx", TMP_NAME_KEEP, w->name,
+             (unsigned long long)(r & 0xffffffffffffULL));
     w->fd = openat(w->dfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, w->mode & 0700);
     if (w->fd >= 0) return 0;
     if (errno != EEXIST) return errno;

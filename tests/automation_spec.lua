@@ -167,6 +167,90 @@ describe("automation", function()
       assert.is_nil(sh.slurp(dir .. "/missing.json"))
     end)
 
+    describe("-o and what is at its path", function()
+      local fs = require "nt3.fs"
+
+      -- the names in dir, sorted, one a line
+      local function listing(dir)
+        local p = io.popen("ls -A " .. sh.quote(dir))
+        local names = p:read("a")
+        p:close()
+        return names
+      end
+
+      it("writes through a character device, which stays a device (-o /dev/null, as root too)", function()
+        -- a device node of its own, the same as /dev/null (1, 3): a
+        -- regression must not replace the machine's /dev/null
+        local dir = sh.tmpdir()
+        local null = dir .. "/null"
+        assert(os.execute("mknod " .. sh.quote(null) .. " c 1 3"))
+        local out = at.nt3(srv, { "api", "/big?bytes=300000", "-o", null })
+        assert.are.equal(0, out.code, out.stderr)
+        assert.are.equal("", out.stdout)
+        assert.are.equal("char", assert(fs.lstat(null)).type)
+        assert.are.equal("null\n", listing(dir))
+        -- the real one only once its copy has passed: a regression fails
+        -- above and never gets to replace the machine's /dev/null
+        out = at.nt3(srv, { "api", "/api/v1/me", "-o", "/dev/null" })
+        assert.are.equal(0, out.code, out.stderr)
+        assert.are.equal("char", assert(fs.lstat("/dev/null")).type)
+      end)
+
+      it("writes the body through a FIFO to its reader", function()
+        local dir = sh.tmpdir()
+        local fifo = dir .. "/pipe"
+        assert(os.execute("mkfifo " .. sh.quote(fifo)))
+        assert(os.execute(("(timeout 60 cat %s >%s/got; echo $? >%s/rc) </dev/null >/dev/null 2>&1 &")
+          :format(sh.quote(fifo), sh.quote(dir), sh.quote(dir))))
+        local out = at.nt3(srv, { "api", "/api/v1/me", "-o", fifo })
+        assert.are.equal(0, out.code, out.stderr)
+        for _ = 1, 1200 do
+          if sh.slurp(dir .. "/rc") then break end
+          os.execute("sleep 0.05")
+        end
+        assert.are.equal("0\n", sh.slurp(dir .. "/rc"), "the reader did not finish")
+        assert.are.equal('{"id": "u_1", "email": "dev@example.com", "name": "Dev"}', sh.slurp(dir .. "/got"))
+        assert.are.equal("fifo", assert(fs.lstat(fifo)).type)
+      end)
+
+      it("refuses a symbolic link at the path with exit 1, and changes neither it nor its target", function()
+        local dir = sh.tmpdir()
+        sh.spit(dir .. "/target", "old")
+        assert(fs.chmod(dir .. "/target", tonumber("644", 8)))
+        assert(os.execute("ln -s target " .. sh.quote(dir .. "/me.json")))
+        local out = at.nt3(srv, { "api", "/api/v1/me", "-o", dir .. "/me.json" })
+        assert.are.equal(1, out.code)
+        assert.are.equal("", out.stdout)
+        assert.are.equal("nt3: cannot write " .. dir .. "/me.json: not a regular file, character device or FIFO; "
+          .. "refusing to write through it\n", out.stderr)
+        assert.are.equal("link", assert(fs.lstat(dir .. "/me.json")).type)
+        assert.are.equal("old", sh.slurp(dir .. "/target"))
+        assert.are.equal("644", sh.mode(dir .. "/target"))
+        assert.are.equal("me.json\ntarget\n", listing(dir))
+      end)
+
+      it("keeps the mode of a file it replaces, and gives a new one 0666 less the umask", function()
+        local dir = sh.tmpdir()
+        sh.spit(dir .. "/old.json", "old")
+        assert(fs.chmod(dir .. "/old.json", tonumber("600", 8)))
+        local out = at.nt3(srv, { "api", "/api/v1/me", "-o", dir .. "/old.json" }, { umask = "022" })
+        assert.are.equal(0, out.code, out.stderr)
+        assert.matches('^{"id": "u_1"', sh.slurp(dir .. "/old.json"))
+        assert.are.equal("600", sh.mode(dir .. "/old.json"))
+        out = at.nt3(srv, { "api", "/api/v1/me", "-o", dir .. "/new.json" }, { umask = "027" })
+        assert.are.equal(0, out.code, out.stderr)
+        assert.are.equal("640", sh.mode(dir .. "/new.json"))
+      end)
+
+      it("takes a file name of 250 characters", function()
+        local dir = sh.tmpdir()
+        local path = dir .. "/" .. string.rep("m", 245) .. ".json"
+        local out = at.nt3(srv, { "api", "/api/v1/me", "-o", path })
+        assert.are.equal(0, out.code, out.stderr)
+        assert.are.equal('{"id": "u_1", "email": "dev@example.com", "name": "Dev"}', sh.slurp(path))
+      end)
+    end)
+
     it("fails with exit 1 when stdout cannot be written (a full disk), small body or large", function()
       for _, path in ipairs { "/api/v1/me", "/big?bytes=3000000" } do
         local out = sh.run({ "api", path }, { env = at.env(srv), stdout_file = "/dev/full" })

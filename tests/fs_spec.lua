@@ -153,6 +153,18 @@ describe("nt3.fs", function()
       assert.are.equal("config.json", listing(dir))
     end)
 
+    it("refuses a character device at the path, which output files write through", function()
+      local dir = sh.tmpdir()
+      local path = dir .. "/config.json"
+      assert(os.execute("mknod " .. sh.quote(path) .. " c 1 3")) -- what /dev/null is
+      local ok, msg, code = fs.write(path, "x")
+      assert.is_nil(ok)
+      assert.are.equal(path .. ": not a regular file; refusing to write through it", msg)
+      assert.are.equal(E.INVAL, code)
+      assert.are.equal("char", fs.lstat(path).type)
+      assert.are.equal("config.json", listing(dir))
+    end)
+
     it("refuses a directory at the path and leaves it and its content alone", function()
       local dir = sh.tmpdir()
       local path = dir .. "/config.json"

@@ -152,42 +152,84 @@ done
   end)
 end)
 
+-- The system calls of an atomic write of dir/name in an strace log (strace
+-- -f -e trace=getrandom,openat,write,fsync,close,rename,renameat,renameat2):
+-- those on the temp file and on the directory, in order ("random" when the
+-- temp file's name came straight from an 8-byte getrandom), and the flags
+-- the temp file was created with.
+local function write_steps(trace, dir, name)
+  local dir_fd, temp, temp_fd, flags
+  local steps, last = {}, {}
+  local function step(s)
+    if s ~= "write" or steps[#steps] ~= "write" then steps[#steps + 1] = s end
+  end
+  local dir_pattern = 'openat%(AT_FDCWD, "' .. dir:gsub("%p", "%%%0") .. '", O_RDONLY[^)]*O_DIRECTORY[^)]*%) = (%d+)'
+  local temp_pattern = 'openat%((%d+), "(%.' .. name:gsub("%p", "%%%0") .. '%.tmp%-%x+)", ([^)]*)%) = (%d+)'
+  for line in assert(sh.slurp(trace)):gmatch("[^\n]+") do
+    local pid, call = line:match("^(%d+)%s+(.*)$")
+    local d = line:match(dir_pattern)
+    if d then dir_fd = d end
+    local at, tname, tflags, fd = line:match(temp_pattern)
+    if tname and at == dir_fd then
+      temp, temp_fd, flags = tname, fd, tflags
+      if last[pid] and last[pid]:match("^getrandom%(.*, 8, 0%) = 8$") then step("random") end
+      step("create")
+    end
+    if temp_fd and line:match("^%d+%s+write%(" .. temp_fd .. ",") then step("write") end
+    if temp_fd and line:match("^%d+%s+fsync%(" .. temp_fd .. "%)") then step("fsync temp") end
+    if temp_fd and line:match("^%d+%s+close%(" .. temp_fd .. "%)") then
+      step("close temp")
+      temp_fd = nil
+    end
+    if temp and line:match('rename') and line:find('"' .. temp .. '", ' .. dir_fd .. ', "' .. name .. '"', 1, true) then
+      step("rename")
+    end
+    if dir_fd and line:match("^%d+%s+fsync%(" .. dir_fd .. "%)") then step("fsync dir") end
+    if pid then last[pid] = call end
+  end
+  return steps, flags
+end
+
+local TRACE = "strace -f -qq -e trace=getrandom,openat,open,write,fsync,fdatasync,rename,renameat,renameat2,close -o "
+local IN_ORDER = { "random", "create", "write", "fsync temp", "close temp", "rename", "fsync dir" }
+
+-- the temp file: created new (never opened through a link planted at its
+-- name), with the owner bits only
+local function assert_created_safely(flags)
+  assert.matches("O_CREAT", flags)
+  assert.matches("O_EXCL", flags)
+  assert.matches("O_NOFOLLOW", flags)
+  assert.matches(", 0600$", flags)
+end
+
 describe("the order of an atomic write", function()
   it("creates the temp file 0600 exclusively, fsyncs it, renames it, then fsyncs the directory", function()
     local u = auth.user()
     assert.are.equal(0, u.run({ "login", "-t", "entri_order_token_001" }).code)
     local trace = sh.tmpdir() .. "/trace"
-    local out = u.run({ "login", "-t", "entri_order_token_002" }, { bin = auth.wrapped("strace -f -qq -o "
-      .. sh.quote(trace) .. " -e trace=openat,open,write,fsync,fdatasync,rename,renameat,renameat2,close"),
-      env = auth.traced() })
+    local out = u.run({ "login", "-t", "entri_order_token_002" },
+      { bin = auth.wrapped(TRACE .. sh.quote(trace)), env = auth.traced() })
     assert.are.equal(0, out.code, out.stderr)
-    -- the system calls on the temp file and the directory, in order
-    local dir_fd, temp, temp_fd
-    local steps = {}
-    for line in assert(sh.slurp(trace)):gmatch("[^\n]+") do
-      local d = line:match('openat%(AT_FDCWD, "' .. u.dir:gsub("%p", "%%%0") .. '", O_RDONLY[^)]*O_DIRECTORY[^)]*%) = (%d+)')
-      if d then dir_fd = d end
-      local at, name, flags, fd = line:match('openat%((%d+), "(%.config%.json%.tmp%-%x+)", ([^)]*)%) = (%d+)')
-      if name and at == dir_fd then
-        temp, temp_fd = name, fd
-        assert.matches("O_CREAT", flags)
-        assert.matches("O_EXCL", flags)
-        assert.matches(", 0600$", flags)
-        steps[#steps + 1] = "create"
-      end
-      if temp_fd and line:match("^%d+%s+write%(" .. temp_fd .. ",") then steps[#steps + 1] = "write" end
-      if temp_fd and line:match("^%d+%s+fsync%(" .. temp_fd .. "%)") then steps[#steps + 1] = "fsync temp" end
-      if temp_fd and line:match("^%d+%s+close%(" .. temp_fd .. "%)") then
-        steps[#steps + 1] = "close temp"
-        temp_fd = nil
-      end
-      if temp and line:match('rename') and line:find('"' .. temp .. '", ' .. dir_fd .. ', "config.json"', 1, true) then
-        steps[#steps + 1] = "rename"
-      end
-      if dir_fd and line:match("^%d+%s+fsync%(" .. dir_fd .. "%)") then steps[#steps + 1] = "fsync dir" end
-    end
-    assert.are.same({ "create", "write", "fsync temp", "close temp", "rename", "fsync dir" }, steps)
+    local steps, flags = write_steps(trace, u.dir, "config.json")
+    assert.are.same(IN_ORDER, steps)
+    assert_created_safely(flags)
     assert.are.equal("entri_order_token_002", auth.read_json(u.global).token)
+  end)
+
+  it("writes `nt3 api -o` the same way: a random temp file, exclusive, fsynced before the rename", function()
+    local server = require "helpers.server"
+    local at = require "helpers.apitest"
+    local srv = server.start { tls = false }
+    local dir = sh.tmpdir()
+    local trace = sh.tmpdir() .. "/trace"
+    local out = at.nt3(srv, { "api", "/api/v1/me", "-o", dir .. "/me.json" },
+      { bin = auth.wrapped(TRACE .. sh.quote(trace)), env = auth.traced(), umask = "022" })
+    srv.stop()
+    assert.are.equal(0, out.code, out.stderr)
+    local steps, flags = write_steps(trace, dir, "me.json")
+    assert.are.same(IN_ORDER, steps)
+    assert_created_safely(flags)
+    assert.matches('^{"id": "u_1"', sh.slurp(dir .. "/me.json"))
   end)
 end)
 

@@ -233,7 +233,7 @@ return {
     { short = "i", long = "include",
       help = "Print the status line and response headers before the body" },
     { long = "silent", help = "Do not print the response body" },
-    { short = "o", long = "output", value = "file", help = "Write the response body to a file (atomically)" },
+    { short = "o", long = "output", value = "file", help = "Write the response body to a file atomically (see below)" },
     { long = "paginate", help = "Follow Link: rel=\"next\" and print every page's items as one JSON array" },
     { long = "filter", value = "lua", help = "Print a Lua expression over the decoded result, bound to `data`" },
     { long = "idempotency-key", value = "key|auto",
@@ -250,7 +250,11 @@ compact otherwise. Fields become a JSON object body, or the query string of a
 GET request (and of any request with --input). An HTTP error status exits 1
 with the server's message on stderr. With -i, the status line
 (HTTP/<version> <code> <reason>) and every response header line, in the
-order received, come first, then a blank line. For a server with a private CA, set
+order received, come first, then a blank line. With -o, a 2xx body goes to
+the file through a temporary file renamed over it: an existing file is
+replaced but keeps its mode, a new one gets 0666 less the umask; a character
+device or FIFO (-o /dev/null) is written through; a symbolic link or a
+directory at the path is refused. For a server with a private CA, set
 NT3_CA_FILE to the absolute path of its PEM certificate file.]],
   examples = {
     "nt3 api /api/v1/me",

@@ -35,7 +35,7 @@ local function lock_path(dir, name)
 end
 
 -- nt3.fs names a temp file ".<name>.tmp-<12 hex digits>", the name cut to
--- its first 200 bytes (bindings/fs.c).
+-- its first 200 bytes (src/atomic.c).
 local TMP_NAME_KEEP = 200
 
 local function is_temp_of(entry, name)
