@@ -325,7 +325,8 @@ static int write_output(struct transfer *t, const char *data, size_t len) {
 
 static void discard_output(struct transfer *t) { nt3_atomic_abort(&t->out); }
 
-/* The old file or the new one, never half of one: 0 or the failure. */
+/* The old file or the new one, never half of one: 0 or the failure. An
+ * empty body has opened nothing yet: writing nothing opens it. */
 static int commit_output(struct transfer *t) {
   int e = write_output(t, "", 0);
   if (e) {
