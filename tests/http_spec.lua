@@ -206,6 +206,50 @@ describe("nt3.http.request", function()
     it("raises when the request is not a table", function()
       assert.has_error(function() http.request("http://127.0.0.1/") end)
     end)
+
+    it("refuses CR, LF and NUL in a header value in C, in every form of headers, sending nothing", function()
+      -- nt3.http itself, not the CLI's -H check, stands between a value and the wire
+      local before = #srv.requests()
+      for _, bad in ipairs { "a\r\nX: y", "a\rX: y", "a\nX: y", "a\0X: y" } do
+        for _, headers in ipairs { { ["X-A"] = bad }, { ["X-A"] = { "ok", bad } }, { { "X-A", bad } } } do
+          local ok, err = pcall(http.request, { url = srv.url .. "/echo", headers = headers })
+          assert.is_false(ok)
+          assert.matches("header 'X%-A' has a CR, LF or NUL in its value", err)
+        end
+      end
+      assert.are.equal(before, #srv.requests())
+    end)
+
+    it("sends the headers it checked, whatever a finalizer does to the table meanwhile", function()
+      -- any allocation may run a __gc; one that changes a header already
+      -- checked must change nothing that is sent (it was a NULL dereference)
+      local out = sh.run({ "run", sh.script([[
+        local http = require "nt3.http"
+        local headers
+        local function arm()
+          setmetatable({}, { __gc = function()
+            if headers then
+              headers["X-A"] = {}
+              headers["X-B"] = nil
+              headers[1] = { "X-C" }
+            end
+            arm() -- and another one for the next cycle
+          end })
+        end
+        for _ = 1, 8 do arm() end
+        collectgarbage("incremental", 0, 1000, 0) -- no rest between cycles
+        for _ = 1, 2000 do
+          headers = { ["X-A"] = "1", ["X-B"] = { "2", "3" }, { "X-C", "4" } }
+          local ok, res, err = pcall(http.request, { url = "http://example.com/", headers = headers })
+          assert(not ok or (res == nil and err:match("^refusing plain http")), tostring(err))
+        end
+        headers = nil
+        collectgarbage("generational")
+        print("done")
+      ]]) })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("done\n", out.stdout)
+    end)
   end)
 
   describe("plain http:// is only for loopback hosts, judged on the parsed host", function()
