@@ -572,6 +572,20 @@ describe("nt3.http.request", function()
       assert.is_nil(out.stderr:find("cookie-secret", 1, true))
     end)
 
+    it("masks the whole Authorization value when it does not start with a scheme it knows", function()
+      local out = sh.run({ "run", sh.script([[
+        local http = require "nt3.http"
+        for _, v in ipairs { "s3cr3t-value x", "Bearer entri_scheme_known_0123456789", "tok3n-s3cr3t-abcdefgh more" } do
+          assert(http.request { url = os.getenv("URL"), headers = { Authorization = v } })
+        end
+      ]]) }, { env = { NT3_DEBUG = "1", URL = srv.url .. "/echo" } })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.matches("> Authorization: ****\n", out.stderr, 1, true)
+      assert.matches("> Authorization: Bearer entri_****6789\n", out.stderr, 1, true)
+      assert.matches("> Authorization: ****more\n", out.stderr, 1, true)
+      assert.is_nil(out.stderr:find("s3cr3t", 1, true))
+    end)
+
     it("keeps a hostile response header off the terminal: no escape bytes in the trace", function()
       local url = srv.url .. "/headers?X-Evil=%1b%5d0%3bowned%07%1b%5b2J"
       local out = sh.run({ "run", sh.script(script) }, { env = { NT3_DEBUG = "1", URL = url } })
