@@ -533,6 +533,20 @@ describe("nt3.http.request", function()
       assert.are.equal(string.rep("x", 1000), res.body)
     end)
 
+    it("fails with too_large for response headers over the bound, in all or in one line", function()
+      local res, err, code = http.request { url = srv.url .. "/bighead?bytes=8000&lines=40" }
+      assert.is_nil(res)
+      assert.are.equal("too_large", code)
+      assert.are.equal("response headers too large (more than 262144 bytes)", err)
+      res, err, code = http.request { url = srv.url .. "/bighead?bytes=200000&lines=1" }
+      assert.is_nil(res)
+      assert.are.equal("too_large", code, err)
+      assert.are.equal("response headers too large (a header line longer than libcurl accepts)", err)
+      -- below both bounds it is a response like any other
+      res = assert(http.request { url = srv.url .. "/bighead?bytes=50000&lines=4" })
+      assert.are.equal(50000, #res.headers["x-big-4"])
+    end)
+
     it("times out a server that stalls, after stall_timeout without a byte", function()
       local res, err, code = http.request { url = srv.url .. "/stall?seconds=20", stall_timeout = 1 }
       assert.is_nil(res)

@@ -135,6 +135,8 @@ struct transfer {
   double last_activity;
   curl_off_t last_dl, last_ul;
   int stalled;
+  int timed_out; /* a streamed request's timeout ran out before its body */
+  double started; /* when the first attempt began */
   /* the response */
   struct buffer head, body_buf;
   int deliver; /* -1 undecided, 0 buffer, 1 stream (output / sink) */
