@@ -487,10 +487,12 @@ static CURLcode setup_hop(struct transfer *t, CURL *h, double budget) {
   SET(CURLOPT_SSL_VERIFYPEER, 1L);
   SET(CURLOPT_SSL_VERIFYHOST, 2L);
   if (req->cafile) SET(CURLOPT_CAINFO, req->cafile);
-  /* loopback traffic never goes through a proxy from the environment: the
-   * plain-http exception is only safe if the bytes stay on this machine,
-   * and through a proxy "127.0.0.1" would name the proxy's machine */
-  if (t->loopback) SET(CURLOPT_PROXY, "");
+  /* the proxy is nt3's decision (proxy.c), libcurl's own reading of the
+   * environment is off: loopback traffic never goes through one (the
+   * plain-http exception is only safe if the bytes stay on this machine),
+   * and a failure can name the machine it is about */
+  SET(CURLOPT_PROXY, t->proxy ? t->proxy : "");
+  SET(CURLOPT_NOPROXY, "");
   SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   /* a streamed body may take as long as it takes while it keeps moving:
    * stall_timeout bounds it, and on_progress the time until it starts */
@@ -558,8 +560,12 @@ static void start_hop(struct transfer *t, double now) {
     return;
   }
   char *host = nt3_http_part(api, t->url, CURLUPART_HOST, 0);
+  char *scheme = nt3_http_part(api, t->url, CURLUPART_SCHEME, 0);
   t->loopback = host && nt3_is_loopback(host);
+  free(t->proxy);
+  t->proxy = nt3_http_proxy_for(scheme, host);
   free(host);
+  free(scheme);
   t->head.len = t->body_buf.len = 0;
   t->head.overflowed = t->body_buf.overflowed = 0;
   t->head.limit = MAX_HEADER_BYTES;
@@ -613,6 +619,14 @@ static void describe_failure(struct transfer *t, CURLcode rc) {
   size_t e = strlen(t->errbuf);
   while (e > 0 && (t->errbuf[e - 1] == '\n' || t->errbuf[e - 1] == '\r')) t->errbuf[--e] = '\0';
   const char *detail = e ? t->errbuf : api->easy_strerror(rc);
+  /* what a connection was attempted to: the proxy, when there is one */
+  char place[300];
+  if (t->proxy) {
+    char at[280];
+    snprintf(place, sizeof place, "proxy %s", nt3_http_proxy_place(api, t->proxy, at, sizeof at));
+  } else {
+    snprintf(place, sizeof place, "%s port %s", h, p);
+  }
 
   if (t->sink_failed || t->write_failed) {
     /* the message is set already */
@@ -629,17 +643,19 @@ static void describe_failure(struct transfer *t, CURLcode rc) {
   } else if (rc == CURLE_COULDNT_CONNECT) {
     long err = 0;
     api->easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &err);
-    set_error(t, E_CONNECT, "could not connect to %s port %s: %s", h, p, err ? strerror((int)err) : detail);
+    set_error(t, E_CONNECT, "could not connect to %s: %s", place, err ? strerror((int)err) : detail);
   } else if (rc == CURLE_OPERATION_TIMEDOUT || (rc == CURLE_ABORTED_BY_CALLBACK && t->timed_out)) {
     /* not CONNECT_TIME: on a reused connection it is 0 too; a request that
      * was never sent timed out connecting */
     curl_off_t sent = 0;
     api->easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &sent);
     if (sent == 0 && req->connect_timeout <= req->timeout)
-      set_error(t, E_TIMEOUT, "timed out after %.1f s connecting to %s port %s (connect_timeout)",
-                req->connect_timeout, h, p);
+      set_error(t, E_TIMEOUT, "timed out after %.1f s connecting to %s (connect_timeout)", req->connect_timeout, place);
     else
       set_error(t, E_TIMEOUT, "timed out after %.1f s waiting for %s port %s (timeout)", req->timeout, h, p);
+  } else if (rc == CURLE_COULDNT_RESOLVE_PROXY && t->proxy) {
+    char at[280];
+    set_error(t, E_RESOLVE, "could not resolve proxy %s: %s", nt3_http_proxy_place(api, t->proxy, at, sizeof at), detail);
   } else if (rc == CURLE_COULDNT_RESOLVE_HOST) {
     set_error(t, E_RESOLVE, "could not resolve host \"%s\": %s", h, detail);
   } else if (rc == CURLE_PEER_FAILED_VERIFICATION) {
@@ -894,7 +910,8 @@ void nt3_transfer_free(lua_State *L, struct transfer *t) {
   free(t->first_origin);
   free(t->hop_origin);
   free(t->final_url);
-  t->first_origin = t->hop_origin = t->final_url = NULL;
+  free(t->proxy);
+  t->first_origin = t->hop_origin = t->final_url = t->proxy = NULL;
   nt3_buffer_free(&t->head);
   nt3_buffer_free(&t->body_buf);
   discard_output(t);
