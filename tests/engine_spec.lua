@@ -678,16 +678,16 @@ describe("the request engine", function()
     it("lets a streamed body take longer than timeout while it keeps moving, to output and to sink", function()
       -- timeout bounds a stream only until its body starts; then stall_timeout does
       local dir = sh.tmpdir()
-      local url = srv.url .. "/trickle?bytes=12&every=0.2" -- 2.4 s, a byte at a time
-      local res = assert(http.request { url = url, output = dir .. "/out", timeout = 1 })
+      local url = srv.url .. "/trickle?bytes=10&every=0.4" -- 4 s, a byte at a time
+      local res = assert(http.request { url = url, output = dir .. "/out", timeout = 2 })
       assert.are.equal(200, res.status)
-      assert.are.equal(string.rep("x", 12), sh.slurp(dir .. "/out"))
+      assert.are.equal(string.rep("x", 10), sh.slurp(dir .. "/out"))
       local got = {}
-      res = assert(http.request { url = url, sink = function(c) got[#got + 1] = c end, timeout = 1 })
+      res = assert(http.request { url = url, sink = function(c) got[#got + 1] = c end, timeout = 2 })
       assert.are.equal(200, res.status)
-      assert.are.equal(string.rep("x", 12), table.concat(got))
+      assert.are.equal(string.rep("x", 10), table.concat(got))
       -- a buffered body has no such grace
-      local _, _, code = http.request { url = url, timeout = 1 }
+      local _, _, code = http.request { url = url, timeout = 2 }
       assert.are.equal("timeout", code)
     end)
 
