@@ -476,6 +476,29 @@ describe("the request engine", function()
       assert.are.equal(200, keyed and keyed.status)
     end)
 
+    it("sends a POST without Idempotency-Key once, on a connection of its own, when a reused one would die under it", function()
+      -- libcurl itself sends a request again on a new connection when a
+      -- reused one closes before answering; the server counts arrivals
+      get(other, "/echo") -- a kept-alive connection to reuse
+      local res = get(other, "/drop-reused?m=post", { method = "POST", body = "pay" })
+      assert.are.equal(200, res.status)
+      assert.are.equal(1, #received(other, "/drop-reused?m=post"))
+    end)
+
+    it("says how many attempts a failure took and how long they took in all", function()
+      local res, err, code = http.request { url = other.url .. "/slow?seconds=30", timeout = 0.5, retries = 2 }
+      assert.is_nil(res)
+      assert.are.equal("timeout", code)
+      local all = err:match(("^timed out after 0%%.5 s waiting for 127%%.0%%.0%%.1 port %d %%(timeout%%); 3 attempts, ([%%d.]+) s in all$")
+        :format(other.port))
+      assert(all, err)
+      assert.is_true(tonumber(all) >= 1.5, err) -- three attempts of 0.5 s at the least
+      -- one attempt: its own bound is the whole story
+      res, err = http.request { url = other.url .. "/slow?seconds=30", timeout = 0.5 }
+      assert.is_nil(res)
+      assert.are.equal(("timed out after 0.5 s waiting for 127.0.0.1 port %d (timeout)"):format(other.port), err)
+    end)
+
     it("honours Retry-After in seconds and as an HTTP date", function()
       -- two origins: a Retry-After pauses all of its origin's requests
       local date = os.date("!%a, %d %b %Y %H:%M:%S GMT", os.time() + 3)
@@ -749,6 +772,56 @@ describe("the request engine", function()
       })
       assert.are.equal(200, res.status)
       assert.are.equal(string.rep("x", 1000), sh.slurp(dir .. "/out"))
+    end)
+
+    it("lets a streamed body take longer than timeout while it keeps moving, to output and to sink", function()
+      -- timeout bounds a stream only until its body starts; then stall_timeout does
+      local dir = sh.tmpdir()
+      local url = srv.url .. "/trickle?bytes=10&every=0.4" -- 4 s, a byte at a time
+      local res = assert(http.request { url = url, output = dir .. "/out", timeout = 2 })
+      assert.are.equal(200, res.status)
+      assert.are.equal(string.rep("x", 10), sh.slurp(dir .. "/out"))
+      local got = {}
+      res = assert(http.request { url = url, sink = function(c) got[#got + 1] = c end, timeout = 2 })
+      assert.are.equal(200, res.status)
+      assert.are.equal(string.rep("x", 10), table.concat(got))
+      -- a buffered body has no such grace
+      local _, _, code = http.request { url = url, timeout = 2 }
+      assert.are.equal("timeout", code)
+    end)
+
+    it("still gives up on a streamed request after timeout when its answer does not start", function()
+      local dir = sh.tmpdir()
+      local res, err, code = http.request { url = srv.url .. "/slow?seconds=30", output = dir .. "/out", timeout = 0.5 }
+      assert.is_nil(res)
+      assert.are.equal("timeout", code)
+      assert.are.equal(("timed out after 0.5 s waiting for 127.0.0.1 port %d (timeout)"):format(srv.port), err)
+      assert.are.same({}, dir_list(dir))
+      res, err, code = http.request { url = srv.url .. "/slow?seconds=30", sink = function() end, timeout = 0.5 }
+      assert.is_nil(res)
+      assert.are.equal("timeout", code, err)
+    end)
+
+    it("honours max_size for a streamed body, to output and to sink, its length announced or not", function()
+      for _, path in ipairs { "/big?bytes=300000", "/big?bytes=300000&chunked=1" } do
+        local dir = sh.tmpdir()
+        sh.spit(dir .. "/out", "old")
+        local res, err, code = http.request { url = srv.url .. path, output = dir .. "/out", max_size = 100000 }
+        assert.is_nil(res)
+        assert.are.equal("too_large", code)
+        assert.are.equal("response too large (more than 100000 bytes)", err)
+        assert.are.equal("old", sh.slurp(dir .. "/out"))
+        assert.are.same({ "out" }, dir_list(dir))
+        local n = 0
+        res, err, code = http.request { url = srv.url .. path, sink = function(c) n = n + #c end, max_size = 100000 }
+        assert.is_nil(res)
+        assert.are.equal("too_large", code, err)
+        assert.is_true(n <= 100000, n .. " bytes reached the sink")
+      end
+      -- exactly max_size is not too large
+      local n = 0
+      assert(http.request { url = srv.url .. "/big?bytes=100000&chunked=1", sink = function(c) n = n + #c end, max_size = 100000 })
+      assert.are.equal(100000, n)
     end)
 
     it("downloads 200 MB through output and through sink in constant memory", function()

@@ -206,6 +206,50 @@ describe("nt3.http.request", function()
     it("raises when the request is not a table", function()
       assert.has_error(function() http.request("http://127.0.0.1/") end)
     end)
+
+    it("refuses CR, LF and NUL in a header value in C, in every form of headers, sending nothing", function()
+      -- nt3.http itself, not the CLI's -H check, stands between a value and the wire
+      local before = #srv.requests()
+      for _, bad in ipairs { "a\r\nX: y", "a\rX: y", "a\nX: y", "a\0X: y" } do
+        for _, headers in ipairs { { ["X-A"] = bad }, { ["X-A"] = { "ok", bad } }, { { "X-A", bad } } } do
+          local ok, err = pcall(http.request, { url = srv.url .. "/echo", headers = headers })
+          assert.is_false(ok)
+          assert.matches("header 'X%-A' has a CR, LF or NUL in its value", err)
+        end
+      end
+      assert.are.equal(before, #srv.requests())
+    end)
+
+    it("sends the headers it checked, whatever a finalizer does to the table meanwhile", function()
+      -- any allocation may run a __gc; one that changes a header already
+      -- checked must change nothing that is sent (it was a NULL dereference)
+      local out = sh.run({ "run", sh.script([[
+        local http = require "nt3.http"
+        local headers
+        local function arm()
+          setmetatable({}, { __gc = function()
+            if headers then
+              headers["X-A"] = {}
+              headers["X-B"] = nil
+              headers[1] = { "X-C" }
+            end
+            arm() -- and another one for the next cycle
+          end })
+        end
+        for _ = 1, 8 do arm() end
+        collectgarbage("incremental", 0, 1000, 0) -- no rest between cycles
+        for _ = 1, 2000 do
+          headers = { ["X-A"] = "1", ["X-B"] = { "2", "3" }, { "X-C", "4" } }
+          local ok, res, err = pcall(http.request, { url = "http://example.com/", headers = headers })
+          assert(not ok or (res == nil and err:match("^refusing plain http")), tostring(err))
+        end
+        headers = nil
+        collectgarbage("generational")
+        print("done")
+      ]]) })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("done\n", out.stdout)
+    end)
   end)
 
   describe("plain http:// is only for loopback hosts, judged on the parsed host", function()
@@ -260,6 +304,43 @@ describe("nt3.http.request", function()
       ]]) }, { env = { URL = srv.url .. "/echo", http_proxy = dead, HTTP_PROXY = dead, ALL_PROXY = dead } })
       assert.are.equal(0, out.code, out.stderr)
       assert.are.equal("200\tnil\n", out.stdout)
+    end)
+
+    describe("a proxy from the environment, for https to other hosts", function()
+      -- 0.0.0.0 is this machine too, but not a loopback host to nt3: a
+      -- proxy applies, and a direct connection stays here all the same.
+      -- One closed port serves as both the proxy and the target.
+      local port
+      lazy_setup(function() port = closed_port() end)
+      local function try(vars)
+        vars.URL = ("https://0.0.0.0:%d/"):format(port)
+        local out = sh.run({ "run", sh.script([[
+          local res, err, code = require("nt3.http").request { url = os.getenv("URL") }
+          print(res and res.status, err, code)
+        ]]) }, { env = vars })
+        assert.are.equal(0, out.code, out.stderr)
+        return out.stdout
+      end
+
+      it("names the proxy, not the target, when the proxy is down", function()
+        local via = ("nil\tcould not connect to proxy 127.0.0.1 port %d: Connection refused\tconnect\n"):format(port)
+        -- user and password of the proxy are not shown
+        assert.are.equal(via, try { HTTPS_PROXY = "http://user:pr0xy-pw@127.0.0.1:" .. port })
+        assert.are.equal(via, try { all_proxy = "http://127.0.0.1:" .. port })
+        -- without a scheme, as curl takes it too
+        assert.are.equal(via, try { https_proxy = "127.0.0.1:" .. port })
+      end)
+
+      it("goes direct for a host no_proxy names, or when https_proxy is empty", function()
+        local direct = ("nil\tcould not connect to 0.0.0.0 port %d: Connection refused\tconnect\n"):format(port)
+        local proxy = "http://127.0.0.1:" .. port
+        assert.are.equal(direct, try { https_proxy = proxy, no_proxy = "0.0.0.0" })
+        assert.are.equal(direct, try { HTTPS_PROXY = proxy, NO_PROXY = "example.com, 0.0.0.0/8" })
+        assert.are.equal(direct, try { https_proxy = proxy, no_proxy = "*" })
+        assert.are.equal(direct, try { https_proxy = "", ALL_PROXY = proxy })
+        -- entries that do not name it leave the proxy in place
+        assert.matches("could not connect to proxy ", try { https_proxy = proxy, no_proxy = "1.0.0.0/8,0.0.0.00" })
+      end)
     end)
 
     it("refuses schemes other than http and https", function()
@@ -489,6 +570,20 @@ describe("nt3.http.request", function()
       assert.are.equal(string.rep("x", 1000), res.body)
     end)
 
+    it("fails with too_large for response headers over the bound, in all or in one line", function()
+      local res, err, code = http.request { url = srv.url .. "/bighead?bytes=8000&lines=40" }
+      assert.is_nil(res)
+      assert.are.equal("too_large", code)
+      assert.are.equal("response headers too large (more than 262144 bytes)", err)
+      res, err, code = http.request { url = srv.url .. "/bighead?bytes=200000&lines=1" }
+      assert.is_nil(res)
+      assert.are.equal("too_large", code, err)
+      assert.are.equal("response headers too large (a header line longer than libcurl accepts)", err)
+      -- below both bounds it is a response like any other
+      res = assert(http.request { url = srv.url .. "/bighead?bytes=50000&lines=4" })
+      assert.are.equal(50000, #res.headers["x-big-4"])
+    end)
+
     it("times out a server that stalls, after stall_timeout without a byte", function()
       local res, err, code = http.request { url = srv.url .. "/stall?seconds=20", stall_timeout = 1 }
       assert.is_nil(res)
@@ -526,6 +621,20 @@ describe("nt3.http.request", function()
       assert.is_nil(out.stderr:find(canary, 1, true))
       assert.is_nil(out.stderr:find("0123456789", 1, true))
       assert.is_nil(out.stderr:find("cookie-secret", 1, true))
+    end)
+
+    it("masks the whole Authorization value when it does not start with a scheme it knows", function()
+      local out = sh.run({ "run", sh.script([[
+        local http = require "nt3.http"
+        for _, v in ipairs { "s3cr3t-value x", "Bearer entri_scheme_known_0123456789", "tok3n-s3cr3t-abcdefgh more" } do
+          assert(http.request { url = os.getenv("URL"), headers = { Authorization = v } })
+        end
+      ]]) }, { env = { NT3_DEBUG = "1", URL = srv.url .. "/echo" } })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.matches("> Authorization: ****\n", out.stderr, 1, true)
+      assert.matches("> Authorization: Bearer entri_****6789\n", out.stderr, 1, true)
+      assert.matches("> Authorization: ****more\n", out.stderr, 1, true)
+      assert.is_nil(out.stderr:find("s3cr3t", 1, true))
     end)
 
     it("keeps a hostile response header off the terminal: no escape bytes in the trace", function()

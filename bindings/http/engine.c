@@ -32,8 +32,9 @@
 #define ENGINE_MT "nt3.http.engine.mt" /* its metatable */
 #define SPARE_MAX 4
 /* Response headers are held in memory; a server must not be able to make
- * us grow without bound through them. */
-#define MAX_HEADER_BYTES (1024 * 1024)
+ * us grow without bound through them. Below libcurl's own bound (300 KB in
+ * all, from 7.88), so that this one is met first and says what it is. */
+#define MAX_HEADER_BYTES (256 * 1024)
 /* What a response that is not streamed may hold when the caller set no
  * bound (a streamed request has none; its error answers still have one). */
 #define BUFFERED_MAX (16 * 1024 * 1024)
@@ -405,6 +406,12 @@ static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_o
   (void)dltotal;
   (void)ultotal;
   double now = nt3_monotonic();
+  /* a streamed request has no total bound once its body flows (curl's is
+   * off, see setup_hop): `timeout` covers everything up to the body */
+  if ((t->req.output || t->req.has_sink) && t->deliver != 1 && now >= t->deadline) {
+    t->timed_out = 1;
+    return 1;
+  }
   curl_off_t ready = 0;
   t->eng->api->easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &ready);
   if (ready == 0 || dlnow != t->last_dl || ulnow != t->last_ul) {
@@ -423,6 +430,14 @@ static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_o
 /* ---------------------------------------------------------------------------
  * one hop
  * ------------------------------------------------------------------------- */
+
+static int is_idempotent(const struct transfer *t) {
+  static const char *const safe[] = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE", NULL};
+  for (int i = 0; safe[i]; i++)
+    if (strcmp(t->method, safe[i]) == 0) return 1;
+  /* POST and PATCH only when the caller made repeating them harmless */
+  return t->req.has_idempotency_key;
+}
 
 #define SET(opt, val) \
   if ((rc = api->easy_setopt(h, opt, val)) != CURLE_OK) return rc
@@ -444,17 +459,25 @@ static CURLcode setup_hop(struct transfer *t, CURL *h, double budget) {
   SET(CURLOPT_SSL_VERIFYPEER, 1L);
   SET(CURLOPT_SSL_VERIFYHOST, 2L);
   if (req->cafile) SET(CURLOPT_CAINFO, req->cafile);
-  /* loopback traffic never goes through a proxy from the environment: the
-   * plain-http exception is only safe if the bytes stay on this machine,
-   * and through a proxy "127.0.0.1" would name the proxy's machine */
-  if (t->loopback) SET(CURLOPT_PROXY, "");
+  /* the proxy is nt3's decision (proxy.c), libcurl's own reading of the
+   * environment is off: loopback traffic never goes through one (the
+   * plain-http exception is only safe if the bytes stay on this machine),
+   * and a failure can name the machine it is about */
+  SET(CURLOPT_PROXY, t->proxy ? t->proxy : "");
+  SET(CURLOPT_NOPROXY, "");
   SET(CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-  SET(CURLOPT_TIMEOUT_MS, to_ms(budget));
+  /* a streamed body may take as long as it takes while it keeps moving:
+   * stall_timeout bounds it, and on_progress the time until it starts */
+  SET(CURLOPT_TIMEOUT_MS, req->output || req->has_sink ? 0L : to_ms(budget));
   SET(CURLOPT_CONNECTTIMEOUT_MS, to_ms(req->connect_timeout));
   SET(CURLOPT_NOPROGRESS, 0L);
   SET(CURLOPT_XFERINFOFUNCTION, on_progress);
   SET(CURLOPT_XFERINFODATA, (void *)t);
   if (req->max_size > 0) SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)req->max_size);
+  /* libcurl sends a request again, on a new connection, when a reused one
+   * dies before any answer: harmless only if the request is idempotent.
+   * Any other goes out once, on a connection of its own. */
+  if (!is_idempotent(t)) SET(CURLOPT_FRESH_CONNECT, 1L);
   SET(CURLOPT_HTTPHEADER, t->cross_origin ? t->safe_headers : t->headers);
   /* a streamed body comes in pieces of 128 KiB rather than 16: an eighth of
    * the reads, and of the calls into a sink (measured on a 10 MB body:
@@ -509,14 +532,18 @@ static void start_hop(struct transfer *t, double now) {
     return;
   }
   char *host = nt3_http_part(api, t->url, CURLUPART_HOST, 0);
+  char *scheme = nt3_http_part(api, t->url, CURLUPART_SCHEME, 0);
   t->loopback = host && nt3_is_loopback(host);
+  free(t->proxy);
+  t->proxy = nt3_http_proxy_for(scheme, host);
   free(host);
+  free(scheme);
   t->head.len = t->body_buf.len = 0;
   t->head.overflowed = t->body_buf.overflowed = 0;
   t->head.limit = MAX_HEADER_BYTES;
   t->body_buf.limit = t->req.max_size > 0 ? (size_t)t->req.max_size : BUFFERED_MAX;
   t->last_dl = t->last_ul = 0;
-  t->stalled = 0;
+  t->stalled = t->timed_out = 0;
   t->deliver = -1;
   t->streamed = 0;
   t->last_activity = now;
@@ -550,14 +577,6 @@ static int is_redirect(long status) {
   return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
 
-static int is_idempotent(const struct transfer *t) {
-  static const char *const safe[] = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE", NULL};
-  for (int i = 0; safe[i]; i++)
-    if (strcmp(t->method, safe[i]) == 0) return 1;
-  /* POST and PATCH only when the caller made repeating them harmless */
-  return t->req.has_idempotency_key;
-}
-
 static int may_retry(const struct transfer *t) {
   return t->attempt < t->req.retries && is_idempotent(t) && t->deliver != 1;
 }
@@ -572,6 +591,14 @@ static void describe_failure(struct transfer *t, CURLcode rc) {
   size_t e = strlen(t->errbuf);
   while (e > 0 && (t->errbuf[e - 1] == '\n' || t->errbuf[e - 1] == '\r')) t->errbuf[--e] = '\0';
   const char *detail = e ? t->errbuf : api->easy_strerror(rc);
+  /* what a connection was attempted to: the proxy, when there is one */
+  char place[300];
+  if (t->proxy) {
+    char at[280];
+    snprintf(place, sizeof place, "proxy %s", nt3_http_proxy_place(api, t->proxy, at, sizeof at));
+  } else {
+    snprintf(place, sizeof place, "%s port %s", h, p);
+  }
 
   if (t->sink_failed || t->write_failed) {
     /* the message is set already */
@@ -582,20 +609,25 @@ static void describe_failure(struct transfer *t, CURLcode rc) {
     set_error(t, E_TIMEOUT, "timed out: no data from %s port %s for %.1f s (stall_timeout)", h, p, req->stall_timeout);
   } else if (rc == CURLE_WRITE_ERROR && t->head.overflowed) {
     set_error(t, E_TOO_LARGE, "response headers too large (more than %d bytes)", MAX_HEADER_BYTES);
+  } else if ((rc == CURLE_OUT_OF_MEMORY && t->deliver < 0) || (int)rc == 100 /* CURLE_TOO_LARGE, 8.6 */) {
+    /* libcurl's own bound on one header line (100 KB) */
+    set_error(t, E_TOO_LARGE, "response headers too large (a header line longer than libcurl accepts)");
   } else if (rc == CURLE_COULDNT_CONNECT) {
     long err = 0;
     api->easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &err);
-    set_error(t, E_CONNECT, "could not connect to %s port %s: %s", h, p, err ? strerror((int)err) : detail);
-  } else if (rc == CURLE_OPERATION_TIMEDOUT) {
+    set_error(t, E_CONNECT, "could not connect to %s: %s", place, err ? strerror((int)err) : detail);
+  } else if (rc == CURLE_OPERATION_TIMEDOUT || (rc == CURLE_ABORTED_BY_CALLBACK && t->timed_out)) {
     /* not CONNECT_TIME: on a reused connection it is 0 too; a request that
      * was never sent timed out connecting */
     curl_off_t sent = 0;
     api->easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &sent);
     if (sent == 0 && req->connect_timeout <= req->timeout)
-      set_error(t, E_TIMEOUT, "timed out after %.1f s connecting to %s port %s (connect_timeout)",
-                req->connect_timeout, h, p);
+      set_error(t, E_TIMEOUT, "timed out after %.1f s connecting to %s (connect_timeout)", req->connect_timeout, place);
     else
       set_error(t, E_TIMEOUT, "timed out after %.1f s waiting for %s port %s (timeout)", req->timeout, h, p);
+  } else if (rc == CURLE_COULDNT_RESOLVE_PROXY && t->proxy) {
+    char at[280];
+    set_error(t, E_RESOLVE, "could not resolve proxy %s: %s", nt3_http_proxy_place(api, t->proxy, at, sizeof at), detail);
   } else if (rc == CURLE_COULDNT_RESOLVE_HOST) {
     set_error(t, E_RESOLVE, "could not resolve host \"%s\": %s", h, detail);
   } else if (rc == CURLE_PEER_FAILED_VERIFICATION) {
@@ -612,6 +644,17 @@ static void describe_failure(struct transfer *t, CURLcode rc) {
   }
   free(host);
   free(port);
+}
+
+/* "; 4 attempts, 2 min 3 s in all" after the last attempt's failure: its
+ * own message gives one attempt's bound, not how long the caller waited. */
+static void add_attempts(struct transfer *t) {
+  double all = nt3_monotonic() - t->started;
+  char took[32];
+  if (all < 60) snprintf(took, sizeof took, "%.1f s", all);
+  else snprintf(took, sizeof took, "%d min %d s", (int)(all / 60), (int)all % 60);
+  size_t n = strlen(t->message);
+  snprintf(t->message + n, sizeof t->message - n, "; %d attempts, %s in all", t->attempt + 1, took);
 }
 
 static int retriable_failure(const char *code) {
@@ -710,6 +753,7 @@ static void hop_done(struct transfer *t, CURLcode rc) {
         return;
       }
     }
+    if (t->attempt > 0) add_attempts(t);
     finish(t);
     return;
   }
@@ -812,7 +856,8 @@ int nt3_transfer_begin(lua_State *L, struct engine *e, struct transfer *t) {
   if (!t->first_origin || !t->hop_origin) return luaL_error(L, "not enough memory");
   t->state = T_WAITING;
   t->due = 0;
-  t->deadline = nt3_monotonic() + t->req.timeout;
+  t->started = nt3_monotonic();
+  t->deadline = t->started + t->req.timeout;
   list_add(e, t);
   return 0;
 }
@@ -837,7 +882,8 @@ void nt3_transfer_free(lua_State *L, struct transfer *t) {
   free(t->first_origin);
   free(t->hop_origin);
   free(t->final_url);
-  t->first_origin = t->hop_origin = t->final_url = NULL;
+  free(t->proxy);
+  t->first_origin = t->hop_origin = t->final_url = t->proxy = NULL;
   nt3_buffer_free(&t->head);
   nt3_buffer_free(&t->body_buf);
   discard_output(t);

@@ -1,7 +1,8 @@
 /*
  * nt3.http, inside: what the files of bindings/http/ share. One concern
  * per file: curl.c loads libcurl; request.c checks a request table;
- * url.c is the network policy on URLs; trace.c the NT3_DEBUG trace;
+ * url.c is the network policy on URLs; proxy.c which proxy a request
+ * goes through; trace.c the NT3_DEBUG trace;
  * engine.c the connection pool, the transfers, retries and the scheduler's
  * wait; response.c turns a finished transfer into Lua values; http.c is
  * the module itself.
@@ -95,10 +96,19 @@ const char *nt3_http_display_url(const struct curl_api *api, const CURLU *u, cha
 /* A URL part as a malloc()ed string (NULL when absent). */
 char *nt3_http_part(const struct curl_api *api, const CURLU *u, CURLUPart part, unsigned flags);
 
+/* --- proxy.c: the proxy from the environment ----------------------------- */
+
+/* The proxy (malloc()ed, as the environment gives it) a request to
+ * scheme://host goes through, or NULL: none, or a loopback host. */
+char *nt3_http_proxy_for(const char *scheme, const char *host);
+
+/* "HOST port N" of a proxy setting, into buf, without its user info. */
+const char *nt3_http_proxy_place(const struct curl_api *api, const char *proxy, char *buf, size_t size);
+
 /* --- trace.c: NT3_DEBUG --------------------------------------------------- */
 
 int nt3_http_on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *userp);
-void nt3_http_trace(const char *fmt, ...);
+void nt3_http_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* --- engine.c: the pool, transfers, retries ------------------------------ */
 
@@ -132,11 +142,14 @@ struct transfer {
   const char *body;
   size_t body_len;
   int cross_origin, loopback, redirects, attempt;
+  char *proxy; /* the proxy of this hop, or NULL */
   double waited, deadline;
   /* stall detection */
   double last_activity;
   curl_off_t last_dl, last_ul;
   int stalled;
+  int timed_out; /* a streamed request's timeout ran out before its body */
+  double started; /* when the first attempt began */
   /* the response */
   struct buffer head, body_buf;
   int deliver; /* -1 undecided, 0 buffer, 1 stream (output / sink) */

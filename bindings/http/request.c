@@ -3,6 +3,11 @@
  * the header lines it asks for. Header names and values become lines of
  * the request: CR, LF or NUL in them would let a caller (or whoever fed
  * the caller) inject headers.
+ *
+ * Each header is checked and copied into a line in one step, into a list
+ * only this file can reach: a finalizer (any allocation may run one) that
+ * changes the caller's headers table afterwards changes nothing that is
+ * sent, and cannot hand the header builder a value that was never checked.
  */
 #include <math.h>
 #include <stdio.h>
@@ -87,9 +92,14 @@ static lua_Integer count_field(lua_State *L, const char *key, lua_Integer def) {
   return v;
 }
 
+/* Where check_headers collects the checked lines, "Name: value" or
+ * "Name;" (curl's way to send an empty value), while it runs. */
+#define LINES (SLOT_HEADERS + 1)
+
 /* Header names and values become lines of the request: CR, LF or NUL in
  * them would let a caller (or whoever fed the caller) inject headers.
- * Checks the name at `ni` and the value at `vi` (both absolute). */
+ * Checks the name at `ni` and the value at `vi` (both absolute) and adds
+ * their line to LINES. */
 static void check_header(lua_State *L, struct request *req, int ni, int vi) {
   size_t nlen, vlen;
   if (lua_type(L, ni) != LUA_TSTRING)
@@ -104,6 +114,9 @@ static void check_header(lua_State *L, struct request *req, int ni, int vi) {
   const char *value = lua_tolstring(L, -1, &vlen);
   if (memchr(value, '\r', vlen) || memchr(value, '\n', vlen) || strlen(value) != vlen)
     luaL_argerror(L, REQ, lua_pushfstring(L, "header '%s' has a CR, LF or NUL in its value", name));
+  if (vlen) lua_pushfstring(L, "%s: %s", name, value);
+  else lua_pushfstring(L, "%s;", name);
+  lua_rawseti(L, LINES, (lua_Integer)lua_rawlen(L, LINES) + 1);
   lua_pop(L, 1);
   if (strcasecmp(name, "User-Agent") == 0) req->has_user_agent = 1;
   if (strcasecmp(name, "Content-Type") == 0) req->has_content_type = 1;
@@ -155,17 +168,21 @@ static void check_header_pairs(lua_State *L, struct request *req) {
   }
 }
 
+/* Leaves the checked lines in SLOT_HEADERS (a list of strings), in the
+ * order they are sent: the Name = entries, then the {name, value} pairs. */
 static void check_headers(lua_State *L, struct request *req) {
   int t = lua_getfield(L, REQ, "headers");
   if (t == LUA_TNIL) return;
   if (t != LUA_TTABLE)
     luaL_argerror(L, REQ, lua_pushfstring(L, "field 'headers' must be a table, not %s", lua_typename(L, t)));
+  lua_newtable(L); /* LINES */
   lua_pushnil(L);
   while (lua_next(L, SLOT_HEADERS)) {
     check_header_entry(L, req);
     lua_pop(L, 1);
   }
   check_header_pairs(L, req);
+  lua_replace(L, SLOT_HEADERS);
 }
 
 /* Leaves the fields in their slots (REQ+1 .. SLOT_SINK). */
@@ -231,52 +248,19 @@ static int append_header(lua_State *L, const struct header_lists *h, struct curl
   return 0;
 }
 
-/* Adds "name: value" (name and value on the stack top, popped) to both
- * lists, or only to the full one for a credential. */
-static void add_header(lua_State *L, const struct header_lists *t) {
-  const char *name = lua_tostring(L, -2);
-  const char *value = lua_tostring(L, -1);
-  /* "Name;" is curl's way to send a header with an empty value */
-  const char *line = *value ? lua_pushfstring(L, "%s: %s", name, value) : lua_pushfstring(L, "%s;", name);
-  append_header(L, t, t->all, line);
-  /* never sent to an origin other than the one the caller addressed */
-  if (!nt3_is_credential_header(name, strlen(name))) append_header(L, t, t->safe, line);
-  lua_pop(L, 3);
-}
-
-/* Builds both header lists from the checked headers table: the Name =
- * entries first, then the {name, value} pairs in their order. */
+/* Builds both header lists from the lines check_headers left. */
 int nt3_http_build_headers(lua_State *L, const struct curl_api *api, const struct request *req,
                            struct curl_slist **all, struct curl_slist **safe) {
   struct header_lists lists = {api, all, safe}, *t = &lists;
-  luaL_checkstack(L, 8, NULL);
-  if (lua_istable(L, SLOT_HEADERS)) {
-    lua_pushnil(L);
-    while (lua_next(L, SLOT_HEADERS)) {
-      if (lua_type(L, -2) == LUA_TSTRING) {
-        int val = lua_gettop(L);
-        lua_Integer n = lua_istable(L, val) ? (lua_Integer)lua_rawlen(L, val) : 0;
-        if (n == 0) {
-          lua_pushvalue(L, val - 1);
-          lua_pushvalue(L, val);
-          add_header(L, t);
-        }
-        for (lua_Integer i = 1; i <= n; i++) {
-          lua_pushvalue(L, val - 1);
-          lua_rawgeti(L, val, i);
-          add_header(L, t);
-        }
-      }
-      lua_pop(L, 1);
-    }
-    lua_Integer n = (lua_Integer)lua_rawlen(L, SLOT_HEADERS);
-    for (lua_Integer i = 1; i <= n; i++) {
-      lua_rawgeti(L, SLOT_HEADERS, i);
-      lua_rawgeti(L, -1, 1);
-      lua_rawgeti(L, -2, 2);
-      add_header(L, t);
-      lua_pop(L, 1);
-    }
+  luaL_checkstack(L, 2, NULL);
+  lua_Integer lines = lua_istable(L, SLOT_HEADERS) ? (lua_Integer)lua_rawlen(L, SLOT_HEADERS) : 0;
+  for (lua_Integer i = 1; i <= lines; i++) {
+    lua_rawgeti(L, SLOT_HEADERS, i);
+    const char *line = lua_tostring(L, -1);
+    append_header(L, t, t->all, line);
+    /* never sent to an origin other than the one the caller addressed */
+    if (!nt3_is_credential_header(line, strcspn(line, ":;"))) append_header(L, t, t->safe, line);
+    lua_pop(L, 1);
   }
   const char *defaults[4] = {NULL, NULL, NULL, NULL};
   int n = 0;

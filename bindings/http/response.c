@@ -42,6 +42,12 @@ static int next_header(const char **p, const char *end, struct header_line *h) {
   return 0;
 }
 
+/* Where a head ends; NULL for an empty head that was never given memory
+ * (NULL + 0 is undefined behaviour in C). */
+static const char *head_end(const struct buffer *head) {
+  return head->data ? head->data + head->len : NULL;
+}
+
 static void push_lower(lua_State *L, const char *s, size_t len) {
   luaL_Buffer b;
   luaL_buffinit(L, &b);
@@ -56,7 +62,7 @@ static void push_headers(lua_State *L, const struct buffer *head) {
   lua_newtable(L);
   lua_pushnil(L); /* Location */
   int tbl = lua_gettop(L) - 1, loc = lua_gettop(L);
-  const char *p = head->data, *end = head->data + head->len;
+  const char *p = head->data, *end = head_end(head);
   struct header_line h;
   while (next_header(&p, end, &h)) {
     push_lower(L, h.name, h.name_len);
@@ -83,7 +89,7 @@ static void push_header_list(lua_State *L, const struct buffer *head) {
   luaL_checkstack(L, 4, NULL);
   lua_newtable(L);
   lua_Integer n = 0;
-  const char *p = head->data, *end = head->data + head->len;
+  const char *p = head->data, *end = head_end(head);
   struct header_line h;
   while (next_header(&p, end, &h)) {
     lua_createtable(L, 0, 2);
@@ -99,11 +105,15 @@ static void push_header_list(lua_State *L, const struct buffer *head) {
  * none, as always in HTTP/2 and 3). The head holds the final response
  * only: on_header drops interim ones. */
 static void push_reason(lua_State *L, const struct buffer *head) {
-  const char *p = head->data, *end = head->data + head->len;
-  const char *eol = p ? memchr(p, '\n', (size_t)(end - p)) : NULL;
+  const char *p = head->data, *end = head_end(head);
+  if (!p) {
+    lua_pushliteral(L, "");
+    return;
+  }
+  const char *eol = memchr(p, '\n', (size_t)(end - p));
   const char *stop = eol ? eol : end;
   /* "HTTP/1.1 200 OK": the reason is what follows the second space */
-  const char *sp = p ? memchr(p, ' ', (size_t)(stop - p)) : NULL;
+  const char *sp = memchr(p, ' ', (size_t)(stop - p));
   if (sp) sp = memchr(sp + 1, ' ', (size_t)(stop - sp - 1));
   if (!sp) {
     lua_pushliteral(L, "");
@@ -126,7 +136,7 @@ static void push_version(lua_State *L, long v) {
 }
 
 char *nt3_http_header(const struct buffer *head, const char *name) {
-  const char *p = head->data, *end = head->data + head->len;
+  const char *p = head->data, *end = head_end(head);
   struct header_line h;
   size_t n = strlen(name);
   while (next_header(&p, end, &h)) {

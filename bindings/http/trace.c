@@ -17,6 +17,16 @@ static void to_stderr(void *ud, const char *s, size_t n) {
   fwrite(s, 1, n, stderr);
 }
 
+/* Authorization schemes whose name is shown before the masked credential;
+ * a value that starts with anything else is masked whole ("s3cr3t x" is
+ * not a scheme and a credential, it may be all credential). */
+static int known_scheme(const char *s, size_t len) {
+  static const char *const schemes[] = {"Basic", "Bearer", "Digest", "DPoP", "Negotiate", "NTLM", "OAuth", "Token", NULL};
+  for (int i = 0; schemes[i]; i++)
+    if (strlen(schemes[i]) == len && strncasecmp(s, schemes[i], len) == 0) return 1;
+  return 0;
+}
+
 /* The scheme of an Authorization ("Bearer") and the masked credential; for
  * a cookie only "****". */
 static void print_header_line(const char *mark, const char *line, size_t len) {
@@ -34,7 +44,7 @@ static void print_header_line(const char *mark, const char *line, size_t len) {
   while (v < end && (*v == ' ' || *v == '\t')) v++;
   const char *space = memchr(v, ' ', (size_t)(end - v));
   int auth = nlen >= 13 && strncasecmp(line + nlen - 13, "Authorization", 13) == 0;
-  if (auth && space) { /* the scheme is no secret */
+  if (auth && space && known_scheme(v, (size_t)(space - v))) { /* the scheme is no secret */
     nt3_printable(to_stderr, NULL, v, (size_t)(space - v), 0);
     fputc(' ', stderr);
     v = space + 1;

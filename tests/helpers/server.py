@@ -73,6 +73,14 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       wrap=data answers {"data": [...]} instead of the bare array
   /bytes?n=N
       a JSON array of strings, N bytes or a little more, sent in chunks
+  /drop-reused
+      200 {"ok": true} as the first request of a connection; as a later
+      one (a kept-alive connection reused) the request is read and the
+      connection closed without an answer
+  /trickle?bytes=N&every=S
+      200, N bytes of "x" (Content-Length N), one byte every S seconds
+  /bighead?bytes=N&lines=M
+      200 with M response headers X-Big-1 ... X-Big-M of N bytes each
   anything else
       404 {"message": "not found"}
 """
@@ -215,6 +223,7 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- dispatch ---------------------------------------------------------
     def handle_any(self):
+        self.served = getattr(self, "served", 0) + 1  # on this connection
         url = urlsplit(self.path)
         counted = url.path != "/_stats"
         if counted:
@@ -294,6 +303,17 @@ class Handler(BaseHTTPRequestHandler):
             return self.listing(dict(query))
         if route == "/bytes":
             return self.many_bytes(dict(query))
+        if route == "/drop-reused":
+            if self.served > 1:
+                self.close_connection = True
+                return None
+            return self.send(200, {"ok": True})
+        if route == "/trickle":
+            return self.trickle(dict(query))
+        if route == "/bighead":
+            q = dict(query)
+            value = "v" * int(q.get("bytes", "1"))
+            return self.send(200, {"ok": True}, headers=[("X-Big-%d" % i, value) for i in range(1, int(q.get("lines", "1")) + 1)])
         if route == "/close":
             self.close_connection = True
             return self.send(200, {"closed": True}, headers=[("Connection", "close")])
@@ -322,6 +342,20 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
         except OSError:
             self.close_connection = True  # the client gave up: that is the point
+
+    def trickle(self, q):
+        n, every = int(q.get("bytes", "10")), float(q.get("every", "0.1"))
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(n))
+        self.end_headers()
+        try:
+            for _ in range(n):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(every)
+        except OSError:
+            self.close_connection = True
 
     def stall(self, q):
         seconds = min(float(q.get("seconds", "5")), self.server.lifetime)

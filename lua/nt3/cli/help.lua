@@ -192,6 +192,12 @@ M.ENVIRONMENT = {
     .. " traced on stderr (tokens and credential headers masked)." },
   { "NT3_LUA_DIR", "For developing nt3: an absolute directory whose nt3/*.lua and commands/*.lua files"
     .. " are loaded instead of the copies built into the binary." },
+  { "https_proxy", "The proxy (http://host:port, or host:port) for https requests, as curl reads it;"
+    .. " also HTTPS_PROXY. TLS stays end to end. A loopback host never goes through a proxy, and"
+    .. " plain http goes to loopback hosts only, so http_proxy is never used." },
+  { "all_proxy", "The proxy when https_proxy is not set; also ALL_PROXY." },
+  { "no_proxy", "Hosts that go direct, separated by commas: names (each with the names under it),"
+    .. " addresses, address/bits ranges, or * for every host; also NO_PROXY." },
 }
 
 -- the files nt3 reads and writes, for the manual page
