@@ -159,7 +159,10 @@ static int http_link(lua_State *L) {
   size_t len, rel_len, start, n;
   const char *value = luaL_checklstring(L, 1, &len);
   const char *rel = luaL_checklstring(L, 2, &rel_len);
-  if (!nt3_http_link_target(value, len, rel, rel_len, &start, &n)) return 0;
+  if (!nt3_http_link_target(value, len, rel, rel_len, &start, &n)) {
+    lua_pushnil(L);
+    return 1;
+  }
   lua_pushlstring(L, value + start, n);
   return 1;
 }

@@ -277,12 +277,19 @@ compact otherwise. Fields become a JSON object body, or the query string of a
 GET request (and of any request with --input). An HTTP error status exits 1
 with the server's message on stderr. With -i, the status line
 (HTTP/<version> <code> <reason>) and every response header line, in the
-order received, come first, then a blank line. For a server with a private CA, set
-NT3_CA_FILE to the absolute path of its PEM certificate file.]],
+order received, come first, then a blank line. On a terminal, what the server
+sent is shown as printable text (escape sequences, C1 controls and bidi
+characters as ?); through a pipe it is passed on byte for byte. --paginate
+follows the Link: rel="next" header (a relative link is resolved against the
+page's URL) to the API URL's origin only, for at most --max-pages pages
+(default 1000); every page must be a JSON list: an array, an object's "data"
+array, or with --paginate-key KEY the object's KEY array. For a server with a
+private CA, set NT3_CA_FILE to the absolute path of its PEM certificate file.]],
   examples = {
     "nt3 api /api/v1/me",
     "nt3 api /api/v1/items -X GET -F page=2 -F per_page=50",
     "nt3 api -X PATCH /api/v1/items/7 -f name=renamed -F archived=true",
+    "nt3 api /api/v1/projects --paginate --max-pages 50",
     "echo '{\"name\":\"x\"}' | nt3 api /api/v1/items --input -",
   },
   run = function(opts, ctx)
