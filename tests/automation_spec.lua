@@ -100,6 +100,37 @@ describe("automation", function()
         :format(path, opts or "nil"))
     end
 
+    it("reads links with nt3.http: http.link (RFC 8288) and http.parse_url (RFC 3986), as redirects parse URLs", function()
+      local out = at.script(srv, [=[
+        local http = require "nt3.http"
+        for _, v in ipairs {
+          '<a>; rel="first", <b>;rel="prev NEXT"',       -- a list of relations, any case
+          '<a>; rel="first"; rel="next"',                 -- a second rel is ignored
+          'junk; rel=next, <c>; rel=next',                -- a malformed link is skipped
+          '<a>; title="x, <b>; rel=next", <d>; rel=next', -- a quoted , and < belong to the value
+          '<a>; rel="next',                               -- an unclosed quote: no link
+        } do print(http.link(v, "next")) end
+        local base = "http://127.0.0.1:8/api/v1/list?page=1#top"
+        for _, r in ipairs { "?page=2", "items?page=2", "../x", "", "#f", "//example.com/y" } do
+          local u = assert(http.parse_url(r, base))
+          print(u.url, u.origin)
+        end
+        print(http.parse_url("http://u:pw@127.0.0.1:8/a?token=1").shown)
+        print(http.parse_url("no scheme", nil))]=])
+      assert.are.equal(table.concat({
+        "b", "nil", "c", "d", "nil",
+        "http://127.0.0.1:8/api/v1/list?page=2\thttp://127.0.0.1:8",
+        "http://127.0.0.1:8/api/v1/items?page=2\thttp://127.0.0.1:8",
+        "http://127.0.0.1:8/api/x\thttp://127.0.0.1:8",
+        "http://127.0.0.1:8/api/v1/list?page=1\thttp://127.0.0.1:8",
+        "http://127.0.0.1:8/api/v1/list?page=1\thttp://127.0.0.1:8",
+        "http://example.com/y\thttp://example.com:80",
+        "http://127.0.0.1:8/a",
+        "",
+      }, "\n"), out.stdout:gsub("\nnil\tinvalid URL[^\n]*invalid_url\n$", "\n"), out.stderr)
+      assert.matches('\nnil\tinvalid URL "no scheme": [^\n]+\tinvalid_url\n$', out.stdout)
+    end)
+
     it("resolves a relative next link against the page's URL (RFC 3986): <?page=2>, <list?page=2>", function()
       for _, mode in ipairs { "relquery", "relpath" } do
         local out = collect("/list?total=5&per=2&next=" .. mode)
