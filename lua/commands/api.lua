@@ -107,9 +107,6 @@ local function compact(text)
   return table.concat(out)
 end
 
--- As `gh api -i`: the status line with the version that answered, then
--- every header line in the order received (a repeated header on lines of
--- its own), then a blank line.
 local function is_tty() return require("nt3.prompt").isatty("stdout") end
 
 -- What a terminal gets of the server's bytes: its lines and tabs, and
@@ -280,7 +277,7 @@ with the server's message on stderr. With -i, the status line
 (HTTP/<version> <code> <reason>) and every response header line, in the
 order received, come first, then a blank line. On a terminal, what the server
 sent is shown as printable text (escape sequences, C1 controls and bidi
-characters as ?); through a pipe it is passed on byte for byte. --paginate
+characters as ?); a pipe gets the server's bytes unchanged. --paginate
 follows the Link: rel="next" header (a relative link is resolved against the
 page's URL) to the API URL's origin only, for at most --max-pages pages
 (default 1000); every page must be a JSON list: an array, an object's "data"
