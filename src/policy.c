@@ -148,17 +148,21 @@ static int is_invisible(unsigned long cp) {
          (cp >= 0xe0000 && cp <= 0xe007f);
 }
 
-void nt3_printable(nt3_sink out, void *ud, const char *s, size_t len, size_t max) {
+void nt3_printable_as(nt3_sink out, void *ud, const char *s, size_t len, size_t max, unsigned how) {
   size_t limit = max && max < len ? max : len;
   size_t i = 0, plain = 0; /* plain: where the run of text kept as it is began */
   while (i < limit) {
     const unsigned char *u = (const unsigned char *)s + i;
-    if (starts_token(s + i, len - i)) {
+    if (!(how & NT3_TEXT_UNMASKED) && starts_token(s + i, len - i)) {
       out(ud, s + plain, i - plain);
       size_t n = token_run(s + i, len - i);
       nt3_mask(out, ud, s + i, n);
       i += n;
       plain = i;
+      continue;
+    }
+    if ((how & NT3_TEXT_LINES) && (*u == '\n' || *u == '\t')) {
+      i++;
       continue;
     }
     unsigned long cp = 0;
@@ -176,16 +180,12 @@ void nt3_printable(nt3_sink out, void *ud, const char *s, size_t len, size_t max
   if (i < len) out(ud, "...", 3);
 }
 
-static void to_buffer(void *ud, const char *s, size_t n) {
-  luaL_addlstring((luaL_Buffer *)ud, s, n);
+void nt3_printable(nt3_sink out, void *ud, const char *s, size_t len, size_t max) {
+  nt3_printable_as(out, ud, s, len, max, 0);
 }
 
-const char *nt3_push_printable(lua_State *L, const char *s, size_t len, size_t max) {
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  nt3_printable(to_buffer, &b, s, len, max);
-  luaL_pushresult(&b);
-  return lua_tostring(L, -1);
+static void to_buffer(void *ud, const char *s, size_t n) {
+  luaL_addlstring((luaL_Buffer *)ud, s, n);
 }
 
 /* ---------------------------------------------------------------------------
@@ -220,13 +220,25 @@ static int policy_redact(lua_State *L) {
   return 1;
 }
 
-/* policy.sanitize(text [, max_bytes]) -> one printable line, tokens masked */
+/* policy.sanitize(text [, max_bytes [, opts]]) -> one printable line,
+ * tokens masked; opts.lines keeps line breaks and tabs, opts.mask = false
+ * leaves tokens as they are */
 static int policy_sanitize(lua_State *L) {
   size_t len;
   const char *s = luaL_checklstring(L, 1, &len);
   lua_Integer max = luaL_optinteger(L, 2, 0);
   luaL_argcheck(L, max >= 0, 2, "must be 0 (no limit) or more");
-  nt3_push_printable(L, s, len, (size_t)max);
+  unsigned how = 0;
+  if (!lua_isnoneornil(L, 3)) {
+    luaL_checktype(L, 3, LUA_TTABLE);
+    if (lua_getfield(L, 3, "lines") != LUA_TNIL && lua_toboolean(L, -1)) how |= NT3_TEXT_LINES;
+    if (lua_getfield(L, 3, "mask") != LUA_TNIL && !lua_toboolean(L, -1)) how |= NT3_TEXT_UNMASKED;
+    lua_pop(L, 2);
+  }
+  luaL_Buffer b;
+  luaL_buffinit(L, &b);
+  nt3_printable_as(to_buffer, &b, s, len, (size_t)max, how);
+  luaL_pushresult(&b);
   return 1;
 }
 

@@ -48,8 +48,13 @@ void nt3_redact(nt3_sink out, void *ud, const char *s, size_t len);
  * bytes of the input are used (0: all); a cut adds "...". */
 void nt3_printable(nt3_sink out, void *ud, const char *s, size_t len, size_t max);
 
-/* The same, pushed as a string. */
-const char *nt3_push_printable(lua_State *L, const char *s, size_t len, size_t max);
+/* nt3_printable, told how: NT3_TEXT_LINES keeps '\n' and '\t' (text for
+ * a terminal, many lines of it); NT3_TEXT_UNMASKED leaves tokens as they
+ * are (a body the user asked for). */
+#define NT3_TEXT_LINES 1u
+#define NT3_TEXT_UNMASKED 2u
+void nt3_printable_as(nt3_sink out, void *ud, const char *s, size_t len, size_t max, unsigned how);
+
 
 int luaopen_nt3_policy(lua_State *L);
 

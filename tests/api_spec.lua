@@ -454,6 +454,111 @@ describe("nt3 api", function()
   end)
 end)
 
+-- What a server sends, hostile bytes and all: a terminal gets it as
+-- printable text (policy.sanitize's rule), a pipe byte for byte.
+describe("nt3 api against a server's escape sequences", function()
+  local srv
+  setup(function() srv = server.start { tls = false } end)
+  teardown(function()
+    srv.stop()
+    sh.cleanup()
+  end)
+
+  local ESC, BEL, CSI, RLO = "\27", "\7", "\194\155", "\226\128\174"
+
+  local function enc(bytes)
+    return (bytes:gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end))
+  end
+
+  -- /raw answers exactly these bytes
+  local function raw(o)
+    local q = {}
+    for _, k in ipairs { "status", "reason", "ctype", "body" } do
+      if o[k] then q[#q + 1] = k .. "=" .. enc(o[k]) end
+    end
+    for _, h in ipairs(o.h or {}) do q[#q + 1] = "h=" .. enc(h) end
+    return "/raw?" .. table.concat(q, "&")
+  end
+
+  local function on_terminal(args)
+    local r = pty.run(args, { env = at.env(srv) })
+    local text = r.output:gsub("\r\n", "\n")
+    return r, text
+  end
+
+  local function assert_safe(text)
+    assert.is_nil(text:find(ESC, 1, true), text)
+    assert.is_nil(text:find(BEL, 1, true), text)
+    assert.is_nil(text:find(CSI, 1, true), text)
+    assert.is_nil(text:find(RLO, 1, true), text)
+  end
+
+  it("-i: the reason phrase and the headers are printable text on a terminal, byte for byte through a pipe", function()
+    local path = raw { reason = "OK" .. ESC .. "[31mRED", h = { "X-Evil:a" .. ESC .. "]0;owned" .. BEL .. "b" .. RLO .. "c" },
+      body = '{"ok":true}' }
+    local r, text = on_terminal { "api", "-i", path }
+    assert.are.equal(0, r.code, text)
+    assert.matches("^HTTP/1%.1 200 OK%?%[31mRED\n", text)
+    assert.truthy(text:find("\nx-evil: a?]0;owned?b?c\n", 1, true), text)
+    assert_safe(text)
+    local out = at.nt3(srv, { "api", "-i", path })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.matches("^HTTP/1%.1 200 OK\27%[31mRED\n", out.stdout)
+    assert.truthy(out.stdout:find("\nx-evil: a" .. ESC .. "]0;owned" .. BEL .. "b" .. RLO .. "c\n", 1, true), out.stdout)
+  end)
+
+  it("JSON strings holding C1 and bidi characters: printable when pretty-printed, as sent through a pipe", function()
+    local body = '{"name":"a' .. CSI .. '[2Jb' .. RLO .. 'c"}'
+    local r, text = on_terminal { "api", raw { body = body } }
+    assert.are.equal(0, r.code, text)
+    assert.are.equal('{\n  "name": "a?[2Jb?c"\n}\n', text)
+    local out = at.nt3(srv, { "api", raw { body = body } })
+    assert.are.equal(body, out.stdout)
+  end)
+
+  it("a raw ESC inside a JSON string is not JSON: refused by json.decode, printable on a terminal", function()
+    local body = '{"a":"x' .. ESC .. '[2Jy"}'
+    local out = at.script(srv, ([[print(require("nt3.json").decode(%q))]]):format(body))
+    assert.are.equal("nil\ta raw control character in a string (U+001B at byte 8): JSON has it written as an"
+      .. " escape\n", out.stdout, out.stderr)
+    out = at.script(srv, [[print(require("nt3.json").decode('{"a":"x\\u001by"}').a == "x\27y")]])
+    assert.are.equal("true\n", out.stdout, out.stderr) -- written as an escape, it is JSON
+    local r, text = on_terminal { "api", raw { body = body } }
+    assert.are.equal(0, r.code, text)
+    assert.are.equal('{"a":"x?[2Jy"}', text)
+    out = at.nt3(srv, { "api", raw { body = body } })
+    assert.are.equal(body, out.stdout)
+  end)
+
+  it("an error body and its status line are printable text on a terminal", function()
+    local path = raw { status = "400", reason = "Bad" .. ESC .. "[5m", ctype = "text/plain",
+      body = "oops" .. ESC .. "[31m" .. RLO .. "\nsecond line" }
+    local r, text = on_terminal { "api", "-i", path }
+    assert.are.equal(1, r.code, text)
+    assert.matches("^HTTP/1%.1 400 Bad%?%[5m\n", text)
+    assert.truthy(text:find("\n\noops?[31m?\nsecond line", 1, true), text)
+    assert_safe(text)
+  end)
+
+  it("--paginate on a terminal prints the items as printable text, through a pipe as sent", function()
+    local body = '["a' .. CSI .. 'b","' .. RLO .. '"]'
+    local r, text = on_terminal { "api", raw { body = body }, "--paginate" }
+    assert.are.equal(0, r.code, text)
+    assert.are.equal('[\n  "a?b",\n  "?"\n]\n', text)
+    local out = at.nt3(srv, { "api", raw { body = body }, "--paginate" })
+    assert.are.equal(body .. "\n", out.stdout, out.stderr)
+  end)
+
+  it("names the host of a refused redirect as printable text (nt3.http's message, printed by a script)", function()
+    local path = raw { status = "302", h = { "Location:http://evil" .. RLO .. "x.example/p?secret=1" } }
+    local out = at.script(srv, ([[
+      local res, err, code = require("nt3.http").request { url = %q }
+      print(res, err, code)]]):format(srv.url .. path))
+    assert.matches('^nil\tredirect to http://evil%?x%.example/p refused: refusing plain http:// to non%-loopback host'
+      .. ' "evil%?x%.example" %(use https%)\trefused_url\n$', out.stdout)
+  end)
+end)
+
 describe("NT3_CA_FILE", function()
   local srv
   setup(function() srv = server.start { tls = true } end)

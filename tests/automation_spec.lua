@@ -86,6 +86,117 @@ describe("automation", function()
     end)
   end)
 
+  describe("api.pages, at the edges", function()
+    local function collect(path, opts)
+      return at.script(srv, ([[
+        local ok, err = pcall(function()
+          local seen = {}
+          for item in require("nt3.api").pages(%q, %s) do
+            seen[#seen + 1] = type(item) == "string" and item or item.n
+          end
+          print(table.concat(seen, ","))
+        end)
+        if not ok then print(type(err), tostring(err), type(err) == "table" and tostring(err.kind) or "") end]])
+        :format(path, opts or "nil"))
+    end
+
+    it("reads links with nt3.http: http.link (RFC 8288) and http.parse_url (RFC 3986), as redirects parse URLs", function()
+      local out = at.script(srv, [=[
+        local http = require "nt3.http"
+        for _, v in ipairs {
+          '<a>; rel="first", <b>;rel="prev NEXT"',       -- a list of relations, any case
+          '<a>; rel="first"; rel="next"',                 -- a second rel is ignored
+          'junk; rel=next, <c>; rel=next',                -- a malformed link is skipped
+          '<a>; title="x, <b>; rel=next", <d>; rel=next', -- a quoted , and < belong to the value
+          '<a>; rel="next',                               -- an unclosed quote: no link
+        } do print(http.link(v, "next")) end
+        local base = "http://127.0.0.1:8/api/v1/list?page=1#top"
+        for _, r in ipairs { "?page=2", "items?page=2", "../x", "", "#f", "//example.com/y" } do
+          local u = assert(http.parse_url(r, base))
+          print(u.url, u.origin)
+        end
+        print(http.parse_url("http://u:pw@127.0.0.1:8/a?token=1").shown)
+        print(http.parse_url("no scheme", nil))]=])
+      assert.are.equal(table.concat({
+        "b", "nil", "c", "d", "nil",
+        "http://127.0.0.1:8/api/v1/list?page=2\thttp://127.0.0.1:8",
+        "http://127.0.0.1:8/api/v1/items?page=2\thttp://127.0.0.1:8",
+        "http://127.0.0.1:8/api/x\thttp://127.0.0.1:8",
+        "http://127.0.0.1:8/api/v1/list?page=1\thttp://127.0.0.1:8",
+        "http://127.0.0.1:8/api/v1/list?page=1\thttp://127.0.0.1:8",
+        "http://example.com/y\thttp://example.com:80",
+        "http://127.0.0.1:8/a",
+        "",
+      }, "\n"), out.stdout:gsub("\nnil\tinvalid URL[^\n]*invalid_url\n$", "\n"), out.stderr)
+      assert.matches('\nnil\tinvalid URL "no scheme": [^\n]+\tinvalid_url\n$', out.stdout)
+    end)
+
+    it("resolves a relative next link against the page's URL (RFC 3986): <?page=2>, <list?page=2>", function()
+      for _, mode in ipairs { "relquery", "relpath" } do
+        local out = collect("/list?total=5&per=2&next=" .. mode)
+        assert.are.equal("1,2,3,4,5\n", out.stdout, out.stderr)
+      end
+    end)
+
+    it("reads a Link header as RFC 8288 does: title=\"rel=next\" and prel=next are no next link", function()
+      for _, mode in ipairs { "title", "prel" } do
+        local before = count(srv, "/list")
+        local out = collect("/list?total=5&per=2&next=" .. mode)
+        assert.are.equal("1,2\n", out.stdout, out.stderr)
+        assert.are.equal(before + 1, count(srv, "/list"), mode)
+      end
+    end)
+
+    it("does not split a link at a < inside a quoted parameter", function()
+      local out = collect("/list?total=5&per=2&next=quoted")
+      assert.are.equal("1,2,3,4,5\n", out.stdout, out.stderr)
+    end)
+
+    it("calls a page that is not JSON (a text/html error page) an error, not a list", function()
+      local out = collect("/list?total=5&per=2&html=2", "{ raw = true }")
+      assert.matches("^table\tpage 2 of http://127%.0%.0%.1:%d+/list is not JSON %(Content%-Type text/html%)\tnot_a_list\n$",
+        out.stdout)
+    end)
+
+    it("stops at max_pages (1000 by default) when the next links never end", function()
+      local tag = key()
+      local before = count(srv, "/list")
+      local out = collect("/list?total=12&per=1&tag=" .. tag, "{ max_pages = 3 }")
+      assert.matches("^table\tpage 3 has a next link %(http://127%.0%.0%.1:%d+/list%): the list is longer than 3 pages"
+        .. " %(max_pages%)\ttoo_many_pages\n$", out.stdout)
+      assert.are.equal(before + 3, count(srv, "/list"))
+      out = at.script(srv, [[print(require("nt3.api").MAX_PAGES)]])
+      assert.are.equal("1000\n", out.stdout, out.stderr)
+    end)
+
+    it("pages a list whose items sit under another key (key = \"items\")", function()
+      local out = collect("/list?total=5&per=2&wrap=items", '{ key = "items" }')
+      assert.are.equal("1,2,3,4,5\n", out.stdout, out.stderr)
+      out = collect("/list?total=5&per=2&wrap=items", '{ key = "items", raw = true }')
+      assert.are.equal('{"n": 1},{"n": 2},{"n": 3},{"n": 4},{"n": 5}\n', out.stdout, out.stderr)
+      out = collect("/list?total=5&per=2&wrap=items")
+      assert.matches('is not a list %(a JSON array, or an object with a "data" array%)\tnot_a_list\n$', out.stdout)
+    end)
+
+    it("never quotes the user:password of a next link in its error", function()
+      local out = collect("/list?total=5&per=2&next=userinfo")
+      assert.matches("^table\ta URL with a user name or password %(user:password@%) is not accepted %(page 2 of"
+        .. " http://127%.0%.0%.1:%d+/list%)\t%a+\n$", out.stdout)
+      assert.is_nil(out.stdout:find("s3cret", 1, true))
+    end)
+
+    it("raises an error carrying a kind: the HTTP status, not_logged_in, cross_origin", function()
+      local out = collect("/status/404")
+      assert.matches("^table\tstatus 404 %(HTTP 404, page 1 of [^\t]*%)\t404\n$", out.stdout)
+      out = collect("/list?total=5&next=cross")
+      assert.matches("\tcross_origin\n$", out.stdout)
+      out = sh.run({ "run", sh.script([[
+        local ok, err = pcall(function() for _ in require("nt3.api").pages("/list") do end end)
+        print(type(err), err.kind)]]) }, { env = { NT3_API_TOKEN = false } })
+      assert.are.equal("table\tnot_logged_in\n", out.stdout, out.stderr)
+    end)
+  end)
+
   describe("retries in nt3.api", function()
     it("retries an idempotent request on 503 by default, and not with retries = 0", function()
       local k1, k2 = key(), key()
@@ -122,6 +233,40 @@ describe("automation", function()
       assert.are.equal(1, out.code)
       assert.are.equal("", out.stdout)
       assert.matches("^nt3: page 2's next link points at page 2 again", out.stderr)
+    end)
+
+    it("--paginate and --filter without a token exit 4 with one line, no file:line", function()
+      for _, args in ipairs {
+        { "api", "/list", "--paginate" },
+        { "api", "/list", "--paginate", "--filter", "#data" },
+        { "api", "/api/v1/me", "--filter", "data.email" },
+      } do
+        local out = sh.run(args, { env = { NT3_API_TOKEN = false } })
+        assert.are.equal(4, out.code, table.concat(args, " ") .. ": " .. out.stderr)
+        assert.matches("^nt3: not logged in[^\n]*\n", out.stderr)
+        assert.is_nil(out.stderr:find("%.lua:%d+"), out.stderr)
+      end
+    end)
+
+    it("--paginate-key pages items under another key; --max-pages bounds the pages", function()
+      local out = at.nt3(srv, { "api", "/list?total=5&per=2&wrap=items", "--paginate", "--paginate-key", "items" })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal('[{"n": 1},{"n": 2},{"n": 3},{"n": 4},{"n": 5}]\n', out.stdout)
+      local before = count(srv, "/list")
+      out = at.nt3(srv, { "api", "/list?total=12&per=1", "--paginate", "--max-pages", "2" })
+      assert.are.equal(1, out.code)
+      assert.are.equal("", out.stdout)
+      assert.matches("^nt3: page 2 has a next link [^\n]*longer than 2 pages %(max_pages%)\n$", out.stderr)
+      assert.are.equal(before + 2, count(srv, "/list"))
+      out = at.nt3(srv, { "api", "/list", "--max-pages", "2" })
+      assert.are.equal(2, out.code)
+    end)
+
+    it("--paginate fails on a text/html page instead of printing it as an item", function()
+      local out = at.nt3(srv, { "api", "/list?total=5&per=2&html=2", "--paginate" })
+      assert.are.equal(1, out.code)
+      assert.are.equal("", out.stdout)
+      assert.matches("^nt3: page 2 of [^\n]* is not JSON %(Content%-Type text/html%)\n$", out.stderr)
     end)
 
     it("--filter evaluates Lua over the whole result (all pages with --paginate), bound to data", function()

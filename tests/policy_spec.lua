@@ -63,6 +63,15 @@ describe("nt3.policy", function()
       assert.are.equal("abc...", policy.sanitize("abcdef", 3))
       assert.are.equal("\u{e9}...", policy.sanitize("\u{e9}\u{e9}", 2))
     end)
+
+    it("keeps lines and tabs with lines = true, tokens with mask = false, and nothing else changes", function()
+      local text = "a\n\tb\r\27[2J\u{9b}c\u{202e}d " .. TOKEN
+      assert.are.equal("a\n\tb ?[2J?c?d entri_****mnop", policy.sanitize(text, 0, { lines = true }))
+      assert.are.equal("a  b ?[2J?c?d " .. TOKEN, policy.sanitize(text, 0, { mask = false }))
+      assert.are.equal("a\n\tb ?[2J?c?d " .. TOKEN, policy.sanitize(text, 0, { lines = true, mask = false }))
+      assert.are.equal(policy.sanitize(text), policy.sanitize(text, 0, {}))
+      assert.has_error(function() policy.sanitize(text, 0, "lines") end)
+    end)
   end)
 
   describe("is_loopback", function()

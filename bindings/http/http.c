@@ -12,6 +12,7 @@
  * every task at once; anywhere else it drives the engine itself until its
  * own transfer is done.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -151,8 +152,77 @@ static int http_task(lua_State *L) {
   return 0;
 }
 
+/* http.link(value, rel) -> the target of the first link whose rel holds
+ * rel, as written (RFC 8288) | nil */
+static int http_link(lua_State *L) {
+  size_t len, rel_len, start, n;
+  const char *value = luaL_checklstring(L, 1, &len);
+  const char *rel = luaL_checklstring(L, 2, &rel_len);
+  if (!nt3_http_link_target(value, len, rel, rel_len, &start, &n)) {
+    lua_pushnil(L);
+    return 1;
+  }
+  lua_pushlstring(L, value + start, n);
+  return 1;
+}
+
+/* http.parse_url(url [, base]) -> { url, origin, shown } | nil, message,
+ * "invalid_url". url may be a reference relative to base (RFC 3986), as
+ * libcurl's URL parser, the one redirects use, resolves it. */
+static int http_parse_url(lua_State *L) {
+  const char *ref = luaL_checkstring(L, 1);
+  const char *base = luaL_optstring(L, 2, NULL);
+  const struct curl_api *api = nt3_curl(L);
+  if (!api) return 3;
+  CURLU *u = api->url();
+  if (!u) return luaL_error(L, "not enough memory");
+  CURLUcode uc = CURLUE_OK;
+  const char *bad = ref;
+  if (base) {
+    uc = api->url_set(u, CURLUPART_URL, base, CURLU_NON_SUPPORT_SCHEME);
+    bad = base;
+  }
+  /* an empty reference or a fragment alone is the base itself; libcurl
+   * would drop the base's last segment */
+  if (uc == CURLUE_OK && (!base || (ref[0] && ref[0] != '#'))) {
+    uc = api->url_set(u, CURLUPART_URL, ref, CURLU_NON_SUPPORT_SCHEME);
+    bad = ref;
+  }
+  if (uc == CURLUE_OK) uc = api->url_set(u, CURLUPART_FRAGMENT, NULL, 0);
+  char *full = NULL;
+  if (uc == CURLUE_OK) {
+    full = nt3_http_part(api, u, CURLUPART_URL, 0);
+    if (!full) uc = CURLUE_OUT_OF_MEMORY;
+  }
+  if (uc != CURLUE_OK) {
+    char shown[300];
+    lua_pushnil(L);
+    lua_pushfstring(L, "invalid URL \"%s\": %s", nt3_http_printable(shown, sizeof shown, bad, 200),
+                    api->url_strerror(uc));
+    api->url_cleanup(u);
+    lua_pushliteral(L, "invalid_url");
+    return 3;
+  }
+  char *origin = nt3_http_origin(api, u);
+  char shown[600];
+  nt3_http_display_url(api, u, shown, sizeof shown);
+  api->url_cleanup(u);
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, full);
+  lua_setfield(L, -2, "url");
+  lua_pushstring(L, origin ? origin : "");
+  lua_setfield(L, -2, "origin");
+  lua_pushstring(L, shown);
+  lua_setfield(L, -2, "shown");
+  free(full);
+  free(origin);
+  return 1;
+}
+
 static const luaL_Reg http_fns[] = {
   {"request", http_request},
+  {"link", http_link},
+  {"parse_url", http_parse_url},
   {"_wait", http_wait},
   {"_task", http_task},
   {NULL, NULL},

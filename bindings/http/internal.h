@@ -93,6 +93,16 @@ char *nt3_http_origin(const struct curl_api *api, const CURLU *u);
 /* scheme://host[:port]/path, without user info or query, into buf. */
 const char *nt3_http_display_url(const struct curl_api *api, const CURLU *u, char *buf, size_t size);
 
+/* s as one line of printable text (policy.sanitize's rule), at most max
+ * bytes of it, into buf. */
+const char *nt3_http_printable(char *buf, size_t size, const char *s, size_t max);
+
+/* The target of the first link of a Link header value (RFC 8288) whose
+ * rel holds the relation type rel (case-insensitive): 1 and its span in
+ * s, or 0. */
+int nt3_http_link_target(const char *s, size_t len, const char *rel, size_t rel_len, size_t *start,
+                         size_t *tlen);
+
 /* A URL part as a malloc()ed string (NULL when absent). */
 char *nt3_http_part(const struct curl_api *api, const CURLU *u, CURLUPart part, unsigned flags);
 

@@ -244,10 +244,12 @@ function policy.redact(text) end
 --- space; other controls, DEL, C1 controls, bidi/format characters and bytes
 --- that are not UTF-8 become "?"; tokens are masked. With max_bytes (0: no
 --- limit), cut at a character boundary with "..." appended.
+--- opts.lines keeps newlines and tabs; opts.mask = false leaves tokens as they are.
 ---@param text string
 ---@param max_bytes? integer
+---@param opts? { lines?: boolean, mask?: boolean }
 ---@return string
-function policy.sanitize(text, max_bytes) end
+function policy.sanitize(text, max_bytes, opts) end
 
 --- Prints "nt3: warning: <message>" on stderr, the message sanitized.
 ---@param message string
@@ -320,6 +322,20 @@ local http = {}
 ---@return string? message for people; may change
 ---@return nt3.http.code? code for programs; stable
 function http.request(req) end
+
+--- The target of the first link of a Link header value (RFC 8288) whose rel holds `rel`, as written.
+---@param value string
+---@param rel string
+---@return string|nil target
+function http.link(value, rel) end
+
+--- A URL (or a reference resolved against `base`, RFC 3986), parsed as requests are.
+---@param url string
+---@param base? string
+---@return { url: string, origin: string, shown: string }|nil parsed
+---@return string? message
+---@return "invalid_url"? code
+function http.parse_url(url, base) end
 
 ---------------------------------------------------------------------------
 -- nt3.task
@@ -619,6 +635,13 @@ function config.check(scope) end
 
 ---@class nt3.api.PagesOptions: nt3.api.Options
 ---@field credential? nt3.config.Credential
+---@field key? string the items are the array under this member of each page's object (default: the page, or its "data")
+---@field max_pages? integer fetch at most this many pages (default api.MAX_PAGES, 1000)
+
+--- What api.pages raises: tostring(err) is the message.
+---@class nt3.api.PagesError
+---@field message string
+---@field kind nt3.api.failure|"not_a_list"|"cross_origin"|"loop"|"too_many_pages"|"invalid_url"
 
 ---@class nt3.api.Request: nt3.api.Options
 ---@field method? "GET"|"POST"|"PUT"|"PATCH"|"DELETE"|"HEAD"|"OPTIONS"|string default "GET"
@@ -634,6 +657,7 @@ function config.check(scope) end
 ---@class nt3.api
 ---@field RETRIES integer attempts after the first, by default (3)
 ---@field MAX_RETRY_WAIT number seconds of waiting between attempts, in all, by default (60)
+---@field MAX_PAGES integer the pages api.pages fetches at most, by default (1000)
 local api = {}
 
 --- Every item of a list, page by page (Link: rel="next"); raises on failure.
@@ -771,10 +795,16 @@ function api.on_warning(message) end
 ---@field EXIT { ok: 0, failure: 1, usage: 2, not_logged_in: 4, interrupted: 130 }
 local cli = {}
 
---- Stops the command: "nt3: <message>" on stderr, exit `code` (default 1).
+--- Stops the command: "nt3: <message>" on stderr, exit `code` (default 1),
+--- or the exit code of a failure kind given instead.
 ---@param message string
----@param code? integer
+---@param code? integer|string
 function cli.fail(message, code) end
+
+--- The exit code of a failure kind: "not_logged_in" 4, "interrupted" 130, else 1.
+---@param kind any
+---@return integer
+function cli.exit_code(kind) end
 
 --- As fail, with exit 2 and the command's usage after the message.
 ---@param message string

@@ -107,6 +107,17 @@ local function compact(text)
   return table.concat(out)
 end
 
+local function is_tty() return require("nt3.prompt").isatty("stdout") end
+
+-- What a terminal gets of the server's bytes: its lines and tabs, and
+-- every other control character (an escape sequence), C1 control and
+-- bidi or invisible character as "?" (policy.sanitize's rule). A pipe
+-- gets the bytes as they came.
+local function for_terminal(text)
+  if not is_tty() then return text end
+  return require("nt3.policy").sanitize(text, 0, { lines = true, mask = false })
+end
+
 -- As `gh api -i`: the status line with the version that answered, then
 -- every header line in the order received (a repeated header on lines of
 -- its own), then a blank line.
@@ -114,6 +125,10 @@ local function print_head(res)
   local status = ("HTTP/%s %d %s"):format(res.version or "1.1", res.status, res.reason or "")
   local lines = { (status:gsub(" $", "")) }
   for _, h in ipairs(res.header_list or {}) do lines[#lines + 1] = h.name .. ": " .. h.value end
+  if is_tty() then
+    -- one line each: a header cannot start a line of its own
+    for k, line in ipairs(lines) do lines[k] = require("nt3.policy").sanitize(line, 0, { mask = false }) end
+  end
   cli.out(table.concat(lines, "\n"), "\n\n")
 end
 
@@ -122,21 +137,19 @@ local function print_body(res)
   if body == "" then return end
   local value, is_json = require("nt3.api").decode(res)
   if not is_json then
-    cli.out(body)
+    cli.out(for_terminal(body))
     return
   end
-  if require("nt3.prompt").isatty("stdout") then
+  if is_tty() then
     -- as the server sent it: its key order and its numbers, indented
     local pretty = require("nt3.json.text").pretty(body) or require("nt3.json").pretty(value)
     if pretty then
-      cli.out(pretty, "\n")
+      cli.out(for_terminal(pretty), "\n")
       return
     end
   end
   cli.out(compact(body), "\n")
 end
-
-local function is_tty() return require("nt3.prompt").isatty("stdout") end
 
 -- A value as --filter prints it: a string raw, a table as JSON (indented
 -- on a terminal), nothing for nil, anything else as tostring does.
@@ -200,16 +213,24 @@ end
 -- --paginate: every page's items as ONE JSON array, as if the list were
 -- one page; items keep the server's text (key order, numbers). Printed
 -- once every page is in: a failure on page 3 leaves no half array behind.
-local function print_pages(api, path, req)
+local function print_pages(api, path, page_opts)
   local items = {}
-  for item in api.pages(path, { query = req.query, headers = req.headers, raw = true,
-    retries = req.retries, max_retry_wait = req.max_retry_wait }) do
-    items[#items + 1] = item
-  end
+  for item in api.pages(path, page_opts) do items[#items + 1] = item end
   local text = "[" .. table.concat(items, ",") .. "]"
-  if is_tty() then text = require("nt3.json.text").pretty(text) or text end
+  if is_tty() then text = for_terminal(require("nt3.json.text").pretty(text) or text) end
   cli.out(text, "\n")
   return 0
+end
+
+-- api.pages' options for --paginate: the request's, the bound, the key
+local function pages_options(req, opts, cmd, raw)
+  local page_opts = { query = req.query, headers = req.headers, raw = raw,
+    retries = req.retries, max_retry_wait = req.max_retry_wait, key = opts.paginate_key }
+  if opts.max_pages then
+    page_opts.max_pages = count_flag(opts.max_pages, "--max-pages", cmd, true)
+    if page_opts.max_pages == 0 then cli.usage_error("--max-pages expects a whole number >= 1, got 0", cmd) end
+  end
+  return page_opts
 end
 
 -- the methods nt3 api sends, the ones completion offers after -X
@@ -235,6 +256,10 @@ return {
     { long = "silent", help = "Do not print the response body" },
     { short = "o", long = "output", value = "file", help = "Write the response body to a file atomically (see below)" },
     { long = "paginate", help = "Follow Link: rel=\"next\" and print every page's items as one JSON array" },
+    { long = "paginate-key", value = "key",
+      help = "With --paginate: a page's items are its object's <key> array (default: the page, or its \"data\")" },
+    { long = "max-pages", value = "n",
+      help = "With --paginate: fail rather than fetch more than n pages (default 1000)" },
     { long = "filter", value = "lua", help = "Print a Lua expression over the decoded result, bound to `data`" },
     { long = "idempotency-key", value = "key|auto",
       help = "Send Idempotency-Key (auto: a random one), which lets a POST or PATCH be retried" },
@@ -250,16 +275,23 @@ compact otherwise. Fields become a JSON object body, or the query string of a
 GET request (and of any request with --input). An HTTP error status exits 1
 with the server's message on stderr. With -i, the status line
 (HTTP/<version> <code> <reason>) and every response header line, in the
-order received, come first, then a blank line. With -o, a 2xx body goes to
-the file through a temporary file renamed over it: an existing file is
-replaced but keeps its mode, a new one gets 0666 less the umask; a character
-device or FIFO (-o /dev/null) is written through; a symbolic link or a
-directory at the path is refused. For a server with a private CA, set
-NT3_CA_FILE to the absolute path of its PEM certificate file.]],
+order received, come first, then a blank line. On a terminal, what the server
+sent is shown as printable text (escape sequences, C1 controls and bidi
+characters as ?); a pipe gets the server's bytes unchanged. With -o, a 2xx
+body goes to the file through a temporary file renamed over it: an existing
+file is replaced but keeps its mode, a new one gets 0666 less the umask; a
+character device or FIFO (-o /dev/null) is written through; a symbolic link
+or a directory at the path is refused. --paginate follows the Link:
+rel="next" header (a relative link is resolved against the page's URL) to the
+API URL's origin only, for at most --max-pages pages (default 1000); every
+page must be a JSON list: an array, an object's "data" array, or with
+--paginate-key KEY the object's KEY array. For a server with a private CA,
+set NT3_CA_FILE to the absolute path of its PEM certificate file.]],
   examples = {
     "nt3 api /api/v1/me",
     "nt3 api /api/v1/items -X GET -F page=2 -F per_page=50",
     "nt3 api -X PATCH /api/v1/items/7 -f name=renamed -F archived=true",
+    "nt3 api /api/v1/projects --paginate --max-pages 50",
     "echo '{\"name\":\"x\"}' | nt3 api /api/v1/items --input -",
   },
   run = function(opts, ctx)
@@ -303,7 +335,7 @@ NT3_CA_FILE to the absolute path of its PEM certificate file.]],
 
     local path, perr, pkind = api_path(ctx.args[1], api)
     if not path then
-      cli.fail(perr, pkind == "not_logged_in" and cli.EXIT.not_logged_in or cli.EXIT.failure)
+      cli.fail(perr, pkind)
     end
 
     if opts.idempotency_key then
@@ -316,6 +348,9 @@ NT3_CA_FILE to the absolute path of its PEM certificate file.]],
       if req.max_retry_wait == 0 then req.retries = 0 end
     end
     if opts.paginate and method ~= "GET" then cli.usage_error("--paginate works with GET requests only", cmd) end
+    if (opts.paginate_key or opts.max_pages) and not opts.paginate then
+      cli.usage_error("--paginate-key and --max-pages go with --paginate", cmd)
+    end
     if opts.output and (opts.paginate or opts.filter) then
       cli.usage_error("-o/--output takes the body as it is; it does not go with --paginate or --filter", cmd)
     end
@@ -328,10 +363,9 @@ NT3_CA_FILE to the absolute path of its PEM certificate file.]],
 
     local filter = opts.filter and compile_filter(opts.filter, cmd)
     if opts.paginate then
-      if not filter then return print_pages(api, path, req) end
+      if not filter then return print_pages(api, path, pages_options(req, opts, cmd, true)) end
       local all = require("nt3.json").array()
-      for item in api.pages(path, { query = req.query, headers = req.headers,
-        retries = req.retries, max_retry_wait = req.max_retry_wait }) do
+      for item in api.pages(path, pages_options(req, opts, cmd, false)) do
         all[#all + 1] = item
       end
       print_value(filter(all))
@@ -369,7 +403,7 @@ NT3_CA_FILE to the absolute path of its PEM certificate file.]],
       end
       if at then message = ("could not reach the API at %s: %s"):format(at, message) end
       if code == "sink" and write_error then cli.fail(write_error) end
-      cli.fail(message, code == "not_logged_in" and cli.EXIT.not_logged_in or cli.EXIT.failure)
+      cli.fail(message, code)
     end
     if filter then
       print_value(filter(value))

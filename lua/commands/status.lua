@@ -157,8 +157,10 @@ local function facts(sources, cred)
   local above = local_files_above()
   if above then
     out.local_file_above = above
+    -- a folder's name is anyone's text: one printable line (--json keeps
+    -- the path itself in local_file_above)
     out.notes = json.array { ("%s applies only in its own folder, not in this subfolder; run nt3 there, or"
-      .. " 'nt3 login --local' here"):format(config.display(above)) }
+      .. " 'nt3 login --local' here"):format(require("nt3.policy").sanitize(config.display(above), 300)) }
   end
   if cred then
     out.source, out.path, out.display = cred.source, cred.path, cred.display

@@ -270,57 +270,86 @@ function M.request(req)
   return send(req, method, (cred.api_url:gsub("/+$", "")) .. with_query(req.path, req.query), headers, body)
 end
 
--- "https://Host.example:443/x" -> "https://host.example:443"
-local function origin_of(url)
-  local scheme, authority = url:match("^(%a[%w+.-]*)://([^/?#]*)")
-  if not scheme then return nil end
-  scheme, authority = scheme:lower(), authority:lower():gsub("^.*@", "")
-  if not authority:match(":%d+$") then authority = authority .. (scheme == "https" and ":443" or ":80") end
-  return scheme .. "://" .. authority
+-- api.pages stops before fetching a page past this many (opts.max_pages
+-- says otherwise): a server whose next links never end would otherwise
+-- fill memory.
+M.MAX_PAGES = 1000
+
+-- What api.pages raises: a message and a stable kind, as api.request's
+-- failure codes (an HTTP status, "not_logged_in", "network", ...) or one
+-- of pages' own ("not_a_list", "cross_origin", "loop", "too_many_pages",
+-- "invalid_url"). tostring(err) is the message; nt3's CLI turns the kind
+-- into its exit code.
+local PagesError = { __name = "nt3.api.error" }
+PagesError.__index = PagesError
+PagesError.__tostring = function(e) return e.message end
+
+local function raise(message, kind)
+  error(setmetatable({ message = message, kind = kind }, PagesError), 0)
 end
 
--- The target of the rel="next" link of an RFC 8288 Link header, if any.
-local function next_link(value)
-  for target, params in value:gmatch("<([^>]*)>([^<]*)") do
-    for rel in params:gmatch('[Rr][Ee][Ll]%s*=%s*"?([^";,]*)') do
-      for r in rel:gmatch("%S+") do
-        if r:lower() == "next" then return target end
-      end
+-- The items of a page, or nil and why not. A page is JSON (by its
+-- Content-Type, as api.decode judges it): an array, or an object whose
+-- `key` member (default "data") is one.
+local function items_of(res, raw, key)
+  local value, is_json = M.decode(res)
+  if not is_json then
+    local ctype = res.headers and res.headers["content-type"]
+    return nil, "is not JSON" .. (ctype and (" (Content-Type %s)"):format(policy.sanitize(ctype, 80)) or "")
+  end
+  local want = key and ('an object with a "%s" array'):format(policy.sanitize(key, 80))
+    or 'a JSON array, or an object with a "data" array'
+  if raw then
+    local list = require("nt3.json.text").items(res.body, key)
+    if not list then return nil, "is not a list (" .. want .. ")" end
+    return list
+  end
+  if type(value) == "table" then
+    if key then
+      value = value[key]
+    elseif type(value.data) == "table" then
+      value = value.data
     end
   end
-end
-
-local function items_of(value, raw)
-  if raw then return require("nt3.json.text").items(value) end
-  if type(value) ~= "table" then return nil end
-  if type(value.data) == "table" then value = value.data end
-  if next(value) ~= nil and value[1] == nil then return nil end
+  if type(value) ~= "table" or (next(value) ~= nil and value[1] == nil) then
+    return nil, "is not a list (" .. want .. ")"
+  end
   return value
 end
 
 -- api.pages(path[, opts]) -> iterator over every item of a list, page by page
--- A list answers a JSON array (or an object whose "data" is the array) and,
--- while more items exist, a Link: <url>; rel="next" header. Each page is
--- fetched when the loop reaches it, so breaking out stops the fetching.
--- opts: query, headers, raw (items as the JSON text the server sent) and
--- the options of api.request. A failure, a next link to another origin
--- (the token stays with the API URL) or one already fetched raises.
+-- A list answers a JSON array (or an object whose "data", or opts.key, is
+-- the array) and, while more items exist, a Link: <url>; rel="next" header
+-- (RFC 8288), whose target may be relative to the page's URL (RFC 3986).
+-- Each page is fetched when the loop reaches it, so breaking out stops the
+-- fetching. opts: query, headers, raw (items as the JSON text the server
+-- sent), key, max_pages and the options of api.request. A failure, a page
+-- that is not a JSON list, a next link to another origin (the token stays
+-- with the API URL), one already fetched, or one past max_pages raises an
+-- error with a message and a kind.
 function M.pages(path, opts)
   check_path(1, "pages", path)
   check.arg(2, "pages", opts, "table", true)
   opts = opts or {}
+  check.arg(2, "pages", opts.key, "string", true)
+  local max_pages = opts.max_pages or M.MAX_PAGES
+  if math.type(max_pages) ~= "integer" or max_pages < 1 then
+    check.fail(2, "pages", "max_pages must be a whole number of at least 1")
+  end
+  local http = require "nt3.http"
   local cred = opts.credential
   if not cred then
-    local cerr
-    cred, cerr = credential()
-    if not cred then error(cerr, 2) end
+    local cerr, kind
+    cred, cerr, kind = credential()
+    if not cred then raise(cerr, kind) end
   end
-  local base = cred.api_url:gsub("/+$", "")
-  local origin = origin_of(base)
-  local url = base .. with_query(path, opts.query)
+  local first, uerr, ukind = http.parse_url((cred.api_url:gsub("/+$", "")) .. with_query(path, opts.query))
+  if not first then raise(uerr, ukind) end
+  local origin, url, shown = first.origin, first.url, first.shown
   local headers = headers_for(cred, opts.headers, false)
+  local req = { raw = true }
+  for _, k in ipairs(HTTP_OPTIONS) do req[k] = opts[k] end
   local seen, page, items, i = {}, 0, {}, 0
-  local function shown(u) return policy.sanitize((u:gsub("[?#].*$", "")), 200) end
   return function()
     while true do
       if i < #items then
@@ -329,26 +358,35 @@ function M.pages(path, opts)
       end
       if not url then return nil end
       if seen[url] then
-        error(("page %d's next link points at page %d again (%s): the list would never end")
-          :format(page, seen[url], shown(url)), 0)
+        raise(("page %d's next link points at page %d again (%s): the list would never end")
+          :format(page, seen[url], shown), "loop")
+      end
+      if page >= max_pages then
+        raise(("page %d has a next link (%s): the list is longer than %d pages (max_pages)")
+          :format(page, shown, max_pages), "too_many_pages")
       end
       page = page + 1
       seen[url] = page
-      local value, res, status = send(opts, "GET", url, headers, nil)
+      local value, res, status = send(req, "GET", url, headers, nil)
       if value == nil then
         local where = type(status) == "number" and ("HTTP %d, "):format(status) or ""
-        error(("%s (%spage %d of %s)"):format(res, where, page, shown(url)), 0)
+        raise(("%s (%spage %d of %s)"):format(res, where, page, shown), status)
       end
-      local list = items_of(value, opts.raw)
-      if not list then error(("page %d of %s is not a list (a JSON array, or an object with a \"data\" array)")
-        :format(page, shown(url)), 0) end
+      local list, why = items_of(res, opts.raw, opts.key)
+      if not list then raise(("page %d of %s %s"):format(page, shown, why), "not_a_list") end
       items, i = list, 0
       local link = res.headers and res.headers.link
-      url = link and next_link(link)
-      if url and url:sub(1, 1) == "/" then url = origin .. url end
-      if url and origin_of(url) ~= origin then
-        error(("refusing to follow page %d's next link to %s: it is not on the API URL's origin %s, and the token"
-          .. " goes nowhere else"):format(page, shown(url), origin), 0)
+      local target = link and http.link(link, "next")
+      local base = res.url ~= "" and res.url or url
+      url = nil
+      if target then
+        local nxt, lerr = http.parse_url(target, base)
+        if not nxt then raise(("page %d's next link: %s"):format(page, lerr), "invalid_url") end
+        if nxt.origin ~= origin then
+          raise(("refusing to follow page %d's next link to %s: it is not on the API URL's origin %s, and the"
+            .. " token goes nowhere else"):format(page, nxt.shown, origin), "cross_origin")
+        end
+        url, shown = nxt.url, nxt.shown
       end
     end
   end

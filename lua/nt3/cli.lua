@@ -15,6 +15,16 @@ local M = {}
 
 M.EXIT = { ok = 0, failure = 1, usage = 2, not_logged_in = 4, interrupted = 130 }
 
+-- The one table from a failure's kind (the stable code a library function
+-- returns or raises with its message) to an exit code; every other kind,
+-- an HTTP status included, is a failure (1).
+local EXIT_OF_KIND = { not_logged_in = M.EXIT.not_logged_in, interrupted = M.EXIT.interrupted }
+
+-- cli.exit_code(kind) -> the exit code for a failure of that kind
+function M.exit_code(kind)
+  return EXIT_OF_KIND[kind] or M.EXIT.failure
+end
+
 local PROGRAM = registry.PROGRAM
 
 ---------------------------------------------------------------------------
@@ -26,9 +36,11 @@ Failure.__index = Failure
 Failure.__tostring = function(self) return self.message or "" end
 
 -- cli.fail(message, code): stop the command; message goes to stderr as
--- "nt3: <message>" and the process exits with code (default 1).
+-- "nt3: <message>" and the process exits with code (default 1), or with
+-- the exit code of the failure kind given instead ("not_logged_in": 4).
 function M.fail(message, code)
-  error(setmetatable({ message = message, code = code or M.EXIT.failure }, Failure), 0)
+  if math.type(code) ~= "integer" then code = M.exit_code(code) end
+  error(setmetatable({ message = message, code = code }, Failure), 0)
 end
 
 -- cli.usage_error(message, command): as fail, exit 2, followed by the
@@ -319,8 +331,12 @@ end
 -- than one line, on purpose.
 local Trace = {}
 
+-- An error raised with a kind by a library (nt3.api.pages) is a table
+-- with a message and a kind.
+local function has_kind(e) return type(e) == "table" and e.kind ~= nil and type(e.message) == "string" end
+
 local function message_of(e)
-  if is_failure(e) or getmetatable(e) == Trace then return e.message end
+  if is_failure(e) or getmetatable(e) == Trace or has_kind(e) then return e.message end
   if type(e) == "string" then return e end
   return tostring(e)
 end
@@ -329,7 +345,7 @@ end
 -- where the error happened, before the stack unwinds.
 local function traceback(e)
   if policy.debug() and not is_failure(e) then
-    return setmetatable({ message = debug.traceback(message_of(e), 2) }, Trace)
+    return setmetatable({ message = debug.traceback(message_of(e), 2), kind = has_kind(e) and e.kind or nil }, Trace)
   end
   return e
 end
@@ -475,6 +491,7 @@ function M.main(argv)
     end
     return result.code
   end
+  if type(result) == "table" and result.kind ~= nil then return M.exit_code(result.kind) end
   return M.EXIT.failure
 end
 

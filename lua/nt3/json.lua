@@ -172,9 +172,33 @@ local function fix(v)
   return v
 end
 
+-- RFC 8259 allows no raw control character (U+0000..U+001F) inside a
+-- string; cjson takes them. Where text has any, the first one inside a
+-- string, as "U+001B at byte 9", else nil (outside strings cjson refuses
+-- them itself).
+local function raw_control(text)
+  if not text:find("[\0-\31]") then return nil end
+  local i = 1
+  while true do
+    local s = text:find('"', i, true)
+    if not s then return nil end
+    local j = s + 1
+    while true do
+      local q = text:find('["\\\0-\31]', j)
+      if not q then return nil end -- unterminated: let cjson say so
+      local b = text:byte(q)
+      if b < 32 then return ("U+%04X at byte %d"):format(b, q) end
+      if b == 92 then j = q + 2 else j = q break end
+    end
+    i = j + 1
+  end
+end
+
 -- json.decode(text) -> value | nil, message
 function M.decode(text)
   check.arg(1, "decode", text, "string")
+  local bad = raw_control(text)
+  if bad then return nil, "a raw control character in a string (" .. bad .. "): JSON has it written as an escape" end
   local value, err = cjson.decode(mark_empty_arrays(text))
   if err then return nil, err end
   return fix(value)

@@ -65,12 +65,21 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       the first N requests with key K answer C (default 503) with
       {"message": "try again"} and, when given, Retry-After: V; later ones
       200 {"key": K, "attempts": count}
-  /list?page=P&per=M&total=T[&next=cross|repeat|none][&wrap=data]
+  /list?page=P&per=M&total=T[&next=MODE][&wrap=KEY][&html=P2]
       a JSON array of items {"n": i} of page P (M per page, T in all) and,
       while more exist, Link: <.../list?page=P+1&...>; rel="next". next=cross
       points the next link at another origin (http://localhost:<port>, the
-      same server under another name), next=repeat at the page itself;
-      wrap=data answers {"data": [...]} instead of the bare array
+      same server under another name), next=repeat at the page itself,
+      next=none nowhere; next=relquery gives it as <?page=..>, next=relpath
+      as <list?page=..>, next=userinfo as http://user:s3cret@<host>/...;
+      next=title and next=prel give no next link but look like one
+      (title="rel=next", prel=next), next=quoted a real one after a
+      title="<...page=P+5...>" holding a "<"; wrap=KEY answers {KEY: [...]}
+      instead of the bare array; html=P2 answers page P2 as text/html
+  /raw?status=N&reason=R&ctype=T&body=B&h=Name:Value...
+      exactly these bytes (each parameter percent-decoded byte for byte):
+      the status line "HTTP/1.1 N R", each h as a header line, in order,
+      Content-Type T (default application/json) and the body B
   /bytes?n=N
       a JSON array of strings, N bytes or a little more, sent in chunks
   /drop-reused
@@ -163,15 +172,47 @@ class Handler(BaseHTTPRequestHandler):
         page, per, total = int(q.get("page", "1")), int(q.get("per", "2")), int(q.get("total", "5"))
         start = (page - 1) * per
         items = [{"n": i} for i in range(start + 1, min(start + per, total) + 1)]
+        if q.get("html") == str(page):
+            return self.send(200, b"[<p>Service unavailable</p>]", content_type="text/html")
         headers = []
-        if start + per < total and q.get("next") != "none":
+        mode = q.get("next")
+        if start + per < total and mode != "none":
             rest = "&".join("%s=%s" % (k, v) for k, v in q.items() if k != "page")
-            host = "localhost" if q.get("next") == "cross" else self.server.host_text
-            page_no = page if q.get("next") == "repeat" else page + 1
-            link = "%s://%s:%d/list?page=%d&%s" % (self.server.scheme, host, self.server.server_address[1], page_no, rest)
-            headers.append(("Link", '<%s>; rel="next", <%s>; rel="first"' % (link, link.replace("page=%d" % page_no, "page=1"))))
-        body = {"data": items} if q.get("wrap") == "data" else items
+            host = "localhost" if mode == "cross" else self.server.host_text
+            if mode == "userinfo":
+                host = "user:s3cret@" + host
+            page_no = page if mode == "repeat" else page + 1
+            origin = "%s://%s:%d" % (self.server.scheme, host, self.server.server_address[1])
+            link = "%s/list?page=%d&%s" % (origin, page_no, rest)
+            first = link.replace("page=%d" % page_no, "page=1")
+            if mode == "relquery":
+                link = "?page=%d&%s" % (page_no, rest)
+            elif mode == "relpath":
+                link = "list?page=%d&%s" % (page_no, rest)
+            if mode == "title":
+                value = '<%s>; title="rel=next", <%s>; rel="first"' % (link, first)
+            elif mode == "prel":
+                value = '<%s>; prel=next; rel="first"' % link
+            elif mode == "quoted":
+                value = '<%s>; title="see <%s>"; rel="next"' % (link, link.replace("page=%d" % page_no, "page=%d" % (page + 5)))
+            else:
+                value = '<%s>; rel="next", <%s>; rel="first"' % (link, first)
+            headers.append(("Link", value))
+        wrap = q.get("wrap")
+        body = {wrap: items} if wrap else items
         return self.send(200, body, headers=headers)
+
+    def raw(self, query):
+        q = dict(query)
+        self.send_response(int(q.get("status", "200")), q.get("reason", "OK"))
+        for name, value in query:
+            if name == "h":
+                self.send_header(*value.split(":", 1))
+        body = q.get("body", "").encode("latin-1")
+        self.send_header("Content-Type", q.get("ctype", "application/json"))
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def projects(self, route, q):
         names = ["Apollo", "Borealis", "Caravel, Ltd", "Dune", "Echo \"Park\"", "Fjord", "Gemini"]
@@ -301,6 +342,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.flaky(dict(query))
         if route == "/list":
             return self.listing(dict(query))
+        if route == "/raw":
+            # byte for byte: latin-1 maps each byte to one character and back
+            return self.raw(parse_qsl(url.query, keep_blank_values=True, encoding="latin-1"))
         if route == "/bytes":
             return self.many_bytes(dict(query))
         if route == "/drop-reused":

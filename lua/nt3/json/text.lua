@@ -64,13 +64,21 @@ local function elements_of(s, i, j)
   end
 end
 
--- text.items(text) -> list of raw element texts | nil
+-- Whether the key token spanning [a, b] (quotes included) spells key.
+local function is_key(text, a, b, key)
+  local raw = text:sub(a + 1, b - 1)
+  if not raw:find("\\", 1, true) then return raw == key end
+  return require("nt3.json").decode(text:sub(a, b)) == key
+end
+
+-- text.items(text[, key]) -> list of raw element texts | nil
 -- The elements of a list as a server sends one: a JSON array, or an
--- object whose "data" member is the array. nil for anything else.
-function M.items(text)
+-- object whose "data" member is the array; with key, only an object whose
+-- member of that name is the array. nil for anything else.
+function M.items(text, key)
   local a, b = value_span(text, 1)
   if not a or text:find("[^ \t\r\n]", b + 1) then return nil end
-  if text:byte(a) == 91 then return elements_of(text, a, b) end
+  if text:byte(a) == 91 and not key then return elements_of(text, a, b) end
   if text:byte(a) ~= 123 then return nil end
   local k = a + 1
   while true do
@@ -80,7 +88,7 @@ function M.items(text)
     if not colon or text:byte(colon) ~= 58 then return nil end
     local va, vb = value_span(text, colon + 1)
     if not va then return nil end
-    if text:sub(ka, kb) == '"data"' then
+    if is_key(text, ka, kb, key or "data") then
       if text:byte(va) ~= 91 then return nil end
       return elements_of(text, va, vb)
     end
