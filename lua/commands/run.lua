@@ -2,6 +2,8 @@
 -- API a `require "nt3"` away and `arg` set as the lua interpreter sets it.
 -- nt3.cli runs it as a task of nt3.task (as_task), with Ctrl-C raising
 -- "interrupted" in it.
+local _G, io, load, loadfile, math, package, table = _G, io, load, loadfile, math, package, table
+local tostring = tostring
 local cli = require "nt3.cli"
 local script = require "nt3.cli.script"
 

@@ -9,6 +9,8 @@
 -- exponential time. A malformed pattern (an unclosed `[`, a trailing
 -- backslash, `[]`) matches nothing, as in git; nothing here raises on
 -- what a file says.
+local ipairs, math, next, pairs, string, table = ipairs, math, next, pairs, string, table
+local type = type
 local env = require "nt3.env"
 local fs = require "nt3.fs"
 

@@ -2,6 +2,9 @@
 -- variant (bad input returns nil, message instead of raising); encoding
 -- walks tables here so that output is stable (keys sorted), an empty list
 -- can be told from an empty object (json.array), and "/" is left alone.
+local error, getmetatable, ipairs, math, pairs = error, getmetatable, ipairs, math, pairs
+local pcall, select, setmetatable, table, tonumber = pcall, select, setmetatable, table, tonumber
+local tostring, type = tostring, type
 local cjson = require "cjson.safe"
 local check = require "nt3.check"
 

@@ -2,6 +2,7 @@
 -- keep what the server sent exactly: its key order, its numbers, its
 -- escapes. `nt3 api` pretty-prints with it on a terminal and joins the
 -- pages of a list with it.
+local string, table = string, table
 local M = {}
 
 -- The index of the closing quote of the string that opens at i.
