@@ -5,7 +5,12 @@
 local error, getmetatable, ipairs, math, pairs = error, getmetatable, ipairs, math, pairs
 local pcall, select, setmetatable, table, tonumber = pcall, select, setmetatable, table, tonumber
 local tostring, type = tostring, type
-local cjson = require "cjson.safe"
+-- A private instance: what a script sets on require "cjson" or "cjson.safe"
+-- (decode_max_depth, decode_invalid_numbers...) never changes what nt3
+-- accepts. No hexadecimal numbers, Infinity or NaN: JSON has none, and
+-- Python's json and jq refuse them too.
+local cjson = require("cjson.safe").new()
+cjson.decode_invalid_numbers(false)
 local check = require "nt3.check"
 
 local M = {}
