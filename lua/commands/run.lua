@@ -2,7 +2,7 @@
 -- API a `require "nt3"` away and `arg` set as the lua interpreter sets it.
 -- nt3.cli runs it as a task of nt3.task (as_task), with Ctrl-C raising
 -- "interrupted" in it.
-local _G, io, ipairs, load, loadfile, math, package = _G, io, ipairs, load, loadfile, math, package
+local _G, error, io, ipairs, load, loadfile, math, package = _G, error, io, ipairs, load, loadfile, math, package
 local require, table, tostring = require, table, tostring
 local cli = require "nt3.cli"
 local script = require "nt3.cli.script"
