@@ -14,6 +14,11 @@ describe("json.decode", function()
     end
   end)
 
+  it("names the position in the text as given, an empty array before it", function()
+    assert.are.same({ nil, "Expected value but found T_ARR_END at character 5" }, { json.decode("[[],]") })
+    assert.are.same({ nil, "Expected the end but found T_ARR_END at character 3" }, { json.decode("[]]") })
+  end)
+
   it("still reads every number JSON has", function()
     local v = assert(json.decode("[0, -0, 16, 1.5, -2e3, 1E-2]"))
     assert.are.same({ 0, 0, 16, 1.5, -2000, 0.01 }, { v[1], v[2], v[3], v[4], v[5], v[6] })

@@ -183,8 +183,13 @@ end
 -- json.decode(text) -> value | nil, message
 function M.decode(text)
   check.arg(1, "decode", text, "string")
-  local value, err = cjson.decode(mark_empty_arrays(text))
-  if err then return nil, err end
+  local marked = mark_empty_arrays(text)
+  local value, err = cjson.decode(marked)
+  if err then
+    -- the position must be the one in the text as given: the marks are longer than []
+    if marked ~= text then err = select(2, cjson.decode(text)) or err end
+    return nil, err
+  end
   return fix(value)
 end
 
