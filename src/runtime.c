@@ -49,6 +49,34 @@ static const struct nt3_module *find_module(const char *name) {
   return NULL;
 }
 
+/* The registry key of the globals nt3's own modules see: a copy of the
+ * standard globals as they were before any script ran. A script that
+ * assigns `next`, `pairs` or `io` changes its own globals, never what a
+ * module of nt3 finds, even one it loads after the assignment (each
+ * module also keeps what it uses as locals, taken at load). `_G` in the
+ * copy is the script's table, so a module may still set a global on
+ * purpose (`arg`, for nt3 run). */
+#define MODULE_ENV "nt3.module_env"
+
+/* The chunk on top of the stack gets the module globals as its _ENV. */
+static void use_module_env(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, MODULE_ENV);
+  if (!lua_setupvalue(L, -2, 1)) lua_pop(L, 1);
+}
+
+static void snapshot_globals(lua_State *L) {
+  lua_newtable(L);
+  lua_pushglobaltable(L);
+  lua_pushnil(L);
+  while (lua_next(L, -2)) {
+    lua_pushvalue(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -5);
+  }
+  lua_pop(L, 1);
+  lua_setfield(L, LUA_REGISTRYINDEX, MODULE_ENV);
+}
+
 /* NT3_LUA_DIR=<dir>: <dir>/nt3/cli.lua is loaded instead of the embedded
  * nt3.cli (and <dir>/nt3/new.lua is found too), so a developer edits and
  * reruns without rebuilding. Text chunks only. Returns 2 (chunk, path) when
@@ -66,6 +94,7 @@ static int search_dev_dir(lua_State *L, const char *dir, const char *name) {
     fclose(f);
     if (luaL_loadfilex(L, path, "t") != LUA_OK)
       return luaL_error(L, "%s", lua_tostring(L, -1));
+    use_module_env(L);
     lua_insert(L, -2); /* chunk, path */
     return 2;
   }
@@ -92,6 +121,7 @@ static int search_embedded(lua_State *L) {
   snprintf(chunk, sizeof chunk, "@%s", m->file);
   if (luaL_loadbufferx(L, (const char *)m->code, m->size, chunk, "b") != LUA_OK)
     return luaL_error(L, "error loading embedded module '%s': %s", name, lua_tostring(L, -1));
+  use_module_env(L);
   lua_pushstring(L, chunk);
   return 2;
 }
@@ -168,6 +198,7 @@ static void preload(lua_State *L, const char *name, lua_CFunction f) {
 
 void nt3_open(lua_State *L) {
   luaL_openlibs(L);
+  snapshot_globals(L);
   lua_getglobal(L, "package");
 
   absolute_only(L, "path");

@@ -70,7 +70,8 @@ static void on_sigint(int sig) {
 }
 
 /* Calls the original function (upvalue 1) with every argument, noting co
- * as the running thread meanwhile; its results or its error unchanged. */
+ * as the running thread meanwhile. Returns the lua_pcall status, with the
+ * results, or the error, unchanged on the stack. */
 static int call_noting(lua_State *L, lua_State *co) {
   lua_State *outer = running;
   running = co;
@@ -79,19 +80,30 @@ static int call_noting(lua_State *L, lua_State *co) {
   lua_insert(L, 1);
   int status = lua_pcall(L, lua_gettop(L) - 1, LUA_MULTRET, 0);
   running = outer;
-  if (status != LUA_OK) return lua_error(L);
-  return lua_gettop(L);
+  return status;
 }
 
 /* coroutine.resume, noting the thread it runs */
 static int tracked_resume(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTHREAD);
-  return call_noting(L, lua_tothread(L, 1));
+  if (call_noting(L, lua_tothread(L, 1)) != LUA_OK) return lua_error(L);
+  return lua_gettop(L);
 }
 
-/* what coroutine.wrap returns, noting the thread it runs (upvalue 2) */
+/* what coroutine.wrap returns, noting the thread it runs (upvalue 2). The
+ * original puts the position of its caller before an error that is a
+ * string; called from here, its caller is this C function, with no
+ * position, so the position of this one's caller goes there instead, as
+ * with plain Lua ("script.lua:9: script.lua:4: boom"). INTERRUPTED stays
+ * as it is: it is a code that callers compare (nt3.task, the exit 130). */
 static int tracked_wrapped(lua_State *L) {
-  return call_noting(L, lua_tothread(L, lua_upvalueindex(2)));
+  if (call_noting(L, lua_tothread(L, lua_upvalueindex(2))) == LUA_OK) return lua_gettop(L);
+  if (lua_type(L, -1) == LUA_TSTRING && strcmp(lua_tostring(L, -1), INTERRUPTED) != 0) {
+    luaL_where(L, 1);
+    lua_insert(L, -2);
+    lua_concat(L, 2);
+  }
+  return lua_error(L);
 }
 
 /* coroutine.wrap: the original's function, whose first upvalue is its

@@ -140,4 +140,41 @@ describe("gitignore.ignores", function()
   end)
 end)
 
+-- How many bytes the string searches of fn() pass over (its string.find
+-- calls, wrapped meanwhile; the module's p:find reaches string.find through
+-- the strings' metatable): the work that grows with the input, counted,
+-- never timed.
+local function scanned(fn)
+  local find, bytes = string.find, 0
+  string.find = function(s, pattern, init, plain) -- luacheck: ignore 122
+    local at = find(s, pattern, init, plain)
+    bytes = bytes + (at or #s) - (init or 1) + 1
+    return find(s, pattern, init, plain)
+  end
+  local ok, err = pcall(fn)
+  string.find = find -- luacheck: ignore 122
+  assert(ok, err)
+  return bytes
+end
+
+describe("gitignore.compile", function()
+  it("works in time linear in a bracket full of '[:' (once quadratic: 3 s for a 1 MiB line)", function()
+    local function compile_of(n)
+      local p = "[" .. ("[:"):rep(n) .. "a]"
+      return scanned(function() assert.is_table(gitignore.compile(p)) end)
+    end
+    local small, large = compile_of(2000), compile_of(8000)
+    assert.is_true(small >= 4000)
+    -- linear is 4 times the work for 4 times the input; quadratic was 16
+    assert.is_true(large < small * 8, ("%d bytes searched for 2000, %d for 8000"):format(small, large))
+  end)
+
+  it("works out each class of a bracket once, however often it is repeated", function()
+    local p = "[" .. ("[:alpha:]"):rep(2000) .. "]"
+    local bytes = scanned(function() assert.is_table(gitignore.compile(p)) end)
+    -- one look at each of 256 bytes for each of 2000 classes would be 512000
+    assert.is_true(bytes < 100000, ("%d bytes searched"):format(bytes))
+  end)
+end)
+
 teardown(sh.cleanup)

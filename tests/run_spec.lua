@@ -129,6 +129,20 @@ print(doubled[1], doubled[2], doubled[3], task.wait(t))
       assert.are.equal("", r.stderr)
     end)
 
+    it("gives the other tasks a turn at a plain coroutine.yield() of the script, which returns nothing", function()
+      local r = run([[
+local task = require "nt3.task"
+local order = {}
+local t = task.spawn(function() order[#order + 1] = "spawned" end)
+order[#order + 1] = "before"
+local back = table.pack(coroutine.yield("ignored", 1))
+order[#order + 1] = "after"
+print(table.concat(order, " "), back.n, coroutine.isyieldable(), t:done())
+]])
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("before spawned after\t0\ttrue\ttrue\n", r.stdout)
+    end)
+
     it("runs a task.map of requests side by side in a plain script", function()
       local srv = server.start()
       local r = run([[
@@ -177,6 +191,21 @@ return {
       local r = run('local x = 1\nerror("boom")\n')
       assert.are.equal(1, r.code)
       assert.matches("^nt3: [^\n]*script%.lua:2: boom\n$", r.stderr)
+    end)
+
+    it("from a coroutine.wrap function get its caller's position first, as in plain Lua", function()
+      local r = run([[
+local f = coroutine.wrap(function() error("boom") end)
+print(select(2, pcall(function() return f() end)))
+print(select(2, pcall(function() return f() end)))
+local g = coroutine.wrap(function() error({ "a table" }) end)
+print(type(select(2, pcall(function() return g() end))))
+]])
+      assert.are.equal(0, r.code, r.stderr)
+      local name = r.stdout:match("^(.-):2: ")
+      assert.is_string(name, r.stdout)
+      assert.are.equal(("%s:2: %s:1: boom\n%s:3: cannot resume dead coroutine\ntable\n"):format(name, name, name),
+        r.stdout)
     end)
 
     it("keep the exit code of cli.fail and of a returned number", function()
@@ -257,15 +286,15 @@ print(pcall(require, "incwd"))
     it("searches the script's real directory, absolute, for a relative path or a link to it", function()
       local real = sh.tmpdir()
       sh.spit(real .. "/helper.lua", 'return "real directory"\n')
-      sh.spit(real .. "/main.lua", 'print((require "helper"))\nprint(package.path:match("^[^;]*"))\n')
+      sh.spit(real .. "/main.lua", 'print((require "helper"))\nprint(select(2, pcall(require, "nope")):match("no file \'[^\']*\'"))\n')
       local elsewhere = sh.tmpdir()
       assert(os.execute("ln -s " .. sh.quote(real .. "/main.lua") .. " " .. sh.quote(elsewhere .. "/tool")))
       local linked = sh.run({ "run", "tool" }, { cwd = elsewhere })
       assert.are.equal(0, linked.code, linked.stderr)
-      assert.are.equal("real directory\n" .. real .. "/?.lua\n", linked.stdout)
+      assert.are.equal("real directory\nno file '" .. real .. "/nope.lua'\n", linked.stdout)
       local relative = sh.run({ "run", "main.lua" }, { cwd = real })
       assert.are.equal(0, relative.code, relative.stderr)
-      assert.are.equal("real directory\n" .. real .. "/?.lua\n", relative.stdout)
+      assert.are.equal("real directory\nno file '" .. real .. "/nope.lua'\n", relative.stdout)
     end)
   end)
 
@@ -297,6 +326,17 @@ print("caught", ok, err)
       assert.is_true(r.ended, "still running")
       assert.are.equal(130, r.code)
       assert.are.equal("ready\nclosed script\n", r.stdout)
+      assert.are.equal("nt3: interrupted\n", r.stderr)
+    end)
+
+    it("inside a coroutine.wrap function, still ends nt3 with nt3: interrupted and exit 130", function()
+      local job = spawn({ "run", sh.script("local g = coroutine.wrap(function()\n" .. READY ..
+        "while true do end\nend)\ng()\n") })
+      job.wait_for("ready")
+      job.interrupt()
+      local r = job.finish(20)
+      assert.is_true(r.ended, "still running")
+      assert.are.equal(130, r.code)
       assert.are.equal("nt3: interrupted\n", r.stderr)
     end)
 

@@ -181,3 +181,60 @@ describe("user command trust", function()
     end)
   end)
 end)
+
+-- A module beside an `nt3 run` script is code too: found in the script's
+-- directory, it runs only if it passes the same check as a command file.
+describe("a module beside an nt3 run script", function()
+  -- shared/ is a directory anyone may write to (mode 1777), as /tmp is;
+  -- the test runs as root, and nobody (65534) is the other user
+  local function shared_dir()
+    local top = sh.tmpdir()
+    uc.chmod("711", top)
+    local shared = top .. "/shared"
+    assert(os.execute("mkdir " .. sh.quote(shared)))
+    uc.chmod("1777", shared)
+    sh.spit(shared .. "/main.lua", 'print("script ran")\nlocal helper = require "helper"\nprint("after", helper)\n')
+    return shared
+  end
+
+  local function as_nobody_write(path, text)
+    local cmd = ("setpriv --reuid=65534 --regid=65534 --clear-groups sh -c 'printf %%s \"$1\" > \"$2\"' sh %s %s")
+      :format(sh.quote(text), sh.quote(path))
+    assert(os.execute(cmd), "setpriv failed")
+    local p = io.popen("stat -c %u " .. sh.quote(path))
+    assert.are.equal("65534", p:read("l"))
+    p:close()
+  end
+
+  teardown(sh.cleanup)
+
+  it("is refused with one line, its code never run, when another user wrote it in a 1777 directory", function()
+    local shared = shared_dir()
+    as_nobody_write(shared .. "/helper.lua", 'print("EVIL RAN") return "evil"\n')
+    local out = sh.run({ "run", shared .. "/main.lua" }, { cwd = shared })
+    assert.are.equal(1, out.code)
+    assert.are.equal("script ran\n", out.stdout)
+    assert.are.equal(("nt3: module 'helper' is not loaded: %s is writable by group or others (mode 1777); " ..
+      "fix: chmod go-w %s\n"):format(shared, shared), out.stderr)
+  end)
+
+  it("is refused, naming its owner, in a directory only we may write to", function()
+    local shared = shared_dir()
+    as_nobody_write(shared .. "/helper.lua", 'print("EVIL RAN") return "evil"\n')
+    uc.chmod("755", shared)
+    local out = sh.run({ "run", shared .. "/main.lua" }, { cwd = shared })
+    assert.are.equal(1, out.code)
+    assert.are.equal("script ran\n", out.stdout)
+    assert.are.equal(("nt3: module 'helper' is not loaded: %s/helper.lua is owned by another user (uid 65534)\n")
+      :format(shared), out.stderr)
+  end)
+
+  it("is loaded when it and its directories pass the check", function()
+    local shared = shared_dir()
+    uc.chmod("755", shared)
+    sh.spit(shared .. "/helper.lua", 'return "mine"\n')
+    local out = sh.run({ "run", shared .. "/main.lua" }, { cwd = shared })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("script ran\nafter\tmine\n", out.stdout)
+  end)
+end)

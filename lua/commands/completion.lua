@@ -1,5 +1,6 @@
 -- nt3 completion bash|zsh|fish: a shell completion script generated from the
 -- command registry, so user commands and their flags complete like built-ins.
+local ipairs, pairs, require, table, tostring, type = ipairs, pairs, require, table, tostring, type
 local cli = require "nt3.cli"
 
 local SHELLS = { "bash", "zsh", "fish" }

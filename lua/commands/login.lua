@@ -1,6 +1,7 @@
 -- nt3 login (alias nt3 auth): save an API token, globally or for this
 -- directory. The behaviour and the messages are the documented contract
 -- (docs: "nt3 login"); the store itself is nt3.config.
+local io, ipairs, require, table, tostring, type = io, ipairs, require, table, tostring, type
 local cli = require "nt3.cli"
 -- The store and the environment are loaded when the command runs, not when
 -- `nt3 help` loads every command for its summary.

@@ -1,6 +1,7 @@
 -- nt3 logout: remove the saved token (and the API URL saved with it) from
 -- ~/.nt3/config.json, or with --local from ./.nt3.local.json. Other keys in
 -- the file stay; a file left empty is deleted.
+local ipairs, require, table = ipairs, require, table
 local cli = require "nt3.cli"
 -- Loaded when the command runs, not when `nt3 help` loads every command
 -- for its summary.

@@ -2,6 +2,8 @@
 -- API a `require "nt3"` away and `arg` set as the lua interpreter sets it.
 -- nt3.cli runs it as a task of nt3.task (as_task), with Ctrl-C raising
 -- "interrupted" in it.
+local _G, error, io, ipairs, load, loadfile, math, package = _G, error, io, ipairs, load, loadfile, math, package
+local require, table, tostring = require, table, tostring
 local cli = require "nt3.cli"
 local script = require "nt3.cli.script"
 
@@ -23,21 +25,35 @@ local function load_script(file)
   return load(skip_header(text), "=stdin", "t")
 end
 
--- The script's own directory, links resolved, goes first on package.path:
--- a script keeps its helper modules beside it. Never the current directory
--- as such (DESIGN.md), and nothing for a script from standard input.
+-- Modules beside the script: its own directory, links resolved, is searched
+-- right after nt3's own modules, before package.path. Never the current
+-- directory as such, and nothing for a script from standard input. A file
+-- found there is run only if it passes the trust check of user commands
+-- (user.code: fs.read_trusted, on the descriptor it checked): in a
+-- directory others can write to (/tmp itself, a shared 1777 one), another
+-- user could otherwise put their code there as the script's module.
+local FORMS = { "%s%s.lua", "%s%s/init.lua" }
+
 local function search_beside(file)
   if file == "-" then return end
   local real = script.realpath(file)
-  local dir = real and real:match("^(.*)/[^/]*$")
+  local dir = real and real:match("^(.*/)[^/]*$")
   if not dir then return end
-  if dir == "" then dir = "/" end
-  if dir:find("[;?]") then
-    cli.warn(("modules beside %s are not found: its directory's name holds ';' or '?'"):format(file))
-    return
-  end
-  local sep = dir == "/" and "" or "/"
-  package.path = ("%s%s?.lua;%s%s?/init.lua;%s"):format(dir, sep, dir, sep, package.path)
+  local fs, user = require "nt3.fs", require "nt3.cli.user"
+  table.insert(package.searchers, 3, function(name)
+    local rel = name:gsub("%.", "/")
+    local tried = {}
+    for i, form in ipairs(FORMS) do
+      local path = form:format(dir, rel)
+      if fs.lstat(path) then
+        local chunk, why = user.code(path)
+        if not chunk then error(("module '%s' is not loaded: %s"):format(name, why), 0) end
+        return chunk, path
+      end
+      tried[i] = "no file '" .. path .. "'"
+    end
+    return table.concat(tried, "\n\t")
+  end)
 end
 
 return {
@@ -58,7 +74,9 @@ and be made executable. Only Lua source is run, never precompiled bytecode.
 
 The script runs as a task of nt3.task: it may call task.spawn, task.map and
 task.sleep as it is. `require` also finds modules in the script's own
-directory (never in the current one). Ctrl-C raises the error
+directory (never in the current one), if they pass the trust check of
+user commands: owned by you or root, and neither the file nor a directory
+above it writable by group or others. Ctrl-C raises the error
 "interrupted" in the Lua code that runs: pcall catches it, <close>
 variables are closed. One that comes during a wait (a request,
 task.sleep) ends the script, its <close> variables closed. Uncaught, it

@@ -2,6 +2,7 @@
 -- with it and why, what it shadows, and what is wrong with the files.
 -- Exit 0 with an active token, 4 with none, 1 when a source is unusable
 -- or (with --check) the API rejects the token or cannot be reached.
+local ipairs, require, table, tostring, type = ipairs, require, table, tostring, type
 local cli = require "nt3.cli"
 -- Loaded when the command runs, not when `nt3 help` loads every command
 -- for its summary.

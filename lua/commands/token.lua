@@ -2,6 +2,7 @@
 -- another tool: curl -H "Authorization: Bearer $(nt3 token)". The one
 -- command that ever prints a token whole (DESIGN.md, invariant 5, is about
 -- every other output); exit 4 when there is none.
+local ipairs, require = ipairs, require
 local cli = require "nt3.cli"
 
 local function run(opts)

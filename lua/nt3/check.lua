@@ -2,6 +2,7 @@
 -- Lua's own words: "bad argument #1 to 'save' (table expected, got nil)".
 -- Failures of the world are not mistakes: they are returned as
 -- nil, message[, code], never raised.
+local error, type = error, type
 local M = {}
 
 -- check.fail(n, fname, message[, level]): raises "bad argument #n to

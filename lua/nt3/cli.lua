@@ -6,6 +6,9 @@
 -- commands.<name>; user commands are ~/.nt3/commands/<name>.lua and the
 -- directories of NT3_COMMANDS_PATH. Both go through the same validation,
 -- parsing and help.
+local coroutine, debug, error, getmetatable, io = coroutine, debug, error, getmetatable, io
+local ipairs, math, pairs, pcall, require = ipairs, math, pairs, pcall, require
+local setmetatable, table, tostring, type, xpcall = setmetatable, table, tostring, type, xpcall
 local check = require "nt3.check"
 local embedded = require "nt3.embedded"
 local policy = require "nt3.policy"

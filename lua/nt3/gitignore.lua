@@ -9,6 +9,8 @@
 -- exponential time. A malformed pattern (an unclosed `[`, a trailing
 -- backslash, `[]`) matches nothing, as in git; nothing here raises on
 -- what a file says.
+local ipairs, math, next, pairs, string, table = ipairs, math, next, pairs, string, table
+local type = type
 local env = require "nt3.env"
 local fs = require "nt3.fs"
 
@@ -46,6 +48,10 @@ local function bracket(p, i)
   end
   local prev = nil
   local first = true
+  -- the first "]" at or after some index: i only grows, so one kept answer
+  -- serves every "[:" before it (a search for each made "[[:[:[:..." quadratic)
+  local close_at
+  local added = {}
   while true do
     if i > n then return nil end
     c = p:sub(i, i)
@@ -70,7 +76,8 @@ local function bracket(p, i)
       prev = nil
       i = i + 1
     elseif c == "[" and p:sub(i + 1, i + 1) == ":" then
-      local close = p:find("]", i + 2, true)
+      if not close_at or close_at < i + 2 then close_at = p:find("]", i + 2, true) end
+      local close = close_at
       if not close then return nil end
       if p:sub(close - 1, close - 1) ~= ":" or close - 1 < i + 2 then
         -- no ":]": the "[" is an ordinary member
@@ -78,10 +85,15 @@ local function bracket(p, i)
         prev = 91
         i = i + 1
       else
-        local class = CLASSES[p:sub(i + 2, close - 2)]
+        local name = p:sub(i + 2, close - 2)
+        local class = CLASSES[name]
         if not class then return nil end
-        for b = 0, 255 do
-          if string.char(b):find(class) then set[b] = true end
+        -- each class once: "[[:alpha:][:alpha:]...]" costs no more than "[[:alpha:]]"
+        if not added[name] then
+          added[name] = true
+          for b = 0, 255 do
+            if string.char(b):find(class) then set[b] = true end
+          end
         end
         prev = nil
         i = close + 1

@@ -1,5 +1,6 @@
 -- nt3: the whole API in one table. Each part is loaded the first time it is
 -- used, so `require "nt3"` costs nothing a script does not touch.
+local rawset, require = rawset, require
 local embedded = require "nt3.embedded"
 
 -- The parts: every C binding (the one list in src/runtime.h) and the Lua

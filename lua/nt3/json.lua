@@ -2,7 +2,15 @@
 -- variant (bad input returns nil, message instead of raising); encoding
 -- walks tables here so that output is stable (keys sorted), an empty list
 -- can be told from an empty object (json.array), and "/" is left alone.
-local cjson = require "cjson.safe"
+local error, getmetatable, ipairs, math, pairs = error, getmetatable, ipairs, math, pairs
+local pcall, select, setmetatable, table, tonumber = pcall, select, setmetatable, table, tonumber
+local tostring, type = tostring, type
+-- A private instance: what a script sets on require "cjson" or "cjson.safe"
+-- (decode_max_depth, decode_invalid_numbers...) never changes what nt3
+-- accepts. No hexadecimal numbers, Infinity or NaN: JSON has none, and
+-- Python's json and jq refuse them too.
+local cjson = require("cjson.safe").new()
+cjson.decode_invalid_numbers(false)
 local check = require "nt3.check"
 
 local M = {}
@@ -199,8 +207,13 @@ function M.decode(text)
   check.arg(1, "decode", text, "string")
   local bad = raw_control(text)
   if bad then return nil, "a raw control character in a string (" .. bad .. "): JSON has it written as an escape" end
-  local value, err = cjson.decode(mark_empty_arrays(text))
-  if err then return nil, err end
+  local marked = mark_empty_arrays(text)
+  local value, err = cjson.decode(marked)
+  if err then
+    -- the position must be the one in the text as given: the marks are longer than []
+    if marked ~= text then err = select(2, cjson.decode(text)) or err end
+    return nil, err
+  end
   return fix(value)
 end
 

@@ -4,6 +4,9 @@
 -- (nt3.http's engine, over libcurl's multi interface). Outside a task a
 -- request simply blocks. `nt3 run` scripts and user commands already run
 -- inside the scheduler.
+local coroutine, error, getmetatable, ipairs, math = coroutine, error, getmetatable, ipairs, math
+local next, pairs, pcall, setmetatable, table = next, pairs, pcall, setmetatable, table
+local tostring, type = tostring, type
 local check = require "nt3.check"
 local http = require "nt3.http"
 local policy = require "nt3.policy"

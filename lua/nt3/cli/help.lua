@@ -3,6 +3,7 @@
 -- only when help is shown or a name is not found; a run of a command with
 -- its flags right does not undump it. Use it through nt3.cli (cli.usage,
 -- cli.help_text, cli.suggest).
+local ipairs, math, require, table = ipairs, math, require, table
 local registry = require "nt3.cli.registry"
 
 local PROGRAM = registry.PROGRAM

@@ -3,6 +3,7 @@
 -- the binary does. `nt3 help --man` prints it; the build runs that with the
 -- freshly built binary and installs the result (CMakeLists.txt). Only the
 -- built-in commands: a user's own commands are theirs, not the manual's.
+local ipairs, table, tostring = ipairs, table, tostring
 local embedded = require "nt3.embedded"
 local help = require "nt3.cli.help"
 local registry = require "nt3.cli.registry"

@@ -3,6 +3,7 @@
 -- nt3.cli: the program name, the warning line, a command's validation, the
 -- built-in commands and the directories user commands come from. Use it
 -- through nt3.cli (cli.warn, cli.validate, cli.user_command_dirs).
+local assert, ipairs, require, tostring, type = assert, ipairs, require, tostring, type
 local embedded = require "nt3.embedded"
 local policy = require "nt3.policy"
 

@@ -3,6 +3,7 @@
 -- loads this only when a user command file exists or the whole list is
 -- needed (help, an alias, a misspelt name): a run of a built-in with its
 -- flags right does not undump it. Use it through nt3.cli (cli.commands).
+local ipairs, load, pairs, pcall, table, tostring = ipairs, load, pairs, pcall, table, tostring
 local fs = require "nt3.fs"
 local registry = require "nt3.cli.registry"
 
@@ -39,20 +40,26 @@ local function return_line(text)
   return found
 end
 
--- user.load(path) -> command | nil: one user command file; warns and
--- returns nil when it cannot be used. The text comes from the descriptor
--- that passed the trust check (fs.read_trusted), never from the path again:
--- whoever can rename entries on the path could otherwise swap in their own
--- file between the check and the read.
-function M.load(path)
+-- user.code(path) -> chunk, text | nil, why: the Lua source of a file
+-- that may be run (user commands, modules beside an `nt3 run` script).
+-- The text comes from the descriptor that passed the trust check
+-- (fs.read_trusted), never from the path again: whoever can rename entries
+-- on the path could otherwise swap in their own file between the check and
+-- the read. Source only, never bytecode.
+function M.code(path)
   local text, why = fs.read_trusted(path, USER_COMMAND_MAX)
-  if not text then
-    skip(path, why)
-    return nil
-  end
+  if not text then return nil, why end
   local chunk, lerr = load(text, "@" .. path, "t")
+  if not chunk then return nil, lerr end
+  return chunk, text
+end
+
+-- user.load(path) -> command | nil: one user command file; warns and
+-- returns nil when it cannot be used.
+function M.load(path)
+  local chunk, text = M.code(path)
   if not chunk then
-    skip(path, lerr)
+    skip(path, text)
     return nil
   end
   local okrun, cmd = pcall(chunk)

@@ -4,6 +4,8 @@
 -- nt3.config (resolution) and nt3.config.write (saving) both build on it;
 -- it requires neither, so the modules depend downward only. Use it through
 -- nt3.config: this module is not part of the documented API.
+local ipairs, math, next, pairs, tonumber, tostring = ipairs, math, next, pairs, tonumber, tostring
+local type = type
 local check = require "nt3.check"
 local env = require "nt3.env"
 local fs = require "nt3.fs"

@@ -3,6 +3,8 @@
 -- this only when something is to be written (login, logout): reading and
 -- resolving a token does not undump it. Use it through nt3.config
 -- (config.update, config.save, config.clear, config.check).
+local error, getmetatable, ipairs, math, next = error, getmetatable, ipairs, math, next
+local pairs, pcall, table, tostring, type = pairs, pcall, table, tostring, type
 local check = require "nt3.check"
 local env = require "nt3.env"
 local fs = require "nt3.fs"

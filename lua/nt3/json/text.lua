@@ -2,6 +2,9 @@
 -- keep what the server sent exactly: its key order, its numbers, its
 -- escapes. `nt3 api` pretty-prints with it on a terminal and joins the
 -- pages of a list with it.
+local string, table = string, table
+local json = require "nt3.json"
+
 local M = {}
 
 -- The index of the closing quote of the string that opens at i.
@@ -98,12 +101,13 @@ function M.items(text, key)
   end
 end
 
--- text.pretty(text[, indent]) -> text indented, one member per line, or
--- nil when text is not one JSON value. Strings, numbers and key order are
--- kept byte for byte.
+-- text.pretty(text[, indent]) -> text indented, one member per line |
+-- nil, message when text is not one JSON value (as json.decode says).
+-- Strings, numbers and key order are kept byte for byte.
 function M.pretty(text, indent)
+  local valid, err = json.decode(text)
+  if valid == nil then return nil, err end
   local a, b = value_span(text, 1)
-  if not a or text:find("[^ \t\r\n]", b + 1) then return nil end
   indent = indent or "  "
   local out, depth, i = {}, 0, a
   local function newline() out[#out + 1] = "\n" .. indent:rep(depth) end
