@@ -1,5 +1,5 @@
 -- nt3.http: one request through libcurl, with the network policy of
--- DESIGN.md invariant 8, against real servers on the loopback interface.
+-- docs/architecture.md, invariant 8, against real servers on the loopback interface.
 local http = require "nt3.http"
 local json = require "nt3.json"
 local sh = require "helpers.sh"

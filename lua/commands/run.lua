@@ -25,7 +25,7 @@ end
 
 -- The script's own directory, links resolved, goes first on package.path:
 -- a script keeps its helper modules beside it. Never the current directory
--- as such (DESIGN.md), and nothing for a script from standard input.
+-- as such (docs/architecture.md, "Commands"), and nothing for a script from standard input.
 local function search_beside(file)
   if file == "-" then return end
   local real = script.realpath(file)
