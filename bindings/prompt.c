@@ -370,13 +370,13 @@ struct question {
 };
 
 /* Erase the last character (a whole UTF-8 sequence) and its mask. */
-static void erase_one(struct session *s, struct question *q) {
+static void erase_one(const struct session *s, struct question *q) {
   if (q->len == 0) return;
   do q->len--; while (q->len > 0 && is_continuation((unsigned char)q->buf[q->len]));
   if (q->mask) write_str(s->fd, "\b \b");
 }
 
-static void draw_masks(struct session *s, const struct question *q) {
+static void draw_masks(const struct session *s, const struct question *q) {
   if (!q->mask) return;
   for (size_t i = 0; i < q->len; i++)
     if (!is_continuation((unsigned char)q->buf[i])) write_str(s->fd, q->mask);
