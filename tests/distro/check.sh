@@ -107,9 +107,10 @@ say "./setup.sh test (log: $cache/$suite-test.log)"
 if in_chroot test >"$cache/$suite-test.log" 2>&1; then tested=0; else tested=1; fi
 summary=$(grep -E 'tests passed|tests failed' "$cache/$suite-test.log" | tail -n 1)
 # shellcheck disable=SC2016 # dpkg-query's own ${...} fields
-versions=$(chroot "$run" dpkg-query -W -f='${Package} ${Version}, ' 'libcurl4*' 'liblua5.4-0*' cppcheck 2>/dev/null || true)
+versions=$(chroot "$run" dpkg-query -W -f='${Package} ${Version}\n' 'libcurl4*' 'liblua5.4-0*' cppcheck 2>/dev/null \
+  | awk 'NF == 2 && $1 !~ /-(dev|doc)$/ { printf "%s%s %s", sep, $1, $2; sep = ", " }' || true)
 if [ "$tested" -ne 0 ]; then
   grep -E '^ *[0-9]+ - .*\((Failed|Timeout|Not Run)\)' "$cache/$suite-test.log" | tail -n 20 || true
   die "./setup.sh test failed at $head: ${summary:-no ctest summary}; see $cache/$suite-test.log"
 fi
-printf 'check %s: PASS at %s: demo ok; %s (%s)\n' "$suite" "$head" "$summary" "${versions%, }"
+printf 'check %s: PASS at %s: demo ok; %s (%s)\n' "$suite" "$head" "$summary" "$versions"
