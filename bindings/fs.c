@@ -441,7 +441,7 @@ static int fs_dir(lua_State *L) {
   if (!(l->dir = opendir(path))) return luaL_fileresult(L, 0, path);
   for (;;) {
     errno = 0;
-    struct dirent *e = readdir(l->dir);
+    const struct dirent *e = readdir(l->dir);
     if (!e) {
       if (errno != 0) return luaL_fileresult(L, 0, path);
       break;
@@ -685,7 +685,7 @@ static int lock_gc(lua_State *L) {
 }
 
 static int lock_tostring(lua_State *L) {
-  struct lock *lk = luaL_checkudata(L, 1, LOCK_TYPE);
+  const struct lock *lk = luaL_checkudata(L, 1, LOCK_TYPE);
   lua_pushfstring(L, "nt3.fs.lock (%s)", lk->fd >= 0 ? "held" : "released");
   return 1;
 }

@@ -3,7 +3,7 @@
  *
  * Everything goes through /dev/tty, never stdin/stdout: a token typed at the
  * prompt must not end up in a pipe or a log that stdout was redirected to
- * (DESIGN.md invariant 9). While a prompt runs the terminal may be in a
+ * (docs/architecture.md, invariant 9). While a prompt runs the terminal may be in a
  * changed mode (echo off), and it must be put back on every way out,
  * Ctrl-C, SIGTERM, Ctrl-Z and every other signal that ends or stops the
  * process included (invariant 7). So the terminal work is
@@ -89,7 +89,7 @@ struct session {
 
 /*
  * The only global mutable state: what the handlers saw, and the session a
- * fatal signal must put back (STYLE.md). Each is set before the handler
+ * fatal signal must put back (docs/architecture.md, "How the code reads"). Each is set before the handler
  * that reads it is installed and cleared after it is gone.
  */
 static volatile sig_atomic_t got_interrupt;
@@ -370,13 +370,13 @@ struct question {
 };
 
 /* Erase the last character (a whole UTF-8 sequence) and its mask. */
-static void erase_one(struct session *s, struct question *q) {
+static void erase_one(const struct session *s, struct question *q) {
   if (q->len == 0) return;
   do q->len--; while (q->len > 0 && is_continuation((unsigned char)q->buf[q->len]));
   if (q->mask) write_str(s->fd, "\b \b");
 }
 
-static void draw_masks(struct session *s, const struct question *q) {
+static void draw_masks(const struct session *s, const struct question *q) {
   if (!q->mask) return;
   for (size_t i = 0; i < q->len; i++)
     if (!is_continuation((unsigned char)q->buf[i])) write_str(s->fd, q->mask);

@@ -3,7 +3,7 @@
 
 /*
  * The security rules that more than one part of nt3 needs, each written
- * once (DESIGN.md, "One home for each rule"). C callers use these
+ * once (docs/architecture.md, "One home for each rule"). C callers use these
  * functions; Lua reaches the same code through the nt3.policy module.
  */
 #include <stddef.h>

@@ -216,3 +216,134 @@ describe("docs/lua-api.md", function()
     end)
   end)
 end)
+
+-- Citations of the design document. Comments cite docs/architecture.md by
+-- section (`docs/architecture.md, "The request engine"`, several in a row
+-- allowed) or by invariant (`docs/architecture.md, invariant 8`,
+-- `invariants 1, 2, 4`); the design notes that came before it are not in
+-- the repository, so no file may cite them.
+local fs = require "nt3.fs"
+
+local ARCH = "docs/architecture.md"
+-- spelt in two pieces so that this file does not cite them itself
+local GONE = { "DESIGN" .. "%.md", "STYLE" .. "%.md" }
+local SCANNED = { "lua", "src", "bindings", "tests", "docs", "README.md" }
+
+-- Every regular file under the scanned places, as paths relative to the
+-- source tree, skipping Python's byte-code caches.
+local function scanned_files()
+  local list = {}
+  local function walk(rel)
+    local info = assert(fs.lstat(sh.src .. "/" .. rel))
+    if info.type == "file" then
+      list[#list + 1] = rel
+    elseif info.type == "directory" then
+      for _, name in ipairs(assert(fs.dir(sh.src .. "/" .. rel))) do
+        if name ~= "__pycache__" then walk(rel .. "/" .. name) end
+      end
+    end
+  end
+  for _, top in ipairs(SCANNED) do walk(top) end
+  return list
+end
+
+-- The headings of the design document, and the numbers of its invariants
+-- (the numbered list of its "Invariants" section).
+local function design_of(doc)
+  local heads, invariants = {}, {}
+  for _, s in ipairs(sections_of(doc)) do
+    heads[s.head] = true
+    if s.head == "Invariants" then
+      for n in (s.body .. "\n"):gmatch("\n(%d+)%. ") do invariants[tonumber(n)] = true end
+    end
+  end
+  return heads, invariants
+end
+
+-- What is wrong with the citations in one file's text, as a list of
+-- "<where>: <problem>": a citation of the notes that are gone, a section
+-- the design document does not have, an invariant it does not number.
+-- Also returns how many citations of the design document it found.
+local function citation_problems(where, text, heads, invariants)
+  local list, found = {}, 0
+  for _, gone in ipairs(GONE) do
+    if text:find(gone) then list[#list + 1] = where .. ": cites " .. gone:gsub("%%", "") end
+  end
+  local at = 1
+  while true do
+    local s, e = text:find(ARCH, at, true)
+    if not s then break end
+    at = e + 1
+    local rest = text:sub(at)
+    local cited = false
+    local pos = 1
+    while true do
+      local _, send, head = rest:find('^,%s*"([^"]+)"', pos)
+      if not head then break end
+      cited = true
+      if not heads[head] then list[#list + 1] = ('%s: no section "%s" in %s'):format(where, head, ARCH) end
+      pos = send + 1
+    end
+    local numbers = rest:match("^,%s*invariants?%s+([%d, and]+)")
+    if numbers then
+      cited = true
+      for n in numbers:gmatch("%d+") do
+        if not invariants[tonumber(n)] then list[#list + 1] = ("%s: no invariant %s in %s"):format(where, n, ARCH) end
+      end
+    end
+    if cited then found = found + 1 end
+  end
+  return list, found
+end
+
+describe("docs/architecture.md", function()
+  local DESIGN_DOC = assert(sh.slurp(sh.src .. "/" .. ARCH))
+  local heads, invariants = design_of(DESIGN_DOC)
+
+  it("numbers the invariants 1 to 9 and has every section the code cites by name", function()
+    local numbers = {}
+    for n in pairs(invariants) do numbers[#numbers + 1] = n end
+    table.sort(numbers)
+    assert.are.same({ 1, 2, 3, 4, 5, 6, 7, 8, 9 }, numbers)
+    for _, head in ipairs { "The credential store", "Profiles and credential sources", "Rate limits", "Invariants",
+      "The request engine", "Talking to the API", "Performance budget", "One home for each rule" } do
+      assert.is_true(heads[head] == true, head)
+    end
+  end)
+
+  it("is what every file in lua/ src/ bindings/ tests/ docs/ and the README cites, by a section or an invariant it has",
+    function()
+      local wrong, cited, files = {}, 0, scanned_files()
+      assert.is_true(#files >= 100, "only " .. #files .. " files")
+      for _, rel in ipairs(files) do
+        local text = assert(sh.slurp(sh.src .. "/" .. rel))
+        local list, found = citation_problems(rel, text, heads, invariants)
+        for _, p in ipairs(list) do wrong[#wrong + 1] = p end
+        cited = cited + found
+      end
+      assert.are.same({}, wrong)
+      assert.is_true(cited >= 20, "only " .. cited .. " citations found")
+    end)
+
+  describe("the check itself", function()
+    -- the planted citations are put together here, or the scan above would
+    -- find them in this file
+    local function check(...) return (citation_problems("x.c", table.concat { ... }, heads, invariants)) end
+
+    it("accepts sections in a row and invariants by number", function()
+      assert.are.same({}, check("(", ARCH, ', "The credential store", "Profiles and credential sources")'))
+      assert.are.same({}, check("(", ARCH, ", invariants 1, 2, 4) and (", ARCH, ", invariant 9)"))
+    end)
+
+    it("fails on a section or an invariant the document does not have", function()
+      assert.are.same({ 'x.c: no section "Rate limit" in docs/architecture.md' },
+        check("-- waits (", ARCH, ', "Rate limits", "Rate limit")'))
+      assert.are.same({ "x.c: no invariant 10 in docs/architecture.md" }, check("(", ARCH, ", invariants 8 and 10)"))
+    end)
+
+    it("fails on a citation of the notes that are not in the repository", function()
+      assert.are.same({ "x.c: cites " .. "DESIGN" .. ".md" }, check("/* (", "DESIGN", ".md, invariant 8) */"))
+      assert.are.same({ "x.c: cites " .. "STYLE" .. ".md" }, check("-- as ", "STYLE", ".md says"))
+    end)
+  end)
+end)

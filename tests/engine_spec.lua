@@ -1,5 +1,5 @@
--- The request engine (DESIGN.md, "The request engine" and "Talking to the
--- API"; issue 7): one connection pool per process, requests side by side in
+-- The request engine (docs/architecture.md, "The request engine", "Talking to the API";
+-- issue 7): one connection pool per process, requests side by side in
 -- nt3.task, retries, streamed bodies. Against real HTTP and HTTPS servers on
 -- loopback that count connections, requests in flight and when each request
 -- arrived (tests/helpers/server.py), and Debian's nghttpd for HTTP/2.

@@ -1,5 +1,5 @@
--- nt3.fs: secure file operations for the credential store (DESIGN.md
--- invariants 1, 2, 4). Every check runs against the real C binding, in this
+-- nt3.fs: secure file operations for the credential store
+-- (docs/architecture.md, invariants 1, 2, 4). Every check runs against the real C binding, in this
 -- process or in a child `nt3 run` started as a user would.
 local fs = require "nt3.fs"
 local sh = require "helpers.sh"

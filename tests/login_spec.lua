@@ -154,7 +154,7 @@ describe("nt3 login -u", function()
   end)
 
   it("says so when a new token without -u leaves behind the URL saved with the old one", function()
-    -- the URL belongs to the token it was saved with (DESIGN.md); a user of a
+    -- the URL belongs to the token it was saved with (docs/architecture.md, "The credential store"); a user of a
     -- staging instance who logs in again without -u must not be moved to the
     -- default API without a word
     local u = auth.user()

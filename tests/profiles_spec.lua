@@ -1,6 +1,6 @@
 -- Profiles: named accounts in ~/.nt3/config.json, chosen per command by
 -- NT3_API_TOKEN → --profile → NT3_PROFILE → ./.nt3.local.json → the global
--- default (DESIGN.md, "Profiles and credential sources").
+-- default (docs/architecture.md, "Profiles and credential sources").
 local sh = require "helpers.sh"
 local auth = require "helpers.auth_util"
 local server = require "helpers.server"

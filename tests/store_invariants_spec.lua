@@ -1,4 +1,4 @@
--- The credential store's invariants (DESIGN.md, "Invariants"), each proved
+-- The credential store's invariants (docs/architecture.md, "Invariants"), each proved
 -- on the real binary: modes whatever the umask, no writing through links,
 -- crash safety under kill -9, concurrent writers, no token in any output.
 local sh = require "helpers.sh"

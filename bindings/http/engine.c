@@ -701,11 +701,25 @@ static void method_after_redirect(struct transfer *t, long status) {
   }
 }
 
+/* A URL has no place for a control byte or a space (RFC 3986), and what
+ * libcurl makes of one in a relative Location depends on its version:
+ * 7.88 refuses a control byte but percent-encodes a space, 8.x encodes
+ * both into a path on the same origin. nt3 refuses both itself, before
+ * libcurl parses the Location, so that every libcurl does the same. */
+static int unfit_location(const char *location) {
+  for (const unsigned char *p = (const unsigned char *)location; *p; p++)
+    if (*p <= 0x20 || *p == 0x7f) return 1;
+  return 0;
+}
+
 /* Moves the transfer to where a redirect points, if the policy allows
  * that URL. Returns 0, or -1 with the failure set. */
 static int follow_redirect(struct transfer *t, long status, const char *location) {
   const struct curl_api *api = t->eng->api;
   char shown[600], why[600];
+  if (unfit_location(location))
+    return set_error(t, E_INVALID_URL, "redirect to \"%s\" refused: invalid URL (it holds a control character or a space)",
+                     printable(shown, sizeof shown, location));
   CURLU *next = api->url_dup(t->url);
   if (!next) return set_error(t, E_NETWORK, "not enough memory");
   /* a relative Location is resolved against the current URL */

@@ -1,5 +1,5 @@
 /*
- * nt3.http: HTTP requests with nt3's network policy (DESIGN.md, invariant 8)
+ * nt3.http: HTTP requests with nt3's network policy (docs/architecture.md, invariant 8)
  * enforced in C so that no Lua code can get around it: only http and https;
  * plain http only to a loopback host; TLS always verified; no .netrc;
  * redirects followed hop by hop so that every one is checked, and

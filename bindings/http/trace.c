@@ -1,6 +1,6 @@
 /*
  * The NT3_DEBUG trace of request and response headers, with credentials
- * masked (DESIGN.md, invariant 5): every line, the request line included,
+ * masked (docs/architecture.md, invariant 5): every line, the request line included,
  * is shown as printable text with any token-shaped text masked, and the
  * value of a credential header whatever it looks like.
  */

@@ -1,5 +1,5 @@
 /*
- * The network policy on URLs (DESIGN.md, invariant 8): only http and https;
+ * The network policy on URLs (docs/architecture.md, invariant 8): only http and https;
  * plain http only to a loopback host, judged on the host exactly as
  * libcurl parsed it, which is the host it will connect to; no user:password@.
  * Checked before the first connection and before every redirect.

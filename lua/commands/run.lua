@@ -27,8 +27,8 @@ end
 
 -- Modules beside the script: its own directory, links resolved, is searched
 -- right after nt3's own modules, before package.path. Never the current
--- directory as such, and nothing for a script from standard input. A file
--- found there is run only if it passes the trust check of user commands
+-- directory as such (docs/architecture.md, "Commands"), and nothing for a
+-- script from standard input. A file found there is run only if it passes the trust check of user commands
 -- (user.code: fs.read_trusted, on the descriptor it checked): in a
 -- directory others can write to (/tmp itself, a shared 1777 one), another
 -- user could otherwise put their code there as the script's module.

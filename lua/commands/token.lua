@@ -1,6 +1,6 @@
 -- nt3 token: print the active token (or --profile's) and a newline, for
 -- another tool: curl -H "Authorization: Bearer $(nt3 token)". The one
--- command that ever prints a token whole (DESIGN.md, invariant 5, is about
+-- command that ever prints a token whole (docs/architecture.md, invariant 5, is about
 -- every other output); exit 4 when there is none.
 local ipairs, require = ipairs, require
 local cli = require "nt3.cli"

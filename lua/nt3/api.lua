@@ -24,7 +24,7 @@ local HTTP_OPTIONS = {
 
 -- What an API request does unless told otherwise: try an idempotent
 -- request up to three more times on 429/502/503/504 or a failed
--- connection, waiting at most a minute in all (DESIGN.md, "Rate limits").
+-- connection, waiting at most a minute in all (docs/architecture.md, "Rate limits").
 M.RETRIES = 3
 M.MAX_RETRY_WAIT = 60
 

@@ -469,7 +469,7 @@ end
 -- cli.main(argv) -> exit code. Every error ends here, as one line.
 -- The message quotes what the user typed and what a server or a script
 -- said: it is printed as one line of printable text with every token
--- masked (a token is never printed whole, DESIGN.md invariant 5). A
+-- masked (a token is never printed whole, docs/architecture.md, invariant 5). A
 -- traceback keeps its lines, its tokens masked all the same.
 function M.main(argv)
   check.arg(1, "main", argv, "table")

@@ -6,7 +6,7 @@
 -- Sources, highest priority first: the NT3_API_TOKEN environment variable,
 -- a profile named by --profile (config.use_profile) or NT3_PROFILE,
 -- ./.nt3.local.json (a token, or the name of a profile), ~/.nt3/config.json
--- (DESIGN.md, "The credential store", "Profiles and credential sources").
+-- (docs/architecture.md, "The credential store", "Profiles and credential sources").
 local ipairs, pairs, require, setmetatable, table = ipairs, pairs, require, setmetatable, table
 local type = type
 local check = require "nt3.check"

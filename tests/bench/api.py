@@ -7,7 +7,7 @@ Starts the test server (tests/helpers/server.py) on 127.0.0.1, then runs
 `nt3 api /api/v1/me` and `curl -s` for the same URL with the same headers
 (Authorization, User-Agent, Accept) N times each, interleaved (a, b, a, b, ...)
 so that load on this shared machine hits both alike, and prints the median
-wall time of each and their ratio. Target (DESIGN.md): nt3 api <= 1.2 x curl -s.
+wall time of each and their ratio. Target (docs/architecture.md, "Performance budget"): nt3 api <= 1.2 x curl -s.
 
 Both pay the same server time; `/bin/true` is measured as the floor that
 spawning alone costs, and the ratio is also printed with it taken off both.

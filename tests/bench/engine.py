@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The request engine's benchmarks (issue 7, DESIGN.md "Performance budget").
+"""The request engine's benchmarks (issue 7, docs/architecture.md, "Performance budget").
 
     python3 tests/bench/engine.py [path/to/nt3] [--quick] [--only PARTS] [--runs N]
 

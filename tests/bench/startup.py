@@ -5,7 +5,7 @@
 
 Every command is started N times, interleaved (a, b, c, a, b, c, ...) so that
 load on this shared machine hits all of them alike; the median wall time of
-each is printed with its ratio to `lua5.4 -e ''`. Targets (DESIGN.md):
+each is printed with its ratio to `lua5.4 -e ''`. Targets (docs/architecture.md, "Performance budget"):
 nt3 --version, nt3 help and nt3 status (no network) <= 1.3x.
 
 Processes are started with posix_spawn and reaped with waitpid; `/bin/true`

@@ -72,7 +72,7 @@ local function prepare_dir(scope, path)
   local ok, err = store.check_dir(dir, store.display(path, scope), scope)
   if not ok then return nil, err end
   if scope == "global" then
-    -- the directory is ours alone (DESIGN.md): tighten one someone made 0755
+    -- the directory is ours alone (docs/architecture.md, "The credential store"): tighten one someone made 0755
     local st = fs.stat(dir)
     if st and st.mode & store.GROUP_OTHER_ANY ~= 0 then fs.chmod(dir, DIR_MODE) end
   end
