@@ -20,7 +20,7 @@ ROOT=$(pwd)
 # linters (luacheck, cppcheck), its fuzz harnesses (clang and its libFuzzer
 # runtime) and its benchmarks (lua5.4, curl and Python requests as baselines).
 PACKAGES="gcc libc6-dev make cmake pkgconf
-liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev libcurl4 ca-certificates
+liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev ca-certificates
 lua-busted python3 openssl curl bash zsh fish strace nghttp2-server man-db groff-base
 lua-check cppcheck clang libclang-rt-dev python3-requests"
 

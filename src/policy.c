@@ -23,17 +23,33 @@
  * the rules
  * ------------------------------------------------------------------------- */
 
-int nt3_is_loopback(const char *host) {
-  if (strcasecmp(host, "localhost") == 0) return 1;
-  struct in_addr a4;
-  if (inet_pton(AF_INET, host, &a4) == 1) return (ntohl(a4.s_addr) >> 24) == 127;
+int nt3_parse_address(const char *host, unsigned char addr[16]) {
+  if (inet_pton(AF_INET, host, addr) == 1) return AF_INET;
   size_t len = strlen(host);
   char inner[INET6_ADDRSTRLEN];
-  if (len < 3 || host[0] != '[' || host[len - 1] != ']' || len - 2 >= sizeof inner) return 0;
-  memcpy(inner, host + 1, len - 2);
-  inner[len - 2] = '\0';
+  const char *bare = host;
+  if (len >= 2 && host[0] == '[' && host[len - 1] == ']') {
+    if (len - 2 >= sizeof inner) return 0;
+    memcpy(inner, host + 1, len - 2);
+    inner[len - 2] = '\0';
+    bare = inner;
+  }
+  return inet_pton(AF_INET6, bare, addr) == 1 ? AF_INET6 : 0;
+}
+
+int nt3_is_loopback(const char *host) {
+  if (strcasecmp(host, "localhost") == 0) return 1;
+  unsigned char addr[16];
   struct in6_addr a6;
-  return inet_pton(AF_INET6, inner, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+  switch (nt3_parse_address(host, addr)) {
+  case AF_INET: return addr[0] == 127;
+  case AF_INET6:
+    /* a bare "::1" is no host of a URL: only the bracketed form counts */
+    if (host[0] != '[') return 0;
+    memcpy(&a6, addr, sizeof a6);
+    return IN6_IS_ADDR_LOOPBACK(&a6);
+  default: return 0;
+  }
 }
 
 int nt3_debug_enabled(void) {

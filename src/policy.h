@@ -17,6 +17,9 @@
 /* A host as it appears in a URL ("localhost", "127.0.0.1", "[::1]") that
  * names this machine. Dotted-quad IPv4 only, as inet_pton reads it:
  * "127.0.0.08" and "127.1" are not addresses but names. */
+/* A numeric host, "192.0.2.1", "[::1]" or "::1": its family (AF_INET,
+ * AF_INET6) with the address in addr (4 or 16 bytes), else 0. */
+int nt3_parse_address(const char *host, unsigned char addr[16]);
 int nt3_is_loopback(const char *host);
 
 /* NT3_DEBUG is set to something other than "" or "0". */

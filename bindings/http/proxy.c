@@ -46,14 +46,8 @@ static int address_matches(int family, const unsigned char *addr, const char *en
     *slash = '\0';
     bits = (unsigned)strtoul(slash + 1, NULL, 10);
   }
-  char *start = text;
-  size_t n = strlen(start);
-  if (n >= 2 && start[0] == '[' && start[n - 1] == ']') {
-    start[n - 1] = '\0';
-    start++;
-  }
   unsigned char other[16];
-  if (inet_pton(family, start, other) != 1) return 0;
+  if (nt3_parse_address(text, other) != family) return 0;
   return same_prefix(addr, other, family == AF_INET ? 4 : 16, bits);
 }
 
@@ -74,17 +68,10 @@ static int name_matches(const char *host, size_t hlen, const char *entry, size_t
 static int exempt(const char *host, const char *no_proxy) {
   if (!no_proxy || !*no_proxy) return 0;
   if (strcmp(no_proxy, "*") == 0) return 1;
-  char bare[INET6_ADDRSTRLEN];
   unsigned char addr[16];
-  int family = 0;
   size_t hlen = strlen(host);
-  if (hlen >= 2 && host[0] == '[' && host[hlen - 1] == ']' && hlen - 2 < sizeof bare) {
-    memcpy(bare, host + 1, hlen - 2);
-    bare[hlen - 2] = '\0';
-    if (inet_pton(AF_INET6, bare, addr) == 1) family = AF_INET6;
-  } else if (inet_pton(AF_INET, host, addr) == 1) {
-    family = AF_INET;
-  } else if (hlen && host[hlen - 1] == '.') {
+  int family = nt3_parse_address(host, addr);
+  if (!family && hlen && host[hlen - 1] == '.') {
     hlen--; /* "example.com." is example.com */
   }
   for (const char *p = no_proxy; *p;) {

@@ -7,6 +7,7 @@
 -- so nothing a caller passes can change the scheme, host or port; nt3.http
 -- drops Authorization on a redirect to any other origin.
 local error, ipairs, math, next, pairs, require = error, ipairs, math, next, pairs, require
+local setmetatable = setmetatable
 local table, tonumber, tostring, type = table, tonumber, tostring, type
 local check = require "nt3.check"
 local json = require "nt3.json"

@@ -71,7 +71,7 @@ end
 local function is_key(text, a, b, key)
   local raw = text:sub(a + 1, b - 1)
   if not raw:find("\\", 1, true) then return raw == key end
-  return require("nt3.json").decode(text:sub(a, b)) == key
+  return json.decode(text:sub(a, b)) == key
 end
 
 -- text.items(text[, key]) -> list of raw element texts | nil
