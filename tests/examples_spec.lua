@@ -301,6 +301,18 @@ describe("docs/writing-commands.md", function()
     -- the tutorial really has its steps: mkdir, chmod, greet x3, help, --help, me
     assert.is_true(ran >= 7, "only " .. ran .. " commands found in the tutorial")
   end)
+
+  it("shows the errors in its task.map example when every item fails", function()
+    local doc = assert(sh.slurp(sh.src .. "/docs/writing-commands.md"))
+    local source = assert(doc:match("%*%*Tasks%.%*%*.-```lua\n(.-)```"), "no task.map example")
+    -- the test server knows p_1..p_7, not p1..p3: every item fails
+    local out = at.script(srv, source)
+    assert.are.equal(1, out.code, out.stderr)
+    assert.are.equal("", out.stdout)
+    for _, id in ipairs { "p1", "p2", "p3" } do
+      assert.truthy(out.stderr:find("\n?" .. id .. ": [^\n]*no such project"), out.stderr)
+    end
+  end)
 end)
 
 ---------------------------------------------------------------------------
