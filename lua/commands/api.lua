@@ -17,9 +17,91 @@ end
 local function split_field(spec, flag, cmd)
   local key, value = spec:match("^([^=]+)=(.*)$")
   if not key then
+    -- `key[]` alone is an empty list, as in gh api
+    if spec:match("^[^=]+%[%]$") then return spec, nil end
     cli.usage_error(("%s expects key=value, got %q"):format(flag, spec), cmd)
   end
   return key, value
+end
+
+-- A field's key as gh api reads it: name, then [sub] for a key of an
+-- object and a final [] for an item of a list: "a[b][]" -> { "a", "b", "" }
+local function key_path(key, flag, cmd)
+  local name, rest = key:match("^([^%[%]]+)(.*)$")
+  local path = { name }
+  while name and rest ~= "" do
+    local seg, after = rest:match("^%[([^%[%]]*)%](.*)$")
+    if not seg or (seg == "" and after ~= "") then name = nil break end
+    path[#path + 1], rest = seg, after
+  end
+  if not name then
+    cli.usage_error(("%s %s: a field key is name, name[key] (in an object) or name[] (an item of a list, at the end)")
+      :format(flag, key), cmd)
+  end
+  return path
+end
+
+-- The fields as the JSON body: nested objects and lists built from the
+-- keys; a key given twice (other than name[]) is a mistake, not "the last wins".
+local function body_fields(list, cmd)
+  local json = require "nt3.json"
+  local body, is_object = {}, {}
+  is_object[body] = true
+  for _, f in ipairs(list) do
+    local path = key_path(f.key, f.flag, cmd)
+    local append = path[#path] == ""
+    if append then path[#path] = nil end
+    local node = body
+    local function clash()
+      cli.usage_error(("%s %s: that field is already given (a list is key[]=value, an object key[name]=value)")
+        :format(f.flag, f.key), cmd)
+    end
+    for i = 1, #path - 1 do
+      local child = node[path[i]]
+      if child == nil then
+        child = {}
+        is_object[child] = true
+        node[path[i]] = child
+      elseif not is_object[child] then
+        clash()
+      end
+      node = child
+    end
+    local leaf, current = path[#path], node[path[#path]]
+    if append then
+      if current == nil then
+        current = json.array()
+        node[leaf] = current
+      elseif getmetatable(current) ~= json.array_mt then
+        clash()
+      end
+      if f.value ~= nil then current[#current + 1] = f.value end
+    elseif current ~= nil then
+      clash()
+    else
+      node[leaf] = f.value
+    end
+  end
+  return body
+end
+
+-- The fields as a query string: keys as given (tags[]=x, a[b]=y), a key
+-- given more than once sent once per value (?tags=x&tags=y).
+local function query_fields(list)
+  local query = {}
+  for _, f in ipairs(list) do
+    if f.value ~= nil then
+      local current = query[f.key]
+      if current == nil then
+        query[f.key] = f.value
+      elseif type(current) == "table" then
+        current[#current + 1] = f.value
+      else
+        query[f.key] = { current, f.value }
+      end
+    end
+  end
+  return query
 end
 
 -- -F values: true, false, null, numbers, @file (its contents; @- stdin),
@@ -247,7 +329,9 @@ return {
 Sends a request to <api_url><path> with the active token (the one `nt3 status`
 shows) and prints the response body: JSON is pretty-printed on a terminal and
 compact otherwise. Fields become a JSON object body, or the query string of a
-GET request (and of any request with --input). An HTTP error status exits 1
+GET request (and of any request with --input). As in gh api, key[]=v adds an
+item to a list, key[name]=v a key of an object, and they nest (a[b][]=v); in
+a query string a key given twice is sent twice. An HTTP error status exits 1
 with the server's message on stderr. With -i, the status line
 (HTTP/<version> <code> <reason>) and every response header line, in the
 order received, come first, then a blank line. For a server with a private CA, set
@@ -263,16 +347,17 @@ NT3_CA_FILE to the absolute path of its PEM certificate file.]],
     local api = require "nt3.api"
     local cmd = ctx.command
 
-    local fields = {}
-    local has_fields = false
+    local field_list = {}
     for _, spec in ipairs(opts.raw_field or {}) do
       local k, v = split_field(spec, "-f", cmd)
-      fields[k], has_fields = v, true
+      field_list[#field_list + 1] = { key = k, value = v, flag = "-f" }
     end
     for _, spec in ipairs(opts.field or {}) do
       local k, v = split_field(spec, "-F", cmd)
-      fields[k], has_fields = typed(v, spec, cmd), true
+      if v ~= nil then v = typed(v, spec, cmd) end
+      field_list[#field_list + 1] = { key = k, value = v, flag = "-F" }
     end
+    local has_fields = #field_list > 0
 
     -- a name given once is Name = value, one given again (in any case)
     -- Name = {values}: nt3.http sends each value on its own line, in order,
@@ -317,9 +402,13 @@ NT3_CA_FILE to the absolute path of its PEM certificate file.]],
     end
     if opts.input then
       req.body = read_input(opts.input)
-      if has_fields then req.query = fields end
+      if has_fields then req.query = query_fields(field_list) end
     elseif has_fields then
-      if method == "GET" or method == "HEAD" then req.query = fields else req.body = fields end
+      if method == "GET" or method == "HEAD" then
+        req.query = query_fields(field_list)
+      else
+        req.body = body_fields(field_list, cmd)
+      end
     end
 
     local filter = opts.filter and compile_filter(opts.filter, cmd)
