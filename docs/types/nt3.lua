@@ -761,6 +761,7 @@ function api.on_warning(message) end
 ---@field complete? string[] words its arguments complete to in shell completion
 ---@field hidden? boolean left out of `nt3 help`
 ---@field stop_at_first_arg? boolean everything after the first argument is an argument
+---@field unknown_flags? table<string, string> what `unknown flag: --<name>` says for these names instead of a suggestion
 ---@field source? string set by nt3: the file a user command came from
 ---@field user? boolean set by nt3 for user commands
 ---@field builtin? boolean set by nt3 for built-in commands

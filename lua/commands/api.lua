@@ -237,23 +237,42 @@ local function print_value(value)
   end
 end
 
+-- An error of the filter, named once: Lua's own already starts "--filter:1:".
+local function filter_error(err)
+  err = tostring(err)
+  if err:sub(1, 9) == "--filter:" then return err end
+  return "--filter: " .. err
+end
+
 -- --filter '<lua>': an expression (or a chunk that returns) over the whole
 -- decoded result, bound to the name `data`, with Lua's string, table,
--- math and utf8 libraries and nt3.json as `json`; nothing else.
+-- math and utf8 libraries, nt3.json as `json` and print (to stdout);
+-- nothing else. A result of nil with nothing printed is a mistake (a
+-- misspelt key), not an empty line.
 local function compile_filter(source, cmd)
+  local printed = false
   local env = {
     json = require "nt3.json", string = string, table = table, math = math, utf8 = utf8,
     pairs = pairs, ipairs = ipairs, next = next, select = select, type = type,
     tostring = tostring, tonumber = tonumber, error = error, pcall = pcall,
+    print = function(...)
+      local parts = table.pack(...)
+      for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+      printed = true
+      cli.out(table.concat(parts, "\t", 1, parts.n), "\n")
+    end,
   }
   local chunk = load("return " .. source, "=--filter", "t", env)
   local err
   if not chunk then chunk, err = load(source, "=--filter", "t", env) end
-  if not chunk then cli.usage_error("--filter: " .. tostring(err), cmd) end
+  if not chunk then cli.usage_error(filter_error(err), cmd) end
   return function(value)
     env.data = value
     local ok, result = pcall(chunk)
-    if not ok then cli.fail("--filter: " .. tostring(result)) end
+    if not ok then cli.fail(filter_error(result)) end
+    if result == nil and not printed then
+      cli.fail("--filter: the result is nil, nothing to print (a misspelt key? json.null prints null)")
+    end
     return result
   end
 end
@@ -302,6 +321,7 @@ for _, m in ipairs(METHODS) do KNOWN_METHOD[m] = true end
 return {
   name = "api",
   summary = "Make an authenticated request to the nt3 API",
+  unknown_flags = { jq = "nt3 api filters with Lua instead: --filter 'data.items[1].name'; see 'nt3 api --help'" },
   args = { "path" },
   flags = {
     { short = "X", long = "method", value = "method", complete = METHODS,
@@ -334,7 +354,9 @@ item to a list, key[name]=v a key of an object, and they nest (a[b][]=v); in
 a query string a key given twice is sent twice. An HTTP error status exits 1
 with the server's message on stderr. With -i, the status line
 (HTTP/<version> <code> <reason>) and every response header line, in the
-order received, come first, then a blank line. For a server with a private CA, set
+order received, come first, then a blank line. --filter is Lua (in place of
+gh's --jq) with data, json, print and Lua's string, table, math and utf8; a
+nil result is an error (a misspelt key) unless it printed. For a server with a private CA, set
 NT3_CA_FILE to the absolute path of its PEM certificate file.]],
   examples = {
     "nt3 api /api/v1/me",

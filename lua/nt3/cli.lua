@@ -117,8 +117,11 @@ local function is_flag(word, by_long, by_short)
   return false
 end
 
--- "unknown flag: --<name>", naming the nearest flag of the command
-local function unknown_flag(name, by_long)
+-- "unknown flag: --<name>", naming the nearest flag of the command, or
+-- what the command says instead of a flag people expect (api's --jq)
+local function unknown_flag(name, by_long, cmd)
+  local instead = type(cmd.unknown_flags) == "table" and cmd.unknown_flags[name]
+  if type(instead) == "string" then return ("unknown flag: --%s (%s)"):format(name, instead) end
   local longs = { "help" }
   for long in pairs(by_long) do longs[#longs + 1] = long end
   table.sort(longs)
@@ -164,7 +167,7 @@ function M.parse(cmd, argv)
         opts.help = true
       else
         local f = by_long[name]
-        if not f then return nil, unknown_flag(name, by_long) end
+        if not f then return nil, unknown_flag(name, by_long, cmd) end
         if f.value then
           if value == nil then
             local err
