@@ -670,6 +670,21 @@ describe("nt3 login verifies the token with GET /api/v1/me before saving it", fu
     assert.are.equal("entri_unverified_00001", auth.read_json(u.global).token)
   end)
 
+  it("warns that an API URL with a path should be the base URL, and names the URL it really asked", function()
+    local u = auth.user()
+    local out = u.run({ "login", "-t", "entri_valid_login_00003", "-u", srv.url .. "/api/v1" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal(table.concat({
+      ("nt3: warning: the API URL %s/api/v1 has a path (/api/v1): it should be the server's base URL, %s;"
+        .. " requests go to %s/api/v1/api/v1/...\n"):format(srv.url, srv.url, srv.url),
+      ("nt3: warning: the token is saved, but unverified: the API answered GET %s/api/v1/api/v1/me with HTTP 404;"
+        .. " check it later with 'nt3 status --check'\n"):format(srv.url),
+    }), out.stderr)
+    -- the same from NT3_API_URL, which wins over -u
+    out = u.run({ "login", "-t", "entri_valid_login_00004" }, { env = { NT3_API_URL = srv.url .. "/v2/" } })
+    assert.matches("^nt3: warning: NT3_API_URL " .. srv.url:gsub("%p", "%%%0") .. "/v2 has a path %(/v2%)", out.stderr)
+  end)
+
   it("skips the check with --no-verify: no request at all", function()
     local u = auth.user()
     local before = #me_requests()
