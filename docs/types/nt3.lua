@@ -533,6 +533,11 @@ function config.sources() end
 ---@return string
 function config.mask(token) end
 
+--- The .nt3.local.json of a folder above this one (it does not apply here),
+--- up to a repository's root or a file-system boundary.
+---@return string|nil path
+function config.local_file_above() end
+
 ---@param t { token?: string, api_url?: string, scope?: nt3.config.scope, profile?: string, credential_command?: string[] }
 ---@return { path: string, display: string }|nil result
 ---@return string? message
