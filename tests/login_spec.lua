@@ -738,3 +738,66 @@ describe("nt3 login verifies the token with GET /api/v1/me before saving it", fu
 end)
 
 teardown(sh.cleanup)
+
+describe("nt3 login -t TOKEN", function()
+  -- a server that accepts connections and never answers: login waits in
+  -- its check, long after it parsed its arguments
+  local SILENT = [[
+import os, socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(s.getsockname()[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+s.settimeout(120)
+n = 0
+while True:
+    c, _ = s.accept()
+    n += 1
+    with open(sys.argv[2] + ".%d" % n, "w") as f:
+        pass
+]]
+
+  local function eventually(pred)
+    for _ = 1, 400 do
+      if pred() then return true end
+      os.execute("sleep 0.05")
+    end
+    return false
+  end
+
+  it("overwrites the token in its own arguments once parsed: ps and /proc/<pid>/cmdline never show it", function()
+    local d = sh.tmpdir()
+    sh.spit(d .. "/silent.py", SILENT)
+    assert(os.execute(("python3 %s %s %s </dev/null >/dev/null 2>&1 & echo $! >%s"):format(sh.quote(d .. "/silent.py"),
+      sh.quote(d .. "/port"), sh.quote(d .. "/accepted"), sh.quote(d .. "/server.pid"))))
+    local server_pid = assert(tonumber(sh.slurp(d .. "/server.pid")))
+    assert.is_true(eventually(function() return sh.slurp(d .. "/port") ~= nil end), "the silent server did not start")
+    local url = "http://127.0.0.1:" .. sh.slurp(d .. "/port")
+    local token = "entri_secret_in_argv_0123456789"
+    local u = auth.user()
+    local vars = sh.environment { home = u.home, env = { NT3_API_TOKEN = false, NT3_API_URL = false } }
+    local env_words = {}
+    for k, v in pairs(vars) do env_words[#env_words + 1] = sh.quote(k .. "=" .. v) end
+    for n, form in ipairs { { "-t", token }, { "--token=" .. token }, { "-t" .. token } } do
+      local words = { sh.quote(sh.bin), "login" }
+      for _, w in ipairs(form) do words[#words + 1] = sh.quote(w) end
+      words[#words + 1] = "-u"
+      words[#words + 1] = sh.quote(url)
+      local pidfile = d .. "/nt3.pid." .. n
+      assert(os.execute(("cd %s && (exec env -i %s %s </dev/null >/dev/null 2>&1) & echo $! >%s"):format(
+        sh.quote(u.cwd), table.concat(env_words, " "), table.concat(words, " "), sh.quote(pidfile))))
+      local pid = assert(tonumber(sh.slurp(pidfile)))
+      -- connected: the arguments were parsed long ago, and login now waits
+      local connected = eventually(function() return sh.slurp(d .. "/accepted." .. n) ~= nil end)
+      local cmdline = sh.slurp("/proc/" .. pid .. "/cmdline") or ""
+      os.execute("kill -KILL " .. pid .. " 2>/dev/null")
+      assert.is_true(connected, "nt3 login never connected")
+      assert.truthy(cmdline:find("\0login\0", 1, true), cmdline)
+      assert.is_nil(cmdline:find("secret_in_argv", 1, true), cmdline)
+      assert.truthy(cmdline:find(("x"):rep(#token), 1, true), cmdline)
+    end
+    os.execute("kill -KILL " .. server_pid .. " 2>/dev/null")
+  end)
+end)

@@ -745,6 +745,7 @@ function api.on_warning(message) end
 ---@field value? string the value's name in help ("url"); without it the flag is a boolean
 ---@field help? string
 ---@field multiple? boolean repeatable; opts holds a list
+---@field secret? boolean its value is overwritten in the process's arguments once parsed (hidden from ps)
 
 ---@class nt3.cli.Context
 ---@field name string the name the command was invoked as (maybe an alias)

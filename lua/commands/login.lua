@@ -333,7 +333,9 @@ return {
 Saves an API token so every later command uses it. With no -t, asks for the
 token on the terminal (typed characters show as *), or reads it from stdin
 when stdin is not a terminal: echo "$TOKEN" | nt3 login (one token on one
-line; white space around it is trimmed, more lines are refused)
+line; white space around it is trimmed, more lines are refused). That is
+the safe form for scripts: a -t token is visible to other local users (ps,
+/proc/<pid>/cmdline) until nt3 has parsed it and overwritten it with x's.
 
 Tokens start with "entri_". The token goes to ~/.nt3/config.json (mode 600,
 directory 700), or with --local to .nt3.local.json in the current directory
@@ -367,7 +369,8 @@ has 30 seconds, and the first line it prints is the token.]],
     "nt3 login --local --profile staging",
   },
   flags = {
-    { short = "t", long = "token", value = "token", help = "API token (skips the interactive prompt)" },
+    { short = "t", long = "token", value = "token", secret = true,
+      help = "API token (skips the interactive prompt; visible to other local users until parsed: prefer stdin)" },
     { short = "u", long = "api-url", value = "url",
       help = "Custom API URL, the server's base without /api/v1 (default: https://app.nt3.io)" },
     { short = "l", long = "local", help = "Save credentials to .nt3.local.json instead of the global config" },

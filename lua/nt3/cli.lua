@@ -410,6 +410,12 @@ function M.run_command(cmd, argv, invoked_as)
     end
     M.usage_error(args, cmd)
   end
+  -- a secret flag's value (login -t) leaves the process's arguments, which
+  -- every local user can read (ps, /proc/<pid>/cmdline), once parsed
+  for _, f in ipairs(cmd.flags or {}) do
+    local value = f.secret and opts[key_of(f)]
+    if type(value) == "string" then embedded.hide_arg(value) end
+  end
   if opts.help then
     io.stdout:write(M.usage(cmd))
     return M.EXIT.ok
