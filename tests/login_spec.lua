@@ -400,7 +400,7 @@ describe("nt3 login with a corrupted or insecure config", function()
     { "not JSON", "token: entri_abc", "is not a JSON object" },
     { "broken JSON", '{"token": "entri_abc"', "is not valid JSON" },
     { "a JSON array", '["entri_abc"]', "is not a JSON object" },
-    { "empty", "", "is empty" },
+    { "only white space", " \n", "is empty" },
     { "binary", "\0\1\2\255\254garbage", "is not a JSON file (it looks binary)" },
     { "too big", '{"pad":"' .. ("x"):rep(70000) .. '"}', "is too large" },
     { "a token that is not a string", '{"token": 42}', 'has a "token" that is not a string' },
@@ -419,6 +419,33 @@ describe("nt3 login with a corrupted or insecure config", function()
       assert.are.equal(case[2], sh.slurp(u.global))
     end)
   end
+
+  it("takes a file of zero bytes for no file: login writes it, status and logout see no token", function()
+    for _, scope in ipairs { "global", "local" } do
+      local u = auth.user()
+      auth.mkdir(u.dir)
+      local path = scope == "global" and u.global or u["local"]
+      auth.write(path, "", "600")
+      local out = u.run({ "status" })
+      assert.are.equal(4, out.code, out.stderr)
+      assert.matches("^nt3: not logged in", out.stderr)
+      out = u.run({ "logout", scope == "local" and "--local" or nil })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("", sh.slurp(path))
+      out = u.run({ "login", "--no-verify", "-t", "entri_new_token_00001", scope == "local" and "--local" or nil })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.same({ token = "entri_new_token_00001" }, auth.read_json(path))
+      assert.are.equal("600", sh.mode(path))
+    end
+    -- the trust checks still apply to it
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, "", "622")
+    local out = u.run({ "login", "--no-verify", "-t", "entri_new_token_00001" })
+    assert.are.equal(1, out.code)
+    assert.matches("^nt3: refusing ~/%.nt3/config%.json: it is writable by group or others", out.stderr)
+    assert.are.equal("", sh.slurp(u.global))
+  end)
 
   it("works again once the broken file is removed", function()
     local u = auth.user()
