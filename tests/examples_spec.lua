@@ -417,6 +417,28 @@ describe("README.md", function()
     sh.cleanup()
   end)
 
+  it("names the same token sources, in the same order, wherever it lists them (and so does nt3 help environment)", function()
+    local function order(text)
+      local found = {}
+      for _, word in ipairs { "NT3_API_TOKEN", "--profile", "NT3_PROFILE", ".nt3.local.json", "~/.nt3/config.json" } do
+        local pos = text:find(word, 1, true)
+        if pos then found[#found + 1] = { at = pos, word = word } end
+      end
+      table.sort(found, function(a, b) return a.at < b.at end)
+      local seen = {}
+      for i, f in ipairs(found) do seen[i] = f.word end
+      return seen
+    end
+    local all = { "NT3_API_TOKEN", "--profile", "NT3_PROFILE", ".nt3.local.json", "~/.nt3/config.json" }
+    local list = assert(readme:match("### Token priority order\n(.-)\n#"), "no Token priority order section")
+    assert.are.same(all, order(list:match("\n1%..-\n\n") or ""))
+    assert.are.same(all, order(assert(readme:match("The token is chosen per command, most explicit first: ([^\n]+\n[^\n]+\n[^\n]+)"))))
+    local help = sh.run({ "help", "environment" }).stdout
+    assert.are.same(all, order(assert(help:match("A token is resolved in this order: (.-)\n"))))
+    local login = sh.run({ "login", "--help" }).stdout
+    assert.are.same(all, order(assert(login:match("Token priority: (.-)%.\n"))))
+  end)
+
   it("keeps the Quick start at two commands: ./setup.sh demo and ./setup.sh test", function()
     local block = assert(readme:match("## Quick start.-```sh\n(.-)```"))
     local commands = {}

@@ -340,7 +340,8 @@ the safe form for scripts: a -t token is visible to other local users (ps,
 Tokens start with "entri_". The token goes to ~/.nt3/config.json (mode 600,
 directory 700), or with --local to .nt3.local.json in the current directory
 (mode 600), which takes priority over the global config in that directory.
-Token priority: NT3_API_TOKEN, then ./.nt3.local.json, then ~/.nt3/config.json.
+Token priority: NT3_API_TOKEN, --profile, NT3_PROFILE, ./.nt3.local.json,
+~/.nt3/config.json.
 Run 'nt3 status' to see which token is active.
 
 Before saving, the token is checked with GET /api/v1/me at the API URL it
