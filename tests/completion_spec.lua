@@ -208,6 +208,13 @@ describe("nt3 completion", function()
       for _, line in ipairs(lines) do assert.are.same({}, r[line].words, line) end
     end)
 
+    it(("offers the API's path, never local files, for nt3 api's path, in %s"):format(shell), function()
+      local r = ask(shell, { "nt3 api d", "nt3 api ", "nt3 api -X GET /a" })
+      assert.are.same({}, r["nt3 api d"].words)
+      assert.are.same({ "/api/v1/" }, r["nt3 api "].words)
+      assert.are.same({ "/api/v1/" }, r["nt3 api -X GET /a"].words)
+    end)
+
     it(("offers the HTTP methods after -X and --method, in %s"):format(shell), function()
       local r = ask(shell, { "nt3 api -X ", "nt3 api --method P", "nt3 api /x -X D" })
       assert.are.same({ "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT" }, r["nt3 api -X "].words)

@@ -323,6 +323,8 @@ return {
   summary = "Make an authenticated request to the nt3 API",
   unknown_flags = { jq = "nt3 api filters with Lua instead: --filter 'data.items[1].name'; see 'nt3 api --help'" },
   args = { "path" },
+  -- the path is on the server, not on disk: no file names
+  complete = { "/api/v1/" },
   flags = {
     { short = "X", long = "method", value = "method", complete = METHODS,
       help = "HTTP method (default GET, or POST with fields or --input)" },
