@@ -533,8 +533,10 @@ describe("nt3 login --help", function()
     local out = auth.user().run({ "login", "--help" })
     assert.are.equal(0, out.code)
     assert.matches("Alias: nt3 auth", out.stdout)
-    assert.matches("%-t, %-%-token <token>%s+API token %(skips the interactive prompt%)", out.stdout)
-    assert.matches("%-u, %-%-api%-url <url>%s+Custom API URL %(default: https://app%.nt3%.io%)", out.stdout)
+    assert.matches("%-t, %-%-token <token>%s+API token %(skips the interactive prompt; visible to other local users",
+      out.stdout)
+    assert.matches("%-u, %-%-api%-url <url>%s+Custom API URL, the server's base without /api/v1 %(default: "
+      .. "https://app%.nt3%.io%)", out.stdout)
     assert.matches("%-l, %-%-local%s+Save credentials to %.nt3%.local%.json instead of the global config", out.stdout)
   end)
 end)
