@@ -126,6 +126,37 @@ static int search_embedded(lua_State *L) {
   return 2;
 }
 
+/* The process's own arguments, kept by main, so that a secret given as one
+ * (nt3 login -t TOKEN) can be overwritten once it is parsed. */
+static int kept_argc;
+static char **kept_argv;
+
+void nt3_keep_argv(int argc, char **argv) {
+  kept_argc = argc;
+  kept_argv = argv;
+}
+
+/* nt3.embedded.hide_arg(value) -> how many arguments were changed: every
+ * argument that is value, or ends in it after "=" (--token=VALUE) or as a
+ * short flag's value (-tVALUE), has those bytes overwritten with 'x' in
+ * place, as database clients do with a password, so that ps and
+ * /proc/<pid>/cmdline no longer show it. Lua's copies are untouched. */
+static int embedded_hide_arg(lua_State *L) {
+  size_t n;
+  const char *v = luaL_checklstring(L, 1, &n);
+  int count = 0;
+  for (int i = 1; n > 0 && i < kept_argc; i++) {
+    char *a = kept_argv[i];
+    size_t len = strlen(a);
+    if (len < n || memcmp(a + len - n, v, n) != 0) continue;
+    if (len > n && a[len - n - 1] != '=' && a[0] != '-') continue;
+    memset(a + len - n, 'x', n);
+    count++;
+  }
+  lua_pushinteger(L, count);
+  return 1;
+}
+
 /* nt3.embedded.list(prefix) -> sorted names of embedded modules */
 static int embedded_list(lua_State *L) {
   size_t plen;
@@ -153,6 +184,7 @@ static int luaopen_nt3_embedded(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"list", embedded_list},
     {"has", embedded_has},
+    {"hide_arg", embedded_hide_arg},
     {NULL, NULL},
   };
   luaL_newlib(L, fns);

@@ -15,6 +15,10 @@
  * installs the searcher for embedded modules. */
 void nt3_open(lua_State *L);
 
+/* Keeps main's argv, for nt3.embedded.hide_arg (a token given as an
+ * argument is overwritten once parsed). */
+void nt3_keep_argv(int argc, char **argv);
+
 /* The home directory: $HOME, else the password database; NULL if neither.
  * One rule for nt3.env.home() and nt3.fs.expand(). */
 const char *nt3_home_dir(void);

@@ -331,6 +331,44 @@ describe("nt3 api", function()
     assert.are.equal(require("nt3.json").null, page.next_page)
   end)
 
+  it("builds lists and nested objects from key[]=v, a[b]=v and a[b][]=v, as gh api does", function()
+    local out = at.nt3(srv, { "api", "/api/v1/echo", "-F", "tags[]=x", "-f", "tags[]=y", "-F", "meta[size]=3",
+      "-F", "meta[owner][name]=dev", "-F", "meta[labels][]=a", "-F", "meta[labels][]=true", "-F", "none[]",
+      "-F", "plain=1" })
+    assert.are.equal(0, out.code, out.stderr)
+    local body = at.decode(at.decode(out.stdout).body)
+    assert.are.same({ tags = { "y", "x" }, meta = { size = 3, owner = { name = "dev" }, labels = { "a", true } },
+      none = {}, plain = 1 }, body)
+    -- none[] alone is an empty JSON list, not an object
+    assert.truthy(at.decode(out.stdout).body:find('"none":[]', 1, true), out.stdout)
+  end)
+
+  it("sends a key given more than once in a GET's query string once per value", function()
+    local out = at.nt3(srv, { "api", "-X", "GET", "/api/v1/echo", "-F", "tags=x", "-F", "tags=y",
+      "-F", "ids[]=1", "-F", "ids[]=2", "-F", "a[b]=c" })
+    assert.are.equal(0, out.code, out.stderr)
+    local list = {}
+    for _, pair in ipairs(at.decode(out.stdout).query_list) do list[#list + 1] = pair[1] .. "=" .. pair[2] end
+    table.sort(list)
+    assert.are.same({ "a[b]=c", "ids[]=1", "ids[]=2", "tags=x", "tags=y" }, list)
+  end)
+
+  it("refuses a body field given twice, or as a value and an object, and a key it cannot read", function()
+    for _, case in ipairs {
+      { { "-F", "tags=x", "-F", "tags=y" }, "^nt3: %-F tags: that field is already given" },
+      { { "-F", "a=1", "-F", "a[b]=2" }, "^nt3: %-F a%[b%]: that field is already given" },
+      { { "-F", "a[]=1", "-F", "a[b]=2" }, "^nt3: %-F a%[b%]: that field is already given" },
+      { { "-f", "a[]x=1" }, "^nt3: %-f a%[%]x: a field key is name" },
+      { { "-f", "a[][b]=1" }, "^nt3: %-f a%[%]%[b%]: a field key is name" },
+    } do
+      local args = { "api", "/api/v1/echo" }
+      table.move(case[1], 1, #case[1], 3, args)
+      local out = at.nt3(srv, args)
+      assert.are.equal(2, out.code, out.stderr)
+      assert.truthy(out.stderr:match(case[2]), out.stderr)
+    end
+  end)
+
   it("rejects a field that is not key=value", function()
     local out = at.nt3(srv, { "api", "/api/v1/echo", "-f", "novalue" })
     assert.are.equal(2, out.code)

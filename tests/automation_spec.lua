@@ -284,10 +284,36 @@ describe("automation", function()
     it("--filter with a syntax error is a usage error; one that raises is a failure", function()
       local out = at.nt3(srv, { "api", "/api/v1/me", "--filter", "data.(" })
       assert.are.equal(2, out.code)
-      assert.matches("^nt3: %-%-filter: ", out.stderr)
+      assert.matches("^nt3: %-%-filter:1: ", out.stderr)
       out = at.nt3(srv, { "api", "/api/v1/me", "--filter", "data.nope.deeper" })
       assert.are.equal(1, out.code)
-      assert.matches("^nt3: %-%-filter: .*attempt to index", out.stderr)
+      -- named once: Lua's own message already says --filter:1:
+      assert.matches("^nt3: %-%-filter:1: attempt to index a nil value %(field 'nope'%)\n$", out.stderr)
+    end)
+
+    it("--filter takes a nil result for the typo it is", function()
+      local out = at.nt3(srv, { "api", "/api/v1/me", "--filter", "error({ 'x' })" })
+      assert.matches("^nt3: %-%-filter: table: ", out.stderr)
+      out = at.nt3(srv, { "api", "/list?total=2", "--paginate", "--filter", "data[1].nme" })
+      assert.are.equal(1, out.code)
+      assert.are.equal("", out.stdout)
+      assert.are.equal("nt3: --filter: the result is nil, nothing to print (a misspelt key? json.null prints null)\n",
+        out.stderr)
+      out = at.nt3(srv, { "api", "/api/v1/me", "--filter", "json.null" })
+      assert.are.equal("null\n", out.stdout, out.stderr)
+    end)
+
+    it("--filter has print, writing to stdout, and then a nil result is no mistake", function()
+      local out = at.nt3(srv, { "api", "/list?total=3", "--paginate", "--filter",
+        "for i, item in ipairs(data) do print(i, item.n * 10) end" })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("1\t10\n2\t20\n3\t30\n", out.stdout)
+    end)
+
+    it("--jq points to --filter", function()
+      local out = at.nt3(srv, { "api", "/api/v1/me", "--jq", ".email" })
+      assert.are.equal(2, out.code)
+      assert.matches("^nt3: unknown flag: %-%-jq %(nt3 api filters with Lua instead: %-%-filter ", out.stderr)
     end)
 
     it("streams a body through a pipe with no size cap (beyond the 16 MB a decoded body may have)", function()

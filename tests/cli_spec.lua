@@ -201,10 +201,15 @@ describe("the nt3 command line", function()
     assert.are.equal("", bare.stderr)
   end)
 
-  it("prints the version", function()
+  it("prints the version for nt3 --version, -v and nt3 version, as gh version does", function()
     local r = sh.run({ "--version" })
     assert.are.equal(0, r.code)
     assert.matches("^nt3 version %d+%.%d+%.%d+\n$", r.stdout)
+    for _, args in ipairs { { "-v" }, { "version" } } do
+      local other = sh.run(args)
+      assert.are.equal(0, other.code, other.stderr)
+      assert.are.equal(r.stdout, other.stdout)
+    end
   end)
 
   it("shows one command's help for nt3 help <cmd> and nt3 <cmd> --help", function()
@@ -223,10 +228,28 @@ describe("the nt3 command line", function()
     assert.are.equal("", r.stdout)
   end)
 
-  it("suggests the nearest command for nt3 help <unknown> too, exit 2", function()
-    local r = sh.run({ "help", "stauts" })
+  it("suggests the nearest command or topic for nt3 help <unknown> too, exit 2", function()
+    for word, near in pairs { stauts = "status", env = "environment", enviroment = "environment", stat = "status" } do
+      local r = sh.run({ "help", word })
+      assert.are.equal(2, r.code)
+      assert.are.equal(('nt3: unknown command or topic "%s" (did you mean "%s"?)\n'):format(word, near), r.stderr)
+    end
+  end)
+
+  it("suggests by prefix: a command or a flag cut short gets the whole one", function()
+    -- each is further from the whole word than a typo may be: only the prefix rule finds it
+    local r = sh.run({ "comp" })
     assert.are.equal(2, r.code)
-    assert.are.equal('nt3: unknown command "stauts" (did you mean "status"?)\n', r.stderr)
+    assert.are.equal('nt3: unknown command "comp" (did you mean "completion"?); run \'nt3 help\' for the list\n',
+      r.stderr)
+    r = sh.run({ "--vers" })
+    assert.are.equal("nt3: unknown flag: --vers (did you mean --version?)\n", r.stderr)
+    r = sh.run({ "help", "envir" })
+    assert.are.equal('nt3: unknown command or topic "envir" (did you mean "environment"?)\n', r.stderr)
+    r = sh.run({ "login", "--no-ver" })
+    assert.matches("^nt3: unknown flag: %-%-no%-ver %(did you mean %-%-no%-verify%?%)\n", r.stderr)
+    r = sh.run({ "api", "--pag", "/x" })
+    assert.matches("^nt3: unknown flag: %-%-pag %(did you mean %-%-paginate%?%)\n", r.stderr)
   end)
 
   it("rejects an unknown flag with its line, the command's one line of usage and where its help is, exit 2", function()
@@ -412,12 +435,12 @@ describe("the global --profile", function()
     end
   end
 
-  it("is taken by every built-in that uses a token, and shown in its help; help and completion use none", function()
+  it("is taken by every built-in that uses a token, and shown in its help; help, completion and version use none", function()
     local takers = {}
     each_builtin(function(cmd)
       local usage = cli.usage(cmd)
-      if cmd.name == "help" or cmd.name == "completion" then
-        assert.falsy(usage:find("--profile", 1, true), cmd.name)
+      if cmd.name == "help" or cmd.name == "completion" or cmd.name == "version" then
+        assert.falsy(usage:find("--profile <", 1, true), cmd.name)
         assert.is_nil(cli.parse(cmd, { "--profile", "w" }), cmd.name)
       else
         takers[#takers + 1] = cmd.name
@@ -484,7 +507,7 @@ describe("what nt3 prints that came from outside", function()
     -- and C1 controls and bidi overrides, which terminals also obey
     r = sh.run({ "help", "x\194\155y\226\128\174z" })
     one_line(r.stderr)
-    assert.truthy(r.stderr:find('^nt3: unknown command "x%?y%?z"'), r.stderr)
+    assert.truthy(r.stderr:find('^nt3: unknown command or topic "x%?y%?z"'), r.stderr)
   end)
 
   it("echoes an unknown flag with a newline in it as one line, before the usage", function()

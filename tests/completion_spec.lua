@@ -34,6 +34,10 @@ describe("nt3 completion", function()
   local home, cwd
   setup(function()
     home = uc.home({ ["hello.lua"] = HELLO, ["deploy.lua"] = DEPLOY })
+    -- two profiles, which --profile completes to
+    sh.spit(home .. "/.nt3/config.json", '{"profiles": {"staging": {"token": "entri_staging_0000001"},'
+      .. ' "work": {"token": "entri_work_00000000001"}}}')
+    uc.chmod("600", home .. "/.nt3/config.json")
     cwd = uc.dir({ ["data.json"] = "{}", ["deck.txt"] = "" })
   end)
 
@@ -125,7 +129,7 @@ describe("nt3 completion", function()
       assert.are.same({ "hello", "help", "hi" }, r["nt3 help h"].words)
       assert.are.same({ "bash", "fish", "zsh" }, r["nt3 completion "].words)
       -- completion takes one shell, hello no argument: no more words, no files
-      assert.are.same({ "--help", "-h" }, r["nt3 completion bash "].words)
+      assert.are.same({ "--help", "--profiles", "-h" }, r["nt3 completion bash "].words)
       assert.are.same({}, r["nt3 hello d"].words)
     end)
 
@@ -206,6 +210,20 @@ describe("nt3 completion", function()
         "nt3 hello --name d", "nt3 hello -n d" }
       local r = ask(shell, lines)
       for _, line in ipairs(lines) do assert.are.same({}, r[line].words, line) end
+    end)
+
+    it(("offers the profiles' names after --profile, asked of nt3 as it completes, in %s"):format(shell), function()
+      local r = ask(shell, { "nt3 status --profile ", "nt3 api --profile s", "nt3 login --profile w" })
+      assert.are.same({ "staging", "work" }, r["nt3 status --profile "].words)
+      assert.are.same({ "staging" }, r["nt3 api --profile s"].words)
+      assert.are.same({ "work" }, r["nt3 login --profile w"].words)
+    end)
+
+    it(("offers the API's path, never local files, for nt3 api's path, in %s"):format(shell), function()
+      local r = ask(shell, { "nt3 api d", "nt3 api ", "nt3 api -X GET /a" })
+      assert.are.same({}, r["nt3 api d"].words)
+      assert.are.same({ "/api/v1/" }, r["nt3 api "].words)
+      assert.are.same({ "/api/v1/" }, r["nt3 api -X GET /a"].words)
     end)
 
     it(("offers the HTTP methods after -X and --method, in %s"):format(shell), function()

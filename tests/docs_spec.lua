@@ -127,6 +127,14 @@ describe("docs/lua-api.md", function()
     assert.are.same({}, missing)
   end)
 
+  it("quotes nt3.parts as the binary has it", function()
+    local quoted = assert(DOC:match("`nt3%.parts` is the sorted list of the names of every part: `(%b{})`"),
+      "nt3.parts is not quoted")
+    local names = {}
+    for name in quoted:gmatch('"([%w_]+)"') do names[#names + 1] = name end
+    assert.are.same(MODULES, names)
+  end)
+
   for _, short in ipairs(MODULES) do
     it("documents every public function of nt3." .. short .. " under its own heading, with an example", function()
       assert.are.same({}, problems(DOC, short))

@@ -301,6 +301,18 @@ describe("docs/writing-commands.md", function()
     -- the tutorial really has its steps: mkdir, chmod, greet x3, help, --help, me
     assert.is_true(ran >= 7, "only " .. ran .. " commands found in the tutorial")
   end)
+
+  it("shows the errors in its task.map example when every item fails", function()
+    local doc = assert(sh.slurp(sh.src .. "/docs/writing-commands.md"))
+    local source = assert(doc:match("%*%*Tasks%.%*%*.-```lua\n(.-)```"), "no task.map example")
+    -- the test server knows p_1..p_7, not p1..p3: every item fails
+    local out = at.script(srv, source)
+    assert.are.equal(1, out.code, out.stderr)
+    assert.are.equal("", out.stdout)
+    for _, id in ipairs { "p1", "p2", "p3" } do
+      assert.truthy(out.stderr:find("\n?" .. id .. ": [^\n]*no such project"), out.stderr)
+    end
+  end)
 end)
 
 ---------------------------------------------------------------------------
@@ -403,6 +415,28 @@ describe("README.md", function()
   teardown(function()
     srv.stop()
     sh.cleanup()
+  end)
+
+  it("names the same token sources, in the same order, wherever it lists them (and so does nt3 help environment)", function()
+    local function order(text)
+      local found = {}
+      for _, word in ipairs { "NT3_API_TOKEN", "--profile", "NT3_PROFILE", ".nt3.local.json", "~/.nt3/config.json" } do
+        local pos = text:find(word, 1, true)
+        if pos then found[#found + 1] = { at = pos, word = word } end
+      end
+      table.sort(found, function(a, b) return a.at < b.at end)
+      local seen = {}
+      for i, f in ipairs(found) do seen[i] = f.word end
+      return seen
+    end
+    local all = { "NT3_API_TOKEN", "--profile", "NT3_PROFILE", ".nt3.local.json", "~/.nt3/config.json" }
+    local list = assert(readme:match("### Token priority order\n(.-)\n#"), "no Token priority order section")
+    assert.are.same(all, order(list:match("\n1%..-\n\n") or ""))
+    assert.are.same(all, order(assert(readme:match("The token is chosen per command, most explicit first: ([^\n]+\n[^\n]+\n[^\n]+)"))))
+    local help = sh.run({ "help", "environment" }).stdout
+    assert.are.same(all, order(assert(help:match("A token is resolved in this order: (.-)\n"))))
+    local login = sh.run({ "login", "--help" }).stdout
+    assert.are.same(all, order(assert(login:match("Token priority: (.-)%.\n"))))
   end)
 
   it("keeps the Quick start at two commands: ./setup.sh demo and ./setup.sh test", function()

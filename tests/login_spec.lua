@@ -400,7 +400,7 @@ describe("nt3 login with a corrupted or insecure config", function()
     { "not JSON", "token: entri_abc", "is not a JSON object" },
     { "broken JSON", '{"token": "entri_abc"', "is not valid JSON" },
     { "a JSON array", '["entri_abc"]', "is not a JSON object" },
-    { "empty", "", "is empty" },
+    { "only white space", " \n", "is empty" },
     { "binary", "\0\1\2\255\254garbage", "is not a JSON file (it looks binary)" },
     { "too big", '{"pad":"' .. ("x"):rep(70000) .. '"}', "is too large" },
     { "a token that is not a string", '{"token": 42}', 'has a "token" that is not a string' },
@@ -419,6 +419,33 @@ describe("nt3 login with a corrupted or insecure config", function()
       assert.are.equal(case[2], sh.slurp(u.global))
     end)
   end
+
+  it("takes a file of zero bytes for no file: login writes it, status and logout see no token", function()
+    for _, scope in ipairs { "global", "local" } do
+      local u = auth.user()
+      auth.mkdir(u.dir)
+      local path = scope == "global" and u.global or u["local"]
+      auth.write(path, "", "600")
+      local out = u.run({ "status" })
+      assert.are.equal(4, out.code, out.stderr)
+      assert.matches("^nt3: not logged in", out.stderr)
+      out = u.run({ "logout", scope == "local" and "--local" or nil })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("", sh.slurp(path))
+      out = u.run({ "login", "--no-verify", "-t", "entri_new_token_00001", scope == "local" and "--local" or nil })
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.same({ token = "entri_new_token_00001" }, auth.read_json(path))
+      assert.are.equal("600", sh.mode(path))
+    end
+    -- the trust checks still apply to it
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, "", "622")
+    local out = u.run({ "login", "--no-verify", "-t", "entri_new_token_00001" })
+    assert.are.equal(1, out.code)
+    assert.matches("^nt3: refusing ~/%.nt3/config%.json: it is writable by group or others", out.stderr)
+    assert.are.equal("", sh.slurp(u.global))
+  end)
 
   it("works again once the broken file is removed", function()
     local u = auth.user()
@@ -506,8 +533,10 @@ describe("nt3 login --help", function()
     local out = auth.user().run({ "login", "--help" })
     assert.are.equal(0, out.code)
     assert.matches("Alias: nt3 auth", out.stdout)
-    assert.matches("%-t, %-%-token <token>%s+API token %(skips the interactive prompt%)", out.stdout)
-    assert.matches("%-u, %-%-api%-url <url>%s+Custom API URL %(default: https://app%.nt3%.io%)", out.stdout)
+    assert.matches("%-t, %-%-token <token>%s+API token %(skips the interactive prompt; visible to other local users",
+      out.stdout)
+    assert.matches("%-u, %-%-api%-url <url>%s+Custom API URL, the server's base without /api/v1 %(default: "
+      .. "https://app%.nt3%.io%)", out.stdout)
     assert.matches("%-l, %-%-local%s+Save credentials to %.nt3%.local%.json instead of the global config", out.stdout)
   end)
 end)
@@ -670,6 +699,21 @@ describe("nt3 login verifies the token with GET /api/v1/me before saving it", fu
     assert.are.equal("entri_unverified_00001", auth.read_json(u.global).token)
   end)
 
+  it("warns that an API URL with a path should be the base URL, and names the URL it really asked", function()
+    local u = auth.user()
+    local out = u.run({ "login", "-t", "entri_valid_login_00003", "-u", srv.url .. "/api/v1" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal(table.concat({
+      ("nt3: warning: the API URL %s/api/v1 has a path (/api/v1): it should be the server's base URL, %s;"
+        .. " requests go to %s/api/v1/api/v1/...\n"):format(srv.url, srv.url, srv.url),
+      ("nt3: warning: the token is saved, but unverified: the API answered GET %s/api/v1/api/v1/me with HTTP 404;"
+        .. " check it later with 'nt3 status --check'\n"):format(srv.url),
+    }), out.stderr)
+    -- the same from NT3_API_URL, which wins over -u
+    out = u.run({ "login", "-t", "entri_valid_login_00004" }, { env = { NT3_API_URL = srv.url .. "/v2/" } })
+    assert.matches("^nt3: warning: NT3_API_URL " .. srv.url:gsub("%p", "%%%0") .. "/v2 has a path %(/v2%)", out.stderr)
+  end)
+
   it("skips the check with --no-verify: no request at all", function()
     local u = auth.user()
     local before = #me_requests()
@@ -723,3 +767,66 @@ describe("nt3 login verifies the token with GET /api/v1/me before saving it", fu
 end)
 
 teardown(sh.cleanup)
+
+describe("nt3 login -t TOKEN", function()
+  -- a server that accepts connections and never answers: login waits in
+  -- its check, long after it parsed its arguments
+  local SILENT = [[
+import os, socket, sys, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen()
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write(str(s.getsockname()[1]))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+s.settimeout(120)
+n = 0
+while True:
+    c, _ = s.accept()
+    n += 1
+    with open(sys.argv[2] + ".%d" % n, "w") as f:
+        pass
+]]
+
+  local function eventually(pred)
+    for _ = 1, 400 do
+      if pred() then return true end
+      os.execute("sleep 0.05")
+    end
+    return false
+  end
+
+  it("overwrites the token in its own arguments once parsed: ps and /proc/<pid>/cmdline never show it", function()
+    local d = sh.tmpdir()
+    sh.spit(d .. "/silent.py", SILENT)
+    assert(os.execute(("python3 %s %s %s </dev/null >/dev/null 2>&1 & echo $! >%s"):format(sh.quote(d .. "/silent.py"),
+      sh.quote(d .. "/port"), sh.quote(d .. "/accepted"), sh.quote(d .. "/server.pid"))))
+    local server_pid = assert(tonumber(sh.slurp(d .. "/server.pid")))
+    assert.is_true(eventually(function() return sh.slurp(d .. "/port") ~= nil end), "the silent server did not start")
+    local url = "http://127.0.0.1:" .. sh.slurp(d .. "/port")
+    local token = "entri_secret_in_argv_0123456789"
+    local u = auth.user()
+    local vars = sh.environment { home = u.home, env = { NT3_API_TOKEN = false, NT3_API_URL = false } }
+    local env_words = {}
+    for k, v in pairs(vars) do env_words[#env_words + 1] = sh.quote(k .. "=" .. v) end
+    for n, form in ipairs { { "-t", token }, { "--token=" .. token }, { "-t" .. token } } do
+      local words = { sh.quote(sh.bin), "login" }
+      for _, w in ipairs(form) do words[#words + 1] = sh.quote(w) end
+      words[#words + 1] = "-u"
+      words[#words + 1] = sh.quote(url)
+      local pidfile = d .. "/nt3.pid." .. n
+      assert(os.execute(("cd %s && (exec env -i %s %s </dev/null >/dev/null 2>&1) & echo $! >%s"):format(
+        sh.quote(u.cwd), table.concat(env_words, " "), table.concat(words, " "), sh.quote(pidfile))))
+      local pid = assert(tonumber(sh.slurp(pidfile)))
+      -- connected: the arguments were parsed long ago, and login now waits
+      local connected = eventually(function() return sh.slurp(d .. "/accepted." .. n) ~= nil end)
+      local cmdline = sh.slurp("/proc/" .. pid .. "/cmdline") or ""
+      os.execute("kill -KILL " .. pid .. " 2>/dev/null")
+      assert.is_true(connected, "nt3 login never connected")
+      assert.truthy(cmdline:find("\0login\0", 1, true), cmdline)
+      assert.is_nil(cmdline:find("secret_in_argv", 1, true), cmdline)
+      assert.truthy(cmdline:find(("x"):rep(#token), 1, true), cmdline)
+    end
+    os.execute("kill -KILL " .. server_pid .. " 2>/dev/null")
+  end)
+end)

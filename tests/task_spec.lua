@@ -64,6 +64,32 @@ describe("nt3.task", function()
     assert.are.equal("nt3: every task is waiting for another task: none can go on\n", out.stderr)
   end)
 
+  it("raises at the end when every item of a task.map failed and nothing read its errors", function()
+    local out = run([[
+      local task = require "nt3.task"
+      local results = task.map({ 1, 2 }, function(i) error("item " .. i .. " broke", 0) end)
+      for _, r in ipairs(results) do print(r) end]])
+    assert.are.equal(1, out.code)
+    assert.are.equal("", out.stdout)
+    assert.are.equal("nt3: task.map: all 2 items failed and nothing read the errors; the first: item 1 broke\n", out.stderr)
+  end)
+
+  it("leaves a task.map whose errors were read, or where some item worked, to the caller", function()
+    local out = run([[
+      local task = require "nt3.task"
+      local _, errors = task.map({ 1, 2 }, function(i) error("e" .. i, 0) end)
+      for i, err in pairs(errors) do print(i, err) end
+      local _, again = task.map({ 1 }, function() error("x", 0) end)
+      print(again[1])
+      local _, counted = task.map({ 1 }, function() error("y", 0) end)
+      print(#counted)
+      local some, partial = task.map({ 1, 2 }, function(i) if i == 2 then error("two", 0) end return i end)
+      print(some[1], partial[2])
+      print(select(2, task.map({}, error)))]])
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("1\te1\n2\te2\nx\n1\n1\ttwo\nnil\n", out.stdout)
+  end)
+
   it("puts caller mistakes in Lua's own words", function()
     local out = run([[
       local task = require "nt3.task"

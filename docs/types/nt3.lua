@@ -549,6 +549,11 @@ function config.sources() end
 ---@return string
 function config.mask(token) end
 
+--- The .nt3.local.json of a folder above this one (it does not apply here),
+--- up to a repository's root or a file-system boundary.
+---@return string|nil path
+function config.local_file_above() end
+
 ---@param t { token?: string, api_url?: string, scope?: nt3.config.scope, profile?: string, credential_command?: string[] }
 ---@return { path: string, display: string }|nil result
 ---@return string? message
@@ -764,6 +769,7 @@ function api.on_warning(message) end
 ---@field value? string the value's name in help ("url"); without it the flag is a boolean
 ---@field help? string
 ---@field multiple? boolean repeatable; opts holds a list
+---@field secret? boolean its value is overwritten in the process's arguments once parsed (hidden from ps)
 
 ---@class nt3.cli.Context
 ---@field name string the name the command was invoked as (maybe an alias)
@@ -785,6 +791,7 @@ function api.on_warning(message) end
 ---@field complete? string[] words its arguments complete to in shell completion
 ---@field hidden? boolean left out of `nt3 help`
 ---@field stop_at_first_arg? boolean everything after the first argument is an argument
+---@field unknown_flags? table<string, string> what `unknown flag: --<name>` says for these names instead of a suggestion
 ---@field source? string set by nt3: the file a user command came from
 ---@field user? boolean set by nt3 for user commands
 ---@field builtin? boolean set by nt3 for built-in commands

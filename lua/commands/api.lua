@@ -20,9 +20,91 @@ end
 local function split_field(spec, flag, cmd)
   local key, value = spec:match("^([^=]+)=(.*)$")
   if not key then
+    -- `key[]` alone is an empty list, as in gh api
+    if spec:match("^[^=]+%[%]$") then return spec, nil end
     cli.usage_error(("%s expects key=value, got %q"):format(flag, spec), cmd)
   end
   return key, value
+end
+
+-- A field's key as gh api reads it: name, then [sub] for a key of an
+-- object and a final [] for an item of a list: "a[b][]" -> { "a", "b", "" }
+local function key_path(key, flag, cmd)
+  local name, rest = key:match("^([^%[%]]+)(.*)$")
+  local path = { name }
+  while name and rest ~= "" do
+    local seg, after = rest:match("^%[([^%[%]]*)%](.*)$")
+    if not seg or (seg == "" and after ~= "") then name = nil break end
+    path[#path + 1], rest = seg, after
+  end
+  if not name then
+    cli.usage_error(("%s %s: a field key is name, name[key] (in an object) or name[] (an item of a list, at the end)")
+      :format(flag, key), cmd)
+  end
+  return path
+end
+
+-- The fields as the JSON body: nested objects and lists built from the
+-- keys; a key given twice (other than name[]) is a mistake, not "the last wins".
+local function body_fields(list, cmd)
+  local json = require "nt3.json"
+  local body, is_object = {}, {}
+  is_object[body] = true
+  for _, f in ipairs(list) do
+    local path = key_path(f.key, f.flag, cmd)
+    local append = path[#path] == ""
+    if append then path[#path] = nil end
+    local node = body
+    local function clash()
+      cli.usage_error(("%s %s: that field is already given (a list is key[]=value, an object key[name]=value)")
+        :format(f.flag, f.key), cmd)
+    end
+    for i = 1, #path - 1 do
+      local child = node[path[i]]
+      if child == nil then
+        child = {}
+        is_object[child] = true
+        node[path[i]] = child
+      elseif not is_object[child] then
+        clash()
+      end
+      node = child
+    end
+    local leaf, current = path[#path], node[path[#path]]
+    if append then
+      if current == nil then
+        current = json.array()
+        node[leaf] = current
+      elseif getmetatable(current) ~= json.array_mt then
+        clash()
+      end
+      if f.value ~= nil then current[#current + 1] = f.value end
+    elseif current ~= nil then
+      clash()
+    else
+      node[leaf] = f.value
+    end
+  end
+  return body
+end
+
+-- The fields as a query string: keys as given (tags[]=x, a[b]=y), a key
+-- given more than once sent once per value (?tags=x&tags=y).
+local function query_fields(list)
+  local query = {}
+  for _, f in ipairs(list) do
+    if f.value ~= nil then
+      local current = query[f.key]
+      if current == nil then
+        query[f.key] = f.value
+      elseif type(current) == "table" then
+        current[#current + 1] = f.value
+      else
+        query[f.key] = { current, f.value }
+      end
+    end
+  end
+  return query
 end
 
 -- -F values: true, false, null, numbers, @file (its contents; @- stdin),
@@ -171,23 +253,42 @@ local function print_value(value)
   end
 end
 
+-- An error of the filter, named once: Lua's own already starts "--filter:1:".
+local function filter_error(err)
+  err = tostring(err)
+  if err:sub(1, 9) == "--filter:" then return err end
+  return "--filter: " .. err
+end
+
 -- --filter '<lua>': an expression (or a chunk that returns) over the whole
 -- decoded result, bound to the name `data`, with Lua's string, table,
--- math and utf8 libraries and nt3.json as `json`; nothing else.
+-- math and utf8 libraries, nt3.json as `json` and print (to stdout);
+-- nothing else. A result of nil with nothing printed is a mistake (a
+-- misspelt key), not an empty line.
 local function compile_filter(source, cmd)
+  local printed = false
   local env = {
     json = require "nt3.json", string = string, table = table, math = math, utf8 = utf8,
     pairs = pairs, ipairs = ipairs, next = next, select = select, type = type,
     tostring = tostring, tonumber = tonumber, error = error, pcall = pcall,
+    print = function(...)
+      local parts = table.pack(...)
+      for i = 1, parts.n do parts[i] = tostring(parts[i]) end
+      printed = true
+      cli.out(table.concat(parts, "\t", 1, parts.n), "\n")
+    end,
   }
   local chunk = load("return " .. source, "=--filter", "t", env)
   local err
   if not chunk then chunk, err = load(source, "=--filter", "t", env) end
-  if not chunk then cli.usage_error("--filter: " .. tostring(err), cmd) end
+  if not chunk then cli.usage_error(filter_error(err), cmd) end
   return function(value)
     env.data = value
     local ok, result = pcall(chunk)
-    if not ok then cli.fail("--filter: " .. tostring(result)) end
+    if not ok then cli.fail(filter_error(result)) end
+    if result == nil and not printed then
+      cli.fail("--filter: the result is nil, nothing to print (a misspelt key? json.null prints null)")
+    end
     return result
   end
 end
@@ -244,7 +345,10 @@ for _, m in ipairs(METHODS) do KNOWN_METHOD[m] = true end
 return {
   name = "api",
   summary = "Make an authenticated request to the nt3 API",
+  unknown_flags = { jq = "nt3 api filters with Lua instead: --filter 'data.items[1].name'; see 'nt3 api --help'" },
   args = { "path" },
+  -- the path is on the server, not on disk: no file names
+  complete = { "/api/v1/" },
   flags = {
     { short = "X", long = "method", value = "method", complete = METHODS,
       help = "HTTP method (default GET, or POST with fields or --input)" },
@@ -275,7 +379,9 @@ return {
 Sends a request to <api_url><path> with the active token (the one `nt3 status`
 shows) and prints the response body: JSON is pretty-printed on a terminal and
 compact otherwise. Fields become a JSON object body, or the query string of a
-GET request (and of any request with --input). An HTTP error status exits 1
+GET request (and of any request with --input). As in gh api, key[]=v adds an
+item to a list, key[name]=v a key of an object, and they nest (a[b][]=v); in
+a query string a key given twice is sent twice. An HTTP error status exits 1
 with the server's message on stderr. With -i, the status line
 (HTTP/<version> <code> <reason>) and every response header line, in the
 order received, come first, then a blank line. On a terminal, what the server
@@ -288,8 +394,11 @@ or a directory at the path is refused. --paginate follows the Link:
 rel="next" header (a relative link is resolved against the page's URL) to the
 API URL's origin only, for at most --max-pages pages (default 1000); every
 page must be a JSON list: an array, an object's "data" array, or with
---paginate-key KEY the object's KEY array. For a server with a private CA,
-set NT3_CA_FILE to the absolute path of its PEM certificate file.]],
+--paginate-key KEY the object's KEY array. --filter is Lua (in place of gh's
+--jq) with data, json, print and Lua's string, table, math and utf8; a nil
+result is an error (a misspelt key) unless it printed. For a server with a
+private CA, set NT3_CA_FILE to the absolute path of its PEM certificate
+file.]],
   examples = {
     "nt3 api /api/v1/me",
     "nt3 api /api/v1/items -X GET -F page=2 -F per_page=50",
@@ -302,16 +411,17 @@ set NT3_CA_FILE to the absolute path of its PEM certificate file.]],
     local api = require "nt3.api"
     local cmd = ctx.command
 
-    local fields = {}
-    local has_fields = false
+    local field_list = {}
     for _, spec in ipairs(opts.raw_field or {}) do
       local k, v = split_field(spec, "-f", cmd)
-      fields[k], has_fields = v, true
+      field_list[#field_list + 1] = { key = k, value = v, flag = "-f" }
     end
     for _, spec in ipairs(opts.field or {}) do
       local k, v = split_field(spec, "-F", cmd)
-      fields[k], has_fields = typed(v, spec, cmd), true
+      if v ~= nil then v = typed(v, spec, cmd) end
+      field_list[#field_list + 1] = { key = k, value = v, flag = "-F" }
     end
+    local has_fields = #field_list > 0
 
     -- a name given once is Name = value, one given again (in any case)
     -- Name = {values}: nt3.http sends each value on its own line, in order,
@@ -359,9 +469,13 @@ set NT3_CA_FILE to the absolute path of its PEM certificate file.]],
     end
     if opts.input then
       req.body = read_input(opts.input)
-      if has_fields then req.query = fields end
+      if has_fields then req.query = query_fields(field_list) end
     elseif has_fields then
-      if method == "GET" or method == "HEAD" then req.query = fields else req.body = fields end
+      if method == "GET" or method == "HEAD" then
+        req.query = query_fields(field_list)
+      else
+        req.body = body_fields(field_list, cmd)
+      end
     end
 
     local filter = opts.filter and compile_filter(opts.filter, cmd)

@@ -5,6 +5,10 @@ local cli = require "nt3.cli"
 
 local SHELLS = { "bash", "zsh", "fish" }
 
+-- what a script runs when it completes --profile: the names change, so
+-- they are asked of nt3 then, not written into the script
+local PROFILES = "command nt3 completion --profiles 2>/dev/null"
+
 -- Every visible command with the words its positional arguments complete to
 -- (nil: files). `help` takes a command name; a command may list its own
 -- words in `complete`.
@@ -60,6 +64,8 @@ end
 -- token, a URL or a name is nothing on disk, and offering files there only
 -- misleads.
 local function value_of(f)
+  -- --profile, the global flag or a command's own of that name: a profile
+  if f.long == require("nt3.cli.registry").PROFILE_FLAG.long and f.value then return "profiles" end
   if type(f.complete) == "table" then return "words", safe(f.complete) end
   if glob(f.complete) then return "files", glob(f.complete) end
   if f.value == "file" then return "files", "*" end
@@ -122,6 +128,9 @@ local function bash(cmds, names)
             table.concat(spellings, "|"), table.concat(what, " "))
         elseif kind == "files" then
           values[#values + 1] = ("        %s) _nt3_files '%s'; return;;"):format(table.concat(spellings, "|"), what)
+        elseif kind == "profiles" then
+          values[#values + 1] = ("        %s) COMPREPLY=($(compgen -W \"$(%s)\" -- \"$cur\")); return;;"):format(
+            table.concat(spellings, "|"), PROFILES)
         else
           for _, sp in ipairs(spellings) do nothing[#nothing + 1] = sp end
         end
@@ -219,6 +228,8 @@ local function zvalue(f)
     return "(" .. table.concat(list, " ") .. ")"
   elseif kind == "files" then
     return what == "*" and "_files" or ('_files -g "%s"'):format(what)
+  elseif kind == "profiles" then
+    return "{compadd -- $(" .. PROFILES .. ")}"
   end
   return " "
 end
@@ -343,6 +354,8 @@ local function fish(cmds)
           parts[#parts + 1] = "-x -a " .. fq(table.concat(what, " "))
         elseif kind == "files" then
           parts[#parts + 1] = what == "*" and "-r -F" or ("-x -a " .. fq(fish_suffix(what)))
+        elseif kind == "profiles" then
+          parts[#parts + 1] = "-x -a " .. fq("(" .. PROFILES .. ")")
         else
           parts[#parts + 1] = "-x"
         end
@@ -367,9 +380,12 @@ local generators = { bash = bash, zsh = zsh, fish = fish }
 return {
   name = "completion",
   summary = "Print a shell completion script (bash, zsh or fish)",
-  args = { "shell" },
+  args = { "shell?" },
   complete = SHELLS,
   uses_token = false,
+  flags = {
+    { long = "profiles", help = "Print the profile names, one a line (what the scripts complete --profile to)" },
+  },
   description = [[
 The script is generated from the commands nt3 knows right now, built-in and
 user commands alike, with their flags. Regenerate it after adding a command.]],
@@ -378,8 +394,15 @@ user commands alike, with their flags. Regenerate it after adding a command.]],
     "mkdir -p ~/.zfunc && nt3 completion zsh > ~/.zfunc/_nt3     # fpath=(~/.zfunc $fpath) in ~/.zshrc",
     "mkdir -p ~/.config/fish/completions && nt3 completion fish > ~/.config/fish/completions/nt3.fish",
   },
-  run = function(_, ctx)
+  run = function(opts, ctx)
     local shell = ctx.args[1]
+    if opts.profiles then
+      if shell then cli.usage_error("--profiles takes no shell", ctx.command) end
+      local names = safe(require("nt3.config").profiles())
+      if #names > 0 then cli.out(table.concat(names, "\n"), "\n") end
+      return 0
+    end
+    if not shell then cli.usage_error("which shell? bash, zsh or fish", ctx.command) end
     local generate = generators[shell]
     if not generate then
       cli.usage_error(('unsupported shell "%s" (choose one of: %s)'):format(shell, table.concat(SHELLS, ", ")),

@@ -27,12 +27,22 @@ return {
       cli.out(cli.help_text())
       return 0
     end
-    local topic = require("nt3.cli.help").TOPICS[name]
+    local help = require "nt3.cli.help"
+    local topic = help.TOPICS[name]
     if topic then
       cli.out(topic())
       return 0
     end
-    local cmd = cli.find(name) or cli.unknown_command(name)
+    local cmd = cli.find(name)
+    if not cmd then
+      -- a topic is as likely meant as a command: `nt3 help env`
+      local topics = {}
+      for t in pairs(help.TOPICS) do topics[#topics + 1] = t end
+      table.sort(topics)
+      local near = help.suggest(name, topics)
+      cli.usage_error(('unknown command or topic "%s"%s'):format(name,
+        near and (' (did you mean "%s"?)'):format(near) or "; run 'nt3 help' for the list"))
+    end
     cli.out(cli.usage(cmd))
     return 0
   end,

@@ -60,10 +60,21 @@ end
 -- the steps of a login
 ---------------------------------------------------------------------------
 
+-- Requests go to <api_url>/api/v1/...: a URL that already ends in a path
+-- (https://host/api/v1) doubles it. Said once, it is then plain to see.
+local function warn_path(url, name)
+  local origin, path = url:match("^(%a[%w+.-]*://[^/?#]*)(/[^?#]*)")
+  if path and path ~= "/" then
+    cli.warn(("%s %s has a path (%s): it should be the server's base URL, %s; requests go to %s/api/v1/..."):format(
+      name, url, path, origin, url))
+  end
+end
+
 local function checked_url(opts)
   if not opts.api_url then return nil end
   local url, why = config.validate_url(opts.api_url)
   if not url then cli.fail(why) end
+  warn_path(url, "the API URL")
   return url
 end
 
@@ -101,6 +112,7 @@ local function target_url(url)
   if override and override ~= "" then
     local u, why = config.validate_url(override)
     if not u then return nil, "NT3_API_URL is not usable: " .. why end
+    warn_path(u, "NT3_API_URL")
     return u
   end
   return url or config.DEFAULT_API_URL
@@ -117,16 +129,18 @@ local function verify(token, url)
     path = ME, credential = { token = token, api_url = api_url, warnings = {} },
     retries = 0, connect_timeout = 10, timeout = 30,
   }
+  -- the URL really asked, so a doubled path shows
+  local asked = api_url .. ME
   if account ~= nil then
     if type(account) ~= "table" then
-      return { unverified = ("the API at %s answered GET %s with something other than an account"):format(api_url, ME),
+      return { unverified = ("the API answered GET %s with something other than an account"):format(asked),
         url = api_url }
     end
     return { ok = true, account = account, url = api_url }
   end
   if code == 401 or code == 403 then return { rejected = code, url = api_url } end
   if type(code) == "number" then
-    return { unverified = ("the API at %s answered GET %s with HTTP %d"):format(api_url, ME, code), url = api_url }
+    return { unverified = ("the API answered GET %s with HTTP %d"):format(asked, code), url = api_url }
   end
   return { unverified = ("could not reach the API at %s (%s)"):format(api_url, tostring(err)), url = api_url }
 end
@@ -320,12 +334,15 @@ return {
 Saves an API token so every later command uses it. With no -t, asks for the
 token on the terminal (typed characters show as *), or reads it from stdin
 when stdin is not a terminal: echo "$TOKEN" | nt3 login (one token on one
-line; white space around it is trimmed, more lines are refused)
+line; white space around it is trimmed, more lines are refused). That is
+the safe form for scripts: a -t token is visible to other local users (ps,
+/proc/<pid>/cmdline) until nt3 has parsed it and overwritten it with x's.
 
 Tokens start with "entri_". The token goes to ~/.nt3/config.json (mode 600,
 directory 700), or with --local to .nt3.local.json in the current directory
 (mode 600), which takes priority over the global config in that directory.
-Token priority: NT3_API_TOKEN, then ./.nt3.local.json, then ~/.nt3/config.json.
+Token priority: NT3_API_TOKEN, --profile, NT3_PROFILE, ./.nt3.local.json,
+~/.nt3/config.json.
 Run 'nt3 status' to see which token is active.
 
 Before saving, the token is checked with GET /api/v1/me at the API URL it
@@ -354,8 +371,10 @@ has 30 seconds, and the first line it prints is the token.]],
     "nt3 login --local --profile staging",
   },
   flags = {
-    { short = "t", long = "token", value = "token", help = "API token (skips the interactive prompt)" },
-    { short = "u", long = "api-url", value = "url", help = "Custom API URL (default: https://app.nt3.io)" },
+    { short = "t", long = "token", value = "token", secret = true,
+      help = "API token (skips the interactive prompt; visible to other local users until parsed: prefer stdin)" },
+    { short = "u", long = "api-url", value = "url",
+      help = "Custom API URL, the server's base without /api/v1 (default: https://app.nt3.io)" },
     { short = "l", long = "local", help = "Save credentials to .nt3.local.json instead of the global config" },
     { long = "profile", value = "name",
       help = "Save into this profile of ~/.nt3/config.json (with --local: use it here)" },

@@ -56,24 +56,6 @@ local function held(rec)
   return "no token"
 end
 
--- The folders above this one that hold a .nt3.local.json: it applies only
--- in its own folder (the documented current-directory rule), which
--- surprises whoever runs nt3 one folder down. A few lstat calls, no reads.
-local function local_files_above()
-  local fs, env = require "nt3.fs", require "nt3.env"
-  local cwd = env.cwd()
-  if not cwd then return nil end
-  local dir = cwd
-  while true do
-    dir = dir:match("^(.*)/[^/]*$")
-    if dir == nil then return nil end
-    local path = (dir == "" and "" or dir) .. "/" .. config.LOCAL_NAME
-    local st = fs.lstat(path)
-    if st then return path end
-    if dir == "" then return nil end
-  end
-end
-
 -- GET /api/v1/me with the active token, through nt3.api like every other
 -- authenticated request (one place writes Bearer, User-Agent, NT3_CA_FILE).
 -- HTTP is loaded only here: a plain `nt3 status` must not pay for libcurl.
@@ -155,14 +137,8 @@ local function facts(sources, cred)
     if rec.state == "invalid" and cred then out.warnings[#out.warnings + 1] = rec.error end
   end
   out.profiles = profile_list(sources, cred)
-  local above = local_files_above()
-  if above then
-    out.local_file_above = above
-    -- a folder's name is anyone's text: one printable line (--json keeps
-    -- the path itself in local_file_above)
-    out.notes = json.array { ("%s applies only in its own folder, not in this subfolder; run nt3 there, or"
-      .. " 'nt3 login --local' here"):format(require("nt3.policy").sanitize(config.display(above), 300)) }
-  end
+  -- resolution warns when it applies (cred.warnings, below)
+  out.local_file_above = config.local_file_above()
   if cred then
     out.source, out.path, out.display = cred.source, cred.path, cred.display
     out.profile = cred.profile
@@ -215,7 +191,6 @@ local function print_text(f, sources, cred)
     cli.print("  Other profiles (use one with --profile NAME or NT3_PROFILE=NAME):")
     for _, line in ipairs(others) do cli.print(line) end
   end
-  for _, n in ipairs(f.notes or {}) do cli.print("  Note:     " .. n) end
   if f.check then
     if f.check.ok then
       cli.print("  Account:  " .. account_text(f.check.account))

@@ -132,8 +132,11 @@ local function is_flag(word, by_long, by_short)
   return false
 end
 
--- "unknown flag: --<name>", naming the nearest flag of the command
-local function unknown_flag(name, by_long)
+-- "unknown flag: --<name>", naming the nearest flag of the command, or
+-- what the command says instead of a flag people expect (api's --jq)
+local function unknown_flag(name, by_long, cmd)
+  local instead = type(cmd.unknown_flags) == "table" and cmd.unknown_flags[name]
+  if type(instead) == "string" then return ("unknown flag: --%s (%s)"):format(name, instead) end
   local longs = { "help" }
   for long in pairs(by_long) do longs[#longs + 1] = long end
   table.sort(longs)
@@ -179,7 +182,7 @@ function M.parse(cmd, argv)
         opts.help = true
       else
         local f = by_long[name]
-        if not f then return nil, unknown_flag(name, by_long) end
+        if not f then return nil, unknown_flag(name, by_long, cmd) end
         if f.value then
           if value == nil then
             local err
@@ -425,6 +428,12 @@ function M.run_command(cmd, argv, invoked_as)
       args = ('%s (did you mean "%s %s"?)'):format(args, PROGRAM, unexpected)
     end
     M.usage_error(args, cmd)
+  end
+  -- a secret flag's value (login -t) leaves the process's arguments, which
+  -- every local user can read (ps, /proc/<pid>/cmdline), once parsed
+  for _, f in ipairs(cmd.flags or {}) do
+    local value = f.secret and opts[key_of(f)]
+    if type(value) == "string" then embedded.hide_arg(value) end
   end
   if opts.help then
     io.stdout:write(M.usage(cmd))

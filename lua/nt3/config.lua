@@ -227,6 +227,39 @@ local function url_surprise(list, active)
   end
 end
 
+-- config.local_file_above() -> the path of a .nt3.local.json in a folder
+-- above the current one | nil. It applies only in its own folder (the
+-- current-directory rule: a folder's token never reaches further, so a
+-- cloned repository's file cannot follow you into its parent or beyond it),
+-- which surprises whoever runs nt3 one folder down. The search stops at a
+-- repository's root (a folder holding .git) and at a file-system boundary;
+-- a few lstat calls, no reads.
+function M.local_file_above()
+  local fs = require "nt3.fs"
+  local cwd = env.cwd()
+  local top = cwd and fs.lstat(cwd)
+  if not top then return nil end
+  local dir = cwd
+  while dir ~= "" and not fs.lstat(dir .. "/.git") do
+    dir = dir:match("^(.*)/[^/]*$")
+    local st = fs.lstat(dir == "" and "/" or dir)
+    if not st or st.dev ~= top.dev then return nil end
+    local path = dir .. "/" .. M.LOCAL_NAME
+    if fs.lstat(path) then return path end
+  end
+  return nil
+end
+
+-- The note about a folder's file above this one, when nothing here took
+-- its place and the token (if any) comes from the global file.
+local function above_note(list, active)
+  if list["local"].state ~= "missing" or (active and active.source ~= "global") then return nil end
+  local above = M.local_file_above()
+  if not above then return nil end
+  return ("%s applies only in its own folder, not in this subfolder%s; run nt3 there, or 'nt3 login --local' here")
+    :format(store.display(above), active and (", so the token of %s is used"):format(active.display) or "")
+end
+
 -- config.resolve(list) -> cred | nil, message, kind  (from config.sources())
 -- Runs no credential command: cred.token is nil until config.token(cred).
 function M.resolve(list)
@@ -240,6 +273,7 @@ function M.resolve(list)
       local url, url_source = api_url_for(rec)
       if not url then return nil, url_source, "invalid" end
       warnings[#warnings + 1] = url_surprise(list, rec)
+      warnings[#warnings + 1] = above_note(list, rec)
       return {
         token = rec.token,
         credential_command = rec.command,
@@ -255,7 +289,8 @@ function M.resolve(list)
       }
     end
   end
-  return nil, "not logged in; run 'nt3 login' to authenticate", "not_logged_in"
+  local note = above_note(list, nil)
+  return nil, "not logged in; run 'nt3 login' to authenticate" .. (note and " (" .. note .. ")" or ""), "not_logged_in"
 end
 
 -- The one line about a credential command that gave no token: what(program).

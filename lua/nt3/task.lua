@@ -38,6 +38,7 @@ local function new_scheduler()
     transfers = {}, -- transfer -> task waiting for it
     alive = 0,
     unwaited = {},  -- failed tasks nobody waited for
+    unread = {},    -- task.map calls where every item failed and nobody read the errors
     all = {},       -- every task, to close what is left if the loop fails
   }
 end
@@ -204,6 +205,8 @@ function M.run(fn, ...)
   local failed = next(s.unwaited)
   if not main.ok then error(main.error, 0) end
   if failed then error("a task failed and nothing waited for it: " .. tostring(failed.error), 0) end
+  local unread = next(s.unread)
+  if unread then error(s.unread[unread], 0) end
   return table.unpack(main.results, 1, main.results.n)
 end
 
@@ -281,7 +284,14 @@ function M.map(list, fn, opts)
   if math.type(limit) ~= "integer" or limit < 1 then
     check.fail(3, "map", "concurrency must be a whole number of 1 or more")
   end
-  if not current then return M.run(M.map, list, fn, opts) end
+  if not current then
+    -- outside a task the caller gets the errors only once the run is over
+    return M.run(function()
+      local results, errors = M.map(list, fn, opts)
+      if errors then local _ = #errors end
+      return results, errors
+    end)
+  end
   local n = #list
   local results, errors = { n = n }, nil
   local nexti, first_error = 0, nil
@@ -307,6 +317,20 @@ function M.map(list, fn, opts)
   for w = 1, math.min(limit, n) do workers[w] = M.spawn(worker) end
   for _, w in ipairs(workers) do M.wait(w) end
   if first_error and opts.fail_fast then error(first_error, 0) end
+  if n > 0 and errors and #errors == n then
+    -- Every item failed: task.run raises that at the end unless the errors
+    -- were read (indexed, pairs, ipairs, #), so a script that ignores them
+    -- cannot end with exit 0 and no output.
+    local s, store, mark = current, errors, {}
+    s.unread[mark] = ("task.map: all %d items failed and nothing read the errors; the first: %s")
+      :format(n, tostring(first_error))
+    local function read() s.unread[mark] = nil end
+    errors = setmetatable({}, {
+      __index = function(_, k) read() return store[k] end,
+      __pairs = function() read() return next, store, nil end,
+      __len = function() read() return n end,
+    })
+  end
   return results, errors
 end
 

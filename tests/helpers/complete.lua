@@ -20,7 +20,20 @@ local M = {}
 -- assertion: the bound is generous and only stops a hang.
 local LIMIT = { "-k", "5", "120" }
 
+-- a directory holding `nt3` (the binary under test), for PATH: the scripts
+-- ask nt3 for the profile names when they complete --profile
+local bin
+local function nt3_on_path()
+  if not bin then
+    bin = sh.tmpdir()
+    assert(os.execute("ln -s " .. sh.quote(sh.bin) .. " " .. sh.quote(bin .. "/nt3")))
+  end
+  return bin .. ":" .. os.getenv("PATH")
+end
+
 local function shell(argv, opts)
+  opts.env = opts.env or {}
+  opts.env.PATH = opts.env.PATH or nt3_on_path()
   local args = {}
   for _, a in ipairs(LIMIT) do args[#args + 1] = a end
   for _, a in ipairs(argv) do args[#args + 1] = a end
@@ -192,9 +205,7 @@ function M.fish(script, lines, opts)
     local dir = home .. "/.config/fish/completions"
     assert(os.execute("mkdir -p " .. sh.quote(dir)))
     sh.spit(dir .. "/nt3.fish", script)
-    local bin = sh.tmpdir()
-    assert(os.execute("ln -s " .. sh.quote(sh.bin) .. " " .. sh.quote(bin .. "/nt3")))
-    env.PATH = bin .. ":" .. os.getenv("PATH")
+    env.PATH = nt3_on_path()
   else
     argv[#argv + 1] = "--no-config"
     env.NT3_FSOURCE = write("nt3.fish", script)

@@ -15,7 +15,8 @@ starts it, waits for that file and stops it.
 Routes (any method unless said otherwise; JSON bodies unless said):
 
   /echo, /api/v1/echo
-      {"method", "path", "query": {name: last value}, "headers": {lower-case
+      {"method", "path", "query": {name: last value}, "query_list": [[name,
+      value], ...] every query parameter in order, "headers": {lower-case
       name: value, repeated ones joined with ", "}, "header_list": [[name,
       value], ...] every request header line as received, in order, "body": text}
   /status/<n>
@@ -295,6 +296,7 @@ class Handler(BaseHTTPRequestHandler):
         if route in ("/echo", "/api/v1/echo"):
             return self.send(200, {
                 "method": self.command, "path": url.path, "query": dict(query),
+                "query_list": [[n, v] for n, v in query],
                 "headers": headers_of(self.headers),
                 "header_list": [[n, v] for n, v in self.headers.items()],
                 "body": body.decode("utf-8", "replace"),

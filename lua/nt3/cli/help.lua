@@ -124,13 +124,15 @@ function M.nearest(name, candidates)
   if best and best_d <= math.max(2, #name // 3) then return best end
 end
 
--- cli.suggest(name) -> the nearest command name, if any is near enough
-function M.suggest(name)
+-- cli.suggest(name[, more]) -> the nearest command name (or alias, or
+-- word of the list more: help's topics), if any is near enough
+function M.suggest(name, more)
   local names = {}
   for _, cmd in ipairs(require("nt3.cli.user").commands()) do
     names[#names + 1] = cmd.name
     for _, alias in ipairs(cmd.aliases or {}) do names[#names + 1] = alias end
   end
+  for _, word in ipairs(more or {}) do names[#names + 1] = word end
   return M.nearest(name, names)
 end
 
@@ -169,7 +171,7 @@ function M.help_text()
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Run 'nt3 help <command>' or 'nt3 <command> --help' for a command's options."
   lines[#lines + 1] = "Run 'nt3 help environment' for the NT3_* variables nt3 reads."
-  lines[#lines + 1] = "Run 'nt3 --version' for the version, and 'man nt3' for the manual."
+  lines[#lines + 1] = "Run 'nt3 --version' (or 'nt3 version') for the version, and 'man nt3' for the manual."
   return table.concat(lines, "\n") .. "\n"
 end
 

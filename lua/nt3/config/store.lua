@@ -398,7 +398,15 @@ function M.read(scope)
     end
     return rec
   end
-  local data, why = M.parse(text, rec.display)
+  -- zero bytes are nobody's data (a `touch`, an editor's new file): an
+  -- empty account, which the next write fills; any other text that is not
+  -- a valid file is refused and kept as it is
+  local data, why
+  if text == "" then
+    data, text = {}, nil
+  else
+    data, why = M.parse(text, rec.display)
+  end
   if not data then
     rec.state, rec.error = "invalid", why
     return rec
