@@ -277,9 +277,13 @@ describe("nt3 status, one folder below a .nt3.local.json", function()
     auth.write(parent .. "/.nt3.local.json", json.encode({ token = LOCAL_TOKEN }), "600")
     local out = u.run({ "status" }, { cwd = parent .. "/sub" })
     assert.are.equal(0, out.code, out.stderr)
-    assert.matches("\n  Note:     [^\n]*/repo%?%]0;owned%?%?x/%.nt3%.local%.json applies only in its own folder", out.stdout)
-    assert.is_nil(out.stdout:find("[\27\7]"))
-    assert.is_nil(out.stdout:find("\226\128\174", 1, true))
+    -- the warning every token-using command gives (nt3.config), on stderr
+    assert.matches("nt3: warning: [^\n]*/repo%?%]0;owned%?%?x/%.nt3%.local%.json applies only in its own folder",
+      out.stderr)
+    for _, text in ipairs({ out.stdout, out.stderr }) do
+      assert.is_nil(text:find("[\27\7]"))
+      assert.is_nil(text:find("\226\128\174", 1, true))
+    end
     -- the JSON keeps the path itself
     local facts = json.decode(u.run({ "status", "--json" }, { cwd = parent .. "/sub" }).stdout)
     assert.are.equal(parent .. "/.nt3.local.json", facts.local_file_above)

@@ -1,5 +1,6 @@
 -- nt3 api <path>: an authenticated request to the nt3 API, like `gh api`.
-local error, io, ipairs, load, math, next, pairs = error, io, ipairs, load, math, next, pairs
+local error, getmetatable, io, ipairs, load, math = error, getmetatable, io, ipairs, load, math
+local next, pairs = next, pairs
 local pcall, require, select, string, table = pcall, require, select, string, table
 local tonumber, tostring, type, utf8 = tonumber, tostring, type, utf8
 local cli = require "nt3.cli"

@@ -1,7 +1,7 @@
 -- nt3 help [command|topic]: the command list, one command's options, or a
 -- topic (environment); --man prints the manual page, made from the same
 -- tables (the build installs it as nt3(1)).
-local require = require
+local pairs, require, table = pairs, require, table
 local cli = require "nt3.cli"
 
 return {
