@@ -587,6 +587,18 @@ describe("nt3 api against a server's escape sequences", function()
     assert.are.equal(body .. "\n", out.stdout, out.stderr)
   end)
 
+  it("--filter on a terminal prints a string or a table as printable text, through a pipe as sent", function()
+    local body = '{"name":"a' .. CSI .. '[2Jb' .. RLO .. 'c"}'
+    for _, filter in ipairs { "data.name", "data" } do
+      local r, text = on_terminal { "api", raw { body = body }, "--filter", filter }
+      assert.are.equal(0, r.code, text)
+      assert_safe(text)
+      assert.truthy(text:find("a?[2Jb?c", 1, true), text)
+    end
+    local out = at.nt3(srv, { "api", raw { body = body }, "--filter", "data.name" })
+    assert.are.equal("a" .. CSI .. "[2Jb" .. RLO .. "c\n", out.stdout, out.stderr)
+  end)
+
   it("names the host of a refused redirect as printable text (nt3.http's message, printed by a script)", function()
     local path = raw { status = "302", h = { "Location:http://evil" .. RLO .. "x.example/p?secret=1" } }
     local out = at.script(srv, ([[

@@ -238,7 +238,8 @@ local function print_body(res)
 end
 
 -- A value as --filter prints it: a string raw, a table as JSON (indented
--- on a terminal), nothing for nil, anything else as tostring does.
+-- on a terminal), nothing for nil, anything else as tostring does. On a
+-- terminal it is printable text: the data came from the server.
 local function print_value(value)
   local json = require "nt3.json"
   if value == nil then return end
@@ -246,11 +247,11 @@ local function print_value(value)
     local text, err
     if is_tty() then text, err = json.pretty(value) else text, err = json.encode(value) end
     if not text then cli.fail("--filter: its result cannot be written as JSON: " .. tostring(err)) end
-    cli.out(text, "\n")
+    cli.out(for_terminal(text), "\n")
   elseif value == json.null then
     cli.out("null\n")
   else
-    cli.out(tostring(value), "\n")
+    cli.out(for_terminal(tostring(value)), "\n")
   end
 end
 
