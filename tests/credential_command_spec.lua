@@ -347,6 +347,41 @@ describe("nt3.proc", function()
     assert.are.equal("0\n1\n2\n3\n0\n", out.stdout)
   end)
 
+  it("closes them also where close_range fails (ENOSYS: an old kernel, a seccomp filter)", function()
+    -- a launcher that makes close_range fail with ENOSYS for nt3 and all it
+    -- starts (a seccomp filter: nr 436 on x86_64 and aarch64), then runs nt3
+    local launcher = sh.tmpdir() .. "/no-close-range.py"
+    sh.spit(launcher, [[
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+code = b"".join(struct.pack("HBBI", *ins) for ins in [
+    (0x20, 0, 0, 0),                 # load the system call number
+    (0x15, 0, 1, 436),               # close_range?
+    (0x06, 0, 0, 0x00050000 | 38),   # then fail with ENOSYS
+    (0x06, 0, 0, 0x7fff0000),        # else allow
+])
+buf = ctypes.create_string_buffer(code)
+class Prog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+prog = Prog(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p))
+assert libc.prctl(38, 1, 0, 0, 0) == 0          # PR_SET_NO_NEW_PRIVS
+assert libc.prctl(22, 2, ctypes.byref(prog), 0, 0) == 0, ctypes.get_errno()  # SECCOMP_MODE_FILTER
+os.execv(sys.argv[1], sys.argv[1:])
+]])
+    local out = sh.run({ launcher, sh.bin, "run", sh.script([[
+      local f = assert(io.open("/dev/null"))  -- a descriptor of nt3's own
+      local probe = assert(require("nt3.proc").run({ "/usr/bin/python3", "-c",
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+          .. "print(ctypes.get_errno() if libc.syscall(436, 3, 3, 0) else 0)" }))
+      local out, status = require("nt3.proc").run({ "/bin/ls", "/proc/self/fd" })
+      f:close()
+      io.write(probe, out, status, "\n")
+    ]]) }, { bin = "/usr/bin/python3" })
+    assert.are.equal(0, out.code, out.stderr)
+    -- close_range did fail (errno 38), and still only 0, 1, 2 and ls's own
+    assert.are.equal("38\n0\n1\n2\n3\n0\n", out.stdout)
+  end)
+
   it("bounds the output and the time, and reports a signal", function()
     local out = sh.run({ "run", sh.script([[
       local proc = require "nt3.proc"
