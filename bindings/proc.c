@@ -3,9 +3,20 @@
  * commands (a keyring, a password manager) that hand nt3 a token.
  *
  * What it will not do is the point: no shell, no PATH search (the program
- * is an absolute path), nothing inherited but the environment (stdin is
- * /dev/null, every descriptor above stderr is closed), a bounded run time
- * (then SIGKILL) and bounded output. No system(), no popen().
+ * is an absolute path), nothing inherited but the environment, less
+ * NT3_API_TOKEN (stdin is /dev/null, every descriptor above stderr is
+ * closed), a bounded run time and bounded output. No system(), no popen().
+ *
+ * The child leads a process group of its own, and nt3 ends that whole
+ * group: at the time limit, when the output outgrows its bound, and when
+ * nt3 is interrupted (SIGINT, SIGTERM, SIGHUP, SIGQUIT) -- a program that
+ * ignores SIGINT, or a grandchild it left behind, does not outlive nt3.
+ * Ending is SIGTERM, then SIGKILL after a grace period, and nt3 waits for
+ * the child. Under `nt3 run` the script's Ctrl-C handler notes the signal
+ * (nt3_interrupt_pending) and Lua raises "interrupted" once proc.run
+ * returns; a signal still at its default action is caught only while the
+ * child runs, then raised again with the default back, so it ends nt3 as
+ * it would have.
  *
  * All arguments are checked and the output buffer is allocated before the
  * first pipe is made; from then on no Lua function that could raise is
@@ -17,6 +28,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +43,7 @@
 #define OUTPUT_MAX (16 * 1024 * 1024)
 #define STDERR_KEEP 4096
 #define ARGS_MAX 256
+#define GRACE 2.0 /* seconds between SIGTERM and SIGKILL */
 
 extern char **environ;
 
@@ -43,7 +56,47 @@ struct run {
   size_t errlen;
   int status;            /* from waitpid, once reaped */
   int reaped, timed_out, overflow;
+  int interrupted;       /* the signal that cut the run short, or 0 */
 };
+
+/* Signals that end nt3 and so, first, the child's group. */
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+#define NSTOP (sizeof stop_signals / sizeof stop_signals[0])
+
+/*
+ * The only global mutable state, as a signal handler needs it: the stop
+ * signal that arrived while a child ran and its default action was ours to
+ * replace. Cleared before the handler is installed.
+ */
+static volatile sig_atomic_t got_signal;
+
+static void on_stop(int sig) { got_signal = sig; }
+
+/* For each stop signal still at its default action: catch it (no
+ * SA_RESTART, so a wait is cut short). taken[i] says which were. */
+static void take_signals(struct sigaction *old, int *taken) {
+  got_signal = 0;
+  for (size_t i = 0; i < NSTOP; i++) {
+    taken[i] = 0;
+    if (sigaction(stop_signals[i], NULL, &old[i]) < 0) continue;
+    if ((old[i].sa_flags & SA_SIGINFO) || old[i].sa_handler != SIG_DFL) continue;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigemptyset(&sa.sa_mask);
+    taken[i] = sigaction(stop_signals[i], &sa, NULL) == 0;
+  }
+}
+
+/* Puts the default actions back, and raises a signal that came meanwhile:
+ * it ends nt3, as it would have had the child not been running. */
+static void give_signals(const struct sigaction *old, const int *taken) {
+  for (size_t i = 0; i < NSTOP; i++)
+    if (taken[i]) sigaction(stop_signals[i], &old[i], NULL);
+  int sig = got_signal;
+  got_signal = 0;
+  if (sig) raise(sig);
+}
 
 /* --- arguments --------------------------------------------------------------- */
 
@@ -92,18 +145,51 @@ static int above_stdio(int fd) {
   return moved;
 }
 
-static void close_from(int low, int keep) {
-  if (keep > low) close_range((unsigned)low, (unsigned)keep - 1, 0);
-  close_range((unsigned)(keep >= low ? keep + 1 : low), ~0U, 0);
+/* Closes every descriptor from low up, but keep. Where close_range fails
+ * (ENOSYS: a kernel older than 5.9, or a seccomp filter), one close per
+ * descriptor up to the limit the parent read (`limit`). */
+static void close_from(int low, int keep, int limit) {
+  int ok = 1;
+  if (keep > low && close_range((unsigned)low, (unsigned)keep - 1, 0) < 0) ok = 0;
+  if (ok && close_range((unsigned)(keep >= low ? keep + 1 : low), ~0U, 0) == 0) return;
+  for (int fd = low; fd < limit; fd++)
+    if (fd != keep) close(fd);
+}
+
+/* The highest descriptor number the child could hold, plus one. */
+static int fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > (rlim_t)1 << 20)
+    return 1 << 20;
+  return (int)rl.rlim_cur;
+}
+
+/* environ less NT3_API_TOKEN, in a block of Lua's (on the stack): a
+ * keyring helper has no business with the token the user set for nt3, and
+ * a program that logs its environment would write it down. */
+static char **child_environ(lua_State *L) {
+  static const char drop[] = "NT3_API_TOKEN=";
+  size_t n = 0;
+  while (environ[n]) n++;
+  char **env = lua_newuserdatauv(L, sizeof *env * (n + 1), 0);
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (strncmp(environ[i], drop, sizeof drop - 1) != 0) env[k++] = environ[i];
+  env[k] = NULL;
+  return env;
 }
 
 /* After fork: async-signal-safe calls only. The exec status pipe is
  * close-on-exec, so the parent reads 0 bytes when execve worked, or errno. */
-static void child(const char **argv, int out_w, int err_w, int status_w) {
+static void child(const char **argv, char **env, int limit, int out_w, int err_w, int status_w) {
+  /* a group of its own, which nt3 can end whole; the parent sets it too,
+   * whichever runs first */
+  setpgid(0, 0);
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0) goto fail;
-  close_from(3, status_w);
-  /* an ignored SIGPIPE or a blocked signal would survive execve */
+  close_from(3, status_w, limit);
+  /* an ignored SIGPIPE or a blocked signal would survive execve (a caught
+   * one does not: execve puts its default back) */
   struct sigaction dfl;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL;
@@ -111,7 +197,7 @@ static void child(const char **argv, int out_w, int err_w, int status_w) {
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  execve(argv[0], (char *const *)argv, environ);
+  execve(argv[0], (char *const *)argv, env);
 fail:;
   int e = errno;
   ssize_t w = write(status_w, &e, sizeof e);
@@ -182,6 +268,11 @@ static void collect(struct run *r, double timeout) {
       if (left * 1000 < wait_ms) wait_ms = (int)(left * 1000) + 1;
     }
     int ready = poll(p, (nfds_t)n, wait_ms);
+    int sig = got_signal ? got_signal : nt3_interrupt_pending() ? SIGINT : 0;
+    if (sig && !r->reaped) {
+      r->interrupted = sig;
+      return;
+    }
     if (ready < 0 && errno != EINTR) return;
     /* exited, and what it wrote has been read */
     if (r->reaped && ready <= 0) return;
@@ -194,15 +285,28 @@ static void collect(struct run *r, double timeout) {
   }
 }
 
+/* Ends the child's group, unless the child has exited: SIGTERM (and
+ * SIGCONT, for one stopped), up to GRACE seconds for the child to go, then
+ * SIGKILL; and reaps it. The group is signalled only while the child is
+ * unreaped, so its id cannot have been reused. */
 static void finish(struct run *r) {
   if (r->out >= 0) close(r->out);
   if (r->err >= 0) close(r->err);
   r->out = r->err = -1;
-  if (!r->reaped) {
-    kill(r->pid, SIGKILL);
-    while (waitpid(r->pid, &r->status, 0) < 0 && errno == EINTR) {}
-    r->reaped = 1;
+  try_reap(r);
+  if (r->reaped) return;
+  kill(-r->pid, SIGTERM);
+  kill(-r->pid, SIGCONT);
+  double deadline = now() + GRACE;
+  while (!r->reaped && now() < deadline) {
+    struct timespec slice = {0, 10 * 1000 * 1000};
+    nanosleep(&slice, NULL);
+    try_reap(r);
   }
+  if (r->reaped) return;
+  kill(-r->pid, SIGKILL);
+  while (waitpid(r->pid, &r->status, 0) < 0 && errno == EINTR) {}
+  r->reaped = 1;
 }
 
 static int failed(lua_State *L, const char *message, const char *code) {
@@ -214,7 +318,7 @@ static int failed(lua_State *L, const char *message, const char *code) {
 
 /* Makes the pipes and starts the child. Returns 0, or errno with every
  * descriptor closed. */
-static int start(struct run *r, const char **argv, int *exec_errno) {
+static int start(struct run *r, const char **argv, char **env, int *exec_errno) {
   int o[2], e[2], s[2];
   if (pipe2(o, O_CLOEXEC) < 0) return errno;
   if (pipe2(e, O_CLOEXEC) < 0) {
@@ -237,13 +341,15 @@ static int start(struct run *r, const char **argv, int *exec_errno) {
       return err;
     }
   }
+  int limit = fd_limit();
   pid_t pid = fork();
   if (pid < 0) {
     int err = errno;
     for (int j = 0; j < 6; j++) close(fds[j]);
     return err;
   }
-  if (pid == 0) child(argv, fds[1], fds[3], fds[5]);
+  if (pid == 0) child(argv, env, limit, fds[1], fds[3], fds[5]);
+  setpgid(pid, pid); /* EACCES once it has run execve: it did it itself */
   close(fds[1]);
   close(fds[3]);
   close(fds[5]);
@@ -262,7 +368,9 @@ static int start(struct run *r, const char **argv, int *exec_errno) {
  * opts: timeout (seconds, default 30), max_output (bytes of stdout, default
  * 64 KiB). status is the exit status; stderr its first 4 KiB. code:
  * "exec" (could not start it), "timeout", "output" (printed more than
- * max_output), "signal" (killed by a signal), "system" (no pipe, no fork). */
+ * max_output), "signal" (killed by a signal), "interrupted" (Ctrl-C under
+ * `nt3 run`: the error "interrupted" follows at once), "system" (no pipe,
+ * no fork). */
 static int proc_run(lua_State *L) {
   lua_settop(L, 2);
   const char **argv = check_argv(L, 1);
@@ -278,16 +386,23 @@ static int proc_run(lua_State *L) {
   r->buf = lua_newuserdatauv(L, r->max + 1, 0);
   r->out = r->err = -1;
 
-  int exec_errno = 0;
-  int err = start(r, argv, &exec_errno);
-  if (err) return failed(L, strerror(err), "system");
-  if (exec_errno) {
-    finish(r);
-    return failed(L, strerror(exec_errno), "exec");
-  }
-  collect(r, timeout);
-  finish(r);
+  char **env = child_environ(L);
 
+  struct sigaction old[NSTOP];
+  int taken[NSTOP];
+  take_signals(old, taken);
+  int exec_errno = 0;
+  int err = start(r, argv, env, &exec_errno);
+  if (err) {
+    give_signals(old, taken);
+    return failed(L, strerror(err), "system");
+  }
+  if (!exec_errno) collect(r, timeout);
+  finish(r);
+  give_signals(old, taken);
+  if (exec_errno) return failed(L, strerror(exec_errno), "exec");
+
+  if (r->interrupted) return failed(L, "interrupted", "interrupted");
   if (r->overflow) {
     lua_pushnil(L);
     lua_pushfstring(L, "printed more than %d bytes", (int)r->max);

@@ -223,6 +223,45 @@ describe("config.active", function()
   end)
 end)
 
+describe("the directory of the global file", function()
+  -- only the directory holding the file is checked: anyone who can write
+  -- there can replace the file; a sticky /tmp above it is fine
+  it("is refused when it is world-writable, sticky or not (a 1777 directory such as /tmp)", function()
+    local u = auth.user()
+    local parent = sh.tmpdir()
+    assert(os.execute("chmod 1777 " .. sh.quote(parent)))
+    local dir = parent .. "/conf"
+    auth.mkdir(dir)
+    auth.write(dir .. "/config.json", '{"token":"entri_confdir_00000001"}', "600")
+    assert.are.same({ "entri_confdir_00000001" },
+      { eval(u, "return config.active().token", { env = { NT3_CONFIG_DIR = dir } }) })
+    for _, mode in ipairs { "1777", "0777" } do
+      assert(os.execute(("chmod %s %s"):format(mode, sh.quote(dir))))
+      local c, msg, kind = eval(u, "return config.active()", { env = { NT3_CONFIG_DIR = dir } })
+      assert.is_false(c)
+      assert.are.equal("invalid", kind)
+      assert.are.equal(("refusing %s/config.json: its directory %s is writable by group or others (mode %s);"
+        .. " fix: chmod go-w %s"):format(dir, dir, mode, dir), msg)
+      local out = u.run({ "login", "-t", "entri_mine_000000001" }, { env = { NT3_CONFIG_DIR = dir } })
+      assert.are.equal(1, out.code)
+      assert.are.equal('{"token":"entri_confdir_00000001"}', sh.slurp(dir .. "/config.json"))
+    end
+  end)
+
+  it("~/.nt3, made 0755 by someone, is tightened back to 0700 on the next write", function()
+    local u = auth.user()
+    auth.mkdir(u.dir, "755")
+    local out = u.run({ "login", "-t", "entri_mine_000000001" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("700", sh.mode(u.dir))
+    assert.are.equal("600", sh.mode(u.global))
+    assert(os.execute("chmod 755 " .. sh.quote(u.dir)))
+    out = u.run({ "logout" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("700", sh.mode(u.dir))
+  end)
+end)
+
 describe("a relative NT3_CONFIG_DIR or HOME", function()
   it("is refused in one line rather than read from or written to the current directory", function()
     -- a cloned repository's .nt3/config.json must not become the global config

@@ -6,6 +6,7 @@ local sh = require "helpers.sh"
 local auth = require "helpers.auth_util"
 local server = require "helpers.server"
 local json = require "nt3.json"
+local job = require "helpers.job"
 
 local TOKEN = "entri_valid_from_command_01"
 
@@ -36,6 +37,33 @@ local function user_with_command(argv, extra)
   for k, v in pairs(extra or {}) do profile[k] = v end
   auth.write(u.global, json.encode { profiles = { vault = profile } }, "600")
   return u
+end
+
+-- Whether process pid is still running (a zombie is not).
+local function alive(pid)
+  local stat = sh.slurp("/proc/" .. pid .. "/stat")
+  return stat ~= nil and stat:match("^%d+ %b() (%a)") ~= "Z"
+end
+
+-- A program that ignores the signals named (e.g. "INT TERM"), records its
+-- pid and that of a grandchild it starts, and then sleeps: pids() -> the
+-- two, once both are written.
+local function stubborn(ignored)
+  local dir = sh.tmpdir()
+  local path = dir .. "/credential"
+  sh.spit(path, ("#!/bin/sh\ntrap '' %s\n/bin/sleep 60 &\necho $! >%s/grandchild\necho $$ >%s/pid\nwait\n")
+    :format(ignored, dir, dir))
+  assert(os.execute("chmod 700 " .. sh.quote(path)))
+  return path, function()
+    local child, grandchild
+    job.eventually(function()
+      child = tonumber(sh.slurp(dir .. "/pid") or "")
+      grandchild = tonumber(sh.slurp(dir .. "/grandchild") or "")
+      return child and grandchild
+    end, 30)
+    assert(child and grandchild, "the credential command never started")
+    return child, grandchild
+  end
 end
 
 local function bearer_seen()
@@ -98,6 +126,103 @@ describe("a credential command", function()
     assert.are.equal('nt3: the credential command of profile "vault" in ~/.nt3/config.json was stopped: '
       .. path .. " did not finish within 1 seconds (no exit status: killed); nothing was sent\n", out.stderr)
     assert.are.equal(before, #bearer_seen())
+  end)
+
+  it("that hangs ignoring SIGTERM is still ended after its time (SIGKILL), with what it started", function()
+    local path, pids = stubborn("TERM")
+    local u = user_with_command({ path }, { credential_timeout = 1 })
+    local j = u.spawn({ "api", "/api/v1/me", "--profile", "vault" })
+    local child, grandchild = pids()
+    local r = j.finish(30)
+    assert.is_true(r.ended, "nt3 waited for a child that ignores SIGTERM")
+    assert.are.equal(1, r.code)
+    assert.matches("did not finish within 1 seconds %(no exit status: killed%); nothing was sent\n$", r.stderr)
+    assert.is_false(alive(child))
+    assert.is_true(job.eventually(function() return not alive(grandchild) end, 10), "the grandchild outlived nt3")
+  end)
+
+  it("that exits non-zero has its stdout ignored, even a token", function()
+    local path = program("echo " .. TOKEN .. "; exit 3")
+    local u = user_with_command({ path })
+    local before = #bearer_seen()
+    local out = u.run({ "token", "--profile", "vault" })
+    assert.are.equal(1, out.code)
+    assert.are.equal("", out.stdout)
+    assert.matches("exited with status 3; nothing was sent\n$", out.stderr)
+    assert.is_nil(out.stderr:find(TOKEN, 1, true))
+    out = u.run({ "api", "/api/v1/me", "--profile", "vault" })
+    assert.are.equal(1, out.code)
+    assert.are.equal(before, #bearer_seen())
+  end)
+
+  it("gives each profile its own token: what one command printed is never another profile's", function()
+    local first, first_runs = program("echo entri_valid_from_first_01")
+    local second, second_runs = program("echo entri_valid_from_second_1")
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, json.encode { profiles = {
+      one = { credential_command = { first }, api_url = srv.url },
+      two = { credential_command = { second }, api_url = srv.url },
+    } }, "600")
+    local out = u.lua([[
+      local config = require "nt3.config"
+      for _, name in ipairs { "one", "two", "one", "two" } do
+        config.use_profile(name)
+        print(name, assert(config.active()).token)
+      end
+    ]])
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("one\tentri_valid_from_first_01\ntwo\tentri_valid_from_second_1\n"
+      .. "one\tentri_valid_from_first_01\ntwo\tentri_valid_from_second_1\n", out.stdout)
+    assert.are.equal(1, first_runs())
+    assert.are.equal(1, second_runs())
+  end)
+
+  it("does not get NT3_API_TOKEN in its environment", function()
+    local dir = sh.tmpdir()
+    local path = program("/usr/bin/env >" .. sh.quote(dir .. "/env") .. "\necho " .. TOKEN)
+    local u = auth.user()
+    local out = u.run({ "login", "--profile", "vault", "--credential-command", path, "-u", srv.url },
+      { env = { NT3_API_TOKEN = auth.CANARY, NT3_SPEC_MARK = "seen" } })
+    assert.are.equal(0, out.code, out.stderr)
+    local seen = assert(sh.slurp(dir .. "/env"))
+    assert.matches("\nNT3_SPEC_MARK=seen\n", "\n" .. seen)
+    assert.is_nil(seen:find("NT3_API_TOKEN", 1, true))
+    assert.is_nil(seen:find(auth.CANARY, 1, true))
+  end)
+
+  describe("when nt3 is interrupted while it runs", function()
+    it("under nt3 run: the child's whole group is ended at once and the script gets \"interrupted\"", function()
+      local path, pids = stubborn("INT")
+      local u = user_with_command({ path })
+      local j = u.spawn({ "run", sh.script([[
+        local api = require "nt3.api"
+        print(pcall(api.get, "/api/v1/me"))
+      ]]) }, { env = { NT3_PROFILE = "vault" } })
+      local child, grandchild = pids()
+      j.interrupt()
+      local r = j.finish(15)
+      assert.is_true(r.ended, "the interrupt waited for the credential command")
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("false\tinterrupted\n", r.stdout)
+      assert.is_false(alive(child))
+      assert.is_true(job.eventually(function() return not alive(grandchild) end, 10), "the grandchild outlived nt3")
+    end)
+
+    it("in a built-in command: the child's group is ended, and then nt3 by the signal", function()
+      for _, sig in ipairs { "INT", "TERM" } do
+        local path, pids = stubborn("INT")
+        local u = user_with_command({ path })
+        local j = u.spawn({ "api", "/api/v1/me", "--profile", "vault" })
+        local child, grandchild = pids()
+        j.signal(sig)
+        local r = j.finish(15)
+        assert.is_true(r.ended, sig)
+        assert.are.equal(128 + (sig == "INT" and 2 or 15), r.code, sig)
+        assert.is_true(job.eventually(function() return not alive(child) and not alive(grandchild) end, 10),
+          sig .. ": the credential command outlived nt3")
+      end
+    end)
   end)
 
   it("that prints junk is one line that never repeats the junk, and nothing is sent", function()
@@ -220,6 +345,41 @@ describe("nt3.proc", function()
     assert.are.equal(0, out.code, out.stderr)
     -- 0, 1, 2 and the one ls opened to list the directory
     assert.are.equal("0\n1\n2\n3\n0\n", out.stdout)
+  end)
+
+  it("closes them also where close_range fails (ENOSYS: an old kernel, a seccomp filter)", function()
+    -- a launcher that makes close_range fail with ENOSYS for nt3 and all it
+    -- starts (a seccomp filter: nr 436 on x86_64 and aarch64), then runs nt3
+    local launcher = sh.tmpdir() .. "/no-close-range.py"
+    sh.spit(launcher, [[
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+code = b"".join(struct.pack("HBBI", *ins) for ins in [
+    (0x20, 0, 0, 0),                 # load the system call number
+    (0x15, 0, 1, 436),               # close_range?
+    (0x06, 0, 0, 0x00050000 | 38),   # then fail with ENOSYS
+    (0x06, 0, 0, 0x7fff0000),        # else allow
+])
+buf = ctypes.create_string_buffer(code)
+class Prog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+prog = Prog(len(code) // 8, ctypes.cast(buf, ctypes.c_void_p))
+assert libc.prctl(38, 1, 0, 0, 0) == 0          # PR_SET_NO_NEW_PRIVS
+assert libc.prctl(22, 2, ctypes.byref(prog), 0, 0) == 0, ctypes.get_errno()  # SECCOMP_MODE_FILTER
+os.execv(sys.argv[1], sys.argv[1:])
+]])
+    local out = sh.run({ launcher, sh.bin, "run", sh.script([[
+      local f = assert(io.open("/dev/null"))  -- a descriptor of nt3's own
+      local probe = assert(require("nt3.proc").run({ "/usr/bin/python3", "-c",
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+          .. "print(ctypes.get_errno() if libc.syscall(436, 3, 3, 0) else 0)" }))
+      local out, status = require("nt3.proc").run({ "/bin/ls", "/proc/self/fd" })
+      f:close()
+      io.write(probe, out, status, "\n")
+    ]]) }, { bin = "/usr/bin/python3" })
+    assert.are.equal(0, out.code, out.stderr)
+    -- close_range did fail (errno 38), and still only 0, 1, 2 and ls's own
+    assert.are.equal("38\n0\n1\n2\n3\n0\n", out.stdout)
   end)
 
   it("bounds the output and the time, and reports a signal", function()

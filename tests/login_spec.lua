@@ -685,6 +685,25 @@ describe("nt3 login verifies the token with GET /api/v1/me before saving it", fu
     assert.is_false(auth.exists(u["local"]))
   end)
 
+  it("on 403 saves nothing either, as for 401", function()
+    local forbidden = require("helpers.canned").start { status = 403, body = '{"message":"forbidden"}' }
+    local u = auth.user()
+    u.run({ "login", "--no-verify", "-t", "entri_old_saved_token_1" })
+    local before = sh.slurp(u.global)
+    local out = u.run({ "login", "-t", "entri_valid_forbidden_01", "-u", forbidden.url })
+    local cmd_out = u.run({ "login", "--profile", "vault", "--credential-command", "/bin/echo entri_valid_forbidden_02",
+      "-u", forbidden.url })
+    forbidden.stop()
+    assert.are.equal(1, out.code)
+    assert.are.equal("", out.stdout)
+    assert.are.equal(("nt3: the API at %s rejected the token (HTTP 403); nothing was saved\n"):format(forbidden.url),
+      out.stderr)
+    assert.are.equal(1, cmd_out.code)
+    assert.are.equal(("nt3: the API at %s rejected the token the credential command printed (HTTP 403); nothing was"
+      .. " saved\n"):format(forbidden.url), cmd_out.stderr)
+    assert.are.equal(before, sh.slurp(u.global))
+  end)
+
   it("when the API cannot be reached, saves it and warns that it is unverified, saying why", function()
     local gone = server.start()
     local url = gone.url

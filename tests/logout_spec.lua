@@ -1,6 +1,7 @@
 -- nt3 logout: remove the saved token and its URL, keep everything else.
 local sh = require "helpers.sh"
 local auth = require "helpers.auth_util"
+local json = require "nt3.json"
 
 describe("nt3 logout", function()
   it("removes the token and its saved URL from ~/.nt3/config.json, keeping other keys", function()
@@ -47,6 +48,29 @@ describe("nt3 logout", function()
     assert.are.equal(0, out.code, out.stderr)
     assert.are.same({ keep = 1 }, auth.read_json(u["local"]))
     assert.are.same({ ".nt3.local.json" }, auth.listing(u.cwd))
+  end)
+
+  it("of a profile removes its credential command too, keeping the other profiles", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, json.encode { editor = "vim", profiles = {
+      vault = { credential_command = { "/usr/bin/pass", "show", "nt3" }, api_url = "https://s.example.com" },
+      other = { token = "entri_other_token_0001" },
+    } }, "600")
+    local out = u.run({ "logout", "--profile", "vault" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal('Logged out: profile "vault" removed from ~/.nt3/config.json\n', out.stdout)
+    assert.are.same({ editor = "vim", profiles = { other = { token = "entri_other_token_0001" } } },
+      auth.read_json(u.global))
+  end)
+
+  it("removes a credential command saved at the top of the global file", function()
+    local u = auth.user()
+    auth.mkdir(u.dir)
+    auth.write(u.global, json.encode { editor = "vim", credential_command = { "/usr/bin/pass", "show", "nt3" } }, "600")
+    local out = u.run({ "logout" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.same({ editor = "vim" }, auth.read_json(u.global))
   end)
 
   it("refuses a directory writable by its group only (0770), changing nothing", function()

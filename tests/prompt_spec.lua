@@ -6,32 +6,58 @@ local prompt = require "nt3.prompt"
 local pty = require "helpers.pty"
 local sh = require "helpers.sh"
 
--- A script that makes one prompt call and writes what it returned to arg[1]
--- as JSON ({value=, err=, code=}); on "interrupted" it exits 130 as commands do.
-local function script_for(call)
+-- A script that makes prompt calls (a Lua expression, or a list of them,
+-- made one after the other in one process: one start-up for many
+-- questions) and writes what each returned to arg[1] as a JSON list of
+-- {value=, err=, code=}, rewritten after each call; when the last call is
+-- "interrupted" it exits 130 as commands do.
+local function script_for(calls)
+  if type(calls) == "string" then calls = { calls } end
+  local body = {}
+  for _, call in ipairs(calls) do
+    body[#body + 1] = ("answer(%s)"):format(call)
+  end
   return sh.script(([[
 local prompt = require "nt3.prompt"
 local json = require "nt3.json"
-local value, err, code = %s
-local f = assert(io.open(arg[1], "w"))
-f:write(json.encode({ value = value, err = err, code = code }))
-f:close()
+local answers, code = {}, nil
+local function answer(value, err, c)
+  code = c
+  answers[#answers + 1] = { value = value, err = err, code = c }
+  local f = assert(io.open(arg[1], "w"))
+  f:write(json.encode(answers))
+  f:close()
+end
+%s
 if code == "interrupted" then os.exit(130) end
-]]):format(call))
+]]):format(table.concat(body, "\n")))
 end
 
--- Runs the call on a pty, typing `steps`; returns the pty result with
--- .value, .err and .code (what the call returned) added.
-local function on_pty(call, steps)
+-- Runs the call (or calls, see script_for) on a pty, typing `steps`;
+-- returns the pty result with .value, .err and .code (what the first call
+-- returned) and .answers (what each returned, in order) added.
+-- on_pty_start(calls, steps[, timeout]) starts it in the background and
+-- returns a function that waits for that result.
+local function on_pty_start(calls, steps, timeout)
   local dir = sh.tmpdir()
   local answer = dir .. "/answer.json"
-  local r = pty.run({ "run", script_for(call), answer }, { home = dir, cwd = dir, steps = steps })
-  local text = sh.slurp(answer)
-  if text then
-    local a = assert(json.decode(text))
-    r.value, r.err, r.err_code = a.value, a.err, a.code
+  local run = pty.start({ "run", script_for(calls), answer }, { home = dir, cwd = dir, steps = steps,
+    timeout = timeout })
+  return function()
+    local r = run.result(3)
+    local text = sh.slurp(answer)
+    r.answers = {}
+    if text then
+      r.answers = assert(json.decode(text))
+      local a = r.answers[1] or {}
+      r.value, r.err, r.err_code = a.value, a.err, a.code
+    end
+    return r
   end
-  return r
+end
+
+local function on_pty(calls, steps)
+  return on_pty_start(calls, steps)()
 end
 
 local SECRET = [[prompt.secret("Paste your API token: ", { mask = "*" })]]
@@ -86,7 +112,7 @@ describe("nt3.prompt.secret", function()
       steps = { { expect = "Paste your API token: " }, { expect_echo = false }, { send = "entri_typed\r" } },
     })
     assert.are.equal(0, r.code)
-    assert.are.equal("entri_typed", json.decode(sh.slurp(answer)).value)
+    assert.are.equal("entri_typed", json.decode(sh.slurp(answer))[1].value)
     assert.are.equal("", sh.slurp(stdout))
   end)
 
@@ -148,16 +174,16 @@ describe("nt3.prompt.secret", function()
   end)
 
   it("accepts 8 KiB and refuses one byte more with nil, 'input too long', 'input_too_long'", function()
-    local ok = on_pty(SECRET, {
+    local r = on_pty({ SECRET, SECRET }, {
       { expect = "token: " }, { expect_echo = false }, { send = ("k"):rep(8192) .. "\r" },
-    })
-    assert.are.equal(("k"):rep(8192), ok.value)
-    local r = on_pty(SECRET, {
       { expect = "token: " }, { expect_echo = false }, { send = ("k"):rep(8193) },
     })
-    assert.is_nil(r.value)
-    assert.are.equal("input too long", r.err)
-    assert.are.equal("input_too_long", r.err_code)
+    assert.are.equal(0, r.code, r.error)
+    assert.are.equal(("k"):rep(8192), r.answers[1].value)
+    local too_long = r.answers[2]
+    assert.is_nil(too_long.value)
+    assert.are.equal("input too long", too_long.err)
+    assert.are.equal("input_too_long", too_long.code)
     assert.is_true(r.echo_on_after)
   end)
 
@@ -207,43 +233,72 @@ print(v)
     -- Ctrl-C flushes the keys still queued; if that happens between "input
     -- is ready" and the read, a blocking read would sleep forever with the
     -- terminal left silent. Keys and Ctrl-C in one write make that window as
-    -- likely as it gets; every attempt must end 130 with echo back on.
+    -- likely as it gets; every attempt must end "interrupted" with echo back
+    -- on. The attempts are prompts one after the other in one process: each
+    -- saves the mode the one before left, so echo on at the end is echo put
+    -- back by every one.
     it("is never left waiting when Ctrl-C flushes keys it was about to read", function()
+      local calls, steps = {}, {}
       for attempt = 1, 10 do
-        local r = on_pty(SECRET, {
-          { expect = "token: " }, { expect_echo = false },
-          { send = "entri_typed_and_gone\3" },
-        })
-        assert.are.equal(130, r.code, "attempt " .. attempt .. ": " .. tostring(r.error))
-        assert.is_true(r.echo_on_after, "attempt " .. attempt)
+        calls[attempt] = SECRET
+        for _, step in ipairs { { expect = "token: " }, { expect_echo = false }, { send = "entri_typed_and_gone\3" } } do
+          steps[#steps + 1] = step
+        end
       end
+      local r = on_pty(calls, steps)
+      assert.are.equal(130, r.code, tostring(r.error))
+      assert.are.equal(10, #r.answers)
+      for attempt, a in ipairs(r.answers) do
+        assert.are.equal("interrupted", a.code, "attempt " .. attempt)
+      end
+      assert.is_true(r.echo_on_after)
+      assert.is_true(r.icanon_on_after)
     end)
 
-    for _, sig in ipairs({ "TERM", "HUP", "QUIT" }) do
-      it("returns nil, 'interrupted' on SIG" .. sig .. " and leaves echo on", function()
-        local r = on_pty(SECRET, {
-          { expect = "token: " }, { expect_echo = false },
-          { send = "entri_" }, { expect = "******" },
-          { signal = sig },
-        })
-        assert.are.equal(130, r.code)
-        assert.are.equal("interrupted", r.err)
-        assert.are.equal("interrupted", r.err_code)
-        assert.is_true(r.echo_on_after)
-        assert.is_true(r.icanon_on_after)
-      end)
-    end
+    it("returns nil, 'interrupted' on SIGTERM, SIGHUP and SIGQUIT and leaves echo on", function()
+      local signals, steps = { "TERM", "HUP", "QUIT" }, {}
+      for _, sig in ipairs(signals) do
+        for _, step in ipairs { { expect = "token: " }, { expect_echo = false }, { send = "entri_" },
+          { expect = "******" }, { signal = sig } } do
+          steps[#steps + 1] = step
+        end
+      end
+      local r = on_pty({ SECRET, SECRET, SECRET }, steps)
+      assert.are.equal(130, r.code, tostring(r.error))
+      assert.are.equal(#signals, #r.answers)
+      for i, a in ipairs(r.answers) do
+        assert.is_nil(a.value, signals[i])
+        assert.are.equal("interrupted", a.err, signals[i])
+        assert.are.equal("interrupted", a.code, signals[i])
+      end
+      assert.is_true(r.echo_on_after)
+      assert.is_true(r.icanon_on_after)
+    end)
 
     -- Signals whose default action ends the process: the prompt puts the
     -- terminal back and the signal still ends it, by that signal (same
     -- exit status, same core semantics), with no answer returned.
-    for _, sig in ipairs({ "USR1", "USR2", "ALRM", "PIPE", "VTALRM", "PROF", "XCPU", "IO", "PWR", "RTMIN", "ABRT", "TRAP" }) do
+    -- one process per signal, all started at the first of these specs and
+    -- running side by side (each waits on its own terminal), with steps
+    -- given the time a machine busy with all of them may need
+    local FATAL = { "USR1", "USR2", "ALRM", "PIPE", "VTALRM", "PROF", "XCPU", "IO", "PWR", "RTMIN", "ABRT", "TRAP" }
+    local fatal_runs
+    local function fatal_run(sig)
+      if not fatal_runs then
+        fatal_runs = {}
+        for _, s in ipairs(FATAL) do
+          fatal_runs[s] = on_pty_start(SECRET, {
+            { expect = "token: " }, { expect_echo = false },
+            { send = "entri_" }, { expect = "******" },
+            { signal = s },
+          }, 60)
+        end
+      end
+      return fatal_runs[sig]()
+    end
+    for _, sig in ipairs(FATAL) do
       it("leaves echo on when SIG" .. sig .. " ends the process, which still ends by that signal", function()
-        local r = on_pty(SECRET, {
-          { expect = "token: " }, { expect_echo = false },
-          { send = "entri_" }, { expect = "******" },
-          { signal = sig },
-        })
+        local r = fatal_run(sig)
         assert.are.equal("SIG" .. sig, r.signal_name)
         assert.is_nil(r.value)
         assert.is_true(r.echo_on_after)
@@ -378,24 +433,36 @@ end)
 describe("nt3.prompt.confirm", function()
   teardown(sh.cleanup)
 
-  local function answer(call, typed)
-    return on_pty(call, { { expect = "] " }, { send = typed .. "\r" } })
+  -- calls[i] answered with typed[i] .. Enter, in one process
+  local function answer(calls, typed)
+    local steps = {}
+    for _, t in ipairs(typed) do
+      steps[#steps + 1] = { expect = "] " }
+      steps[#steps + 1] = { send = t .. "\r" }
+    end
+    local r = on_pty(calls, steps)
+    assert.are.equal(0, r.code, tostring(r.error))
+    assert.are.equal(#typed, #r.answers)
+    return r
   end
 
   it("takes y, yes, n and no in any case", function()
-    for typed, want in pairs({ y = true, YES = true, Yes = true, n = false, No = false, ["  yes "] = true }) do
-      local r = answer([[prompt.confirm("Delete it?")]], typed)
-      assert.are.equal(want, r.value, "answer " .. typed)
-    end
+    local typed = { "y", "YES", "Yes", "n", "No", "  yes " }
+    local want = { true, true, true, false, false, true }
+    local calls = {}
+    for i = 1, #typed do calls[i] = [[prompt.confirm("Delete it?")]] end
+    local r = answer(calls, typed)
+    for i, a in ipairs(r.answers) do assert.are.equal(want[i], a.value, "answer " .. typed[i]) end
   end)
 
   it("shows [y/N] and defaults to no, or [Y/n] and defaults to yes", function()
-    local r = answer([[prompt.confirm("Delete it?")]], "")
-    assert.are.equal(false, r.value)
-    assert.truthy(r.output:find("Delete it? [y/N] ", 1, true))
-    r = answer([[prompt.confirm("Delete it?", true)]], "")
-    assert.are.equal(true, r.value)
-    assert.truthy(r.output:find("Delete it? [Y/n] ", 1, true))
+    local r = answer({ [[prompt.confirm("Delete it?")]], [[prompt.confirm("Delete it?", true)]] }, { "", "" })
+    assert.are.equal(false, r.answers[1].value)
+    assert.are.equal(true, r.answers[2].value)
+    local no, yes = r.output:find("Delete it? [y/N] ", 1, true), r.output:find("Delete it? [Y/n] ", 1, true)
+    assert.truthy(no)
+    assert.truthy(yes)
+    assert.is_true(no < yes)
   end)
 
   it("asks again after an answer it does not understand", function()
@@ -437,7 +504,7 @@ describe("without a controlling terminal", function()
         { cwd = dir, stdin = "entri_piped\ny\n" })
       assert.are.equal(0, out.code, out.stderr)
       assert.are.equal("", out.stdout)
-      local a = json.decode(sh.slurp(dir .. "/answer.json"))
+      local a = json.decode(sh.slurp(dir .. "/answer.json"))[1]
       assert.is_nil(a.value)
       assert.are.equal("no terminal", a.err)
       assert.are.equal("no_terminal", a.code)
@@ -453,7 +520,7 @@ describe("nt3.prompt.isatty", function()
   it("says stdin is not a terminal under a pipe or a file", function()
     local dir = sh.tmpdir()
     sh.run({ "run", script_for(call), dir .. "/answer.json" }, { cwd = dir, stdin = "x" })
-    assert.are.equal("not a tty", json.decode(sh.slurp(dir .. "/answer.json")).value)
+    assert.are.equal("not a tty", json.decode(sh.slurp(dir .. "/answer.json"))[1].value)
   end)
 
   it("says stdin is a terminal on the pty", function()

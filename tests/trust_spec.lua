@@ -130,14 +130,16 @@ describe("user command trust", function()
   end)
 
   describe("checks, as the load does", function()
-    it("every directory above the commands directory, up to the home directory", function()
-      local home, dir = uc.home({ ["hello.lua"] = GOOD })
-      uc.chmod("770", home .. "/.nt3")
-      local out = sh.run({ "hello" }, { home = home })
-      assert.are.equal(2, out.code)
-      assert.are.equal("", out.stdout)
-      assert.truthy(out.stderr:find(("nt3: warning: skipping %s/hello.lua: %s/.nt3 is writable by group or"
-        .. " others (mode 770); fix: chmod go-w %s/.nt3\n"):format(dir, home, home), 1, true), out.stderr)
+    it("every directory above the commands directory, up to and with the home directory itself", function()
+      for _, above in ipairs { "/.nt3", "" } do
+        local home, dir = uc.home({ ["hello.lua"] = GOOD })
+        uc.chmod("770", home .. above)
+        local out = sh.run({ "hello" }, { home = home })
+        assert.are.equal(2, out.code)
+        assert.are.equal("", out.stdout)
+        assert.truthy(out.stderr:find(("nt3: warning: skipping %s/hello.lua: %s%s is writable by group or"
+          .. " others (mode 770); fix: chmod go-w %s%s\n"):format(dir, home, above, home, above), 1, true), out.stderr)
+      end
     end)
 
     it("and up to / outside it, where a sticky directory such as /tmp is fine above the commands directory", function()

@@ -26,14 +26,14 @@ function M.strip_unverified(text)
   return (text:gsub(M.UNVERIFIED, ""))
 end
 
--- auth.user() -> { home, cwd, global, dir, ["local"], run = function(args, opts) }
--- run() spawns nt3 with that HOME and working directory (opts as sh.run).
+-- auth.user() -> { home, cwd, global, dir, ["local"], run = function(args, opts), spawn, lua }
+-- run() runs nt3 with that HOME and working directory (opts as sh.run).
 function M.user()
   local u = { home = sh.tmpdir(), cwd = sh.tmpdir() }
   u.dir = u.home .. "/.nt3"
   u.global = u.dir .. "/config.json"
   u["local"] = u.cwd .. "/.nt3.local.json"
-  function u.run(args, opts)
+  local function as_user(opts)
     opts = opts or {}
     opts.home = opts.home or u.home
     opts.cwd = opts.cwd or u.cwd
@@ -42,7 +42,14 @@ function M.user()
     for k, v in pairs(M.OFFLINE) do env[k] = v end
     for k, v in pairs(opts.env or {}) do env[k] = v end
     opts.env = env
-    return sh.run(args, opts)
+    return opts
+  end
+  function u.run(args, opts)
+    return sh.run(args, as_user(opts))
+  end
+  -- u.spawn(args, opts) -> a job of helpers.job, nt3 in the background
+  function u.spawn(args, opts)
+    return require("helpers.job").spawn(args, as_user(opts))
   end
   -- u.lua(source) runs a Lua script inside nt3 as this user
   function u.lua(source, opts)

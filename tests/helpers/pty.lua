@@ -41,38 +41,61 @@ local M = {}
 
 M.driver = sh.src .. "/tests/helpers/pty_run.py"
 
--- pty.run(args, opts) -> { code, output, echo_on_after, icanon_on_after, signal, signal_name, error }
--- args as for sh.run (without the binary); opts: home, cwd, env, steps,
--- timeout (per step, seconds), bin (another executable), allow_error,
--- background (true: run as `nt3 … &` would, not in the foreground).
-function M.run(args, opts)
+-- pty.start(args, opts) -> a run under way, in the background; its
+-- result() waits for it and returns what pty.run returns. Runs that only
+-- wait (for a prompt, a stop) overlap so: several started, then each
+-- result taken, cost about one.
+function M.start(args, opts)
   opts = opts or {}
   local argv = { opts.bin or sh.bin }
   for _, a in ipairs(args) do argv[#argv + 1] = a end
+  local timeout = opts.timeout or 5
   local spec = assert(json.encode({
     argv = argv,
     env = sh.environment(opts),
     cwd = opts.cwd or sh.tmpdir(),
-    timeout = opts.timeout or 5,
+    timeout = timeout,
     background = opts.background or false,
     steps = opts.steps or {},
   }))
   -- cjson writes an empty Lua table as {}; the driver wants a list
   if not opts.steps or #opts.steps == 0 then spec = spec:gsub('"steps":{}', '"steps":[]') end
-  local spec_file = sh.tmpdir() .. "/pty-spec.json"
+  local dir = sh.tmpdir()
+  local spec_file, out_file, done = dir .. "/pty-spec.json", dir .. "/pty-result.json", dir .. "/pty-done"
   sh.spit(spec_file, spec)
-  local p = assert(io.popen("python3 " .. sh.quote(M.driver) .. " " .. sh.quote(spec_file)))
-  local out = p:read("a")
-  p:close()
-  local r, err = json.decode(out)
-  if type(r) ~= "table" then error("pty driver said: " .. tostring(out) .. " (" .. tostring(err) .. ")", 2) end
-  for k, v in pairs(r) do
-    if v == json.null then r[k] = nil end
+  assert(os.execute(("(python3 %s %s >%s 2>&1; : >%s) &"):format(sh.quote(M.driver), sh.quote(spec_file),
+    sh.quote(out_file), sh.quote(done))))
+  -- the driver bounds itself: every step, the start and the exit wait at
+  -- most their timeouts; this bound only guards against a driver that died
+  local bound = timeout * (#(opts.steps or {}) + 3) + 60
+  local run = {}
+  function run.result(level)
+    level = level or 2
+    local waited = 0
+    while not sh.slurp(done) and waited < bound do
+      os.execute("sleep 0.02")
+      waited = waited + 0.02
+    end
+    local out = sh.slurp(out_file) or ""
+    local r, err = json.decode(out)
+    if type(r) ~= "table" then error("pty driver said: " .. tostring(out) .. " (" .. tostring(err) .. ")", level) end
+    for k, v in pairs(r) do
+      if v == json.null then r[k] = nil end
+    end
+    if r.error and not opts.allow_error then
+      error(("pty: %s\n--- terminal output so far ---\n%s\n---"):format(r.error, r.output), level)
+    end
+    return r
   end
-  if r.error and not opts.allow_error then
-    error(("pty: %s\n--- terminal output so far ---\n%s\n---"):format(r.error, r.output), 2)
-  end
-  return r
+  return run
+end
+
+-- pty.run(args, opts) -> { code, output, echo_on_after, icanon_on_after, signal, signal_name, error }
+-- args as for sh.run (without the binary); opts: home, cwd, env, steps,
+-- timeout (per step, seconds), bin (another executable), allow_error,
+-- background (true: run as `nt3 … &` would, not in the foreground).
+function M.run(args, opts)
+  return M.start(args, opts).result(3)
 end
 
 return M
