@@ -107,27 +107,8 @@ int nt3_buffer_add(struct buffer *b, const char *data, size_t n) {
   return 1;
 }
 
-struct fixed {
-  char *p;
-  size_t left;
-};
-
-static void to_fixed(void *ud, const char *s, size_t n) {
-  struct fixed *f = ud;
-  if (n >= f->left) n = f->left ? f->left - 1 : 0;
-  memcpy(f->p, s, n);
-  f->p += n;
-  f->left -= n;
-  if (f->left) *f->p = '\0';
-}
-
 /* Text from outside (a URL, a Location) fit for a one-line message. */
-static const char *printable(char *buf, size_t size, const char *s) {
-  struct fixed f = {buf, size};
-  buf[0] = '\0';
-  nt3_printable(to_fixed, &f, s, strlen(s), 200);
-  return buf;
-}
+static const char *printable(char *buf, size_t size, const char *s) { return nt3_http_printable(buf, size, s, 200); }
 
 static int set_error(struct transfer *t, const char *code, const char *fmt, ...) {
   va_list ap;
