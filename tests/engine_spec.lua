@@ -278,6 +278,26 @@ describe("the request engine", function()
       assert.are.equal(7, #received(srv, "/slow?seconds=0.3&t=map&"))
     end)
 
+    for _, n in ipairs { 50, 100 } do
+      it(("keeps a connection for each of %d requests in flight: rounds after the first reconnect none"):format(n),
+        function()
+        stats(srv, "reset")
+        local t = "pool" .. n
+        local items = {}
+        for i = 1, n do items[i] = i end
+        task.map(items, function(i)
+          for round = 1, 3 do
+            assert(get(srv, ("/slow?seconds=0.2&t=%s&i=%d&r=%d"):format(t, i, round)).status == 200)
+          end
+        end, { concurrency = n })
+        assert.are.equal(3 * n, #received(srv, "/slow?seconds=0.2&t=" .. t .. "&"))
+        assert.are.equal(n, stats(srv).max_in_flight)
+        -- a pool smaller than the transfers in flight closes a finished
+        -- transfer's connection, and the next request reconnects
+        assert.are.equal(n, #connections(srv, "/slow?seconds=0.2&t=" .. t .. "&"))
+      end)
+    end
+
     it("runs DEFAULT_CONCURRENCY (8) requests at once when not told", function()
       stats(srv, "reset")
       task.map({ 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 }, function(i) return get(srv, "/slow?seconds=0.3&i=" .. i).status end)

@@ -75,6 +75,9 @@ struct engine {
   lua_State *L; /* the thread driving the engine, for callbacks */
   int driving;
   unsigned long long rng;
+  long live;         /* transfers in the list */
+  long maxconnects;  /* the pool's size now, grown with live */
+  long maxbound;     /* and its bound (NT3_MAX_CONNECTIONS) */
 };
 
 /* ---------------------------------------------------------------------------
@@ -186,6 +189,15 @@ static void registry_table(lua_State *L, const char *key, const char *mode) {
   lua_setfield(L, LUA_REGISTRYINDEX, key);
 }
 
+/* NT3_MAX_CONNECTIONS: how many connections the pool may keep (a whole
+ * number, 1 to 65536); 256 otherwise, or when it is not such a number. */
+static long pool_bound(void) {
+  const char *v = getenv("NT3_MAX_CONNECTIONS");
+  char *end = NULL;
+  long n = v && *v ? strtol(v, &end, 10) : 0;
+  return end && !*end && n >= 1 && n <= 65536 ? n : 256;
+}
+
 struct engine *nt3_engine(lua_State *L) {
   if (lua_getfield(L, LUA_REGISTRYINDEX, ENGINE_KEY) == LUA_TUSERDATA) {
     struct engine *e = lua_touserdata(L, -1);
@@ -217,7 +229,10 @@ struct engine *nt3_engine(lua_State *L) {
   /* libcurl keeps 4 idle connections per handle in use, and a finished
    * transfer's handle is no longer in use: its pool would shrink to
    * nothing between two rounds of tasks */
-  api->multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, 32L);
+  e->maxconnects = 32;
+  e->maxbound = pool_bound();
+  if (e->maxbound < e->maxconnects) e->maxconnects = e->maxbound;
+  api->multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, e->maxconnects);
   api->share_setopt(e->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   api->share_setopt(e->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
   e->rng = (unsigned long long)(nt3_monotonic() * 1e9) ^ ((unsigned long long)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
@@ -239,18 +254,33 @@ struct engine *nt3_engine_if_any(lua_State *L) {
   return e && e->api ? e : NULL;
 }
 
+/* The pool holds at least a connection for every transfer in flight, up
+ * to its bound: with a smaller pool than transfers, each one that finishes
+ * finds the cache full and closes its connection, and the next request
+ * reconnects (5,000 GETs at concurrency 40 opened 538 connections with a
+ * pool of 32). */
+static void pool_fits(struct engine *e) {
+  if (e->live <= e->maxconnects || e->maxconnects >= e->maxbound) return;
+  e->maxconnects = e->live < e->maxbound ? e->live : e->maxbound;
+  e->api->multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, e->maxconnects);
+}
+
 static void list_add(struct engine *e, struct transfer *t) {
   t->prev = NULL;
   t->next = e->list;
   if (e->list) e->list->prev = t;
   e->list = t;
+  e->live++;
+  pool_fits(e);
 }
 
 static void list_remove(struct engine *e, struct transfer *t) {
+  if (!t->prev && e->list != t) return; /* not in the list */
   if (t->prev) t->prev->next = t->next;
-  else if (e->list == t) e->list = t->next;
+  else e->list = t->next;
   if (t->next) t->next->prev = t->prev;
   t->prev = t->next = NULL;
+  e->live--;
 }
 
 /* When transfers to an origin may start again after a 429 (0: now). */

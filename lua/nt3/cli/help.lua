@@ -191,6 +191,8 @@ M.ENVIRONMENT = {
     .. " ~/.nt3/commands (absolute paths; others are ignored with a warning)." },
   { "NT3_CA_FILE", "A CA certificate file (PEM, an absolute path) to verify the API server with, for a"
     .. " self-hosted server with a private CA; the system's CAs otherwise." },
+  { "NT3_MAX_CONNECTIONS", "How many connections nt3.http's pool may keep open (default 256): it grows"
+    .. " with the requests in flight up to this bound, so N tasks to one origin reuse N connections." },
   { "NT3_DEBUG", "Set to anything but 0 or empty: an error prints its Lua traceback, and requests are"
     .. " traced on stderr (tokens and credential headers masked)." },
   { "NT3_LUA_DIR", "For developing nt3: an absolute directory whose nt3/*.lua and commands/*.lua files"
