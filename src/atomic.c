@@ -7,8 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "atomic.h"
@@ -56,11 +56,13 @@ int nt3_dir_sync(int dfd, int can_sync) {
 
 /* Unpredictable, so nobody can plant something at the next temp name in
  * advance (O_EXCL|O_NOFOLLOW would refuse it, but the write would fail).
- * 0 or an errno. */
+ * The system call itself, not glibc's getrandom(): glibc 2.41 (Debian
+ * trixie) answers from the vDSO, where strace, and so the spec that proves
+ * the name is random, cannot see it. 0 or an errno. */
 static int random_bits(uint64_t *r) {
   for (;;) {
-    ssize_t n = getrandom(r, sizeof *r, 0);
-    if (n == (ssize_t)sizeof *r) return 0;
+    long n = syscall(SYS_getrandom, r, sizeof *r, 0);
+    if (n == (long)sizeof *r) return 0;
     if (n < 0 && errno != EINTR) return errno;
   }
 }
