@@ -304,6 +304,7 @@ static int core_encode(lua_State *L) {
 struct dec {
   const char *p, *end;
   int depth;
+  int skip; /* check the text only, push nothing (core.items) */
 };
 
 static int value(lua_State *L, struct dec *d);
@@ -337,6 +338,7 @@ static int unicode_escape(const char *p, luaL_Buffer *b) {
     cp = (((cp & 0x3FF) << 10) | (low & 0x3FF)) + 0x10000;
     len = 12;
   }
+  if (!b) return len;
   char u[4];
   int n;
   if (cp < 0x80) {
@@ -368,17 +370,19 @@ static int string(lua_State *L, struct dec *d) {
   while (q < d->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20) q++;
   if (q >= d->end || (unsigned char)*q < 0x20) return 0;
   if (*q == '"') {
-    lua_pushlstring(L, s, (size_t)(q - s));
+    if (!d->skip) lua_pushlstring(L, s, (size_t)(q - s));
     d->p = q + 1;
     return 1;
   }
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  luaL_addlstring(&b, s, (size_t)(q - s));
+  luaL_Buffer buffer, *b = d->skip ? NULL : &buffer;
+  if (b) {
+    luaL_buffinit(L, b);
+    luaL_addlstring(b, s, (size_t)(q - s));
+  }
   while (q < d->end) {
     unsigned char c = (unsigned char)*q;
     if (c == '"') {
-      luaL_pushresult(&b);
+      if (b) luaL_pushresult(b);
       d->p = q + 1;
       return 1;
     }
@@ -386,7 +390,7 @@ static int string(lua_State *L, struct dec *d) {
     if (c != '\\') {
       const char *run = q;
       while (q < d->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20) q++;
-      luaL_addlstring(&b, run, (size_t)(q - run));
+      if (b) luaL_addlstring(b, run, (size_t)(q - run));
       continue;
     }
     char out;
@@ -400,19 +404,21 @@ static int string(lua_State *L, struct dec *d) {
     case 'r': out = '\r'; break;
     case 't': out = '\t'; break;
     case 'u': {
-      int n = unicode_escape(q, &b);
+      int n = unicode_escape(q, b);
       if (!n) goto bad;
       q += n;
       continue;
     }
     default: goto bad;
     }
-    luaL_addchar(&b, out);
+    if (b) luaL_addchar(b, out);
     q += 2;
   }
 bad:
-  luaL_pushresult(&b);
-  lua_pop(L, 1);
+  if (b) {
+    luaL_pushresult(b);
+    lua_pop(L, 1);
+  }
   return 0;
 }
 
@@ -428,7 +434,7 @@ static int number(lua_State *L, struct dec *d) {
   if (r > q && r - q <= 15 && (r >= d->end || (*r != '.' && *r != 'e' && *r != 'E'))) {
     lua_Integer v = 0; /* below 10^15 < 2^53: exact */
     for (const char *c = q; c < r; c++) v = v * 10 + (*c - '0');
-    lua_pushinteger(L, p != q ? -v : v);
+    if (!d->skip) lua_pushinteger(L, p != q ? -v : v);
     d->p = r;
     return 1;
   }
@@ -436,6 +442,7 @@ static int number(lua_State *L, struct dec *d) {
   double v = strtod(p, &stop); /* the text ends in a NUL: strtod stops there */
   if (stop == p || stop > d->end) return 0;
   d->p = stop;
+  if (d->skip) return 1;
   if (v == floor(v) && v >= -EXACT && v <= EXACT) lua_pushinteger(L, (lua_Integer)v);
   else lua_pushnumber(L, v);
   return 1;
@@ -447,19 +454,30 @@ static int word(struct dec *d, const char *w, size_t n) {
   return 1;
 }
 
-static int array(lua_State *L, struct dec *d) {
+/* With list (a stack index), each element's text goes into that table as
+ * a string, and nothing is pushed for the array itself. */
+static int array(lua_State *L, struct dec *d, int list) {
   d->p++;
-  lua_newtable(L);
+  if (!d->skip) lua_newtable(L);
   skip_ws(d);
   if (d->p < d->end && *d->p == ']') {
     d->p++;
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_setmetatable(L, -2);
+    if (!d->skip) {
+      lua_pushvalue(L, lua_upvalueindex(1));
+      lua_setmetatable(L, -2);
+    }
     return 1;
   }
   for (lua_Integer i = 1;; i++) {
+    skip_ws(d);
+    const char *start = d->p;
     if (!value(L, d)) return 0;
-    lua_rawseti(L, -2, i);
+    if (list) {
+      lua_pushlstring(L, start, (size_t)(d->p - start));
+      lua_rawseti(L, list, i);
+    } else if (!d->skip) {
+      lua_rawseti(L, -2, i);
+    }
     skip_ws(d);
     if (d->p >= d->end) return 0;
     if (*d->p == ']') {
@@ -473,7 +491,7 @@ static int array(lua_State *L, struct dec *d) {
 
 static int object(lua_State *L, struct dec *d) {
   d->p++;
-  lua_newtable(L);
+  if (!d->skip) lua_newtable(L);
   skip_ws(d);
   if (d->p < d->end && *d->p == '}') {
     d->p++;
@@ -486,7 +504,7 @@ static int object(lua_State *L, struct dec *d) {
     if (d->p >= d->end || *d->p != ':') return 0;
     d->p++;
     if (!value(L, d)) return 0;
-    lua_rawset(L, -3);
+    if (!d->skip) lua_rawset(L, -3);
     skip_ws(d);
     if (d->p >= d->end) return 0;
     if (*d->p == '}') {
@@ -506,22 +524,22 @@ static int value(lua_State *L, struct dec *d) {
   case '[': {
     if (++d->depth > MAX_DEPTH) return 0;
     luaL_checkstack(L, 4, "nested too deep");
-    int ok = *d->p == '{' ? object(L, d) : array(L, d);
+    int ok = *d->p == '{' ? object(L, d) : array(L, d, 0);
     d->depth--;
     return ok;
   }
   case '"': return string(L, d);
   case 't':
     if (!word(d, "true", 4)) return 0;
-    lua_pushboolean(L, 1);
+    if (!d->skip) lua_pushboolean(L, 1);
     return 1;
   case 'f':
     if (!word(d, "false", 5)) return 0;
-    lua_pushboolean(L, 0);
+    if (!d->skip) lua_pushboolean(L, 0);
     return 1;
   case 'n':
     if (!word(d, "null", 4)) return 0;
-    lua_pushlightuserdata(L, NULL);
+    if (!d->skip) lua_pushlightuserdata(L, NULL);
     return 1;
   default:
     if (*d->p == '-' || (*d->p >= '0' && *d->p <= '9')) return number(L, d);
@@ -529,19 +547,101 @@ static int value(lua_State *L, struct dec *d) {
   }
 }
 
+/* Whether the rest of the text after a value is white space (or a NUL, where
+ * cjson ends the text). */
+static int at_end(struct dec *d) {
+  skip_ws(d);
+  return d->p >= d->end || *d->p == '\0';
+}
+
 /* core.decode(text) -> value | nil, the character (from 1) where it failed */
 static int core_decode(lua_State *L) {
   size_t n;
   const char *s = luaL_checklstring(L, 1, &n);
-  struct dec d = {s, s + n, 0};
+  struct dec d = {s, s + n, 0, 0};
   lua_settop(L, 1);
-  if (value(L, &d)) {
-    skip_ws(&d);
-    if (d.p >= d.end || *d.p == '\0') return 1; /* cjson ends the text at a NUL */
-  }
+  if (value(L, &d) && at_end(&d)) return 1;
   lua_settop(L, 1);
   lua_pushnil(L);
   lua_pushinteger(L, (lua_Integer)(d.p - s) + 1);
+  return 2;
+}
+
+/* The member list of the object at d->p: the elements of the first member
+ * named key, if it is an array, into the table at index list. 1 when the
+ * text is JSON, 0 when not; *found whether the member was an array. */
+static int member_list(lua_State *L, struct dec *d, const char *key, size_t klen, int list, int *found) {
+  d->p++;
+  d->depth++;
+  skip_ws(d);
+  if (d->p < d->end && *d->p == '}') {
+    d->p++;
+    return 1;
+  }
+  for (;;) {
+    skip_ws(d);
+    if (d->p >= d->end || *d->p != '"') return 0;
+    d->skip = 0;
+    if (!string(L, d)) return 0;
+    size_t n;
+    const char *k = lua_tolstring(L, -1, &n);
+    int match = !*found && n == klen && memcmp(k, key, n) == 0;
+    lua_pop(L, 1);
+    d->skip = 1;
+    skip_ws(d);
+    if (d->p >= d->end || *d->p != ':') return 0;
+    d->p++;
+    skip_ws(d);
+    if (match && d->p < d->end && *d->p == '[') {
+      *found = 1;
+      d->depth++;
+      if (d->depth > MAX_DEPTH || !array(L, d, list)) return 0;
+      d->depth--;
+    } else {
+      if (match) *found = -1; /* the first such member is no array: no list */
+      if (!value(L, d)) return 0;
+    }
+    skip_ws(d);
+    if (d->p >= d->end) return 0;
+    if (*d->p == '}') {
+      d->p++;
+      return 1;
+    }
+    if (*d->p != ',') return 0;
+    d->p++;
+  }
+}
+
+/* core.items(text[, key]) -> list of the elements' texts | nil, is_json:
+ * the elements of a list as a server sends one (a JSON array, or an object
+ * whose "data" member, or key's, is the array), each as the bytes the text
+ * has. The whole text is checked as json.decode would check it. */
+static int core_items(lua_State *L) {
+  size_t n, klen;
+  const char *s = luaL_checklstring(L, 1, &n);
+  const char *key = luaL_optlstring(L, 2, NULL, &klen);
+  int keyed = key != NULL;
+  if (!keyed) {
+    key = "data";
+    klen = 4;
+  }
+  lua_settop(L, 2);
+  lua_newtable(L);
+  struct dec d = {s, s + n, 0, 1};
+  int found = 0, ok;
+  skip_ws(&d);
+  if (d.p < d.end && *d.p == '[') {
+    found = keyed ? -1 : 1;
+    d.depth++;
+    ok = array(L, &d, keyed ? 0 : 3);
+  } else if (d.p < d.end && *d.p == '{') {
+    ok = member_list(L, &d, key, klen, 3, &found);
+  } else {
+    ok = value(L, &d);
+  }
+  if (ok && at_end(&d) && found == 1) return 1;
+  lua_pushnil(L);
+  lua_pushboolean(L, ok && at_end(&d));
   return 2;
 }
 
@@ -561,6 +661,8 @@ int luaopen_nt3_json_core(lua_State *L) {
   lua_pushvalue(L, -1);
   lua_pushcclosure(L, core_decode, 1);
   lua_setfield(L, -3, "decode");
+  lua_pushcfunction(L, core_items);
+  lua_setfield(L, -3, "items");
   lua_setfield(L, -2, "array_mt");
   return 1;
 }
