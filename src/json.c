@@ -374,8 +374,10 @@ static int string(lua_State *L, struct dec *d) {
     d->p = q + 1;
     return 1;
   }
-  luaL_Buffer buffer, *b = d->skip ? NULL : &buffer;
-  if (b) {
+  luaL_Buffer buffer;
+  luaL_Buffer *b = NULL;
+  if (!d->skip) {
+    b = &buffer;
     luaL_buffinit(L, b);
     luaL_addlstring(b, s, (size_t)(q - s));
   }
