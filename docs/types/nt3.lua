@@ -416,7 +416,8 @@ function task.map(list, fn, opts) end
 -- nt3.json
 ---------------------------------------------------------------------------
 
---- JSON (lua-cjson, safe variant). Numbers decode as floats.
+--- JSON at lua-cjson's speed (C): keys sorted, [] told from {} (json.array),
+--- whole numbers within 2^53 decoded as integers; encoding calls no metamethod.
 ---@class nt3.json
 ---@field null lightuserdata JSON null, as decode returns it and encode accepts it
 ---@field array_mt table the metatable json.array sets: a table with it encodes as a JSON array
@@ -429,12 +430,15 @@ local json = {}
 ---@return T
 function json.array(t) end
 
+--- Compact JSON, keys sorted by their bytes; the raw table is judged (no
+--- __pairs, __index or __len is called).
 ---@param value any
 ---@return string|nil text
 ---@return string? message
 function json.encode(value) end
 
---- Numbers without a fraction come back as Lua integers (3, not 3.0).
+--- Numbers without a fraction come back as Lua integers (3, not 3.0); an
+--- empty array as a json.array; null as json.null.
 ---@param text string
 ---@return any value nil on bad input
 ---@return string? message

@@ -150,11 +150,17 @@ end
 -- api.decode(response) -> value, is_json: the body decoded when it is JSON
 -- (by its Content-Type, or for a body that parses as JSON when none is
 -- given), else the body as it is.
+-- Whether a response may be JSON: a body, and a Content-Type that says
+-- JSON or nothing.
+local function json_typed(res)
+  if (res.body or "") == "" then return false end
+  local ctype = (res.headers and res.headers["content-type"] or ""):lower()
+  return ctype == "" or ctype:find("json", 1, true) ~= nil
+end
+
 function M.decode(res)
   local body = res.body or ""
-  if body == "" then return body, false end
-  local ctype = (res.headers and res.headers["content-type"] or ""):lower()
-  if ctype == "" or ctype:find("json", 1, true) then
+  if json_typed(res) then
     local value = json.decode(body)
     if value ~= nil then return value, true end
   end
@@ -295,7 +301,15 @@ end
 -- Content-Type, as api.decode judges it): an array, or an object whose
 -- `key` member (default "data") is one.
 local function items_of(res, raw, key)
-  local value, is_json = M.decode(res)
+  -- raw: the items' own bytes, cut out of the page in one pass that also
+  -- checks it is JSON; nothing is decoded (docs/architecture.md, "JSON")
+  local list, value, is_json
+  if raw then
+    if json_typed(res) then list, is_json = require("nt3.json.text").items(res.body, key) end
+    is_json = list ~= nil or is_json
+  else
+    value, is_json = M.decode(res)
+  end
   if not is_json then
     local ctype = res.headers and res.headers["content-type"]
     return nil, "is not JSON" .. (ctype and (" (Content-Type %s)"):format(policy.sanitize(ctype, 80)) or "")
@@ -303,7 +317,6 @@ local function items_of(res, raw, key)
   local want = key and ('an object with a "%s" array'):format(policy.sanitize(key, 80))
     or 'a JSON array, or an object with a "data" array'
   if raw then
-    local list = require("nt3.json.text").items(res.body, key)
     if not list then return nil, "is not a list (" .. want .. ")" end
     return list
   end
