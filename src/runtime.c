@@ -240,6 +240,7 @@ void nt3_open(lua_State *L) {
   preload(L, "nt3.embedded", luaopen_nt3_embedded);
   for (int i = 0; bindings[i].name; i++) preload(L, bindings[i].name, bindings[i].func);
   preload(L, "nt3.cli.script", luaopen_nt3_cli_script);
+  preload(L, "nt3.beneath", luaopen_nt3_beneath);
   preload(L, "cjson", luaopen_cjson);
   preload(L, "cjson.safe", luaopen_cjson_safe);
   lua_pop(L, 1);
