@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "atomic.h"
+#include "beneath.h"
 #include "runtime.h"
 
 /* ".<name>.tmp-<12 hex digits>": the name part is cut so the whole stays
@@ -177,6 +178,21 @@ int nt3_atomic_openat(struct nt3_atomic *w, int dirfd, const char *name, mode_t 
   /* a descriptor of its own, readable for the fsync, of the very directory
    * dirfd is (an O_PATH one cannot be fsynced) */
   return open_in(w, dirfd, ".", mode, flags);
+}
+
+int nt3_atomic_open_beneath(struct nt3_atomic *w, int rootfd, const char *rel, mode_t mode, int flags, int how) {
+  clear(w);
+  if (*rel == '/') return EXDEV;
+  char dir[PATH_MAX], name[NAME_MAX + 1];
+  int e = split(w, rel, dir);
+  if (e) return e;
+  if (strcmp(w->name, ".") == 0 || strcmp(w->name, "..") == 0) return EISDIR;
+  memcpy(name, w->name, sizeof name);
+  int dfd = nt3_dir_beneath(rootfd, dir, (enum nt3_beneath_how)how);
+  if (dfd < 0) return -dfd;
+  e = nt3_atomic_openat(w, dfd, name, mode, flags);
+  close(dfd);
+  return e;
 }
 
 int nt3_atomic_write(struct nt3_atomic *w, const char *data, size_t len) {

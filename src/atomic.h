@@ -45,6 +45,15 @@ int nt3_atomic_open(struct nt3_atomic *w, const char *path, mode_t mode, int fla
  * path leads to it meanwhile. How nt3.beneath writes beneath a root. */
 int nt3_atomic_openat(struct nt3_atomic *w, int dirfd, const char *name, mode_t mode, int flags);
 
+/* nt3_atomic_openat of rel beneath rootfd (src/beneath.h): rel's directory
+ * resolved by nt3_dir_beneath, its last component a plain name there (a
+ * symlink or anything but a regular file there is NT3_ATOMIC_NOT_REGULAR,
+ * as for any atomic write). A hard link to a file outside is harmless: the
+ * rename replaces the entry and the file outside keeps its content. 0,
+ * NT3_ATOMIC_NOT_REGULAR, or an errno (EXDEV, ELOOP: a rule of
+ * src/beneath.h refused the way). how is an enum nt3_beneath_how. */
+int nt3_atomic_open_beneath(struct nt3_atomic *w, int rootfd, const char *rel, mode_t mode, int flags, int how);
+
 /* Appends to what the commit will put in place: 0 or an errno (the write
  * is then still open; abort it). */
 int nt3_atomic_write(struct nt3_atomic *w, const char *data, size_t len);

@@ -356,30 +356,7 @@ const char *nt3_beneath_backend(void) {
   return fd < 0 && errno == ENOSYS ? "walk" : "openat2";
 }
 
-int nt3_atomic_open_beneath(struct nt3_atomic *w, int rootfd, const char *rel, mode_t mode, int flags,
-                            enum nt3_beneath_how how) {
-  memset(w, 0, sizeof *w);
-  w->fd = w->dfd = -1;
-  int r = check_rel(rel);
-  if (r) return -r;
-  size_t len = strlen(rel);
-  char *path = malloc(len + 1);
-  if (!path) return ENOMEM;
-  memcpy(path, rel, len + 1);
-  const char *dir, *name;
-  split(path, &dir, &name);
-  int e;
-  if (strcmp(name, ".") == 0) {
-    e = EISDIR;
-  } else {
-    int dfd = resolve_dir(rootfd, dir, use_walk(how));
-    if (dfd < 0) {
-      e = -dfd;
-    } else {
-      e = nt3_atomic_openat(w, dfd, name, mode, flags);
-      close(dfd);
-    }
-  }
-  free(path);
-  return e;
+int nt3_dir_beneath(int rootfd, const char *rel, enum nt3_beneath_how how) {
+  int r = check_rel(*rel ? rel : ".");
+  return r ? r : resolve_dir(rootfd, rel, use_walk(how));
 }

@@ -4,8 +4,6 @@
 #include <limits.h>
 #include <sys/types.h>
 
-#include "atomic.h"
-
 /* Opening beneath a root (docs/architecture.md, "Opening beneath a root"):
  * the one check of the sandbox's fs capability. Whatever rel holds, the
  * file opened is beneath the directory rootfd is:
@@ -45,13 +43,9 @@ int nt3_open_beneath_how(int rootfd, const char *rel, int flags, mode_t mode, en
 /* "openat2" or "walk": what NT3_BENEATH_AUTO uses here and now */
 const char *nt3_beneath_backend(void);
 
-/* nt3_atomic_openat of rel beneath rootfd: rel's directory resolved by the
- * rules above, its last component a plain name (a symlink or anything but
- * a regular file there is NT3_ATOMIC_NOT_REGULAR, as for any atomic
- * write). A hard link to a file outside is harmless here: the rename
- * replaces the entry and the file outside keeps its content. 0,
- * NT3_ATOMIC_NOT_REGULAR, or an errno (positive, as atomic.h's are). */
-int nt3_atomic_open_beneath(struct nt3_atomic *w, int rootfd, const char *rel, mode_t mode, int flags,
-                            enum nt3_beneath_how how);
+/* The directory rel names, resolved beneath rootfd by the rules above
+ * ("" is the root itself): an O_PATH descriptor, or -errno. The first
+ * stage of every open, for writing beneath a root (src/atomic.h). */
+int nt3_dir_beneath(int rootfd, const char *rel, enum nt3_beneath_how how);
 
 #endif
