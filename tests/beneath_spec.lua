@@ -56,11 +56,6 @@ local function both(root, calls, varies)
   return answers[1]
 end
 
--- One call on root both ways: its result ({ value } or { message, code }).
-local function one(root, ...)
-  return both(root, { { ... } })[1]
-end
-
 local function refused(code, result)
   assert.is_nil(result.value, "opened, but should be refused with " .. code)
   assert.are.equal(code, result.code, result.message)
@@ -83,10 +78,29 @@ local function ln(target, at) run(("ln -s %s %s"):format(sh.quote(target), sh.qu
 describe("nt3.beneath", function()
   teardown(function() sh.cleanup() end)
 
-  it("uses openat2 on this kernel (Linux 5.6 and later) unless the test hook forces the walk", function()
+  it("resolves by openat2(2) where the kernel has it, and by the walk alone when the test hook says so", function()
+    local auth = require "helpers.auth_util"
     local root = setup()
-    -- both() checks the backend each child reports
-    assert.are.same({ value = "inside" }, one(root, "read", "sub/f"))
+    local script = sh.script([[
+      local r = assert(require("nt3.beneath").root(...))
+      assert(r:read("sub/f") == "inside")
+    ]])
+    local calls = {}
+    for _, forced in ipairs { false, true } do
+      local trace = sh.tmpdir() .. "/trace"
+      local env = auth.traced()
+      env.NT3_TEST_NO_OPENAT2 = forced and "1" or false
+      local out = sh.run({ "run", script, root },
+        { bin = auth.wrapped("strace -f -qq -e trace=openat2 -o " .. sh.quote(trace)), env = env })
+      assert.are.equal(0, out.code, out.stderr)
+      local n = 0
+      for line in io.lines(trace) do
+        local flags = line:match('openat2%(%d+, "sub", {flags=([%w_|]+), resolve=RESOLVE_NO_MAGICLINKS|RESOLVE_BENEATH}')
+        if flags and flags:find("O_PATH", 1, true) and flags:find("O_DIRECTORY", 1, true) then n = n + 1 end
+      end
+      calls[#calls + 1] = n
+    end
+    assert.are.same({ 1, 0 }, calls)
   end)
 
   it("opens what is beneath, through '.', '..' that stays inside, and empty components", function()
