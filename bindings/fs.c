@@ -564,6 +564,17 @@ static int fs_write(lua_State *L) {
 
 /* --- remove, mkdir, chmod ---------------------------------------------------- */
 
+/* Unlinks name in the directory dir (relative to at) and syncs that
+ * directory, so the removal survives a crash: 0 or errno. */
+static int unlink_synced(int at, const char *dir, const char *name) {
+  int can_sync;
+  int dfd = nt3_dir_openat(at, dir, &can_sync);
+  if (dfd < 0) return errno;
+  int e = unlinkat(dfd, name, 0) == 0 ? nt3_dir_sync(dfd, can_sync) : errno;
+  close(dfd);
+  return e;
+}
+
 /* fs.remove(path) -> true | nil, msg, errno
  * Unlinks a file (a directory is an error) and syncs its directory, so the
  * removal of a credential survives a crash. */
@@ -573,25 +584,20 @@ static int fs_remove(lua_State *L) {
   const char *dir, *name;
   split_path(L, path, &dir, &name);
   if (*name == '\0') return fail(L, path, EISDIR);
-
-  int can_sync;
-  int dfd = nt3_dir_open(dir, &can_sync);
-  if (dfd < 0) return luaL_fileresult(L, 0, path);
-  int e = unlinkat(dfd, name, 0) == 0 ? nt3_dir_sync(dfd, can_sync) : errno;
-  close(dfd);
+  int e = unlink_synced(AT_FDCWD, dir, name);
   return e ? fail(L, path, e) : ok(L);
 }
 
-/* Gives the directory just made at path its mode; 0 or errno. Never
+/* Gives the directory just made, name in at, its mode; 0 or errno. Never
  * chmod(path): whoever can write to the parent could have swapped the new
  * directory for a symlink since the mkdir, and chmod would then open up
  * whatever it points to (a credential file, say). */
-static int chmod_new_dir(const char *path, mode_t mode) {
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+static int chmod_new_dir(int at, const char *name, mode_t mode) {
+  int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     /* a umask that took even the owner's read bit: this one checks the
      * type of the very inode it changes (glibc, through /proc) */
-    if (errno == EACCES && fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) == 0) return 0;
+    if (errno == EACCES && fchmodat(at, name, mode, AT_SYMLINK_NOFOLLOW) == 0) return 0;
     return errno;
   }
   int e = fchmod(fd, mode) == 0 ? 0 : errno;
@@ -599,22 +605,29 @@ static int chmod_new_dir(const char *path, mode_t mode) {
   return e;
 }
 
+/* mkdir of name in at with exactly mode; an existing directory is success
+ * (through a link only with AT_FDCWD-relative paths: follow). Pushes true
+ * or nil, msg, errno, the message naming shown. */
+static int mkdir_in(lua_State *L, int at, const char *name, const char *shown, mode_t mode, int follow) {
+  if (mkdirat(at, name, mode) == 0) {
+    /* the umask only ever narrows mkdir's mode; the caller asked for this one */
+    int e = chmod_new_dir(at, name, mode);
+    return e ? fail(L, shown, e) : ok(L);
+  }
+  if (errno == EEXIST) {
+    struct stat st;
+    if (fstatat(at, name, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) return ok(L);
+    return fail(L, shown, EEXIST);
+  }
+  return fail(L, shown, errno);
+}
+
 /* fs.mkdir(path [, mode=0700]) -> true | nil, msg, errno
  * An existing directory (or a link to one) is success, its mode untouched. */
 static int fs_mkdir(lua_State *L) {
   const char *path = check_path(L, 1);
   mode_t mode = check_mode(L, 2, 1, DIR_MODE_DEFAULT);
-  if (mkdir(path, mode) == 0) {
-    /* the umask only ever narrows mkdir's mode; the caller asked for this one */
-    int e = chmod_new_dir(path, mode);
-    return e ? fail(L, path, e) : ok(L);
-  }
-  if (errno == EEXIST) {
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return ok(L);
-    return fail(L, path, EEXIST);
-  }
-  return luaL_fileresult(L, 0, path);
+  return mkdir_in(L, AT_FDCWD, path, path, mode, 1);
 }
 
 /* fs.chmod(path, mode) -> true | nil, msg, errno */
@@ -974,6 +987,41 @@ static int root_opened(lua_State *L) {
   return push_opened(L, rel, flags, mode);
 }
 
+/* Resolves rel's directory beneath the root (argument 1) into a new fdbox
+ * and its last component, a plain name, into name: 0 or the number of
+ * results pushed (nil, msg, errno). */
+static int parent_beneath(lua_State *L, const char *rel, struct fdbox **box, char name[NAME_MAX + 1]) {
+  int root = root_fd(L);
+  *box = new_fdbox(L);
+  int fd = nt3_parent_beneath(root, rel, name, NT3_BENEATH_AUTO);
+  if (fd < 0) return beneath_fail(L, rel, fd);
+  (*box)->fd = fd;
+  return 0;
+}
+
+/* root:mkdir(rel [, mode=0700]) -> true | nil, msg, errno: fs.mkdir, but a
+ * link at rel is not an existing directory */
+static int root_mkdir(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  mode_t mode = check_mode(L, 3, 1, DIR_MODE_DEFAULT);
+  struct fdbox *box;
+  char name[NAME_MAX + 1];
+  int n = parent_beneath(L, rel, &box, name);
+  return n ? n : mkdir_in(L, box->fd, name, rel, mode, 0);
+}
+
+/* root:remove(rel) -> true | nil, msg, errno: fs.remove (a link itself is
+ * removed, never what it points to) */
+static int root_remove(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  struct fdbox *box;
+  char name[NAME_MAX + 1];
+  int n = parent_beneath(L, rel, &box, name);
+  if (n) return n;
+  int e = unlink_synced(box->fd, ".", name);
+  return e ? fail(L, rel, e) : ok(L);
+}
+
 /* root:close() -> true; closing again does nothing */
 static int root_close(lua_State *L) {
   root_gc(L);
@@ -987,6 +1035,8 @@ static const luaL_Reg root_methods[] = {
   {"dir", root_dir},
   {"write", root_write},
   {"opened", root_opened},
+  {"mkdir", root_mkdir},
+  {"remove", root_remove},
   {"close", root_close},
   {NULL, NULL},
 };

@@ -182,15 +182,10 @@ int nt3_atomic_openat(struct nt3_atomic *w, int dirfd, const char *name, mode_t 
 
 int nt3_atomic_open_beneath(struct nt3_atomic *w, int rootfd, const char *rel, mode_t mode, int flags, int how) {
   clear(w);
-  if (*rel == '/') return EXDEV;
-  char dir[PATH_MAX], name[NAME_MAX + 1];
-  int e = split(w, rel, dir);
-  if (e) return e;
-  if (strcmp(w->name, ".") == 0 || strcmp(w->name, "..") == 0) return EISDIR;
-  memcpy(name, w->name, sizeof name);
-  int dfd = nt3_dir_beneath(rootfd, dir, (enum nt3_beneath_how)how);
+  char name[NAME_MAX + 1];
+  int dfd = nt3_parent_beneath(rootfd, rel, name, (enum nt3_beneath_how)how);
   if (dfd < 0) return -dfd;
-  e = nt3_atomic_openat(w, dfd, name, mode, flags);
+  int e = nt3_atomic_openat(w, dfd, name, mode, flags);
   close(dfd);
   return e;
 }

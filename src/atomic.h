@@ -46,7 +46,7 @@ int nt3_atomic_open(struct nt3_atomic *w, const char *path, mode_t mode, int fla
 int nt3_atomic_openat(struct nt3_atomic *w, int dirfd, const char *name, mode_t mode, int flags);
 
 /* nt3_atomic_openat of rel beneath rootfd (src/beneath.h): rel's directory
- * resolved by nt3_dir_beneath, its last component a plain name there (a
+ * resolved by nt3_parent_beneath, its last component a plain name there (a
  * symlink or anything but a regular file there is NT3_ATOMIC_NOT_REGULAR,
  * as for any atomic write). A hard link to a file outside is harmless: the
  * rename replaces the entry and the file outside keeps its content. 0,

@@ -356,7 +356,16 @@ const char *nt3_beneath_backend(void) {
   return fd < 0 && errno == ENOSYS ? "walk" : "openat2";
 }
 
-int nt3_dir_beneath(int rootfd, const char *rel, enum nt3_beneath_how how) {
-  int r = check_rel(*rel ? rel : ".");
-  return r ? r : resolve_dir(rootfd, rel, use_walk(how));
+int nt3_parent_beneath(int rootfd, const char *rel, char name[NAME_MAX + 1], enum nt3_beneath_how how) {
+  int r = check_rel(rel);
+  if (r) return r;
+  char path[PATH_MAX];
+  memcpy(path, rel, strlen(rel) + 1);
+  const char *dir, *last_name;
+  split(path, &dir, &last_name);
+  if (strcmp(last_name, ".") == 0) return -EISDIR;
+  size_t n = strlen(last_name);
+  if (n > NAME_MAX) return -ENAMETOOLONG;
+  memcpy(name, last_name, n + 1);
+  return resolve_dir(rootfd, dir, use_walk(how));
 }

@@ -43,9 +43,12 @@ int nt3_open_beneath_how(int rootfd, const char *rel, int flags, mode_t mode, en
 /* "openat2" or "walk": what NT3_BENEATH_AUTO uses here and now */
 const char *nt3_beneath_backend(void);
 
-/* The directory rel names, resolved beneath rootfd by the rules above
- * ("" is the root itself): an O_PATH descriptor, or -errno. The first
- * stage of every open, for writing beneath a root (src/atomic.h). */
-int nt3_dir_beneath(int rootfd, const char *rel, enum nt3_beneath_how how);
+/* The directory holding rel's last component, resolved beneath rootfd by
+ * the rules above: an O_PATH descriptor, or -errno; the last component,
+ * left as it is (never followed), into name. A last component that is
+ * empty (a trailing "/"), "." or ".." is -EISDIR. The first stage of every
+ * open, for what acts on a name in a directory: the atomic write beneath a
+ * root (src/atomic.h), mkdir and remove. */
+int nt3_parent_beneath(int rootfd, const char *rel, char name[NAME_MAX + 1], enum nt3_beneath_how how);
 
 #endif

@@ -8,7 +8,7 @@ local sh = require "helpers.sh"
 
 -- Linux errno values
 local E = {
-  NOENT = 2, NOTDIR = 20, ISDIR = 21, INVAL = 22, MLINK = 31, NAMETOOLONG = 36, LOOP = 40, XDEV = 18,
+  NOENT = 2, EXIST = 17, NOTDIR = 20, ISDIR = 21, INVAL = 22, MLINK = 31, NAMETOOLONG = 36, LOOP = 40, XDEV = 18,
 }
 
 -- the child: runs calls on a root, prints what each returned
@@ -35,11 +35,13 @@ end
 -- Runs calls ({ "read", "a/b" }, ...) on root with each way of resolving;
 -- asserts that both answered alike and returns their results (those of
 -- openat2). The values of the calls numbered in `varies` (a file of /proc
--- that tells which process reads it) need only be of the same type.
+-- that tells which process reads it) need only be of the same type. root
+-- may be a function that makes a fresh tree for each run and returns it.
 local function both(root, calls, varies)
   local answers = {}
   for _, forced in ipairs { false, true } do
-    local out = sh.run({ "run", child(), root, json.encode(calls) },
+    local dir = type(root) == "function" and root() or root
+    local out = sh.run({ "run", child(), dir, json.encode(calls) },
       { env = { NT3_TEST_NO_OPENAT2 = forced and "1" or false } })
     assert.are.equal(0, out.code, out.stderr)
     local got = json.decode(out.stdout)
@@ -313,6 +315,60 @@ describe("nt3.beneath", function()
       assert.are.same({ value = true }, r[1])
       assert.are.equal("SECRET", sh.slurp(out .. "/secret"))
       assert.are.equal("mine", sh.slurp(root .. "/hard"))
+    end)
+  end)
+
+  describe("makes directories and removes files", function()
+    it("beneath the root only, with exactly the mode asked", function()
+      local root, out
+      local function tree()
+        root, out = setup()
+        ln("../outside", root .. "/reldir")
+        ln("sub", root .. "/to_sub")
+        return root
+      end
+      local r = both(tree, {
+        { "mkdir", "to_sub/new", tonumber("750", 8) }, { "stat", "sub/new" }, { "mkdir", "sub/new" },
+        { "write", "sub/new/f", "x" }, { "mkdir", "../outside/new" }, { "mkdir", "reldir/new" },
+        { "mkdir", "to_sub" }, { "mkdir", "sub/f" },
+      })
+      assert.are.same({ value = true }, r[1])
+      assert.are.equal("directory", r[2].value.type)
+      assert.are.equal(tonumber("750", 8), r[2].value.mode)
+      assert.are.same({ value = true }, r[3], "an existing directory")
+      assert.are.same({ value = true }, r[4])
+      refused(E.XDEV, r[5])
+      refused(E.XDEV, r[6])
+      -- a link, even to a directory inside, is not the directory asked for
+      refused(E.EXIST, r[7])
+      refused(E.EXIST, r[8])
+      assert.is_nil(sh.slurp(out .. "/new/f"))
+    end)
+
+    it("removing a link itself, never what it points to, and nothing outside", function()
+      local root, out
+      local function tree()
+        root, out = setup()
+        ln("../outside", root .. "/reldir")
+        ln("../outside/secret", root .. "/to_secret")
+        return root
+      end
+      local victim = sh.tmpdir() .. "/victim" -- one absolute path for both runs
+      sh.spit(victim, "keep")
+      local r = both(tree, {
+        { "remove", "../outside/secret" }, { "remove", "reldir/secret" }, { "remove", victim },
+        { "remove", "to_secret" }, { "remove", "sub" }, { "remove", "sub/f" }, { "remove", "sub/f" },
+      })
+      refused(E.XDEV, r[1])
+      refused(E.XDEV, r[2])
+      refused(E.XDEV, r[3])
+      assert.are.same({ value = true }, r[4])
+      refused(E.ISDIR, r[5])
+      assert.are.same({ value = true }, r[6])
+      refused(E.NOENT, r[7])
+      assert.are.equal("SECRET", sh.slurp(out .. "/secret"))
+      assert.are.equal("keep", sh.slurp(victim))
+      assert.is_nil(io.open(root .. "/to_secret"))
     end)
   end)
 
