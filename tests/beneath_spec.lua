@@ -77,6 +77,17 @@ end
 
 local function ln(target, at) run(("ln -s %s %s"):format(sh.quote(target), sh.quote(at))) end
 
+-- For both() when the calls change the tree: a function that makes a
+-- fresh setup() tree with these links (name -> target) and returns its
+-- root; the paths of the last one made go into last.root and last.out.
+local function fresh(links, last)
+  return function()
+    last.root, last.out = setup()
+    for name, target in pairs(links) do ln(target, last.root .. "/" .. name) end
+    return last.root
+  end
+end
+
 describe("nt3.beneath", function()
   teardown(function() sh.cleanup() end)
 
@@ -320,14 +331,8 @@ describe("nt3.beneath", function()
 
   describe("makes directories and removes files", function()
     it("beneath the root only, with exactly the mode asked", function()
-      local root, out
-      local function tree()
-        root, out = setup()
-        ln("../outside", root .. "/reldir")
-        ln("sub", root .. "/to_sub")
-        return root
-      end
-      local r = both(tree, {
+      local last = {}
+      local r = both(fresh({ reldir = "../outside", to_sub = "sub" }, last), {
         { "mkdir", "to_sub/new", tonumber("750", 8) }, { "stat", "sub/new" }, { "mkdir", "sub/new" },
         { "write", "sub/new/f", "x" }, { "mkdir", "../outside/new" }, { "mkdir", "reldir/new" },
         { "mkdir", "to_sub" }, { "mkdir", "sub/f" },
@@ -342,17 +347,12 @@ describe("nt3.beneath", function()
       -- a link, even to a directory inside, is not the directory asked for
       refused(E.EXIST, r[7])
       refused(E.EXIST, r[8])
-      assert.is_nil(sh.slurp(out .. "/new/f"))
+      assert.is_nil(sh.slurp(last.out .. "/new/f"))
     end)
 
     it("removing a link itself, never what it points to, and nothing outside", function()
-      local root, out
-      local function tree()
-        root, out = setup()
-        ln("../outside", root .. "/reldir")
-        ln("../outside/secret", root .. "/to_secret")
-        return root
-      end
+      local last = {}
+      local tree = fresh({ reldir = "../outside", to_secret = "../outside/secret" }, last)
       local victim = sh.tmpdir() .. "/victim" -- one absolute path for both runs
       sh.spit(victim, "keep")
       local r = both(tree, {
@@ -366,9 +366,9 @@ describe("nt3.beneath", function()
       refused(E.ISDIR, r[5])
       assert.are.same({ value = true }, r[6])
       refused(E.NOENT, r[7])
-      assert.are.equal("SECRET", sh.slurp(out .. "/secret"))
+      assert.are.equal("SECRET", sh.slurp(last.out .. "/secret"))
       assert.are.equal("keep", sh.slurp(victim))
-      assert.is_nil(io.open(root .. "/to_secret"))
+      assert.is_nil(io.open(last.root .. "/to_secret"))
     end)
   end)
 
