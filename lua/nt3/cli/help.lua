@@ -4,6 +4,7 @@
 -- its flags right does not undump it. Use it through nt3.cli (cli.usage,
 -- cli.help_text, cli.suggest).
 local ipairs, math, require, table = ipairs, math, require, table
+local policy = require "nt3.policy"
 local registry = require "nt3.cli.registry"
 
 local PROGRAM = registry.PROGRAM
@@ -132,6 +133,7 @@ function M.suggest(name, more)
     names[#names + 1] = cmd.name
     for _, alias in ipairs(cmd.aliases or {}) do names[#names + 1] = alias end
   end
+  for _, alias in ipairs(require("nt3.cli.alias").names()) do names[#names + 1] = alias end
   for _, word in ipairs(more or {}) do names[#names + 1] = word end
   return M.nearest(name, names)
 end
@@ -166,6 +168,18 @@ function M.help_text()
         line = line .. " [user command]"
       end
       lines[#lines + 1] = line
+    end
+  end
+  local aliases = require("nt3.cli.alias")
+  local taken = aliases.names()
+  if #taken > 0 then
+    local all = aliases.all()
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = "Aliases (nt3 alias list):"
+    width = 0
+    for _, name in ipairs(taken) do width = math.max(width, #name) end
+    for _, name in ipairs(taken) do
+      lines[#lines + 1] = policy.sanitize(("  %-" .. width .. "s   %s"):format(name, all[name]), 200)
     end
   end
   lines[#lines + 1] = ""
