@@ -182,11 +182,22 @@ function M.url(path)
   return (cred.api_url:gsub("/+$", "")) .. path
 end
 
+-- A setting of `nt3 config` for a request with cred's token: the caller's
+-- value (a flag) first, then the environment, the profile's, the global one
+-- (docs/architecture.md, "Settings and aliases").
+local function setting(key, given, cred)
+  return require("nt3.config.settings").get(key, { flag = given, profile = cred.profile or false })
+end
+
 -- One request to a URL already known to be under the API URL.
-local function send(req, method, url, headers, body)
+local function send(req, method, url, headers, body, cred)
   local http_req = { method = method, url = url, headers = headers, body = body }
   for _, k in ipairs(HTTP_OPTIONS) do http_req[k] = req[k] end
-  if http_req.retries == nil then http_req.retries = M.RETRIES end
+  for option, key in pairs({ retries = "http.retries", timeout = "http.timeout" }) do
+    local value, err = setting(key, http_req[option], cred)
+    if value == nil then return nil, err, "invalid" end
+    http_req[option] = value
+  end
   if http_req.max_retry_wait == nil then http_req.max_retry_wait = M.MAX_RETRY_WAIT end
   local res, herr, code = M.http(http_req)
   if not res then return nil, herr, LOCAL_KINDS[code] and code or "network" end
@@ -270,7 +281,7 @@ function M.request(req)
 
   -- User-Agent is nt3.http's: one place says who we are
   local headers = headers_for(cred, req.headers, body ~= nil)
-  return send(req, method, (cred.api_url:gsub("/+$", "")) .. with_query(req.path, req.query), headers, body)
+  return send(req, method, (cred.api_url:gsub("/+$", "")) .. with_query(req.path, req.query), headers, body, cred)
 end
 
 -- api.pages stops before fetching a page past this many (opts.max_pages
@@ -370,7 +381,7 @@ function M.pages(path, opts)
       end
       page = page + 1
       seen[url] = page
-      local value, res, status = send(req, "GET", url, headers, nil)
+      local value, res, status = send(req, "GET", url, headers, nil, cred)
       if value == nil then
         local where = type(status) == "number" and ("HTTP %d, "):format(status) or ""
         raise(("%s (%spage %d of %s)"):format(res, where, page, shown), status)

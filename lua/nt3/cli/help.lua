@@ -207,6 +207,10 @@ M.ENVIRONMENT = {
     .. " self-hosted server with a private CA; the system's CAs otherwise." },
   { "NT3_MAX_CONNECTIONS", "How many connections nt3.http's pool may keep open (default 256): it grows"
     .. " with the requests in flight up to this bound, so N tasks to one origin reuse N connections." },
+  { "NT3_HTTP_TIMEOUT", "Seconds an nt3.api request may take in all, ahead of the http.timeout setting." },
+  { "NT3_HTTP_RETRIES", "How many times nt3.api retries, ahead of the http.retries setting." },
+  { "NT3_HTTP_CONCURRENCY", "How many items task.map runs at a time, ahead of the http.concurrency setting." },
+  { "XDG_CACHE_HOME", "The directory under which nt3's HTTP cache lives (nt3/), instead of ~/.cache." },
   { "NT3_DEBUG", "Set to anything but 0 or empty: an error prints its Lua traceback, and requests are"
     .. " traced on stderr (tokens and credential headers masked)." },
   { "NT3_LUA_DIR", "For developing nt3: an absolute directory whose nt3/*.lua and commands/*.lua files"
@@ -240,6 +244,8 @@ M.TOPICS = {
     return "Environment variables nt3 reads:\n\n" .. rows(M.ENVIRONMENT, "  ")
       .. "\nA token is resolved in this order: NT3_API_TOKEN, --profile, NT3_PROFILE,"
       .. " ./.nt3.local.json, ~/.nt3/config.json.\n"
+      .. "A setting (nt3 config) is taken in this order: flag > environment > profile setting > global setting"
+      .. " > default.\n"
   end,
 }
 

@@ -31,7 +31,7 @@ end
 -- that overrides it, and its default. Only settings that change something
 -- today are here (a setting that does nothing is not shipped).
 M.LIST = {
-  { key = "http.timeout", env = "NT3_HTTP_TIMEOUT", parse = seconds, default = 300,
+  { key = "http.timeout", env = "NT3_HTTP_TIMEOUT", parse = seconds, default = 30,
     help = "Seconds an nt3.api request (and nt3 api) may take in all" },
   { key = "http.retries", env = "NT3_HTTP_RETRIES", parse = count(0, 100), default = 3,
     help = "How many times nt3.api retries on 429/502/503/504 or a failed connection (nt3 api --retries)" },
@@ -115,7 +115,8 @@ end
 -- settings.get(key[, opts]) -> value, source | nil, message
 -- opts.flag: the value a flag (or a script's option) gave, which wins;
 -- opts.profile: the profile whose setting applies (default: the profile of
--- the token in use). Precedence: flag > environment > profile setting >
+-- the token in use; false: none); opts.global: the global file's record,
+-- when the caller has read it. Precedence: flag > environment > profile setting >
 -- global setting > default. source is "flag", the variable's name,
 -- "profile <name>", "global" or "default".
 function M.get(key, opts)
@@ -129,7 +130,7 @@ function M.get(key, opts)
     if v == nil then return nil, ('%s must be %s, not "%s"'):format(s.env, why, policy.sanitize(e, 80)) end
     return v, s.env
   end
-  local rec = global_record()
+  local rec = opts.global or global_record()
   if rec.state == "ok" then
     local profile = opts.profile
     if profile == nil then profile = active_profile() end
@@ -145,6 +146,19 @@ function M.get(key, opts)
     if v ~= nil then return v, "global" end
   end
   return s.default, "default"
+end
+
+-- settings.changed(global, profile) -> { { key, value, source }, ... }: the
+-- settings whose value is not the default (`nt3 status`), or nil, message.
+-- global: the global file's record (store.read) already read.
+function M.changed(global, profile)
+  local out = {}
+  for _, s in ipairs(M.LIST) do
+    local value, source = M.get(s.key, { global = global, profile = profile or false })
+    if value == nil then return nil, source end
+    if value ~= s.default then out[#out + 1] = { key = s.key, value = value, source = source } end
+  end
+  return out
 end
 
 -- settings.stored(profile) -> { key = value } as saved (global when profile is nil)
