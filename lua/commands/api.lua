@@ -316,6 +316,17 @@ local function count_flag(value, flag, cmd, integer)
   return integer and math.tointeger(n) or n
 end
 
+-- --cache <duration>: 90 (seconds), 30s, 5m, 1h or 2d
+local UNIT = { s = 1, m = 60, h = 3600, d = 86400 }
+local function duration(text, cmd)
+  local n, unit = text:match("^(%d+%.?%d*)([smhd]?)$")
+  local seconds = n and tonumber(n) * (UNIT[unit] or 1)
+  if not seconds then
+    cli.usage_error(("--cache expects a duration like 90, 30s, 5m, 1h or 2d, got %q"):format(text), cmd)
+  end
+  return seconds
+end
+
 -- --paginate: every page's items as ONE JSON array, as if the list were
 -- one page; items keep the server's text (key order, numbers). Printed
 -- once every page is in: a failure on page 3 leaves no half array behind.
@@ -330,7 +341,7 @@ end
 
 -- api.pages' options for --paginate: the request's, the bound, the key
 local function pages_options(req, opts, cmd, raw)
-  local page_opts = { query = req.query, headers = req.headers, raw = raw,
+  local page_opts = { query = req.query, headers = req.headers, raw = raw, cache = req.cache,
     retries = req.retries, max_retry_wait = req.max_retry_wait, key = opts.paginate_key }
   if opts.max_pages then
     page_opts.max_pages = count_flag(opts.max_pages, "--max-pages", cmd, true)
@@ -375,6 +386,8 @@ return {
     { long = "retries", value = "n",
       help = "Retry up to n times on 429/502/503/504 or a failed connection (default 3)" },
     { long = "max-retry-wait", value = "seconds", help = "Wait at most this long in all between retries (default 60)" },
+    { long = "cache", value = "duration",
+      help = "Answer from the HTTP cache for this long (90, 30s, 5m, 1h, 2d), then revalidate (GET/HEAD)" },
     { long = "profile", value = "name", help = "Use this profile of ~/.nt3/config.json" },
   },
   description = [[
@@ -462,6 +475,10 @@ file.]],
       req.max_retry_wait = count_flag(opts.max_retry_wait, "--max-retry-wait", cmd, false)
       if req.max_retry_wait == 0 then req.retries = 0 end
     end
+    if opts.cache then
+      req.cache = duration(opts.cache, cmd)
+      if opts.output then cli.usage_error("--cache keeps the body in memory; it does not go with -o/--output", cmd) end
+    end
     if opts.paginate and method ~= "GET" then cli.usage_error("--paginate works with GET requests only", cmd) end
     if (opts.paginate_key or opts.max_pages) and not opts.paginate then
       cli.usage_error("--paginate-key and --max-pages go with --paginate", cmd)
@@ -498,7 +515,7 @@ file.]],
       req.output = opts.output
     elseif opts.silent then
       req.sink = function() end
-    elseif not filter and not opts.include and not is_tty() then
+    elseif not filter and not opts.include and not is_tty() and not req.cache then
       req.raw = true
       req.sink = function(chunk)
         local ok, err = io.stdout:write(chunk)
@@ -529,7 +546,10 @@ file.]],
       return 0
     end
     if opts.include then print_head(res) end
-    if not opts.silent and not req.sink and not req.output then print_body(res) end
+    if not opts.silent and not req.sink and not req.output then
+      -- a pipe gets the server's bytes unchanged, from the cache too
+      if req.cache and not opts.include and not is_tty() then cli.out(res.body or "") else print_body(res) end
+    end
     return 0
   end,
 }
