@@ -127,6 +127,48 @@ describe("nt3 config", function()
     assert.matches("\n  Settings %(not the default; see nt3 config list%):\n    http.retries = 5 %(global%)\n$", r.stdout)
   end)
 
+  describe("pager", function()
+    local pty = require "helpers.pty"
+    -- a pager that notes what it was given and whether its stdout is the
+    -- terminal, then shows the text between markers
+    local function fake_pager(dir)
+      local path = dir .. "/fake-pager"
+      sh.spit(path, table.concat({
+        "#!/bin/sh",
+        "if [ -t 1 ]; then echo tty > " .. sh.quote(dir .. "/seen") .. "; else echo pipe > "
+          .. sh.quote(dir .. "/seen") .. "; fi",
+        "echo \"LESS=$LESS $*\" >> " .. sh.quote(dir .. "/seen"),
+        "echo '<<paged'; cat; echo 'paged>>'",
+      }, "\n") .. "\n")
+      os.execute("chmod 755 " .. sh.quote(path))
+      return path
+    end
+
+    it("sends nt3 api's terminal output through the pager, with LESS=FRX and its arguments", function()
+      local home = sh.tmpdir()
+      write_config(home, { token = TOKEN, api_url = srv.url })
+      local pager = fake_pager(home)
+      assert.are.equal(0, nt3(home, { "config", "set", "pager", pager .. " -x 'a b'" }).code)
+      local r = pty.run({ "api", "/api/v1/me" }, { home = home })
+      assert.are.equal(0, r.code, r.output)
+      assert.matches('<<paged\r\n{\r\n  "id": "u_1",.*}\r\npaged>>', r.output)
+      assert.are.equal("tty\nLESS=FRX -x a b\n", sh.slurp(home .. "/seen"))
+    end)
+
+    it("is never used when the output is not a terminal, and NT3_PAGER=cat turns it off", function()
+      local home = sh.tmpdir()
+      local pager = fake_pager(home)
+      write_config(home, { token = TOKEN, api_url = srv.url, settings = { pager = pager } })
+      local piped = nt3(home, { "api", "/api/v1/me" })
+      assert.are.equal(0, piped.code, piped.stderr)
+      assert.matches('^{"id": "u_1"', piped.stdout)
+      local off = pty.run({ "api", "/api/v1/me" }, { home = home, env = { NT3_PAGER = "cat" } })
+      assert.are.equal(0, off.code, off.output)
+      assert.is_nil(off.output:find("<<paged", 1, true))
+      assert.is_nil(io.open(home .. "/seen"))
+    end)
+  end)
+
   it("never reads settings from ./.nt3.local.json, and says the precedence in nt3 help environment", function()
     local home, cwd = sh.tmpdir(), sh.tmpdir()
     sh.spit(cwd .. "/.nt3.local.json", json.encode({ token = TOKEN, settings = { ["http.retries"] = 9 } }))

@@ -32,15 +32,17 @@ end
 
 local actions = {}
 
-function actions.set(args, opts, cmd)
-  if #args ~= 2 then cli.usage_error("alias set takes a name and an expansion: nt3 alias set <name> '<expansion>'", cmd) end
+function actions.set(args, _, cmd)
+  if #args ~= 2 then
+    cli.usage_error("alias set takes a name and an expansion: nt3 alias set <name> '<expansion>'", cmd)
+  end
   local part = aliases()
   local ok, err = part.save({ [args[1]] = args[2] })
   if not ok then cli.fail(err) end
   cli.print(('Saved alias "%s": nt3 %s'):format(args[1], shown(args[2])))
 end
 
-function actions.delete(args, opts, cmd)
+function actions.delete(args, _, cmd)
   if #args ~= 1 then cli.usage_error("alias delete takes one name", cmd) end
   local part, all = aliases()
   if not all[args[1]] then cli.fail(('no alias "%s"'):format(shown(args[1]))) end
@@ -66,7 +68,7 @@ function actions.list(args, opts, cmd)
   for _, n in ipairs(names) do cli.out(("%-" .. width .. "s   %s\n"):format(n, shown(all[n]))) end
 end
 
-function actions.export(args, opts, cmd)
+function actions.export(args, _, cmd)
   if #args ~= 0 then cli.usage_error("alias export takes no arguments (redirect its output to a file)", cmd) end
   local _, all = aliases()
   cli.out(export_text(all))
@@ -111,7 +113,9 @@ function actions.import(args, opts, cmd)
     table.concat(lines, "\n")))
   if not opts.yes then
     local yes, perr, code = require("nt3.prompt").confirm("Save these aliases?", false)
-    if yes == nil then cli.fail(("not saved (%s): confirm on a terminal, or give --yes"):format(tostring(perr)), code) end
+    if yes == nil then
+      cli.fail(("not saved (%s): confirm on a terminal, or give --yes"):format(tostring(perr)), code)
+    end
     if not yes then cli.fail("not saved") end
   end
   local ok, err = part.save(changes)

@@ -1,6 +1,6 @@
 -- nt3.api.cache: the private HTTP cache of nt3.api (`api.get(path, params,
--- { cache = seconds })`, `nt3 api --cache`), docs/architecture.md, "The
--- HTTP cache". Loaded only by a request that asks for it.
+-- { cache = seconds })`, `nt3 api --cache`),
+-- docs/architecture.md, "The HTTP cache". Loaded only by a request that asks for it.
 --
 -- An entry is one file, <dir>/<account>/<key>, written atomically through
 -- nt3.fs.write (mode 0600, directories 0700): a line of JSON (what was
@@ -25,7 +25,6 @@ local FORMAT = 1
 
 -- RFC 9111 3: what a cache may store at all
 local STORABLE = { [200] = true, [203] = true, [300] = true, [301] = true }
-local METHODS = { GET = true, HEAD = true }
 
 local function debug(what, url)
   if policy.debug() then io.stderr:write("* ", what, ": ", policy.sanitize(url, 300), "\n") end
@@ -75,16 +74,23 @@ local function own_dir(path)
   return true
 end
 
+-- the account directories this process has made sure of
+local ready = {}
+
 local function entry_dir(cred, create)
   local dir, err = M.dir()
   if not dir then return nil, err end
   local sub = dir .. "/" .. M.account(cred)
-  if create then
+  if create and not ready[sub] then
+    ready[sub] = true
     local parent = dir:match("^(.*)/[^/]*$")
     if parent ~= "" and not fs.lstat(parent) then fs.mkdir(parent, DIR_MODE) end
     for _, d in ipairs({ dir, sub }) do
       local ok, derr = own_dir(d)
-      if not ok then return nil, derr end
+      if not ok then
+        ready[sub] = nil
+        return nil, derr
+      end
     end
   end
   return sub
@@ -137,7 +143,16 @@ local function read_entry(path)
   return meta
 end
 
-local function evict(dir)
+-- What the cache holds, in bytes, as last counted plus what this process
+-- wrote since: the directory is listed once a process and again only when
+-- the count passes the bound, not at every write.
+local counted
+
+local function evict(dir, added)
+  if counted and counted + added <= M.MAX_BYTES then
+    counted = counted + added
+    return
+  end
   local root = dir:match("^(.*)/[^/]*$")
   local files, total = {}, 0
   for _, sub in ipairs(fs.dir(root) or {}) do
@@ -150,12 +165,14 @@ local function evict(dir)
       end
     end
   end
+  counted = total
   if total <= M.MAX_BYTES then return end
   table.sort(files, function(a, b) return a.mtime < b.mtime end)
   for _, f in ipairs(files) do
     if total <= M.MAX_BYTES * 0.9 then break end
     if fs.remove(f.path) then total = total - f.size end
   end
+  counted = total
 end
 
 local function write_entry(path, dir, meta, body)
@@ -163,13 +180,15 @@ local function write_entry(path, dir, meta, body)
   meta.format, meta.size, meta.sha256, meta.body = FORMAT, #body, fs.sha256_text(body), nil
   local line, err = json.encode(meta)
   if not line then return nil, err end
-  local ok, werr = fs.write(path, line .. "\n" .. body, FILE_MODE)
+  -- atomic, but not synced: an entry is checked when read and can be
+  -- fetched again, so a crash costs a miss, never a wrong answer
+  local ok, werr = fs.write(path, line .. "\n" .. body, FILE_MODE, { sync = false })
   if not ok then
     -- a full disk, a read-only cache: the answer is still the answer
     debug("cache not written (" .. tostring(werr) .. ")", meta.url)
     return nil, werr
   end
-  evict(dir)
+  evict(dir, #line + 1 + #body)
   return true
 end
 

@@ -1,6 +1,6 @@
 -- nt3.cli.alias: the user's aliases (`nt3 alias`), kept under "aliases" in
--- the global file beside the profiles (docs/architecture.md, "Settings and
--- aliases"), written with config.update (atomic, under the file's lock).
+-- the global file beside the profiles
+-- (docs/architecture.md, "Settings and aliases"), written with config.update (atomic, under the file's lock).
 -- nt3.cli loads this only for a name that is no command: a run of a
 -- command never reads an alias.
 --
@@ -74,9 +74,7 @@ function M.split(text)
         elseif d == "\\" and text:sub(i + 1, i + 1):match('^["\\$]$') then
           buf[#buf + 1] = text:sub(i + 1, i + 1)
           i = i + 2
-        elseif d == "$" and placeholder() then
-          -- placed
-        else
+        elseif d ~= "$" or not placeholder() then
           buf[#buf + 1] = d
           i = i + 1
         end

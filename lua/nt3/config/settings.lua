@@ -1,6 +1,6 @@
 -- nt3.config.settings: the documented settings (`nt3 config`), kept in the
--- global file beside the profiles (docs/architecture.md, "Settings and
--- aliases"): "settings" at the top level, and "settings" inside a profile
+-- global file beside the profiles
+-- (docs/architecture.md, "Settings and aliases"): "settings" at the top level, and "settings" inside a profile
 -- for that profile. Read only from the global file: a cloned repository's
 -- ./.nt3.local.json never changes how nt3 behaves. Written with
 -- config.update, the one writer of that file (atomic, under its lock).
@@ -27,6 +27,11 @@ local function count(min, max)
   end
 end
 
+local function command_line(text)
+  if #text > 1024 or text:find("%z") then return nil, "a command line of at most 1024 bytes" end
+  return text
+end
+
 -- Every setting nt3 knows: what it is, how a value is read, the variable
 -- that overrides it, and its default. Only settings that change something
 -- today are here (a setting that does nothing is not shipped).
@@ -37,6 +42,8 @@ M.LIST = {
     help = "How many times nt3.api retries on 429/502/503/504 or a failed connection (nt3 api --retries)" },
   { key = "http.concurrency", env = "NT3_HTTP_CONCURRENCY", parse = count(1, 1000), default = 8,
     help = "How many items task.map runs at a time (its concurrency option)" },
+  { key = "pager", env = "NT3_PAGER", parse = command_line, default = "",
+    help = "The program nt3 api's output goes through on a terminal (\"less\"; empty or cat: none)" },
 }
 
 local BY_KEY = {}
@@ -148,13 +155,13 @@ function M.get(key, opts)
   return s.default, "default"
 end
 
--- settings.changed(global, profile) -> { { key, value, source }, ... }: the
+-- settings.changed(rec, profile) -> { { key, value, source }, ... }: the
 -- settings whose value is not the default (`nt3 status`), or nil, message.
--- global: the global file's record (store.read) already read.
-function M.changed(global, profile)
+-- rec: the global file's record (store.read) already read.
+function M.changed(rec, profile)
   local out = {}
   for _, s in ipairs(M.LIST) do
-    local value, source = M.get(s.key, { global = global, profile = profile or false })
+    local value, source = M.get(s.key, { global = rec, profile = profile or false })
     if value == nil then return nil, source end
     if value ~= s.default then out[#out + 1] = { key = s.key, value = value, source = source } end
   end
