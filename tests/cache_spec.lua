@@ -120,6 +120,62 @@ describe("the HTTP cache", function()
     assert.is_not_nil(files:find("/", 1, true))
   end)
 
+  it("never stores an answer with Vary: *, nor one to a request with headers of the caller's", function()
+    local home, k, h = sh.tmpdir(), key(), key()
+    api(home, "1h", "/cached?key=" .. k .. "&vary=%2A")
+    assert.matches("%* miss: ", api(home, "1h", "/cached?key=" .. k .. "&vary=%2A").stderr)
+    assert.are.equal(2, served(k))
+    local env = { XDG_CACHE_HOME = home .. "/cache" }
+    for _ = 1, 2 do
+      local r = at.nt3(srv, { "api", "--cache", "1h", "-H", "X-Trace: 1", "/cached?key=" .. h }, { home = home, env = env })
+      assert.are.equal(0, r.code, r.stderr)
+    end
+    assert.are.equal(2, served(h))
+  end)
+
+  it("stores a 404 only when the caller allows it (cache_404)", function()
+    local home, k, a = sh.tmpdir(), key(), key()
+    local script = [[
+      local api = require("nt3").api
+      local _, _, status = api.get(arg[1], nil, { cache = 3600, cache_404 = arg[2] == "yes" })
+      print(status)]]
+    local env = { XDG_CACHE_HOME = home .. "/cache" }
+    local function run(path, allow)
+      return at.nt3(srv, { "run", sh.script(script), path, allow }, { home = home, env = env }).stdout
+    end
+    assert.are.equal("404\n", run("/cached?key=" .. k .. "&status=404", "no"))
+    assert.are.equal("404\n", run("/cached?key=" .. k .. "&status=404", "no"))
+    assert.are.equal(2, served(k))
+    assert.are.equal("404\n", run("/cached?key=" .. a .. "&status=404", "yes"))
+    assert.are.equal("404\n", run("/cached?key=" .. a .. "&status=404", "yes"))
+    assert.are.equal(1, served(a))
+  end)
+
+  it("keeps under its size bound by removing the oldest entries first", function()
+    local home = sh.tmpdir()
+    local keys = { key(), key(), key(), key() }
+    local script = ([[
+      local cache = require "nt3.api.cache"
+      cache.MAX_BYTES = 1500          -- about two entries of /cached
+      local api = require("nt3").api
+      for _, k in ipairs({ %q, %q, %q, %q }) do assert(api.get("/cached", { key = k }, { cache = 3600 })) end
+      local info = cache.info()
+      print(info.entries, info.bytes <= 1500)]]):format(table.unpack(keys))
+    local out = at.script(srv, script, { home = home, env = { XDG_CACHE_HOME = home .. "/cache" } })
+    assert.are.equal("", out.stderr)
+    local entries, within = out.stdout:match("^(%d+)\t(%a+)\n$")
+    assert.is_true(tonumber(entries) < 4, out.stdout)
+    assert.are.equal("true", within)
+    -- the newest is still there, the oldest is gone
+    local again = [[
+      local api = require("nt3").api
+      assert(api.get("/cached", { key = arg[1] }, { cache = 3600 }))]]
+    at.nt3(srv, { "run", sh.script(again), keys[4] }, { home = home, env = { XDG_CACHE_HOME = home .. "/cache" } })
+    at.nt3(srv, { "run", sh.script(again), keys[1] }, { home = home, env = { XDG_CACHE_HOME = home .. "/cache" } })
+    assert.are.equal(1, served(keys[4]))
+    assert.are.equal(2, served(keys[1]))
+  end)
+
   it("takes a corrupt entry as a miss, never as an error", function()
     local home, k = sh.tmpdir(), key()
     api(home, "1h", "/cached?key=" .. k)

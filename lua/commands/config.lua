@@ -82,7 +82,7 @@ end
 
 return {
   name = "config",
-  summary = "Get, set, unset and list settings (http.timeout, http.retries, http.concurrency)",
+  summary = "Get, set, unset and list settings (http.timeout, http.retries, http.concurrency, pager)",
   args = { "get|set|unset|list", "words..." },
   complete = { "get", "set", "unset", "list" },
   uses_token = false,
@@ -103,7 +103,10 @@ comes from; an unknown setting is refused.
   http.retries       retries on 429/502/503/504 or a failed connection
                      (default 3; NT3_HTTP_RETRIES; nt3 api --retries)
   http.concurrency   items task.map runs at a time (default 8;
-                     NT3_HTTP_CONCURRENCY; task.map's concurrency option)]],
+                     NT3_HTTP_CONCURRENCY; task.map's concurrency option)
+  pager              the program nt3 api's output goes through on a
+                     terminal, as gh's pager: "less", "/usr/bin/less -S"
+                     (default none; NT3_PAGER; empty or cat: none)]],
   examples = {
     "nt3 config set http.retries 5",
     "nt3 config set http.timeout 30 --profile staging",
