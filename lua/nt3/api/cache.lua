@@ -147,6 +147,9 @@ end
 -- wrote since: the directory is listed once a process and again only when
 -- the count passes the bound, not at every write.
 local counted
+-- the order of this process's writes: mtime has whole seconds only, and
+-- the entry written last must never be the one to go
+local sequence, written = 0, {}
 
 local function evict(dir, added)
   if counted and counted + added <= M.MAX_BYTES then
@@ -160,16 +163,19 @@ local function evict(dir, added)
       local path = root .. "/" .. sub .. "/" .. name
       local st = fs.lstat(path)
       if st and st.type == "file" then
-        files[#files + 1] = { path = path, size = st.size, mtime = st.mtime }
+        files[#files + 1] = { path = path, size = st.size, mtime = st.mtime, seq = written[path] or 0 }
         total = total + st.size
       end
     end
   end
   counted = total
   if total <= M.MAX_BYTES then return end
-  table.sort(files, function(a, b) return a.mtime < b.mtime end)
+  table.sort(files, function(a, b)
+    if a.mtime ~= b.mtime then return a.mtime < b.mtime end
+    return a.seq < b.seq
+  end)
   for _, f in ipairs(files) do
-    if total <= M.MAX_BYTES * 0.9 then break end
+    if total <= M.MAX_BYTES * 0.9 or f.seq == sequence then break end
     if fs.remove(f.path) then total = total - f.size end
   end
   counted = total
@@ -188,6 +194,8 @@ local function write_entry(path, dir, meta, body)
     debug("cache not written (" .. tostring(werr) .. ")", meta.url)
     return nil, werr
   end
+  sequence = sequence + 1
+  written[path] = sequence
   evict(dir, #line + 1 + #body)
   return true
 end
