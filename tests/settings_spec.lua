@@ -138,7 +138,7 @@ describe("nt3 config", function()
         "if [ -t 1 ]; then echo tty > " .. sh.quote(dir .. "/seen") .. "; else echo pipe > "
           .. sh.quote(dir .. "/seen") .. "; fi",
         "echo \"LESS=$LESS $*\" >> " .. sh.quote(dir .. "/seen"),
-        "echo '<<paged'; cat; echo 'paged>>'",
+        "echo '<<paged'; /bin/cat; echo 'paged>>'",
       }, "\n") .. "\n")
       os.execute("chmod 755 " .. sh.quote(path))
       return path
@@ -153,6 +153,22 @@ describe("nt3 config", function()
       assert.are.equal(0, r.code, r.output)
       assert.matches('<<paged\r\n{\r\n  "id": "u_1",.*}\r\npaged>>', r.output)
       assert.are.equal("tty\nLESS=FRX -x a b\n", sh.slurp(home .. "/seen"))
+    end)
+
+    it("finds a bare name in PATH's absolute directories only, and says so when it finds none", function()
+      local home = sh.tmpdir()
+      write_config(home, { token = TOKEN, api_url = srv.url })
+      local bin = home .. "/bin"
+      os.execute("mkdir " .. sh.quote(bin))
+      local pager = fake_pager(home)
+      os.execute("cp " .. sh.quote(pager) .. " " .. sh.quote(bin .. "/mypager"))
+      local found = pty.run({ "api", "/api/v1/me" }, { home = home, env = { NT3_PAGER = "mypager", PATH = bin } })
+      assert.are.equal(0, found.code, found.output)
+      assert.matches("<<paged", found.output, 1, true)
+      local missing = pty.run({ "api", "/api/v1/me" }, { home = home, env = { NT3_PAGER = "mypager", PATH = "bin" },
+        cwd = home })
+      assert.are.equal(1, missing.code)
+      assert.matches('nt3: pager "mypager" not found', missing.output, 1, true)
     end)
 
     it("is never used when the output is not a terminal, and NT3_PAGER=cat turns it off", function()
