@@ -361,9 +361,10 @@ for _, m in ipairs(METHODS) do KNOWN_METHOD[m] = true end
 local function pager_argv()
   local value, err = require("nt3.config.settings").get("pager")
   if value == nil then cli.fail(err) end
+  if value == "" then return nil end
   local words, serr = require("nt3.cli.alias").split(value)
   if not words then cli.fail("the pager setting cannot be split into words: " .. serr) end
-  local argv = words and require("nt3.cli.alias").substitute(words, {})
+  local argv = require("nt3.cli.alias").substitute(words, {})
   if not argv or #argv == 0 or argv[1] == "cat" then return nil end
   if argv[1]:sub(1, 1) ~= "/" then
     local fs, found = require "nt3.fs", nil

@@ -5,10 +5,13 @@ local cli = require "nt3.cli"
 
 local function settings() return require "nt3.config.settings" end
 
+-- the setting, or a usage error naming the nearest one
 local function known(key, cmd)
-  local s, err = settings().find(key)
-  if not s then cli.usage_error(err, cmd) end
-  return s
+  local s = settings().find(key)
+  if s then return s end
+  local near = require("nt3.cli.help").nearest(key, settings().keys())
+  cli.usage_error(('unknown setting "%s"%s; run \'nt3 config list\' for the settings'):format(
+    require("nt3.policy").sanitize(key, 80), near and (' (did you mean "%s"?)'):format(near) or ""), cmd)
 end
 
 -- --profile NAME: that profile's settings (nt3.cli leaves the flag to the

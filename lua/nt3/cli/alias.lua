@@ -141,8 +141,12 @@ end
 -- alias.all() -> { name = expansion } | nil, message (the global file's)
 function M.all()
   -- no file, no aliases: `nt3 help` need not load the credential store
+  -- and a file with no aliases in it need not be parsed (`nt3 help` stays
+  -- within its start-up budget): the one reading of the file follows only
+  -- when its text names them
   local dir = registry.config_dir()
-  if not dir or not require("nt3.fs").lstat(dir .. "/config.json") then return {} end
+  local text = dir and require("nt3.fs").read(dir .. "/config.json", 64 * 1024)
+  if not text or not text:find('"aliases"', 1, true) then return {} end
   local rec = require("nt3.config.store").read("global")
   if rec.state == "invalid" then return nil, rec.error end
   local out = {}

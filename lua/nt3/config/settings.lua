@@ -57,13 +57,11 @@ function M.keys()
   return keys
 end
 
--- settings.find(key) -> the setting | nil, message naming the nearest key
+-- settings.find(key) -> the setting | nil, message
 function M.find(key)
   local s = BY_KEY[key]
   if s then return s end
-  local near = require("nt3.cli.help").nearest(key, M.keys())
-  return nil, ('unknown setting "%s"%s; run \'nt3 config list\' for the settings'):format(
-    policy.sanitize(key, 80), near and (' (did you mean "%s"?)'):format(near) or "")
+  return nil, ('unknown setting "%s"; run \'nt3 config list\' for the settings'):format(policy.sanitize(key, 80))
 end
 
 -- settings.parse(key, text) -> value | nil, message
