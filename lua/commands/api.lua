@@ -409,139 +409,7 @@ local function paged(pager, fn, opts, ctx)
   return result
 end
 
--- The request and its output: what `nt3 api` does, paged or not.
-local function request(opts, ctx)
-  local api = require "nt3.api"
-  local cmd = ctx.command
-
-  local field_list = {}
-  for _, spec in ipairs(opts.raw_field or {}) do
-    local k, v = split_field(spec, "-f", cmd)
-    field_list[#field_list + 1] = { key = k, value = v, flag = "-f" }
-  end
-  for _, spec in ipairs(opts.field or {}) do
-    local k, v = split_field(spec, "-F", cmd)
-    if v ~= nil then v = typed(v, spec, cmd) end
-    field_list[#field_list + 1] = { key = k, value = v, flag = "-F" }
-  end
-  local has_fields = #field_list > 0
-
-  -- a name given once is Name = value, one given again (in any case)
-  -- Name = {values}: nt3.http sends each value on its own line, in order,
-  -- and either form still replaces nt3's own header of that name
-  local headers, spelling = {}, {}
-  for _, line in ipairs(opts.header or {}) do
-    local name, value = parse_header(line, cmd)
-    local key = spelling[name:lower()]
-    if not key then
-      spelling[name:lower()] = name
-      headers[name] = value
-    elseif type(headers[key]) == "table" then
-      table.insert(headers[key], value)
-    else
-      headers[key] = { headers[key], value }
-    end
-  end
-
-  local method = opts.method and opts.method:upper()
-    or ((has_fields or opts.input) and "POST" or "GET")
-  if not KNOWN_METHOD[method] then
-    cli.usage_error(("unsupported method %q"):format(opts.method), cmd)
-  end
-
-  local path, perr, pkind = api_path(ctx.args[1], api)
-  if not path then
-    cli.fail(perr, pkind)
-  end
-
-  if opts.idempotency_key then
-    headers["Idempotency-Key"] = opts.idempotency_key == "auto" and random_key() or opts.idempotency_key
-  end
-  local req = { method = method, path = path, headers = headers }
-  if opts.retries then req.retries = count_flag(opts.retries, "--retries", cmd, true) end
-  if opts.max_retry_wait then
-    req.max_retry_wait = count_flag(opts.max_retry_wait, "--max-retry-wait", cmd, false)
-    if req.max_retry_wait == 0 then req.retries = 0 end
-  end
-  if opts.cache then
-    req.cache = duration(opts.cache, cmd)
-    if opts.output then cli.usage_error("--cache keeps the body in memory; it does not go with -o/--output", cmd) end
-  end
-  if opts.paginate and method ~= "GET" then cli.usage_error("--paginate works with GET requests only", cmd) end
-  if (opts.paginate_key or opts.max_pages) and not opts.paginate then
-    cli.usage_error("--paginate-key and --max-pages go with --paginate", cmd)
-  end
-  if opts.output and (opts.paginate or opts.filter) then
-    cli.usage_error("-o/--output takes the body as it is; it does not go with --paginate or --filter", cmd)
-  end
-  if opts.input then
-    req.body = read_input(opts.input)
-    if has_fields then req.query = query_fields(field_list) end
-  elseif has_fields then
-    if method == "GET" or method == "HEAD" then
-      req.query = query_fields(field_list)
-    else
-      req.body = body_fields(field_list, cmd)
-    end
-  end
-
-  local filter = opts.filter and compile_filter(opts.filter, cmd)
-  if opts.paginate then
-    if not filter then return print_pages(api, path, pages_options(req, opts, cmd, true)) end
-    local all = require("nt3.json").array()
-    for item in api.pages(path, pages_options(req, opts, cmd, false)) do
-      all[#all + 1] = item
-    end
-    print_value(filter(all))
-    return 0
-  end
-
-  -- the body goes where it is asked for as it arrives: to a file, or
-  -- straight through a pipe, with no decoding and no size cap
-  local write_error
-  if opts.output then
-    req.output = opts.output
-  elseif opts.silent then
-    req.sink = function() end
-  elseif not filter and not opts.include and not is_tty() and not req.cache then
-    req.raw = true
-    req.sink = function(chunk)
-      local ok, err = io.stdout:write(chunk)
-      if not ok then
-        write_error = "cannot write to standard output: " .. tostring(err)
-        error(write_error, 0)
-      end
-    end
-  end
-
-  local value, res, code, errres = api.request(req)
-  if value == nil then
-    local message = res
-    local at = custom_url(api, code)
-    if type(code) == "number" then
-      if opts.include then print_head(errres) end
-      if not opts.silent then print_body(errres) end
-      -- a server with nothing to say gets "HTTP 418", not "HTTP 418 (HTTP 418)"
-      if message == ("HTTP %d"):format(code) then cli.fail(message .. (at and " from the API at " .. at or "")) end
-      cli.fail(("%s (HTTP %d%s)"):format(message, code, at and " from the API at " .. at or ""))
-    end
-    if at then message = ("could not reach the API at %s: %s"):format(at, message) end
-    if code == "sink" and write_error then cli.fail(write_error) end
-    cli.fail(message, code)
-  end
-  if filter then
-    print_value(filter(value))
-    return 0
-  end
-  if opts.include then print_head(res) end
-  if not opts.silent and not req.sink and not req.output then
-    -- a pipe gets the server's bytes unchanged, from the cache too
-    if req.cache and not opts.include and not is_tty() then cli.out(res.body or "") else print_body(res) end
-  end
-  return 0
-end
-
-return {
+local command = {
   name = "api",
   summary = "Make an authenticated request to the nt3 API",
   unknown_flags = { jq = "nt3 api filters with Lua instead: --filter 'data.items[1].name'; see 'nt3 api --help'" },
@@ -609,8 +477,144 @@ file.]],
   },
   run = function(opts, ctx)
     if opts.profile then require("nt3.config").use_profile(opts.profile) end
-    local pager = is_tty() and not opts.output and pager_argv()
-    if not pager then return request(opts, ctx) end
-    return paged(pager, request, opts, ctx)
+    local api = require "nt3.api"
+    local cmd = ctx.command
+
+    local field_list = {}
+    for _, spec in ipairs(opts.raw_field or {}) do
+      local k, v = split_field(spec, "-f", cmd)
+      field_list[#field_list + 1] = { key = k, value = v, flag = "-f" }
+    end
+    for _, spec in ipairs(opts.field or {}) do
+      local k, v = split_field(spec, "-F", cmd)
+      if v ~= nil then v = typed(v, spec, cmd) end
+      field_list[#field_list + 1] = { key = k, value = v, flag = "-F" }
+    end
+    local has_fields = #field_list > 0
+
+    -- a name given once is Name = value, one given again (in any case)
+    -- Name = {values}: nt3.http sends each value on its own line, in order,
+    -- and either form still replaces nt3's own header of that name
+    local headers, spelling = {}, {}
+    for _, line in ipairs(opts.header or {}) do
+      local name, value = parse_header(line, cmd)
+      local key = spelling[name:lower()]
+      if not key then
+        spelling[name:lower()] = name
+        headers[name] = value
+      elseif type(headers[key]) == "table" then
+        table.insert(headers[key], value)
+      else
+        headers[key] = { headers[key], value }
+      end
+    end
+
+    local method = opts.method and opts.method:upper()
+      or ((has_fields or opts.input) and "POST" or "GET")
+    if not KNOWN_METHOD[method] then
+      cli.usage_error(("unsupported method %q"):format(opts.method), cmd)
+    end
+
+    local path, perr, pkind = api_path(ctx.args[1], api)
+    if not path then
+      cli.fail(perr, pkind)
+    end
+
+    if opts.idempotency_key then
+      headers["Idempotency-Key"] = opts.idempotency_key == "auto" and random_key() or opts.idempotency_key
+    end
+    local req = { method = method, path = path, headers = headers }
+    if opts.retries then req.retries = count_flag(opts.retries, "--retries", cmd, true) end
+    if opts.max_retry_wait then
+      req.max_retry_wait = count_flag(opts.max_retry_wait, "--max-retry-wait", cmd, false)
+      if req.max_retry_wait == 0 then req.retries = 0 end
+    end
+    if opts.cache then
+      req.cache = duration(opts.cache, cmd)
+      if opts.output then cli.usage_error("--cache keeps the body in memory; it does not go with -o/--output", cmd) end
+    end
+    if opts.paginate and method ~= "GET" then cli.usage_error("--paginate works with GET requests only", cmd) end
+    if (opts.paginate_key or opts.max_pages) and not opts.paginate then
+      cli.usage_error("--paginate-key and --max-pages go with --paginate", cmd)
+    end
+    if opts.output and (opts.paginate or opts.filter) then
+      cli.usage_error("-o/--output takes the body as it is; it does not go with --paginate or --filter", cmd)
+    end
+    if opts.input then
+      req.body = read_input(opts.input)
+      if has_fields then req.query = query_fields(field_list) end
+    elseif has_fields then
+      if method == "GET" or method == "HEAD" then
+        req.query = query_fields(field_list)
+      else
+        req.body = body_fields(field_list, cmd)
+      end
+    end
+
+    local filter = opts.filter and compile_filter(opts.filter, cmd)
+    if opts.paginate then
+      if not filter then return print_pages(api, path, pages_options(req, opts, cmd, true)) end
+      local all = require("nt3.json").array()
+      for item in api.pages(path, pages_options(req, opts, cmd, false)) do
+        all[#all + 1] = item
+      end
+      print_value(filter(all))
+      return 0
+    end
+
+    -- the body goes where it is asked for as it arrives: to a file, or
+    -- straight through a pipe, with no decoding and no size cap
+    local write_error
+    if opts.output then
+      req.output = opts.output
+    elseif opts.silent then
+      req.sink = function() end
+    elseif not filter and not opts.include and not is_tty() and not req.cache then
+      req.raw = true
+      req.sink = function(chunk)
+        local ok, err = io.stdout:write(chunk)
+        if not ok then
+          write_error = "cannot write to standard output: " .. tostring(err)
+          error(write_error, 0)
+        end
+      end
+    end
+
+    local value, res, code, errres = api.request(req)
+    if value == nil then
+      local message = res
+      local at = custom_url(api, code)
+      if type(code) == "number" then
+        if opts.include then print_head(errres) end
+        if not opts.silent then print_body(errres) end
+        -- a server with nothing to say gets "HTTP 418", not "HTTP 418 (HTTP 418)"
+        if message == ("HTTP %d"):format(code) then cli.fail(message .. (at and " from the API at " .. at or "")) end
+        cli.fail(("%s (HTTP %d%s)"):format(message, code, at and " from the API at " .. at or ""))
+      end
+      if at then message = ("could not reach the API at %s: %s"):format(at, message) end
+      if code == "sink" and write_error then cli.fail(write_error) end
+      cli.fail(message, code)
+    end
+    if filter then
+      print_value(filter(value))
+      return 0
+    end
+    if opts.include then print_head(res) end
+    if not opts.silent and not req.sink and not req.output then
+      -- a pipe gets the server's bytes unchanged, from the cache too
+      if req.cache and not opts.include and not is_tty() then cli.out(res.body or "") else print_body(res) end
+    end
+    return 0
   end,
 }
+
+-- On a terminal, with a pager set, what the command prints goes through it.
+local request = command.run
+command.run = function(opts, ctx)
+  if opts.profile then require("nt3.config").use_profile(opts.profile) end
+  local pager = is_tty() and not opts.output and pager_argv()
+  if not pager then return request(opts, ctx) end
+  return paged(pager, request, opts, ctx)
+end
+
+return command
