@@ -548,18 +548,26 @@ static int write_result(lua_State *L, const char *path, int e) {
   return ok(L);
 }
 
-/* fs.write(path, data [, mode=0600]) -> true | nil, msg, errno
+/* fs.write(path, data [, mode=0600 [, opts]]) -> true | nil, msg, errno
  * Atomic: readers see the old content or the new, never a mix, even if the
  * process is killed. A symlink or other non-regular file at path is never
- * written through. */
+ * written through. opts.sync = false skips the fsyncs (the HTTP cache). */
 static int fs_write(lua_State *L) {
   const char *path = check_path(L, 1);
   size_t len;
   const char *data = luaL_checklstring(L, 2, &len);
   mode_t mode = check_mode(L, 3, 1, FILE_MODE_DEFAULT);
+  int flags = 0;
+  if (!lua_isnoneornil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    lua_getfield(L, 4, "sync");
+    luaL_argexpected(L, lua_isnil(L, -1) || lua_isboolean(L, -1), 4, "boolean sync");
+    if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) flags |= NT3_ATOMIC_NO_SYNC;
+    lua_pop(L, 1);
+  }
   /* a credential path: nothing but a regular file is ever written, and
    * it always ends up with exactly mode */
-  return write_result(L, path, nt3_atomic_file(path, data, len, mode, 0));
+  return write_result(L, path, nt3_atomic_file(path, data, len, mode, flags));
 }
 
 /* --- remove, mkdir, chmod ---------------------------------------------------- */

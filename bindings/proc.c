@@ -429,8 +429,114 @@ static int proc_run(lua_State *L) {
   return 3;
 }
 
+/* --- a pager ------------------------------------------------------------------ */
+
+/* environ less NT3_API_TOKEN (child_environ), plus LESS=FRX when LESS is
+ * not set, as git sets it: less quits when the text fits on one screen,
+ * keeps colours and leaves the text on the terminal. */
+static char **pager_environ(lua_State *L) {
+  char **base = child_environ(L);
+  size_t n = 0;
+  int has_less = 0;
+  while (base[n]) {
+    if (strncmp(base[n], "LESS=", 5) == 0) has_less = 1;
+    n++;
+  }
+  if (has_less) return base;
+  char **env = lua_newuserdatauv(L, sizeof *env * (n + 2), 0);
+  memcpy(env, base, sizeof *env * n);
+  env[n] = (char *)"LESS=FRX";
+  env[n + 1] = NULL;
+  return env;
+}
+
+/* After fork: the pager reads the text on stdin and has nt3's terminal as
+ * stdout and stderr, in nt3's process group (the foreground one), so it
+ * reads keys from the terminal; no other descriptor. */
+static void pager_child(const char **argv, char **env, int limit, int in_r, int status_w) {
+  if (dup2(in_r, 0) < 0) goto fail;
+  close_from(3, status_w, limit);
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGPIPE, &dfl, NULL);
+  sigaction(SIGINT, &dfl, NULL);
+  sigaction(SIGQUIT, &dfl, NULL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execve(argv[0], (char *const *)argv, env);
+fail:;
+  int e = errno;
+  ssize_t w = write(status_w, &e, sizeof e);
+  (void)w;
+  _exit(127);
+}
+
+/* proc.page(argv, text) -> status | nil, message, code
+ * Runs a pager (argv[1] an absolute path, no shell) with text on its stdin
+ * and the terminal as its stdout, and waits for it. While it runs nt3
+ * ignores SIGINT, SIGQUIT and SIGPIPE: Ctrl-C belongs to the pager, and a
+ * pager that quits before reading everything is not a failure. code:
+ * "exec" (could not start it), "system" (no pipe, no fork). */
+static int proc_page(lua_State *L) {
+  lua_settop(L, 2);
+  const char **argv = check_argv(L, 1);
+  size_t len;
+  const char *text = luaL_checklstring(L, 2, &len);
+  char **env = pager_environ(L);
+  int p[2], s[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return failed(L, strerror(errno), "system");
+  if (pipe2(s, O_CLOEXEC) < 0) {
+    int err = errno;
+    close(p[0]);
+    close(p[1]);
+    return failed(L, strerror(err), "system");
+  }
+  int fds[4] = {p[0], p[1], s[0], s[1]};
+  for (int i = 0; i < 4; i++) fds[i] = above_stdio(fds[i]);
+  for (int i = 0; i < 4; i++) {
+    if (fds[i] < 0) {
+      int err = errno;
+      for (int j = 0; j < 4; j++) if (fds[j] >= 0) close(fds[j]);
+      return failed(L, strerror(err), "system");
+    }
+  }
+  static const int ignored[] = {SIGINT, SIGQUIT, SIGPIPE};
+  struct sigaction old[3], ign;
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigemptyset(&ign.sa_mask);
+  for (int i = 0; i < 3; i++) sigaction(ignored[i], &ign, &old[i]);
+  int limit = fd_limit();
+  pid_t pid = fork();
+  if (pid == 0) pager_child(argv, env, limit, fds[0], fds[3]);
+  int err = pid < 0 ? errno : 0;
+  close(fds[0]);
+  close(fds[3]);
+  int exec_errno = 0;
+  if (pid > 0) {
+    ssize_t got;
+    while ((got = read(fds[2], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {}
+    if (got != (ssize_t)sizeof exec_errno) exec_errno = 0;
+    /* EPIPE: the pager quit before the end, as the user asked it to */
+    if (!exec_errno) (void)nt3_write_all(fds[1], text, len);
+  }
+  close(fds[1]);
+  close(fds[2]);
+  int status = 0;
+  if (pid > 0)
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  for (int i = 0; i < 3; i++) sigaction(ignored[i], &old[i], NULL);
+  if (err) return failed(L, strerror(err), "system");
+  if (exec_errno) return failed(L, strerror(exec_errno), "exec");
+  lua_pushinteger(L, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  return 1;
+}
+
 static const luaL_Reg proc_fns[] = {
   {"run", proc_run},
+  {"page", proc_page},
   {NULL, NULL},
 };
 

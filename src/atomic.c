@@ -154,6 +154,7 @@ static int open_in(struct nt3_atomic *w, int at, const char *dir, mode_t mode, i
     return e;
   }
   w->active = 1;
+  w->no_sync = (flags & NT3_ATOMIC_NO_SYNC) != 0;
   return 0;
 }
 
@@ -198,7 +199,7 @@ int nt3_atomic_write(struct nt3_atomic *w, const char *data, size_t len) {
  * rename makes it the target. */
 static int put_in_place(struct nt3_atomic *w) {
   int e = fchmod(w->fd, w->mode) == 0 ? 0 : errno;
-  if (!e && fsync(w->fd) != 0) e = errno;
+  if (!e && !w->no_sync && fsync(w->fd) != 0) e = errno;
   /* on Linux the descriptor is gone even when close says EINTR */
   if (close(w->fd) != 0 && !e && errno != EINTR) e = errno;
   w->fd = -1;
@@ -207,7 +208,7 @@ static int put_in_place(struct nt3_atomic *w) {
   if (!e) e = check_target(w, &st);
   if (!e && renameat(w->dfd, w->tmp, w->dfd, w->name) != 0) e = errno;
   if (e) unlinkat(w->dfd, w->tmp, 0);
-  else e = nt3_dir_sync(w->dfd, w->can_sync);
+  else if (!w->no_sync) e = nt3_dir_sync(w->dfd, w->can_sync);
   return e;
 }
 

@@ -26,12 +26,17 @@ enum {
   NT3_ATOMIC_KEEP_MODE = 2,
   /* The umask narrows mode, as for open(2); without it mode is exact. */
   NT3_ATOMIC_UMASK = 4,
+  /* No fsync of the file or the directory: still atomic (old or new, whole,
+   * for every reader), but a crash may lose the write, or leave a file
+   * whose content did not reach the disk. For data that checks itself and
+   * can be fetched again (the HTTP cache), never for credentials. */
+  NT3_ATOMIC_NO_SYNC = 8,
 };
 
 struct nt3_atomic {
   int active;  /* between nt3_atomic_open and commit or abort; 0 in a zeroed struct */
   int through; /* fd is the target itself, a device or FIFO */
-  int fd, dfd, can_sync;
+  int fd, dfd, can_sync, no_sync;
   mode_t mode; /* the final mode of a replaced file */
   char name[NAME_MAX + 1], tmp[NAME_MAX + 1];
 };

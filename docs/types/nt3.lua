@@ -102,10 +102,11 @@ function fs.dir(path) end
 ---@param path string
 ---@param data string
 ---@param mode? integer
+---@param opts? { sync?: boolean } sync = false: no fsync (still atomic; data that can be fetched again)
 ---@return true|nil ok
 ---@return string? message
 ---@return integer? errno
-function fs.write(path, data, mode) end
+function fs.write(path, data, mode, opts) end
 
 --- Removes a file (not a directory).
 ---@param path string
@@ -472,6 +473,15 @@ local proc = {}
 ---@return string? stderr_or_code "exec"|"timeout"|"output"|"signal"|"system" on failure
 function proc.run(argv, opts) end
 
+--- Runs a pager (argv[1] an absolute path) with text on its stdin and the
+--- terminal as its stdout; nt3 ignores SIGINT, SIGQUIT and SIGPIPE meanwhile.
+---@param argv string[]
+---@param text string
+---@return integer|nil status
+---@return string? message
+---@return string? code "exec"|"system"
+function proc.page(argv, text) end
+
 ---------------------------------------------------------------------------
 -- nt3.config
 ---------------------------------------------------------------------------
@@ -644,16 +654,18 @@ function config.check(scope) end
 ---@field query? table<string, any> query parameters
 ---@field headers? table<string, string> extra headers; they win over nt3's
 ---@field raw? boolean return the body as received, never decoded
----@field timeout? number
 ---@field connect_timeout? number
 ---@field stall_timeout? number
 ---@field max_size? integer
 ---@field max_redirects? integer
 ---@field cafile? string
----@field retries? integer more attempts on 429/502/503/504 or a failed connection (default api.RETRIES)
+---@field retries? integer more attempts on 429/502/503/504 or a failed connection (default: the http.retries setting, api.RETRIES)
 ---@field max_retry_wait? number seconds of waiting between attempts, in all (default api.MAX_RETRY_WAIT)
 ---@field output? string stream a 2xx body into this file, atomically
 ---@field sink? fun(chunk: string) stream a 2xx body into this function
+---@field cache? number seconds a cached answer is used without a request (GET/HEAD, no headers of the caller's); 0: always revalidate
+---@field cache_404? boolean with cache: a 404 may be stored too
+---@field timeout? number seconds in all (default: the http.timeout setting, 30)
 
 ---@class nt3.api.PagesOptions: nt3.api.Options
 ---@field credential? nt3.config.Credential

@@ -6,7 +6,7 @@
 -- inside the scheduler.
 local coroutine, error, getmetatable, ipairs, math = coroutine, error, getmetatable, ipairs, math
 local next, pairs, pcall, setmetatable, table = next, pairs, pcall, setmetatable, table
-local tostring, type = tostring, type
+local require, tostring, type = require, tostring, type
 local check = require "nt3.check"
 local http = require "nt3.http"
 local policy = require "nt3.policy"
@@ -280,7 +280,13 @@ function M.map(list, fn, opts)
   check.arg(2, "map", fn, "function")
   check.arg(3, "map", opts, "table", true)
   opts = opts or {}
-  local limit = opts.concurrency or M.DEFAULT_CONCURRENCY
+  local limit = opts.concurrency
+  if limit == nil then
+    -- `nt3 config set http.concurrency` (docs/architecture.md, "Settings and aliases")
+    local err
+    limit, err = require("nt3.config.settings").get("http.concurrency")
+    if limit == nil then error(err, 2) end
+  end
   if math.type(limit) ~= "integer" or limit < 1 then
     check.fail(3, "map", "concurrency must be a whole number of 1 or more")
   end

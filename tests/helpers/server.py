@@ -91,6 +91,12 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       200, N bytes of "x" (Content-Length N), one byte every S seconds
   /bighead?bytes=N&lines=M
       200 with M response headers X-Big-1 ... X-Big-M of N bytes each
+  /cached?key=K[&etag=E][&lm=DATE][&cc=CACHE-CONTROL][&vary=NAMES][&status=N][&auth=1]
+      N (default 200) {"key": K, "n": how many requests for K so far} with
+      each given ETag, Last-Modified, Cache-Control and Vary; a request
+      whose If-None-Match is E, or whose If-Modified-Since is DATE, gets
+      304 with those headers and no body; auth=1 answers 401 unless the
+      token is accepted, as /api/v1/me
   anything else
       404 {"message": "not found"}
 """
@@ -360,10 +366,31 @@ class Handler(BaseHTTPRequestHandler):
             q = dict(query)
             value = "v" * int(q.get("bytes", "1"))
             return self.send(200, {"ok": True}, headers=[("X-Big-%d" % i, value) for i in range(1, int(q.get("lines", "1")) + 1)])
+        if route == "/cached":
+            return self.cached(dict(query))
         if route == "/close":
             self.close_connection = True
             return self.send(200, {"closed": True}, headers=[("Connection", "close")])
         return self.send(404, {"message": "not found"})
+
+    def cached(self, q):
+        key = q.get("key", "")
+        with self.server.lock:
+            n = self.server.flaky.get("cached:" + key, 0) + 1
+            self.server.flaky["cached:" + key] = n
+        if q.get("auth") == "1" and not self.authorised():
+            return self.send(401, {"message": "invalid token"})
+        headers = [(name, q[p]) for p, name in
+                   (("etag", "ETag"), ("lm", "Last-Modified"), ("cc", "Cache-Control"), ("vary", "Vary")) if p in q]
+        inm, ims = self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")
+        if ("etag" in q and inm == q["etag"]) or ("lm" in q and ims == q["lm"]):
+            self.send_response(304)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        return self.send(int(q.get("status", "200")), {"key": key, "n": n}, headers=headers)
 
     def big(self, q):
         n = int(q.get("bytes", "0"))
