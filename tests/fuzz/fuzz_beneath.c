@@ -6,7 +6,8 @@
  * path. Properties: openat2 and the walk give the same answer (the same
  * errno, or descriptors of the same file); every descriptor either returns
  * names a file beneath the root (its /proc/self/fd link starts with the
- * root's real path), a directory or a regular file with one link.
+ * root's real path), a directory or a regular file with one link; and
+ * the same of nt3_parent_beneath, whose name is always a plain one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -140,6 +141,18 @@ static int one(const char *rel, int flags, enum nt3_beneath_how how, struct stat
   return 0;
 }
 
+/* nt3_parent_beneath one way: 0 with the directory's identity into st
+ * (checked beneath) and the name, or -errno */
+static int parent(const char *rel, enum nt3_beneath_how how, char *name, struct stat *st) {
+  int fd = nt3_parent_beneath(rootfd, rel, name, how);
+  if (fd < 0) return fd;
+  char path[PATH_MAX];
+  check_beneath(fd, path, st, rel);
+  FUZZ_CHECK(S_ISDIR(st->st_mode), "the directory of %s is no directory", rel);
+  close(fd);
+  return 0;
+}
+
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   if (size < 1 || size > 4200) return 0;
   if (rootfd < 0) build();
@@ -152,6 +165,17 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   if (ra == 0 && !(flags & O_CREAT))
     FUZZ_CHECK(a.st_dev == b.st_dev && a.st_ino == b.st_ino, "openat2 and the walk opened different files for %s",
                rel);
+  /* the first stage alone, as writes, mkdir and remove use it */
+  char na[NAME_MAX + 1], nb[NAME_MAX + 1];
+  ra = parent(rel, NT3_BENEATH_AUTO, na, &a);
+  rb = parent(rel, NT3_BENEATH_WALK, nb, &b);
+  FUZZ_CHECK(ra == rb, "for the directory of %s openat2 said %d, the walk %d", rel, ra, rb);
+  if (ra == 0) {
+    FUZZ_CHECK(a.st_dev == b.st_dev && a.st_ino == b.st_ino && strcmp(na, nb) == 0,
+               "openat2 and the walk resolved different directories for %s", rel);
+    FUZZ_CHECK(strchr(na, '/') == NULL && strcmp(na, ".") != 0 && strcmp(na, "..") != 0 && *na,
+               "the last component of %s is not a plain name: %s", rel, na);
+  }
   free(rel);
   return 0;
 }
