@@ -26,6 +26,7 @@
 #include "policy.h"
 #include "runtime.h"
 #include "sha256.h"
+#include "sched.h"
 
 #define READ_CAP_DEFAULT (1024 * 1024)
 #define FILE_MODE_DEFAULT 0600
@@ -672,12 +673,6 @@ static void lock_release(struct lock *lk) {
   lk->fd = -1;
 }
 
-static void pause_seconds(double s) {
-  struct timespec ts;
-  ts.tv_sec = (time_t)s;
-  ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-  nanosleep(&ts, NULL); /* interrupted: the caller's loop just tries again */
-}
 
 /* 0, ETIMEDOUT, or errno. Polls with LOCK_NB instead of blocking in flock,
  * so the wait is bounded without alarms or signal handlers. */
@@ -691,7 +686,7 @@ static int acquire(int fd, double timeout) {
     double left = deadline - nt3_monotonic();
     if (left <= 0) return ETIMEDOUT;
     double pause = (double)pause_ns / 1e9;
-    pause_seconds(pause < left ? pause : left);
+    nt3_sleep(pause < left ? pause : left);
     if (pause_ns < LOCK_PAUSE_MAX_NS) pause_ns *= 2;
   }
 }

@@ -20,6 +20,7 @@
 #include "internal.h"
 #include "policy.h"
 #include "runtime.h"
+#include "sched.h"
 
 #define ENGINE_KEY "nt3.http.engine"   /* the engine of this state */
 #define ENGINE_MT "nt3.http.engine.mt" /* its metatable */
@@ -80,13 +81,6 @@ static long to_ms(double seconds) {
   return ms < 1 ? 1 : ms > 2e9 ? 2000000000L : (long)ms;
 }
 
-static void pause_seconds(double s) {
-  if (s <= 0) return;
-  struct timespec ts;
-  ts.tv_sec = (time_t)s;
-  ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-  nanosleep(&ts, NULL);
-}
 
 /* ---------------------------------------------------------------------------
  * the engine
@@ -95,6 +89,7 @@ static void pause_seconds(double s) {
 static int engine_gc(lua_State *L) {
   struct engine *e = luaL_checkudata(L, 1, ENGINE_MT);
   if (!e->api) return 0;
+  nt3_sched_set_poller(L, NULL);
   /* at lua_close the transfers still in flight may be finalized after the
    * engine: they give their handles back now and are left on their own */
   for (struct transfer *t = e->list, *next; t; t = next) {
@@ -140,6 +135,11 @@ static long pool_bound(void) {
   return end && !*end && n >= 1 && n <= 65536 ? n : 256;
 }
 
+static void engine_drive(lua_State *L, void *ud);
+static double engine_due(void *ud);
+static int engine_busy(void *ud);
+static void engine_poll(void *ud, struct pollfd *fds, unsigned n, int ms);
+
 struct engine *nt3_engine(lua_State *L) {
   if (lua_getfield(L, LUA_REGISTRYINDEX, ENGINE_KEY) == LUA_TUSERDATA) {
     struct engine *e = lua_touserdata(L, -1);
@@ -180,11 +180,10 @@ struct engine *nt3_engine(lua_State *L) {
   nt3_http_retries_init(&e->retries);
   lua_setfield(L, LUA_REGISTRYINDEX, ENGINE_KEY);
   registry_table(L, NT3_HTTP_LIVE, NULL);
-  registry_table(L, NT3_HTTP_FINISHED, NULL);
+  struct nt3_poller p = {e, engine_drive, engine_due, engine_busy, engine_poll};
+  nt3_sched_set_poller(L, &p);
   return e;
 }
-
-int nt3_engine_busy(const struct engine *e) { return e->list != NULL; }
 
 const struct curl_api *nt3_engine_api(const struct engine *e) { return e->api; }
 
@@ -594,16 +593,14 @@ static void hop_done(struct transfer *t, CURLcode rc) {
  * starting, finishing, freeing
  * ------------------------------------------------------------------------- */
 
+/* A done transfer wakes the task waiting for it, and is no longer kept
+ * alive by the engine. */
 static void unanchor(struct transfer *t) {
   lua_State *L = t->eng ? t->eng->L : NULL;
   if (!L) return;
   luaL_checkstack(L, 4, NULL);
+  nt3_sched_wake(L, &t->waiter, &t->token);
   if (lua_getfield(L, LUA_REGISTRYINDEX, NT3_HTTP_LIVE) == LUA_TTABLE) {
-    if (t->yielded && lua_getfield(L, LUA_REGISTRYINDEX, NT3_HTTP_FINISHED) == LUA_TTABLE) {
-      lua_rawgetp(L, -2, t);
-      lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-    }
-    if (t->yielded) lua_pop(L, 1);
     lua_pushnil(L);
     lua_rawsetp(L, -2, t);
   }
@@ -673,7 +670,9 @@ void nt3_transfer_free(lua_State *L, struct transfer *t) {
   nt3_buffer_free(&t->body_buf);
   discard_output(t);
   if (L && t->sink_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, t->sink_ref);
-  t->sink_ref = LUA_NOREF;
+  if (L) luaL_unref(L, LUA_REGISTRYINDEX, t->waiter);
+  if (L) luaL_unref(L, LUA_REGISTRYINDEX, t->token);
+  t->sink_ref = t->waiter = t->token = LUA_NOREF;
   t->eng = NULL;
   t->api = NULL;
 }
@@ -715,43 +714,48 @@ static void collect(struct engine *e) {
   }
 }
 
-static int finished_waiting(lua_State *L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, NT3_HTTP_FINISHED);
-  int any = lua_istable(L, -1) && lua_rawlen(L, -1) > 0;
-  lua_pop(L, 1);
-  return any;
-}
-
-static int reached(lua_State *L, const struct transfer *t) {
-  return t ? t->state == T_DONE : finished_waiting(L);
-}
-
-void nt3_engine_run(lua_State *L, struct engine *e, struct transfer *t, double timeout) {
+/* The engine as the one wait's poller (src/sched.h): it moves every
+ * transfer, then waits on their sockets and the wait's own descriptors. */
+static void engine_drive(lua_State *L, void *ud) {
+  struct engine *e = ud;
+  if (!e->api) return;
   if (e->driving)
     luaL_error(L, "nt3.http: a request cannot be made from inside a sink (it runs inside another request)");
   lua_State *outer = e->L;
   e->L = L;
   e->driving = 1;
-  double deadline = timeout >= 0 ? nt3_monotonic() + timeout : HUGE_VAL;
-  for (;;) {
-    int running = 0;
-    start_due(e, nt3_monotonic());
-    e->api->multi_perform(e->multi, &running);
-    collect(e);
-    if (reached(L, t)) break;
-    if (nt3_interrupt_pending()) break; /* Ctrl-C: Lua raises "interrupted" once back */
-    double now = nt3_monotonic();
-    if (now >= deadline) break;
-    if (!e->list && !t && timeout < 0) break; /* nothing will ever finish */
-    double wait = deadline - now, due = next_due(e);
-    if (due > 0 && due - now < wait) wait = due > now ? due - now : 0;
-    if (e->running > 0) {
-      /* curl_multi_poll also wakes for libcurl's own timers */
-      e->api->multi_poll(e->multi, NULL, 0, (int)(wait > 1.0 ? 1000 : to_ms(wait)), NULL);
-    } else if (wait > 0) {
-      pause_seconds(wait > 1.0 ? 1.0 : wait);
-    }
-  }
+  int running = 0;
+  start_due(e, nt3_monotonic());
+  e->api->multi_perform(e->multi, &running);
+  collect(e);
   e->driving = 0;
   e->L = outer;
+}
+
+static double engine_due(void *ud) {
+  struct engine *e = ud;
+  return e->api ? next_due(e) : 0;
+}
+
+static int engine_busy(void *ud) {
+  struct engine *e = ud;
+  return e->api && e->list != NULL;
+}
+
+static void engine_poll(void *ud, struct pollfd *fds, unsigned n, int ms) {
+  struct engine *e = ud;
+  struct curl_waitfd wfd[64];
+  unsigned k = 0;
+  /* past 64, the rest are looked at below, after at most the wait */
+  for (; k < n && k < sizeof wfd / sizeof wfd[0]; k++) {
+    wfd[k].fd = fds[k].fd;
+    wfd[k].events = CURL_WAIT_POLLIN;
+    wfd[k].revents = 0;
+  }
+  /* curl_multi_poll also wakes for libcurl's own timers, and with no
+   * transfer it waits the whole time, as poll does */
+  e->api->multi_poll(e->multi, wfd, k, ms, NULL);
+  /* libcurl reports POLLIN only, not a hang-up (a pipe whose writer is
+   * gone): what the descriptors hold is asked once more, without waiting */
+  if (n > 0) poll(fds, n, 0);
 }

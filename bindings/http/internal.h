@@ -149,7 +149,7 @@ struct transfer {
   struct transfer *prev, *next; /* in the engine's list until done */
   enum transfer_state state;
   double due;   /* T_WAITING: when the next attempt or hop may start */
-  int yielded;  /* a task waits for it */
+  int waiter, token; /* registry references: the task waiting for it, and this transfer */
   struct request req;
   /* the current hop */
   CURL *easy;
@@ -197,20 +197,11 @@ const struct curl_api *nt3_engine_api(const struct engine *e);
  * returns -1. */
 int nt3_transfer_begin(lua_State *L, struct engine *e, struct transfer *t);
 
-/* Drives every transfer until t is done (t == NULL: until a transfer a task
- * waits for is done) or `timeout` seconds pass (< 0: no limit). */
-void nt3_engine_run(lua_State *L, struct engine *e, struct transfer *t, double timeout);
-
-/* Whether anything is in flight or waiting to start. */
-int nt3_engine_busy(const struct engine *e);
-
 /* Frees what a transfer holds (idempotent), taking it out of the engine. */
 void nt3_transfer_free(lua_State *L, struct transfer *t);
 
 /* Registry keys */
-#define NT3_HTTP_FINISHED "nt3.http.finished" /* list of done transfers tasks wait for */
 #define NT3_HTTP_LIVE "nt3.http.live"         /* lightuserdata -> transfer userdata, while in flight */
-#define NT3_HTTP_TASKS "nt3.http.tasks"       /* weak set of task threads */
 
 /* --- failure.c: the message and stable code of a failure ---------------- */
 

@@ -87,6 +87,12 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       200 {"ok": true} as the first request of a connection; as a later
       one (a kept-alive connection reused) the request is read and the
       connection closed without an answer
+  /hold?key=K&seconds=S
+      200 with Content-Length 1000, sends 5 bytes, then holds the connection
+      up to S seconds (at most the lifetime), watching whether the client
+      closes it; /_hold?key=K then says {"state": "dropped"} (the client
+      closed it), "held" (S seconds passed) or "open" (still holding), or
+      null before such a request came
   /trickle?bytes=N&every=S
       200, N bytes of "x" (Content-Length N), one byte every S seconds
   /bighead?bytes=N&lines=M
@@ -105,6 +111,7 @@ import argparse
 import ipaddress
 import json
 import os
+import select
 import socket
 import ssl
 import sys
@@ -362,6 +369,11 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, {"ok": True})
         if route == "/trickle":
             return self.trickle(dict(query))
+        if route == "/hold":
+            return self.hold(dict(query))
+        if route == "/_hold":
+            with self.server.lock:
+                return self.send(200, {"state": self.server.holds.get(dict(query).get("key", ""))})
         if route == "/bighead":
             q = dict(query)
             value = "v" * int(q.get("bytes", "1"))
@@ -415,6 +427,31 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
         except OSError:
             self.close_connection = True  # the client gave up: that is the point
+
+    def hold(self, q):
+        key = q.get("key", "")
+        seconds = min(float(q.get("seconds", "10")), self.server.lifetime)
+        with self.server.lock:
+            self.server.holds[key] = "open"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        state = "held"
+        try:
+            self.wfile.write(b"x" * 5)
+            self.wfile.flush()
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                readable, _, _ = select.select([self.connection], [], [], 0.05)
+                if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                    state = "dropped"
+                    break
+        except OSError:
+            state = "dropped"
+        with self.server.lock:
+            self.server.holds[key] = state
+        self.close_connection = True
 
     def trickle(self, q):
         n, every = int(q.get("bytes", "10")), float(q.get("every", "0.1"))
@@ -507,6 +544,7 @@ def main():
     httpd.accepted = httpd.tls_resumed = 0
     httpd.numbers = {}  # socket descriptor -> the number of its connection
     httpd.flaky = {}
+    httpd.holds = {}
     httpd.scheme = "https" if args.tls else "http"
     httpd.host_text = "[%s]" % args.bind if ":" in args.bind else args.bind
     if args.tls:
