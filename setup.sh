@@ -20,7 +20,8 @@ ROOT=$(pwd)
 # counts connections and gzips answers (tests/helpers/nginx.lua, run on a
 # loopback port of its own, never as a service), man and groff to read the
 # manual page it installs), its linters (luacheck, cppcheck), its fuzz
-# harnesses (clang and its libFuzzer runtime) and its benchmarks (lua5.4, curl and Python requests as baselines).
+# harnesses (clang and its libFuzzer runtime) and its benchmarks (lua5.4,
+# curl and Python requests as baselines).
 PACKAGES="gcc libc6-dev make cmake pkgconf
 liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev ca-certificates
 lua-busted python3 openssl curl bash zsh fish strace nghttp2-server man-db groff-base
