@@ -50,6 +50,16 @@ local function debug_lines(url, cafile)
   return r.stderr
 end
 
+-- a server's log is written as each request ends: waits (bounded) until
+-- server.requests() holds n of them, and returns it
+local function logged(srv, n)
+  for _ = 1, 100 do
+    if #srv.requests() >= n then break end
+    os.execute("sleep 0.05")
+  end
+  return srv.requests()
+end
+
 local FALLBACK = "* HTTP/2 multiplexing off: libcurl %S+ %(before 8.1.0%) stalls streams that share a connection; "
   .. "a connection per transfer instead\n"
 
@@ -63,14 +73,6 @@ describe("HTTP/2 multiplexing", function()
     end)
     lazy_teardown(function() if h2 then h2.stop() end end)
 
-    -- nghttpd's log is written as it goes: wait (bounded) for n requests
-    local function logged(n)
-      for _ = 1, 100 do
-        if #h2.requests() >= n then break end
-        os.execute("sleep 0.05")
-      end
-      return #h2.requests()
-    end
 
     it("says in NT3_DEBUG when, and why, it does not multiplex", function()
       local err = debug_lines(h2.url .. "/hello.txt", h2.cafile)
@@ -85,7 +87,7 @@ describe("HTTP/2 multiplexing", function()
       local before, seen = h2.connections(), #h2.requests()
       local results = round(h2.url, h2.cafile, 10, "/hello.txt", "ten")
       for i = 1, 10 do assert.are.equal("2 6", results[i]) end
-      assert.are.equal(seen + 10, logged(seen + 10))
+      assert.are.equal(seen + 10, #logged(h2, seen + 10))
       local opened = h2.connections() - before
       if MULTIPLEX then
         -- the connection the earlier tests left open, or one new one
@@ -125,20 +127,13 @@ describe("HTTP/2 multiplexing", function()
     end)
     lazy_teardown(function() if web then web.stop() end end)
 
-    local function logged(n)
-      for _ = 1, 100 do
-        if #web.requests() >= n then break end
-        os.execute("sleep 0.05")
-      end
-      return web.requests()
-    end
 
     it("runs 10 tasks over one connection (a connection each where multiplexing is off)", function()
       local results = round(web.url, web.cafile, 10, "/hello.txt", "ten")
       for i = 1, 10 do assert.are.equal("2 6", results[i]) end
       local seen = {}
       local n = 0
-      for _, r in ipairs(logged(10)) do
+      for _, r in ipairs(logged(web, 10)) do
         assert.are.equal("HTTP/2.0", r.protocol)
         if not seen[r.connection] then
           seen[r.connection] = true
@@ -159,7 +154,7 @@ describe("HTTP/2 multiplexing", function()
         local results = round(web.url, web.cafile, 6, "/big.txt", "r" .. r, dir)
         for i = 1, 6 do assert.are.equal("2 " .. BIG, results[i]) end
       end
-      logged(10 + 120)
+      logged(web, 10 + 120)
       if MULTIPLEX then assert.are.equal(before, web.connections()) end
     end)
   end)

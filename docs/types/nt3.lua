@@ -289,6 +289,7 @@ function policy.now() end
 ---@field max_retry_wait? number seconds all retries may wait in all (default 60); a longer Retry-After fails at once (rate_limited)
 ---@field output? string stream a 2xx body into this file, atomically, no size cap (not with sink)
 ---@field sink? fun(chunk: string) stream a 2xx body to this function, chunk by chunk, no size cap (not with output)
+---@field decompress? boolean false: keep a gzip/deflate/br/zstd body as the server sent it (default true: decoded)
 
 ---@alias nt3.http.HeaderPair { [1]: string, [2]: string|number } a request header line: {name, value}
 
@@ -637,6 +638,7 @@ function config.check(scope) end
 ---@field max_retry_wait? number seconds of waiting between attempts, in all (default api.MAX_RETRY_WAIT)
 ---@field output? string stream a 2xx body into this file, atomically
 ---@field sink? fun(chunk: string) stream a 2xx body into this function
+---@field decompress? boolean false: keep a compressed body as the server sent it (default true)
 
 ---@class nt3.api.PagesOptions: nt3.api.Options
 ---@field credential? nt3.config.Credential
