@@ -147,8 +147,8 @@ static long pool_bound(void) {
  * short of its end until its timeout. A C program driving libcurl 7.88.1's
  * multi interface the canonical way (no nt3 in it) stalled in 6 rounds of
  * 100 (6 streams of 200 kB) and 42 of 60 (1 MB each) against nghttpd; 8.14.1
- * in none of 1,300. There each transfer in flight has a connection of its
- * own, as before; the pool keeps them. */
+ * in none of 1,300 rounds. With an older libcurl each transfer in flight
+ * has a connection of its own, as before; the pool keeps them. */
 static int multiplexing(const struct curl_api *api) {
   const curl_version_info_data *v = api->version_info(CURLVERSION_NOW);
   if (v && v->version_num >= 0x080100) return 1;
