@@ -49,6 +49,7 @@ struct curl_api {
   CURLSHcode (*share_setopt)(CURLSH *s, CURLSHoption opt, ...);
   CURLSHcode (*share_cleanup)(CURLSH *s);
   time_t (*getdate)(const char *s, const time_t *unused);
+  curl_version_info_data *(*version_info)(CURLversion age);
 };
 
 /* The loaded library; NULL (with nil, message, code pushed) on failure. */
@@ -73,6 +74,8 @@ struct request {
   double timeout, connect_timeout, stall_timeout, max_retry_wait;
   lua_Integer max_size, max_redirects, retries;
   int has_user_agent, has_content_type, has_expect, has_idempotency_key;
+  const char *accept_encoding; /* the caller's Accept-Encoding, NULL: none */
+  int raw;                     /* decompress = false: the body as the server sent it */
 };
 
 void nt3_http_check_request(lua_State *L, struct request *req);

@@ -303,6 +303,7 @@ function policy.now() end
 ---@field max_retry_wait? number seconds all retries may wait in all (default 60); a longer Retry-After fails at once (rate_limited)
 ---@field output? string stream a 2xx body into this file, atomically, no size cap (not with sink)
 ---@field sink? fun(chunk: string) stream a 2xx body to this function, chunk by chunk, no size cap (not with output)
+---@field decompress? boolean false: keep a gzip/deflate/br/zstd body as the server sent it (default true: decoded)
 
 ---@alias nt3.http.HeaderPair { [1]: string, [2]: string|number } a request header line: {name, value}
 
@@ -771,6 +772,7 @@ function config.check(scope) end
 ---@field cache? number seconds a cached answer is used without a request (GET/HEAD, no headers of the caller's); 0: always revalidate
 ---@field cache_404? boolean with cache: a 404 may be stored too
 ---@field timeout? number seconds in all (default: the http.timeout setting, 30)
+---@field decompress? boolean false: keep a compressed body as the server sent it (default true)
 
 ---@class nt3.api.PagesOptions: nt3.api.Options
 ---@field credential? nt3.config.Credential
