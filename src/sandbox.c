@@ -92,6 +92,7 @@ struct sandbox {
   size_t used, cap;
   int refused_last; /* the last growing allocation was refused */
   int doomed;       /* the cap was hit: the state only unwinds now */
+  char tampered[PATH_MAX + 100]; /* a file failed its sha256: the same */
   int trace;
   char name[64];
   /* grants */
@@ -114,7 +115,7 @@ static struct sandbox *sandbox_of(lua_State *L) {
   return ud;
 }
 
-static int ending(const struct sandbox *s) { return s->doomed || interrupted; }
+static int ending(const struct sandbox *s) { return s->doomed || s->tampered[0] || interrupted; }
 
 /* --- memory --------------------------------------------------------------- */
 
@@ -152,7 +153,7 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 /* Raises the error that ends the run. Both strings are anchored in the
  * registry, so pushing one allocates nothing. */
 static int raise_end(lua_State *L, struct sandbox *s) {
-  lua_pushstring(L, s->doomed ? MEMORY_MSG : INTERRUPTED);
+  lua_pushstring(L, s->doomed || s->tampered[0] ? MEMORY_MSG : INTERRUPTED);
   return lua_error(L);
 }
 
@@ -798,7 +799,8 @@ static int read_file(lua_State *L, struct sandbox *s, const char *rel, const cha
   if (!plain_relative(rel)) return luaL_error(L, "%s: not a file of the command's directory", rel);
   if (s->have_files && !list_has(&s->file_names, rel)) {
     *code = "modified";
-    return luaL_error(L, "%s/%s: not among the files the lock lists", s->dir, rel);
+    snprintf(s->tampered, sizeof s->tampered, "%s/%s: not among the files the lock lists", s->dir, rel);
+    return luaL_error(L, "%s", s->tampered);
   }
   snprintf(path, sizeof path, "%s/%s", s->dir, rel);
   /* what a link points to is no file of the command's directory */
@@ -830,7 +832,8 @@ static int read_file(lua_State *L, struct sandbox *s, const char *rel, const cha
     int i = list_has(&s->file_names, rel);
     if (strcasecmp(hex, s->file_hashes.v[i - 1]) != 0) {
       *code = "modified";
-      return luaL_error(L, "%s: modified since it was installed (its sha256 is not the lock's)", path);
+      snprintf(s->tampered, sizeof s->tampered, "%s: modified since it was installed (its sha256 is not the lock's)", path);
+      return luaL_error(L, "%s", s->tampered);
     }
   }
   return 1;
@@ -1156,9 +1159,13 @@ static int on_error(lua_State *L) {
  * code, exit code. */
 static int host_error(lua_State *H, struct sandbox *s, const char *code) {
   lua_State *L = s->L;
-  char msg[2048];
+  char msg[PATH_MAX + 200];
   lua_Integer exit = 1;
-  if (interrupted) {
+  if (s->tampered[0]) {
+    /* a file that is not the lock's ends the run, whatever caught it */
+    code = "modified";
+    snprintf(msg, sizeof msg, "%s", s->tampered);
+  } else if (interrupted) {
     code = "interrupted";
     exit = 130;
     snprintf(msg, sizeof msg, "interrupted");

@@ -520,3 +520,69 @@ return {
     end)
   end)
 end)
+
+-- The host-side interface the extensions call (docs/architecture.md,
+-- "Sandboxed commands"), from this very process.
+describe("nt3.sandbox", function()
+  local sandbox = require "nt3.sandbox"
+  local fs = require "nt3.fs"
+
+  local function ext_dir()
+    return usercmd.dir {
+      ["cmd.lua"] = [[
+local lib = require "lib"
+return { name = "cmd", summary = "s", flags = { { long = "x" } }, permissions = { env = { "A" } },
+  run = function(opts, ctx) return lib.code + #ctx.args end }
+]],
+      ["lib.lua"] = "return { code = 40 }",
+    }
+  end
+
+  local function hashes(dir)
+    return { ["cmd.lua"] = fs.sha256(dir .. "/cmd.lua"), ["lib.lua"] = fs.sha256(dir .. "/lib.lua") }
+  end
+
+  it("describe gives the command table as plain data, run its exit code", function()
+    local dir = ext_dir()
+    local desc = assert(sandbox.describe { dir = dir, file = "cmd.lua", files = hashes(dir) })
+    assert.are.same({ name = "cmd", summary = "s", flags = { { long = "x" } }, permissions = { env = { "A" } },
+      has_run = true }, desc)
+    assert.are.equal(42, sandbox.run { dir = dir, file = "cmd.lua", files = hashes(dir), permissions = desc.permissions,
+      name = "cmd", opts = {}, args = { "a", "b" } })
+  end)
+
+  it("refuses a file whose sha256 is not the lock's, and one the lock does not list, naming it", function()
+    local dir = ext_dir()
+    local files = hashes(dir)
+    sh.spit(dir .. "/lib.lua", "return { code = 0 }")
+    local ok, msg, code = sandbox.run { dir = dir, file = "cmd.lua", files = files, permissions = {}, opts = {}, args = {} }
+    assert.is_nil(ok)
+    assert.are.equal("modified", code)
+    assert.truthy(msg:find(dir .. "/lib.lua: modified since it was installed", 1, true), msg)
+    local d2 = ext_dir()
+    local only = { ["cmd.lua"] = fs.sha256(d2 .. "/cmd.lua") }
+    local desc, msg2, code2 = sandbox.describe { dir = d2, file = "cmd.lua", files = only }
+    assert.is_nil(desc)
+    assert.are.equal("modified", code2)
+    assert.truthy(msg2:find("lib.lua: not among the files the lock lists", 1, true), msg2)
+  end)
+
+  it("says why a permissions table is wrong", function()
+    assert.is_true(sandbox.check_permissions { api = "read", http = { "https://a.example" }, memory = "64M" })
+    for perms, why in pairs {
+      [{ api = "delete" }] = "permission 'api'",
+      [{ http = { "ftp://x" } }] = "is not an origin",
+      [{ http = { "https://u@x" } }] = "is not an origin",
+      [{ env = { "NT3_API_TOKEN" } }] = "never granted",
+      [{ proc = { "sh" } }] = "absolute path",
+      [{ fs = { read = { "../x" } } }] = "is not a root",
+      [{ memory = "1K" }] = "permission 'memory'",
+      [{ other = 1 }] = "unknown permission 'other'",
+    } do
+      local ok, msg, code = sandbox.check_permissions(perms)
+      assert.is_nil(ok)
+      assert.are.equal("invalid", code)
+      assert.truthy(msg:find(why, 1, true), msg)
+    end
+  end)
+end)
