@@ -239,8 +239,6 @@ describe("sandboxed commands", function()
 
   describe("require", function()
     it("finds the command's own files, never one outside its folder or a C module", function()
-      local outside = sh.tmpdir()
-      sh.spit(outside .. "/evil.lua", 'return "OUTSIDE"')
       local home, dir = home_with("req", "{}", [[
         print(require("lib.mine").x)
         for _, m in ipairs { "lib.link", "..evil", "lfs", "socket.core", "cjson.safe" } do
@@ -248,6 +246,8 @@ describe("sandboxed commands", function()
           print(m, ok, type(e) == "string" and e or type(e))
         end]])
       usercmd.dir({ ["mine.lua"] = "return { x = 'MINE' }" }, dir .. "/lib")
+      -- a file the trust check accepts, beside the commands directory
+      local outside = usercmd.dir({ ["evil.lua"] = 'return "OUTSIDE"' }, home .. "/.nt3/outside")
       assert(os.execute("ln -s " .. sh.quote(outside .. "/evil.lua") .. " " .. sh.quote(dir .. "/lib/link.lua")))
       local r = sh.run({ "req" }, { home = home })
       assert.are.equal(0, r.code, r.stderr)
@@ -418,6 +418,80 @@ describe("sandboxed commands", function()
       local r = run("ask", "{}", [[print(pcall(require, "nt3.prompt"))]])
       assert.are.equal(0, r.code, r.stderr)
       assert.truthy(r.stdout:find("false\tpermission denied: nt3.prompt (not granted: prompt)", 1, true), r.stdout)
+    end)
+  end)
+
+  describe("fs", function()
+    -- a working directory with a file, a subdirectory, and every way out
+    local function work()
+      local cwd, outside = sh.tmpdir(), sh.tmpdir()
+      sh.spit(cwd .. "/data.txt", "DATA")
+      assert(os.execute("mkdir " .. sh.quote(cwd .. "/sub") .. " " .. sh.quote(cwd .. "/out")))
+      sh.spit(cwd .. "/sub/x.txt", "SUB")
+      sh.spit(outside .. "/secret.txt", "SECRET")
+      local q = sh.quote
+      assert(os.execute(table.concat({
+        "ln -s " .. q(outside .. "/secret.txt") .. " " .. q(cwd .. "/link-out"),
+        "ln -s ../" .. q(outside:match("[^/]+$")) .. "/secret.txt " .. q(cwd .. "/link-up"),
+        "ln -s /proc/self/root " .. q(cwd .. "/proc-root"),
+        "ln -s /proc/self/fd " .. q(cwd .. "/proc-fd"),
+        "ln " .. q(outside .. "/secret.txt") .. " " .. q(cwd .. "/hard"),
+      }, " && ")))
+      return cwd, outside
+    end
+
+    it("reads beneath a granted root only: no .., symlink, /proc/self or hard-link way out", function()
+      local cwd, outside = work()
+      local name = outside:match("[^/]+$")
+      local r = run("reader", [[{ fs = { read = { "." } } }]], ([[
+        local fs = require "nt3.fs"
+        local CWD, OUT, NAME = %q, %q, %q
+        print(fs.read("data.txt"), fs.read("./sub/x.txt"), fs.read(CWD .. "/data.txt"))
+        for _, p in ipairs { "../" .. NAME .. "/secret.txt", "link-out", "link-up", "proc-root" .. OUT .. "/secret.txt",
+          "proc-fd/0", "hard", "sub/../../" .. NAME .. "/secret.txt" } do
+          local ok, v, err = pcall(fs.read, p)
+          print(p, ok and v or "raised", ok and err or (type(v) == "table" and v.message or v))
+        end
+        for _, p in ipairs { "/proc/self/root" .. OUT .. "/secret.txt", OUT .. "/secret.txt", "/etc/passwd" } do
+          print(p, pcall(fs.read, p))
+        end
+        print(pcall(fs.write, "new.txt", "x"))]]):format(cwd, outside, name), { cwd = cwd })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("^DATA\tSUB\tDATA\n"), r.stdout)
+      assert.is_nil(r.stdout:find("SECRET", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("\nhard\traised\thard: has more than one hard link", 1, true), r.stdout)
+      for _, p in ipairs { "../" .. name .. "/secret.txt", "link-out", "link-up", "proc-root" .. outside .. "/secret.txt",
+        "proc-fd/0", "sub/../../" .. name .. "/secret.txt" } do
+        assert.truthy(r.stdout:find("\n" .. p .. "\traised\t" .. p .. ": outside the root\n", 1, true), r.stdout)
+      end
+      assert.truthy(r.stdout:find("/etc/passwd\tfalse\tpermission denied: fs read /etc/passwd (not granted: fs.read)", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("false\tpermission denied: fs write new.txt (not granted: fs.write)", 1, true), r.stdout)
+      assert.is_nil(sh.slurp(cwd .. "/new.txt"))
+    end)
+
+    it("writes atomically beneath a granted write root only", function()
+      local cwd = work()
+      local r = run("writer", [[{ fs = { write = { "./out" } } }]], [[
+        local fs = require "nt3.fs"
+        print(fs.write("out/a.txt", "A"))
+        print(pcall(fs.write, "out/../data.txt", "CLOBBERED"))
+        print(pcall(fs.write, "data.txt", "CLOBBERED"))
+        print(pcall(fs.read, "out/a.txt"))]], { cwd = cwd })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("A", sh.slurp(cwd .. "/out/a.txt"))
+      assert.are.equal("DATA", sh.slurp(cwd .. "/data.txt"))
+      assert.truthy(r.stdout:find("^true\ntrue\tnil\t../data.txt: outside the root\t18\n"), r.stdout)
+      assert.truthy(r.stdout:find("false\tpermission denied: fs write data.txt (not granted: fs.write)", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("false\tpermission denied: fs read out/a.txt (not granted: fs.read)", 1, true), r.stdout)
+    end)
+
+    it("never grants nt3's own directory, one inside it, or one that holds it", function()
+      for _, root in ipairs { "~", "~/.nt3", "~/.nt3/commands", "/" } do
+        local r = run("cfgdir", ("{ fs = { read = { %q } } }"):format(root), [[print("ran")]])
+        assert.are.equal(1, r.code, root)
+        assert.is_nil(r.stdout:find("ran", 1, true))
+        assert.truthy(r.stderr:find("nt3's own directory", 1, true), r.stderr)
+      end
     end)
   end)
 
