@@ -93,6 +93,7 @@ struct sandbox {
   int refused_last; /* the last growing allocation was refused */
   int doomed;       /* the cap was hit: the state only unwinds now */
   char tampered[PATH_MAX + 100]; /* a file failed its sha256: the same */
+  int closing; /* the run is over: finalizers are cut short */
   int trace;
   char name[64];
   /* grants */
@@ -115,7 +116,7 @@ static struct sandbox *sandbox_of(lua_State *L) {
   return ud;
 }
 
-static int ending(const struct sandbox *s) { return s->doomed || s->tampered[0] || interrupted; }
+static int ending(const struct sandbox *s) { return s->doomed || s->tampered[0] || s->closing || interrupted; }
 
 /* --- memory --------------------------------------------------------------- */
 
@@ -1086,6 +1087,21 @@ static int sb_collectgarbage(lua_State *L) {
   return 1;
 }
 
+/* setmetatable(t, mt): no __gc. Lua runs a finalizer with hooks off, so
+ * neither Ctrl-C nor the end of the run could cut one short. */
+static int sb_setmetatable(lua_State *L) {
+  if (lua_istable(L, 2)) {
+    lua_pushliteral(L, "__gc");
+    int t = lua_rawget(L, 2);
+    lua_pop(L, 1);
+    if (t != LUA_TNIL) return refuse(L, "a __gc metamethod", "any: finalizers are not available in a sandbox");
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 1);
+  return 1;
+}
+
 static void wrap_field(lua_State *L, const char *field, lua_CFunction f) {
   lua_getfield(L, -1, field);
   lua_pushcclosure(L, f, 1);
@@ -1139,6 +1155,7 @@ static int setup(lua_State *L) {
     lua_setfield(L, -2, removed[i]);
   }
   wrap_field(L, "load", sb_load);
+  wrap_field(L, "setmetatable", sb_setmetatable);
   lua_pushcfunction(L, sb_pcall);
   lua_setfield(L, -2, "pcall");
   lua_pushcfunction(L, sb_xpcall);
@@ -1175,6 +1192,8 @@ static int setup(lua_State *L) {
 /* --- the sandbox's life ----------------------------------------------------------- */
 
 static void sandbox_free(struct sandbox *s) {
+  /* a finalizer that never ends would keep nt3 from exiting */
+  s->closing = 1;
   if (s->L) lua_close(s->L);
   s->L = NULL;
   if (s->token) explicit_bzero(s->token, strlen(s->token));

@@ -237,6 +237,18 @@ describe("sandboxed commands", function()
     end
   end)
 
+  describe("finalizers", function()
+    -- Lua runs a finalizer with hooks off: one that never ends could be
+    -- cut short by nothing, so a sandbox may set none
+    it("cannot be set: a __gc metamethod is refused", function()
+      local r = run("gcloop", "{}", [[
+        print(pcall(setmetatable, {}, { __gc = function() while true do end end }))
+        print(getmetatable(setmetatable({}, { __index = {} })) ~= nil)]])
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("false\tpermission denied: a __gc metamethod (not granted: any: finalizers are not available in a sandbox)\ntrue\n", r.stdout)
+    end)
+  end)
+
   describe("require", function()
     it("finds the command's own files, never one outside its folder or a C module", function()
       local home, dir = home_with("req", "{}", [[
