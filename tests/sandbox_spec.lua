@@ -383,6 +383,15 @@ describe("sandboxed commands", function()
       end
     end)
 
+    it("sends the API's own Host and the one Authorization nt3 adds, whatever headers the command gives", function()
+      local r = run("apih", [[{ api = "read" }]], [[
+        local v = require("nt3.api").get("/api/v1/echo", nil,
+          { headers = { Host = "elsewhere.test", Authorization = "Bearer mine" } })
+        print(v.headers.host, v.headers.authorization)]], { env = apitest.env(srv) })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal(srv.url:gsub("^http://", "") .. "\tBearer " .. ("*"):rep(#TOKEN) .. "\n", r.stdout)
+    end)
+
     it("a list of methods allows those", function()
       local r = run("apil", [[{ api = { "GET", "POST" } }]], [[
         local api = require "nt3.api"
