@@ -37,6 +37,7 @@
 #include <lauxlib.h>
 
 #include "policy.h"
+#include "gate.h"
 #include "runtime.h"
 #include "sched.h"
 
@@ -195,6 +196,13 @@ static int fd_limit(void) {
  * a program that logs its environment would write it down. */
 static char **child_environ(lua_State *L) {
   static const char drop[] = "NT3_API_TOKEN=";
+  /* a sandbox's child gets only the variables its env grant names */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, NT3_PROC_ENVIRON) == LUA_TLIGHTUSERDATA) {
+    char **granted = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return granted;
+  }
+  lua_pop(L, 1);
   size_t n = 0;
   while (environ[n]) n++;
   char **env = lua_newuserdatauv(L, sizeof *env * (n + 1), 0);

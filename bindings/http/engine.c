@@ -668,6 +668,8 @@ int nt3_transfer_begin(lua_State *L, struct engine *e, struct transfer *t) {
   t->first_origin = nt3_http_origin(api, t->url);
   t->hop_origin = nt3_http_origin(api, t->url);
   if (!t->first_origin || !t->hop_origin) return luaL_error(L, "not enough memory");
+  if (t->req.gate && t->req.gate->allow(t->req.gate, t->req.auth != NULL, t->method, t->first_origin, why, sizeof why))
+    return nt3_http_fail(t, E_PERMISSION, "%s", why);
   t->state = T_WAITING;
   t->due = 0;
   t->started = nt3_monotonic();
