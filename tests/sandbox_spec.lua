@@ -436,8 +436,8 @@ describe("sandboxed commands", function()
     it("proc runs the granted programs only, with only the granted variables", function()
       local r = run("procs", [[{ proc = { "/usr/bin/env" }, env = { "GRANTED" } }]], [[
         local proc = require "nt3.proc"
-        local out, status = proc.run { "/usr/bin/env" }
-        print("env:", out, status)
+        local r = proc.run { "/usr/bin/env" }
+        print("env:", r.stdout, r.code)
         print(pcall(proc.run, { "/bin/sh", "-c", "echo ESCAPED" }))
         print(pcall(proc.run, { "/usr/bin/../bin/env" }))]],
         { env = { GRANTED = "yes", SECRET = "no", NT3_API_TOKEN = TOKEN } })
