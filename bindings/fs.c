@@ -25,6 +25,7 @@
 #include "atomic.h"
 #include "policy.h"
 #include "runtime.h"
+#include "sha256.h"
 
 #define READ_CAP_DEFAULT (1024 * 1024)
 #define FILE_MODE_DEFAULT 0600
@@ -215,6 +216,23 @@ static int read_rest(lua_State *L, struct fdbox *box, const char *path, const st
   return 1;
 }
 
+/* Opens the regular file at path for reading into a new fdbox (pushed),
+ * its fstat into st: 0, or the number of results pushed after it: nil,
+ * msg, errno. The one open of fs.read and fs.sha256. */
+static int open_regular(lua_State *L, const char *path, struct fdbox **box, struct stat *st) {
+  /* refuse devices before opening them: opening one can have effects */
+  if (stat(path, st) != 0) return luaL_fileresult(L, 0, path);
+  if (!S_ISREG(st->st_mode)) return refuse(L, path, "not a regular file", EINVAL);
+
+  *box = new_fdbox(L);
+  /* O_NONBLOCK: should a FIFO be swapped in, the open must not hang */
+  (*box)->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if ((*box)->fd < 0) return luaL_fileresult(L, 0, path);
+  if (fstat((*box)->fd, st) != 0) return luaL_fileresult(L, 0, path);
+  if (!S_ISREG(st->st_mode)) return refuse(L, path, "not a regular file", EINVAL);
+  return 0;
+}
+
 /* fs.read(path [, max_bytes]) -> content | nil, msg, errno
  * Only regular files; more than max_bytes (default 1 MiB) is an error, so a
  * huge or endless file cannot exhaust memory. */
@@ -222,19 +240,46 @@ static int fs_read(lua_State *L) {
   const char *path = check_path(L, 1);
   lua_Integer cap = luaL_optinteger(L, 2, READ_CAP_DEFAULT);
   luaL_argcheck(L, cap >= 0, 2, "size cap must not be negative");
-
-  /* refuse devices before opening them: opening one can have effects */
+  struct fdbox *box;
   struct stat st;
-  if (stat(path, &st) != 0) return luaL_fileresult(L, 0, path);
-  if (!S_ISREG(st.st_mode)) return refuse(L, path, "not a regular file", EINVAL);
+  int n = open_regular(L, path, &box, &st);
+  return n ? n : read_rest(L, box, path, &st, cap);
+}
 
-  struct fdbox *box = new_fdbox(L);
-  /* O_NONBLOCK: should a FIFO be swapped in, the open must not hang */
-  box->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (box->fd < 0) return luaL_fileresult(L, 0, path);
-  if (fstat(box->fd, &st) != 0) return luaL_fileresult(L, 0, path);
-  if (!S_ISREG(st.st_mode)) return refuse(L, path, "not a regular file", EINVAL);
-  return read_rest(L, box, path, &st, cap);
+/* --- sha256 ------------------------------------------------------------------------ */
+
+static void push_hex(lua_State *L, const unsigned char digest[NT3_SHA256_SIZE]) {
+  char hex[NT3_SHA256_HEX_SIZE];
+  nt3_sha256_hex(digest, hex);
+  lua_pushlstring(L, hex, NT3_SHA256_HEX_SIZE - 1);
+}
+
+/* fs.sha256(path) -> 64 hex digits | nil, msg, errno
+ * The file is opened as fs.read opens it and streamed: no size cap. */
+static int fs_sha256(lua_State *L) {
+  const char *path = check_path(L, 1);
+  struct fdbox *box;
+  struct stat st;
+  int n = open_regular(L, path, &box, &st);
+  if (n) return n;
+  unsigned char digest[NT3_SHA256_SIZE];
+  int e = nt3_sha256_fd(box->fd, digest);
+  if (e) return fail(L, path, e);
+  push_hex(L, digest);
+  return 1;
+}
+
+/* fs.sha256_text(data) -> 64 hex digits: of any bytes, a tree listing say */
+static int fs_sha256_text(lua_State *L) {
+  size_t len;
+  const char *data = luaL_checklstring(L, 1, &len);
+  struct nt3_sha256 c;
+  unsigned char digest[NT3_SHA256_SIZE];
+  nt3_sha256_init(&c);
+  nt3_sha256_update(&c, data, len);
+  nt3_sha256_final(&c, digest);
+  push_hex(L, digest);
+  return 1;
 }
 
 /* --- trusted code ----------------------------------------------------------- */
@@ -778,6 +823,8 @@ static const luaL_Reg fs_fns[] = {
   {"lstat", fs_lstat},
   {"read", fs_read},
   {"read_trusted", fs_read_trusted},
+  {"sha256", fs_sha256},
+  {"sha256_text", fs_sha256_text},
   {"trusted", fs_trusted},
   {"dir", fs_dir},
   {"write", fs_write},

@@ -77,6 +77,19 @@ function fs.trusted(path, kind) end
 ---@return integer? errno
 function fs.read_trusted(path, max_bytes) end
 
+--- The SHA-256 digest of a regular file (opened as `fs.read` opens it, read in
+--- pieces, no size cap), as 64 lowercase hex digits.
+---@param path string
+---@return string|nil hex
+---@return string? message
+---@return integer? errno
+function fs.sha256(path) end
+
+--- The SHA-256 digest of a string (any bytes), as 64 lowercase hex digits.
+---@param data string
+---@return string hex
+function fs.sha256_text(data) end
+
 --- The names in a directory, sorted, without "." and "..".
 ---@param path string
 ---@return string[]|nil names
