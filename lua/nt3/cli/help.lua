@@ -164,6 +164,8 @@ function M.help_text()
         line = line .. " [user command, overrides built-in]"
       elseif c.user then
         line = line .. " [user command]"
+      elseif c.extension then
+        line = line .. " [extension " .. c.extension .. "]"
       end
       lines[#lines + 1] = line
     end

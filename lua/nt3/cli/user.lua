@@ -3,7 +3,7 @@
 -- loads this only when a user command file exists or the whole list is
 -- needed (help, an alias, a misspelt name): a run of a built-in with its
 -- flags right does not undump it. Use it through nt3.cli (cli.commands).
-local ipairs, load, pairs, pcall, table, tostring = ipairs, load, pairs, pcall, table, tostring
+local ipairs, load, pairs, pcall, require, table, tostring = ipairs, load, pairs, pcall, require, table, tostring
 local fs = require "nt3.fs"
 local registry = require "nt3.cli.registry"
 
@@ -164,6 +164,11 @@ function M.commands()
         end
       end
     end
+  end
+  -- an extension never takes a name (install refuses a clash; a command
+  -- added later wins over it)
+  for _, cmd in ipairs(require("nt3.cli.ext").commands()) do
+    if not by_name[cmd.name] and not taken[cmd.name] then by_name[cmd.name] = cmd end
   end
   for _, cmd in pairs(by_name) do list[#list + 1] = cmd.builtin and without(cmd, taken) or cmd end
   table.sort(list, function(a, b) return a.name < b.name end)

@@ -31,7 +31,7 @@ M.FILES_MAX = 256
 M.TOTAL_MAX = 8 * 1024 * 1024
 
 -- store.sha256(bytes) -> hex digest (the one implementation, in C)
-function M.sha256(data) return fs.sha256(data) end
+function M.sha256(data) return fs.sha256_text(data) end
 
 ---------------------------------------------------------------------------
 -- paths
@@ -297,8 +297,9 @@ local function random_hex()
   return ("%06x%06x"):format(math.random(0, 0xffffff), math.random(0, 0xffffff))
 end
 
--- store.stage(files) -> staging folder (holding tree/) | nil, message
--- Writes the files (0600, folders 0700) under a new staging folder.
+-- store.stage(files) -> a new staging folder (holding tree/, and the
+-- files given) | nil, message. Its name holds the pid, so a run that is
+-- still staging is never taken for one that was killed.
 function M.stage(files)
   local _, root = prepare_base()
   if not _ then return nil, root end
@@ -315,6 +316,14 @@ function M.stage(files)
   if not ok then return nil, err end
   ok, err = fs.mkdir(dir .. "/tree", DIR_MODE)
   if not ok then return nil, err end
+  ok, err = M.stage_files(dir, files)
+  if not ok then return nil, err end
+  return dir
+end
+
+-- store.stage_files(staging, files) -> true | nil, message: the files
+-- written under staging/tree (0600, folders 0700)
+function M.stage_files(dir, files)
   local paths = {}
   for rel in pairs(files) do paths[#paths + 1] = rel end
   table.sort(paths)
@@ -324,13 +333,13 @@ function M.stage(files)
     for part in rel:gmatch("[^/]+") do parts[#parts + 1] = part end
     for i = 1, #parts - 1 do
       at = at .. "/" .. parts[i]
-      ok, err = fs.mkdir(at, DIR_MODE)
+      local ok, err = fs.mkdir(at, DIR_MODE)
       if not ok then return nil, err end
     end
-    ok, err = fs.write(dir .. "/tree/" .. rel, files[rel], FILE_MODE)
+    local ok, err = fs.write(dir .. "/tree/" .. rel, files[rel], FILE_MODE)
     if not ok then return nil, err end
   end
-  return dir
+  return true
 end
 
 -- The test hook NT3_EXT_TEST_PAUSE=<stage>: at that stage of a switch, nt3
