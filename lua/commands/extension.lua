@@ -1,7 +1,7 @@
 -- nt3 extension (alias ext): install, list, verify, upgrade, remove,
 -- create and share extensions, each locked in ~/.nt3/extensions.lock
 -- (docs/extensions.md; docs/architecture.md, "Extensions").
-local io, ipairs, os, pairs, require = io, ipairs, os, pairs, require
+local error, io, ipairs, os, pairs, pcall, require = error, io, ipairs, os, pairs, pcall, require
 local table, tostring, type = table, tostring, type
 local cli = require "nt3.cli"
 
@@ -98,12 +98,17 @@ local function command_names(m)
   return names
 end
 
+-- The staging folders this run made: removed when it fails (a kill -9
+-- leaves them to the next run's recovery, nt3.ext.store).
+local staged = {}
+
 -- Fetches src into a new staging folder and reads its manifest.
 -- -> { staging, files, manifest, commit, tarball_sha256, src }
 local function fetch(src)
   local store, source, manifest = the_store(), the_source(), the_manifest()
   local staging, serr = store.stage({})
   if not staging then cli.fail(serr) end
+  staged[#staged + 1] = staging
   local got, err, code = source.fetch(src, staging)
   local function bail(msg, c)
     store.remove_tree(staging)
@@ -493,6 +498,15 @@ return {
       cli.usage_error(('unknown subcommand "%s" (install, list, verify, outdated, upgrade, remove, create, sync, lock)')
         :format(tostring(sub)), ctx.command)
     end
-    return fn(opts, table.move(ctx.args, 2, #ctx.args, 1, {}))
+    local store = the_store()
+    if store.pending() then
+      -- a change a killed run left: finished or undone before anything else
+      local ok, err = store.locked(function() return true end)
+      if not ok then cli.fail(err) end
+    end
+    local ok, result = pcall(fn, opts, table.move(ctx.args, 2, #ctx.args, 1, {}))
+    for _, dir in ipairs(staged) do store.remove_tree(dir) end
+    if not ok then error(result, 0) end
+    return result
   end,
 }

@@ -213,6 +213,9 @@ M.FILES = {
   { "./.nt3.local.json", "Credentials for the current directory only, written by nt3 login --local"
     .. " (mode 0600); ahead of the global file." },
   { "~/.nt3/commands/*.lua", "User commands: one command a file, named after the command." },
+  { "~/.nt3/extensions/", "Installed extensions, one folder each (nt3 ext install); files 0600, folders 0700." },
+  { "~/.nt3/extensions.lock", "What the installed extensions must be: sources, commits, a sha256 per file and"
+    .. " over each tree, the permissions granted (JSON, written atomically under a lock)." },
 }
 
 local function rows(list, indent)

@@ -20,6 +20,7 @@ local store = require "nt3.ext.store"
 local M = {}
 
 M.GIT_TIMEOUT = 120 -- seconds, for one git command (a clone included)
+M.TARBALL_MAX = 16 * 1024 * 1024 -- bytes: a tarball once uncompressed, git's objects read at once
 
 ---------------------------------------------------------------------------
 -- what a source is
@@ -157,9 +158,25 @@ local function resolve(repo, ref)
   return nil, ("no branch, tag or commit %s in the repository"):format(ref or "HEAD"), "ref"
 end
 
+-- Every object of a shallow clone (one commit's), read by one git:
+-- { [oid] = bytes } | nil when git cannot
+local function all_objects(repo)
+  local out = git({ "-C", repo, "cat-file", "--batch-all-objects", "--batch" }, M.TARBALL_MAX)
+  if not out then return nil end
+  local objects, i = {}, 1
+  while i <= #out do
+    local oid, kind, size, body = out:match("^(%x+) (%a+) (%d+)\n()", i)
+    if not oid then return nil end
+    local n = math.tointeger(size)
+    if kind == "blob" then objects[oid] = out:sub(body, body + n - 1) end
+    i = body + n + 1
+  end
+  return objects
+end
+
 -- The files of commit: plain blobs only (100644, 100755). A symlink
 -- (120000) or a submodule (160000) refuses the whole install.
-local function git_files(repo, commit)
+local function git_files(repo, commit, batch)
   local list, err, code = git({ "-C", repo, "ls-tree", "-r", "-z", "--long", "--full-tree", commit }, 4 * 1024 * 1024)
   if not list then return nil, err, code end
   local files, count = {}, 0
@@ -182,22 +199,35 @@ local function git_files(repo, commit)
     files[path] = oid
   end
   local out = {}
+  local objects = batch and all_objects(repo)
   for path, oid in pairs(files) do
-    local data, rerr, rcode = git({ "-C", repo, "cat-file", "blob", oid }, store.FILE_MAX)
-    if not data then return nil, rerr, rcode end
+    local data = objects and objects[oid]
+    if not data then
+      local rerr, rcode
+      data, rerr, rcode = git({ "-C", repo, "cat-file", "blob", oid }, store.FILE_MAX)
+      if not data then return nil, rerr, rcode end
+    end
     out[path] = data
   end
   return out
 end
 
+-- A named ref (or none) is cloned shallow, one commit's objects read in
+-- one go; a commit id needs the history that holds it.
 local function from_git(src, work)
   local repo = work .. "/repo"
-  local ok, err, code = git({ "clone", "--quiet", "--no-checkout", "--no-recurse-submodules", "--template=",
-    "--", src.source, repo }, 65536)
+  local by_id = src.ref and src.ref:match("^%x+$") and #src.ref >= 7
+  local args = { "clone", "--quiet", "--no-checkout", "--no-recurse-submodules", "--template=" }
+  if not by_id then
+    args[#args + 1] = "--depth=1"
+    if src.ref then args[#args + 1] = "--branch=" .. src.ref end
+  end
+  table.move({ "--", src.source, repo }, 1, 3, #args + 1, args)
+  local ok, err, code = git(args, 65536)
   if not ok then return nil, err, code end
-  local commit, rerr, rcode = resolve(repo, src.ref)
+  local commit, rerr, rcode = resolve(repo, by_id and src.ref or nil)
   if not commit then return nil, rerr, rcode end
-  local files, ferr, fcode = git_files(repo, commit)
+  local files, ferr, fcode = git_files(repo, commit, not by_id)
   if not files then return nil, ferr, fcode end
   return { files = files, commit = commit }
 end
@@ -205,8 +235,6 @@ end
 ---------------------------------------------------------------------------
 -- a tarball: gzip -dc (through nt3.proc), then the tar read here
 ---------------------------------------------------------------------------
-
-M.TARBALL_MAX = 16 * 1024 * 1024 -- bytes, once uncompressed
 
 local function octal(s)
   s = s:match("^[ %z]*([0-7]*)")

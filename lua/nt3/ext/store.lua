@@ -342,15 +342,20 @@ function M.stage_files(dir, files)
   return true
 end
 
--- The test hook NT3_EXT_TEST_PAUSE=<stage>: at that stage of a switch, nt3
--- writes "<stage>\n" to stderr and waits, so a spec can kill -9 it there
--- (docs/extensions.md, "The test hook"). Stages: staged, intent, locked,
--- moved.
+-- The test hook NT3_EXT_TEST_PAUSE=<stage>: at that stage of a change,
+-- nt3 prints "paused at <stage>" on stdout and waits 60 s, so a spec can
+-- kill -9 it there (docs/extensions.md, "The test hook"). Stages: staged
+-- (files written beside the tree), intent (the note written), locked (the
+-- lock written, the folder not yet switched), moved (switched, the
+-- staging folder not yet removed). The wait is a second flock on a file
+-- this process already holds locked: it sleeps, and starts nothing.
 local function pause_at(stage)
   if env.get("NT3_EXT_TEST_PAUSE") ~= stage then return end
-  io.stderr:write(stage, "\n")
-  io.stderr:flush()
-  require("nt3.proc").run({ "/bin/sleep", "60" }, { timeout = 120 })
+  io.stdout:write("paused at ", stage, "\n")
+  io.stdout:flush()
+  local root = M.root()
+  local held = root and fs.lock(root .. "/.test-pause", 0, true)
+  if held then fs.lock(root .. "/.test-pause", 60, true) end
 end
 M.pause_at = pause_at
 
