@@ -35,6 +35,7 @@
 
 #include <lauxlib.h>
 
+#include "gate.h"
 #include "runtime.h"
 
 #define TIMEOUT_DEFAULT 30.0
@@ -183,6 +184,15 @@ static int named_in(lua_State *L, int idx, const char *entry) {
  * unset. The "NAME=value" strings live in a table left on the stack. */
 static char **child_environ(lua_State *L, int envarg) {
   static const char drop[] = "NT3_API_TOKEN=";
+  /* a sandbox's child gets only the variables its env grant names, and
+   * the sandbox sets none of its own (LD_PRELOAD would run a library) */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, NT3_PROC_ENVIRON) == LUA_TLIGHTUSERDATA) {
+    char **granted = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (envarg) luaL_argerror(L, 2, "field 'env' is not available in the sandbox");
+    return granted;
+  }
+  lua_pop(L, 1);
   size_t n = 0, extra = 0;
   while (environ[n]) n++;
   if (envarg) {

@@ -48,6 +48,13 @@ NT3_BINDINGS(NT3_DECLARE_BINDING)
  * nt3.cli and commands/run.lua. */
 int luaopen_nt3_cli_script(lua_State *L);
 
+/* src/sandbox.c: nt3.sandbox, the host side of sandboxed commands
+ * (describe, run); private to nt3.cli and the extensions. */
+int luaopen_nt3_sandbox(lua_State *L);
+
+/* Whether a Ctrl-C came while a sandbox ran (src/sandbox.c). */
+int nt3_sandbox_interrupted(void);
+
 /* Whether a Ctrl-C is waiting to be raised in Lua (src/script.c): a wait in
  * C that the signal cut short returns instead of waiting again. */
 int nt3_interrupt_pending(void);

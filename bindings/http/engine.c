@@ -56,6 +56,7 @@
 #define E_RATE_LIMITED "rate_limited"
 #define E_SINK "sink"
 #define E_OUTPUT "output"
+#define E_PERMISSION "permission"
 
 struct pause {
   char *origin;
@@ -745,6 +746,17 @@ static int follow_redirect(struct transfer *t, long status, const char *location
     api->url_cleanup(next);
     return set_error(t, E_REFUSED_URL, "redirect to %s refused: %s", shown, why);
   }
+  if (t->req.gate) {
+    /* a sandbox judges every hop, by its parsed origin (gate.h) */
+    char *origin = nt3_http_origin(api, next);
+    int refused = !origin || t->req.gate->allow(t->req.gate, t->req.auth != NULL, t->method, origin, why, sizeof why);
+    free(origin);
+    if (refused) {
+      nt3_http_display_url(api, next, shown, sizeof shown);
+      api->url_cleanup(next);
+      return set_error(t, E_PERMISSION, "redirect to %s refused: %s", shown, why);
+    }
+  }
   api->url_cleanup(t->url);
   t->url = next;
   method_after_redirect(t, status);
@@ -879,6 +891,8 @@ int nt3_transfer_begin(lua_State *L, struct engine *e, struct transfer *t) {
   t->first_origin = nt3_http_origin(api, t->url);
   t->hop_origin = nt3_http_origin(api, t->url);
   if (!t->first_origin || !t->hop_origin) return luaL_error(L, "not enough memory");
+  if (t->req.gate && t->req.gate->allow(t->req.gate, t->req.auth != NULL, t->method, t->first_origin, why, sizeof why))
+    return set_error(t, E_PERMISSION, "%s", why);
   t->state = T_WAITING;
   t->due = 0;
   t->started = nt3_monotonic();

@@ -16,6 +16,7 @@
 #include <lauxlib.h>
 
 #include "atomic.h"
+#include "gate.h"
 
 /* --- curl.c: libcurl, loaded on first use ------------------------------- */
 
@@ -73,6 +74,10 @@ struct request {
   double timeout, connect_timeout, stall_timeout, max_retry_wait;
   lua_Integer max_size, max_redirects, retries;
   int has_user_agent, has_content_type, has_expect, has_idempotency_key;
+  /* a sandbox's request (gate.h): the gate, and for nt3.api the
+   * Authorization line and the secret to mask, both C strings */
+  const struct nt3_http_gate *gate;
+  const char *auth, *secret;
 };
 
 void nt3_http_check_request(lua_State *L, struct request *req);

@@ -257,6 +257,11 @@ int nt3_http_build_headers(lua_State *L, const struct curl_api *api, const struc
   for (lua_Integer i = 1; i <= lines; i++) {
     lua_rawgeti(L, SLOT_HEADERS, i);
     const char *line = lua_tostring(L, -1);
+    /* an API request of a sandbox sends the one Authorization nt3 adds */
+    if (req->auth && nt3_is_credential_header(line, strcspn(line, ":;"))) {
+      lua_pop(L, 1);
+      continue;
+    }
     append_header(L, t, t->all, line);
     /* never sent to an origin other than the one the caller addressed */
     if (!nt3_is_credential_header(line, strcspn(line, ":;"))) append_header(L, t, t->safe, line);
@@ -270,6 +275,8 @@ int nt3_http_build_headers(lua_State *L, const struct curl_api *api, const struc
   /* curl would label any body as a form; better no type than a wrong one */
   if ((req->body || strcmp(req->method, "POST") == 0) && !req->has_content_type)
     defaults[n++] = "Content-Type:";
+  /* the token's line, a C string: never sent off the first origin */
+  if (req->auth) append_header(L, t, t->all, req->auth);
   for (int i = 0; i < n; i++) {
     append_header(L, t, t->all, defaults[i]);
     append_header(L, t, t->safe, defaults[i]);

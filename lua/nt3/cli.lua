@@ -451,7 +451,8 @@ function M.run_command(cmd, argv, invoked_as)
   if opts.profile ~= nil and registry.takes_profile(cmd) then use_profile(opts.profile) end
   local ctx = { name = invoked_as or cmd.name, command = cmd, args = args, argv = argv, cli = M }
   local result
-  if (cmd.user or cmd.as_task) and not in_script then
+  -- a sandboxed command runs as a task in its own state (src/sandbox.c)
+  if (cmd.user or cmd.as_task) and not cmd.sandboxed and not in_script then
     result = run_as_task(cmd, opts, ctx)
   else
     result = cmd.run(opts, ctx)

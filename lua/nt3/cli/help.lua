@@ -3,7 +3,8 @@
 -- only when help is shown or a name is not found; a run of a command with
 -- its flags right does not undump it. Use it through nt3.cli (cli.usage,
 -- cli.help_text, cli.suggest).
-local ipairs, math, require, table = ipairs, math, require, table
+local ipairs, math, require, table, tostring, type = ipairs, math, require, table, tostring, type
+local policy = require "nt3.policy"
 local registry = require "nt3.cli.registry"
 
 local PROGRAM = registry.PROGRAM
@@ -91,11 +92,40 @@ function M.usage(cmd)
     add("Examples:")
     for _, e in ipairs(cmd.examples) do add("  " .. e) end
   end
+  if cmd.permissions then
+    add("")
+    add("Permissions (it runs in a sandbox and may do only this):")
+    for _, line in ipairs(M.permission_lines(cmd.permissions)) do add("  " .. line) end
+  end
   if cmd.source then
     add("")
     add("Defined in " .. cmd.source)
   end
   return table.concat(lines, "\n") .. "\n"
+end
+
+local function words(list)
+  local out = {}
+  for _, v in ipairs(type(list) == "table" and list or { list }) do out[#out + 1] = tostring(v) end
+  return table.concat(out, ", ")
+end
+
+-- help.permission_lines(permissions) -> what a sandboxed command may do,
+-- one line each, in a fixed order (docs/sandbox.md)
+function M.permission_lines(p)
+  local lines = {}
+  local function line(s) lines[#lines + 1] = policy.sanitize(s, 300) end
+  if p.api == "read" then line("api: read the API (GET, HEAD, OPTIONS) with your token, which it never sees")
+  elseif p.api == "write" then line("api: read and change through the API with your token, which it never sees")
+  elseif p.api then line("api: " .. words(p.api) .. " requests to the API with your token, which it never sees") end
+  if p.http then line("http: unauthenticated requests to " .. words(p.http)) end
+  if type(p.fs) == "table" and p.fs.read then line("fs read: files under " .. words(p.fs.read)) end
+  if type(p.fs) == "table" and p.fs.write then line("fs write: files under " .. words(p.fs.write)) end
+  if p.env then line("env: the variables " .. words(p.env)) end
+  if p.proc then line("proc: run " .. words(p.proc)) end
+  if p.prompt then line("prompt: ask questions on the terminal") end
+  line("memory: " .. (p.memory and tostring(p.memory) or "1G (the default)"))
+  return lines
 end
 
 local function distance(a, b)
