@@ -184,10 +184,8 @@ describe("a manifest", function()
 end)
 
 describe("a hostile source", function()
-  local marker_dir
   local function hostile_repo(setup)
     local repo = ext.repo(ext.files("evil"))
-    marker_dir = sh.tmpdir()
     setup(repo)
     return repo
   end

@@ -188,11 +188,15 @@ end
 ---------------------------------------------------------------------------
 
 local function upgrade_one(opts, name, entry)
-  local store, source, manifest = the_store(), the_source(), the_manifest()
-  if entry.kind ~= "git" and opts.pin then cli.fail(("extension %s is not from git: it has no refs to pin"):format(name)) end
+  local store, manifest = the_store(), the_manifest()
+  if entry.kind ~= "git" and opts.pin then
+    cli.fail(("extension %s is not from git: it has no refs to pin"):format(name))
+  end
   local got = fetch({ kind = entry.kind, source = entry.source, ref = opts.pin or entry.ref })
   local m = got.manifest
-  if m.name ~= name then got.bail(("the source of %s now names itself %s; remove and install it"):format(name, m.name)) end
+  if m.name ~= name then
+    got.bail(("the source of %s now names itself %s; remove and install it"):format(name, m.name))
+  end
   local hashes = store.hashes(got.files)
   local new = entry_of(got, hashes)
   if new.tree == entry.tree and new.commit == entry.commit and new.ref == entry.ref then
@@ -245,7 +249,8 @@ local function outdated()
         failed = true
         say(("nt3: %s: %s"):format(n, err))
       elseif now ~= e.commit then
-        cli.print(("%s  %s  installed %s, %s now %s"):format(n, e.version, short(e.commit), e.ref or "HEAD", short(now)))
+        cli.print(("%s  %s  installed %s, %s now %s"):format(n, e.version, short(e.commit), e.ref or "HEAD",
+          short(now)))
       else
         cli.print(("%s  %s  up to date (%s)"):format(n, e.version, short(e.commit)))
       end

@@ -3,7 +3,7 @@
 -- for in words a person reads in five seconds, and what an upgrade asks
 -- for beyond what was granted (docs/architecture.md, "Extensions").
 local getmetatable, ipairs, math, next, pairs = getmetatable, ipairs, math, next, pairs
-local table, tostring, type = table, tostring, type
+local require, table, tonumber, tostring, type = require, table, tonumber, tostring, type
 local embedded = require "nt3.embedded"
 local json = require "nt3.json"
 
@@ -18,7 +18,6 @@ local NAME_MAX = 64
 
 local TOP = { name = true, version = true, description = true, commands = true, permissions = true, nt3 = true }
 local KNOWN = { api = true, http = true, fs = true, env = true, proc = true, prompt = true, memory = true }
-local METHODS = { GET = true, HEAD = true, POST = true, PUT = true, PATCH = true, DELETE = true }
 -- what "read" and "write" grant of the API
 M.API_LEVELS = { read = { "GET", "HEAD" }, write = { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE" } }
 
@@ -56,86 +55,32 @@ function M.path_ok(rel)
   return true
 end
 
-local function check_strings(v, field, each)
-  if not is_list(v) or #v == 0 then return nil, ("field '%s' must be a list of strings"):format(field) end
-  for i, s in ipairs(v) do
-    if not nonempty_string(s) then return nil, ("field '%s[%d]' must be a string"):format(field, i) end
-    if each then
-      local ok, why = each(s)
-      if not ok then return nil, ("field '%s[%d]' %s"):format(field, i, why) end
-    end
-  end
-  return true
-end
-
-local function origin_ok(s)
-  local host = s:match("^https://([^/?#@]+)$")
-  if not host or host:find("%s") then return nil, 'must be an origin like "https://host" or "https://host:8443"' end
-  return true
-end
-
-local function fs_root_ok(s)
-  if s:find("%.%.") and (s:match("^%.%./") or s:find("/%.%./") or s:match("/%.%.$") or s == "..") then
-    return nil, "must not climb with .."
-  end
-  if not (s == "." or s:match("^%./") or s == "~" or s:match("^~/") or s:sub(1, 1) == "/") then
-    return nil, 'must be ".", "./dir", "~/dir" or an absolute path'
-  end
-  return true
-end
-
 -- manifest.check_permissions(p, field) -> true | nil, message
+-- The JSON's shape here (objects and lists where the sandbox wants
+-- tables); what each permission may say is the sandbox's one rule
+-- (sandbox.check_permissions, in C).
 function M.check_permissions(p, field)
   field = field or "permissions"
   if p == nil then return true end
   if not is_object(p) then return nil, ("field '%s' must be an object"):format(field) end
-  for k in pairs(p) do
+  for k, v in pairs(p) do
     if not KNOWN[k] then
       return nil, ("field '%s.%s' is not a permission nt3 knows (api, http, fs, env, proc, prompt, memory)")
         :format(field, tostring(k))
     end
-  end
-  local api = p.api
-  if api ~= nil and not M.API_LEVELS[api] then
-    local ok = check_strings(api, field .. ".api", function(m)
-      if METHODS[m] then return true end
-      return nil, "is not an HTTP method (GET, HEAD, POST, PUT, PATCH, DELETE)"
-    end)
-    if not ok then return nil, ("field '%s.api' must be \"read\", \"write\" or a list of HTTP methods"):format(field) end
-  end
-  if p.http ~= nil then
-    local ok, err = check_strings(p.http, field .. ".http", origin_ok)
-    if not ok then return nil, err end
-  end
-  if p.fs ~= nil then
-    if not is_object(p.fs) then return nil, ("field '%s.fs' must be an object with read and write lists"):format(field) end
-    for k, list in pairs(p.fs) do
-      if k ~= "read" and k ~= "write" then return nil, ("field '%s.fs.%s' is not read or write"):format(field, tostring(k)) end
-      local ok, err = check_strings(list, ("%s.fs.%s"):format(field, k), fs_root_ok)
-      if not ok then return nil, err end
+    local want_list = k == "http" or k == "env" or k == "proc" or (k == "api" and type(v) == "table")
+    if want_list and not is_list(v) then return nil, ("field '%s.%s' must be a list"):format(field, k) end
+    if k == "fs" then
+      if not is_object(v) then
+        return nil, ("field '%s.fs' must be an object with read and write lists"):format(field)
+      end
+      for sub, list in pairs(v) do
+        if not is_list(list) then return nil, ("field '%s.fs.%s' must be a list"):format(field, tostring(sub)) end
+      end
     end
   end
-  if p.env ~= nil then
-    local ok, err = check_strings(p.env, field .. ".env", function(s)
-      if s:match("^[%a_][%w_]*$") then return true end
-      return nil, "is not a variable name"
-    end)
-    if not ok then return nil, err end
-  end
-  if p.proc ~= nil then
-    local ok, err = check_strings(p.proc, field .. ".proc", function(s)
-      if s:sub(1, 1) == "/" and not s:find("/%.%.?/") then return true end
-      return nil, "must be an absolute program path"
-    end)
-    if not ok then return nil, err end
-  end
-  if p.prompt ~= nil and p.prompt ~= true and p.prompt ~= false then
-    return nil, ("field '%s.prompt' must be true or false"):format(field)
-  end
-  if p.memory ~= nil and (math.type(p.memory) ~= "integer" and not (type(p.memory) == "number" and p.memory == math.floor(p.memory))
-      or p.memory < 1 or p.memory > 4096) then
-    return nil, ("field '%s.memory' must be a number of MiB from 1 to 4096"):format(field)
-  end
+  local ok, why = require("nt3.sandbox").check_permissions(p)
+  if not ok then return nil, ("field '%s': %s"):format(field, why) end
   return true
 end
 
@@ -197,7 +142,9 @@ function M.parse(text, files)
     if not nonempty_string(c.summary) then return bad(("field '%s.summary' is missing or not one line"):format(at)) end
     local ok, why = M.path_ok(c.file)
     if type(c.file) ~= "string" then return bad(("field '%s.file' is missing"):format(at)) end
-    if not ok then return bad(("field '%s.file' names a path outside the extension's files (it %s)"):format(at, why)) end
+    if not ok then
+      return bad(("field '%s.file' names a path outside the extension's files (it %s)"):format(at, why))
+    end
     if c.file:sub(-4) ~= ".lua" then return bad(("field '%s.file' must name a .lua file"):format(at)) end
     if files and not files[c.file] then
       return bad(("field '%s.file' names %s, which is not a file of the extension"):format(at, c.file))
@@ -240,7 +187,7 @@ function M.atoms(p)
   for _, v in ipairs(p.env or {}) do out["env:" .. v] = "read the environment variable " .. v end
   for _, prog in ipairs(p.proc or {}) do out["proc:" .. prog] = "run the program " .. prog end
   if p.prompt == true then out.prompt = "ask you questions on the terminal" end
-  if p.memory then out["memory:" .. p.memory] = ("use up to %d MiB of memory"):format(p.memory) end
+  if p.memory then out["memory:" .. p.memory] = ("use up to %s of memory"):format(p.memory) end
   return out
 end
 
@@ -271,15 +218,21 @@ function M.describe(p)
 end
 
 -- manifest.wider(new, old) -> { line, ... }: what new grants that old
--- does not (empty: the same or fewer). More memory is wider.
+-- does not (empty: the same or fewer). More memory is wider; a cap
+-- where there was none (the sandbox's default) is not.
+local UNITS = { [""] = 1, K = 1024, M = 1024 ^ 2, G = 1024 ^ 3 }
+local function bytes(spec)
+  local n, unit = tostring(spec):upper():match("^(%d+)([KMG]?)B?$")
+  return n and tonumber(n) * UNITS[unit] or math.huge
+end
+
 function M.wider(new, old)
   local a, b = M.atoms(new), M.atoms(old)
   local extra, any = {}, false
   for k in pairs(a) do
     if b[k] == nil then
-      local mem = k:match("^memory:(%d+)$")
-      local had = old and old.memory
-      if not mem or not had or math.tointeger(mem) > had then extra[k], any = true, true end
+      local had = old and old.memory or "1G" -- the sandbox's default cap
+      if not k:match("^memory:") or (had and bytes(new.memory) > bytes(had)) then extra[k], any = true, true end
     end
   end
   if not any then return {} end

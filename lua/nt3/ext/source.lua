@@ -186,7 +186,9 @@ local function git_files(repo, commit, batch)
     local ok, why = manifest.path_ok(path)
     if not ok then return nil, ("refusing %q: the path %s"):format(path, why), "unsafe" end
     if mode == "120000" then return nil, ("refusing %s: a symbolic link, not a plain file"):format(path), "unsafe" end
-    if mode == "160000" then return nil, ("refusing %s: a submodule (nt3 installs plain files only)"):format(path), "unsafe" end
+    if mode == "160000" then
+      return nil, ("refusing %s: a submodule (nt3 installs plain files only)"):format(path), "unsafe"
+    end
     if kind ~= "blob" or (mode ~= "100644" and mode ~= "100755") then
       return nil, ("refusing %s: not a plain file"):format(path), "unsafe"
     end
@@ -301,7 +303,7 @@ end
 local function strip_top(files)
   local top
   for rel in pairs(files) do
-    local first, rest = rel:match("^([^/]+)/(.+)$")
+    local first = rel:match("^([^/]+)/.")
     if not first or (top and top ~= first) then return files end
     top = first
   end
@@ -316,7 +318,8 @@ local function from_tarball(src)
   if not bytes then return nil, err, "io" end
   local tar, status = proc.run({ "/bin/gzip", "-dc", "--", src.source }, { timeout = 60, max_output = M.TARBALL_MAX })
   if not tar or status ~= 0 then
-    return nil, ("%s: not a gzip file, or larger than %d bytes uncompressed"):format(src.source, M.TARBALL_MAX), "tarball"
+    return nil, ("%s: not a gzip file, or larger than %d bytes uncompressed"):format(src.source, M.TARBALL_MAX),
+      "tarball"
   end
   local files, uerr, code = M.untar(tar)
   if not files then return nil, uerr, code end

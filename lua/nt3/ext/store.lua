@@ -112,8 +112,8 @@ function M.walk(dir, opts)
           if total > M.TOTAL_MAX then return nil, ("more than %d bytes in all"):format(M.TOTAL_MAX), "too_big" end
           out[r] = opts.hashes_only and M.sha256(data) or data
         else
-          return nil, ("refusing %s: a %s, not a plain file"):format(r, st.type == "link" and "symbolic link" or st.type),
-            "unsafe"
+          local what = st.type == "link" and "symbolic link" or st.type
+          return nil, ("refusing %s: a %s, not a plain file"):format(r, what), "unsafe"
         end
       end
     end
