@@ -13,7 +13,7 @@ local M = {}
 local warned = false
 local function entries()
   local store = require "nt3.ext.store"
-  local lock, err = store.read_lock()
+  local lock, err = store.read_lock(nil, true)
   if not lock then
     if not warned then
       warned = true

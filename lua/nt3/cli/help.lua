@@ -227,6 +227,8 @@ M.ENVIRONMENT = {
     .. " with the requests in flight up to this bound, so N tasks to one origin reuse N connections." },
   { "NT3_DEBUG", "Set to anything but 0 or empty: an error prints its Lua traceback, and requests are"
     .. " traced on stderr (tokens and credential headers masked)." },
+  { "NT3_EXT_TEST_PAUSE", "For nt3's own tests: a stage of an extension change (staged, intent, locked, moved)"
+    .. " at which nt3 stops for 60 s, to be killed there (docs/extensions.md, \"The test hook\")." },
   { "NT3_LUA_DIR", "For developing nt3: an absolute directory whose nt3/*.lua and commands/*.lua files"
     .. " are loaded instead of the copies built into the binary." },
   { "https_proxy", "The proxy (http://host:port, or host:port) for https requests, as curl reads it;"

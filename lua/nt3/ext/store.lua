@@ -13,7 +13,6 @@ local fs = require "nt3.fs"
 local json = require "nt3.json"
 local manifest = require "nt3.ext.manifest"
 local store = require "nt3.config.store"
-local write = require "nt3.config.write"
 
 local M = {}
 
@@ -186,8 +185,10 @@ end
 
 local function empty_lock() return { version = 1, extensions = {} } end
 
--- store.parse_lock(text, shown) -> lock | nil, message
-function M.parse_lock(text, shown)
+-- store.parse_lock(text, shown[, names_only]) -> lock | nil, message
+-- names_only: only what help and completion show (each command's name
+-- and summary) is checked; a run reads the lock again, whole.
+function M.parse_lock(text, shown, names_only)
   local data, err = json.decode(text)
   if type(data) ~= "table" or type(data.extensions) ~= "table" or data.version ~= 1 then
     return nil, ("%s: not an nt3 extensions lock (%s)"):format(shown, err or "no version 1 and extensions")
@@ -197,20 +198,25 @@ function M.parse_lock(text, shown)
         or type(e.tree) ~= "string" or type(e.source) ~= "string" or type(e.commands) ~= "table" then
       return nil, ("%s: the entry %s is not complete"):format(shown, tostring(name))
     end
-    local ok, perr = manifest.check_permissions(e.permissions, "extensions." .. name .. ".permissions")
-    if not ok then return nil, shown .. ": " .. perr end
+    if names_only then goto next end
+    do
+      local ok, perr = manifest.check_permissions(e.permissions, "extensions." .. name .. ".permissions")
+      if not ok then return nil, shown .. ": " .. perr end
+    end
     for rel, h in pairs(e.files) do
       if not manifest.path_ok(rel) or type(h) ~= "string" or not h:match("^%x+$") or #h ~= 64 then
         return nil, ("%s: the entry %s names a bad file or hash"):format(shown, name)
       end
     end
     e.permissions = e.permissions or {}
+    ::next::
   end
   return data
 end
 
--- store.read_lock([path]) -> lock (empty when there is none) | nil, message
-function M.read_lock(path)
+-- store.read_lock([path[, names_only]]) -> lock (empty when there is
+-- none) | nil, message
+function M.read_lock(path, names_only)
   local perr
   if not path then
     path, perr = M.lock_path()
@@ -221,7 +227,7 @@ function M.read_lock(path)
     if errno == 2 then return empty_lock() end
     return nil, err
   end
-  return M.parse_lock(text, M.display(path))
+  return M.parse_lock(text, M.display(path), names_only)
 end
 
 -- store.format_lock(lock) -> the text written (sorted keys, 2 spaces)
@@ -258,6 +264,7 @@ end
 function M.locked(fn)
   local base, root = prepare_base()
   if not base then return nil, root end
+  local write = require "nt3.config.write"
   local lk, lerr = write.lock_file(base, M.LOCK_NAME)
   if not lk then return nil, lerr end
   local lock, err = M.read_lock()
