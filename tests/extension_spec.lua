@@ -81,6 +81,15 @@ describe("nt3 ext install", function()
     srv.stop()
     assert.are.equal(0, r.code, r.stderr)
     assert.are.equal(repo.first, ext.lock(home).extensions.hello.commit)
+    -- the server gone: an upgrade fails in one line and changes nothing
+    local lock_before = sh.slurp(home .. "/.nt3/extensions.lock")
+    local files_before = ext.listing(ext_dir(home, "hello")) .. ext.tree_hash(ext_dir(home, "hello"))
+    local down = nt3(home, { "ext", "upgrade", "hello" }, { env = { GIT_SSL_CAINFO = srv.cafile } })
+    assert.are.equal(1, down.code)
+    assert.matches("^nt3: git clone: [^\n]*\n$", down.stderr)
+    assert.are.equal(lock_before, sh.slurp(home .. "/.nt3/extensions.lock"))
+    assert.are.equal(files_before, ext.listing(ext_dir(home, "hello")) .. ext.tree_hash(ext_dir(home, "hello")))
+    assert.are.equal("", ext.capture("ls -A " .. sh.quote(ext_dir(home)) .. " | grep staging"))
     -- a certificate nobody trusts is a failure, one line, nothing installed
     assert.are.equal(1, untrusted.code)
     assert.matches("^[^\n]*nt3: git clone: [^\n]*\n$", untrusted.stderr:gsub("^.-\n(nt3:)", "%1"))
@@ -174,9 +183,12 @@ describe("a manifest", function()
   end)
 
   it("with a wrongly shaped permission or a missing field is refused, naming the field", function()
-    assert.matches("field 'permissions.http%[1%]' must be an origin",
-      refused(ext.manifest { name = "bad", permissions = { http = json.array { "http://x" } } }))
-    assert.matches("field 'permissions.api' must be", refused(ext.manifest { name = "bad", permissions = { api = "all" } }))
+    assert.matches("field 'permissions': permission 'http': \"ftp://x\" is not an origin",
+      refused(ext.manifest { name = "bad", permissions = { http = json.array { "ftp://x" } } }))
+    assert.matches("field 'permissions': permission 'api' must be",
+      refused(ext.manifest { name = "bad", permissions = { api = "all" } }))
+    assert.matches("field 'permissions.env' must be a list",
+      refused(ext.manifest { name = "bad", permissions = { env = "HOME" } }))
     assert.matches("field 'version' is missing", refused(ext.manifest { name = "bad", raw = { version = 3 } }))
     assert.matches("field 'commands%[1%]%.file' names commands/gone%.lua, which is not a file of the extension",
       refused(ext.manifest { name = "bad", commands = json.array { { name = "bad", summary = "x", file = "commands/gone.lua" } } }))
@@ -566,5 +578,39 @@ describe("help, completion and status", function()
     assert.truthy(r.stdout:find("greet", 1, true))
     local man = nt3(home, { "help", "--man" }).stdout
     assert.matches("%.SH EXTENSIONS\n.-%.B nt3 greet\nSay hello %[extension hello%]", man)
+  end)
+end)
+
+describe("an extension's command", function()
+  local body = [[
+    local env = require "nt3.env"
+    local function try(name)
+      local ok, v = pcall(env.get, name)
+      if ok then return "value " .. tostring(v) end
+      return "denied " .. tostring(type(v) == "table" and v.message or v)
+    end
+    print("granted: " .. try("NT3_SPEC_GRANTED"))
+    print("secret: " .. try("NT3_SPEC_SECRET"))]]
+  local vars = { NT3_SPEC_GRANTED = "yes", NT3_SPEC_SECRET = "no" }
+
+  it("runs in the sandbox with the lock's permissions: allowed what was granted, denied what was not", function()
+    local home = ext.home()
+    local src = ext.tree(ext.files("hello", { permissions = { env = json.array { "NT3_SPEC_GRANTED" } }, body = body }))
+    assert.are.equal(0, nt3(home, { "ext", "install", src, "--yes" }).code)
+    local r = nt3(home, { "hello" }, { env = vars })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("^granted: value yes\nsecret: denied permission denied: [^\n]*NT3_SPEC_SECRET[^\n]*%(not granted: env%)\n$",
+      r.stdout)
+  end)
+
+  it("gets only what the lock granted, not what its command file declares", function()
+    local home = ext.home()
+    local files = ext.files("hello")
+    files["commands/hello.lua"] = ext.command("hello", body):gsub("run = function",
+      'permissions = { env = { "NT3_SPEC_GRANTED", "NT3_SPEC_SECRET" } },\n  run = function', 1)
+    assert.are.equal(0, nt3(home, { "ext", "install", ext.tree(files), "--yes" }).code)
+    local r = nt3(home, { "hello" }, { env = vars })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("^granted: denied permission denied: [^\n]*\nsecret: denied permission denied: ", r.stdout)
   end)
 end)

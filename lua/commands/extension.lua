@@ -31,7 +31,10 @@ end
 local function lazy(name) return function() return require(name) end end
 local the_store, the_source, the_manifest = lazy "nt3.ext.store", lazy "nt3.ext.source", lazy "nt3.ext.manifest"
 
-local function say(line) io.stderr:write(line, "\n") end
+local function say(line) io.stderr:write(require("nt3.policy").sanitize(line), "\n") end
+
+-- a line of stdout that quotes a source, a path or a grant: printable text
+local function show(line) cli.print(require("nt3.policy").sanitize(line)) end
 
 local function short(commit) return commit and commit:sub(1, 12) or "-" end
 
@@ -42,9 +45,8 @@ local function short(commit) return commit and commit:sub(1, 12) or "-" end
 -- Shows what is asked for and asks once; --yes answers for scripts. No
 -- terminal and no --yes: refused, one line.
 local function agree(opts, heading, lines, question)
-  local policy = require "nt3.policy"
-  say(policy.sanitize(heading))
-  for _, l in ipairs(lines) do say("  - " .. policy.sanitize(l)) end
+  say(heading)
+  for _, l in ipairs(lines) do say("  - " .. l) end
   if opts.yes then return true end
   local yes, err, code = require("nt3.prompt").confirm(question)
   if yes == nil then
@@ -291,9 +293,9 @@ local function list(opts)
   for _, n in ipairs(names) do
     local e = lock.extensions[n]
     local ok = store.verify(n, e)
-    cli.print(("%s %s  %s  %s  %s"):format(n, e.version, short(e.commit), e.source, ok and "verified" or "MODIFIED"))
-    cli.print("  commands: " .. table.concat(command_names(e), ", "))
-    for _, l in ipairs(the_manifest().describe(e.permissions)) do cli.print("  may " .. l) end
+    show(("%s %s  %s  %s  %s"):format(n, e.version, short(e.commit), e.source, ok and "verified" or "MODIFIED"))
+    show("  commands: " .. table.concat(command_names(e), ", "))
+    for _, l in ipairs(the_manifest().describe(e.permissions)) do show("  may " .. l) end
   end
   return 0
 end

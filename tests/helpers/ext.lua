@@ -124,7 +124,15 @@ function M.https(repos)
   return {
     cafile = c.cert,
     url = function(name) return ("https://127.0.0.1:%s/%s.git"):format(port, name) end,
-    stop = function() os.execute("kill " .. pid .. " 2>/dev/null") end,
+    stop = function()
+      os.execute("kill " .. pid .. " 2>/dev/null")
+      -- bounded wait until it is gone (not a zombie holding the port)
+      for _ = 1, 200 do
+        local stat = sh.slurp("/proc/" .. pid .. "/stat")
+        if not stat or stat:match("%) Z") then break end
+        os.execute("sleep 0.05")
+      end
+    end,
   }
 end
 
