@@ -23,6 +23,7 @@
 #include <lauxlib.h>
 
 #include "atomic.h"
+#include "beneath.h"
 #include "policy.h"
 #include "runtime.h"
 #include "sha256.h"
@@ -254,6 +255,15 @@ static void push_hex(lua_State *L, const unsigned char digest[NT3_SHA256_SIZE]) 
   lua_pushlstring(L, hex, NT3_SHA256_HEX_SIZE - 1);
 }
 
+/* Pushes the hex digest of what is left to read in box, or nil, msg, errno */
+static int push_sha256(lua_State *L, struct fdbox *box, const char *path) {
+  unsigned char digest[NT3_SHA256_SIZE];
+  int e = nt3_sha256_fd(box->fd, digest);
+  if (e) return fail(L, path, e);
+  push_hex(L, digest);
+  return 1;
+}
+
 /* fs.sha256(path) -> 64 hex digits | nil, msg, errno
  * The file is opened as fs.read opens it and streamed: no size cap. */
 static int fs_sha256(lua_State *L) {
@@ -262,11 +272,7 @@ static int fs_sha256(lua_State *L) {
   struct stat st;
   int n = open_regular(L, path, &box, &st);
   if (n) return n;
-  unsigned char digest[NT3_SHA256_SIZE];
-  int e = nt3_sha256_fd(box->fd, digest);
-  if (e) return fail(L, path, e);
-  push_hex(L, digest);
-  return 1;
+  return push_sha256(L, box, path);
 }
 
 /* fs.sha256_text(data) -> 64 hex digits: of any bytes, a tree listing say */
@@ -476,15 +482,18 @@ static int dirlist_add(struct dirlist *l, const char *name) {
   return 1;
 }
 
-/* fs.dir(path) -> sorted list of entry names (no . and ..) | nil, msg, errno */
-static int fs_dir(lua_State *L) {
-  const char *path = check_path(L, 1);
+/* A new dirlist owner on the stack, closed when the calling C function returns */
+static struct dirlist *new_dirlist(lua_State *L) {
   struct dirlist *l = lua_newuserdatauv(L, sizeof *l, 0);
   memset(l, 0, sizeof *l);
   luaL_setmetatable(L, DIR_BOX);
   lua_toclose(L, -1);
+  return l;
+}
 
-  if (!(l->dir = opendir(path))) return luaL_fileresult(L, 0, path);
+/* Pushes the sorted names (no . and ..) of the directory open in l->dir,
+ * or nil, msg, errno; path names it in messages. */
+static int push_names(lua_State *L, struct dirlist *l, const char *path) {
   for (;;) {
     errno = 0;
     const struct dirent *e = readdir(l->dir);
@@ -506,6 +515,14 @@ static int fs_dir(lua_State *L) {
   return 1;
 }
 
+/* fs.dir(path) -> sorted list of entry names (no . and ..) | nil, msg, errno */
+static int fs_dir(lua_State *L) {
+  const char *path = check_path(L, 1);
+  struct dirlist *l = new_dirlist(L);
+  if (!(l->dir = opendir(path))) return luaL_fileresult(L, 0, path);
+  return push_names(L, l, path);
+}
+
 /* --- paths ------------------------------------------------------------------------ */
 
 /* Pushes the directory holding path and its last component:
@@ -524,6 +541,14 @@ static void split_path(lua_State *L, const char *path, const char **dir, const c
 
 /* --- write ------------------------------------------------------------------------ */
 
+/* true, or nil, msg, errno for what an atomic write of path answered */
+static int write_result(lua_State *L, const char *path, int e) {
+  if (e == NT3_ATOMIC_NOT_REGULAR)
+    return refuse(L, path, "not a regular file; refusing to write through it", EINVAL);
+  if (e) return fail(L, path, e);
+  return ok(L);
+}
+
 /* fs.write(path, data [, mode=0600]) -> true | nil, msg, errno
  * Atomic: readers see the old content or the new, never a mix, even if the
  * process is killed. A symlink or other non-regular file at path is never
@@ -535,11 +560,7 @@ static int fs_write(lua_State *L) {
   mode_t mode = check_mode(L, 3, 1, FILE_MODE_DEFAULT);
   /* a credential path: nothing but a regular file is ever written, and
    * it always ends up with exactly mode */
-  int e = nt3_atomic_file(path, data, len, mode, 0);
-  if (e == NT3_ATOMIC_NOT_REGULAR)
-    return refuse(L, path, "not a regular file; refusing to write through it", EINVAL);
-  if (e) return fail(L, path, e);
-  return ok(L);
+  return write_result(L, path, nt3_atomic_file(path, data, len, mode, 0));
 }
 
 /* --- remove, mkdir, chmod ---------------------------------------------------- */
@@ -816,6 +837,225 @@ static int fs_expand(lua_State *L) {
   return 1;
 }
 
+/* --- nt3.beneath: the same operations beneath a root ------------------------------ */
+
+/* nt3.beneath is private (src/runtime.h): the primitive of the sandbox's
+ * fs capability (src/beneath.h) behind fs's own results, for the sandbox
+ * and the extensions to build on and the specs to drive. A root is a
+ * userdata owning a descriptor of the directory; every path given to its
+ * methods is relative to it and opened by nt3_open_beneath, and each
+ * operation acts on the descriptor that open returned. */
+
+#define ROOT_TYPE "nt3.beneath.root"
+
+static void owner_metatable(lua_State *L, const char *name, lua_CFunction release) {
+  luaL_newmetatable(L, name);
+  lua_pushcfunction(L, release);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, release);
+  lua_setfield(L, -2, "__close");
+  lua_pop(L, 1);
+}
+
+static int root_gc(lua_State *L) {
+  struct fdbox *b = luaL_checkudata(L, 1, ROOT_TYPE);
+  if (b->fd >= 0) close(b->fd);
+  b->fd = -1;
+  return 0;
+}
+
+static int root_fd(lua_State *L) {
+  struct fdbox *b = luaL_checkudata(L, 1, ROOT_TYPE);
+  if (b->fd < 0) luaL_error(L, "the root is closed");
+  return b->fd;
+}
+
+/* nil, msg, errno for what nt3_open_beneath answered (-errno): the
+ * refusals of its rules in words, the rest as strerror says */
+static int beneath_fail(lua_State *L, const char *rel, int r) {
+  switch (-r) {
+  case EXDEV:
+    return refuse(L, rel, "outside the root", EXDEV);
+  case EMLINK:
+    return refuse(L, rel, "has more than one hard link; refusing it", EMLINK);
+  case ELOOP:
+    return refuse(L, rel, "a symbolic link that is not followed (a loop, a magic link of /proc, or a link to create through)", ELOOP);
+  case EINVAL:
+    return refuse(L, rel, "not a regular file or directory", EINVAL);
+  default:
+    return fail(L, rel, -r);
+  }
+}
+
+/* Opens rel beneath the root (argument 1) into a new fdbox, its fstat into
+ * st: 0 or the number of results pushed (nil, msg, errno). */
+static int open_beneath(lua_State *L, const char *rel, int flags, struct fdbox **box, struct stat *st) {
+  int root = root_fd(L);
+  *box = new_fdbox(L);
+  int fd = nt3_open_beneath(root, rel, flags | O_CLOEXEC, 0);
+  if (fd < 0) return beneath_fail(L, rel, fd);
+  (*box)->fd = fd;
+  if (fstat(fd, st) != 0) return fail(L, rel, errno);
+  return 0;
+}
+
+/* beneath.root(path) -> root | nil, msg, errno: the directory at path
+ * (links in path followed: it is what the grant names), held open */
+static int beneath_root(lua_State *L) {
+  const char *path = check_path(L, 1);
+  struct fdbox *b = lua_newuserdatauv(L, sizeof *b, 0);
+  b->fd = -1;
+  luaL_setmetatable(L, ROOT_TYPE);
+  b->fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (b->fd < 0) return luaL_fileresult(L, 0, path);
+  return 1;
+}
+
+/* beneath.backend() -> "openat2" | "walk" */
+static int beneath_backend(lua_State *L) {
+  lua_pushstring(L, nt3_beneath_backend());
+  return 1;
+}
+
+/* root:read(rel [, max_bytes]) -> content | nil, msg, errno: fs.read's cap */
+static int root_read(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  lua_Integer cap = luaL_optinteger(L, 3, READ_CAP_DEFAULT);
+  luaL_argcheck(L, cap >= 0, 3, "size cap must not be negative");
+  struct fdbox *box;
+  struct stat st;
+  int n = open_beneath(L, rel, O_RDONLY, &box, &st);
+  return n ? n : read_rest(L, box, rel, &st, cap);
+}
+
+/* root:sha256(rel) -> hex | nil, msg, errno: of the descriptor opened */
+static int root_sha256(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  struct fdbox *box;
+  struct stat st;
+  int n = open_beneath(L, rel, O_RDONLY, &box, &st);
+  if (n) return n;
+  if (!S_ISREG(st.st_mode)) return refuse(L, rel, "not a regular file", EINVAL);
+  return push_sha256(L, box, rel);
+}
+
+/* root:dir(rel) -> sorted names | nil, msg, errno */
+static int root_dir(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  int root = root_fd(L);
+  struct dirlist *l = new_dirlist(L);
+  int fd = nt3_open_beneath(root, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd < 0) return beneath_fail(L, rel, fd);
+  if (!(l->dir = fdopendir(fd))) {
+    int e = errno;
+    close(fd);
+    return fail(L, rel, e);
+  }
+  return push_names(L, l, rel);
+}
+
+/* root:write(rel, data [, mode=0600]) -> true | nil, msg, errno: fs.write's
+ * atomic write, in the directory resolved beneath the root */
+static int root_write(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  size_t len;
+  const char *data = luaL_checklstring(L, 3, &len);
+  mode_t mode = check_mode(L, 4, 1, FILE_MODE_DEFAULT);
+  int root = root_fd(L);
+  struct nt3_atomic w;
+  int e = nt3_atomic_open_beneath(&w, root, rel, mode, 0, NT3_BENEATH_AUTO);
+  if (e > 0 && (e == EXDEV || e == ELOOP || e == EMLINK)) return beneath_fail(L, rel, -e);
+  if (!e && (e = nt3_atomic_write(&w, data, len)) != 0) nt3_atomic_abort(&w);
+  else if (!e) e = nt3_atomic_commit(&w);
+  return write_result(L, rel, e);
+}
+
+/* open(2) flags from letters: r read, w write, c O_CREAT, x O_EXCL,
+ * t O_TRUNC, n O_NOFOLLOW, d O_DIRECTORY, p O_PATH */
+static int check_flags(lua_State *L, int arg) {
+  const char *s = luaL_checkstring(L, arg);
+  int flags = 0, acc = O_RDONLY;
+  for (; *s; s++) {
+    switch (*s) {
+    case 'r': acc = acc == O_WRONLY ? O_RDWR : O_RDONLY; break;
+    case 'w': acc = O_WRONLY; break;
+    case 'c': flags |= O_CREAT; break;
+    case 'x': flags |= O_EXCL; break;
+    case 't': flags |= O_TRUNC; break;
+    case 'n': flags |= O_NOFOLLOW; break;
+    case 'd': flags |= O_DIRECTORY; break;
+    case 'p': flags |= O_PATH; break;
+    default: luaL_argerror(L, arg, "flags are letters of \"rwcxtndp\"");
+    }
+  }
+  return flags | acc;
+}
+
+/* Pushes fs.stat's table of what nt3_open_beneath opens with flags (the
+ * descriptor closed again), or nil, msg, errno. */
+static int push_opened(lua_State *L, const char *rel, int flags, mode_t mode) {
+  int root = root_fd(L);
+  struct fdbox *box = new_fdbox(L);
+  int fd = nt3_open_beneath(root, rel, flags | O_CLOEXEC, mode);
+  if (fd < 0) return beneath_fail(L, rel, fd);
+  box->fd = fd;
+  struct stat st;
+  if (fstat(fd, &st) != 0) return fail(L, rel, errno);
+  push_stat(L, &st);
+  return 1;
+}
+
+/* root:stat(rel) -> info | nil, msg, errno: fs.stat's table, of an O_PATH open */
+static int root_stat(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  return push_opened(L, rel, O_PATH, 0);
+}
+
+/* root:opened(rel, flags [, mode=0600]) -> info | nil, msg, errno: what
+ * nt3_open_beneath opens with those flags, as root:stat describes it. A
+ * file is created with O_CREAT. */
+static int root_opened(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  int flags = check_flags(L, 3);
+  mode_t mode = check_mode(L, 4, 1, FILE_MODE_DEFAULT);
+  return push_opened(L, rel, flags, mode);
+}
+
+/* root:close() -> true; closing again does nothing */
+static int root_close(lua_State *L) {
+  root_gc(L);
+  return ok(L);
+}
+
+static const luaL_Reg root_methods[] = {
+  {"read", root_read},
+  {"sha256", root_sha256},
+  {"stat", root_stat},
+  {"dir", root_dir},
+  {"write", root_write},
+  {"opened", root_opened},
+  {"close", root_close},
+  {NULL, NULL},
+};
+
+static const luaL_Reg beneath_fns[] = {
+  {"root", beneath_root},
+  {"backend", beneath_backend},
+  {NULL, NULL},
+};
+
+int luaopen_nt3_beneath(lua_State *L) {
+  owner_metatable(L, FD_BOX, fdbox_close);
+  owner_metatable(L, DIR_BOX, dirlist_close);
+  owner_metatable(L, ROOT_TYPE, root_gc);
+  luaL_getmetatable(L, ROOT_TYPE);
+  luaL_newlib(L, root_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_newlib(L, beneath_fns);
+  return 1;
+}
+
 /* --- the module ------------------------------------------------------------------- */
 
 static const luaL_Reg fs_fns[] = {
@@ -838,14 +1078,6 @@ static const luaL_Reg fs_fns[] = {
   {NULL, NULL},
 };
 
-static void owner_metatable(lua_State *L, const char *name, lua_CFunction release) {
-  luaL_newmetatable(L, name);
-  lua_pushcfunction(L, release);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, release);
-  lua_setfield(L, -2, "__close");
-  lua_pop(L, 1);
-}
 
 int luaopen_nt3_fs(lua_State *L) {
   owner_metatable(L, FD_BOX, fdbox_close);

@@ -21,6 +21,9 @@ static int canonical_host(const char *host, size_t len, char *out, size_t size) 
   if (len == 0 || len >= sizeof h) return -1;
   for (size_t i = 0; i < len; i++) h[i] = (char)tolower((unsigned char)host[i]);
   h[len] = '\0';
+  /* "example.com." is example.com, and "127.1." is 127.1 */
+  if (h[len - 1] == '.' && h[0] != '[') h[--len] = '\0';
+  if (len == 0) return -1;
   unsigned char addr[16];
   char text[INET6_ADDRSTRLEN];
   int family = nt3_parse_address(h, addr);
@@ -46,8 +49,8 @@ static int canonical_host(const char *host, size_t len, char *out, size_t size) 
     if (!inet_ntop(AF_INET, addr, text, sizeof text)) return -1;
     return snprintf(out, size, "%s", text) < (int)size ? 0 : -1;
   }
-  if (h[len - 1] == '.') h[--len] = '\0';
-  if (len == 0) return -1;
+  /* a name: labels of letters, digits, - and _, none of them empty */
+  if (h[0] == '.' || strstr(h, "..") || h[len - 1] == '.') return -1;
   for (size_t i = 0; i < len; i++)
     if (!(isalnum((unsigned char)h[i]) || h[i] == '-' || h[i] == '.' || h[i] == '_')) return -1;
   return snprintf(out, size, "%s", h) < (int)size ? 0 : -1;

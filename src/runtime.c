@@ -241,6 +241,7 @@ void nt3_open(lua_State *L) {
   for (int i = 0; bindings[i].name; i++) preload(L, bindings[i].name, bindings[i].func);
   preload(L, "nt3.cli.script", luaopen_nt3_cli_script);
   preload(L, "nt3.sandbox", luaopen_nt3_sandbox);
+  preload(L, "nt3.beneath", luaopen_nt3_beneath);
   preload(L, "cjson", luaopen_cjson);
   preload(L, "cjson.safe", luaopen_cjson_safe);
   lua_pop(L, 1);

@@ -55,6 +55,10 @@ int luaopen_nt3_sandbox(lua_State *L);
 /* Whether a Ctrl-C came while a sandbox ran (src/sandbox.c). */
 int nt3_sandbox_interrupted(void);
 
+/* bindings/fs.c: nt3.beneath, nt3.fs's operations beneath a root
+ * (src/beneath.h); private to the sandbox, the extensions and the specs. */
+int luaopen_nt3_beneath(lua_State *L);
+
 /* Whether a Ctrl-C is waiting to be raised in Lua (src/script.c): a wait in
  * C that the signal cut short returns instead of waiting again. */
 int nt3_interrupt_pending(void);

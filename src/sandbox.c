@@ -55,6 +55,7 @@
 #include "grants.h"
 #include "policy.h"
 #include "runtime.h"
+#include "sha256.h"
 
 #define DEFAULT_MEMORY ((size_t)1 << 30) /* 1 GiB */
 #define MAX_MEMORY ((size_t)16 << 30)
@@ -91,6 +92,7 @@ struct sandbox {
   size_t used, cap;
   int refused_last; /* the last growing allocation was refused */
   int doomed;       /* the cap was hit: the state only unwinds now */
+  char tampered[PATH_MAX + 100]; /* a file failed its sha256: the same */
   int trace;
   char name[64];
   /* grants */
@@ -113,7 +115,7 @@ static struct sandbox *sandbox_of(lua_State *L) {
   return ud;
 }
 
-static int ending(const struct sandbox *s) { return s->doomed || interrupted; }
+static int ending(const struct sandbox *s) { return s->doomed || s->tampered[0] || interrupted; }
 
 /* --- memory --------------------------------------------------------------- */
 
@@ -151,7 +153,7 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
 /* Raises the error that ends the run. Both strings are anchored in the
  * registry, so pushing one allocates nothing. */
 static int raise_end(lua_State *L, struct sandbox *s) {
-  lua_pushstring(L, s->doomed ? MEMORY_MSG : INTERRUPTED);
+  lua_pushstring(L, s->doomed || s->tampered[0] ? MEMORY_MSG : INTERRUPTED);
   return lua_error(L);
 }
 
@@ -746,12 +748,8 @@ static int api_send(lua_State *L) {
   if (!path || path[0] != '/' || path[1] == '/') return luaL_argerror(L, 1, "field 'path' must start with one /");
   char what[600];
   snprintf(what, sizeof what, "nt3.api %s %s", method, path);
+  /* the method and the origin are the gate's to judge, on every hop */
   if (!s->api_methods) return refuse(L, what, "api");
-  if (!(s->api_methods & (unsigned)method_bit(method))) {
-    char perm[40];
-    snprintf(perm, sizeof perm, "api %s", method);
-    return refuse(L, what, perm);
-  }
   if (!s->auth) {
     lua_pushnil(L);
     lua_pushliteral(L, "not logged in (run 'nt3 login')");
@@ -801,7 +799,8 @@ static int read_file(lua_State *L, struct sandbox *s, const char *rel, const cha
   if (!plain_relative(rel)) return luaL_error(L, "%s: not a file of the command's directory", rel);
   if (s->have_files && !list_has(&s->file_names, rel)) {
     *code = "modified";
-    return luaL_error(L, "%s/%s: not among the files the lock lists", s->dir, rel);
+    snprintf(s->tampered, sizeof s->tampered, "%s/%s: not among the files the lock lists", s->dir, rel);
+    return luaL_error(L, "%s", s->tampered);
   }
   snprintf(path, sizeof path, "%s/%s", s->dir, rel);
   /* what a link points to is no file of the command's directory */
@@ -820,8 +819,22 @@ static int read_file(lua_State *L, struct sandbox *s, const char *rel, const cha
   }
   lua_pop(L, 1);
   if (s->have_files) {
-    *code = "modified";
-    return luaL_error(L, "%s: cannot verify its sha256 (not built in)", path);
+    /* the very bytes that are loaded are the ones hashed */
+    size_t len;
+    const char *text = lua_tolstring(L, -1, &len);
+    struct nt3_sha256 c;
+    unsigned char digest[NT3_SHA256_SIZE];
+    char hex[NT3_SHA256_HEX_SIZE];
+    nt3_sha256_init(&c);
+    nt3_sha256_update(&c, text, len);
+    nt3_sha256_final(&c, digest);
+    nt3_sha256_hex(digest, hex);
+    int i = list_has(&s->file_names, rel);
+    if (strcasecmp(hex, s->file_hashes.v[i - 1]) != 0) {
+      *code = "modified";
+      snprintf(s->tampered, sizeof s->tampered, "%s: modified since it was installed (its sha256 is not the lock's)", path);
+      return luaL_error(L, "%s", s->tampered);
+    }
   }
   return 1;
 }
@@ -843,7 +856,154 @@ static int open_prompt(lua_State *L) {
   return luaopen_nt3_prompt(L);
 }
 
-static int open_fs(lua_State *L) { return refuse(L, "nt3.fs", "fs"); }
+/* --- fs ------------------------------------------------------------------------- */
+
+#define READ_ROOTS "nt3.sandbox.read_roots"
+#define WRITE_ROOTS "nt3.sandbox.write_roots"
+
+/* path made absolute the way a grant's root is: "~/x" under the home, a
+ * relative one under the current directory; into out, or -1 */
+static int absolute(const char *path, char *out, size_t size) {
+  char cwd[PATH_MAX];
+  const char *home = nt3_home_dir();
+  int n;
+  if (path[0] == '/') n = snprintf(out, size, "%s", path);
+  else if (strcmp(path, "~") == 0 || strncmp(path, "~/", 2) == 0) n = home ? snprintf(out, size, "%s%s", home, path + 1) : -1;
+  else if (getcwd(cwd, sizeof cwd)) n = snprintf(out, size, "%s/%s", cwd, path);
+  else n = -1;
+  if (n < 0 || (size_t)n >= size) return -1;
+  /* "x/." and "x/" name x */
+  size_t len = strlen(out);
+  while (len > 1 && (out[len - 1] == '/' || (len > 2 && out[len - 1] == '.' && out[len - 2] == '/'))) {
+    out[--len] = '\0';
+    if (out[len - 1] == '/' && len > 1) out[--len] = '\0';
+  }
+  return 0;
+}
+
+/* nt3's own directory: NT3_CONFIG_DIR when absolute, else ~/.nt3 */
+static int config_dir(char *out, size_t size) {
+  const char *c = getenv("NT3_CONFIG_DIR");
+  const char *home = nt3_home_dir();
+  int n;
+  if (c && c[0] == '/') n = snprintf(out, size, "%s", c);
+  else if (home) n = snprintf(out, size, "%s/.nt3", home);
+  else return -1;
+  return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+/* a is b, or lies inside it */
+static int within(const char *a, const char *b) {
+  size_t n = strlen(b);
+  return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/' || (n == 1 && b[0] == '/'));
+}
+
+/* Opens each granted root of list (real path, held open through
+ * nt3.beneath) into the registry table key of L. 0, or -1 with why. */
+static int open_roots(lua_State *L, const struct list *list, const char *key, char *why, size_t size) {
+  char cfg[PATH_MAX], cfg_real[PATH_MAX], abs[PATH_MAX], real[PATH_MAX];
+  int have_cfg = config_dir(cfg, sizeof cfg) == 0;
+  if (have_cfg && realpath(cfg, cfg_real)) snprintf(cfg, sizeof cfg, "%s", cfg_real);
+  lua_newtable(L);
+  for (int i = 0; i < list->n; i++) {
+    if (absolute(list->v[i], abs, sizeof abs) != 0 || !realpath(abs, real))
+      return bad(why, size, "fs root \"%s\": %s", list->v[i], strerror(errno ? errno : ENAMETOOLONG));
+    /* nt3's own files are never granted: not the directory, not one in
+     * it, not one that holds it */
+    if (have_cfg && (within(real, cfg) || within(cfg, real)))
+      return bad(why, size, "fs root \"%s\" is, holds or lies in nt3's own directory %s: never granted", list->v[i], cfg);
+    lua_getfield(L, LUA_REGISTRYINDEX, "nt3.sandbox.beneath_root");
+    lua_pushstring(L, real);
+    lua_call(L, 1, 3);
+    if (lua_isnil(L, -3)) return bad(why, size, "fs root \"%s\": %s", list->v[i], lua_tostring(L, -2));
+    lua_pop(L, 2);
+    lua_createtable(L, 0, 2);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "root");
+    lua_pushstring(L, real);
+    lua_setfield(L, -2, "path");
+    lua_pushstring(L, abs);
+    lua_setfield(L, -2, "given");
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, LUA_REGISTRYINDEX, key);
+  return 0;
+}
+
+/* Both lists of roots, protected (lua_pcall): a refusal's words into the
+ * buffer given (600 bytes). */
+static int open_all_roots(lua_State *L) {
+  struct sandbox *s = sandbox_of(L);
+  char *why = lua_touserdata(L, 1);
+  if (open_roots(L, &s->fs_read, READ_ROOTS, why, 600) == 0) open_roots(L, &s->fs_write, WRITE_ROOTS, why, 600);
+  return 0;
+}
+
+/* Finds the root of the registry list key that path lies under; pushes
+ * the root and the path relative to it. 0, or -1 (nothing pushed). */
+static int find_root(lua_State *L, const char *key, const char *path) {
+  char abs[PATH_MAX];
+  if (absolute(path, abs, sizeof abs) != 0) return -1;
+  lua_getfield(L, LUA_REGISTRYINDEX, key);
+  lua_Integer n = (lua_Integer)lua_rawlen(L, -1);
+  for (lua_Integer i = 1; i <= n; i++) {
+    lua_rawgeti(L, -1, i);
+    for (int f = 0; f < 2; f++) {
+      lua_getfield(L, -1, f ? "given" : "path");
+      const char *root = lua_tostring(L, -1);
+      size_t len = strlen(root);
+      int under = within(abs, root);
+      lua_pop(L, 1);
+      if (under) {
+        lua_getfield(L, -1, "root");
+        const char *rel = abs + len;
+        while (*rel == '/') rel++;
+        lua_pushstring(L, *rel ? rel : ".");
+        lua_remove(L, -3);
+        lua_remove(L, -3);
+        return 0;
+      }
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return -1;
+}
+
+/* Calls root:<method>(rel, ...) for path under a root of key, or refuses. */
+static int fs_call(lua_State *L, const char *method, const char *key, const char *perm) {
+  struct sandbox *s = sandbox_of(L);
+  const char *path = luaL_checkstring(L, 1);
+  char what[PATH_MAX + 40];
+  snprintf(what, sizeof what, "fs %s %s", method, path);
+  if (find_root(L, key, path) != 0) return refuse(L, what, perm);
+  trace(s, "allowed", what);
+  /* stack: path, extra..., root, rel -> method(root, rel, extra...) */
+  int extra = lua_gettop(L) - 3;
+  luaL_getmetafield(L, -2, "__index");
+  lua_getfield(L, -1, method);
+  lua_remove(L, -2);
+  lua_insert(L, -3);
+  for (int i = 0; i < extra; i++) lua_pushvalue(L, 2 + i);
+  lua_call(L, 2 + extra, LUA_MULTRET);
+  return lua_gettop(L) - 1 - extra;
+}
+
+/* fs.read(path[, max]), fs.dir(path), fs.stat(path): under a read root;
+ * fs.write(path, data[, mode]): under a write root, atomically */
+static int sfs_read(lua_State *L) { return fs_call(L, "read", READ_ROOTS, "fs.read"); }
+static int sfs_dir(lua_State *L) { return fs_call(L, "dir", READ_ROOTS, "fs.read"); }
+static int sfs_stat(lua_State *L) { return fs_call(L, "stat", READ_ROOTS, "fs.read"); }
+static int sfs_sha256(lua_State *L) { return fs_call(L, "sha256", READ_ROOTS, "fs.read"); }
+static int sfs_write(lua_State *L) { return fs_call(L, "write", WRITE_ROOTS, "fs.write"); }
+
+static int open_fs(lua_State *L) {
+  static const luaL_Reg fns[] = {
+    {"read", sfs_read}, {"dir", sfs_dir}, {"stat", sfs_stat}, {"sha256", sfs_sha256}, {"write", sfs_write}, {NULL, NULL},
+  };
+  luaL_newlib(L, fns);
+  return 1;
+}
 
 /* The modules of nt3 a sandbox may require: C ones that are safe or check
  * their grant, and Lua ones (embedded, as untrusted there as the command). */
@@ -966,6 +1126,10 @@ static int setup(lua_State *L) {
   luaopen_nt3_fs(L);
   lua_getfield(L, -1, "read_trusted");
   lua_setfield(L, LUA_REGISTRYINDEX, READ_KEY);
+  lua_pop(L, 1);
+  luaopen_nt3_beneath(L);
+  lua_getfield(L, -1, "root");
+  lua_setfield(L, LUA_REGISTRYINDEX, "nt3.sandbox.beneath_root");
   lua_pop(L, 1);
   luaopen_nt3_proc(L);
   lua_getfield(L, -1, "run");
@@ -1146,9 +1310,13 @@ static int on_error(lua_State *L) {
  * code, exit code. */
 static int host_error(lua_State *H, struct sandbox *s, const char *code) {
   lua_State *L = s->L;
-  char msg[2048];
+  char msg[PATH_MAX + 200];
   lua_Integer exit = 1;
-  if (interrupted) {
+  if (s->tampered[0]) {
+    /* a file that is not the lock's ends the run, whatever caught it */
+    code = "modified";
+    snprintf(msg, sizeof msg, "%s", s->tampered);
+  } else if (interrupted) {
     code = "interrupted";
     exit = 130;
     snprintf(msg, sizeof msg, "interrupted");
@@ -1242,8 +1410,10 @@ static void copy_value(lua_State *from, int idx, lua_State *to, int depth, int *
 /* Loads the command in s (a new state); 0 with its table on top of s->L,
  * else the failure pushed on H and its count returned. */
 static int load_in(lua_State *H, struct sandbox *s, const char *file) {
-  int r = start_state(H, s);
-  if (r) return r;
+  if (!s->L) {
+    int r = start_state(H, s);
+    if (r) return r;
+  }
   lua_State *L = s->L;
   const char *code = "invalid";
   lua_pushcfunction(L, on_error);
@@ -1345,9 +1515,22 @@ static int sandbox_run(lua_State *H) {
     }
   }
   if (s->api_methods) lua_pop(H, 1);
+  int r = start_state(H, s);
+  if (r) {
+    sandbox_free(s);
+    return r;
+  }
+  why[0] = '\0';
+  lua_pushcfunction(s->L, open_all_roots);
+  lua_pushlightuserdata(s->L, why);
+  if (lua_pcall(s->L, 1, 0, 0) != LUA_OK || why[0]) {
+    if (!why[0]) snprintf(why, sizeof why, "%s", "cannot open the fs roots: not enough memory");
+    sandbox_free(s);
+    return host_fail(H, why, "invalid");
+  }
   struct sigint_saved saved;
   take_sigint(&saved);
-  int r = load_in(H, s, file);
+  r = load_in(H, s, file);
   if (r) {
     give_sigint(&saved);
     sandbox_free(s);
