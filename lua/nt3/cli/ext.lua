@@ -12,6 +12,9 @@ local M = {}
 
 local warned = false
 local function entries()
+  -- no lock, no extensions: nothing more is loaded (nt3 help stays as fast)
+  local base = registry.config_dir()
+  if not base or not require("nt3.fs").stat(base .. "/extensions.lock") then return {} end
   local store = require "nt3.ext.store"
   local lock, err = store.read_lock(nil, true)
   if not lock then
