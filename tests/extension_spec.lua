@@ -119,12 +119,16 @@ describe("nt3 ext install", function()
     nothing_installed(home, "report")
   end)
 
-  it("asks on the terminal, and installs only on yes", function()
+  it("asks on the terminal, and installs only on yes (no and Ctrl-C leave nothing)", function()
     local src = ext.tree(ext.files("hello", { permissions = { env = json.array { "LANG" } } }))
     local home = ext.home()
     local no = pty.run({ "ext", "install", src }, { home = home, steps = {
       { expect = "read the environment variable LANG" }, { expect = "Install it? [y/N] " }, { send = "n\r" } } })
     assert.are.equal(1, no.code, no.output)
+    nothing_installed(home, "hello")
+    local cut = pty.run({ "ext", "install", src }, { home = home, steps = {
+      { expect = "Install it? [y/N] " }, { send = "\3" } } })
+    assert.are.equal(130, cut.code, cut.output)
     nothing_installed(home, "hello")
     local yes = pty.run({ "ext", "install", src }, { home = home, steps = {
       { expect = "Install it? [y/N] " }, { send = "y\r" } } })
