@@ -257,8 +257,11 @@ int nt3_http_build_headers(lua_State *L, const struct curl_api *api, const struc
   for (lua_Integer i = 1; i <= lines; i++) {
     lua_rawgeti(L, SLOT_HEADERS, i);
     const char *line = lua_tostring(L, -1);
-    /* an API request of a sandbox sends the one Authorization nt3 adds */
-    if (req->auth && nt3_is_credential_header(line, strcspn(line, ":;"))) {
+    /* an API request of a sandbox sends the one Authorization nt3 adds;
+     * no request of a sandbox names another Host than its URL's (a shared
+     * server or a CDN would take it to a site the grant never named) */
+    size_t nlen = strcspn(line, ":;");
+    if ((req->auth && nt3_is_credential_header(line, nlen)) || (req->gate && nlen == 4 && strncasecmp(line, "Host", 4) == 0)) {
       lua_pop(L, 1);
       continue;
     }
