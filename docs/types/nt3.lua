@@ -123,6 +123,23 @@ function fs.remove(path) end
 ---@return integer? errno
 function fs.mkdir(path, mode) end
 
+--- Removes an empty directory (never through a link) and syncs its parent.
+---@param path string
+---@return true|nil ok
+---@return string? message
+---@return integer? errno
+function fs.rmdir(path) end
+
+--- One rename(2): "replace" (default), "noreplace" (EEXIST if `to` exists) or
+--- "exchange" (swap two existing entries in one step).
+---@param from string
+---@param to string
+---@param how? "replace"|"noreplace"|"exchange"
+---@return true|nil ok
+---@return string? message
+---@return integer? errno
+function fs.rename(from, to, how) end
+
 ---@param path string
 ---@param mode integer
 ---@return true|nil ok
@@ -557,6 +574,7 @@ function json.pretty(value) end
 ---@class nt3.proc.Options
 ---@field timeout? number seconds (default 30); then the program is killed
 ---@field max_output? integer bytes of stdout (default 64 KiB)
+---@field env? table<string, string|false> variables to set (a string) or unset (false) for the program
 
 ---@class nt3.proc.Result
 ---@field code integer exit status; 128 + signal when killed; proc.TIMED_OUT (124) when the timeout ended it

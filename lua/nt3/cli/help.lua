@@ -195,6 +195,8 @@ function M.help_text()
         line = line .. " [user command, overrides built-in]"
       elseif c.user then
         line = line .. " [user command]"
+      elseif c.extension then
+        line = line .. " [extension " .. c.extension .. "]"
       end
       lines[#lines + 1] = line
     end
@@ -244,6 +246,10 @@ M.ENVIRONMENT = {
   { "XDG_CACHE_HOME", "The directory under which nt3's HTTP cache lives (nt3/), instead of ~/.cache." },
   { "NT3_DEBUG", "Set to anything but 0 or empty: an error prints its Lua traceback, and requests are"
     .. " traced on stderr (tokens and credential headers masked)." },
+  { "NT3_EXT_TEST_PAUSE", "For nt3's own tests: a stage of an extension change (staged, intent, locked, moved)"
+    .. " at which nt3 stops for 60 s, to be killed there (docs/extensions.md, \"The test hook\")." },
+  { "NT3_TEST_NO_OPENAT2", "For nt3's own tests: set to 1, the sandbox's fs grant opens paths by its own"
+    .. " descriptor walk instead of openat2(RESOLVE_BENEATH), so the specs check both." },
   { "NT3_LUA_DIR", "For developing nt3: an absolute directory whose nt3/*.lua and commands/*.lua files"
     .. " are loaded instead of the copies built into the binary." },
   { "NT3_TEST_NO_OPENAT2", "For nt3's own tests: set to 1, opening beneath a root (a sandbox's fs grants)"
@@ -262,6 +268,9 @@ M.FILES = {
   { "./.nt3.local.json", "Credentials for the current directory only, written by nt3 login --local"
     .. " (mode 0600); ahead of the global file." },
   { "~/.nt3/commands/*.lua", "User commands: one command a file, named after the command." },
+  { "~/.nt3/extensions/", "Installed extensions, one folder each (nt3 ext install); files 0600, folders 0700." },
+  { "~/.nt3/extensions.lock", "What the installed extensions must be: sources, commits, a sha256 per file and"
+    .. " over each tree, the permissions granted (JSON, written atomically under a lock)." },
 }
 
 local function rows(list, indent)

@@ -229,6 +229,11 @@ function M.commands()
       end
     end
   end
+  -- an extension never takes a name (install refuses a clash; a command
+  -- added later wins over it)
+  for _, cmd in ipairs(require("nt3.cli.ext").commands()) do
+    if not by_name[cmd.name] and not taken[cmd.name] then by_name[cmd.name] = cmd end
+  end
   for _, cmd in pairs(by_name) do list[#list + 1] = cmd.builtin and without(cmd, taken) or cmd end
   table.sort(list, function(a, b) return a.name < b.name end)
   return list
