@@ -273,6 +273,18 @@ describe("sandboxed commands", function()
     end)
   end)
 
+  describe("nt3.task", function()
+    it("maps with its default concurrency, and tasks of the sandbox's own state run side by side", function()
+      local r = run("mapper", "{}", [[
+        local task = require "nt3.task"
+        local order = {}
+        local r = task.map({ 0.2, 0.1, 0 }, function(s) task.sleep(s); order[#order + 1] = s; return s * 10 end)
+        print(r[1], r[2], r[3], table.concat(order, " "))]])
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("2.0\t1.0\t0\t0 0.1 0.2\n", r.stdout)
+    end)
+  end)
+
   describe("http", function()
     local function port() return srv.url:match(":(%d+)$") end
 

@@ -372,6 +372,8 @@ local in_script = false
 
 local function run_as_task(cmd, opts, ctx)
   local task = require "nt3.task"
+  -- `nt3 config set http.concurrency`, read only if task.map needs it
+  task._set_default_concurrency(function() return require("nt3.config.settings").get("http.concurrency") end)
   local script = require "nt3.cli.script"
   local function script_error(e)
     if e == script.INTERRUPTED then
