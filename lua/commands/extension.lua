@@ -24,7 +24,7 @@ local function description()
   for _, s in ipairs(SUBCOMMANDS) do lines[#lines + 1] = ("  %-38s %s"):format(s[1], s[2]) end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Installing shows the permissions the extension asks for and asks before going on"
-  lines[#lines + 1] = "(--yes for scripts). See docs/extensions.md."
+  lines[#lines + 1] = "(--yes for scripts). See 'man nt3' and extensions.md among nt3's documents (share/doc/nt3)."
   return table.concat(lines, "\n")
 end
 

@@ -247,7 +247,7 @@ M.ENVIRONMENT = {
   { "NT3_DEBUG", "Set to anything but 0 or empty: an error prints its Lua traceback, and requests are"
     .. " traced on stderr (tokens and credential headers masked)." },
   { "NT3_EXT_TEST_PAUSE", "For nt3's own tests: a stage of an extension change (staged, intent, locked, moved)"
-    .. " at which nt3 stops for 60 s, to be killed there (docs/extensions.md, \"The test hook\")." },
+    .. " at which nt3 stops for 60 s, to be killed there (extensions.md, \"The test hook\")." },
   { "NT3_TEST_NO_OPENAT2", "For nt3's own tests: set to 1, the sandbox's fs grant opens paths by its own"
     .. " descriptor walk instead of openat2(RESOLVE_BENEATH), so the specs check both." },
   { "NT3_LUA_DIR", "For developing nt3: an absolute directory whose nt3/*.lua and commands/*.lua files"
