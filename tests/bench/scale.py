@@ -12,6 +12,10 @@ tests/bench/nginx.conf.in): one process, a throwaway certificate, a port
 the kernel picked. Its access log names the connection of every request and
 the bytes it sent, so connections and bytes are counted at the server.
 
+  seq    10,000 sequential GETs (one connection): an `nt3 run` loop of
+         nt3.http.request vs one curl process (a glob of the same URLs) and
+         lua-http. Target: nt3/curl <= 0.8x. (engine.py's seq part measures
+         the same against a lean Python server, with Python requests.)
   conc   10,000 GETs of a 12-byte JSON file at concurrency 10, 50 and 100
          over HTTP/1.1 keep-alive: one `nt3 run` script (nt3.task.map over
          nt3.http.request, concurrency N) vs `curl --parallel --parallel-max N`
@@ -40,15 +44,15 @@ the bytes it sent, so connections and bytes are counted at the server.
          --compressed's.
 
 Options:
-  --only a,b     run only these parts (conc, rtt, h2, flat, pipe, gzip)
-  --runs N       rounds per part (default: conc 3, rtt 3, h2 5, pipe 7, gzip 7)
-  --requests N   GETs per run in conc (default 10000; rtt 2000, h2 1000)
+  --only a,b     run only these parts (seq, conc, rtt, h2, flat, pipe, gzip)
+  --runs N       rounds per part (default: seq 5, conc 3, rtt 3, h2 5, pipe 7, gzip 7)
+  --requests N   GETs per run in conc (default 10000; seq 10000, rtt 2000,
+                 h2 1000 are fixed)
   --quick        one or two rounds and fewer requests; the whole run takes
                  well under a minute
 
-The whole default run takes about five minutes on 2 shared cores.
-Sequential HTTPS GETs (nt3 vs one curl process) are tests/bench/engine.py's
-seq part. This is a benchmark, not a test: it prints numbers and never
+The whole default run takes about seven minutes on 2 shared cores (more
+under load). This is a benchmark, not a test: it prints numbers and never
 fails on them (it stops only when a command fails or answers wrongly).
 """
 import json
@@ -93,6 +97,15 @@ local _, errors = task.map(items, function(i)
   if every > 0 and done % every == 0 then sample() end
 end, { concurrency = conc })
 if errors then error(select(2, next(errors))) end
+"""
+
+SEQ_LUA = r"""
+local http = require "nt3.http"
+local base, n, cafile = arg[1], tonumber(arg[2]), arg[3]
+for i = 1, n do
+  local res, err = http.request { url = base .. "/ok.json?i=" .. i, cafile = cafile }
+  if not res or res.status ~= 200 then error(err or res.status) end
+end
 """
 
 AIOHTTP_PY = r"""
@@ -318,6 +331,35 @@ def part_conc(nt3, tmp, env, runs, n, concs, servers, python, peers, delay_ms=0)
     return summary
 
 
+# --- seq -------------------------------------------------------------------------
+
+def part_seq(nt3, tmp, env, runs, n, servers, peers):
+    server = servers.get()
+    cases = [
+        ("nt3 run (request loop)", [nt3, "run", write(os.path.join(tmp, "seq.lua"), SEQ_LUA), server.url, str(n),
+                                    server.cert], env),
+        ("curl (one process)", [benchlib.which("curl"), "-s", "-f", "--cacert", server.cert,
+                                glob_urls(server.url, n), "-o", "/dev/null"], env),
+    ]
+    if "lua-http" in peers:
+        cases.append(("lua-http (lua5.4)", [benchlib.which("lua5.4"), write(os.path.join(tmp, "luahttp.lua"), LUA_HTTP),
+                                            "127.0.0.1", str(server.port), str(n), "1", server.cert],
+                      dict(env, LUA_PATH=LUA_HTTP_PATH)))
+    before, after = counted(server, n)
+    rounds(cases, 1, before, after)
+    res = rounds(cases, runs, before, after)
+    print(f"\n== {n:,} sequential HTTPS GETs on loopback, one process each; median of {runs} rounds")
+    print(f"{'client':<24}{'wall':>9}{'per GET':>9}{'CPU':>9}{'server CPU':>12}{'conns':>7}{'x curl':>8}")
+    c = col(res["curl (one process)"], "wall")
+    for name, rows in res.items():
+        w = col(rows, "wall")
+        print(f"{name:<24}{w:>8.2f}s{w / n * 1e6:>7.0f}us{col(rows, 'cpu'):>8.2f}s{col(rows, 'server_cpu'):>11.2f}s"
+              f"{values(rows, 'connections'):>7}{w / c:>8.2f}")
+    ours = res["nt3 run (request loop)"]
+    print(f"nt3 / curl: wall {ratio(col(ours, 'wall'), c):.2f}x (target <= 0.80x), CPU "
+          f"{ratio(col(ours, 'cpu'), col(res['curl (one process)'], 'cpu')):.2f}x; connections nt3 {values(ours, 'connections')}")
+
+
 # --- h2 --------------------------------------------------------------------------
 
 def part_h2(nt3, tmp, env, runs, n, servers, conc=10):
@@ -457,7 +499,7 @@ def part_gzip(nt3, tmp, env, runs, size, servers):
     return rb, rt
 
 
-PARTS = ("conc", "rtt", "h2", "flat", "pipe", "gzip")
+PARTS = ("seq", "conc", "rtt", "h2", "flat", "pipe", "gzip")
 
 
 def main():
@@ -469,11 +511,11 @@ def main():
     quick = benchlib.quick()
     nt3, runs = benchlib.arguments(0)
     if quick:
-        default = {"conc": 1, "rtt": 1, "h2": 2, "pipe": 2, "gzip": 2}
-        n_conc, n_rtt, n_h2, n_flat, every = 2000, 500, 500, 20000, 2000
+        default = {"seq": 2, "conc": 1, "rtt": 1, "h2": 2, "pipe": 2, "gzip": 2}
+        n_seq, n_conc, n_rtt, n_h2, n_flat, every = 1000, 2000, 500, 500, 20000, 2000
     else:
-        default = {"conc": 3, "rtt": 3, "h2": 5, "pipe": 7, "gzip": 7}
-        n_conc, n_rtt, n_h2, n_flat, every = 10000, 2000, 1000, 100000, 10000
+        default = {"seq": 5, "conc": 3, "rtt": 3, "h2": 5, "pipe": 7, "gzip": 7}
+        n_seq, n_conc, n_rtt, n_h2, n_flat, every = 10000, 10000, 2000, 1000, 100000, 10000
     if requests_n:
         n_conc = int(requests_n)
 
@@ -493,6 +535,8 @@ def main():
     try:
         print(f"nt3 at scale: {nt3} ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f});"
               " server nginx, one process")
+        if "seq" in only:
+            part_seq(nt3, tmp, env, runs or default["seq"], n_seq, servers, peers)
         if "conc" in only:
             part_conc(nt3, tmp, env, runs or default["conc"], n_conc, (10, 50, 100), servers, python, peers)
         if "rtt" in only:
