@@ -19,13 +19,14 @@ ROOT=$(pwd)
 # HTTP/2 server, man and groff to read the manual page it installs), its
 # linters (luacheck, cppcheck), its fuzz harnesses (clang and its libFuzzer
 # runtime) and its benchmarks (lua5.4, curl and Python requests as baselines;
+# gh for tests/bench/paginate.py, `gh api --paginate` being the measure;
 # nginx as the real, fast server of tests/bench/scale.py, started by the
 # benchmark from a temporary directory on a loopback port, never as a
 # service; Python aiohttp and lua-http as two more clients it compares).
 PACKAGES="gcc libc6-dev make cmake pkgconf
 liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev ca-certificates
 lua-busted python3 openssl curl bash zsh fish strace nghttp2-server man-db groff-base
-lua-check cppcheck clang libclang-rt-dev python3-requests
+lua-check cppcheck clang libclang-rt-dev python3-requests gh
 nginx python3-aiohttp lua-http"
 
 say() { printf '==> %s\n' "$*" >&2; }

@@ -22,8 +22,11 @@
 #include <lauxlib.h>
 
 #include "atomic.h"
+#include "beneath.h"
 #include "policy.h"
 #include "runtime.h"
+#include "sha256.h"
+#include "sched.h"
 
 #define READ_CAP_DEFAULT (1024 * 1024)
 #define FILE_MODE_DEFAULT 0600
@@ -214,6 +217,23 @@ static int read_rest(lua_State *L, struct fdbox *box, const char *path, const st
   return 1;
 }
 
+/* Opens the regular file at path for reading into a new fdbox (pushed),
+ * its fstat into st: 0, or the number of results pushed after it: nil,
+ * msg, errno. The one open of fs.read and fs.sha256. */
+static int open_regular(lua_State *L, const char *path, struct fdbox **box, struct stat *st) {
+  /* refuse devices before opening them: opening one can have effects */
+  if (stat(path, st) != 0) return luaL_fileresult(L, 0, path);
+  if (!S_ISREG(st->st_mode)) return refuse(L, path, "not a regular file", EINVAL);
+
+  *box = new_fdbox(L);
+  /* O_NONBLOCK: should a FIFO be swapped in, the open must not hang */
+  (*box)->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if ((*box)->fd < 0) return luaL_fileresult(L, 0, path);
+  if (fstat((*box)->fd, st) != 0) return luaL_fileresult(L, 0, path);
+  if (!S_ISREG(st->st_mode)) return refuse(L, path, "not a regular file", EINVAL);
+  return 0;
+}
+
 /* fs.read(path [, max_bytes]) -> content | nil, msg, errno
  * Only regular files; more than max_bytes (default 1 MiB) is an error, so a
  * huge or endless file cannot exhaust memory. */
@@ -221,19 +241,51 @@ static int fs_read(lua_State *L) {
   const char *path = check_path(L, 1);
   lua_Integer cap = luaL_optinteger(L, 2, READ_CAP_DEFAULT);
   luaL_argcheck(L, cap >= 0, 2, "size cap must not be negative");
-
-  /* refuse devices before opening them: opening one can have effects */
+  struct fdbox *box;
   struct stat st;
-  if (stat(path, &st) != 0) return luaL_fileresult(L, 0, path);
-  if (!S_ISREG(st.st_mode)) return refuse(L, path, "not a regular file", EINVAL);
+  int n = open_regular(L, path, &box, &st);
+  return n ? n : read_rest(L, box, path, &st, cap);
+}
 
-  struct fdbox *box = new_fdbox(L);
-  /* O_NONBLOCK: should a FIFO be swapped in, the open must not hang */
-  box->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (box->fd < 0) return luaL_fileresult(L, 0, path);
-  if (fstat(box->fd, &st) != 0) return luaL_fileresult(L, 0, path);
-  if (!S_ISREG(st.st_mode)) return refuse(L, path, "not a regular file", EINVAL);
-  return read_rest(L, box, path, &st, cap);
+/* --- sha256 ------------------------------------------------------------------------ */
+
+static void push_hex(lua_State *L, const unsigned char digest[NT3_SHA256_SIZE]) {
+  char hex[NT3_SHA256_HEX_SIZE];
+  nt3_sha256_hex(digest, hex);
+  lua_pushlstring(L, hex, NT3_SHA256_HEX_SIZE - 1);
+}
+
+/* Pushes the hex digest of what is left to read in box, or nil, msg, errno */
+static int push_sha256(lua_State *L, struct fdbox *box, const char *path) {
+  unsigned char digest[NT3_SHA256_SIZE];
+  int e = nt3_sha256_fd(box->fd, digest);
+  if (e) return fail(L, path, e);
+  push_hex(L, digest);
+  return 1;
+}
+
+/* fs.sha256(path) -> 64 hex digits | nil, msg, errno
+ * The file is opened as fs.read opens it and streamed: no size cap. */
+static int fs_sha256(lua_State *L) {
+  const char *path = check_path(L, 1);
+  struct fdbox *box;
+  struct stat st;
+  int n = open_regular(L, path, &box, &st);
+  if (n) return n;
+  return push_sha256(L, box, path);
+}
+
+/* fs.sha256_text(data) -> 64 hex digits: of any bytes, a tree listing say */
+static int fs_sha256_text(lua_State *L) {
+  size_t len;
+  const char *data = luaL_checklstring(L, 1, &len);
+  struct nt3_sha256 c;
+  unsigned char digest[NT3_SHA256_SIZE];
+  nt3_sha256_init(&c);
+  nt3_sha256_update(&c, data, len);
+  nt3_sha256_final(&c, digest);
+  push_hex(L, digest);
+  return 1;
 }
 
 /* --- trusted code ----------------------------------------------------------- */
@@ -430,15 +482,18 @@ static int dirlist_add(struct dirlist *l, const char *name) {
   return 1;
 }
 
-/* fs.dir(path) -> sorted list of entry names (no . and ..) | nil, msg, errno */
-static int fs_dir(lua_State *L) {
-  const char *path = check_path(L, 1);
+/* A new dirlist owner on the stack, closed when the calling C function returns */
+static struct dirlist *new_dirlist(lua_State *L) {
   struct dirlist *l = lua_newuserdatauv(L, sizeof *l, 0);
   memset(l, 0, sizeof *l);
   luaL_setmetatable(L, DIR_BOX);
   lua_toclose(L, -1);
+  return l;
+}
 
-  if (!(l->dir = opendir(path))) return luaL_fileresult(L, 0, path);
+/* Pushes the sorted names (no . and ..) of the directory open in l->dir,
+ * or nil, msg, errno; path names it in messages. */
+static int push_names(lua_State *L, struct dirlist *l, const char *path) {
   for (;;) {
     errno = 0;
     const struct dirent *e = readdir(l->dir);
@@ -460,6 +515,14 @@ static int fs_dir(lua_State *L) {
   return 1;
 }
 
+/* fs.dir(path) -> sorted list of entry names (no . and ..) | nil, msg, errno */
+static int fs_dir(lua_State *L) {
+  const char *path = check_path(L, 1);
+  struct dirlist *l = new_dirlist(L);
+  if (!(l->dir = opendir(path))) return luaL_fileresult(L, 0, path);
+  return push_names(L, l, path);
+}
+
 /* --- paths ------------------------------------------------------------------------ */
 
 /* Pushes the directory holding path and its last component:
@@ -478,25 +541,48 @@ static void split_path(lua_State *L, const char *path, const char **dir, const c
 
 /* --- write ------------------------------------------------------------------------ */
 
-/* fs.write(path, data [, mode=0600]) -> true | nil, msg, errno
- * Atomic: readers see the old content or the new, never a mix, even if the
- * process is killed. A symlink or other non-regular file at path is never
- * written through. */
-static int fs_write(lua_State *L) {
-  const char *path = check_path(L, 1);
-  size_t len;
-  const char *data = luaL_checklstring(L, 2, &len);
-  mode_t mode = check_mode(L, 3, 1, FILE_MODE_DEFAULT);
-  /* a credential path: nothing but a regular file is ever written, and
-   * it always ends up with exactly mode */
-  int e = nt3_atomic_file(path, data, len, mode, 0);
+/* true, or nil, msg, errno for what an atomic write of path answered */
+static int write_result(lua_State *L, const char *path, int e) {
   if (e == NT3_ATOMIC_NOT_REGULAR)
     return refuse(L, path, "not a regular file; refusing to write through it", EINVAL);
   if (e) return fail(L, path, e);
   return ok(L);
 }
 
+/* fs.write(path, data [, mode=0600 [, opts]]) -> true | nil, msg, errno
+ * Atomic: readers see the old content or the new, never a mix, even if the
+ * process is killed. A symlink or other non-regular file at path is never
+ * written through. opts.sync = false skips the fsyncs (the HTTP cache). */
+static int fs_write(lua_State *L) {
+  const char *path = check_path(L, 1);
+  size_t len;
+  const char *data = luaL_checklstring(L, 2, &len);
+  mode_t mode = check_mode(L, 3, 1, FILE_MODE_DEFAULT);
+  int flags = 0;
+  if (!lua_isnoneornil(L, 4)) {
+    luaL_checktype(L, 4, LUA_TTABLE);
+    lua_getfield(L, 4, "sync");
+    luaL_argexpected(L, lua_isnil(L, -1) || lua_isboolean(L, -1), 4, "boolean sync");
+    if (lua_isboolean(L, -1) && !lua_toboolean(L, -1)) flags |= NT3_ATOMIC_NO_SYNC;
+    lua_pop(L, 1);
+  }
+  /* a credential path: nothing but a regular file is ever written, and
+   * it always ends up with exactly mode */
+  return write_result(L, path, nt3_atomic_file(path, data, len, mode, flags));
+}
+
 /* --- remove, mkdir, chmod ---------------------------------------------------- */
+
+/* Unlinks name in the directory dir (relative to at) and syncs that
+ * directory, so the removal survives a crash: 0 or errno. */
+static int unlink_synced(int at, const char *dir, const char *name) {
+  int can_sync;
+  int dfd = nt3_dir_openat(at, dir, &can_sync);
+  if (dfd < 0) return errno;
+  int e = unlinkat(dfd, name, 0) == 0 ? nt3_dir_sync(dfd, can_sync) : errno;
+  close(dfd);
+  return e;
+}
 
 /* fs.remove(path) -> true | nil, msg, errno
  * Unlinks a file (a directory is an error) and syncs its directory, so the
@@ -507,25 +593,20 @@ static int fs_remove(lua_State *L) {
   const char *dir, *name;
   split_path(L, path, &dir, &name);
   if (*name == '\0') return fail(L, path, EISDIR);
-
-  int can_sync;
-  int dfd = nt3_dir_open(dir, &can_sync);
-  if (dfd < 0) return luaL_fileresult(L, 0, path);
-  int e = unlinkat(dfd, name, 0) == 0 ? nt3_dir_sync(dfd, can_sync) : errno;
-  close(dfd);
+  int e = unlink_synced(AT_FDCWD, dir, name);
   return e ? fail(L, path, e) : ok(L);
 }
 
-/* Gives the directory just made at path its mode; 0 or errno. Never
+/* Gives the directory just made, name in at, its mode; 0 or errno. Never
  * chmod(path): whoever can write to the parent could have swapped the new
  * directory for a symlink since the mkdir, and chmod would then open up
  * whatever it points to (a credential file, say). */
-static int chmod_new_dir(const char *path, mode_t mode) {
-  int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+static int chmod_new_dir(int at, const char *name, mode_t mode) {
+  int fd = openat(at, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) {
     /* a umask that took even the owner's read bit: this one checks the
      * type of the very inode it changes (glibc, through /proc) */
-    if (errno == EACCES && fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW) == 0) return 0;
+    if (errno == EACCES && fchmodat(at, name, mode, AT_SYMLINK_NOFOLLOW) == 0) return 0;
     return errno;
   }
   int e = fchmod(fd, mode) == 0 ? 0 : errno;
@@ -533,22 +614,29 @@ static int chmod_new_dir(const char *path, mode_t mode) {
   return e;
 }
 
+/* mkdir of name in at with exactly mode; an existing directory is success
+ * (through a link only with AT_FDCWD-relative paths: follow). Pushes true
+ * or nil, msg, errno, the message naming shown. */
+static int mkdir_in(lua_State *L, int at, const char *name, const char *shown, mode_t mode, int follow) {
+  if (mkdirat(at, name, mode) == 0) {
+    /* the umask only ever narrows mkdir's mode; the caller asked for this one */
+    int e = chmod_new_dir(at, name, mode);
+    return e ? fail(L, shown, e) : ok(L);
+  }
+  if (errno == EEXIST) {
+    struct stat st;
+    if (fstatat(at, name, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) return ok(L);
+    return fail(L, shown, EEXIST);
+  }
+  return fail(L, shown, errno);
+}
+
 /* fs.mkdir(path [, mode=0700]) -> true | nil, msg, errno
  * An existing directory (or a link to one) is success, its mode untouched. */
 static int fs_mkdir(lua_State *L) {
   const char *path = check_path(L, 1);
   mode_t mode = check_mode(L, 2, 1, DIR_MODE_DEFAULT);
-  if (mkdir(path, mode) == 0) {
-    /* the umask only ever narrows mkdir's mode; the caller asked for this one */
-    int e = chmod_new_dir(path, mode);
-    return e ? fail(L, path, e) : ok(L);
-  }
-  if (errno == EEXIST) {
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return ok(L);
-    return fail(L, path, EEXIST);
-  }
-  return luaL_fileresult(L, 0, path);
+  return mkdir_in(L, AT_FDCWD, path, path, mode, 1);
 }
 
 /* fs.chmod(path, mode) -> true | nil, msg, errno */
@@ -585,12 +673,6 @@ static void lock_release(struct lock *lk) {
   lk->fd = -1;
 }
 
-static void pause_seconds(double s) {
-  struct timespec ts;
-  ts.tv_sec = (time_t)s;
-  ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-  nanosleep(&ts, NULL); /* interrupted: the caller's loop just tries again */
-}
 
 /* 0, ETIMEDOUT, or errno. Polls with LOCK_NB instead of blocking in flock,
  * so the wait is bounded without alarms or signal handlers. */
@@ -604,7 +686,7 @@ static int acquire(int fd, double timeout) {
     double left = deadline - nt3_monotonic();
     if (left <= 0) return ETIMEDOUT;
     double pause = (double)pause_ns / 1e9;
-    pause_seconds(pause < left ? pause : left);
+    nt3_sleep(pause < left ? pause : left);
     if (pause_ns < LOCK_PAUSE_MAX_NS) pause_ns *= 2;
   }
 }
@@ -724,6 +806,262 @@ static int fs_expand(lua_State *L) {
   return 1;
 }
 
+/* --- nt3.beneath: the same operations beneath a root ------------------------------ */
+
+/* nt3.beneath is private (src/runtime.h): the primitive of the sandbox's
+ * fs capability (src/beneath.h) behind fs's own results, for the sandbox
+ * and the extensions to build on and the specs to drive. A root is a
+ * userdata owning a descriptor of the directory; every path given to its
+ * methods is relative to it and opened by nt3_open_beneath, and each
+ * operation acts on the descriptor that open returned. */
+
+#define ROOT_TYPE "nt3.beneath.root"
+
+static void owner_metatable(lua_State *L, const char *name, lua_CFunction release) {
+  luaL_newmetatable(L, name);
+  lua_pushcfunction(L, release);
+  lua_setfield(L, -2, "__gc");
+  lua_pushcfunction(L, release);
+  lua_setfield(L, -2, "__close");
+  lua_pop(L, 1);
+}
+
+static int root_gc(lua_State *L) {
+  struct fdbox *b = luaL_checkudata(L, 1, ROOT_TYPE);
+  if (b->fd >= 0) close(b->fd);
+  b->fd = -1;
+  return 0;
+}
+
+static int root_fd(lua_State *L) {
+  struct fdbox *b = luaL_checkudata(L, 1, ROOT_TYPE);
+  if (b->fd < 0) luaL_error(L, "the root is closed");
+  return b->fd;
+}
+
+/* nil, msg, errno for what nt3_open_beneath answered (-errno): the
+ * refusals of its rules in words, the rest as strerror says */
+static int beneath_fail(lua_State *L, const char *rel, int r) {
+  switch (-r) {
+  case EXDEV:
+    return refuse(L, rel, "outside the root", EXDEV);
+  case EMLINK:
+    return refuse(L, rel, "has more than one hard link; refusing it", EMLINK);
+  case ELOOP:
+    return refuse(L, rel, "a symbolic link that is not followed (a loop, a magic link of /proc, or a link to create through)", ELOOP);
+  case EINVAL:
+    return refuse(L, rel, "not a regular file or directory", EINVAL);
+  default:
+    return fail(L, rel, -r);
+  }
+}
+
+/* Opens rel beneath the root (argument 1) into a new fdbox, its fstat into
+ * st: 0 or the number of results pushed (nil, msg, errno). */
+static int open_beneath(lua_State *L, const char *rel, int flags, struct fdbox **box, struct stat *st) {
+  int root = root_fd(L);
+  *box = new_fdbox(L);
+  int fd = nt3_open_beneath(root, rel, flags | O_CLOEXEC, 0);
+  if (fd < 0) return beneath_fail(L, rel, fd);
+  (*box)->fd = fd;
+  if (fstat(fd, st) != 0) return fail(L, rel, errno);
+  return 0;
+}
+
+/* beneath.root(path) -> root | nil, msg, errno: the directory at path
+ * (links in path followed: it is what the grant names), held open */
+static int beneath_root(lua_State *L) {
+  const char *path = check_path(L, 1);
+  struct fdbox *b = lua_newuserdatauv(L, sizeof *b, 0);
+  b->fd = -1;
+  luaL_setmetatable(L, ROOT_TYPE);
+  b->fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (b->fd < 0) return luaL_fileresult(L, 0, path);
+  return 1;
+}
+
+/* beneath.backend() -> "openat2" | "walk" */
+static int beneath_backend(lua_State *L) {
+  lua_pushstring(L, nt3_beneath_backend());
+  return 1;
+}
+
+/* root:read(rel [, max_bytes]) -> content | nil, msg, errno: fs.read's cap */
+static int root_read(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  lua_Integer cap = luaL_optinteger(L, 3, READ_CAP_DEFAULT);
+  luaL_argcheck(L, cap >= 0, 3, "size cap must not be negative");
+  struct fdbox *box;
+  struct stat st;
+  int n = open_beneath(L, rel, O_RDONLY, &box, &st);
+  return n ? n : read_rest(L, box, rel, &st, cap);
+}
+
+/* root:sha256(rel) -> hex | nil, msg, errno: of the descriptor opened */
+static int root_sha256(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  struct fdbox *box;
+  struct stat st;
+  int n = open_beneath(L, rel, O_RDONLY, &box, &st);
+  if (n) return n;
+  if (!S_ISREG(st.st_mode)) return refuse(L, rel, "not a regular file", EINVAL);
+  return push_sha256(L, box, rel);
+}
+
+/* root:dir(rel) -> sorted names | nil, msg, errno */
+static int root_dir(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  int root = root_fd(L);
+  struct dirlist *l = new_dirlist(L);
+  int fd = nt3_open_beneath(root, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+  if (fd < 0) return beneath_fail(L, rel, fd);
+  if (!(l->dir = fdopendir(fd))) {
+    int e = errno;
+    close(fd);
+    return fail(L, rel, e);
+  }
+  return push_names(L, l, rel);
+}
+
+/* root:write(rel, data [, mode=0600]) -> true | nil, msg, errno: fs.write's
+ * atomic write, in the directory resolved beneath the root */
+static int root_write(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  size_t len;
+  const char *data = luaL_checklstring(L, 3, &len);
+  mode_t mode = check_mode(L, 4, 1, FILE_MODE_DEFAULT);
+  int root = root_fd(L);
+  struct nt3_atomic w;
+  int e = nt3_atomic_open_beneath(&w, root, rel, mode, 0, NT3_BENEATH_AUTO);
+  if (e > 0 && (e == EXDEV || e == ELOOP || e == EMLINK)) return beneath_fail(L, rel, -e);
+  if (!e && (e = nt3_atomic_write(&w, data, len)) != 0) nt3_atomic_abort(&w);
+  else if (!e) e = nt3_atomic_commit(&w);
+  return write_result(L, rel, e);
+}
+
+/* open(2) flags from letters: r read, w write, c O_CREAT, x O_EXCL,
+ * t O_TRUNC, n O_NOFOLLOW, d O_DIRECTORY, p O_PATH */
+static int check_flags(lua_State *L, int arg) {
+  const char *s = luaL_checkstring(L, arg);
+  int flags = 0, acc = O_RDONLY;
+  for (; *s; s++) {
+    switch (*s) {
+    case 'r': acc = acc == O_WRONLY ? O_RDWR : O_RDONLY; break;
+    case 'w': acc = O_WRONLY; break;
+    case 'c': flags |= O_CREAT; break;
+    case 'x': flags |= O_EXCL; break;
+    case 't': flags |= O_TRUNC; break;
+    case 'n': flags |= O_NOFOLLOW; break;
+    case 'd': flags |= O_DIRECTORY; break;
+    case 'p': flags |= O_PATH; break;
+    default: luaL_argerror(L, arg, "flags are letters of \"rwcxtndp\"");
+    }
+  }
+  return flags | acc;
+}
+
+/* Pushes fs.stat's table of what nt3_open_beneath opens with flags (the
+ * descriptor closed again), or nil, msg, errno. */
+static int push_opened(lua_State *L, const char *rel, int flags, mode_t mode) {
+  int root = root_fd(L);
+  struct fdbox *box = new_fdbox(L);
+  int fd = nt3_open_beneath(root, rel, flags | O_CLOEXEC, mode);
+  if (fd < 0) return beneath_fail(L, rel, fd);
+  box->fd = fd;
+  struct stat st;
+  if (fstat(fd, &st) != 0) return fail(L, rel, errno);
+  push_stat(L, &st);
+  return 1;
+}
+
+/* root:stat(rel) -> info | nil, msg, errno: fs.stat's table, of an O_PATH open */
+static int root_stat(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  return push_opened(L, rel, O_PATH, 0);
+}
+
+/* root:opened(rel, flags [, mode=0600]) -> info | nil, msg, errno: what
+ * nt3_open_beneath opens with those flags, as root:stat describes it. A
+ * file is created with O_CREAT. */
+static int root_opened(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  int flags = check_flags(L, 3);
+  mode_t mode = check_mode(L, 4, 1, FILE_MODE_DEFAULT);
+  return push_opened(L, rel, flags, mode);
+}
+
+/* Resolves rel's directory beneath the root (argument 1) into a new fdbox
+ * and its last component, a plain name, into name: 0 or the number of
+ * results pushed (nil, msg, errno). */
+static int parent_beneath(lua_State *L, const char *rel, struct fdbox **box, char name[NAME_MAX + 1]) {
+  int root = root_fd(L);
+  *box = new_fdbox(L);
+  int fd = nt3_parent_beneath(root, rel, name, NT3_BENEATH_AUTO);
+  if (fd < 0) return beneath_fail(L, rel, fd);
+  (*box)->fd = fd;
+  return 0;
+}
+
+/* root:mkdir(rel [, mode=0700]) -> true | nil, msg, errno: fs.mkdir, but a
+ * link at rel is not an existing directory */
+static int root_mkdir(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  mode_t mode = check_mode(L, 3, 1, DIR_MODE_DEFAULT);
+  struct fdbox *box;
+  char name[NAME_MAX + 1];
+  int n = parent_beneath(L, rel, &box, name);
+  return n ? n : mkdir_in(L, box->fd, name, rel, mode, 0);
+}
+
+/* root:remove(rel) -> true | nil, msg, errno: fs.remove (a link itself is
+ * removed, never what it points to) */
+static int root_remove(lua_State *L) {
+  const char *rel = check_path(L, 2);
+  struct fdbox *box;
+  char name[NAME_MAX + 1];
+  int n = parent_beneath(L, rel, &box, name);
+  if (n) return n;
+  int e = unlink_synced(box->fd, ".", name);
+  return e ? fail(L, rel, e) : ok(L);
+}
+
+/* root:close() -> true; closing again does nothing */
+static int root_close(lua_State *L) {
+  root_gc(L);
+  return ok(L);
+}
+
+static const luaL_Reg root_methods[] = {
+  {"read", root_read},
+  {"sha256", root_sha256},
+  {"stat", root_stat},
+  {"dir", root_dir},
+  {"write", root_write},
+  {"opened", root_opened},
+  {"mkdir", root_mkdir},
+  {"remove", root_remove},
+  {"close", root_close},
+  {NULL, NULL},
+};
+
+static const luaL_Reg beneath_fns[] = {
+  {"root", beneath_root},
+  {"backend", beneath_backend},
+  {NULL, NULL},
+};
+
+int luaopen_nt3_beneath(lua_State *L) {
+  owner_metatable(L, FD_BOX, fdbox_close);
+  owner_metatable(L, DIR_BOX, dirlist_close);
+  owner_metatable(L, ROOT_TYPE, root_gc);
+  luaL_getmetatable(L, ROOT_TYPE);
+  luaL_newlib(L, root_methods);
+  lua_setfield(L, -2, "__index");
+  lua_pop(L, 1);
+  luaL_newlib(L, beneath_fns);
+  return 1;
+}
+
 /* --- the module ------------------------------------------------------------------- */
 
 static const luaL_Reg fs_fns[] = {
@@ -731,6 +1069,8 @@ static const luaL_Reg fs_fns[] = {
   {"lstat", fs_lstat},
   {"read", fs_read},
   {"read_trusted", fs_read_trusted},
+  {"sha256", fs_sha256},
+  {"sha256_text", fs_sha256_text},
   {"trusted", fs_trusted},
   {"dir", fs_dir},
   {"write", fs_write},
@@ -742,14 +1082,6 @@ static const luaL_Reg fs_fns[] = {
   {NULL, NULL},
 };
 
-static void owner_metatable(lua_State *L, const char *name, lua_CFunction release) {
-  luaL_newmetatable(L, name);
-  lua_pushcfunction(L, release);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, release);
-  lua_setfield(L, -2, "__close");
-  lua_pop(L, 1);
-}
 
 int luaopen_nt3_fs(lua_State *L) {
   owner_metatable(L, FD_BOX, fdbox_close);

@@ -19,23 +19,26 @@
  * it would have.
  *
  * All arguments are checked and the output buffer is allocated before the
- * first pipe is made; from then on no Lua function that could raise is
- * called until every descriptor is closed and the child reaped.
+ * first pipe is made. The pipes are watched by the one wait (src/sched.c,
+ * docs/architecture.md, "Waiting"): inside a task proc.run yields while
+ * the child runs, and the run is a userdata whose __gc ends the child's
+ * group and reaps it should the task never be resumed; a cancel ends the
+ * group at once.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <lauxlib.h>
 
+#include "policy.h"
 #include "runtime.h"
+#include "sched.h"
 
 #define TIMEOUT_DEFAULT 30.0
 #define TIMEOUT_MAX 86400.0
@@ -44,10 +47,12 @@
 #define STDERR_KEEP 4096
 #define ARGS_MAX 256
 #define GRACE 2.0 /* seconds between SIGTERM and SIGKILL */
+#define TIMEOUT_CODE 124 /* the code of a run the timeout ended, as timeout(1) */
 
 extern char **environ;
 
 struct run {
+  struct nt3_watch w;    /* first: the one wait watches the pipes */
   pid_t pid;
   int out, err;          /* read ends; -1 once closed */
   char *buf;             /* stdout, max_output + 1 bytes */
@@ -57,6 +62,8 @@ struct run {
   int status;            /* from waitpid, once reaped */
   int reaped, timed_out, overflow;
   int interrupted;       /* the signal that cut the run short, or 0 */
+  int started, finished, holds_signals;
+  double deadline;
 };
 
 /* Signals that end nt3 and so, first, the child's group. */
@@ -96,6 +103,25 @@ static void give_signals(const struct sigaction *old, const int *taken) {
   int sig = got_signal;
   got_signal = 0;
   if (sig) raise(sig);
+}
+
+/* Children run side by side in tasks: the stop signals are taken while the
+ * first one runs and given back when the last one is done. Process-wide,
+ * as signal actions are. */
+static int signal_users;
+static struct sigaction held_old[NSTOP];
+static int held_taken[NSTOP];
+
+static void hold_signals(struct run *r) {
+  if (r->holds_signals) return;
+  r->holds_signals = 1;
+  if (signal_users++ == 0) take_signals(held_old, held_taken);
+}
+
+static void release_signals(struct run *r) {
+  if (!r->holds_signals) return;
+  r->holds_signals = 0;
+  if (--signal_users == 0) give_signals(held_old, held_taken);
 }
 
 /* --- arguments --------------------------------------------------------------- */
@@ -207,12 +233,6 @@ fail:;
 
 /* --- the parent ---------------------------------------------------------------- */
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Reads what fd has; returns 0 at end of file (fd closed), 1 otherwise. */
 static int drain(struct run *r, int *fd, int is_out) {
   char tmp[4096];
@@ -244,45 +264,44 @@ static void try_reap(struct run *r) {
   if (p == r->pid) r->reaped = 1;
 }
 
-/* Reads both pipes until the child is gone and nothing is left to read, the
- * deadline passes or stdout outgrows its bound. A grandchild that keeps a
- * pipe open does not hold nt3 up once the child itself has exited: the
- * wait is cut into slices of at most 100 ms to notice that. */
-static void collect(struct run *r, double timeout) {
-  double deadline = now() + timeout;
-  for (;;) {
-    struct pollfd p[2];
-    int n = 0;
-    if (r->out >= 0) p[n++] = (struct pollfd){.fd = r->out, .events = POLLIN};
-    if (r->err >= 0) p[n++] = (struct pollfd){.fd = r->err, .events = POLLIN};
-    try_reap(r);
-    if (r->reaped && n == 0) return;
-    int wait_ms = 0;
-    if (!r->reaped) {
-      double left = deadline - now();
-      if (left <= 0) {
-        r->timed_out = 1;
-        return;
-      }
-      wait_ms = n == 0 ? 10 : 100;
-      if (left * 1000 < wait_ms) wait_ms = (int)(left * 1000) + 1;
-    }
-    int ready = poll(p, (nfds_t)n, wait_ms);
-    int sig = got_signal ? got_signal : nt3_interrupt_pending() ? SIGINT : 0;
-    if (sig && !r->reaped) {
-      r->interrupted = sig;
+/* After each poll of the one wait: reads what the pipes hold, and says
+ * done once the child is gone and nothing is left to read, the deadline
+ * passes, stdout outgrows its bound or a stop signal came. A grandchild
+ * that keeps a pipe open does not hold nt3 up once the child itself has
+ * exited: the child is looked at every 100 ms to notice that. */
+static void proc_step(struct nt3_watch *w, double t) {
+  struct run *r = (struct run *)w;
+  int was_reaped = r->reaped, any = 0;
+  for (int i = 0; i < 2; i++) {
+    if (w->fds[i] < 0 || !w->revents[i]) continue;
+    any = 1;
+    int *fd = i == 0 ? &r->out : &r->err;
+    drain(r, fd, i == 0);
+    w->fds[i] = *fd;
+    if (r->overflow) {
+      w->done = 1;
       return;
     }
-    if (ready < 0 && errno != EINTR) return;
-    /* exited, and what it wrote has been read */
-    if (r->reaped && ready <= 0) return;
-    for (int i = 0; ready > 0 && i < n; i++) {
-      if (!p[i].revents) continue;
-      int is_out = p[i].fd == r->out;
-      drain(r, is_out ? &r->out : &r->err, is_out);
-      if (r->overflow) return;
-    }
   }
+  /* exited before this poll, and what it wrote has been read */
+  if (was_reaped && (!any || (r->out < 0 && r->err < 0))) {
+    w->done = 1;
+    return;
+  }
+  try_reap(r);
+  int sig = got_signal ? got_signal : nt3_interrupt_pending() ? SIGINT : 0;
+  if (sig && !r->reaped) {
+    r->interrupted = sig;
+    w->done = 1;
+    return;
+  }
+  if (!r->reaped && t >= r->deadline) {
+    r->timed_out = 1;
+    w->done = 1;
+    return;
+  }
+  double slice = r->out < 0 && r->err < 0 ? 0.01 : 0.1;
+  w->due = r->reaped ? t : t + slice < r->deadline ? t + slice : r->deadline;
 }
 
 /* Ends the child's group, unless the child has exited: SIGTERM (and
@@ -297,10 +316,9 @@ static void finish(struct run *r) {
   if (r->reaped) return;
   kill(-r->pid, SIGTERM);
   kill(-r->pid, SIGCONT);
-  double deadline = now() + GRACE;
-  while (!r->reaped && now() < deadline) {
-    struct timespec slice = {0, 10 * 1000 * 1000};
-    nanosleep(&slice, NULL);
+  double deadline = nt3_monotonic() + GRACE;
+  while (!r->reaped && nt3_monotonic() < deadline) {
+    nt3_sleep(0.01);
     try_reap(r);
   }
   if (r->reaped) return;
@@ -364,13 +382,69 @@ static int start(struct run *r, const char **argv, char **env, int *exec_errno) 
   return 0;
 }
 
-/* proc.run(argv [, opts]) -> stdout, status, stderr | nil, message, code
+#define RUN_MT "nt3.proc.run"
+
+/* Closes the pipes, ends the child's group (unless it has exited) and
+ * reaps it, once; gives the stop signals back. */
+static void end_run(lua_State *L, struct run *r) {
+  nt3_sched_unwatch(L, &r->w);
+  if (r->started && !r->finished) finish(r);
+  r->finished = 1;
+  release_signals(r);
+}
+
+/* At lua_close, or a task closed while its child ran. */
+static int run_gc(lua_State *L) {
+  end_run(L, luaL_checkudata(L, 1, RUN_MT));
+  return 0;
+}
+
+static int watch_done(lua_State *L, void *w) {
+  (void)L;
+  return ((struct nt3_watch *)w)->done;
+}
+
+/* The result: { code, signal, stdout, stderr } | nil, message, code. */
+static int proc_result(lua_State *L, int status, lua_KContext slot) {
+  (void)status;
+  struct run *r = luaL_checkudata(L, (int)slot, RUN_MT);
+  if (lua_gettop(L) >= (int)slot + 2 && lua_touserdata(L, (int)slot + 1) == nt3_sched_cancel_mark()) {
+    /* cancelled (task.cancel, Ctrl-C): the child's group ends now */
+    end_run(L, r);
+    lua_pushvalue(L, (int)slot + 2);
+    return lua_error(L);
+  }
+  if (!r->w.done && !r->interrupted) r->interrupted = SIGINT; /* the wait was cut short by Ctrl-C */
+  end_run(L, r);
+  if (r->interrupted) return failed(L, "interrupted", "interrupted");
+  if (r->overflow) {
+    lua_pushnil(L);
+    lua_pushfstring(L, "printed more than %d bytes", (int)r->max);
+    lua_pushliteral(L, "output");
+    return 3;
+  }
+  int sig = WIFSIGNALED(r->status) ? WTERMSIG(r->status) : 0;
+  lua_createtable(L, 0, 4);
+  lua_pushinteger(L, r->timed_out ? TIMEOUT_CODE : sig ? 128 + sig : WEXITSTATUS(r->status));
+  lua_setfield(L, -2, "code");
+  lua_pushinteger(L, sig);
+  lua_setfield(L, -2, "signal");
+  lua_pushlstring(L, r->buf, r->len);
+  lua_setfield(L, -2, "stdout");
+  lua_pushlstring(L, r->errbuf, r->errlen);
+  lua_setfield(L, -2, "stderr");
+  return 1;
+}
+
+/* proc.run(argv [, opts]) -> { code, signal, stdout, stderr } | nil,
+ * message, code
  * opts: timeout (seconds, default 30), max_output (bytes of stdout, default
- * 64 KiB). status is the exit status; stderr its first 4 KiB. code:
- * "exec" (could not start it), "timeout", "output" (printed more than
- * max_output), "signal" (killed by a signal), "interrupted" (Ctrl-C under
- * `nt3 run`: the error "interrupted" follows at once), "system" (no pipe,
- * no fork). */
+ * 64 KiB). code is the exit status (128 + N when killed by signal N, 124
+ * when the timeout ended it); stderr its first 4 KiB. Failures: "exec"
+ * (could not start it), "output" (printed more than max_output),
+ * "interrupted" (Ctrl-C under `nt3 run`: the error "interrupted" follows
+ * at once), "system" (no pipe, no fork). Inside a task it yields while
+ * the child runs. */
 static int proc_run(lua_State *L) {
   lua_settop(L, 2);
   const char **argv = check_argv(L, 1);
@@ -380,61 +454,167 @@ static int proc_run(lua_State *L) {
   lua_Number max = opt_number(L, 2, "max_output", OUTPUT_DEFAULT);
   luaL_argcheck(L, max >= 1 && max <= OUTPUT_MAX, 2, "max_output must be from 1 byte to 16 MiB");
 
+  char *buf = lua_newuserdatauv(L, (size_t)max + 1, 0);
+  char **env = child_environ(L);
   struct run *r = lua_newuserdatauv(L, sizeof *r, 0);
   memset(r, 0, sizeof *r);
+  nt3_watch_init(&r->w);
+  if (luaL_newmetatable(L, RUN_MT)) {
+    lua_pushcfunction(L, run_gc);
+    lua_setfield(L, -2, "__gc");
+  }
+  lua_setmetatable(L, -2);
+  int slot = lua_gettop(L);
   r->max = (size_t)max;
-  r->buf = lua_newuserdatauv(L, r->max + 1, 0);
+  r->buf = buf;
   r->out = r->err = -1;
+  int in_task = nt3_sched_task(L); /* pushes the task */
 
-  char **env = child_environ(L);
-
-  struct sigaction old[NSTOP];
-  int taken[NSTOP];
-  take_signals(old, taken);
+  hold_signals(r);
   int exec_errno = 0;
   int err = start(r, argv, env, &exec_errno);
   if (err) {
-    give_signals(old, taken);
+    release_signals(r);
     return failed(L, strerror(err), "system");
   }
-  if (!exec_errno) collect(r, timeout);
-  finish(r);
-  give_signals(old, taken);
-  if (exec_errno) return failed(L, strerror(exec_errno), "exec");
+  r->started = 1;
+  if (exec_errno) {
+    end_run(L, r);
+    return failed(L, strerror(exec_errno), "exec");
+  }
+  r->deadline = nt3_monotonic() + timeout;
+  r->w.fds[0] = r->out;
+  r->w.fds[1] = r->err;
+  r->w.due = nt3_monotonic() + 0.1;
+  r->w.step = proc_step;
+  nt3_sched_watch(L, &r->w);
+  if (in_task) {
+    /* the task to wake travels with the process */
+    r->w.waiter = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, slot);
+    r->w.token = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushlightuserdata(L, nt3_sched_mark());
+    lua_pushvalue(L, slot);
+    return lua_yieldk(L, 2, (lua_KContext)slot, proc_result);
+  }
+  nt3_sched_wait(L, -1, watch_done, &r->w);
+  return proc_result(L, LUA_OK, slot);
+}
 
-  if (r->interrupted) return failed(L, "interrupted", "interrupted");
-  if (r->overflow) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "printed more than %d bytes", (int)r->max);
-    lua_pushliteral(L, "output");
-    return 3;
+/* --- a pager ------------------------------------------------------------------ */
+
+/* environ less NT3_API_TOKEN (child_environ), plus LESS=FRX when LESS is
+ * not set, as git sets it: less quits when the text fits on one screen,
+ * keeps colours and leaves the text on the terminal. */
+static char **pager_environ(lua_State *L) {
+  char **base = child_environ(L);
+  size_t n = 0;
+  int has_less = 0;
+  while (base[n]) {
+    if (strncmp(base[n], "LESS=", 5) == 0) has_less = 1;
+    n++;
   }
-  if (r->timed_out) {
-    char secs[32];
-    snprintf(secs, sizeof secs, "%g", (double)timeout);
-    lua_pushnil(L);
-    lua_pushfstring(L, "did not finish within %s seconds", secs);
-    lua_pushliteral(L, "timeout");
-    return 3;
+  if (has_less) return base;
+  char **env = lua_newuserdatauv(L, sizeof *env * (n + 2), 0);
+  memcpy(env, base, sizeof *env * n);
+  env[n] = (char *)"LESS=FRX";
+  env[n + 1] = NULL;
+  return env;
+}
+
+/* After fork: the pager reads the text on stdin and has nt3's terminal as
+ * stdout and stderr, in nt3's process group (the foreground one), so it
+ * reads keys from the terminal; no other descriptor. */
+static void pager_child(const char **argv, char **env, int limit, int in_r, int status_w) {
+  if (dup2(in_r, 0) < 0) goto fail;
+  close_from(3, status_w, limit);
+  struct sigaction dfl;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL;
+  sigaction(SIGPIPE, &dfl, NULL);
+  sigaction(SIGINT, &dfl, NULL);
+  sigaction(SIGQUIT, &dfl, NULL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  execve(argv[0], (char *const *)argv, env);
+fail:;
+  int e = errno;
+  ssize_t w = write(status_w, &e, sizeof e);
+  (void)w;
+  _exit(127);
+}
+
+/* proc.page(argv, text) -> status | nil, message, code
+ * Runs a pager (argv[1] an absolute path, no shell) with text on its stdin
+ * and the terminal as its stdout, and waits for it. While it runs nt3
+ * ignores SIGINT, SIGQUIT and SIGPIPE: Ctrl-C belongs to the pager, and a
+ * pager that quits before reading everything is not a failure. code:
+ * "exec" (could not start it), "system" (no pipe, no fork). */
+static int proc_page(lua_State *L) {
+  lua_settop(L, 2);
+  const char **argv = check_argv(L, 1);
+  size_t len;
+  const char *text = luaL_checklstring(L, 2, &len);
+  char **env = pager_environ(L);
+  int p[2], s[2];
+  if (pipe2(p, O_CLOEXEC) < 0) return failed(L, strerror(errno), "system");
+  if (pipe2(s, O_CLOEXEC) < 0) {
+    int err = errno;
+    close(p[0]);
+    close(p[1]);
+    return failed(L, strerror(err), "system");
   }
-  if (WIFSIGNALED(r->status)) {
-    lua_pushnil(L);
-    lua_pushfstring(L, "was killed by signal %d", WTERMSIG(r->status));
-    lua_pushliteral(L, "signal");
-    return 3;
+  int fds[4] = {p[0], p[1], s[0], s[1]};
+  for (int i = 0; i < 4; i++) fds[i] = above_stdio(fds[i]);
+  for (int i = 0; i < 4; i++) {
+    if (fds[i] < 0) {
+      int err = errno;
+      for (int j = 0; j < 4; j++) if (fds[j] >= 0) close(fds[j]);
+      return failed(L, strerror(err), "system");
+    }
   }
-  lua_pushlstring(L, r->buf, r->len);
-  lua_pushinteger(L, WEXITSTATUS(r->status));
-  lua_pushlstring(L, r->errbuf, r->errlen);
-  return 3;
+  static const int ignored[] = {SIGINT, SIGQUIT, SIGPIPE};
+  struct sigaction old[3], ign;
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigemptyset(&ign.sa_mask);
+  for (int i = 0; i < 3; i++) sigaction(ignored[i], &ign, &old[i]);
+  int limit = fd_limit();
+  pid_t pid = fork();
+  if (pid == 0) pager_child(argv, env, limit, fds[0], fds[3]);
+  int err = pid < 0 ? errno : 0;
+  close(fds[0]);
+  close(fds[3]);
+  int exec_errno = 0;
+  if (pid > 0) {
+    ssize_t got;
+    while ((got = read(fds[2], &exec_errno, sizeof exec_errno)) < 0 && errno == EINTR) {}
+    if (got != (ssize_t)sizeof exec_errno) exec_errno = 0;
+    /* EPIPE: the pager quit before the end, as the user asked it to */
+    if (!exec_errno) (void)nt3_write_all(fds[1], text, len);
+  }
+  close(fds[1]);
+  close(fds[2]);
+  int status = 0;
+  if (pid > 0)
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+  for (int i = 0; i < 3; i++) sigaction(ignored[i], &old[i], NULL);
+  if (err) return failed(L, strerror(err), "system");
+  if (exec_errno) return failed(L, strerror(exec_errno), "exec");
+  lua_pushinteger(L, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+  return 1;
 }
 
 static const luaL_Reg proc_fns[] = {
   {"run", proc_run},
+  {"page", proc_page},
   {NULL, NULL},
 };
 
 int luaopen_nt3_proc(lua_State *L) {
   luaL_newlib(L, proc_fns);
+  lua_pushinteger(L, TIMEOUT_CODE);
+  lua_setfield(L, -2, "TIMED_OUT");
   return 1;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "atomic.h"
+#include "beneath.h"
 #include "runtime.h"
 
 /* ".<name>.tmp-<12 hex digits>": the name part is cut so the whole stays
@@ -42,12 +43,14 @@ static int split(struct nt3_atomic *w, const char *path, char *dir) {
   return 0;
 }
 
-int nt3_dir_open(const char *dir, int *can_sync) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+int nt3_dir_openat(int at, const char *dir, int *can_sync) {
+  int fd = openat(at, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   *can_sync = fd >= 0;
-  if (fd < 0 && errno == EACCES) fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0 && errno == EACCES) fd = openat(at, dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   return fd;
 }
+
+int nt3_dir_open(const char *dir, int *can_sync) { return nt3_dir_openat(AT_FDCWD, dir, can_sync); }
 
 int nt3_dir_sync(int dfd, int can_sync) {
   if (can_sync && fsync(dfd) != 0 && errno != EINVAL && errno != EROFS) return errno;
@@ -140,22 +143,52 @@ static int begin(struct nt3_atomic *w, mode_t mode, int flags) {
   return create_temp(w);
 }
 
-int nt3_atomic_open(struct nt3_atomic *w, const char *path, mode_t mode, int flags) {
-  memset(w, 0, sizeof *w);
-  w->fd = w->dfd = -1;
-  char dir[PATH_MAX];
-  int e = split(w, path, dir);
-  if (e) return e;
-  w->dfd = nt3_dir_open(dir, &w->can_sync);
+/* The start shared by both opens: dir names the directory relative to at. */
+static int open_in(struct nt3_atomic *w, int at, const char *dir, mode_t mode, int flags) {
+  w->dfd = nt3_dir_openat(at, dir, &w->can_sync);
   if (w->dfd < 0) return errno;
-  e = begin(w, mode, flags);
+  int e = begin(w, mode, flags);
   if (e) {
     close(w->dfd);
     w->dfd = -1;
     return e;
   }
   w->active = 1;
+  w->no_sync = (flags & NT3_ATOMIC_NO_SYNC) != 0;
   return 0;
+}
+
+static void clear(struct nt3_atomic *w) {
+  memset(w, 0, sizeof *w);
+  w->fd = w->dfd = -1;
+}
+
+int nt3_atomic_open(struct nt3_atomic *w, const char *path, mode_t mode, int flags) {
+  clear(w);
+  char dir[PATH_MAX];
+  int e = split(w, path, dir);
+  return e ? e : open_in(w, AT_FDCWD, dir, mode, flags);
+}
+
+int nt3_atomic_openat(struct nt3_atomic *w, int dirfd, const char *name, mode_t mode, int flags) {
+  clear(w);
+  size_t len = strlen(name);
+  if (len == 0 || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) return EINVAL;
+  if (len > NAME_MAX) return ENAMETOOLONG;
+  memcpy(w->name, name, len + 1);
+  /* a descriptor of its own, readable for the fsync, of the very directory
+   * dirfd is (an O_PATH one cannot be fsynced) */
+  return open_in(w, dirfd, ".", mode, flags);
+}
+
+int nt3_atomic_open_beneath(struct nt3_atomic *w, int rootfd, const char *rel, mode_t mode, int flags, int how) {
+  clear(w);
+  char name[NAME_MAX + 1];
+  int dfd = nt3_parent_beneath(rootfd, rel, name, (enum nt3_beneath_how)how);
+  if (dfd < 0) return -dfd;
+  int e = nt3_atomic_openat(w, dfd, name, mode, flags);
+  close(dfd);
+  return e;
 }
 
 int nt3_atomic_write(struct nt3_atomic *w, const char *data, size_t len) {
@@ -166,7 +199,7 @@ int nt3_atomic_write(struct nt3_atomic *w, const char *data, size_t len) {
  * rename makes it the target. */
 static int put_in_place(struct nt3_atomic *w) {
   int e = fchmod(w->fd, w->mode) == 0 ? 0 : errno;
-  if (!e && fsync(w->fd) != 0) e = errno;
+  if (!e && !w->no_sync && fsync(w->fd) != 0) e = errno;
   /* on Linux the descriptor is gone even when close says EINTR */
   if (close(w->fd) != 0 && !e && errno != EINTR) e = errno;
   w->fd = -1;
@@ -175,7 +208,7 @@ static int put_in_place(struct nt3_atomic *w) {
   if (!e) e = check_target(w, &st);
   if (!e && renameat(w->dfd, w->tmp, w->dfd, w->name) != 0) e = errno;
   if (e) unlinkat(w->dfd, w->tmp, 0);
-  else e = nt3_dir_sync(w->dfd, w->can_sync);
+  else if (!w->no_sync) e = nt3_dir_sync(w->dfd, w->can_sync);
   return e;
 }
 

@@ -15,6 +15,7 @@
 
 #include "embedded.h"
 #include "runtime.h"
+#include "sched.h"
 
 int nt3_write_all(int fd, const char *p, size_t len) {
   while (len > 0) {
@@ -240,6 +241,9 @@ void nt3_open(lua_State *L) {
   preload(L, "nt3.embedded", luaopen_nt3_embedded);
   for (int i = 0; bindings[i].name; i++) preload(L, bindings[i].name, bindings[i].func);
   preload(L, "nt3.cli.script", luaopen_nt3_cli_script);
+  preload(L, "nt3.json.core", luaopen_nt3_json_core);
+  preload(L, "nt3.beneath", luaopen_nt3_beneath);
+  preload(L, "nt3.sched", luaopen_nt3_sched);
   preload(L, "cjson", luaopen_cjson);
   preload(L, "cjson.safe", luaopen_cjson_safe);
   lua_pop(L, 1);

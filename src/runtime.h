@@ -48,6 +48,13 @@ NT3_BINDINGS(NT3_DECLARE_BINDING)
  * nt3.cli and commands/run.lua. */
 int luaopen_nt3_cli_script(lua_State *L);
 
+/* src/json.c: nt3.json.core, the encoder and decoder under nt3.json;
+ * private to lua/nt3/json.lua. */
+int luaopen_nt3_json_core(lua_State *L);
+/* bindings/fs.c: nt3.beneath, nt3.fs's operations beneath a root
+ * (src/beneath.h); private to the sandbox, the extensions and the specs. */
+int luaopen_nt3_beneath(lua_State *L);
+
 /* Whether a Ctrl-C is waiting to be raised in Lua (src/script.c): a wait in
  * C that the signal cut short returns instead of waiting again. */
 int nt3_interrupt_pending(void);

@@ -7,6 +7,20 @@ local pty = require "helpers.pty"
 
 local VERSION = require("nt3").version
 
+local function enc(bytes)
+  return (bytes:gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end))
+end
+
+-- A path of the test server's /raw, which answers exactly these bytes
+local function raw(o)
+  local q = {}
+  for _, k in ipairs { "status", "reason", "ctype", "body" } do
+    if o[k] then q[#q + 1] = k .. "=" .. enc(o[k]) end
+  end
+  for _, h in ipairs(o.h or {}) do q[#q + 1] = "h=" .. enc(h) end
+  return "/raw?" .. table.concat(q, "&")
+end
+
 describe("nt3.api", function()
   local srv, other
   setup(function()
@@ -504,20 +518,6 @@ describe("nt3 api against a server's escape sequences", function()
 
   local ESC, BEL, CSI, RLO = "\27", "\7", "\194\155", "\226\128\174"
 
-  local function enc(bytes)
-    return (bytes:gsub("[^%w]", function(c) return ("%%%02X"):format(c:byte()) end))
-  end
-
-  -- /raw answers exactly these bytes
-  local function raw(o)
-    local q = {}
-    for _, k in ipairs { "status", "reason", "ctype", "body" } do
-      if o[k] then q[#q + 1] = k .. "=" .. enc(o[k]) end
-    end
-    for _, h in ipairs(o.h or {}) do q[#q + 1] = "h=" .. enc(h) end
-    return "/raw?" .. table.concat(q, "&")
-  end
-
   local function on_terminal(args)
     local r = pty.run(args, { env = at.env(srv) })
     local text = r.output:gsub("\r\n", "\n")
@@ -606,6 +606,68 @@ describe("nt3 api against a server's escape sequences", function()
       print(res, err, code)]]):format(srv.url .. path))
     assert.matches('^nil\tredirect to http://evil%?x%.example/p refused: refusing plain http:// to non%-loopback host'
       .. ' "evil%?x%.example" %(use https%)\trefused_url\n$', out.stdout)
+  end)
+end)
+
+-- --paginate passes each item's bytes through (docs/architecture.md,
+-- "JSON"): what a server wrote is what is printed, numbers included.
+describe("nt3 api --paginate", function()
+  local srv
+  setup(function() srv = server.start { tls = false } end)
+  teardown(function()
+    srv.stop()
+    sh.cleanup()
+  end)
+
+  -- pages chained by Link: rel="next", each answering its body as written
+  local function chain(bodies)
+    local path
+    for i = #bodies, 1, -1 do
+      path = raw { body = bodies[i], h = path and { 'Link:<' .. path .. '>; rel="next"' } or nil }
+    end
+    return path
+  end
+
+  local PAGES = {
+    '[{"z":1,"a":"\\u00e9\\ud83d\\ude00 \\/","n":1e400}, -0 ,\n  12345678901234567890, 1E2]',
+    ' {"next": null, "data": [1.50, "a/b", {"b":[],"a":{}}, "\\u0000"]} ',
+    "[]",
+    "[\n  0.1e1,\n  true,false,null, \"\u{e9}\" ]",
+  }
+  local JOINED = '[{"z":1,"a":"\\u00e9\\ud83d\\ude00 \\/","n":1e400},-0,12345678901234567890,1E2,'
+    .. '1.50,"a/b",{"b":[],"a":{}},"\\u0000",0.1e1,true,false,null,"\u{e9}"]\n'
+
+  it("joins the items' own bytes: key order, escapes and every number's digits as the server wrote them", function()
+    local out = at.nt3(srv, { "api", chain(PAGES), "--paginate" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal(JOINED, out.stdout)
+  end)
+
+  it("prints what decoding every page and joining the items would hold", function()
+    local json = require "nt3.json"
+    local items = {}
+    for _, page in ipairs(PAGES) do
+      local v = assert(json.decode(page))
+      for _, item in ipairs(v.data or v) do items[#items + 1] = item end
+    end
+    local out = at.nt3(srv, { "api", chain(PAGES), "--paginate" })
+    assert.are.same(items, json.decode(out.stdout))
+    -- re-encoding could not have: 1e400 is no number JSON can write back,
+    -- and 12345678901234567890 would come back rounded
+    assert.is_nil(json.encode(items))
+    assert.are.equal("1.2345678901234567e+19", json.encode(items[3]))
+  end)
+
+  it("refuses a page that is not JSON at all, or whose list is not an array, as before", function()
+    for _, case in ipairs {
+      { '[1, 2', "is not JSON" }, { '[1] [2]', "is not JSON" }, { '{"data": {"a": 1}}', "is not a list" },
+      { '{"data": [1], "x": tru}', "is not JSON" }, { '"a"', "is not a list" },
+    } do
+      local out = at.nt3(srv, { "api", chain { "[0]", case[1] }, "--paginate" })
+      assert.are.equal(1, out.code, case[1])
+      assert.are.equal("", out.stdout, case[1])
+      assert.matches("^nt3: page 2 of .- " .. case[2], out.stderr, case[1])
+    end
   end)
 end)
 

@@ -338,9 +338,9 @@ describe("nt3.proc", function()
   it("closes every descriptor above stderr in the child", function()
     local out = sh.run({ "run", sh.script([[
       local f = assert(io.open("/dev/null"))  -- a descriptor of nt3's own
-      local out, status = require("nt3.proc").run({ "/bin/ls", "/proc/self/fd" })
+      local r = require("nt3.proc").run({ "/bin/ls", "/proc/self/fd" })
       f:close()
-      io.write(out, status, "\n")
+      io.write(r.stdout, r.code, "\n")
     ]]) })
     assert.are.equal(0, out.code, out.stderr)
     -- 0, 1, 2 and the one ls opened to list the directory
@@ -373,9 +373,9 @@ os.execv(sys.argv[1], sys.argv[1:])
       local probe = assert(require("nt3.proc").run({ "/usr/bin/python3", "-c",
         "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
           .. "print(ctypes.get_errno() if libc.syscall(436, 3, 3, 0) else 0)" }))
-      local out, status = require("nt3.proc").run({ "/bin/ls", "/proc/self/fd" })
+      local r = require("nt3.proc").run({ "/bin/ls", "/proc/self/fd" })
       f:close()
-      io.write(probe, out, status, "\n")
+      io.write(probe.stdout, r.stdout, r.code, "\n")
     ]]) }, { bin = "/usr/bin/python3" })
     assert.are.equal(0, out.code, out.stderr)
     -- close_range did fail (errno 38), and still only 0, 1, 2 and ls's own
@@ -385,15 +385,18 @@ os.execv(sys.argv[1], sys.argv[1:])
   it("bounds the output and the time, and reports a signal", function()
     local out = sh.run({ "run", sh.script([[
       local proc = require "nt3.proc"
+      local function show(r) print(r.code, r.signal, #r.stdout, r.code == proc.TIMED_OUT) end
       print(proc.run({ "/usr/bin/yes" }, { max_output = 100 }))
-      print(proc.run({ "/bin/sleep", "20" }, { timeout = 0.2 }))
-      print(proc.run({ "/bin/sh", "-c", "kill -9 $$" }))
+      show(proc.run({ "/bin/sleep", "20" }, { timeout = 0.2 }))
+      show(proc.run({ "/bin/sh", "-c", "kill -9 $$" }))
+      show(proc.run({ "/bin/sh", "-c", "echo hi; exit 3" }))
       print(pcall(proc.run, { "sh" }))
     ]]) })
     assert.are.equal(0, out.code, out.stderr)
     assert.are.equal("nil\tprinted more than 100 bytes\toutput\n"
-      .. "nil\tdid not finish within 0.2 seconds\ttimeout\n"
-      .. "nil\twas killed by signal 9\tsignal\n"
+      .. "124\t15\t0\ttrue\n"
+      .. "137\t9\t0\tfalse\n"
+      .. "3\t0\t3\tfalse\n"
       .. "false\tbad argument #1 to 'nt3.proc.run' (the program must be an absolute path)\n", out.stdout)
   end)
 end)

@@ -365,16 +365,24 @@ describe("nt3.fs", function()
         #include <string.h>
         #include <sys/stat.h>
         #include <unistd.h>
-        int mkdir(const char *path, mode_t mode) {
-          int (*real)(const char *, mode_t);
-          *(void **)&real = dlsym(RTLD_NEXT, "mkdir");
-          int r = real(path, mode);
+        static int swap(int r, const char *path) {
           const char *at = getenv("SWAP_AT");
           if (r == 0 && at && strcmp(path, at) == 0) {
             rmdir(path);
             symlink(getenv("SWAP_TO"), path);
           }
           return r;
+        }
+        int mkdir(const char *path, mode_t mode) {
+          int (*real)(const char *, mode_t);
+          *(void **)&real = dlsym(RTLD_NEXT, "mkdir");
+          return swap(real(path, mode), path);
+        }
+        /* whichever call makes the directory: mkdirat(AT_FDCWD, path) too */
+        int mkdirat(int fd, const char *path, mode_t mode) {
+          int (*real)(int, const char *, mode_t);
+          *(void **)&real = dlsym(RTLD_NEXT, "mkdirat");
+          return swap(real(fd, path, mode), path);
         }
       ]])
       local cmd = ("cc -shared -fPIC -o %s %s -ldl 2>&1")

@@ -34,6 +34,18 @@ describe("start-up loads only what the command uses", function()
     assert.matches("^Logged in with the token from the environment variable NT3_API_TOKEN\n", r.stdout)
   end)
 
+  it("loads no alias, cache or settings code for a command that does not use it", function()
+    local dir = tripwires({ "nt3.cli.alias", "nt3.api.cache", "nt3.config.settings" })
+    local r = sh.run({ "version" }, { env = { NT3_LUA_DIR = dir } })
+    assert.are.equal(0, r.code, r.stderr)
+    local status_dir = tripwires({ "nt3.cli.alias", "nt3.api.cache" })
+    local s = sh.run({ "status" }, { env = { NT3_LUA_DIR = status_dir, NT3_API_TOKEN = TOKEN } })
+    assert.are.equal(0, s.code, s.stderr)
+    -- a name that is no command is the one that looks for an alias
+    local unknown = sh.run({ "nosuchcommand" }, { env = { NT3_LUA_DIR = dir } })
+    assert.matches("nt3.cli.alias was loaded", unknown.stderr, 1, true)
+  end)
+
   it("lists the commands without the credential store", function()
     local dir = tripwires({ "nt3.config", "nt3.config.write", "nt3.json" })
     local r = sh.run({ "help" }, { env = { NT3_LUA_DIR = dir } })

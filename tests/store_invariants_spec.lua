@@ -235,6 +235,30 @@ describe("the order of an atomic write", function()
   end)
 end)
 
+describe("the atomic write of an HTTP cache entry", function()
+  it("is the same write with no fsync (fs.write's sync = false): a crash costs a miss, never a torn entry", function()
+    local server = require "helpers.server"
+    local at = require "helpers.apitest"
+    local srv = server.start { tls = false }
+    local home = sh.tmpdir()
+    local trace = sh.tmpdir() .. "/trace"
+    local out = at.nt3(srv, { "api", "--cache", "1h", "/cached?key=traced" }, { home = home,
+      bin = auth.wrapped(TRACE .. sh.quote(trace)), env = (function()
+        local e = auth.traced()
+        e.XDG_CACHE_HOME = home .. "/c"
+        return e
+      end)() })
+    srv.stop()
+    assert.are.equal(0, out.code, out.stderr)
+    local sub = io.popen("ls -d " .. sh.quote(home) .. "/c/nt3/*"):read("l")
+    local name = io.popen("ls " .. sh.quote(sub)):read("l")
+    assert.matches("^%x+$", name)
+    local steps, flags = write_steps(trace, sub, name)
+    assert.are.same({ "random", "create", "write", "close temp", "rename" }, steps)
+    assert_created_safely(flags)
+  end)
+end)
+
 describe("concurrent writers", function()
   it("20 concurrent logins leave one valid file holding one of their tokens", function()
     local u = auth.user()

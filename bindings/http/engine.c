@@ -7,74 +7,35 @@
  * side by side without threads.
  *
  * A transfer goes NEW -> WAITING -> RUNNING -> (WAITING again for a
- * redirect or a retry) ... -> DONE. Redirects are followed here, hop by
- * hop, so that the network policy (url.c) judges every URL before a
- * connection is made, and credentials never go to another origin; retries
- * wait their turn in WAITING, and a 429 pauses every transfer bound for
- * that origin.
+ * redirect or a retry) ... -> DONE. This file moves transfers between
+ * those states; what a redirect leads to is redirect.c's decision, whether
+ * and when to try again retry.c's, and how a failure reads failure.c's.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "internal.h"
 #include "policy.h"
 #include "runtime.h"
+#include "sched.h"
 
 #define ENGINE_KEY "nt3.http.engine"   /* the engine of this state */
 #define ENGINE_MT "nt3.http.engine.mt" /* its metatable */
 #define SPARE_MAX 4
-/* Response headers are held in memory; a server must not be able to make
- * us grow without bound through them. Below libcurl's own bound (300 KB in
- * all, from 7.88), so that this one is met first and says what it is. */
-#define MAX_HEADER_BYTES (256 * 1024)
-/* What a response that is not streamed may hold when the caller set no
- * bound (a streamed request has none; its error answers still have one). */
-#define BUFFERED_MAX (16 * 1024 * 1024)
-/* Backoff between retries: 0.5 s, 1 s, 2 s ... at most 8 s, with jitter. */
-#define BACKOFF_BASE 0.5
-#define BACKOFF_CAP 8.0
-
-#define E_INVALID_URL "invalid_url"
-#define E_REFUSED_URL "refused_url"
-#define E_TIMEOUT "timeout"
-#define E_UNTRUSTED "untrusted_certificate"
-#define E_TLS "tls"
-#define E_CONNECT "connect"
-#define E_RESOLVE "resolve"
-#define E_TOO_LARGE "too_large"
-#define E_REDIRECTS "too_many_redirects"
-#define E_NETWORK "network"
-#define E_UNSUPPORTED "unsupported"
-#define E_RATE_LIMITED "rate_limited"
-#define E_SINK "sink"
-#define E_OUTPUT "output"
-
-struct pause {
-  char *origin;
-  double until;
-};
-
 struct engine {
   const struct curl_api *api;
   CURLM *multi;
   CURLSH *share;
   struct transfer *list; /* WAITING and RUNNING transfers */
   int running;           /* of them, in the multi handle */
-  struct pause *pauses;
-  size_t npauses;
+  struct retries retries; /* backoff's jitter and the pauses after a 429 */
   CURL *spare[SPARE_MAX];
   int nspare;
   lua_State *L; /* the thread driving the engine, for callbacks */
   int driving;
-  unsigned long long rng;
   long live;         /* transfers in the list */
   long maxconnects;  /* the pool's size now, grown with live */
   long maxbound;     /* and its bound (NT3_MAX_CONNECTIONS) */
@@ -113,35 +74,13 @@ int nt3_buffer_add(struct buffer *b, const char *data, size_t n) {
 /* Text from outside (a URL, a Location) fit for a one-line message. */
 static const char *printable(char *buf, size_t size, const char *s) { return nt3_http_printable(buf, size, s, 200); }
 
-static int set_error(struct transfer *t, const char *code, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(t->message, sizeof t->message, fmt, ap);
-  va_end(ap);
-  t->code = code;
-  return -1;
-}
 
-static double jitter(struct engine *e) {
-  /* xorshift: the jitter only spreads retries apart, it guards nothing */
-  e->rng ^= e->rng << 13;
-  e->rng ^= e->rng >> 7;
-  e->rng ^= e->rng << 17;
-  return (double)(e->rng >> 11) / 9007199254740992.0;
-}
 
 static long to_ms(double seconds) {
   double ms = ceil(seconds * 1000.0);
   return ms < 1 ? 1 : ms > 2e9 ? 2000000000L : (long)ms;
 }
 
-static void pause_seconds(double s) {
-  if (s <= 0) return;
-  struct timespec ts;
-  ts.tv_sec = (time_t)s;
-  ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-  nanosleep(&ts, NULL);
-}
 
 /* ---------------------------------------------------------------------------
  * the engine
@@ -150,6 +89,7 @@ static void pause_seconds(double s) {
 static int engine_gc(lua_State *L) {
   struct engine *e = luaL_checkudata(L, 1, ENGINE_MT);
   if (!e->api) return 0;
+  nt3_sched_set_poller(L, NULL);
   /* at lua_close the transfers still in flight may be finalized after the
    * engine: they give their handles back now and are left on their own */
   for (struct transfer *t = e->list, *next; t; t = next) {
@@ -168,12 +108,9 @@ static int engine_gc(lua_State *L) {
   e->nspare = 0;
   if (e->multi) e->api->multi_cleanup(e->multi);
   if (e->share) e->api->share_cleanup(e->share);
-  for (size_t i = 0; i < e->npauses; i++) free(e->pauses[i].origin);
-  free(e->pauses);
+  nt3_http_retries_free(&e->retries);
   e->multi = NULL;
   e->share = NULL;
-  e->pauses = NULL;
-  e->npauses = 0;
   e->api = NULL;
   return 0;
 }
@@ -197,6 +134,11 @@ static long pool_bound(void) {
   long n = v && *v ? strtol(v, &end, 10) : 0;
   return end && !*end && n >= 1 && n <= 65536 ? n : 256;
 }
+
+static void engine_drive(lua_State *L, void *ud);
+static double engine_due(void *ud);
+static int engine_busy(void *ud);
+static void engine_poll(void *ud, struct pollfd *fds, unsigned n, int ms);
 
 struct engine *nt3_engine(lua_State *L) {
   if (lua_getfield(L, LUA_REGISTRYINDEX, ENGINE_KEY) == LUA_TUSERDATA) {
@@ -235,15 +177,13 @@ struct engine *nt3_engine(lua_State *L) {
   api->multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, e->maxconnects);
   api->share_setopt(e->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
   api->share_setopt(e->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
-  e->rng = (unsigned long long)(nt3_monotonic() * 1e9) ^ ((unsigned long long)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
-  if (!e->rng) e->rng = 1;
+  nt3_http_retries_init(&e->retries);
   lua_setfield(L, LUA_REGISTRYINDEX, ENGINE_KEY);
   registry_table(L, NT3_HTTP_LIVE, NULL);
-  registry_table(L, NT3_HTTP_FINISHED, NULL);
+  struct nt3_poller p = {e, engine_drive, engine_due, engine_busy, engine_poll};
+  nt3_sched_set_poller(L, &p);
   return e;
 }
-
-int nt3_engine_busy(const struct engine *e) { return e->list != NULL; }
 
 const struct curl_api *nt3_engine_api(const struct engine *e) { return e->api; }
 
@@ -283,32 +223,7 @@ static void list_remove(struct engine *e, struct transfer *t) {
   e->live--;
 }
 
-/* When transfers to an origin may start again after a 429 (0: now). */
-static double paused_until(const struct engine *e, const char *origin) {
-  for (size_t i = 0; origin && i < e->npauses; i++)
-    if (strcmp(e->pauses[i].origin, origin) == 0) return e->pauses[i].until;
-  return 0;
-}
 
-static void pause_origin(struct engine *e, const char *origin, double until) {
-  if (!origin) return;
-  for (size_t i = 0; i < e->npauses; i++)
-    if (strcmp(e->pauses[i].origin, origin) == 0) {
-      if (until > e->pauses[i].until) e->pauses[i].until = until;
-      return;
-    }
-  struct pause *p = realloc(e->pauses, (e->npauses + 1) * sizeof *p);
-  char *o = strdup(origin);
-  if (!p || !o) { /* no pause then: only the one transfer waits */
-    if (p) e->pauses = p;
-    free(o);
-    return;
-  }
-  e->pauses = p;
-  e->pauses[e->npauses].origin = o;
-  e->pauses[e->npauses].until = until;
-  e->npauses++;
-}
 
 /* ---------------------------------------------------------------------------
  * writing a streamed body
@@ -326,7 +241,7 @@ static int output_failed(struct transfer *t, int err) {
   const char *why = err == NT3_ATOMIC_NOT_REGULAR
     ? "not a regular file, character device or FIFO; refusing to write through it"
     : strerror(err);
-  return set_error(t, E_OUTPUT, "cannot write %s: %s", t->req.output, why);
+  return nt3_http_fail(t, E_OUTPUT, "cannot write %s: %s", t->req.output, why);
 }
 
 static int write_output(struct transfer *t, const char *data, size_t len) {
@@ -363,7 +278,7 @@ static int call_sink(struct transfer *t, const char *data, size_t n) {
   lua_pushlstring(L, data, n);
   if (lua_pcall(L, 1, 0, 0) == LUA_OK) return 1;
   const char *msg = lua_tostring(L, -1);
-  set_error(t, E_SINK, "the sink failed: %s", msg ? msg : "(an error that is not a string)");
+  nt3_http_fail(t, E_SINK, "the sink failed: %s", msg ? msg : "(an error that is not a string)");
   lua_pop(L, 1);
   t->sink_failed = 1;
   return 0;
@@ -442,13 +357,6 @@ static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_o
  * one hop
  * ------------------------------------------------------------------------- */
 
-static int is_idempotent(const struct transfer *t) {
-  static const char *const safe[] = {"GET", "HEAD", "OPTIONS", "PUT", "DELETE", "TRACE", NULL};
-  for (int i = 0; safe[i]; i++)
-    if (strcmp(t->method, safe[i]) == 0) return 1;
-  /* POST and PATCH only when the caller made repeating them harmless */
-  return t->req.has_idempotency_key;
-}
 
 #define SET(opt, val) \
   if ((rc = api->easy_setopt(h, opt, val)) != CURLE_OK) return rc
@@ -488,7 +396,7 @@ static CURLcode setup_hop(struct transfer *t, CURL *h, double budget) {
   /* libcurl sends a request again, on a new connection, when a reused one
    * dies before any answer: harmless only if the request is idempotent.
    * Any other goes out once, on a connection of its own. */
-  if (!is_idempotent(t)) SET(CURLOPT_FRESH_CONNECT, 1L);
+  if (!nt3_http_is_idempotent(t)) SET(CURLOPT_FRESH_CONNECT, 1L);
   SET(CURLOPT_HTTPHEADER, t->cross_origin ? t->safe_headers : t->headers);
   /* a streamed body comes in pieces of 128 KiB rather than 16: an eighth of
    * the reads, and of the calls into a sink (measured on a 10 MB body:
@@ -538,7 +446,7 @@ static void start_hop(struct transfer *t, double now) {
   const struct curl_api *api = e->api;
   double budget = t->deadline - now;
   if (budget <= 0) {
-    set_error(t, E_TIMEOUT, "timed out after %.1f s following redirects (timeout)", t->req.timeout);
+    nt3_http_fail(t, E_TIMEOUT, "timed out after %.1f s following redirects (timeout)", t->req.timeout);
     finish(t);
     return;
   }
@@ -560,19 +468,19 @@ static void start_hop(struct transfer *t, double now) {
   t->last_activity = now;
   t->easy = e->nspare ? e->spare[--e->nspare] : api->easy_init();
   if (!t->easy) {
-    set_error(t, E_NETWORK, "not enough memory for a request");
+    nt3_http_fail(t, E_NETWORK, "not enough memory for a request");
     finish(t);
     return;
   }
   CURLcode rc = setup_hop(t, t->easy, budget);
   if (rc != CURLE_OK) {
-    set_error(t, E_UNSUPPORTED, "libcurl refused an option: %s (libcurl 7.85 or later is needed)", api->easy_strerror(rc));
+    nt3_http_fail(t, E_UNSUPPORTED, "libcurl refused an option: %s (libcurl 7.85 or later is needed)", api->easy_strerror(rc));
     finish(t);
     return;
   }
   CURLMcode mc = api->multi_add_handle(e->multi, t->easy);
   if (mc != CURLM_OK) {
-    set_error(t, E_NETWORK, "cannot start the request: %s", api->multi_strerror(mc));
+    nt3_http_fail(t, E_NETWORK, "cannot start the request: %s", api->multi_strerror(mc));
     finish(t);
     return;
   }
@@ -584,97 +492,11 @@ static void start_hop(struct transfer *t, double now) {
  * the end of a hop: done, redirected, or to be tried again
  * ------------------------------------------------------------------------- */
 
-static int is_redirect(long status) {
-  return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
 
-static int may_retry(const struct transfer *t) {
-  return t->attempt < t->req.retries && is_idempotent(t) && t->deliver != 1;
-}
 
-/* Turns a failed hop into a message and a code. */
-static void describe_failure(struct transfer *t, CURLcode rc) {
-  const struct curl_api *api = t->eng->api;
-  const struct request *req = &t->req;
-  char *host = nt3_http_part(api, t->url, CURLUPART_HOST, 0);
-  char *port = nt3_http_part(api, t->url, CURLUPART_PORT, CURLU_DEFAULT_PORT);
-  const char *h = host ? host : "?", *p = port ? port : "?";
-  size_t e = strlen(t->errbuf);
-  while (e > 0 && (t->errbuf[e - 1] == '\n' || t->errbuf[e - 1] == '\r')) t->errbuf[--e] = '\0';
-  const char *detail = e ? t->errbuf : api->easy_strerror(rc);
-  /* what a connection was attempted to: the proxy, when there is one */
-  char place[300];
-  if (t->proxy) {
-    char at[280];
-    snprintf(place, sizeof place, "proxy %s", nt3_http_proxy_place(api, t->proxy, at, sizeof at));
-  } else {
-    snprintf(place, sizeof place, "%s port %s", h, p);
-  }
 
-  if (t->sink_failed || t->write_failed) {
-    /* the message is set already */
-  } else if (rc == CURLE_FILESIZE_EXCEEDED || (rc == CURLE_WRITE_ERROR && t->body_buf.overflowed)) {
-    set_error(t, E_TOO_LARGE, "response too large (more than %lld bytes)",
-              (long long)(req->max_size > 0 ? req->max_size : BUFFERED_MAX));
-  } else if (rc == CURLE_ABORTED_BY_CALLBACK && t->stalled) {
-    set_error(t, E_TIMEOUT, "timed out: no data from %s port %s for %.1f s (stall_timeout)", h, p, req->stall_timeout);
-  } else if (rc == CURLE_WRITE_ERROR && t->head.overflowed) {
-    set_error(t, E_TOO_LARGE, "response headers too large (more than %d bytes)", MAX_HEADER_BYTES);
-  } else if ((rc == CURLE_OUT_OF_MEMORY && t->deliver < 0) || (int)rc == 100 /* CURLE_TOO_LARGE, 8.6 */) {
-    /* libcurl's own bound on one header line (100 KB) */
-    set_error(t, E_TOO_LARGE, "response headers too large (a header line longer than libcurl accepts)");
-  } else if (rc == CURLE_COULDNT_CONNECT) {
-    long err = 0;
-    api->easy_getinfo(t->easy, CURLINFO_OS_ERRNO, &err);
-    set_error(t, E_CONNECT, "could not connect to %s: %s", place, err ? strerror((int)err) : detail);
-  } else if (rc == CURLE_OPERATION_TIMEDOUT || (rc == CURLE_ABORTED_BY_CALLBACK && t->timed_out)) {
-    /* not CONNECT_TIME: on a reused connection it is 0 too; a request that
-     * was never sent timed out connecting */
-    curl_off_t sent = 0;
-    api->easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &sent);
-    if (sent == 0 && req->connect_timeout <= req->timeout)
-      set_error(t, E_TIMEOUT, "timed out after %.1f s connecting to %s (connect_timeout)", req->connect_timeout, place);
-    else
-      set_error(t, E_TIMEOUT, "timed out after %.1f s waiting for %s port %s (timeout)", req->timeout, h, p);
-  } else if (rc == CURLE_COULDNT_RESOLVE_PROXY && t->proxy) {
-    char at[280];
-    set_error(t, E_RESOLVE, "could not resolve proxy %s: %s", nt3_http_proxy_place(api, t->proxy, at, sizeof at), detail);
-  } else if (rc == CURLE_COULDNT_RESOLVE_HOST) {
-    set_error(t, E_RESOLVE, "could not resolve host \"%s\": %s", h, detail);
-  } else if (rc == CURLE_PEER_FAILED_VERIFICATION) {
-    set_error(t, E_UNTRUSTED, "TLS certificate not trusted for %s: %s%s", h, detail,
-              req->cafile ? "" : " (for a private CA give cafile)");
-  } else if (rc == CURLE_SSL_CACERT_BADFILE) {
-    set_error(t, E_TLS, "could not use CA file \"%s\": %s", req->cafile ? req->cafile : "(default)", detail);
-  } else if (rc == CURLE_SSL_CONNECT_ERROR) {
-    set_error(t, E_TLS, "TLS handshake with %s port %s failed: %s", h, p, detail);
-  } else if (rc == CURLE_GOT_NOTHING) {
-    set_error(t, E_NETWORK, "%s port %s closed the connection without a response", h, p);
-  } else {
-    set_error(t, E_NETWORK, "request to %s port %s failed: %s", h, p, detail);
-  }
-  free(host);
-  free(port);
-}
 
-/* "; 4 attempts, 2 min 3 s in all" after the last attempt's failure: its
- * own message gives one attempt's bound, not how long the caller waited. */
-static void add_attempts(struct transfer *t) {
-  double all = nt3_monotonic() - t->started;
-  char took[32];
-  if (all < 60) snprintf(took, sizeof took, "%.1f s", all);
-  else snprintf(took, sizeof took, "%d min %d s", (int)(all / 60), (int)all % 60);
-  size_t n = strlen(t->message);
-  snprintf(t->message + n, sizeof t->message - n, "; %d attempts, %s in all", t->attempt + 1, took);
-}
 
-static int retriable_failure(const char *code) {
-  return code && (strcmp(code, E_CONNECT) == 0 || strcmp(code, E_NETWORK) == 0 || strcmp(code, E_TIMEOUT) == 0);
-}
-
-static int retriable_status(long status) {
-  return status == 429 || status == 502 || status == 503 || status == 504;
-}
 
 /* Queues the next attempt of the current hop after `wait` seconds. */
 static void retry_later(struct transfer *t, double wait, const char *why) {
@@ -694,72 +516,9 @@ static void retry_later(struct transfer *t, double wait, const char *why) {
   t->deadline = t->due + t->req.timeout;
 }
 
-static double backoff(struct transfer *t) {
-  double wait = BACKOFF_BASE * pow(2.0, t->attempt);
-  if (wait > BACKOFF_CAP) wait = BACKOFF_CAP;
-  return wait * (0.5 + 0.5 * jitter(t->eng));
-}
 
-/* 303 always, and 301/302 after a POST, turn the request into a GET
- * without its body, as browsers and curl do. RFC 9110 allows that change
- * for POST only: a PUT or DELETE turned into a GET would come back 200
- * and look done when nothing was changed. */
-static void method_after_redirect(struct transfer *t, long status) {
-  if (status == 303 || ((status == 301 || status == 302) && strcmp(t->method, "POST") == 0)) {
-    if (strcmp(t->method, "HEAD") != 0) t->method = "GET";
-    t->body = NULL;
-    t->body_len = 0;
-  }
-}
 
-/* A URL has no place for a control byte or a space (RFC 3986), and what
- * libcurl makes of one in a relative Location depends on its version:
- * 7.88 refuses a control byte but percent-encodes a space, 8.x encodes
- * both into a path on the same origin. nt3 refuses both itself, before
- * libcurl parses the Location, so that every libcurl does the same. */
-static int unfit_location(const char *location) {
-  for (const unsigned char *p = (const unsigned char *)location; *p; p++)
-    if (*p <= 0x20 || *p == 0x7f) return 1;
-  return 0;
-}
 
-/* Moves the transfer to where a redirect points, if the policy allows
- * that URL. Returns 0, or -1 with the failure set. */
-static int follow_redirect(struct transfer *t, long status, const char *location) {
-  const struct curl_api *api = t->eng->api;
-  char shown[600], why[600];
-  if (unfit_location(location))
-    return set_error(t, E_INVALID_URL, "redirect to \"%s\" refused: invalid URL (it holds a control character or a space)",
-                     printable(shown, sizeof shown, location));
-  CURLU *next = api->url_dup(t->url);
-  if (!next) return set_error(t, E_NETWORK, "not enough memory");
-  /* a relative Location is resolved against the current URL */
-  CURLUcode uc = api->url_set(next, CURLUPART_URL, location, CURLU_NON_SUPPORT_SCHEME);
-  if (uc != CURLUE_OK) {
-    api->url_cleanup(next);
-    return set_error(t, E_INVALID_URL, "redirect to \"%s\" refused: invalid URL (%s)",
-                     printable(shown, sizeof shown, location), api->url_strerror(uc));
-  }
-  if (nt3_http_refuse_url(api, next, why, sizeof why)) {
-    nt3_http_display_url(api, next, shown, sizeof shown);
-    api->url_cleanup(next);
-    return set_error(t, E_REFUSED_URL, "redirect to %s refused: %s", shown, why);
-  }
-  api->url_cleanup(t->url);
-  t->url = next;
-  method_after_redirect(t, status);
-  int debug = nt3_debug_enabled();
-  if (debug) nt3_http_trace("following %ld redirect to %s", status, nt3_http_display_url(api, t->url, shown, sizeof shown));
-  free(t->hop_origin);
-  t->hop_origin = nt3_http_origin(api, t->url);
-  if (!t->cross_origin && (!t->hop_origin || strcmp(t->hop_origin, t->first_origin) != 0)) {
-    t->cross_origin = 1; /* for this hop and every later one */
-    if (debug)
-      nt3_http_trace("%s is another origin: Authorization, Cookie and Proxy-Authorization not sent",
-                     t->hop_origin ? t->hop_origin : "?");
-  }
-  return 0;
-}
 
 static void hop_done(struct transfer *t, CURLcode rc) {
   struct engine *e = t->eng;
@@ -770,24 +529,24 @@ static void hop_done(struct transfer *t, CURLcode rc) {
   t->status = status;
 
   if (rc != CURLE_OK) {
-    describe_failure(t, rc);
-    if (retriable_failure(t->code) && may_retry(t)) {
-      double wait = backoff(t);
+    nt3_http_describe_failure(t, rc);
+    if (nt3_http_retriable_failure(t->code) && nt3_http_may_retry(t)) {
+      double wait = nt3_http_backoff(&e->retries, t->attempt);
       if (t->waited + wait <= t->req.max_retry_wait) {
         retry_later(t, wait, t->message);
         return;
       }
     }
-    if (t->attempt > 0) add_attempts(t);
+    if (t->attempt > 0) nt3_http_add_attempts(t);
     finish(t);
     return;
   }
 
-  char *location = is_redirect(status) ? nt3_http_header(&t->head, "Location") : NULL;
+  char *location = nt3_http_is_redirect(status) ? nt3_http_header(&t->head, "Location") : NULL;
   if (location && t->req.max_redirects > 0) {
     if (t->redirects >= t->req.max_redirects) {
-      set_error(t, E_REDIRECTS, "too many redirects (more than %lld)", (long long)t->req.max_redirects);
-    } else if (follow_redirect(t, status, location) == 0) {
+      nt3_http_fail(t, E_REDIRECTS, "too many redirects (more than %lld)", (long long)t->req.max_redirects);
+    } else if (nt3_http_follow_redirect(t, status, location) == 0) {
       t->redirects++;
       free(location);
       release_easy(t);
@@ -801,19 +560,19 @@ static void hop_done(struct transfer *t, CURLcode rc) {
   }
   free(location);
 
-  if (retriable_status(status) && may_retry(t)) {
+  if (nt3_http_retriable_status(status) && nt3_http_may_retry(t)) {
     double asked = nt3_http_retry_after(api, &t->head);
     double left = t->req.max_retry_wait - t->waited;
     if (asked > left) {
-      set_error(t, E_RATE_LIMITED, "the server asked to wait %.0f s before trying again (HTTP %ld), longer than "
+      nt3_http_fail(t, E_RATE_LIMITED, "the server asked to wait %.0f s before trying again (HTTP %ld), longer than "
                 "the %.0f s nt3 may still wait (max_retry_wait)", asked, status, left > 0 ? left : 0);
       finish(t);
       return;
     }
-    double wait = asked >= 0 ? asked : backoff(t);
+    double wait = asked >= 0 ? asked : nt3_http_backoff(&e->retries, t->attempt);
     if (wait <= left) {
       /* every transfer bound for this origin waits, not only this one */
-      if (status == 429 || asked >= 0) pause_origin(e, t->hop_origin, nt3_monotonic() + wait);
+      if (status == 429 || asked >= 0) nt3_http_pause_origin(&e->retries, t->hop_origin, nt3_monotonic() + wait);
       char why[32];
       snprintf(why, sizeof why, "HTTP %ld", status);
       retry_later(t, wait, why);
@@ -834,16 +593,14 @@ static void hop_done(struct transfer *t, CURLcode rc) {
  * starting, finishing, freeing
  * ------------------------------------------------------------------------- */
 
+/* A done transfer wakes the task waiting for it, and is no longer kept
+ * alive by the engine. */
 static void unanchor(struct transfer *t) {
   lua_State *L = t->eng ? t->eng->L : NULL;
   if (!L) return;
   luaL_checkstack(L, 4, NULL);
+  nt3_sched_wake(L, &t->waiter, &t->token);
   if (lua_getfield(L, LUA_REGISTRYINDEX, NT3_HTTP_LIVE) == LUA_TTABLE) {
-    if (t->yielded && lua_getfield(L, LUA_REGISTRYINDEX, NT3_HTTP_FINISHED) == LUA_TTABLE) {
-      lua_rawgetp(L, -2, t);
-      lua_rawseti(L, -2, (lua_Integer)lua_rawlen(L, -2) + 1);
-    }
-    if (t->yielded) lua_pop(L, 1);
     lua_pushnil(L);
     lua_rawsetp(L, -2, t);
   }
@@ -872,10 +629,10 @@ int nt3_transfer_begin(lua_State *L, struct engine *e, struct transfer *t) {
   CURLUcode uc = api->url_set(t->url, CURLUPART_URL, t->req.url, CURLU_NON_SUPPORT_SCHEME);
   if (uc != CURLUE_OK) {
     char shown[600];
-    return set_error(t, E_INVALID_URL, "invalid URL \"%s\": %s", printable(shown, sizeof shown, t->req.url),
+    return nt3_http_fail(t, E_INVALID_URL, "invalid URL \"%s\": %s", printable(shown, sizeof shown, t->req.url),
                      api->url_strerror(uc));
   }
-  if (nt3_http_refuse_url(api, t->url, why, sizeof why)) return set_error(t, E_REFUSED_URL, "%s", why);
+  if (nt3_http_refuse_url(api, t->url, why, sizeof why)) return nt3_http_fail(t, E_REFUSED_URL, "%s", why);
   t->first_origin = nt3_http_origin(api, t->url);
   t->hop_origin = nt3_http_origin(api, t->url);
   if (!t->first_origin || !t->hop_origin) return luaL_error(L, "not enough memory");
@@ -913,7 +670,9 @@ void nt3_transfer_free(lua_State *L, struct transfer *t) {
   nt3_buffer_free(&t->body_buf);
   discard_output(t);
   if (L && t->sink_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, t->sink_ref);
-  t->sink_ref = LUA_NOREF;
+  if (L) luaL_unref(L, LUA_REGISTRYINDEX, t->waiter);
+  if (L) luaL_unref(L, LUA_REGISTRYINDEX, t->token);
+  t->sink_ref = t->waiter = t->token = LUA_NOREF;
   t->eng = NULL;
   t->api = NULL;
 }
@@ -926,7 +685,7 @@ static void start_due(struct engine *e, double now) {
   for (struct transfer *t = e->list, *next; t; t = next) {
     next = t->next;
     if (t->state != T_WAITING || t->due > now) continue;
-    double until = paused_until(e, t->hop_origin);
+    double until = nt3_http_paused_until(&e->retries, t->hop_origin);
     if (until > now) {
       t->due = until;
       t->deadline = until + t->req.timeout;
@@ -955,43 +714,48 @@ static void collect(struct engine *e) {
   }
 }
 
-static int finished_waiting(lua_State *L) {
-  lua_getfield(L, LUA_REGISTRYINDEX, NT3_HTTP_FINISHED);
-  int any = lua_istable(L, -1) && lua_rawlen(L, -1) > 0;
-  lua_pop(L, 1);
-  return any;
-}
-
-static int reached(lua_State *L, const struct transfer *t) {
-  return t ? t->state == T_DONE : finished_waiting(L);
-}
-
-void nt3_engine_run(lua_State *L, struct engine *e, struct transfer *t, double timeout) {
+/* The engine as the one wait's poller (src/sched.h): it moves every
+ * transfer, then waits on their sockets and the wait's own descriptors. */
+static void engine_drive(lua_State *L, void *ud) {
+  struct engine *e = ud;
+  if (!e->api) return;
   if (e->driving)
     luaL_error(L, "nt3.http: a request cannot be made from inside a sink (it runs inside another request)");
   lua_State *outer = e->L;
   e->L = L;
   e->driving = 1;
-  double deadline = timeout >= 0 ? nt3_monotonic() + timeout : HUGE_VAL;
-  for (;;) {
-    int running = 0;
-    start_due(e, nt3_monotonic());
-    e->api->multi_perform(e->multi, &running);
-    collect(e);
-    if (reached(L, t)) break;
-    if (nt3_interrupt_pending()) break; /* Ctrl-C: Lua raises "interrupted" once back */
-    double now = nt3_monotonic();
-    if (now >= deadline) break;
-    if (!e->list && !t && timeout < 0) break; /* nothing will ever finish */
-    double wait = deadline - now, due = next_due(e);
-    if (due > 0 && due - now < wait) wait = due > now ? due - now : 0;
-    if (e->running > 0) {
-      /* curl_multi_poll also wakes for libcurl's own timers */
-      e->api->multi_poll(e->multi, NULL, 0, (int)(wait > 1.0 ? 1000 : to_ms(wait)), NULL);
-    } else if (wait > 0) {
-      pause_seconds(wait > 1.0 ? 1.0 : wait);
-    }
-  }
+  int running = 0;
+  start_due(e, nt3_monotonic());
+  e->api->multi_perform(e->multi, &running);
+  collect(e);
   e->driving = 0;
   e->L = outer;
+}
+
+static double engine_due(void *ud) {
+  struct engine *e = ud;
+  return e->api ? next_due(e) : 0;
+}
+
+static int engine_busy(void *ud) {
+  struct engine *e = ud;
+  return e->api && e->list != NULL;
+}
+
+static void engine_poll(void *ud, struct pollfd *fds, unsigned n, int ms) {
+  struct engine *e = ud;
+  struct curl_waitfd wfd[64];
+  unsigned k = 0;
+  /* past 64, the rest are looked at below, after at most the wait */
+  for (; k < n && k < sizeof wfd / sizeof wfd[0]; k++) {
+    wfd[k].fd = fds[k].fd;
+    wfd[k].events = CURL_WAIT_POLLIN;
+    wfd[k].revents = 0;
+  }
+  /* curl_multi_poll also wakes for libcurl's own timers, and with no
+   * transfer it waits the whole time, as poll does */
+  e->api->multi_poll(e->multi, wfd, k, ms, NULL);
+  /* libcurl reports POLLIN only, not a hang-up (a pipe whose writer is
+   * gone): what the descriptors hold is asked once more, without waiting */
+  if (n > 0) poll(fds, n, 0);
 }

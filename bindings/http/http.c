@@ -8,23 +8,17 @@
  *
  * Every request goes through the process's one engine (engine.c), so
  * connections are reused. Inside a task of nt3.task, http.request yields
- * while its transfer is in flight and the scheduler drives the engine for
- * every task at once; anywhere else it drives the engine itself until its
- * own transfer is done.
+ * while its transfer is in flight, the task to wake kept with the transfer
+ * (docs/architecture.md, "Waiting"); anywhere else it waits in the same
+ * one wait (src/sched.c) until its own transfer is done.
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "internal.h"
+#include "sched.h"
 
 #define TRANSFER_MT "nt3.http.transfer"
-
-/* What a task yields to the scheduler: this mark, then the transfer. */
-static const char transfer_mark = 0;
-/* What the scheduler may resume it with instead of nothing: this mark and
- * an error (Ctrl-C), which ends the request and is raised in the task. */
-static const char cancel_mark = 0;
 
 static int transfer_gc(lua_State *L) {
   nt3_transfer_free(L, luaL_checkudata(L, 1, TRANSFER_MT));
@@ -34,7 +28,7 @@ static int transfer_gc(lua_State *L) {
 static struct transfer *new_transfer(lua_State *L) {
   struct transfer *t = lua_newuserdatauv(L, sizeof *t, 1);
   memset(t, 0, sizeof *t);
-  t->sink_ref = LUA_NOREF;
+  t->sink_ref = t->waiter = t->token = LUA_NOREF;
   t->deliver = -1;
   if (luaL_newmetatable(L, TRANSFER_MT)) {
     lua_pushcfunction(L, transfer_gc);
@@ -44,28 +38,22 @@ static struct transfer *new_transfer(lua_State *L) {
   return t;
 }
 
-/* A task of nt3.task, at a point where it may yield. */
-static int in_task(lua_State *L) {
-  if (!lua_isyieldable(L)) return 0;
-  if (lua_getfield(L, LUA_REGISTRYINDEX, NT3_HTTP_TASKS) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    return 0;
-  }
-  lua_pushthread(L);
-  int yes = lua_rawget(L, -2) == LUA_TBOOLEAN;
-  lua_pop(L, 2);
-  return yes;
+static int transfer_done(lua_State *L, void *t) {
+  (void)L;
+  return ((struct transfer *)t)->state == T_DONE;
 }
 
 static int finish_request(lua_State *L, int status, lua_KContext slot) {
   (void)status;
   struct transfer *t = luaL_checkudata(L, (int)slot, TRANSFER_MT);
-  if (lua_gettop(L) >= (int)slot + 2 && lua_touserdata(L, (int)slot + 1) == (void *)&cancel_mark) {
+  if (lua_gettop(L) >= (int)slot + 2 && lua_touserdata(L, (int)slot + 1) == nt3_sched_cancel_mark()) {
+    /* cancelled (task.cancel, Ctrl-C): taken out of the pool unfinished,
+     * its connection is closed */
     nt3_transfer_free(L, t);
     lua_pushvalue(L, (int)slot + 2);
     return lua_error(L);
   }
-  if ((t->state == T_WAITING || t->state == T_RUNNING) && t->eng) nt3_engine_run(L, t->eng, t, -1); /* resumed early */
+  if (t->state == T_WAITING || t->state == T_RUNNING) nt3_sched_wait(L, -1, transfer_done, t); /* resumed early */
   int n = nt3_http_push_result(L, t);
   nt3_transfer_free(L, t);
   return n;
@@ -98,58 +86,17 @@ static int http_request(lua_State *L) {
   lua_pushvalue(L, slot);
   lua_rawsetp(L, -2, t);
   lua_pop(L, 1);
-  if (in_task(L)) {
-    t->yielded = 1;
-    lua_pushlightuserdata(L, (void *)&transfer_mark);
+  if (nt3_sched_task(L)) {
+    /* the task to wake travels with the transfer */
+    t->waiter = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushvalue(L, slot);
+    t->token = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushlightuserdata(L, nt3_sched_mark());
     lua_pushvalue(L, slot);
     return lua_yieldk(L, 2, (lua_KContext)slot, finish_request);
   }
-  nt3_engine_run(L, e, t, -1);
+  nt3_sched_wait(L, -1, transfer_done, t);
   return finish_request(L, LUA_OK, slot);
-}
-
-/* http._wait(timeout) -> the transfers tasks wait for that are done, a list.
- * For nt3.task's scheduler: drives every transfer until one a task waits
- * for is done or `timeout` seconds pass; with nothing in flight it only
- * sleeps (task.sleep). */
-static int http_wait(lua_State *L) {
-  double timeout = luaL_optnumber(L, 1, -1);
-  struct engine *e = nt3_engine_if_any(L);
-  if (e) {
-    nt3_engine_run(L, e, NULL, timeout);
-  } else if (timeout > 0) {
-    struct timespec ts;
-    ts.tv_sec = (time_t)timeout;
-    ts.tv_nsec = (long)((timeout - (double)ts.tv_sec) * 1e9);
-    nanosleep(&ts, NULL);
-  }
-  if (lua_getfield(L, LUA_REGISTRYINDEX, NT3_HTTP_FINISHED) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    return 1;
-  }
-  lua_newtable(L);
-  lua_setfield(L, LUA_REGISTRYINDEX, NT3_HTTP_FINISHED);
-  return 1;
-}
-
-/* http._task(thread): marks a coroutine as a task, whose requests yield */
-static int http_task(lua_State *L) {
-  luaL_checktype(L, 1, LUA_TTHREAD);
-  if (lua_getfield(L, LUA_REGISTRYINDEX, NT3_HTTP_TASKS) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_setfield(L, LUA_REGISTRYINDEX, NT3_HTTP_TASKS);
-  }
-  lua_pushvalue(L, 1);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, -3);
-  return 0;
 }
 
 /* http.link(value, rel) -> the target of the first link whose rel holds
@@ -223,16 +170,10 @@ static const luaL_Reg http_fns[] = {
   {"request", http_request},
   {"link", http_link},
   {"parse_url", http_parse_url},
-  {"_wait", http_wait},
-  {"_task", http_task},
   {NULL, NULL},
 };
 
 int luaopen_nt3_http(lua_State *L) {
   luaL_newlib(L, http_fns);
-  lua_pushlightuserdata(L, (void *)&transfer_mark);
-  lua_setfield(L, -2, "_MARK");
-  lua_pushlightuserdata(L, (void *)&cancel_mark);
-  lua_setfield(L, -2, "_CANCEL");
   return 1;
 }

@@ -120,7 +120,7 @@ const char *nt3_http_proxy_place(const struct curl_api *api, const char *proxy, 
 int nt3_http_on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *userp);
 void nt3_http_trace(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* --- engine.c: the pool, transfers, retries ------------------------------ */
+/* --- engine.c: the pool and the transfers ---------------------------------- */
 
 struct buffer {
   char *data;
@@ -130,6 +130,14 @@ struct buffer {
 
 int nt3_buffer_add(struct buffer *b, const char *data, size_t n);
 void nt3_buffer_free(struct buffer *b);
+
+/* Response headers are held in memory; a server must not be able to make
+ * us grow without bound through them. Below libcurl's own bound (300 KB in
+ * all, from 7.88), so that this one is met first and says what it is. */
+#define MAX_HEADER_BYTES (256 * 1024)
+/* What a response that is not streamed may hold when the caller set no
+ * bound (a streamed request has none; its error answers still have one). */
+#define BUFFERED_MAX (16 * 1024 * 1024)
 
 struct engine;
 
@@ -141,7 +149,7 @@ struct transfer {
   struct transfer *prev, *next; /* in the engine's list until done */
   enum transfer_state state;
   double due;   /* T_WAITING: when the next attempt or hop may start */
-  int yielded;  /* a task waits for it */
+  int waiter, token; /* registry references: the task waiting for it, and this transfer */
   struct request req;
   /* the current hop */
   CURL *easy;
@@ -189,20 +197,79 @@ const struct curl_api *nt3_engine_api(const struct engine *e);
  * returns -1. */
 int nt3_transfer_begin(lua_State *L, struct engine *e, struct transfer *t);
 
-/* Drives every transfer until t is done (t == NULL: until a transfer a task
- * waits for is done) or `timeout` seconds pass (< 0: no limit). */
-void nt3_engine_run(lua_State *L, struct engine *e, struct transfer *t, double timeout);
-
-/* Whether anything is in flight or waiting to start. */
-int nt3_engine_busy(const struct engine *e);
-
 /* Frees what a transfer holds (idempotent), taking it out of the engine. */
 void nt3_transfer_free(lua_State *L, struct transfer *t);
 
 /* Registry keys */
-#define NT3_HTTP_FINISHED "nt3.http.finished" /* list of done transfers tasks wait for */
 #define NT3_HTTP_LIVE "nt3.http.live"         /* lightuserdata -> transfer userdata, while in flight */
-#define NT3_HTTP_TASKS "nt3.http.tasks"       /* weak set of task threads */
+
+/* --- failure.c: the message and stable code of a failure ---------------- */
+
+#define E_INVALID_URL "invalid_url"
+#define E_REFUSED_URL "refused_url"
+#define E_TIMEOUT "timeout"
+#define E_UNTRUSTED "untrusted_certificate"
+#define E_TLS "tls"
+#define E_CONNECT "connect"
+#define E_RESOLVE "resolve"
+#define E_TOO_LARGE "too_large"
+#define E_REDIRECTS "too_many_redirects"
+#define E_NETWORK "network"
+#define E_UNSUPPORTED "unsupported"
+#define E_RATE_LIMITED "rate_limited"
+#define E_SINK "sink"
+#define E_OUTPUT "output"
+
+/* Sets t's failure (code and message); returns -1. */
+int nt3_http_fail(struct transfer *t, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Turns the failure rc of t's current hop into its message and code. */
+void nt3_http_describe_failure(struct transfer *t, CURLcode rc);
+
+/* Adds "; N attempts, T in all" to the message of a retried failure. */
+void nt3_http_add_attempts(struct transfer *t);
+
+/* --- redirect.c: following a redirect --------------------------------------- */
+
+int nt3_http_is_redirect(long status);
+
+/* Moves t to where a redirect points, if the policy allows that URL (the
+ * method after a 303, credentials dropped for another origin). Returns 0,
+ * or -1 with the failure set. */
+int nt3_http_follow_redirect(struct transfer *t, long status, const char *location);
+
+/* --- retry.c: when to try again, and after how long ----------------------- */
+
+struct pause {
+  char *origin;
+  double until;
+};
+
+struct retries {
+  struct pause *pauses; /* origins a 429 (or Retry-After) paused */
+  size_t npauses;
+  unsigned long long rng; /* the backoff's jitter */
+};
+
+void nt3_http_retries_init(struct retries *r);
+void nt3_http_retries_free(struct retries *r);
+
+/* Whether repeating t's request is harmless. */
+int nt3_http_is_idempotent(const struct transfer *t);
+
+/* Whether t may be tried once more (attempts left, idempotent, and no
+ * byte of its body handed out yet). */
+int nt3_http_may_retry(const struct transfer *t);
+
+int nt3_http_retriable_failure(const char *code);
+int nt3_http_retriable_status(long status);
+
+/* The wait before attempt number attempt + 1: doubling, capped, jittered. */
+double nt3_http_backoff(struct retries *r, int attempt);
+
+/* When transfers to origin may start again (0: now), and a pause until. */
+double nt3_http_paused_until(const struct retries *r, const char *origin);
+void nt3_http_pause_origin(struct retries *r, const char *origin, double until);
 
 /* --- response.c ------------------------------------------------------------ */
 

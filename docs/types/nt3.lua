@@ -77,6 +77,19 @@ function fs.trusted(path, kind) end
 ---@return integer? errno
 function fs.read_trusted(path, max_bytes) end
 
+--- The SHA-256 digest of a regular file (opened as `fs.read` opens it, read in
+--- pieces, no size cap), as 64 lowercase hex digits.
+---@param path string
+---@return string|nil hex
+---@return string? message
+---@return integer? errno
+function fs.sha256(path) end
+
+--- The SHA-256 digest of a string (any bytes), as 64 lowercase hex digits.
+---@param data string
+---@return string hex
+function fs.sha256_text(data) end
+
 --- The names in a directory, sorted, without "." and "..".
 ---@param path string
 ---@return string[]|nil names
@@ -89,10 +102,11 @@ function fs.dir(path) end
 ---@param path string
 ---@param data string
 ---@param mode? integer
+---@param opts? { sync?: boolean } sync = false: no fsync (still atomic; data that can be fetched again)
 ---@return true|nil ok
 ---@return string? message
 ---@return integer? errno
-function fs.write(path, data, mode) end
+function fs.write(path, data, mode, opts) end
 
 --- Removes a file (not a directory).
 ---@param path string
@@ -347,10 +361,57 @@ local Task = {}
 --- Whether the task has finished (returned or raised).
 ---@return boolean
 function Task:done() end
+--- task.wait(self, opts)
+---@param opts? { timeout?: number }
+---@return any ...
+function Task:wait(opts) end
+--- task.cancel(self)
+---@return boolean
+function Task:cancel() end
 
 ---@class nt3.task.MapOptions
 ---@field concurrency? integer items run at once (default task.DEFAULT_CONCURRENCY, 8)
 ---@field fail_fast? boolean no new item after the first failure, whose error is raised
+---@field timeout? number seconds for the whole map; unfinished items are cancelled
+
+---@class nt3.task.PollOptions
+---@field every? number the first pause, seconds (default 1)
+---@field backoff? number each pause is the last times this (default 1)
+---@field max_every? number the longest pause, seconds
+---@field timeout? number seconds in all, then nil, message, "timeout"
+
+--- At most n holders at once, across tasks.
+---@class nt3.task.Semaphore
+local Semaphore = {}
+--- Takes a permit, waiting in turn; true, or nil, message, "timeout".
+---@param opts? { timeout?: number }
+---@return true|nil ok
+---@return string? message
+---@return "timeout"? code
+function Semaphore:acquire(opts) end
+--- Gives a permit back.
+function Semaphore:release() end
+--- Holds a permit while fn(...) runs; returns what fn returns.
+---@param fn fun(...): ...
+---@return any ...
+function Semaphore:with(fn, ...) end
+
+--- At most `rate` starts per `per` seconds, shared or per key.
+---@class nt3.task.Limiter
+local Limiter = {}
+--- Returns when the next start (for key, or shared) is allowed.
+---@param key? string
+function Limiter:wait(key) end
+
+--- The tasks of a task.scope.
+---@class nt3.task.Scope
+local Scope = {}
+--- Starts fn(...) as a task of the scope.
+---@param fn fun(...): ...
+---@return nt3.task.Task
+function Scope:spawn(fn, ...) end
+--- Cancels every task of the scope.
+function Scope:cancel() end
 
 --- Tasks: requests side by side without threads. A request inside a task
 --- yields while in flight; outside one it blocks. `nt3 run` scripts and user
@@ -358,6 +419,7 @@ function Task:done() end
 ---@class nt3.task
 ---@field DEFAULT_CONCURRENCY integer 8: how many items task.map runs at once when not told
 ---@field INTERRUPTED "interrupted" what Ctrl-C raises in a script: a stable code
+---@field CANCELLED "cancelled" what task.cancel raises in the task at its next wait
 local task = {}
 
 --- Runs fn(...) as a task, and every task it spawns, until all are done;
@@ -373,10 +435,60 @@ function task.run(fn, ...) end
 ---@return nt3.task.Task task
 function task.spawn(fn, ...) end
 
---- Waits for a task; returns its results or raises its error again.
+--- Waits for a task; returns its results or raises its error again;
+--- nil, message, "timeout" once opts.timeout seconds pass (it goes on).
 ---@param task nt3.task.Task
+---@param opts? { timeout?: number }
 ---@return any ...
-function task.wait(task) end
+function task.wait(task, opts) end
+
+--- Ends a task at its next wait with the error "cancelled" (its <close>
+--- variables close, its request or process is aborted); false if done.
+---@param task nt3.task.Task
+---@return boolean
+function task.cancel(task) end
+
+--- fn(...) in a task of its own, cancelled after seconds: its results, or
+--- nil, message, "timeout".
+---@param seconds number
+---@param fn fun(...): ...
+---@return any ...
+function task.timeout(seconds, fn, ...) end
+
+--- The first result of the first task to succeed, and its index; the
+--- others are cancelled unless opts.cancel is false.
+---@param tasks nt3.task.Task[]
+---@param opts? { cancel?: boolean }
+---@return any value
+---@return integer i
+function task.any(tasks, opts) end
+
+--- Iterates i, ok, value over the tasks in the order they finish.
+---@param tasks nt3.task.Task[]
+---@return fun(): integer?, boolean, any
+function task.as_completed(tasks) end
+
+--- Calls fn(...) until its first result is truthy, pausing between calls.
+---@param opts nt3.task.PollOptions
+---@param fn fun(...): ...
+---@return any ...
+function task.poll(opts, fn, ...) end
+
+---@param n integer
+---@return nt3.task.Semaphore
+function task.semaphore(n) end
+
+---@param rate number starts per opts.per seconds (default 1)
+---@param opts? { per?: number }
+---@return nt3.task.Limiter
+function task.limiter(rate, opts) end
+
+--- fn(scope); returns once every task of the scope has finished. With
+--- opts.fail_fast the first failure cancels the others and is raised.
+---@param fn fun(scope: nt3.task.Scope): ...
+---@param opts? { fail_fast?: boolean }
+---@return any ...
+function task.scope(fn, opts) end
 
 --- Waits for every task: results[i] is task i's first value, errors[i] its
 --- error (errors is nil when none failed).
@@ -403,7 +515,8 @@ function task.map(list, fn, opts) end
 -- nt3.json
 ---------------------------------------------------------------------------
 
---- JSON (lua-cjson, safe variant). Numbers decode as floats.
+--- JSON at lua-cjson's speed (C): keys sorted, [] told from {} (json.array),
+--- whole numbers within 2^53 decoded as integers; encoding calls no metamethod.
 ---@class nt3.json
 ---@field null lightuserdata JSON null, as decode returns it and encode accepts it
 ---@field array_mt table the metatable json.array sets: a table with it encodes as a JSON array
@@ -416,12 +529,15 @@ local json = {}
 ---@return T
 function json.array(t) end
 
+--- Compact JSON, keys sorted by their bytes; the raw table is judged (no
+--- __pairs, __index or __len is called).
 ---@param value any
 ---@return string|nil text
 ---@return string? message
 function json.encode(value) end
 
---- Numbers without a fraction come back as Lua integers (3, not 3.0).
+--- Numbers without a fraction come back as Lua integers (3, not 3.0); an
+--- empty array as a json.array; null as json.null.
 ---@param text string
 ---@return any value nil on bad input
 ---@return string? message
@@ -441,19 +557,35 @@ function json.pretty(value) end
 ---@field timeout? number seconds (default 30); then the program is killed
 ---@field max_output? integer bytes of stdout (default 64 KiB)
 
+---@class nt3.proc.Result
+---@field code integer exit status; 128 + signal when killed; proc.TIMED_OUT (124) when the timeout ended it
+---@field signal integer the signal that ended it, 0 when none
+---@field stdout string
+---@field stderr string its first 4 KiB
+
 --- One program run without a shell or PATH search, stdin from /dev/null,
 --- bounded in time and output: how credential commands run.
 ---@class nt3.proc
+---@field TIMED_OUT integer 124: the code of a run its timeout ended
 local proc = {}
 
---- Runs argv[1] (an absolute path) with argv[2..]. A non-zero exit status is
---- returned, not a failure.
+--- Runs argv[1] (an absolute path) with argv[2..]; inside a task it yields
+--- while the child runs. A non-zero exit status is returned, not a failure.
 ---@param argv string[]
 ---@param opts? nt3.proc.Options
----@return string|nil stdout
----@return integer|string status_or_message
----@return string? stderr_or_code "exec"|"timeout"|"output"|"signal"|"system" on failure
+---@return nt3.proc.Result|nil result
+---@return string? message
+---@return "exec"|"output"|"interrupted"|"system"|nil code
 function proc.run(argv, opts) end
+
+--- Runs a pager (argv[1] an absolute path) with text on its stdin and the
+--- terminal as its stdout; nt3 ignores SIGINT, SIGQUIT and SIGPIPE meanwhile.
+---@param argv string[]
+---@param text string
+---@return integer|nil status
+---@return string? message
+---@return string? code "exec"|"system"
+function proc.page(argv, text) end
 
 ---------------------------------------------------------------------------
 -- nt3.config
@@ -627,16 +759,18 @@ function config.check(scope) end
 ---@field query? table<string, any> query parameters
 ---@field headers? table<string, string> extra headers; they win over nt3's
 ---@field raw? boolean return the body as received, never decoded
----@field timeout? number
 ---@field connect_timeout? number
 ---@field stall_timeout? number
 ---@field max_size? integer
 ---@field max_redirects? integer
 ---@field cafile? string
----@field retries? integer more attempts on 429/502/503/504 or a failed connection (default api.RETRIES)
+---@field retries? integer more attempts on 429/502/503/504 or a failed connection (default: the http.retries setting, api.RETRIES)
 ---@field max_retry_wait? number seconds of waiting between attempts, in all (default api.MAX_RETRY_WAIT)
 ---@field output? string stream a 2xx body into this file, atomically
 ---@field sink? fun(chunk: string) stream a 2xx body into this function
+---@field cache? number seconds a cached answer is used without a request (GET/HEAD, no headers of the caller's); 0: always revalidate
+---@field cache_404? boolean with cache: a 404 may be stored too
+---@field timeout? number seconds in all (default: the http.timeout setting, 30)
 
 ---@class nt3.api.PagesOptions: nt3.api.Options
 ---@field credential? nt3.config.Credential

@@ -316,6 +316,17 @@ local function count_flag(value, flag, cmd, integer)
   return integer and math.tointeger(n) or n
 end
 
+-- --cache <duration>: 90 (seconds), 30s, 5m, 1h or 2d
+local UNIT = { s = 1, m = 60, h = 3600, d = 86400 }
+local function duration(text, cmd)
+  local n, unit = text:match("^(%d+%.?%d*)([smhd]?)$")
+  local seconds = n and tonumber(n) * (UNIT[unit] or 1)
+  if not seconds then
+    cli.usage_error(("--cache expects a duration like 90, 30s, 5m, 1h or 2d, got %q"):format(text), cmd)
+  end
+  return seconds
+end
+
 -- --paginate: every page's items as ONE JSON array, as if the list were
 -- one page; items keep the server's text (key order, numbers). Printed
 -- once every page is in: a failure on page 3 leaves no half array behind.
@@ -330,7 +341,7 @@ end
 
 -- api.pages' options for --paginate: the request's, the bound, the key
 local function pages_options(req, opts, cmd, raw)
-  local page_opts = { query = req.query, headers = req.headers, raw = raw,
+  local page_opts = { query = req.query, headers = req.headers, raw = raw, cache = req.cache,
     retries = req.retries, max_retry_wait = req.max_retry_wait, key = opts.paginate_key }
   if opts.max_pages then
     page_opts.max_pages = count_flag(opts.max_pages, "--max-pages", cmd, true)
@@ -344,7 +355,61 @@ local METHODS = { "GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS" }
 local KNOWN_METHOD = {}
 for _, m in ipairs(METHODS) do KNOWN_METHOD[m] = true end
 
-return {
+-- The pager setting (NT3_PAGER, `nt3 config set pager`) as an argv, or nil
+-- for none ("", cat). Its words are split as an alias's are, never by a
+-- shell; a bare program name is looked for in PATH's absolute directories.
+local function pager_argv()
+  local value, err = require("nt3.config.settings").get("pager")
+  if value == nil then cli.fail(err) end
+  if value == "" then return nil end
+  local words, serr = require("nt3.cli.alias").split(value)
+  if not words then cli.fail("the pager setting cannot be split into words: " .. serr) end
+  local argv = require("nt3.cli.alias").substitute(words, {})
+  if not argv or #argv == 0 or argv[1] == "cat" then return nil end
+  if argv[1]:sub(1, 1) ~= "/" then
+    local fs, found = require "nt3.fs", nil
+    if not argv[1]:find("/", 1, true) then
+      for dir in (require("nt3.env").get("PATH") or ""):gmatch("[^:]+") do
+        local st = dir:sub(1, 1) == "/" and fs.stat(dir .. "/" .. argv[1])
+        if st and st.type == "file" and st.mode & 73 ~= 0 then -- 0111
+          found = dir .. "/" .. argv[1]
+          break
+        end
+      end
+    end
+    if not found then
+      cli.fail(('pager "%s" not found (an absolute path, or a program in PATH; empty for none)')
+        :format(require("nt3.policy").sanitize(argv[1], 200)))
+    end
+    argv[1] = found
+  end
+  return argv
+end
+
+-- Runs fn with what it prints to the terminal kept, then hands all of it
+-- to the pager (as gh does; LESS=FRX lets less print a short text and quit).
+-- What a failure printed before it is paged too, then the failure raised.
+local function paged(pager, fn, opts, ctx)
+  local kept, real = {}, cli.out
+  cli.out = function(...)
+    local parts = table.pack(...)
+    for i = 1, parts.n do kept[#kept + 1] = tostring(parts[i]) end
+  end
+  local ok, result = pcall(fn, opts, ctx)
+  cli.out = real
+  local text = table.concat(kept)
+  if text ~= "" then
+    local status, perr = require("nt3.proc").page(pager, text)
+    if not status then
+      cli.out(text)
+      cli.warn(("the pager %s could not be started: %s"):format(require("nt3.policy").sanitize(pager[1], 200), perr))
+    end
+  end
+  if not ok then error(result, 0) end
+  return result
+end
+
+local command = {
   name = "api",
   summary = "Make an authenticated request to the nt3 API",
   unknown_flags = { jq = "nt3 api filters with Lua instead: --filter 'data.items[1].name'; see 'nt3 api --help'" },
@@ -375,6 +440,8 @@ return {
     { long = "retries", value = "n",
       help = "Retry up to n times on 429/502/503/504 or a failed connection (default 3)" },
     { long = "max-retry-wait", value = "seconds", help = "Wait at most this long in all between retries (default 60)" },
+    { long = "cache", value = "duration",
+      help = "Answer from the HTTP cache for this long (90, 30s, 5m, 1h, 2d), then revalidate (GET/HEAD)" },
     { long = "profile", value = "name", help = "Use this profile of ~/.nt3/config.json" },
   },
   description = [[
@@ -462,6 +529,10 @@ file.]],
       req.max_retry_wait = count_flag(opts.max_retry_wait, "--max-retry-wait", cmd, false)
       if req.max_retry_wait == 0 then req.retries = 0 end
     end
+    if opts.cache then
+      req.cache = duration(opts.cache, cmd)
+      if opts.output then cli.usage_error("--cache keeps the body in memory; it does not go with -o/--output", cmd) end
+    end
     if opts.paginate and method ~= "GET" then cli.usage_error("--paginate works with GET requests only", cmd) end
     if (opts.paginate_key or opts.max_pages) and not opts.paginate then
       cli.usage_error("--paginate-key and --max-pages go with --paginate", cmd)
@@ -498,7 +569,7 @@ file.]],
       req.output = opts.output
     elseif opts.silent then
       req.sink = function() end
-    elseif not filter and not opts.include and not is_tty() then
+    elseif not filter and not opts.include and not is_tty() and not req.cache then
       req.raw = true
       req.sink = function(chunk)
         local ok, err = io.stdout:write(chunk)
@@ -529,7 +600,21 @@ file.]],
       return 0
     end
     if opts.include then print_head(res) end
-    if not opts.silent and not req.sink and not req.output then print_body(res) end
+    if not opts.silent and not req.sink and not req.output then
+      -- a pipe gets the server's bytes unchanged, from the cache too
+      if req.cache and not opts.include and not is_tty() then cli.out(res.body or "") else print_body(res) end
+    end
     return 0
   end,
 }
+
+-- On a terminal, with a pager set, what the command prints goes through it.
+local request = command.run
+command.run = function(opts, ctx)
+  if opts.profile then require("nt3.config").use_profile(opts.profile) end
+  local pager = is_tty() and not opts.output and pager_argv()
+  if not pager then return request(opts, ctx) end
+  return paged(pager, request, opts, ctx)
+end
+
+return command

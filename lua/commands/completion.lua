@@ -21,6 +21,15 @@ local function registry()
       for _, alias in ipairs(cmd.aliases or {}) do names[#names + 1] = alias end
     end
   end
+  -- aliases complete as command names; what follows one is the user's
+  -- (an alias has no flags of its own)
+  local aliases = require "nt3.cli.alias"
+  local all = aliases.all() or {}
+  for _, alias in ipairs(aliases.names()) do
+    cmds[#cmds + 1] = { name = alias, uses_token = false, flags = {},
+      summary = require("nt3.policy").sanitize("alias: nt3 " .. all[alias], 120) }
+    names[#names + 1] = alias
+  end
   table.sort(names)
   for _, cmd in ipairs(cmds) do
     if cmd.name == "help" then

@@ -299,6 +299,7 @@ local function save_command(opts, profile, url)
   end
   local saved, err = config.save { credential_command = argv, api_url = url, profile = profile }
   if not saved then cli.fail(err) end
+  require("nt3.api.cache").forget("global", profile, saved.path)
   cli.print("Login successful! Credential command saved to " .. saved_to(saved, profile))
   report(v)
   return cli.EXIT.ok
@@ -316,6 +317,7 @@ local function run(opts)
   local before = account_before(scope, profile)
   local saved, err = config.save { token = token, api_url = url, scope = scope, profile = profile }
   if not saved then cli.fail(err) end
+  require("nt3.api.cache").forget(scope, profile, saved.path)
   warn_dropped_url(before.token and before.api_url, url)
   local sources = config.sources()
   warn_new_findings(sources, warned)

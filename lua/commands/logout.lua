@@ -20,6 +20,7 @@ local function logout_profile(name)
   end
   local res, err = config.clear("global", name)
   if not res then cli.fail(err) end
+  require("nt3.api.cache").forget("global", name)
   cli.print(('Logged out: profile "%s" removed from %s'):format(name, res.display))
   local t = env.get("NT3_API_TOKEN")
   if t and t ~= "" then
@@ -34,6 +35,7 @@ local function run(opts)
   if opts.profile and scope == "global" then return logout_profile(opts.profile) end
   local res, err = config.clear(scope)
   if not res then cli.fail(err) end
+  require("nt3.api.cache").forget(scope, nil, res.path)
   if res.removed_token then
     if res.removed then
       cli.print(("Logged out: removed %s"):format(res.display))

@@ -191,6 +191,10 @@ local function print_text(f, sources, cred)
     cli.print("  Other profiles (use one with --profile NAME or NT3_PROFILE=NAME):")
     for _, line in ipairs(others) do cli.print(line) end
   end
+  if #f.settings > 0 then
+    cli.print("  Settings (not the default; see nt3 config list):")
+    for _, c in ipairs(f.settings) do cli.print(("    %s = %s (%s)"):format(c.key, tostring(c.value), c.source)) end
+  end
   if f.check then
     if f.check.ok then
       cli.print("  Account:  " .. account_text(f.check.account))
@@ -210,6 +214,9 @@ local function run(opts)
     if kind == "not_logged_in" then cli.fail(err, cli.EXIT.not_logged_in) end
     cli.fail(err)
   end
+  local changed, serr = require("nt3.config.settings").changed(sources.global, cred.profile)
+  if not changed then cli.fail(serr) end
+  f.settings = json.array(changed)
   if opts.check then f.check = check(cred) end
   if opts.json then
     cli.out(config.format(f))

@@ -150,11 +150,17 @@ end
 -- api.decode(response) -> value, is_json: the body decoded when it is JSON
 -- (by its Content-Type, or for a body that parses as JSON when none is
 -- given), else the body as it is.
+-- Whether a response may be JSON: a body, and a Content-Type that says
+-- JSON or nothing.
+local function json_typed(res)
+  if (res.body or "") == "" then return false end
+  local ctype = (res.headers and res.headers["content-type"] or ""):lower()
+  return ctype == "" or ctype:find("json", 1, true) ~= nil
+end
+
 function M.decode(res)
   local body = res.body or ""
-  if body == "" then return body, false end
-  local ctype = (res.headers and res.headers["content-type"] or ""):lower()
-  if ctype == "" or ctype:find("json", 1, true) then
+  if json_typed(res) then
     local value = json.decode(body)
     if value ~= nil then return value, true end
   end
@@ -182,14 +188,52 @@ function M.url(path)
   return (cred.api_url:gsub("/+$", "")) .. path
 end
 
--- One request to a URL already known to be under the API URL.
-local function send(req, method, url, headers, body)
+-- A setting of `nt3 config` for a request with cred's token: the caller's
+-- value (a flag) first, then the environment, the profile's, the global one
+-- (docs/architecture.md, "Settings and aliases").
+local function setting(key, given, cred)
+  return require("nt3.config.settings").get(key, { flag = given, profile = cred.profile or false })
+end
+
+-- One request to a URL already known to be under the API URL: nt3.http's
+-- answer, or nil, message, kind.
+local function transfer(req, method, url, headers, body, cred)
   local http_req = { method = method, url = url, headers = headers, body = body }
   for _, k in ipairs(HTTP_OPTIONS) do http_req[k] = req[k] end
-  if http_req.retries == nil then http_req.retries = M.RETRIES end
+  for option, key in pairs({ retries = "http.retries", timeout = "http.timeout" }) do
+    local value, err = setting(key, http_req[option], cred)
+    if value == nil then return nil, err, "invalid" end
+    http_req[option] = value
+  end
   if http_req.max_retry_wait == nil then http_req.max_retry_wait = M.MAX_RETRY_WAIT end
   local res, herr, code = M.http(http_req)
   if not res then return nil, herr, LOCAL_KINDS[code] and code or "network" end
+  return res
+end
+
+-- req.cache (seconds): through the cache (nt3.api.cache) when the request
+-- may be cached at all: GET or HEAD, no body, no header of the caller's,
+-- the body kept in memory (RFC 9111; docs/architecture.md, "The HTTP cache").
+local function fetch(req, method, url, headers, body, cred)
+  local seconds = req.cache
+  if seconds ~= nil and (method == "GET" or method == "HEAD") and body == nil
+    and (req.headers == nil or next(req.headers) == nil) and req.output == nil and req.sink == nil then
+    return require("nt3.api.cache").request(req, cred, method, url, headers, function(extra)
+      local with = headers
+      if next(extra) ~= nil then
+        with = {}
+        for k, v in pairs(headers) do with[k] = v end
+        for k, v in pairs(extra) do with[k] = v end
+      end
+      return transfer(req, method, url, with, body, cred)
+    end)
+  end
+  return transfer(req, method, url, headers, body, cred)
+end
+
+local function send(req, method, url, headers, body, cred)
+  local res, herr, code = fetch(req, method, url, headers, body, cred)
+  if not res then return nil, herr, code end
   if res.status >= 400 then
     return nil, error_message(res, (M.decode(res))), res.status, res
   end
@@ -246,6 +290,9 @@ function M.request(req)
   end
   method = method:upper()
   check_path(1, "request", req.path)
+  if req.cache ~= nil and (type(req.cache) ~= "number" or req.cache < 0 or req.cache ~= req.cache) then
+    check.fail(1, "request", "field 'cache' must be a number of seconds >= 0")
+  end
   for _, field in ipairs { "headers", "query", "credential" } do
     if req[field] ~= nil and type(req[field]) ~= "table" then
       check.fail(1, "request", ("field '%s' must be a table, not %s"):format(field, type(req[field])))
@@ -270,7 +317,7 @@ function M.request(req)
 
   -- User-Agent is nt3.http's: one place says who we are
   local headers = headers_for(cred, req.headers, body ~= nil)
-  return send(req, method, (cred.api_url:gsub("/+$", "")) .. with_query(req.path, req.query), headers, body)
+  return send(req, method, (cred.api_url:gsub("/+$", "")) .. with_query(req.path, req.query), headers, body, cred)
 end
 
 -- api.pages stops before fetching a page past this many (opts.max_pages
@@ -295,7 +342,15 @@ end
 -- Content-Type, as api.decode judges it): an array, or an object whose
 -- `key` member (default "data") is one.
 local function items_of(res, raw, key)
-  local value, is_json = M.decode(res)
+  -- raw: the items' own bytes, cut out of the page in one pass that also
+  -- checks it is JSON; nothing is decoded (docs/architecture.md, "JSON")
+  local list, value, is_json
+  if raw then
+    if json_typed(res) then list, is_json = require("nt3.json.text").items(res.body, key) end
+    is_json = list ~= nil or is_json
+  else
+    value, is_json = M.decode(res)
+  end
   if not is_json then
     local ctype = res.headers and res.headers["content-type"]
     return nil, "is not JSON" .. (ctype and (" (Content-Type %s)"):format(policy.sanitize(ctype, 80)) or "")
@@ -303,7 +358,6 @@ local function items_of(res, raw, key)
   local want = key and ('an object with a "%s" array'):format(policy.sanitize(key, 80))
     or 'a JSON array, or an object with a "data" array'
   if raw then
-    local list = require("nt3.json.text").items(res.body, key)
     if not list then return nil, "is not a list (" .. want .. ")" end
     return list
   end
@@ -352,6 +406,10 @@ function M.pages(path, opts)
   local headers = headers_for(cred, opts.headers, false)
   local req = { raw = true }
   for _, k in ipairs(HTTP_OPTIONS) do req[k] = opts[k] end
+  if opts.cache ~= nil and (type(opts.cache) ~= "number" or opts.cache < 0 or opts.cache ~= opts.cache) then
+    check.fail(2, "pages", "cache must be a number of seconds >= 0")
+  end
+  req.cache, req.cache_404, req.headers = opts.cache, opts.cache_404, opts.headers
   local seen, page, items, i = {}, 0, {}, 0
   return function()
     while true do
@@ -370,7 +428,7 @@ function M.pages(path, opts)
       end
       page = page + 1
       seen[url] = page
-      local value, res, status = send(req, "GET", url, headers, nil)
+      local value, res, status = send(req, "GET", url, headers, nil, cred)
       if value == nil then
         local where = type(status) == "number" and ("HTTP %d, "):format(status) or ""
         raise(("%s (%spage %d of %s)"):format(res, where, page, shown), status)

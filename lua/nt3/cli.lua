@@ -453,7 +453,8 @@ function M.run_command(cmd, argv, invoked_as)
   error(("command '%s' returned %s instead of an exit code"):format(cmd.name, tostring(result)), 0)
 end
 
-local function dispatch(argv)
+local dispatch
+function dispatch(argv)
   local first = argv[1]
   if first == nil then
     io.stdout:write(M.help_text())
@@ -471,8 +472,17 @@ local function dispatch(argv)
     if near then M.usage_error(("unknown flag: %s (did you mean --%s?)"):format(first, near)) end
     M.usage_error(("unknown flag: %s (flags go after the command; see 'nt3 help')"):format(first))
   end
-  local cmd = M.find(first) or M.unknown_command(first, "; run 'nt3 help' for the list")
-  return M.run_command(cmd, table.move(argv, 2, #argv, 1, {}), first)
+  local rest = table.move(argv, 2, #argv, 1, {})
+  local cmd = M.find(first)
+  if not cmd then
+    -- only a name that is no command is looked up as an alias: no run of a
+    -- command reads one (docs/architecture.md, "Settings and aliases")
+    local expanded, why = require("nt3.cli.alias").expand(first, rest)
+    if expanded == false then M.usage_error(why) end
+    if expanded then return dispatch(expanded) end
+    M.unknown_command(first, "; run 'nt3 help' for the list")
+  end
+  return M.run_command(cmd, rest, first)
 end
 
 -- cli.main(argv) -> exit code. Every error ends here, as one line.

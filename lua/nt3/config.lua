@@ -326,22 +326,28 @@ function M.token(cred)
     return cred.token
   end
   local limit = cred.command_timeout or store.COMMAND_TIMEOUT
-  local out, status, err = require("nt3.proc").run(argv, { timeout = limit, max_output = 65536 })
-  if not out then
-    if err == "exec" then
-      return command_failure(cred, function(p) return ("could not be started (%s: %s)"):format(p, status) end)
-    elseif err == "timeout" then
-      return command_failure(cred, function(p)
-        return ("was stopped: %s %s (no exit status: killed)"):format(p, status)
-      end)
+  local proc = require "nt3.proc"
+  local r, message, code = proc.run(argv, { timeout = limit, max_output = 65536 })
+  if not r then
+    if code == "exec" then
+      return command_failure(cred, function(p) return ("could not be started (%s: %s)"):format(p, message) end)
     end
-    return command_failure(cred, function(p) return ("failed: %s %s (no exit status)"):format(p, status) end)
+    return command_failure(cred, function(p) return ("failed: %s %s (no exit status)"):format(p, message) end)
   end
-  if status ~= 0 then
+  if r.code == proc.TIMED_OUT and r.signal ~= 0 then
     return command_failure(cred, function(p)
-      return ("failed: %s exited with status %d%s"):format(p, status, stderr_line(err))
+      return ("was stopped: %s did not finish within %g seconds (no exit status: killed)"):format(p, limit)
+    end)
+  elseif r.signal ~= 0 then
+    return command_failure(cred, function(p)
+      return ("failed: %s was killed by signal %d (no exit status)"):format(p, r.signal)
+    end)
+  elseif r.code ~= 0 then
+    return command_failure(cred, function(p)
+      return ("failed: %s exited with status %d%s"):format(p, r.code, stderr_line(r.stderr))
     end)
   end
+  local out = r.stdout
   local token, why = M.validate_token(out:match("^([^\n]*)"))
   if not token then
     return command_failure(cred, function(p)

@@ -87,10 +87,22 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       200 {"ok": true} as the first request of a connection; as a later
       one (a kept-alive connection reused) the request is read and the
       connection closed without an answer
+  /hold?key=K&seconds=S
+      200 with Content-Length 1000, sends 5 bytes, then holds the connection
+      up to S seconds (at most the lifetime), watching whether the client
+      closes it; /_hold?key=K then says {"state": "dropped"} (the client
+      closed it), "held" (S seconds passed) or "open" (still holding), or
+      null before such a request came
   /trickle?bytes=N&every=S
       200, N bytes of "x" (Content-Length N), one byte every S seconds
   /bighead?bytes=N&lines=M
       200 with M response headers X-Big-1 ... X-Big-M of N bytes each
+  /cached?key=K[&etag=E][&lm=DATE][&cc=CACHE-CONTROL][&vary=NAMES][&status=N][&auth=1]
+      N (default 200) {"key": K, "n": how many requests for K so far} with
+      each given ETag, Last-Modified, Cache-Control and Vary; a request
+      whose If-None-Match is E, or whose If-Modified-Since is DATE, gets
+      304 with those headers and no body; auth=1 answers 401 unless the
+      token is accepted, as /api/v1/me
   anything else
       404 {"message": "not found"}
 """
@@ -99,6 +111,7 @@ import argparse
 import ipaddress
 import json
 import os
+import select
 import socket
 import ssl
 import sys
@@ -356,14 +369,40 @@ class Handler(BaseHTTPRequestHandler):
             return self.send(200, {"ok": True})
         if route == "/trickle":
             return self.trickle(dict(query))
+        if route == "/hold":
+            return self.hold(dict(query))
+        if route == "/_hold":
+            with self.server.lock:
+                return self.send(200, {"state": self.server.holds.get(dict(query).get("key", ""))})
         if route == "/bighead":
             q = dict(query)
             value = "v" * int(q.get("bytes", "1"))
             return self.send(200, {"ok": True}, headers=[("X-Big-%d" % i, value) for i in range(1, int(q.get("lines", "1")) + 1)])
+        if route == "/cached":
+            return self.cached(dict(query))
         if route == "/close":
             self.close_connection = True
             return self.send(200, {"closed": True}, headers=[("Connection", "close")])
         return self.send(404, {"message": "not found"})
+
+    def cached(self, q):
+        key = q.get("key", "")
+        with self.server.lock:
+            n = self.server.flaky.get("cached:" + key, 0) + 1
+            self.server.flaky["cached:" + key] = n
+        if q.get("auth") == "1" and not self.authorised():
+            return self.send(401, {"message": "invalid token"})
+        headers = [(name, q[p]) for p, name in
+                   (("etag", "ETag"), ("lm", "Last-Modified"), ("cc", "Cache-Control"), ("vary", "Vary")) if p in q]
+        inm, ims = self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")
+        if ("etag" in q and inm == q["etag"]) or ("lm" in q and ims == q["lm"]):
+            self.send_response(304)
+            for name, value in headers:
+                self.send_header(name, value)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        return self.send(int(q.get("status", "200")), {"key": key, "n": n}, headers=headers)
 
     def big(self, q):
         n = int(q.get("bytes", "0"))
@@ -388,6 +427,31 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"0\r\n\r\n")
         except OSError:
             self.close_connection = True  # the client gave up: that is the point
+
+    def hold(self, q):
+        key = q.get("key", "")
+        seconds = min(float(q.get("seconds", "10")), self.server.lifetime)
+        with self.server.lock:
+            self.server.holds[key] = "open"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        state = "held"
+        try:
+            self.wfile.write(b"x" * 5)
+            self.wfile.flush()
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                readable, _, _ = select.select([self.connection], [], [], 0.05)
+                if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                    state = "dropped"
+                    break
+        except OSError:
+            state = "dropped"
+        with self.server.lock:
+            self.server.holds[key] = state
+        self.close_connection = True
 
     def trickle(self, q):
         n, every = int(q.get("bytes", "10")), float(q.get("every", "0.1"))
@@ -480,6 +544,7 @@ def main():
     httpd.accepted = httpd.tls_resumed = 0
     httpd.numbers = {}  # socket descriptor -> the number of its connection
     httpd.flaky = {}
+    httpd.holds = {}
     httpd.scheme = "https" if args.tls else "http"
     httpd.host_text = "[%s]" % args.bind if ":" in args.bind else args.bind
     if args.tls:

@@ -4,6 +4,7 @@
 -- its flags right does not undump it. Use it through nt3.cli (cli.usage,
 -- cli.help_text, cli.suggest).
 local ipairs, math, require, table = ipairs, math, require, table
+local policy = require "nt3.policy"
 local registry = require "nt3.cli.registry"
 
 local PROGRAM = registry.PROGRAM
@@ -132,6 +133,7 @@ function M.suggest(name, more)
     names[#names + 1] = cmd.name
     for _, alias in ipairs(cmd.aliases or {}) do names[#names + 1] = alias end
   end
+  for _, alias in ipairs(require("nt3.cli.alias").names()) do names[#names + 1] = alias end
   for _, word in ipairs(more or {}) do names[#names + 1] = word end
   return M.nearest(name, names)
 end
@@ -168,6 +170,18 @@ function M.help_text()
       lines[#lines + 1] = line
     end
   end
+  local aliases = require("nt3.cli.alias")
+  local taken = aliases.names()
+  if #taken > 0 then
+    local all = aliases.all()
+    lines[#lines + 1] = ""
+    lines[#lines + 1] = "Aliases (nt3 alias list):"
+    width = 0
+    for _, name in ipairs(taken) do width = math.max(width, #name) end
+    for _, name in ipairs(taken) do
+      lines[#lines + 1] = policy.sanitize(("  %-" .. width .. "s   %s"):format(name, all[name]), 200)
+    end
+  end
   lines[#lines + 1] = ""
   lines[#lines + 1] = "Run 'nt3 help <command>' or 'nt3 <command> --help' for a command's options."
   lines[#lines + 1] = "Run 'nt3 help environment' for the NT3_* variables nt3 reads."
@@ -193,10 +207,18 @@ M.ENVIRONMENT = {
     .. " self-hosted server with a private CA; the system's CAs otherwise." },
   { "NT3_MAX_CONNECTIONS", "How many connections nt3.http's pool may keep open (default 256): it grows"
     .. " with the requests in flight up to this bound, so N tasks to one origin reuse N connections." },
+  { "NT3_HTTP_TIMEOUT", "Seconds an nt3.api request may take in all, ahead of the http.timeout setting." },
+  { "NT3_HTTP_RETRIES", "How many times nt3.api retries, ahead of the http.retries setting." },
+  { "NT3_HTTP_CONCURRENCY", "How many items task.map runs at a time, ahead of the http.concurrency setting." },
+  { "NT3_PAGER", "The pager nt3 api's terminal output goes through, ahead of the pager setting"
+    .. " (empty or cat: none)." },
+  { "XDG_CACHE_HOME", "The directory under which nt3's HTTP cache lives (nt3/), instead of ~/.cache." },
   { "NT3_DEBUG", "Set to anything but 0 or empty: an error prints its Lua traceback, and requests are"
     .. " traced on stderr (tokens and credential headers masked)." },
   { "NT3_LUA_DIR", "For developing nt3: an absolute directory whose nt3/*.lua and commands/*.lua files"
     .. " are loaded instead of the copies built into the binary." },
+  { "NT3_TEST_NO_OPENAT2", "For nt3's own tests: set to 1, opening beneath a root (a sandbox's fs grants)"
+    .. " takes the descriptor walk instead of openat2, so both can be checked to agree." },
   { "https_proxy", "The proxy (http://host:port, or host:port) for https requests, as curl reads it;"
     .. " also HTTPS_PROXY. TLS stays end to end. A loopback host never goes through a proxy, and"
     .. " plain http goes to loopback hosts only, so http_proxy is never used." },
@@ -226,6 +248,8 @@ M.TOPICS = {
     return "Environment variables nt3 reads:\n\n" .. rows(M.ENVIRONMENT, "  ")
       .. "\nA token is resolved in this order: NT3_API_TOKEN, --profile, NT3_PROFILE,"
       .. " ./.nt3.local.json, ~/.nt3/config.json.\n"
+      .. "A setting (nt3 config) is taken in this order: flag > environment > profile setting > global setting"
+      .. " > default.\n"
   end,
 }
 

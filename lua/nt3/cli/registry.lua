@@ -164,17 +164,25 @@ end
 local warned_relative = {}
 
 -- cli.user_command_dirs() -> the directories user commands come from, in order
-function M.user_command_dirs()
+-- registry.config_dir() -> $NT3_CONFIG_DIR, else ~/.nt3 | nil: never a
+-- relative one, which would be a directory of the current one (nt3.config
+-- refuses it too). Without loading the credential store, which `nt3 help`
+-- does not need.
+function M.config_dir()
   local env = require "nt3.env"
-  local dirs = {}
   local base = env.get("NT3_CONFIG_DIR")
   if not base or base == "" then
     local home = env.home()
     if home then base = home .. "/.nt3" end
   end
-  -- never a relative NT3_CONFIG_DIR: that would be a directory of the
-  -- current one (nt3.config refuses it too)
-  if base and base:sub(1, 1) == "/" then dirs[#dirs + 1] = base .. "/commands" end
+  if base and base:sub(1, 1) == "/" then return base end
+end
+
+function M.user_command_dirs()
+  local env = require "nt3.env"
+  local dirs = {}
+  local base = M.config_dir()
+  if base then dirs[#dirs + 1] = base .. "/commands" end
   local extra = env.get("NT3_COMMANDS_PATH")
   if extra then
     for d in extra:gmatch("[^:]+") do

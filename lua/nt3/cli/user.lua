@@ -170,4 +170,25 @@ function M.commands()
   return list
 end
 
+-- cli.command_names() -> { name = what has it, in words } for every name
+-- that runs a command: each command's name and aliases, built-in or the
+-- user's. The one list an alias is checked against (nt3.cli.alias): a
+-- source of commands that is not in commands() must add its names here.
+function M.command_names()
+  local names = {}
+  for _, cmd in ipairs(M.commands()) do
+    local what
+    if cmd.user then
+      what = ("the user command %s"):format(cmd.source)
+    else
+      what = ("the built-in command '%s'"):format(cmd.name)
+    end
+    names[cmd.name] = what
+    for _, a in ipairs(cmd.aliases or {}) do
+      names[a] = names[a] or ("an alias of %s"):format(what)
+    end
+  end
+  return names
+end
+
 return M

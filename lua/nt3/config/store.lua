@@ -348,6 +348,9 @@ local LOCAL_IGNORED = {
   { key = "credential_command", why = "a credential command is read only from the global file (%s):"
     .. " a folder never makes nt3 run a program" },
   { key = "profiles", why = "profiles are read only from the global file (%s)" },
+  { key = "settings", why = "settings are read only from the global file (%s): a folder never changes how nt3 runs" },
+  { key = "aliases", why = "aliases are read only from the global file (%s): a folder never changes what a"
+    .. " command does" },
 }
 
 local function local_refusals(rec)

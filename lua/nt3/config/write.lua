@@ -373,7 +373,11 @@ function M.clear(scope, profile)
   local rec = store.read(scope)
   if rec.state == "invalid" then return nil, rec.error end
   local function holds(data)
-    if profile and scope == "global" then return type(data.profiles) == "table" and data.profiles[profile] ~= nil end
+    if profile and scope == "global" then
+      local p = type(data.profiles) == "table" and data.profiles[profile]
+      return type(p) == "table" and (p.token ~= nil or p.credential_command ~= nil or p.api_url ~= nil
+        or p.settings == nil)
+    end
     return data.token ~= nil or data.credential_command ~= nil or (scope == "local" and data.profile ~= nil)
   end
   if rec.state == "missing" or not holds(rec.data) then
@@ -384,7 +388,10 @@ function M.clear(scope, profile)
     -- an api_url with no token beside it belongs to no token: leave it
     if not holds(data) then return false end
     if profile and scope == "global" then
-      data.profiles[profile] = nil
+      -- the profile's settings outlive its token (docs/architecture.md,
+      -- "Settings and aliases"): the next login to it finds them again
+      local settings = data.profiles[profile].settings
+      data.profiles[profile] = settings ~= nil and { settings = settings } or nil
       if next(data.profiles) == nil then data.profiles = nil end
       return true
     end

@@ -4,6 +4,7 @@
 -- pages of a list with it.
 local string, table = string, table
 local json = require "nt3.json"
+local core = require "nt3.json.core"
 
 local M = {}
 
@@ -50,56 +51,13 @@ local function value_span(s, i)
   return i, (j or #s + 1) - 1
 end
 
--- The raw texts of the elements of the array spanning [i, j].
-local function elements_of(s, i, j)
-  local list, k = {}, i + 1
-  while true do
-    local first = s:find("[^ \t\r\n]", k)
-    if not first or first >= j then return list end
-    local a, b = value_span(s, first)
-    if not a then return nil end
-    list[#list + 1] = s:sub(a, b)
-    local sep = s:find("[^ \t\r\n]", b + 1)
-    if not sep or sep > j then return nil end
-    if s:byte(sep) == 93 then return list end -- ]
-    if s:byte(sep) ~= 44 then return nil end -- ,
-    k = sep + 1
-  end
-end
-
--- Whether the key token spanning [a, b] (quotes included) spells key.
-local function is_key(text, a, b, key)
-  local raw = text:sub(a + 1, b - 1)
-  if not raw:find("\\", 1, true) then return raw == key end
-  return json.decode(text:sub(a, b)) == key
-end
-
--- text.items(text[, key]) -> list of raw element texts | nil
+-- text.items(text[, key]) -> list of raw element texts | nil, is_json
 -- The elements of a list as a server sends one: a JSON array, or an
 -- object whose "data" member is the array; with key, only an object whose
--- member of that name is the array. nil for anything else.
-function M.items(text, key)
-  local a, b = value_span(text, 1)
-  if not a or text:find("[^ \t\r\n]", b + 1) then return nil end
-  if text:byte(a) == 91 and not key then return elements_of(text, a, b) end
-  if text:byte(a) ~= 123 then return nil end
-  local k = a + 1
-  while true do
-    local ka, kb = value_span(text, k)
-    if not ka or text:byte(ka) ~= 34 then return nil end
-    local colon = text:find("[^ \t\r\n]", kb + 1)
-    if not colon or text:byte(colon) ~= 58 then return nil end
-    local va, vb = value_span(text, colon + 1)
-    if not va then return nil end
-    if is_key(text, ka, kb, key or "data") then
-      if text:byte(va) ~= 91 then return nil end
-      return elements_of(text, va, vb)
-    end
-    local sep = text:find("[^ \t\r\n]", vb + 1)
-    if not sep or text:byte(sep) ~= 44 then return nil end
-    k = sep + 1
-  end
-end
+-- first member of that name is the array. nil for anything else, and
+-- is_json says whether text was JSON at all (checked as json.decode
+-- checks it). In C (nt3.json.core): one pass, no value decoded.
+M.items = core.items
 
 -- text.pretty(text[, indent]) -> text indented, one member per line |
 -- nil, message when text is not one JSON value (as json.decode says).
