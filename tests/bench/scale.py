@@ -2,7 +2,7 @@
 """The engine at scale (issue 13): nt3 against curl and other clients, on
 nginx over HTTPS on loopback, side by side in one run.
 
-    python3 tests/bench/scale.py [path/to/nt3] [--quick] [--only PARTS] [--runs N]
+    python3 tests/bench/scale.py [path/to/nt3] [--quick] [--only PARTS] [--runs N] [--other NT3]
 
 Every part runs the clients it compares in turn, round after round (a, b,
 c, a, b, c, ...), so that load on this shared machine hits all alike, and
@@ -49,6 +49,8 @@ Options:
   --runs N       rounds per part (default: seq 5, conc 3, rtt 3, h2 5, pipe 7, gzip 7)
   --requests N   GETs per run in conc (default 10000; seq 10000, rtt 2000,
                  h2 1000 are fixed)
+  --other PATH   a second nt3 build, run in the same rounds as the first
+                 (parts seq, conc and rtt): "other nt3" in the tables
   --quick        one or two rounds and fewer requests; the whole run takes
                  well under a minute
 
@@ -72,6 +74,7 @@ from benchlib import col, drained, ratio, rounds, write
 HERE = os.path.dirname(os.path.abspath(__file__))
 DELAY_PROXY = os.path.join(HERE, "delay_proxy.py")
 TOKEN = "entri_valid_benchmark_0000"
+OTHER = None  # --other PATH: a second nt3 build measured in the same rounds (seq, conc, rtt)
 MB = 1000 * 1000
 OK_JSON = b'{"ok": true}'
 
@@ -283,6 +286,9 @@ def clients(nt3, tmp, env, base, n, conc, cafile, python, peers, port):
         ("curl --parallel", [curl, "-s", "-f", "--cacert", cafile, "--parallel", "--parallel-max", str(conc),
                              glob_urls(base, n), "-o", "/dev/null"], env),
     ]
+    if OTHER:
+        cases.insert(1, ("other nt3 task.map", [OTHER, "run", os.path.join(tmp, "map.lua"), base, str(n), str(conc),
+                                                cafile], env))
     if "aiohttp" in peers:
         cases.append(("python3 aiohttp", [python, write(os.path.join(tmp, "aio.py"), AIOHTTP_PY), base, str(n), str(conc),
                                           cafile], env))
@@ -345,6 +351,9 @@ def part_seq(nt3, tmp, env, runs, n, servers, peers):
         ("curl (one process)", [benchlib.which("curl"), "-s", "-f", "--cacert", server.cert,
                                 glob_urls(server.url, n), "-o", "/dev/null"], env),
     ]
+    if OTHER:
+        cases.insert(1, ("other nt3 (request loop)", [OTHER, "run", os.path.join(tmp, "seq.lua"), server.url, str(n),
+                                                      server.cert], env))
     if "lua-http" in peers:
         cases.append(("lua-http (lua5.4)", [benchlib.which("lua5.4"), write(os.path.join(tmp, "luahttp.lua"), LUA_HTTP),
                                             "127.0.0.1", str(server.port), str(n), "1", server.cert],
@@ -515,6 +524,12 @@ def main():
         if p not in PARTS:
             sys.exit(f"scale.py: no part {p!r} (parts: {', '.join(PARTS)})")
     requests_n = benchlib.option("--requests", None)
+    global OTHER
+    OTHER = benchlib.option("--other", None)
+    if OTHER:
+        OTHER = os.path.abspath(OTHER)
+        if not os.access(OTHER, os.X_OK):
+            sys.exit(f"scale.py: --other {OTHER} is not an executable")
     quick = benchlib.quick()
     nt3, runs = benchlib.arguments(0)
     if quick:
