@@ -16,18 +16,22 @@ ROOT=$(pwd)
 # to run its tests (busted, python3 for the test server, openssl for a
 # throwaway certificate, bash, zsh and fish to run the completion scripts in,
 # strace to watch the system calls of an atomic write, nghttpd for a real
-# HTTP/2 server, man and groff to read the manual page it installs), its
-# linters (luacheck, cppcheck), its fuzz harnesses (clang and its libFuzzer
-# runtime) and its benchmarks (lua5.4, curl and Python requests as baselines;
-# gh for tests/bench/paginate.py, `gh api --paginate` being the measure;
-# nginx as the real, fast server of tests/bench/scale.py, started by the
-# benchmark from a temporary directory on a loopback port, never as a
-# service; Python aiohttp and lua-http as two more clients it compares).
+# HTTP/2 server, nginx for a real, fast HTTP/1.1 and HTTP/2 server that
+# counts connections and gzips answers (tests/helpers/nginx.lua, run on a
+# loopback port of its own, never as a service), man and groff to read the
+# manual page it installs), its linters (luacheck, cppcheck), its fuzz
+# harnesses (clang and its libFuzzer runtime) and its benchmarks (lua5.4,
+# curl and Python requests as baselines; gh for tests/bench/paginate.py,
+# `gh api --paginate` being the measure; nginx also as the server of
+# tests/bench/scale.py, and Python aiohttp and lua-http as two more clients
+# it compares), and git: `nt3 ext install` runs
+# the system git for a git source, and the extension specs serve real
+# repositories (file:// and git http-backend).
 PACKAGES="gcc libc6-dev make cmake pkgconf
 liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev ca-certificates
 lua-busted python3 openssl curl bash zsh fish strace nghttp2-server man-db groff-base
-lua-check cppcheck clang libclang-rt-dev python3-requests gh
-nginx python3-aiohttp lua-http"
+lua-check cppcheck clang libclang-rt-dev python3-requests gh nginx git
+python3-aiohttp lua-http"
 
 say() { printf '==> %s\n' "$*" >&2; }
 

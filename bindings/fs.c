@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -639,6 +640,52 @@ static int fs_mkdir(lua_State *L) {
   return mkdir_in(L, AT_FDCWD, path, path, mode, 1);
 }
 
+/* fs.rmdir(path) -> true | nil, msg, errno
+ * Removes an empty directory (never a link to one) and syncs its parent. */
+static int fs_rmdir(lua_State *L) {
+  const char *path = check_path(L, 1);
+  if (*path == '\0') return fail(L, path, ENOENT);
+  const char *dir, *name;
+  split_path(L, path, &dir, &name);
+  if (*name == '\0') return fail(L, path, EINVAL);
+  int can_sync;
+  int dfd = nt3_dir_open(dir, &can_sync);
+  if (dfd < 0) return luaL_fileresult(L, 0, path);
+  int e = unlinkat(dfd, name, AT_REMOVEDIR) == 0 ? nt3_dir_sync(dfd, can_sync) : errno;
+  close(dfd);
+  return e ? fail(L, path, e) : ok(L);
+}
+
+/* renameat2's flags, spelt out: glibc before 2.28 has no wrapper, and the
+ * system call is what the kernel offers either way */
+#define RENAME_NOREPLACE_FLAG (1 << 0)
+#define RENAME_EXCHANGE_FLAG (1 << 1)
+
+/* fs.rename(from, to [, how]) -> true | nil, msg, errno
+ * One rename(2), so a reader sees the old entry or the new, never neither.
+ * how: nil (replace what is at to, as rename does), "noreplace" (fail with
+ * EEXIST when to exists) or "exchange" (swap the two entries in one step:
+ * both must exist; a directory tree is switched for another so). The
+ * directory of to is synced after, so the switch survives a crash. */
+static int fs_rename(lua_State *L) {
+  static const char *const hows[] = {"replace", "noreplace", "exchange", NULL};
+  const char *from = check_path(L, 1);
+  const char *to = check_path(L, 2);
+  int how = luaL_checkoption(L, 3, "replace", hows);
+  unsigned flags = how == 1 ? RENAME_NOREPLACE_FLAG : how == 2 ? RENAME_EXCHANGE_FLAG : 0;
+  const char *dir, *name;
+  split_path(L, to, &dir, &name);
+  long r = flags ? syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, flags) : rename(from, to);
+  if (r != 0) return fail(L, from, errno);
+  int can_sync;
+  int dfd = nt3_dir_open(dir, &can_sync);
+  if (dfd >= 0) {
+    nt3_dir_sync(dfd, can_sync);
+    close(dfd);
+  }
+  return ok(L);
+}
+
 /* fs.chmod(path, mode) -> true | nil, msg, errno */
 static int fs_chmod(lua_State *L) {
   const char *path = check_path(L, 1);
@@ -1077,6 +1124,8 @@ static const luaL_Reg fs_fns[] = {
   {"remove", fs_remove},
   {"mkdir", fs_mkdir},
   {"chmod", fs_chmod},
+  {"rmdir", fs_rmdir},
+  {"rename", fs_rename},
   {"lock", fs_lock},
   {"expand", fs_expand},
   {NULL, NULL},

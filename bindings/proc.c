@@ -37,6 +37,7 @@
 #include <lauxlib.h>
 
 #include "policy.h"
+#include "gate.h"
 #include "runtime.h"
 #include "sched.h"
 
@@ -190,17 +191,73 @@ static int fd_limit(void) {
   return (int)rl.rlim_cur;
 }
 
+/* Whether the entry "NAME=value" is for a variable the table at idx
+ * names (a key of opts.env): replaced or unset there. */
+static int named_in(lua_State *L, int idx, const char *entry) {
+  if (!idx) return 0;
+  const char *eq = strchr(entry, '=');
+  if (!eq) return 0;
+  lua_pushlstring(L, entry, (size_t)(eq - entry));
+  int t = lua_rawget(L, idx);
+  lua_pop(L, 1);
+  return t != LUA_TNIL;
+}
+
 /* environ less NT3_API_TOKEN, in a block of Lua's (on the stack): a
  * keyring helper has no business with the token the user set for nt3, and
- * a program that logs its environment would write it down. */
-static char **child_environ(lua_State *L) {
+ * a program that logs its environment would write it down. With opts.env
+ * (at index envarg, or 0): each NAME = "value" is set, each NAME = false
+ * unset. The "NAME=value" strings live in a table left on the stack. */
+static char **child_environ(lua_State *L, int envarg) {
   static const char drop[] = "NT3_API_TOKEN=";
-  size_t n = 0;
+  /* a sandbox's child gets only the variables its env grant names, and
+   * the sandbox sets none of its own (LD_PRELOAD would run a library) */
+  if (lua_getfield(L, LUA_REGISTRYINDEX, NT3_PROC_ENVIRON) == LUA_TLIGHTUSERDATA) {
+    char **granted = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (envarg) luaL_argerror(L, 2, "field 'env' is not available in the sandbox");
+    return granted;
+  }
+  lua_pop(L, 1);
+  size_t n = 0, extra = 0;
   while (environ[n]) n++;
-  char **env = lua_newuserdatauv(L, sizeof *env * (n + 1), 0);
+  if (envarg) {
+    lua_pushnil(L);
+    while (lua_next(L, envarg)) {
+      if (lua_type(L, -2) != LUA_TSTRING) luaL_argerror(L, 2, "field 'env' must map names to strings or false");
+      size_t klen;
+      const char *k = lua_tolstring(L, -2, &klen);
+      if (klen == 0 || strlen(k) != klen || strchr(k, '='))
+        luaL_argerror(L, 2, "field 'env' has a name that is empty or holds '=' or a zero byte");
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        size_t vlen;
+        const char *v = lua_tolstring(L, -1, &vlen);
+        if (strlen(v) != vlen) luaL_argerror(L, 2, "field 'env' has a value with a zero byte");
+        extra++;
+      } else if (!(lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1))) {
+        luaL_argerror(L, 2, "field 'env' must map names to strings or false");
+      }
+      lua_pop(L, 1);
+    }
+  }
+  char **env = lua_newuserdatauv(L, sizeof *env * (n + extra + 1), 1);
+  lua_createtable(L, (int)extra, 0); /* the new entries, kept by the block */
   size_t k = 0;
   for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], drop, sizeof drop - 1) != 0) env[k++] = environ[i];
+    if (strncmp(environ[i], drop, sizeof drop - 1) != 0 && !named_in(L, envarg, environ[i])) env[k++] = environ[i];
+  if (envarg) {
+    lua_Integer m = 0;
+    lua_pushnil(L);
+    while (lua_next(L, envarg)) {
+      if (lua_type(L, -1) == LUA_TSTRING) {
+        const char *entry = lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
+        lua_rawseti(L, -4, ++m);
+        env[k++] = (char *)entry;
+      }
+      lua_pop(L, 1);
+    }
+  }
+  lua_setiuservalue(L, -2, 1);
   env[k] = NULL;
   return env;
 }
@@ -439,12 +496,13 @@ static int proc_result(lua_State *L, int status, lua_KContext slot) {
 /* proc.run(argv [, opts]) -> { code, signal, stdout, stderr } | nil,
  * message, code
  * opts: timeout (seconds, default 30), max_output (bytes of stdout, default
- * 64 KiB). code is the exit status (128 + N when killed by signal N, 124
- * when the timeout ended it); stderr its first 4 KiB. Failures: "exec"
- * (could not start it), "output" (printed more than max_output),
- * "interrupted" (Ctrl-C under `nt3 run`: the error "interrupted" follows
- * at once), "system" (no pipe, no fork). Inside a task it yields while
- * the child runs. */
+ * 64 KiB), env ({ NAME = "value" | false }: set or unset variables for the
+ * child; the rest of nt3's environment is passed on). code is the exit
+ * status (128 + N when killed by signal N, 124 when the timeout ended it);
+ * stderr its first 4 KiB. Failures: "exec" (could not start it), "output"
+ * (printed more than max_output), "interrupted" (Ctrl-C under `nt3 run`:
+ * the error "interrupted" follows at once), "system" (no pipe, no fork).
+ * Inside a task it yields while the child runs. */
 static int proc_run(lua_State *L) {
   lua_settop(L, 2);
   const char **argv = check_argv(L, 1);
@@ -455,7 +513,16 @@ static int proc_run(lua_State *L) {
   luaL_argcheck(L, max >= 1 && max <= OUTPUT_MAX, 2, "max_output must be from 1 byte to 16 MiB");
 
   char *buf = lua_newuserdatauv(L, (size_t)max + 1, 0);
-  char **env = child_environ(L);
+  int envarg = 0;
+  if (!lua_isnoneornil(L, 2)) {
+    if (lua_getfield(L, 2, "env") != LUA_TNIL) {
+      luaL_argexpected(L, lua_istable(L, -1), 2, "table as field 'env'");
+      envarg = lua_gettop(L);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  char **env = child_environ(L, envarg);
   struct run *r = lua_newuserdatauv(L, sizeof *r, 0);
   memset(r, 0, sizeof *r);
   nt3_watch_init(&r->w);
@@ -507,7 +574,7 @@ static int proc_run(lua_State *L) {
  * not set, as git sets it: less quits when the text fits on one screen,
  * keeps colours and leaves the text on the terminal. */
 static char **pager_environ(lua_State *L) {
-  char **base = child_environ(L);
+  char **base = child_environ(L, 0);
   size_t n = 0;
   int has_less = 0;
   while (base[n]) {

@@ -14,4 +14,7 @@ struct nt3_module {
 extern const struct nt3_module nt3_modules[];
 extern const int nt3_module_count;
 
+/* The embedded module of that name, or NULL (src/runtime.c). */
+const struct nt3_module *nt3_find_module(const char *name);
+
 #endif

@@ -39,7 +39,7 @@ const char *nt3_home_dir(void) {
   return NULL;
 }
 
-static const struct nt3_module *find_module(const char *name) {
+const struct nt3_module *nt3_find_module(const char *name) {
   int lo = 0, hi = nt3_module_count - 1;
   while (lo <= hi) {
     int mid = (lo + hi) / 2;
@@ -113,7 +113,7 @@ static int search_embedded(lua_State *L) {
     int n = search_dev_dir(L, dir, name);
     if (n) return n;
   }
-  const struct nt3_module *m = find_module(name);
+  const struct nt3_module *m = nt3_find_module(name);
   if (!m) {
     lua_pushfstring(L, "no embedded module '%s'", name);
     return 1;
@@ -173,7 +173,7 @@ static int embedded_list(lua_State *L) {
 }
 
 static int embedded_has(lua_State *L) {
-  lua_pushboolean(L, find_module(luaL_checkstring(L, 1)) != NULL);
+  lua_pushboolean(L, nt3_find_module(luaL_checkstring(L, 1)) != NULL);
   return 1;
 }
 
@@ -242,6 +242,7 @@ void nt3_open(lua_State *L) {
   for (int i = 0; bindings[i].name; i++) preload(L, bindings[i].name, bindings[i].func);
   preload(L, "nt3.cli.script", luaopen_nt3_cli_script);
   preload(L, "nt3.json.core", luaopen_nt3_json_core);
+  preload(L, "nt3.sandbox", luaopen_nt3_sandbox);
   preload(L, "nt3.beneath", luaopen_nt3_beneath);
   preload(L, "nt3.sched", luaopen_nt3_sched);
   preload(L, "cjson", luaopen_cjson);

@@ -51,6 +51,14 @@ int luaopen_nt3_cli_script(lua_State *L);
 /* src/json.c: nt3.json.core, the encoder and decoder under nt3.json;
  * private to lua/nt3/json.lua. */
 int luaopen_nt3_json_core(lua_State *L);
+
+/* src/sandbox.c: nt3.sandbox, the host side of sandboxed commands
+ * (describe, run); private to nt3.cli and the extensions. */
+int luaopen_nt3_sandbox(lua_State *L);
+
+/* Whether a Ctrl-C came while a sandbox ran (src/sandbox.c). */
+int nt3_sandbox_interrupted(void);
+
 /* bindings/fs.c: nt3.beneath, nt3.fs's operations beneath a root
  * (src/beneath.h); private to the sandbox, the extensions and the specs. */
 int luaopen_nt3_beneath(lua_State *L);

@@ -45,7 +45,7 @@ static lua_State *volatile running;
 static struct sigaction previous;
 static int installed;
 
-int nt3_interrupt_pending(void) { return pending != 0; }
+int nt3_interrupt_pending(void) { return pending != 0 || nt3_sandbox_interrupted(); }
 
 static void on_hook(lua_State *L, lua_Debug *ar) {
   (void)ar;

@@ -45,6 +45,7 @@ static const char *resolve_symbols(void *lib, struct curl_api *api) {
   RESOLVE(share_setopt, "curl_share_setopt");
   RESOLVE(share_cleanup, "curl_share_cleanup");
   RESOLVE(getdate, "curl_getdate");
+  RESOLVE(version_info, "curl_version_info");
 #undef RESOLVE
   return NULL;
 }

@@ -59,10 +59,33 @@ static int finish_request(lua_State *L, int status, lua_KContext slot) {
   return n;
 }
 
+const struct nt3_http_gate *nt3_http_gate_of(lua_State *L) {
+  lua_getfield(L, LUA_REGISTRYINDEX, NT3_HTTP_GATE);
+  const struct nt3_http_gate *g = lua_touserdata(L, -1);
+  lua_pop(L, 1);
+  return g;
+}
+
 /* http.request(req) -> response | nil, message, code */
-static int http_request(lua_State *L) {
+static int http_request(lua_State *L) { return nt3_http_request_as(L, NULL); }
+
+int nt3_http_request_as(lua_State *L, const struct nt3_api_auth *a) {
   struct request req;
   nt3_http_check_request(L, &req);
+  req.gate = nt3_http_gate_of(L);
+  if (req.gate) {
+    /* a sandbox reaches files only through its fs grant, and a streamed
+     * API body could not have the token masked */
+    if (req.output || req.cafile)
+      return req.gate->raise(L, req.output ? "permission denied: http.request with 'output' (not granted: fs)"
+                                           : "permission denied: http.request with 'cafile' (not granted: fs)");
+    if (a && req.has_sink) return req.gate->raise(L, "permission denied: nt3.api request with 'sink' (not granted: api)");
+    if (a) {
+      req.auth = a->auth;
+      req.secret = a->secret;
+      req.cafile = a->cafile;
+    }
+  }
   struct engine *e = nt3_engine(L);
   if (!e) return 3;
   struct transfer *t = new_transfer(L);
@@ -80,7 +103,14 @@ static int http_request(lua_State *L) {
     t->sink_ref = luaL_ref(L, LUA_REGISTRYINDEX);
   }
   nt3_http_build_headers(L, nt3_engine_api(e), &req, &t->headers, &t->safe_headers);
-  if (nt3_transfer_begin(L, e, t) != 0) return finish_request(L, LUA_OK, slot);
+  if (nt3_transfer_begin(L, e, t) != 0) {
+    if (req.gate && t->code && strcmp(t->code, "permission") == 0) {
+      lua_pushstring(L, t->message);
+      nt3_transfer_free(L, t);
+      return req.gate->raise(L, lua_tostring(L, -1));
+    }
+    return finish_request(L, LUA_OK, slot);
+  }
   /* in flight, it is the engine's until done, whoever else lets go of it */
   lua_getfield(L, LUA_REGISTRYINDEX, NT3_HTTP_LIVE);
   lua_pushvalue(L, slot);

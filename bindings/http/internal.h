@@ -16,6 +16,7 @@
 #include <lauxlib.h>
 
 #include "atomic.h"
+#include "gate.h"
 
 /* --- curl.c: libcurl, loaded on first use ------------------------------- */
 
@@ -49,6 +50,7 @@ struct curl_api {
   CURLSHcode (*share_setopt)(CURLSH *s, CURLSHoption opt, ...);
   CURLSHcode (*share_cleanup)(CURLSH *s);
   time_t (*getdate)(const char *s, const time_t *unused);
+  curl_version_info_data *(*version_info)(CURLversion age);
 };
 
 /* The loaded library; NULL (with nil, message, code pushed) on failure. */
@@ -73,6 +75,12 @@ struct request {
   double timeout, connect_timeout, stall_timeout, max_retry_wait;
   lua_Integer max_size, max_redirects, retries;
   int has_user_agent, has_content_type, has_expect, has_idempotency_key;
+  const char *accept_encoding; /* the caller's Accept-Encoding, NULL: none */
+  int raw;                     /* decompress = false: the body as the server sent it */
+  /* a sandbox's request (gate.h): the gate, and for nt3.api the
+   * Authorization line and the secret to mask, both C strings */
+  const struct nt3_http_gate *gate;
+  const char *auth, *secret;
 };
 
 void nt3_http_check_request(lua_State *L, struct request *req);
@@ -219,6 +227,7 @@ void nt3_transfer_free(lua_State *L, struct transfer *t);
 #define E_RATE_LIMITED "rate_limited"
 #define E_SINK "sink"
 #define E_OUTPUT "output"
+#define E_PERMISSION "permission"
 
 /* Sets t's failure (code and message); returns -1. */
 int nt3_http_fail(struct transfer *t, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -59,6 +59,17 @@ int nt3_http_follow_redirect(struct transfer *t, long status, const char *locati
     api->url_cleanup(next);
     return nt3_http_fail(t, E_REFUSED_URL, "redirect to %s refused: %s", shown, why);
   }
+  if (t->req.gate) {
+    /* a sandbox judges every hop, by its parsed origin (gate.h) */
+    char *origin = nt3_http_origin(api, next);
+    int refused = !origin || t->req.gate->allow(t->req.gate, t->req.auth != NULL, t->method, origin, why, sizeof why);
+    free(origin);
+    if (refused) {
+      nt3_http_display_url(api, next, shown, sizeof shown);
+      api->url_cleanup(next);
+      return nt3_http_fail(t, E_PERMISSION, "redirect to %s refused: %s", shown, why);
+    }
+  }
   api->url_cleanup(t->url);
   t->url = next;
   method_after_redirect(t, status);

@@ -27,7 +27,7 @@
 
 static const char *const request_fields[] = {
   "method", "url", "headers", "body", "timeout", "connect_timeout", "stall_timeout",
-  "max_size", "cafile", "max_redirects", "retries", "max_retry_wait", "output", "sink", NULL,
+  "max_size", "cafile", "max_redirects", "retries", "max_retry_wait", "output", "sink", "decompress", NULL,
 };
 
 /* RFC 9110 token characters: what a method or a header name may be made of */
@@ -95,6 +95,8 @@ static lua_Integer count_field(lua_State *L, const char *key, lua_Integer def) {
 /* Where check_headers collects the checked lines, "Name: value" or
  * "Name;" (curl's way to send an empty value), while it runs. */
 #define LINES (SLOT_HEADERS + 1)
+/* and the caller's Accept-Encoding, under this key of that table */
+#define ACCEPT_ENCODING "accept-encoding"
 
 /* Header names and values become lines of the request: CR, LF or NUL in
  * them would let a caller (or whoever fed the caller) inject headers.
@@ -114,6 +116,20 @@ static void check_header(lua_State *L, struct request *req, int ni, int vi) {
   const char *value = lua_tolstring(L, -1, &vlen);
   if (memchr(value, '\r', vlen) || memchr(value, '\n', vlen) || strlen(value) != vlen)
     luaL_argerror(L, REQ, lua_pushfstring(L, "header '%s' has a CR, LF or NUL in its value", name));
+  if (strcasecmp(name, "Accept-Encoding") == 0) {
+    /* not a line: the engine hands it to libcurl, which then decodes what
+     * the server sends (see setup_hop); two of them are one list */
+    if (lua_getfield(L, LINES, ACCEPT_ENCODING) == LUA_TSTRING) {
+      lua_pushfstring(L, "%s, %s", lua_tostring(L, -1), value);
+      lua_replace(L, -2);
+    } else {
+      lua_pop(L, 1);
+      lua_pushstring(L, vlen ? value : "identity"); /* an empty one asks for no encoding */
+    }
+    lua_setfield(L, LINES, ACCEPT_ENCODING);
+    lua_pop(L, 1);
+    return;
+  }
   if (vlen) lua_pushfstring(L, "%s: %s", name, value);
   else lua_pushfstring(L, "%s;", name);
   lua_rawseti(L, LINES, (lua_Integer)lua_rawlen(L, LINES) + 1);
@@ -203,6 +219,11 @@ void nt3_http_check_request(lua_State *L, struct request *req) {
   if (strlen(req->url) != len) luaL_argerror(L, REQ, "field 'url' has a NUL byte");
 
   check_headers(L, req);
+  if (lua_istable(L, SLOT_HEADERS)) {
+    /* the string stays alive in the table, which the transfer keeps */
+    if (lua_getfield(L, SLOT_HEADERS, ACCEPT_ENCODING) == LUA_TSTRING) req->accept_encoding = lua_tostring(L, -1);
+    lua_pop(L, 1);
+  }
 
   req->body = string_field(L, "body", &req->body_len);
 
@@ -216,6 +237,11 @@ void nt3_http_check_request(lua_State *L, struct request *req) {
   req->max_size = count_field(L, "max_size", DEFAULT_MAX_SIZE);
   req->max_redirects = count_field(L, "max_redirects", DEFAULT_MAX_REDIRECTS);
   req->retries = count_field(L, "retries", 0);
+  int dt = lua_getfield(L, REQ, "decompress");
+  if (dt != LUA_TNIL && dt != LUA_TBOOLEAN)
+    luaL_argerror(L, REQ, lua_pushfstring(L, "field 'decompress' must be a boolean, not %s", lua_typename(L, dt)));
+  req->raw = dt == LUA_TBOOLEAN && !lua_toboolean(L, -1);
+  lua_pop(L, 1);
   req->max_retry_wait = seconds_field(L, "max_retry_wait", DEFAULT_MAX_RETRY_WAIT);
 
   req->output = string_field(L, "output", &len); /* SLOT_OUTPUT */
@@ -257,6 +283,14 @@ int nt3_http_build_headers(lua_State *L, const struct curl_api *api, const struc
   for (lua_Integer i = 1; i <= lines; i++) {
     lua_rawgeti(L, SLOT_HEADERS, i);
     const char *line = lua_tostring(L, -1);
+    /* an API request of a sandbox sends the one Authorization nt3 adds;
+     * no request of a sandbox names another Host than its URL's (a shared
+     * server or a CDN would take it to a site the grant never named) */
+    size_t nlen = strcspn(line, ":;");
+    if ((req->auth && nt3_is_credential_header(line, nlen)) || (req->gate && nlen == 4 && strncasecmp(line, "Host", 4) == 0)) {
+      lua_pop(L, 1);
+      continue;
+    }
     append_header(L, t, t->all, line);
     /* never sent to an origin other than the one the caller addressed */
     if (!nt3_is_credential_header(line, strcspn(line, ":;"))) append_header(L, t, t->safe, line);
@@ -270,6 +304,8 @@ int nt3_http_build_headers(lua_State *L, const struct curl_api *api, const struc
   /* curl would label any body as a form; better no type than a wrong one */
   if ((req->body || strcmp(req->method, "POST") == 0) && !req->has_content_type)
     defaults[n++] = "Content-Type:";
+  /* the token's line, a C string: never sent off the first origin */
+  if (req->auth) append_header(L, t, t->all, req->auth);
   for (int i = 0; i < n; i++) {
     append_header(L, t, t->all, defaults[i]);
     append_header(L, t, t->safe, defaults[i]);

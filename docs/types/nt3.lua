@@ -123,6 +123,23 @@ function fs.remove(path) end
 ---@return integer? errno
 function fs.mkdir(path, mode) end
 
+--- Removes an empty directory (never through a link) and syncs its parent.
+---@param path string
+---@return true|nil ok
+---@return string? message
+---@return integer? errno
+function fs.rmdir(path) end
+
+--- One rename(2): "replace" (default), "noreplace" (EEXIST if `to` exists) or
+--- "exchange" (swap two existing entries in one step).
+---@param from string
+---@param to string
+---@param how? "replace"|"noreplace"|"exchange"
+---@return true|nil ok
+---@return string? message
+---@return integer? errno
+function fs.rename(from, to, how) end
+
 ---@param path string
 ---@param mode integer
 ---@return true|nil ok
@@ -303,6 +320,7 @@ function policy.now() end
 ---@field max_retry_wait? number seconds all retries may wait in all (default 60); a longer Retry-After fails at once (rate_limited)
 ---@field output? string stream a 2xx body into this file, atomically, no size cap (not with sink)
 ---@field sink? fun(chunk: string) stream a 2xx body to this function, chunk by chunk, no size cap (not with output)
+---@field decompress? boolean false: keep a gzip/deflate/br/zstd body as the server sent it (default true: decoded)
 
 ---@alias nt3.http.HeaderPair { [1]: string, [2]: string|number } a request header line: {name, value}
 
@@ -556,6 +574,7 @@ function json.pretty(value) end
 ---@class nt3.proc.Options
 ---@field timeout? number seconds (default 30); then the program is killed
 ---@field max_output? integer bytes of stdout (default 64 KiB)
+---@field env? table<string, string|false> variables to set (a string) or unset (false) for the program
 
 ---@class nt3.proc.Result
 ---@field code integer exit status; 128 + signal when killed; proc.TIMED_OUT (124) when the timeout ended it
@@ -771,6 +790,7 @@ function config.check(scope) end
 ---@field cache? number seconds a cached answer is used without a request (GET/HEAD, no headers of the caller's); 0: always revalidate
 ---@field cache_404? boolean with cache: a 404 may be stored too
 ---@field timeout? number seconds in all (default: the http.timeout setting, 30)
+---@field decompress? boolean false: keep a compressed body as the server sent it (default true)
 
 ---@class nt3.api.PagesOptions: nt3.api.Options
 ---@field credential? nt3.config.Credential

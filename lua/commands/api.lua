@@ -429,6 +429,8 @@ local command = {
       help = "Print the status line and response headers before the body" },
     { long = "silent", help = "Do not print the response body" },
     { short = "o", long = "output", value = "file", help = "Write the response body to a file atomically (see below)" },
+    { long = "no-decompress",
+      help = "Keep a gzip/deflate/br/zstd body as the server sent it (-o file.gz)" },
     { long = "paginate", help = "Follow Link: rel=\"next\" and print every page's items as one JSON array" },
     { long = "paginate-key", value = "key",
       help = "With --paginate: a page's items are its object's <key> array (default: the page, or its \"data\")" },
@@ -459,7 +461,10 @@ characters as ?); a pipe gets the server's bytes unchanged. With -o, a 2xx
 body goes to the file through a temporary file renamed over it: an existing
 file is replaced but keeps its mode, a new one gets 0666 less the umask; a
 character device or FIFO (-o /dev/null) is written through; a symbolic link
-or a directory at the path is refused. --paginate follows the Link:
+or a directory at the path is refused. Every request offers the compressed
+encodings libcurl decodes (gzip, deflate, br, zstd where built in) and the body
+arrives decoded, a hand-set Accept-Encoding too; --no-decompress keeps the
+server's bytes (-o file.gz). --paginate follows the Link:
 rel="next" header (a relative link is resolved against the page's URL) to the
 API URL's origin only, for at most --max-pages pages (default 1000); every
 page must be a JSON list: an array, an object's "data" array, or with
@@ -524,6 +529,7 @@ file.]],
       headers["Idempotency-Key"] = opts.idempotency_key == "auto" and random_key() or opts.idempotency_key
     end
     local req = { method = method, path = path, headers = headers }
+    if opts.no_decompress then req.decompress = false end
     if opts.retries then req.retries = count_flag(opts.retries, "--retries", cmd, true) end
     if opts.max_retry_wait then
       req.max_retry_wait = count_flag(opts.max_retry_wait, "--max-retry-wait", cmd, false)

@@ -20,7 +20,7 @@ local METHODS = { GET = true, POST = true, PUT = true, PATCH = true, DELETE = tr
 -- Options passed through to nt3.http.request as they are.
 local HTTP_OPTIONS = {
   "timeout", "connect_timeout", "stall_timeout", "max_size", "max_redirects", "cafile",
-  "retries", "max_retry_wait", "output", "sink",
+  "retries", "max_retry_wait", "output", "sink", "decompress",
 }
 
 -- What an API request does unless told otherwise: try an idempotent

@@ -157,6 +157,12 @@ function M.parse(cmd, argv)
     if f.short then by_short[f.short] = f end
   end
   if registry.takes_profile(cmd) then by_long.profile = registry.PROFILE_FLAG end
+  -- an extension's command parses its own flags, once the sandbox has said
+  -- which they are (nt3.cli.ext); only a leading --help is nt3's
+  if cmd.raw_args then
+    if argv[1] == "--help" or argv[1] == "-h" then return { help = true }, {} end
+    return {}, table.move(argv, 1, #argv, 1, {})
+  end
   local opts, args = {}, {}
   local i, n = 1, #argv
   local only_args = false
@@ -301,6 +307,9 @@ function M.find(name)
     if chosen then return chosen end
   end
   if builtin then return builtin end
+  -- an extension's command: its name and summary are in the lock
+  local ext = require("nt3.cli.ext").find(name)
+  if ext then return ext end
   for _, cmd in ipairs(M.commands()) do
     for _, alias in ipairs(cmd.aliases or {}) do
       if alias == name then return cmd end
@@ -363,6 +372,8 @@ local in_script = false
 
 local function run_as_task(cmd, opts, ctx)
   local task = require "nt3.task"
+  -- `nt3 config set http.concurrency`, read only if task.map needs it
+  task._set_default_concurrency(function() return require("nt3.config.settings").get("http.concurrency") end)
   local script = require "nt3.cli.script"
   local function script_error(e)
     if e == script.INTERRUPTED then
@@ -442,7 +453,8 @@ function M.run_command(cmd, argv, invoked_as)
   if opts.profile ~= nil and registry.takes_profile(cmd) then use_profile(opts.profile) end
   local ctx = { name = invoked_as or cmd.name, command = cmd, args = args, argv = argv, cli = M }
   local result
-  if (cmd.user or cmd.as_task) and not in_script then
+  -- a sandboxed command runs as a task in its own state (src/sandbox.c)
+  if (cmd.user or cmd.as_task) and not cmd.sandboxed and not in_script then
     result = run_as_task(cmd, opts, ctx)
   else
     result = cmd.run(opts, ctx)

@@ -593,6 +593,17 @@ function M.scope(fn, opts)
   return table.unpack(r, 2, r.n)
 end
 
+-- task.map's concurrency when the caller gives none: 8, unless the host's
+-- nt3.cli supplies the `http.concurrency` setting through
+-- M._set_default_concurrency (docs/architecture.md, "Settings and aliases").
+-- nt3.task depends on no module above it, and a sandbox, which has no
+-- settings, keeps 8.
+local function default_concurrency() return 8 end
+
+function M._set_default_concurrency(fn)
+  default_concurrency = fn
+end
+
 -- task.map(list, fn[, opts]) -> results, errors
 -- Calls fn(item, i) for every item, at most opts.concurrency (default 8) at
 -- a time, each in a task of its own. results[i] is fn's first value for
@@ -608,9 +619,8 @@ function M.map(list, fn, opts)
   opts = opts or {}
   local limit = opts.concurrency
   if limit == nil then
-    -- `nt3 config set http.concurrency` (docs/architecture.md, "Settings and aliases")
     local err
-    limit, err = require("nt3.config.settings").get("http.concurrency")
+    limit, err = default_concurrency()
     if limit == nil then error(err, 2) end
   end
   if math.type(limit) ~= "integer" or limit < 1 then

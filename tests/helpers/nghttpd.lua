@@ -24,21 +24,6 @@ function M.available()
   return f ~= nil
 end
 
--- A port nothing listens on now (another process may take it before
--- nghttpd does; start() then tries another).
-local function free_port()
-  local p = io.popen([[python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])']])
-  local port = tonumber(p:read("l"))
-  p:close()
-  return assert(port, "no free port")
-end
-
-local function listening(port)
-  local ok = os.execute(("python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", %d), 1).close()' 2>/dev/null")
-    :format(port))
-  return ok == true
-end
-
 -- nghttpd.start { files = { name = content }, lifetime = seconds } -> h2
 function M.start(opts)
   opts = opts or {}
@@ -49,7 +34,7 @@ function M.start(opts)
   local c = server.certificate()
   local log = dir .. "/nghttpd.log"
   for _ = 1, 5 do
-    local port = free_port()
+    local port = sh.free_port()
     local cmd = ("exec timeout %d %s -v --address=127.0.0.1 --htdocs=%s %d %s %s </dev/null >%s 2>&1 & echo $!")
       :format(opts.lifetime or 300, BIN, sh.quote(www), port, sh.quote(c.key), sh.quote(c.cert), sh.quote(log))
     local p = io.popen(cmd)
@@ -57,7 +42,7 @@ function M.start(opts)
     p:close()
     local up = false
     for _ = 1, 100 do -- about 5 s at most
-      if listening(port) then
+      if sh.listening(port) then
         up = true
         break
       end

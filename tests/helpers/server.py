@@ -29,6 +29,12 @@ Routes (any method unless said otherwise; JSON bodies unless said):
   /big?bytes=N[&chunked=1]
       N bytes of "x" as text/plain; with Content-Length, or chunked (no
       length announced, so a client must count as it reads)
+  /compressed?encoding=gzip|deflate&bytes=N
+      N bytes of "x" as text/plain, compressed (gzip, or zlib's format for
+      deflate) and sent with that Content-Encoding and the compressed
+      Content-Length, whatever the request's Accept-Encoding said (a server
+      that ignores it); N may be far more than the lifetime's memory would
+      hold uncompressed: it is compressed a block at a time
   /stall?seconds=N
       200 with Content-Length 1000, sends 5 bytes, then sleeps N seconds
       (at most the lifetime) and sends the rest
@@ -117,6 +123,7 @@ import ssl
 import sys
 import threading
 import time
+import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
@@ -327,6 +334,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.big(dict(query))
         if route == "/stall":
             return self.stall(dict(query))
+        if route == "/compressed":
+            return self.compressed(dict(query))
         if route == "/api/v1/me":
             if not self.authorised():
                 return self.send(401, {"message": "invalid token"})
@@ -403,6 +412,26 @@ class Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return None
         return self.send(int(q.get("status", "200")), {"key": key, "n": n}, headers=headers)
+
+    def compressed(self, q):
+        n = int(q.get("bytes", "0"))
+        encoding = q.get("encoding", "gzip")
+        z = zlib.compressobj(1, zlib.DEFLATED, 31 if encoding == "gzip" else 15)
+        block, parts = b"x" * (1 << 20), []
+        while n > 0:
+            parts.append(z.compress(block[:min(n, len(block))]))
+            n -= len(block)
+        parts.append(z.flush())
+        body = b"".join(parts)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Encoding", encoding)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        try:
+            self.wfile.write(body)
+        except OSError:
+            self.close_connection = True
 
     def big(self, q):
         n = int(q.get("bytes", "0"))

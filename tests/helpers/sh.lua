@@ -120,4 +120,20 @@ function M.mode(path)
   return m
 end
 
+-- sh.free_port() -> a TCP port nothing listens on now on 127.0.0.1 (another
+-- process may take it before the server meant for it does: try again then)
+function M.free_port()
+  local p = io.popen([[python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])']])
+  local port = tonumber(p:read("l"))
+  p:close()
+  return assert(port, "no free port")
+end
+
+-- sh.listening(port) -> whether something accepts connections on 127.0.0.1:port
+function M.listening(port)
+  local ok = os.execute(("python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", %d), 1).close()' 2>/dev/null")
+    :format(port))
+  return ok == true
+end
+
 return M

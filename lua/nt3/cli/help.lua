@@ -3,7 +3,7 @@
 -- only when help is shown or a name is not found; a run of a command with
 -- its flags right does not undump it. Use it through nt3.cli (cli.usage,
 -- cli.help_text, cli.suggest).
-local ipairs, math, require, table = ipairs, math, require, table
+local ipairs, math, require, table, tostring, type = ipairs, math, require, table, tostring, type
 local policy = require "nt3.policy"
 local registry = require "nt3.cli.registry"
 
@@ -92,11 +92,40 @@ function M.usage(cmd)
     add("Examples:")
     for _, e in ipairs(cmd.examples) do add("  " .. e) end
   end
+  if cmd.permissions then
+    add("")
+    add("Permissions (it runs in a sandbox and may do only this):")
+    for _, line in ipairs(M.permission_lines(cmd.permissions)) do add("  " .. line) end
+  end
   if cmd.source then
     add("")
     add("Defined in " .. cmd.source)
   end
   return table.concat(lines, "\n") .. "\n"
+end
+
+local function words(list)
+  local out = {}
+  for _, v in ipairs(type(list) == "table" and list or { list }) do out[#out + 1] = tostring(v) end
+  return table.concat(out, ", ")
+end
+
+-- help.permission_lines(permissions) -> what a sandboxed command may do,
+-- one line each, in a fixed order (docs/sandbox.md)
+function M.permission_lines(p)
+  local lines = {}
+  local function line(s) lines[#lines + 1] = policy.sanitize(s, 300) end
+  if p.api == "read" then line("api: read the API (GET, HEAD, OPTIONS) with your token, which it never sees")
+  elseif p.api == "write" then line("api: read and change through the API with your token, which it never sees")
+  elseif p.api then line("api: " .. words(p.api) .. " requests to the API with your token, which it never sees") end
+  if p.http then line("http: unauthenticated requests to " .. words(p.http)) end
+  if type(p.fs) == "table" and p.fs.read then line("fs read: files under " .. words(p.fs.read)) end
+  if type(p.fs) == "table" and p.fs.write then line("fs write: files under " .. words(p.fs.write)) end
+  if p.env then line("env: the variables " .. words(p.env)) end
+  if p.proc then line("proc: run " .. words(p.proc)) end
+  if p.prompt then line("prompt: ask questions on the terminal") end
+  line("memory: " .. (p.memory and tostring(p.memory) or "1G (the default)"))
+  return lines
 end
 
 local function distance(a, b)
@@ -166,6 +195,8 @@ function M.help_text()
         line = line .. " [user command, overrides built-in]"
       elseif c.user then
         line = line .. " [user command]"
+      elseif c.extension then
+        line = line .. " [extension " .. c.extension .. "]"
       end
       lines[#lines + 1] = line
     end
@@ -215,6 +246,10 @@ M.ENVIRONMENT = {
   { "XDG_CACHE_HOME", "The directory under which nt3's HTTP cache lives (nt3/), instead of ~/.cache." },
   { "NT3_DEBUG", "Set to anything but 0 or empty: an error prints its Lua traceback, and requests are"
     .. " traced on stderr (tokens and credential headers masked)." },
+  { "NT3_EXT_TEST_PAUSE", "For nt3's own tests: a stage of an extension change (staged, intent, locked, moved)"
+    .. " at which nt3 stops for 60 s, to be killed there (docs/extensions.md, \"The test hook\")." },
+  { "NT3_TEST_NO_OPENAT2", "For nt3's own tests: set to 1, the sandbox's fs grant opens paths by its own"
+    .. " descriptor walk instead of openat2(RESOLVE_BENEATH), so the specs check both." },
   { "NT3_LUA_DIR", "For developing nt3: an absolute directory whose nt3/*.lua and commands/*.lua files"
     .. " are loaded instead of the copies built into the binary." },
   { "NT3_TEST_NO_OPENAT2", "For nt3's own tests: set to 1, opening beneath a root (a sandbox's fs grants)"
@@ -233,6 +268,9 @@ M.FILES = {
   { "./.nt3.local.json", "Credentials for the current directory only, written by nt3 login --local"
     .. " (mode 0600); ahead of the global file." },
   { "~/.nt3/commands/*.lua", "User commands: one command a file, named after the command." },
+  { "~/.nt3/extensions/", "Installed extensions, one folder each (nt3 ext install); files 0600, folders 0700." },
+  { "~/.nt3/extensions.lock", "What the installed extensions must be: sources, commits, a sha256 per file and"
+    .. " over each tree, the permissions granted (JSON, written atomically under a lock)." },
 }
 
 local function rows(list, indent)

@@ -2,8 +2,9 @@
 -- command tables and the help topics (nt3.cli.help), so the page says what
 -- the binary does. `nt3 help --man` prints it; the build runs that with the
 -- freshly built binary and installs the result (CMakeLists.txt). Only the
--- built-in commands: a user's own commands are theirs, not the manual's.
-local ipairs, table, tostring = ipairs, table, tostring
+-- built-in commands: a user's own commands are theirs, not the manual's;
+-- the commands of installed extensions get a section of their own.
+local ipairs, require, table, tostring = ipairs, require, table, tostring
 local embedded = require "nt3.embedded"
 local help = require "nt3.cli.help"
 local registry = require "nt3.cli.registry"
@@ -128,6 +129,18 @@ function M.page()
       for _, e in ipairs(cmd.examples) do out[#out + 1] = literal(e) end
       out[#out + 1] = ".fi"
       out[#out + 1] = ".RE"
+    end
+  end
+  -- the installed extensions' commands (from the lock: no extension file
+  -- is read); the build makes the page with a HOME of its own, so none
+  local exts = require("nt3.cli.ext").commands()
+  if #exts > 0 then
+    out[#out + 1] = ".SH EXTENSIONS"
+    out[#out + 1] = text("Commands of the extensions installed (nt3 ext list), each run in the sandbox.")
+    for _, cmd in ipairs(exts) do
+      out[#out + 1] = ".TP"
+      out[#out + 1] = ".B " .. literal("nt3 " .. cmd.name)
+      out[#out + 1] = text(cmd.summary .. " [extension " .. cmd.extension .. "]")
     end
   end
   out[#out + 1] = ".SH ENVIRONMENT"

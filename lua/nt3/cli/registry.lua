@@ -163,11 +163,8 @@ end
 -- relative NT3_COMMANDS_PATH entries already warned about in this process
 local warned_relative = {}
 
--- cli.user_command_dirs() -> the directories user commands come from, in order
--- registry.config_dir() -> $NT3_CONFIG_DIR, else ~/.nt3 | nil: never a
--- relative one, which would be a directory of the current one (nt3.config
--- refuses it too). Without loading the credential store, which `nt3 help`
--- does not need.
+-- registry.config_dir() -> $NT3_CONFIG_DIR or ~/.nt3 | nil: where user
+-- commands and extensions are looked for, without loading nt3.config
 function M.config_dir()
   local env = require "nt3.env"
   local base = env.get("NT3_CONFIG_DIR")
@@ -175,9 +172,12 @@ function M.config_dir()
     local home = env.home()
     if home then base = home .. "/.nt3" end
   end
+  -- never a relative NT3_CONFIG_DIR: that would be a directory of the
+  -- current one (nt3.config refuses it too)
   if base and base:sub(1, 1) == "/" then return base end
 end
 
+-- cli.user_command_dirs() -> the directories user commands come from, in order
 function M.user_command_dirs()
   local env = require "nt3.env"
   local dirs = {}

@@ -3,7 +3,7 @@
 -- loads this only when a user command file exists or the whole list is
 -- needed (help, an alias, a misspelt name): a run of a built-in with its
 -- flags right does not undump it. Use it through nt3.cli (cli.commands).
-local ipairs, load, pairs, pcall, table, tostring = ipairs, load, pairs, pcall, table, tostring
+local ipairs, load, pairs, pcall, require, table, tostring = ipairs, load, pairs, pcall, require, table, tostring
 local fs = require "nt3.fs"
 local registry = require "nt3.cli.registry"
 
@@ -54,6 +54,47 @@ function M.code(path)
   return chunk, text
 end
 
+-- The flag every sandboxed command takes (docs/sandbox.md).
+local TRACE_FLAG = { long = "trace-permissions", help = "print each use of a permission and each refusal" }
+
+-- A command that declares `permissions` as the host knows it: the plain
+-- data sandbox.describe copied out of a sandbox state, and a run that
+-- runs it in a sandbox of its own (nt3.sandbox, src/sandbox.c). Its code
+-- never runs in this state.
+local function sandboxed(path, desc)
+  local dir, file = path:match("^(.*)/([^/]+)$")
+  local cmd = {}
+  for k, v in pairs(desc) do cmd[k] = v end
+  cmd.has_run = nil
+  local flags = {}
+  for i, f in ipairs(cmd.flags or {}) do flags[i] = f end
+  local has_trace = false
+  for _, f in ipairs(flags) do if f.long == TRACE_FLAG.long then has_trace = true end end
+  if not has_trace then flags[#flags + 1] = TRACE_FLAG end
+  cmd.flags = flags
+  cmd.sandboxed = true
+  cmd.run = function(opts, ctx)
+    local api
+    if cmd.permissions.api ~= nil then
+      local cred = require("nt3.config").active()
+      if cred then
+        local ca = require("nt3.env").get("NT3_CA_FILE")
+        api = { url = cred.api_url, token = cred.token, cafile = ca ~= "" and ca or nil }
+      end
+    end
+    local sandbox = require "nt3.sandbox"
+    local code, message, kind, exit = sandbox.run {
+      dir = dir, file = file, permissions = cmd.permissions, name = ctx.name, opts = opts, args = ctx.args,
+      api = api, trace = opts.trace_permissions == true,
+    }
+    if code then return code end
+    local cli = require "nt3.cli"
+    if kind == "usage" then cli.usage_error(message, cmd) end
+    cli.fail(message, exit or cli.exit_code(kind))
+  end
+  return cmd
+end
+
 -- user.load(path) -> command | nil: one user command file; warns and
 -- returns nil when it cannot be used.
 function M.load(path)
@@ -62,10 +103,33 @@ function M.load(path)
     skip(path, text)
     return nil
   end
-  local okrun, cmd = pcall(chunk)
-  if not okrun then
-    skip(path, tostring(cmd))
-    return nil
+  -- a file that may declare permissions is first loaded in a sandbox, and
+  -- if it does, its code never runs here. One that cannot be loaded there
+  -- is refused rather than run here: its top level would run with full
+  -- authority before anyone saw what it declares.
+  local cmd
+  if text:find("permissions%s*=") then
+    local dir, file = path:match("^(.*)/([^/]+)$")
+    local desc, berr = require("nt3.sandbox").describe { dir = dir, file = file }
+    if not desc then
+      skip(path, tostring(berr))
+      return nil
+    end
+    if desc.permissions ~= nil then
+      if not desc.has_run then
+        skip(path, "field 'run' is missing or not a function")
+        return nil
+      end
+      cmd = sandboxed(path, desc)
+    end
+  end
+  if not cmd then
+    local okrun, result = pcall(chunk)
+    if not okrun then
+      skip(path, tostring(result))
+      return nil
+    end
+    cmd = result
   end
   local line = return_line(text)
   local valid, verr = registry.validate(cmd, line and (path .. ":" .. line) or path)
@@ -164,6 +228,11 @@ function M.commands()
         end
       end
     end
+  end
+  -- an extension never takes a name (install refuses a clash; a command
+  -- added later wins over it)
+  for _, cmd in ipairs(require("nt3.cli.ext").commands()) do
+    if not by_name[cmd.name] and not taken[cmd.name] then by_name[cmd.name] = cmd end
   end
   for _, cmd in pairs(by_name) do list[#list + 1] = cmd.builtin and without(cmd, taken) or cmd end
   table.sort(list, function(a, b) return a.name < b.name end)

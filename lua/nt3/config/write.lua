@@ -60,6 +60,17 @@ local function remove_stale_temps(dir, name)
   end
 end
 
+-- write.lock_file(dir, name) -> lock | nil, message: the lock of the
+-- file dir/name, taken as every writer of a credential file takes it (the
+-- extensions lock file is written under the same rules)
+function M.lock_file(dir, name)
+  return fs.lock(lock_path(dir, name), LOCK_TIMEOUT, true)
+end
+
+-- write.remove_stale_temps(dir, name): the temp files of dir/name that a
+-- killed writer left, removed (call it holding the lock)
+M.remove_stale_temps = remove_stale_temps
+
 local function prepare_dir(scope, path)
   local dir = store.dir_of(path)
   if scope == "global" then
@@ -232,7 +243,7 @@ function M.update(scope, fn)
   local dir, derr = prepare_dir(scope, path)
   if not dir then return nil, derr end
   local name = store.base_of(path)
-  local lock, lerr = fs.lock(lock_path(dir, name), LOCK_TIMEOUT, true)
+  local lock, lerr = M.lock_file(dir, name)
   if not lock then return nil, lerr end
   local function finish(...)
     lock:unlock()

@@ -1,0 +1,128 @@
+-- nt3.cli.ext: the commands of installed extensions, for nt3.cli. What
+-- help, completion and the man page show comes from the lock alone
+-- (~/.nt3/extensions.lock: each command's name and summary, copied from
+-- the manifest that was verified at install); no extension file is read
+-- and no extension code runs for them. Running one checks its files
+-- against the lock and hands it to the sandbox with the permissions the
+-- lock grants (docs/architecture.md, "Extensions").
+local ipairs, pairs, require, table, type = ipairs, pairs, require, table, type
+local registry = require "nt3.cli.registry"
+
+local M = {}
+
+local warned = false
+local function entries()
+  -- no lock, no extensions: nothing more is loaded (nt3 help stays as fast)
+  local base = registry.config_dir()
+  if not base or not require("nt3.fs").stat(base .. "/extensions.lock") then return {} end
+  local store = require "nt3.ext.store"
+  local lock, err = store.read_lock(nil, true)
+  if not lock then
+    if not warned then
+      warned = true
+      registry.warn("ignoring the installed extensions: " .. err)
+    end
+    return {}
+  end
+  return lock.extensions
+end
+
+-- the flag of every sandboxed command (as nt3.cli.user gives it)
+local TRACE_FLAG = { long = "trace-permissions", help = "print each use of a permission and each refusal" }
+
+local function run_extension(cmd, ctx)
+  local store = require "nt3.ext.store"
+  local cli = require "nt3.cli"
+  if store.pending() then
+    -- a switch a killed run left: finished (or undone) first
+    local ok, err = store.locked(function() return true end)
+    if not ok then cli.fail(err) end
+  end
+  local lock, lerr = store.read_lock()
+  if not lock then cli.fail(lerr) end
+  local entry = lock.extensions[cmd.extension]
+  if not entry then cli.fail(("extension %s is no longer installed"):format(cmd.extension)) end
+  local ok, verr = store.verify(cmd.extension, entry)
+  if not ok then cli.fail(verr .. " (refusing to run it; see nt3 ext verify)") end
+  local file
+  for _, c in ipairs(entry.commands) do
+    if c.name == cmd.name then file = c.file end
+  end
+  if not file then cli.fail(("extension %s no longer has the command %s"):format(cmd.extension, cmd.name)) end
+  local sandbox = require "nt3.sandbox"
+  local dir = store.root() .. "/" .. cmd.extension
+  local described, derr = sandbox.describe { dir = dir, file = file, files = entry.files }
+  if not described then cli.fail(derr) end
+  local shape = {}
+  for k, v in pairs(described) do shape[k] = v end
+  shape.has_run, shape.permissions = nil, nil
+  shape.name, shape.run, shape.uses_token = cmd.name, function() end, false
+  local flags = {}
+  for i, f in ipairs(shape.flags or {}) do flags[i] = f end
+  flags[#flags + 1] = TRACE_FLAG
+  shape.flags = flags
+  local valid, why = registry.validate(shape, cmd.extension .. "/" .. file)
+  if not valid then cli.fail(why) end
+  local opts, args = cli.parse(shape, ctx.argv)
+  if not opts then cli.usage_error(args, shape) end
+  if opts.help then
+    cli.out(cli.usage(shape))
+    return 0
+  end
+  local api
+  if entry.permissions.api then
+    local config = require "nt3.config"
+    local cred, cerr, kind = config.active()
+    if not cred then cli.fail(cerr, kind) end
+    local ca = require("nt3.env").get("NT3_CA_FILE")
+    api = { url = cred.api_url, token = cred.token, masked = config.mask(cred.token), cafile = ca ~= "" and ca or nil }
+  end
+  -- the permissions are the lock's, granted at install: never what the
+  -- manifest or the command file says now
+  local code, err, kind, exit = sandbox.run {
+    dir = dir, file = file, files = entry.files, permissions = entry.permissions, name = cmd.name,
+    opts = opts, args = args, api = api, trace = opts.trace_permissions == true or require("nt3.policy").debug(),
+  }
+  if code then return code end
+  if kind == "usage" then cli.usage_error(err, shape) end
+  cli.fail(err, exit or cli.exit_code(kind))
+end
+
+local function command_of(ename, entry, c)
+  return {
+    name = c.name,
+    summary = c.summary,
+    extension = ename,
+    source = "extension " .. ename .. " (" .. entry.source .. ")",
+    uses_token = false,
+    raw_args = true,
+    args = { "args..." },
+    description = "A command of the extension " .. ename .. ", run in the sandbox with the permissions"
+      .. " granted at install: " .. table.concat(require("nt3.ext.manifest").describe(entry.permissions), "; ")
+      .. ".",
+    run = function(_, ctx) return run_extension(ctx.command, ctx) end,
+  }
+end
+
+-- ext.commands() -> the command tables of every installed extension
+function M.commands()
+  local list = {}
+  for ename, entry in pairs(entries()) do
+    for _, c in ipairs(entry.commands) do
+      if type(c) == "table" and type(c.name) == "string" and type(c.summary) == "string" then
+        list[#list + 1] = command_of(ename, entry, c)
+      end
+    end
+  end
+  table.sort(list, function(a, b) return a.name < b.name end)
+  return list
+end
+
+-- ext.find(name) -> the extension command of that name | nil
+function M.find(name)
+  for _, cmd in ipairs(M.commands()) do
+    if cmd.name == name then return cmd end
+  end
+end
+
+return M

@@ -1,0 +1,709 @@
+-- Sandboxed commands (docs/sandbox.md): each attack runs inside a real
+-- user command file, in a throw-away HOME, through the real binary, and
+-- reaches for something it was not granted.
+local sh = require "helpers.sh"
+local usercmd = require "helpers.usercmd"
+local server = require "helpers.server"
+local apitest = require "helpers.apitest"
+local pty = require "helpers.pty"
+
+local TOKEN = apitest.TOKEN
+
+-- A home whose commands dir holds <name>.lua = a command with these
+-- permissions (Lua source) and this run body; more files beside it.
+local function home_with(name, permissions, body, files)
+  local all = {}
+  for k, v in pairs(files or {}) do all[k] = v end
+  all[name .. ".lua"] = ([[
+return {
+  name = %q,
+  summary = "a sandboxed command",
+  args = { "word..." },
+  permissions = %s,
+  run = function(opts, ctx)
+%s
+  end,
+}
+]]):format(name, permissions, body)
+  return usercmd.home(all)
+end
+
+local function run(name, permissions, body, opts)
+  opts = opts or {}
+  local home = home_with(name, permissions, body, opts.files)
+  local args = { name }
+  for _, a in ipairs(opts.args or {}) do args[#args + 1] = a end
+  return sh.run(args, { home = home, env = opts.env, cwd = opts.cwd })
+end
+
+describe("sandboxed commands", function()
+  local srv
+  setup(function() srv = server.start() end)
+  teardown(function() srv.stop() end)
+
+  describe("the token", function()
+    -- Every value the command can reach: globals, every module it may
+    -- require, metatables, error messages, a response that echoes the
+    -- request headers back. All written out; the token must be in none.
+    local REACH = [[
+    local seen, out = {}, {}
+    local function walk(v, depth)
+      if depth > 6 or seen[v] then return end
+      local t = type(v)
+      if t == "string" then out[#out + 1] = v return end
+      if t ~= "table" and t ~= "function" and t ~= "userdata" then out[#out + 1] = tostring(v) return end
+      seen[v] = true
+      local mt = getmetatable(v)
+      if mt ~= nil then walk(mt, depth + 1) end
+      if t == "table" then
+        for k, x in pairs(v) do walk(k, depth + 1) walk(x, depth + 1) end
+      end
+      local ok, s = pcall(tostring, v)
+      if ok then out[#out + 1] = s end
+    end
+    walk(_G, 0)
+    walk(getmetatable(""), 0)
+    walk(ctx, 0)
+    walk(opts, 0)
+    for _, m in ipairs { "nt3.api", "nt3.http", "nt3.task", "nt3.json", "nt3.policy", "nt3.cli", "nt3.env",
+      "nt3.proc", "nt3.prompt", "nt3.fs", "nt3.config", "nt3", "nt3.embedded", "nt3.cli.script",
+      "nt3.sandbox", "nt3.sandbox.api_base", "nt3.sandbox.api_core", "cjson", "nt3.config.store" } do
+      local ok, mod = pcall(require, m)
+      walk(mod, 0)
+    end
+    local api = require "nt3.api"
+    for _, path in ipairs { "/api/v1/echo", "/api/v1/me", "/status/500", "/nope" } do
+      local a, b, c, d = api.get(path, nil, { raw = true })
+      walk({ a, b, c, d }, 0)
+    end
+    local res = require("nt3.sandbox.api_core").send { path = "/echo" }
+    walk(res, 0)
+    local ok, e = pcall(api.get, "https://elsewhere.test/x")
+    walk({ ok, e }, 0)
+    local ok2, e2 = pcall(require("nt3.env").get, "NT3_API_TOKEN")
+    walk({ ok2, e2 }, 0)
+    cli_out = require("nt3.cli").out
+    cli_out(table.concat(out, "\n"), "\n")
+    cli_out("ECHO ", res.body, "\n")
+    cli_out("DONE\n")
+]]
+
+    it("is in no value a command with api = \"read\" can reach, an echo of the request included", function()
+      local r = run("reach", [[{ api = "read" }]], REACH, { env = apitest.env(srv) })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("DONE", 1, true))
+      -- the echo really carried an Authorization header, masked
+      assert.truthy(r.stdout:find('"Bearer ' .. ("*"):rep(#TOKEN), 1, true), r.stdout:sub(-2000))
+      assert.is_nil(r.stdout:find(TOKEN, 1, true))
+      assert.is_nil(r.stderr:find(TOKEN, 1, true))
+    end)
+
+    it("is not in the trace either (NT3_DEBUG)", function()
+      local r = run("reach", [[{ api = "read" }]], REACH, { env = apitest.env(srv, { NT3_DEBUG = "1" }) })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stderr:find("nt3: sandbox reach: allowed nt3.api GET", 1, true))
+      assert.is_nil(r.stdout:find(TOKEN, 1, true))
+      assert.is_nil(r.stderr:find(TOKEN, 1, true))
+    end)
+
+    it("NT3_API_TOKEN is never grantable: the command is refused at declaration", function()
+      local r = run("tok", [[{ env = { "NT3_API_TOKEN" } }]], [[print("ran")]], { env = apitest.env(srv) })
+      assert.are_not.equal(0, r.code)
+      assert.is_nil(r.stdout:find("ran", 1, true))
+      assert.truthy(r.stderr:find("NT3_API_TOKEN", 1, true), r.stderr)
+      assert.truthy(r.stderr:find("never granted", 1, true), r.stderr)
+    end)
+
+    it("nt3.config and the other host modules cannot be required", function()
+      local r = run("cfg", "{}", [[
+        for _, m in ipairs { "nt3.config", "nt3.embedded", "nt3.cli.script", "nt3.sandbox", "nt3" } do
+          local ok, e = pcall(require, m)
+          print(m, ok, tostring(e))
+        end]], { env = apitest.env(srv) })
+      assert.are.equal(0, r.code, r.stderr)
+      for _, m in ipairs { "nt3.config", "nt3.embedded", "nt3.cli.script", "nt3.sandbox", "nt3" } do
+        assert.truthy(r.stdout:find(m .. "\tfalse\tpermission denied: require \"" .. m .. "\"", 1, true), r.stdout)
+      end
+    end)
+  end)
+
+  describe("the base library", function()
+    it("has no debug, io, string.dump, dofile, loadfile, package, and os only time/clock/date/difftime", function()
+      local r = run("base", "{}", [[
+        local os_names = {}
+        for k in pairs(os) do os_names[#os_names + 1] = k end
+        table.sort(os_names)
+        print(type(debug), type(io), type(string.dump), type(("").dump), type(dofile), type(loadfile), type(package))
+        print(table.concat(os_names, ","))]])
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("nil\tnil\tnil\tnil\tnil\tnil\tnil\nclock,date,difftime,time\n", r.stdout)
+    end)
+
+    it("load takes text only, whatever mode it is given", function()
+      -- a binary chunk's signature, the way a bytecode attack starts
+      local r = run("bin", "{}", [[
+        local f, e = load("\27Lua\84\0\25\147\r\n\26\n\4\8\8xV\0\0\0\0\0\0\0\0\0\0\0(w@", "x", "b")
+        print(f, e)
+        print(load("return 1 + 1", "x", "b")())]])
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("nil\tattempt to load a binary chunk (mode is 't')", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("\n2\n", 1, true))
+    end)
+
+    it("require loads no bytecode file either", function()
+      local home = home_with("binreq", "{}", [[print(pcall(require, "evil"))]],
+        { ["evil.lua"] = "\27Lua\84\0\25\147\r\n\26\n" })
+      local r = sh.run({ "binreq" }, { home = home })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("false\t.*binary chunk"), r.stdout)
+    end)
+
+    it("collectgarbage answers \"count\" only", function()
+      local r = run("gc", "{}", [[
+        print(type(collectgarbage("count")))
+        for _, o in ipairs { "collect", "stop", "step", "incremental", "generational", "restart" } do
+          local ok, e = pcall(collectgarbage, o)
+          print(o, ok, tostring(e))
+        end]])
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("^number\n"), r.stdout)
+      for _, o in ipairs { "collect", "stop", "step", "incremental", "generational", "restart" } do
+        assert.truthy(r.stdout:find(o .. "\tfalse\tpermission denied", 1, true), r.stdout)
+      end
+    end)
+
+    it("changing the string metatable changes nothing in the host's output", function()
+      local r = run("strmt", "{}", [[
+        local mt = getmetatable("")
+        mt.__index = function() return function() return "PWNED" end end
+        mt.__concat = function() return "PWNED" end
+        string.format = function() return "PWNED" end
+        string.gsub = function() return "PWNED" end
+        require("nt3.cli").fail("it failed: %d")]])
+      assert.are.equal(1, r.code)
+      assert.are.equal("nt3: it failed: %d\n", r.stderr)
+      local help = sh.run({ "help", "strmt" }, { home = r.home })
+      assert.truthy(help.stdout:find("Usage: nt3 strmt", 1, true), help.stdout)
+    end)
+  end)
+
+  describe("the memory cap", function()
+    it("ends the command cleanly even when every allocation is under pcall, in coroutines too", function()
+      local r = run("mem", [[{ memory = "32M" }]], [[
+        local keep = {}
+        local function grow(i) keep[#keep + 1] = ("x"):rep(1024 * 1024) .. i end
+        for i = 1, 200 do
+          pcall(grow, i)
+          coroutine.wrap(function() pcall(grow, -i) end)()
+          local co = coroutine.create(function() grow(i) end)
+          coroutine.resume(co)
+        end
+        print("SURVIVED", #keep)]])
+      assert.are.equal(1, r.code, r.stdout)
+      assert.is_nil(r.stdout:find("SURVIVED", 1, true))
+      assert.truthy(r.stderr:find("^nt3: out of memory: the sandbox's limit is 32 MiB"), r.stderr)
+    end)
+
+    it("is refused when asked beyond what is allowed", function()
+      local r = run("mem2", [[{ memory = "64G" }]], [[print("ran")]])
+      assert.are_not.equal(0, r.code)
+      assert.truthy(r.stderr:find("permission 'memory'", 1, true), r.stderr)
+    end)
+  end)
+
+  describe("Ctrl-C", function()
+    local LOOPS = {
+      plain = [[print("READY") while true do pcall(function() while true do end end) end]],
+      coroutine = [[print("READY")
+        coroutine.wrap(function()
+          while true do
+            local co = coroutine.create(function() while true do pcall(error, "x") end end)
+            pcall(coroutine.resume, co)
+          end
+        end)()]],
+      xpcall = [[print("READY") while true do xpcall(function() while true do end end, function(e) return e end) end]],
+    }
+    for what, body in pairs(LOOPS) do
+      it("ends a tight loop with pcall inside (" .. what .. "): exit 130", function()
+        local home = home_with("spin", "{}", body)
+        local r = pty.run({ "spin" }, {
+          home = home, allow_error = true, timeout = 10,
+          steps = { { expect = "READY" }, { send = "\3" } },
+        })
+        assert.is_nil(r.error, r.output)
+        assert.are.equal(130, r.code, r.output)
+        assert.truthy(r.output:find("nt3: interrupted", 1, true), r.output)
+      end)
+    end
+  end)
+
+  describe("finalizers", function()
+    -- Lua runs a finalizer with hooks off: one that never ends could be
+    -- cut short by nothing, so a sandbox may set none
+    it("cannot be set: a __gc metamethod is refused", function()
+      local r = run("gcloop", "{}", [[
+        print(pcall(setmetatable, {}, { __gc = function() while true do end end }))
+        print(getmetatable(setmetatable({}, { __index = {} })) ~= nil)]])
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("false\tpermission denied: a __gc metamethod (not granted: any: finalizers are not available in a sandbox)\ntrue\n", r.stdout)
+    end)
+  end)
+
+  describe("require", function()
+    it("finds the command's own files, never one outside its folder or a C module", function()
+      local home, dir = home_with("req", "{}", [[
+        print(require("lib.mine").x)
+        for _, m in ipairs { "lib.link", "..evil", "lfs", "socket.core", "cjson.safe" } do
+          local ok, e = pcall(require, m)
+          print(m, ok, type(e) == "string" and e or type(e))
+        end]])
+      usercmd.dir({ ["mine.lua"] = "return { x = 'MINE' }" }, dir .. "/lib")
+      -- a file the trust check accepts, beside the commands directory
+      local outside = usercmd.dir({ ["evil.lua"] = 'return "OUTSIDE"' }, home .. "/.nt3/outside")
+      assert(os.execute("ln -s " .. sh.quote(outside .. "/evil.lua") .. " " .. sh.quote(dir .. "/lib/link.lua")))
+      local r = sh.run({ "req" }, { home = home })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("^MINE\n"), r.stdout)
+      assert.truthy(r.stdout:find("lib.link\tfalse\t[^\n]*/lib/link.lua is not a regular file"), r.stdout)
+      assert.truthy(r.stdout:find("..evil\tfalse", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("lfs\tfalse", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("socket.core\tfalse", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("cjson.safe\ttrue", 1, true), r.stdout)
+      assert.is_nil(r.stdout:find("OUTSIDE", 1, true))
+    end)
+  end)
+
+  describe("nt3.task", function()
+    it("maps with its default concurrency, and tasks of the sandbox's own state run side by side", function()
+      local r = run("mapper", "{}", [[
+        local task = require "nt3.task"
+        local order = {}
+        local r = task.map({ 0.2, 0.1, 0 }, function(s) task.sleep(s); order[#order + 1] = s; return s * 10 end)
+        print(r[1], r[2], r[3], table.concat(order, " "))]])
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("2.0\t1.0\t0\t0 0.1 0.2\n", r.stdout)
+    end)
+  end)
+
+  describe("http", function()
+    local function port() return srv.url:match(":(%d+)$") end
+
+    it("reaches a granted origin however its numeric host is spelt, and nothing else", function()
+      local p = port()
+      local r = run("web", ([[{ http = { "http://127.0.0.1:%s" } }]]):format(p), ([[
+        local http = require "nt3.http"
+        for _, u in ipairs {
+          "http://127.0.0.1:%s/echo", "http://127.1:%s/echo", "http://2130706433:%s/echo",
+          "http://0x7f.1:%s/echo",
+          "http://localhost:%s/echo", "http://127.0.0.2:%s/echo", "https://127.0.0.1.nip.io:%s/echo",
+          "http://127.0.0.1:1/echo", "https://127.0.0.1:%s/echo",
+        } do
+          local ok, res, err = pcall(http.request, { url = u })
+          if ok and res then print(u, "allowed", res.status)
+          else print(u, "refused", type(res) == "table" and res.message or tostring(res or err)) end
+        end]]):gsub("%%s", p), nil)
+      assert.are.equal(0, r.code, r.stderr)
+      for _, host in ipairs { "127.0.0.1", "127.1", "2130706433", "0x7f.1" } do
+        assert.truthy(r.stdout:find(("http://%s:%s/echo\tallowed\t200"):format(host, p), 1, true), r.stdout)
+      end
+      for _, u in ipairs { "http://localhost:" .. p, "http://127.0.0.2:" .. p, "https://127.0.0.1.nip.io:" .. p,
+        "http://127.0.0.1:1", "https://127.0.0.1:" .. p } do
+        assert.truthy(r.stdout:find(u .. "/echo\trefused\tpermission denied: http GET ", 1, true), r.stdout)
+      end
+    end)
+
+    it("judges user info and look-alikes by the host they really name", function()
+      local r = run("web2", [[{ http = { "https://granted.test" } }]], [[
+        local http = require "nt3.http"
+        for _, u in ipairs { "https://granted.test.evil.test/", "https://granted.test:444/",
+          "https://2130706433/", "https://[::ffff:127.0.0.1]/", "https://0x7f.1/",
+          "https://granted.test@127.0.0.1/" } do
+          local ok, res, err, code = pcall(http.request, { url = u, connect_timeout = 1 })
+          print(u, ok, type(res) == "table" and res.kind or code)
+        end]])
+      assert.are.equal(0, r.code, r.stderr)
+      for _, u in ipairs { "https://granted.test.evil.test/", "https://granted.test:444/", "https://2130706433/",
+        "https://[::ffff:127.0.0.1]/", "https://0x7f.1/" } do
+        assert.truthy(r.stdout:find(u .. "\tfalse\tpermission\n", 1, true), r.stdout)
+      end
+      -- user info is refused before the grant is even looked at
+      assert.truthy(r.stdout:find("https://granted.test@127.0.0.1/\ttrue\trefused_url\n", 1, true), r.stdout)
+    end)
+
+    it("judges an IPv4-mapped IPv6 host as the IPv4 address it maps", function()
+      local r = run("mapped", [[{ http = { "https://127.0.0.1:9" } }]], [[
+        local http = require "nt3.http"
+        for _, u in ipairs { "https://[::ffff:127.0.0.1]:9/", "https://[::ffff:7f00:1]:9/", "https://[::1]:9/" } do
+          local ok, res, err, code = pcall(http.request, { url = u, connect_timeout = 1 })
+          print(u, ok, type(res) == "table" and res.kind or code)
+        end]])
+      assert.are.equal(0, r.code, r.stderr)
+      -- allowed: the connection itself fails (nothing listens on port 9)
+      assert.truthy(r.stdout:find("https://[::ffff:127.0.0.1]:9/\ttrue\tconnect\n", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("https://[::ffff:7f00:1]:9/\ttrue\tconnect\n", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("https://[::1]:9/\tfalse\tpermission\n", 1, true), r.stdout)
+    end)
+
+    it("refuses a redirect off the granted origin, hop by hop", function()
+      local p = port()
+      local other = server.start()
+      local r = run("hop", ([[{ http = { "http://127.0.0.1:%s" } }]]):format(p), ([[
+        local http = require "nt3.http"
+        local res, err, code = http.request { url = "http://127.0.0.1:%s/redirect?to=%s/echo" }
+        print(res and res.status, err, code)]]):format(p, other.url))
+      local seen = other.requests()
+      other.stop()
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("\tpermission\n", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("redirect to " .. other.url .. "/echo refused: permission denied", 1, true), r.stdout)
+      assert.are.equal(0, #seen)
+    end)
+
+    it("takes no output file or cafile (files are the fs grant's)", function()
+      local p = port()
+      local r = run("out", ([[{ http = { "http://127.0.0.1:%s" } }]]):format(p), ([[
+        local http = require "nt3.http"
+        print(pcall(http.request, { url = "http://127.0.0.1:%s/echo", output = "/tmp/x" }))
+        print(pcall(http.request, { url = "http://127.0.0.1:%s/echo", cafile = "/etc/passwd" }))]]):format(p, p))
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("false\tpermission denied: http.request with 'output'", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("false\tpermission denied: http.request with 'cafile'", 1, true), r.stdout)
+    end)
+
+    it("without an http grant, plain requests are refused", function()
+      local r = run("nohttp", [[{ api = "read" }]], ([[
+        print(pcall(require("nt3.http").request, { url = "%s/echo" }))]]):format(srv.url), { env = apitest.env(srv) })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("false\tpermission denied: http GET", 1, true), r.stdout)
+    end)
+  end)
+
+  describe("api", function()
+    it("\"read\" allows GET and refuses a method not granted", function()
+      local r = run("apir", [[{ api = "read" }]], [[
+        local api = require "nt3.api"
+        local me = api.get("/api/v1/me")
+        print("me", me.id)
+        for _, m in ipairs { "post", "put", "patch", "delete" } do
+          local ok, e = pcall(api[m], "/api/v1/echo", { a = 1 })
+          print(m, ok, type(e) == "table" and e.message or tostring(e))
+        end]], { env = apitest.env(srv) })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("me\tu_1\n", 1, true), r.stdout)
+      for _, m in ipairs { "POST", "PUT", "PATCH", "DELETE" } do
+        assert.truthy(r.stdout:find(("%s\tfalse\tpermission denied: nt3.api %s "):format(m:lower(), m), 1, true), r.stdout)
+      end
+    end)
+
+    it("sends the API's own Host and the one Authorization nt3 adds, whatever headers the command gives", function()
+      local r = run("apih", [[{ api = "read" }]], [[
+        local v = require("nt3.api").get("/api/v1/echo", nil,
+          { headers = { Host = "elsewhere.test", Authorization = "Bearer mine" } })
+        print(v.headers.host, v.headers.authorization)]], { env = apitest.env(srv) })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal(srv.url:gsub("^http://", "") .. "\tBearer " .. ("*"):rep(#TOKEN) .. "\n", r.stdout)
+    end)
+
+    it("a list of methods allows those", function()
+      local r = run("apil", [[{ api = { "GET", "POST" } }]], [[
+        local api = require "nt3.api"
+        local v = api.post("/api/v1/echo", { a = 1 })
+        print("post", v.method, v.body)
+        print(pcall(api.delete, "/api/v1/echo"))]], { env = apitest.env(srv) })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find('post\tPOST\t{"a":1}', 1, true), r.stdout)
+      assert.truthy(r.stdout:find("false\tpermission denied: nt3.api DELETE", 1, true), r.stdout)
+    end)
+
+    it("a redirect off the API's origin fails", function()
+      local other = server.start()
+      local r = run("apihop", [[{ api = "read" }]], ([[
+        local api = require "nt3.api"
+        print(api.get("/redirect", { to = "%s/echo" }))]]):format(other.url), { env = apitest.env(srv) })
+      local seen = other.requests()
+      other.stop()
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("permission denied: nt3.api GET " .. other.url:gsub("^http://", "http://"), 1, true)
+        or r.stdout:find("\tpermission\n", 1, true), r.stdout)
+      assert.are.equal(0, #seen)
+    end)
+
+    it("without an api grant, nt3.api is refused", function()
+      local r = run("noapi", "{}", [[print(pcall(require("nt3.api").get, "/api/v1/me"))]], { env = apitest.env(srv) })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("false\tpermission denied: nt3.api GET /api/v1/me (not granted: api)", 1, true), r.stdout)
+    end)
+  end)
+
+  describe("env and proc", function()
+    it("env gives the granted variables only", function()
+      local r = run("envs", [[{ env = { "GRANTED" } }]], [[
+        local env = require "nt3.env"
+        print(env.get("GRANTED"))
+        print(pcall(env.get, "SECRET"))]], { env = { GRANTED = "yes", SECRET = "no" } })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("yes\nfalse\tpermission denied: env SECRET (not granted: env)\n", r.stdout)
+    end)
+
+    it("proc runs the granted programs only, with only the granted variables", function()
+      local r = run("procs", [[{ proc = { "/usr/bin/env" }, env = { "GRANTED" } }]], [[
+        local proc = require "nt3.proc"
+        local r = proc.run { "/usr/bin/env" }
+        print("env:", r.stdout, r.code)
+        print(pcall(proc.run, { "/bin/sh", "-c", "echo ESCAPED" }))
+        print(pcall(proc.run, { "/usr/bin/../bin/env" }))]],
+        { env = { GRANTED = "yes", SECRET = "no", NT3_API_TOKEN = TOKEN } })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("env:\tGRANTED=yes\n\t0\n", 1, true), r.stdout)
+      assert.is_nil(r.stdout:find("SECRET", 1, true))
+      assert.is_nil(r.stdout:find("ESCAPED", 1, true))
+      assert.truthy(r.stdout:find("false\tpermission denied: proc /bin/sh (not granted: proc)", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("false\tpermission denied: proc /usr/bin/../bin/env (not granted: proc)", 1, true), r.stdout)
+    end)
+
+    it("prompt is refused unless granted", function()
+      local r = run("ask", "{}", [[print(pcall(require, "nt3.prompt"))]])
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("false\tpermission denied: nt3.prompt (not granted: prompt)", 1, true), r.stdout)
+    end)
+  end)
+
+  describe("fs", function()
+    -- a working directory with a file, a subdirectory, and every way out
+    local function work()
+      local cwd, outside = sh.tmpdir(), sh.tmpdir()
+      sh.spit(cwd .. "/data.txt", "DATA")
+      assert(os.execute("mkdir " .. sh.quote(cwd .. "/sub") .. " " .. sh.quote(cwd .. "/out")))
+      sh.spit(cwd .. "/sub/x.txt", "SUB")
+      sh.spit(outside .. "/secret.txt", "SECRET")
+      local q = sh.quote
+      assert(os.execute(table.concat({
+        "ln -s " .. q(outside .. "/secret.txt") .. " " .. q(cwd .. "/link-out"),
+        "ln -s ../" .. q(outside:match("[^/]+$")) .. "/secret.txt " .. q(cwd .. "/link-up"),
+        "ln -s /proc/self/root " .. q(cwd .. "/proc-root"),
+        "ln -s /proc/self/fd " .. q(cwd .. "/proc-fd"),
+        "ln " .. q(outside .. "/secret.txt") .. " " .. q(cwd .. "/hard"),
+      }, " && ")))
+      return cwd, outside
+    end
+
+    it("reads beneath a granted root only: no .., symlink, /proc/self or hard-link way out", function()
+      local cwd, outside = work()
+      local name = outside:match("[^/]+$")
+      local r = run("reader", [[{ fs = { read = { "." } } }]], ([[
+        local fs = require "nt3.fs"
+        local CWD, OUT, NAME = %q, %q, %q
+        print(fs.read("data.txt"), fs.read("./sub/x.txt"), fs.read(CWD .. "/data.txt"))
+        for _, p in ipairs { "../" .. NAME .. "/secret.txt", "link-out", "link-up", "proc-root" .. OUT .. "/secret.txt",
+          "proc-fd/0", "hard", "sub/../../" .. NAME .. "/secret.txt" } do
+          local ok, v, err = pcall(fs.read, p)
+          print(p, ok and v or "raised", ok and err or (type(v) == "table" and v.message or v))
+        end
+        for _, p in ipairs { "/proc/self/root" .. OUT .. "/secret.txt", OUT .. "/secret.txt", "/etc/passwd" } do
+          print(p, pcall(fs.read, p))
+        end
+        print(pcall(fs.write, "new.txt", "x"))]]):format(cwd, outside, name), { cwd = cwd })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("^DATA\tSUB\tDATA\n"), r.stdout)
+      assert.is_nil(r.stdout:find("SECRET", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("\nhard\traised\thard: has more than one hard link", 1, true), r.stdout)
+      for _, p in ipairs { "../" .. name .. "/secret.txt", "link-out", "link-up", "proc-root" .. outside .. "/secret.txt",
+        "proc-fd/0", "sub/../../" .. name .. "/secret.txt" } do
+        assert.truthy(r.stdout:find("\n" .. p .. "\traised\t" .. p .. ": outside the root\n", 1, true), r.stdout)
+      end
+      assert.truthy(r.stdout:find("/etc/passwd\tfalse\tpermission denied: fs read /etc/passwd (not granted: fs.read)", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("false\tpermission denied: fs write new.txt (not granted: fs.write)", 1, true), r.stdout)
+      assert.is_nil(sh.slurp(cwd .. "/new.txt"))
+    end)
+
+    it("writes atomically beneath a granted write root only", function()
+      local cwd = work()
+      local r = run("writer", [[{ fs = { write = { "./out" } } }]], [[
+        local fs = require "nt3.fs"
+        print(fs.write("out/a.txt", "A"))
+        print(pcall(fs.write, "out/../data.txt", "CLOBBERED"))
+        print(pcall(fs.write, "data.txt", "CLOBBERED"))
+        print(pcall(fs.read, "out/a.txt"))]], { cwd = cwd })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("A", sh.slurp(cwd .. "/out/a.txt"))
+      assert.are.equal("DATA", sh.slurp(cwd .. "/data.txt"))
+      assert.truthy(r.stdout:find("^true\ntrue\tnil\t../data.txt: outside the root\t18\n"), r.stdout)
+      assert.truthy(r.stdout:find("false\tpermission denied: fs write data.txt (not granted: fs.write)", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("false\tpermission denied: fs read out/a.txt (not granted: fs.read)", 1, true), r.stdout)
+    end)
+
+    it("never grants nt3's own directory, one inside it, or one that holds it", function()
+      for _, root in ipairs { "~", "~/.nt3", "~/.nt3/commands", "/" } do
+        local r = run("cfgdir", ("{ fs = { read = { %q } } }"):format(root), [[print("ran")]])
+        assert.are.equal(1, r.code, root)
+        assert.is_nil(r.stdout:find("ran", 1, true))
+        assert.truthy(r.stderr:find("nt3's own directory", 1, true), r.stderr)
+      end
+    end)
+  end)
+
+  describe("terminal output", function()
+    it("goes through the sanitiser on a terminal: colour kept, OSC and cursor movement replaced", function()
+      local home = home_with("esc", "{}", [[
+        print("A\27[31mRED\27[0mB\27]52;c;ZXZpbA==\7C\27[2J\27[HD")
+        require("nt3.cli").out("E\27[1;32mG\27[0m\n")]])
+      local r = pty.run({ "esc" }, { home = home })
+      assert.are.equal(0, r.code, r.output)
+      assert.truthy(r.output:find("A\27[31mRED\27[0mB", 1, true), r.output)
+      assert.truthy(r.output:find("E\27[1;32mG\27[0m", 1, true), r.output)
+      assert.is_nil(r.output:find("\27]", 1, true))
+      assert.is_nil(r.output:find("\27[2J", 1, true))
+      assert.is_nil(r.output:find("\27[H", 1, true))
+      assert.is_nil(r.output:find("\7", 1, true))
+    end)
+
+    it("is passed as it is when it is not a terminal", function()
+      local r = run("esc2", "{}", [[print("A\27]52;c;x\7B")]])
+      assert.are.equal("A\27]52;c;x\7B\n", r.stdout)
+    end)
+  end)
+
+  describe("visibility", function()
+    it("nt3 help <command> shows what it may do", function()
+      local home = home_with("shown", [[{ api = "read", http = { "https://example.com" }, env = { "A" },
+        proc = { "/bin/true" }, prompt = true, memory = "256M" }]], "return 0")
+      local r = sh.run({ "help", "shown" }, { home = home })
+      assert.are.equal(0, r.code, r.stderr)
+      for _, line in ipairs {
+        "Permissions (it runs in a sandbox and may do only this):",
+        "  api: read the API (GET, HEAD, OPTIONS) with your token, which it never sees",
+        "  http: unauthenticated requests to https://example.com", "  env: the variables A",
+        "  proc: run /bin/true", "  prompt: ask questions on the terminal", "  memory: 256M",
+      } do
+        assert.truthy(r.stdout:find(line, 1, true), r.stdout)
+      end
+    end)
+
+    it("--trace-permissions prints one line per use and per refusal", function()
+      local r = run("traced", [[{ env = { "A" } }]], [[
+        local env = require "nt3.env"
+        env.get("A")
+        pcall(env.get, "B")]], { args = { "--trace-permissions" } })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("nt3: sandbox traced: allowed env A\nnt3: sandbox traced: refused env B (not granted: env)\n", r.stderr)
+    end)
+
+    it("a refusal that escapes is one line with exit 1", function()
+      local r = run("refused", "{}", [[require("nt3.env").get("HOME")]])
+      assert.are.equal(1, r.code)
+      assert.are.equal("nt3: permission denied: env HOME (not granted: env)\n", r.stderr)
+    end)
+
+    it("an unknown permission is refused at declaration", function()
+      local r = run("unknown", "{ network = true }", "return 0")
+      assert.are.equal(2, r.code)
+      assert.truthy(r.stderr:find("unknown permission 'network'", 1, true), r.stderr)
+    end)
+  end)
+
+  describe("a command without permissions", function()
+    it("keeps full authority, as before", function()
+      local home = usercmd.home { ["full.lua"] = usercmd.command {
+        name = "full",
+        body = [[print(io ~= nil, debug ~= nil, require("nt3.env").get("SECRET"), require("nt3.config") ~= nil)]],
+      } }
+      local r = sh.run({ "full" }, { home = home, env = { SECRET = "s3" } })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("true\ttrue\ts3\ttrue\n", r.stdout)
+    end)
+  end)
+
+  describe("flags, arguments and exit codes", function()
+    it("reach the command as plain data, and its result is the exit code", function()
+      local home = usercmd.home { ["flagged.lua"] = [[
+return {
+  name = "flagged", summary = "x", args = { "word..." },
+  flags = { { long = "name", value = "NAME" }, { long = "many", value = "V", multiple = true } },
+  permissions = {},
+  run = function(opts, ctx)
+    print(opts.name, table.concat(opts.many, ","), table.concat(ctx.args, ","), ctx.name)
+    return 7
+  end,
+}
+]] }
+      local r = sh.run({ "flagged", "--name", "n", "--many", "a", "--many", "b", "x", "y" }, { home = home })
+      assert.are.equal(7, r.code, r.stderr)
+      assert.are.equal("n\ta,b\tx,y\tflagged\n", r.stdout)
+    end)
+
+    it("cli.fail and cli.usage_error end it as in a built-in", function()
+      local r = run("failing", "{}", [[require("nt3.cli").fail("broken", 3)]])
+      assert.are.equal(3, r.code)
+      assert.are.equal("nt3: broken\n", r.stderr)
+      local u = run("usage", "{}", [[ctx.cli.usage_error("wrong")]])
+      assert.are.equal(2, u.code)
+      assert.truthy(u.stderr:find("^nt3: wrong\nUsage: nt3 usage"), u.stderr)
+    end)
+  end)
+end)
+
+-- The host-side interface the extensions call (docs/architecture.md,
+-- "Sandboxed commands"), from this very process.
+describe("nt3.sandbox", function()
+  local sandbox = require "nt3.sandbox"
+  local fs = require "nt3.fs"
+
+  local function ext_dir()
+    return usercmd.dir {
+      ["cmd.lua"] = [[
+local lib = require "lib"
+return { name = "cmd", summary = "s", flags = { { long = "x" } }, permissions = { env = { "A" } },
+  run = function(opts, ctx) return lib.code + #ctx.args end }
+]],
+      ["lib.lua"] = "return { code = 40 }",
+    }
+  end
+
+  local function hashes(dir)
+    return { ["cmd.lua"] = fs.sha256(dir .. "/cmd.lua"), ["lib.lua"] = fs.sha256(dir .. "/lib.lua") }
+  end
+
+  it("describe gives the command table as plain data, run its exit code", function()
+    local dir = ext_dir()
+    local desc = assert(sandbox.describe { dir = dir, file = "cmd.lua", files = hashes(dir) })
+    assert.are.same({ name = "cmd", summary = "s", flags = { { long = "x" } }, permissions = { env = { "A" } },
+      has_run = true }, desc)
+    assert.are.equal(42, sandbox.run { dir = dir, file = "cmd.lua", files = hashes(dir), permissions = desc.permissions,
+      name = "cmd", opts = {}, args = { "a", "b" } })
+  end)
+
+  it("refuses a file whose sha256 is not the lock's, and one the lock does not list, naming it", function()
+    local dir = ext_dir()
+    local files = hashes(dir)
+    sh.spit(dir .. "/lib.lua", "return { code = 0 }")
+    local ok, msg, code = sandbox.run { dir = dir, file = "cmd.lua", files = files, permissions = {}, opts = {}, args = {} }
+    assert.is_nil(ok)
+    assert.are.equal("modified", code)
+    assert.truthy(msg:find(dir .. "/lib.lua: modified since it was installed", 1, true), msg)
+    local d2 = ext_dir()
+    local only = { ["cmd.lua"] = fs.sha256(d2 .. "/cmd.lua") }
+    local desc, msg2, code2 = sandbox.describe { dir = d2, file = "cmd.lua", files = only }
+    assert.is_nil(desc)
+    assert.are.equal("modified", code2)
+    assert.truthy(msg2:find("lib.lua: not among the files the lock lists", 1, true), msg2)
+  end)
+
+  it("says why a permissions table is wrong", function()
+    assert.is_true(sandbox.check_permissions { api = "read", http = { "https://a.example" }, memory = "64M" })
+    for perms, why in pairs {
+      [{ api = "delete" }] = "permission 'api'",
+      [{ http = { "ftp://x" } }] = "is not an origin",
+      [{ http = { "https://u@x" } }] = "is not an origin",
+      [{ env = { "NT3_API_TOKEN" } }] = "never granted",
+      [{ proc = { "sh" } }] = "absolute path",
+      [{ fs = { read = { "../x" } } }] = "is not a root",
+      [{ memory = "1K" }] = "permission 'memory'",
+      [{ other = 1 }] = "unknown permission 'other'",
+    } do
+      local ok, msg, code = sandbox.check_permissions(perms)
+      assert.is_nil(ok)
+      assert.are.equal("invalid", code)
+      assert.truthy(msg:find(why, 1, true), msg)
+    end
+  end)
+end)
