@@ -22,13 +22,16 @@ ROOT=$(pwd)
 # manual page it installs), its linters (luacheck, cppcheck), its fuzz
 # harnesses (clang and its libFuzzer runtime) and its benchmarks (lua5.4,
 # curl and Python requests as baselines; gh for tests/bench/paginate.py,
-# `gh api --paginate` being the measure), and git: `nt3 ext install` runs
+# `gh api --paginate` being the measure; nginx also as the server of
+# tests/bench/scale.py, and Python aiohttp and lua-http as two more clients
+# it compares), and git: `nt3 ext install` runs
 # the system git for a git source, and the extension specs serve real
 # repositories (file:// and git http-backend).
 PACKAGES="gcc libc6-dev make cmake pkgconf
 liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev ca-certificates
 lua-busted python3 openssl curl bash zsh fish strace nghttp2-server man-db groff-base
-lua-check cppcheck clang libclang-rt-dev python3-requests gh nginx git"
+lua-check cppcheck clang libclang-rt-dev python3-requests gh nginx git
+python3-aiohttp lua-http"
 
 say() { printf '==> %s\n' "$*" >&2; }
 

@@ -4,6 +4,7 @@ import os
 import shutil
 import statistics
 import sys
+import threading
 import time
 
 
@@ -191,3 +192,58 @@ def start_server(script, args, tmp):
 def stop_server(proc):
     proc.kill()
     proc.wait()
+
+
+# --- rounds of runs, and what they print (engine.py, scale.py) -----------------
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def ratio(a, b):
+    return a / b if b else float("nan")
+
+
+def rounds(cases, runs, before=None, after=None):
+    """Runs each (name, argv, env) once per round, in turn; returns name -> list
+    of dicts {wall, cpu, rss_kb, ...what `after` adds}."""
+    out = {name: [] for name, _, _ in cases}
+    for _ in range(runs):
+        for name, argv, env in cases:
+            if before:
+                before(name)
+            r = must(run(argv, env), argv)
+            row = {"wall": r[0], "cpu": cpu(r[1]), "rss_kb": r[1].ru_maxrss}
+            if after:
+                row.update(after(name) or {})
+            out[name].append(row)
+    return out
+
+
+def col(rows, key):
+    return statistics.median([r[key] for r in rows])
+
+
+def drained(argv, env):
+    """run() with stdout a pipe this process drains: (result, bytes read)."""
+    r, w = os.pipe()
+    count = [0]
+
+    def drain():
+        while True:
+            b = os.read(r, 1 << 16)
+            if not b:
+                break
+            count[0] += len(b)
+
+    t = threading.Thread(target=drain)
+    t.start()
+    try:
+        result = run(argv, env, stdout=w)
+    finally:
+        os.close(w)
+        t.join()
+        os.close(r)
+    return result, count[0]

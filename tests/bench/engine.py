@@ -50,13 +50,12 @@ import json
 import os
 import shutil
 import ssl
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 
 import benchlib
+from benchlib import col, drained, ratio, rounds, write
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEST_SERVER = os.path.join(HERE, "..", "helpers", "server.py")
@@ -124,20 +123,6 @@ def system_python(env):
     return p
 
 
-def write(path, text):
-    with open(path, "w") as f:
-        f.write(text)
-    return path
-
-
-def median(xs):
-    return statistics.median(xs)
-
-
-def ratio(a, b):
-    return a / b if b else float("nan")
-
-
 class Stats:
     """GET /_stats of a server over HTTPS, on a connection of its own."""
 
@@ -152,26 +137,6 @@ class Stats:
             return json.loads(c.getresponse().read())
         finally:
             c.close()
-
-
-def rounds(cases, runs, before=None, after=None):
-    """Runs each (name, argv, env) once per round, in turn; returns name -> list
-    of dicts {wall, cpu, rss_kb, ...what `after` adds}."""
-    out = {name: [] for name, _, _ in cases}
-    for _ in range(runs):
-        for name, argv, env in cases:
-            if before:
-                before(name)
-            r = benchlib.must(benchlib.run(argv, env), argv)
-            row = {"wall": r[0], "cpu": benchlib.cpu(r[1]), "rss_kb": r[1].ru_maxrss}
-            if after:
-                row.update(after(name) or {})
-            out[name].append(row)
-    return out
-
-
-def col(rows, key):
-    return median([r[key] for r in rows])
 
 
 # --- seq ---------------------------------------------------------------------
@@ -309,29 +274,6 @@ def part_download(nt3, tmp, env, runs, size):
 
 
 # --- pipe --------------------------------------------------------------------
-
-def drained(argv, env):
-    """run() with stdout a pipe this process drains: (result, bytes read)."""
-    r, w = os.pipe()
-    count = [0]
-
-    def drain():
-        while True:
-            b = os.read(r, 1 << 16)
-            if not b:
-                break
-            count[0] += len(b)
-
-    t = threading.Thread(target=drain)
-    t.start()
-    try:
-        result = benchlib.run(argv, env, stdout=w)
-    finally:
-        os.close(w)
-        t.join()
-        os.close(r)
-    return result, count[0]
-
 
 def part_pipe(nt3, tmp, env, runs, n=10_000_000):
     proc, port = benchlib.start_server(TEST_SERVER, ["--lifetime", "900"], tmp)
