@@ -1,6 +1,7 @@
 -- nt3.ui: each helper at a real pseudo-terminal (tests/helpers/pty_run.py,
--- with its window size set) and on a pipe (docs/architecture.md, "Output
--- for people and for pipes"). The terminal's "\n" comes back as "\r\n".
+-- with its window size set) and on a pipe
+-- (docs/architecture.md, "Output for people and for pipes"). The terminal's
+-- "\n" comes back as "\r\n".
 local pty = require "helpers.pty"
 local sh = require "helpers.sh"
 

@@ -1,10 +1,10 @@
--- nt3.ui: output that fits a terminal and a pipe (docs/architecture.md,
--- "Output for people and for pipes"). At a terminal: aligned columns cut to
+-- nt3.ui: output that fits a terminal and a pipe
+-- (docs/architecture.md, "Output for people and for pipes"). At a terminal: aligned columns cut to
 -- its width, colour, and everything shown through policy.sanitize; on a pipe
 -- or into a file: the caller's data as it is, in a shape cut, awk, a CSV
 -- reader or jq take.
-local error, ipairs, io, math, pcall, require = error, ipairs, io, math, pcall, require
-local string, table, tonumber, tostring, type, utf8 = string, table, tonumber, tostring, type, utf8
+local ipairs, io, math, pcall, require = ipairs, io, math, pcall, require
+local table, tonumber, tostring, type, utf8 = table, tonumber, tostring, type, utf8
 local check = require "nt3.check"
 local env = require "nt3.env"
 local json = require "nt3.json"
@@ -188,7 +188,9 @@ local function columns_of(n, fname, columns)
   check.arg(n, fname, columns, "table", false, 2)
   if #columns == 0 then check.fail(n, fname, "at least one column expected", 2) end
   for i, c in ipairs(columns) do
-    if type(c) ~= "string" or c == "" then check.fail(n, fname, ("column %d must be a non-empty string"):format(i), 2) end
+    if type(c) ~= "string" or c == "" then
+      check.fail(n, fname, ("column %d must be a non-empty string"):format(i), 2)
+    end
   end
   return columns
 end
@@ -295,8 +297,7 @@ end
 -- ui.ndjson(rows[, opts]) -> true | nil, message, errno
 function M.ndjson(rows, opts)
   check.arg(1, "ndjson", rows, "table")
-  local stream
-  opts, stream = options("ndjson", opts)
+  local _, stream = options("ndjson", opts)
   local shown = is_terminal(stream)
   local out = {}
   for i, row in ipairs(rows) do
