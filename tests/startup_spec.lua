@@ -46,6 +46,16 @@ describe("start-up loads only what the command uses", function()
     assert.matches("nt3.cli.alias was loaded", unknown.stderr, 1, true)
   end)
 
+  it("makes a request with nt3 api without the output helpers", function()
+    local srv = require("helpers.server").start { tls = false }
+    local dir = tripwires({ "nt3.ui", "nt3.cli.help" })
+    local env = { NT3_LUA_DIR = dir, NT3_API_TOKEN = "entri_valid_startup_spec", NT3_API_URL = srv.url }
+    local r = sh.run({ "api", "/api/v1/me" }, { env = env })
+    srv.stop()
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches('"email"', r.stdout, 1, true)
+  end)
+
   it("lists the commands without the credential store", function()
     local dir = tripwires({ "nt3.config", "nt3.config.write", "nt3.json" })
     local r = sh.run({ "help" }, { env = { NT3_LUA_DIR = dir } })
