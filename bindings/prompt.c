@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -602,21 +603,33 @@ static int prompt_confirm(lua_State *L) {
   return 1;
 }
 
+/* The fd a stream argument names: "stdin"|"stdout"|"stderr" or a number;
+ * -1 for a number no fd can have. */
+static int stream_fd(lua_State *L, int arg) {
+  static const char *const names[] = {"stdin", "stdout", "stderr", NULL};
+  if (lua_type(L, arg) == LUA_TNUMBER) {
+    lua_Integer n = luaL_checkinteger(L, arg);
+    return n < 0 || n > 0x7fffffff ? -1 : (int)n;
+  }
+  return luaL_checkoption(L, arg, NULL, names);
+}
+
 /* prompt.isatty(stream) -> boolean; stream: "stdin"|"stdout"|"stderr"|fd */
 static int prompt_isatty(lua_State *L) {
-  static const char *const names[] = {"stdin", "stdout", "stderr", NULL};
-  int fd;
-  if (lua_type(L, 1) == LUA_TNUMBER) {
-    lua_Integer n = luaL_checkinteger(L, 1);
-    if (n < 0 || n > 0x7fffffff) {
-      lua_pushboolean(L, 0);
-      return 1;
-    }
-    fd = (int)n;
-  } else {
-    fd = luaL_checkoption(L, 1, NULL, names);
-  }
-  lua_pushboolean(L, isatty(fd));
+  int fd = stream_fd(L, 1);
+  lua_pushboolean(L, fd >= 0 && isatty(fd));
+  return 1;
+}
+
+/* prompt.columns(stream) -> the width of the terminal on stream | nil
+ * (not a terminal, or one that reports no size: a fresh pty says 0) */
+static int prompt_columns(lua_State *L) {
+  int fd = stream_fd(L, 1);
+  struct winsize ws;
+  if (fd >= 0 && ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+    lua_pushinteger(L, ws.ws_col);
+  else
+    lua_pushnil(L);
   return 1;
 }
 
@@ -625,6 +638,7 @@ static const luaL_Reg prompt_fns[] = {
   {"line", prompt_line},
   {"confirm", prompt_confirm},
   {"isatty", prompt_isatty},
+  {"columns", prompt_columns},
   {NULL, NULL},
 };
 

@@ -21,21 +21,21 @@ local TOKEN = "entri_startup_spec_token_01"
 
 describe("start-up loads only what the command uses", function()
   it("prints the version without the help text, user commands or the credential store", function()
-    local dir = tripwires({ "nt3.cli.help", "nt3.cli.user", "nt3.config", "nt3.fs", "nt3.json" })
+    local dir = tripwires({ "nt3.cli.help", "nt3.cli.user", "nt3.config", "nt3.fs", "nt3.json", "nt3.ui" })
     local r = sh.run({ "--version" }, { env = { NT3_LUA_DIR = dir } })
     assert.are.equal(0, r.code, r.stderr)
     assert.matches("^nt3 version %d+%.%d+%.%d+\n$", r.stdout)
   end)
 
   it("runs status without the help text, user-command loading or the credential writer", function()
-    local dir = tripwires({ "nt3.cli.help", "nt3.cli.user", "nt3.config.write" })
+    local dir = tripwires({ "nt3.cli.help", "nt3.cli.user", "nt3.config.write", "nt3.ui" })
     local r = sh.run({ "status" }, { env = { NT3_LUA_DIR = dir, NT3_API_TOKEN = TOKEN } })
     assert.are.equal(0, r.code, r.stderr)
     assert.matches("^Logged in with the token from the environment variable NT3_API_TOKEN\n", r.stdout)
   end)
 
   it("loads no alias, cache or settings code for a command that does not use it", function()
-    local dir = tripwires({ "nt3.cli.alias", "nt3.api.cache", "nt3.config.settings" })
+    local dir = tripwires({ "nt3.cli.alias", "nt3.api.cache", "nt3.config.settings", "nt3.ui" })
     local r = sh.run({ "version" }, { env = { NT3_LUA_DIR = dir } })
     assert.are.equal(0, r.code, r.stderr)
     local status_dir = tripwires({ "nt3.cli.alias", "nt3.api.cache" })
@@ -44,6 +44,16 @@ describe("start-up loads only what the command uses", function()
     -- a name that is no command is the one that looks for an alias
     local unknown = sh.run({ "nosuchcommand" }, { env = { NT3_LUA_DIR = dir } })
     assert.matches("nt3.cli.alias was loaded", unknown.stderr, 1, true)
+  end)
+
+  it("makes a request with nt3 api without the output helpers", function()
+    local srv = require("helpers.server").start { tls = false }
+    local dir = tripwires({ "nt3.ui", "nt3.cli.help" })
+    local env = { NT3_LUA_DIR = dir, NT3_API_TOKEN = "entri_valid_startup_spec", NT3_API_URL = srv.url }
+    local r = sh.run({ "api", "/api/v1/me" }, { env = env })
+    srv.stop()
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches('"email"', r.stdout, 1, true)
   end)
 
   it("lists the commands without the credential store", function()

@@ -26,6 +26,8 @@
 ---@field size integer bytes
 ---@field mtime integer seconds since the epoch
 ---@field nlink integer
+---@field dev integer the device the file is on
+---@field ino integer its inode number: with dev, tells a replaced file from one rewritten in place
 
 ---@class nt3.fs.Lock
 local Lock = {}
@@ -213,6 +215,12 @@ function prompt.confirm(message, default) end
 ---@param stream "stdin"|"stdout"|"stderr"|integer
 ---@return boolean
 function prompt.isatty(stream) end
+
+--- The width in columns of the terminal on a stream (TIOCGWINSZ); nil when
+--- the stream is no terminal or the terminal reports no width.
+---@param stream "stdin"|"stdout"|"stderr"|integer
+---@return integer|nil columns
+function prompt.columns(stream) end
 
 ---------------------------------------------------------------------------
 -- nt3.env
@@ -825,11 +833,18 @@ local api = {}
 ---@return fun(): any, integer iterator item, index
 function api.pages(path, opts) end
 
+--- What api.request's second value is: the nt3.http.Response when the first
+--- is not nil, else the message (a string). lua-language-server cannot tie
+--- one position's type to another's (it merges them, and `Response|string`
+--- then warns at both `cli.fail(message)` and `response.status`), so it is
+--- `any` here: branch on the first value, as the code does.
+---@alias nt3.api.second any
+
 --- Decoded JSON (or the body as text), and the response; or nil, message,
 --- status or kind, and the response for an HTTP error.
 ---@param req nt3.api.Request
 ---@return any value
----@return nt3.http.Response|string response_or_message
+---@return nt3.api.second response_or_message the response on success, the message (a string) on failure
 ---@return nt3.api.failure? failure
 ---@return nt3.http.Response? response
 function api.request(req) end
@@ -839,7 +854,7 @@ function api.request(req) end
 ---@param params? table<string, any>
 ---@param opts? nt3.api.Options
 ---@return any value
----@return nt3.http.Response|string response_or_message
+---@return nt3.api.second response_or_message the response on success, the message (a string) on failure
 ---@return nt3.api.failure? failure
 ---@return nt3.http.Response? response
 function api.get(path, params, opts) end
@@ -848,7 +863,7 @@ function api.get(path, params, opts) end
 ---@param body? table|string
 ---@param opts? nt3.api.Options
 ---@return any value
----@return nt3.http.Response|string response_or_message
+---@return nt3.api.second response_or_message the response on success, the message (a string) on failure
 ---@return nt3.api.failure? failure
 ---@return nt3.http.Response? response
 function api.post(path, body, opts) end
@@ -857,7 +872,7 @@ function api.post(path, body, opts) end
 ---@param body? table|string
 ---@param opts? nt3.api.Options
 ---@return any value
----@return nt3.http.Response|string response_or_message
+---@return nt3.api.second response_or_message the response on success, the message (a string) on failure
 ---@return nt3.api.failure? failure
 ---@return nt3.http.Response? response
 function api.put(path, body, opts) end
@@ -866,7 +881,7 @@ function api.put(path, body, opts) end
 ---@param body? table|string
 ---@param opts? nt3.api.Options
 ---@return any value
----@return nt3.http.Response|string response_or_message
+---@return nt3.api.second response_or_message the response on success, the message (a string) on failure
 ---@return nt3.api.failure? failure
 ---@return nt3.http.Response? response
 function api.patch(path, body, opts) end
@@ -875,7 +890,7 @@ function api.patch(path, body, opts) end
 ---@param body? table|string
 ---@param opts? nt3.api.Options
 ---@return any value
----@return nt3.http.Response|string response_or_message
+---@return nt3.api.second response_or_message the response on success, the message (a string) on failure
 ---@return nt3.api.failure? failure
 ---@return nt3.http.Response? response
 function api.delete(path, body, opts) end
@@ -931,6 +946,7 @@ function api.on_warning(message) end
 ---@field args string[] positional arguments
 ---@field argv string[] every argument after the command name
 ---@field cli nt3.cli
+---@field ui nt3.ui
 
 ---@class nt3.cli.Command
 ---@field name string letters, digits, - and _; a user command's file is <name>.lua
@@ -960,6 +976,7 @@ local cli = {}
 --- or the exit code of a failure kind given instead.
 ---@param message string
 ---@param code? integer|string
+---@return never
 function cli.fail(message, code) end
 
 --- The exit code of a failure kind: "not_logged_in" 4, "interrupted" 130, else 1.
@@ -970,6 +987,7 @@ function cli.exit_code(kind) end
 --- As fail, with exit 2 and the command's usage after the message.
 ---@param message string
 ---@param command? nt3.cli.Command
+---@return never
 function cli.usage_error(message, command) end
 
 --- "nt3: warning: <message>" on stderr.
@@ -1061,6 +1079,73 @@ function cli.version_text() end
 ---@param argv string[]
 ---@return integer exit_code
 function cli.main(argv) end
+
+---------------------------------------------------------------------------
+-- nt3.ui
+---------------------------------------------------------------------------
+
+---@alias nt3.ui.color "red"|"green"|"yellow"|"blue"|"magenta"|"cyan"|"gray"|"bold"|"dim"|"underline"
+
+---@class nt3.ui.TableOptions
+---@field columns string[] field names; a dot reaches into nested tables ("owner.login")
+---@field headers? string[] each column's header at a terminal (default: the name in capitals)
+---@field stream? file* default io.stdout
+
+---@class nt3.ui.CsvOptions
+---@field header? boolean false leaves the header record out
+---@field stream? file* default io.stdout
+
+---@class nt3.ui.StreamOptions
+---@field stream? file* default io.stdout
+
+--- Output that fits a terminal (aligned, cut to its width, sanitised, in
+--- colour) and a pipe (tab-separated, CSV, ndjson: the caller's data as is).
+---@class nt3.ui
+---@field ELLIPSIS string "…", what ends a cell cut to fit
+local ui = {}
+
+--- A table: at a terminal a header and aligned columns cut to its width; on
+--- a pipe one tab-separated line a row, no header, nothing cut.
+---@param rows table[]
+---@param opts nt3.ui.TableOptions
+---@return true|nil ok
+---@return string? message
+---@return integer? errno
+function ui.table(rows, opts) end
+
+--- RFC 4180 CSV: a header record, fields quoted when they hold , " CR or LF, CRLF line ends.
+---@param rows table[]
+---@param columns string[]
+---@param opts? nt3.ui.CsvOptions
+---@return true|nil ok
+---@return string? message
+---@return integer? errno
+function ui.csv(rows, columns, opts) end
+
+--- One json.encode'd row a line.
+---@param rows table[]
+---@param opts? nt3.ui.StreamOptions
+---@return true|nil ok
+---@return string? message
+---@return integer? errno
+function ui.ndjson(rows, opts) end
+
+--- text in a colour when the stream shows colour (ui.colors), else text.
+---@param name nt3.ui.color
+---@param text string|number
+---@param stream? file* default io.stdout
+---@return string
+function ui.color(name, text, stream) end
+
+--- Whether a stream shows colour: NO_COLOR, then CLICOLOR_FORCE, then TERM=dumb, then isatty.
+---@param stream? file* default io.stdout
+---@return boolean
+function ui.colors(stream) end
+
+--- The columns text takes at a terminal: wide characters 2, combining marks 0.
+---@param text string
+---@return integer
+function ui.width(text) end
 
 ---------------------------------------------------------------------------
 -- require "nt3"

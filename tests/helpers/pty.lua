@@ -56,6 +56,8 @@ function M.start(args, opts)
     cwd = opts.cwd or sh.tmpdir(),
     timeout = timeout,
     background = opts.background or false,
+    columns = opts.columns,
+    rows = opts.rows,
     steps = opts.steps or {},
   }))
   -- cjson writes an empty Lua table as {}; the driver wants a list
@@ -93,7 +95,8 @@ end
 -- pty.run(args, opts) -> { code, output, echo_on_after, icanon_on_after, signal, signal_name, error }
 -- args as for sh.run (without the binary); opts: home, cwd, env, steps,
 -- timeout (per step, seconds), bin (another executable), allow_error,
--- background (true: run as `nt3 … &` would, not in the foreground).
+-- background (true: run as `nt3 … &` would, not in the foreground),
+-- columns and rows (the terminal's window size, set before nt3 starts).
 function M.run(args, opts)
   return M.start(args, opts).result(3)
 end

@@ -13,6 +13,8 @@ SPEC is a JSON object:
            timeout)
   background  true: the command's group is not made the foreground one, as
            for `command &` in a shell (default false)
+  columns  the terminal's width in columns, set with TIOCSWINSZ before the
+           command starts (default: the pty's own, 0 on Linux); rows likewise
   steps    what to do, in order:
     {"expect": "text"}     wait until "text" appears in the output (after
                            the end of the previous match)
@@ -53,6 +55,7 @@ import json
 import os
 import select
 import signal
+import struct
 import sys
 import termios
 import time
@@ -67,8 +70,11 @@ class StepFailed(Exception):
 class Terminal:
     """The parent's side: master fd for I/O, slave fd kept for tcgetattr."""
 
-    def __init__(self):
+    def __init__(self, columns=0, rows=0):
         self.master, self.slave = os.openpty()
+        if columns or rows:
+            size = struct.pack("HHHH", rows or 24, columns or 80, 0, 0)
+            fcntl.ioctl(self.slave, termios.TIOCSWINSZ, size)
         os.set_blocking(self.master, False)
         self.output = bytearray()
         self.mark = 0  # expect searches from here on
@@ -181,7 +187,7 @@ class Run:
     def __init__(self, spec):
         self.spec = spec
         self.timeout = float(spec.get("timeout", 5))
-        self.term = Terminal()
+        self.term = Terminal(int(spec.get("columns", 0)), int(spec.get("rows", 0)))
         self.shell, self.report = start(spec, self.term)
         self.report_buf = b""
         self.pid = None
