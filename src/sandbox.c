@@ -747,9 +747,12 @@ static int api_send(lua_State *L) {
   lua_settop(L, 1);
   const char *method = lua_getfield(L, 1, "method") == LUA_TSTRING ? lua_tostring(L, -1) : "GET";
   const char *path = lua_getfield(L, 1, "path") == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-  if (!path || path[0] != '/' || path[1] == '/') return luaL_argerror(L, 1, "field 'path' must start with one /");
+  /* or a whole URL (a page's next link): the gate judges its origin too */
+  const char *url = lua_getfield(L, 1, "url") == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+  if (url ? path != NULL : (!path || path[0] != '/' || path[1] == '/'))
+    return luaL_argerror(L, 1, "field 'path' must start with one / (or give 'url' instead)");
   char what[600];
-  snprintf(what, sizeof what, "nt3.api %s %s", method, path);
+  snprintf(what, sizeof what, "nt3.api %s %s", method, url ? url : path);
   /* the method and the origin are the gate's to judge, on every hop */
   if (!s->api_methods) return refuse(L, what, "api");
   if (!s->auth) {
@@ -763,7 +766,8 @@ static int api_send(lua_State *L) {
     lua_getfield(L, 1, copied[i]);
     lua_setfield(L, -2, copied[i]);
   }
-  lua_pushfstring(L, "%s%s", s->api_url, path);
+  if (url) lua_pushstring(L, url);
+  else lua_pushfstring(L, "%s%s", s->api_url, path);
   lua_setfield(L, -2, "url");
   lua_replace(L, 1);
   lua_settop(L, 1);
@@ -771,8 +775,23 @@ static int api_send(lua_State *L) {
   return nt3_http_request_as(L, &a);
 }
 
+/* nt3.sandbox.api_core.url() -> the active API URL (no secret in it), or
+ * nil, message, "not_logged_in": what a next link is resolved against */
+static int api_url(lua_State *L) {
+  struct sandbox *s = sandbox_of(L);
+  if (!s->api_methods) return refuse(L, "nt3.api GET", "api");
+  if (!s->auth) {
+    lua_pushnil(L);
+    lua_pushliteral(L, "not logged in (run 'nt3 login')");
+    lua_pushliteral(L, "not_logged_in");
+    return 3;
+  }
+  lua_pushstring(L, s->api_url);
+  return 1;
+}
+
 static int open_api_core(lua_State *L) {
-  static const luaL_Reg fns[] = {{"send", api_send}, {NULL, NULL}};
+  static const luaL_Reg fns[] = {{"send", api_send}, {"url", api_url}, {NULL, NULL}};
   luaL_newlib(L, fns);
   return 1;
 }

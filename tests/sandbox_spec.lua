@@ -237,6 +237,44 @@ describe("sandboxed commands", function()
     end
   end)
 
+  describe("Ctrl-C during a capability", function()
+    it("ends a request in flight: exit 130", function()
+      local home = home_with("hold", [[{ api = "read" }]], [[
+        print("READY")
+        print(require("nt3.api").get("/hold", { key = "sbx-int", seconds = 30 }, { raw = true }))]])
+      local r = pty.run({ "hold" }, {
+        home = home, env = apitest.env(srv), allow_error = true, timeout = 20,
+        steps = { { expect = "READY" }, { send = "\3" } },
+      })
+      assert.is_nil(r.error, r.output)
+      assert.are.equal(130, r.code, r.output)
+      assert.truthy(r.output:find("nt3: interrupted", 1, true), r.output)
+    end)
+
+    it("ends proc.run: exit 130, and the child is gone", function()
+      local home = home_with("sleepy", [[{ proc = { "/bin/sleep" } }]], [[
+        print("READY")
+        require("nt3.proc").run { "/bin/sleep", "47.25" }]])
+      local r = pty.run({ "sleepy" }, {
+        home = home, allow_error = true, timeout = 20,
+        steps = { { expect = "READY" }, { send = "\3" } },
+      })
+      assert.is_nil(r.error, r.output)
+      assert.are.equal(130, r.code, r.output)
+      local left = {}
+      local ls = assert(io.popen("ls /proc"))
+      local pids = ls:read("a")
+      ls:close()
+      for pid in pids:gmatch("%d+") do
+        local f = io.open("/proc/" .. pid .. "/cmdline", "rb")
+        local cmd = f and f:read("a") or ""
+        if f then f:close() end
+        if cmd:find("47.25", 1, true) then left[#left + 1] = pid end
+      end
+      assert.are.same({}, left)
+    end)
+  end)
+
   describe("finalizers", function()
     -- Lua runs a finalizer with hooks off: one that never ends could be
     -- cut short by nothing, so a sandbox may set none
@@ -426,6 +464,46 @@ describe("sandboxed commands", function()
       assert.truthy(r.stdout:find("permission denied: nt3.api GET " .. other.url:gsub("^http://", "http://"), 1, true)
         or r.stdout:find("\tpermission\n", 1, true), r.stdout)
       assert.are.equal(0, #seen)
+    end)
+
+    it("pages gathers every page by the host's loop, following RFC 8288 next links, the token in no value", function()
+      local r = run("apipg", [[{ api = "read" }]], [[
+        local api = require "nt3.api"
+        local got = {}
+        for item in api.pages("/list", { query = { per = 2, total = 5 } }) do got[#got + 1] = item.n end
+        print(table.concat(got, ","))
+        local rel = {}
+        for item in api.pages("/list", { query = { per = 2, total = 3, next = "relquery", wrap = "data" } }) do
+          rel[#rel + 1] = item.n
+        end
+        print(table.concat(rel, ","))]], { env = apitest.env(srv) })
+      assert.are.equal(0, r.code, r.stderr)
+      local lines = {}
+      for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
+      assert.are.equal("1,2,3,4,5", lines[1], r.stdout)
+      assert.are.equal("1,2,3", lines[2], r.stdout)
+      assert.is_nil((r.stdout .. r.stderr):find(TOKEN, 1, true))
+    end)
+
+    it("pages refuses a next link off the API's origin as the host does (cross_origin); C refuses the URL too", function()
+      local other = server.start()
+      local r = run("apipx", [[{ api = "read" }]], ([[
+        local api = require "nt3.api"
+        local got = {}
+        local ok, e = pcall(function()
+          for item in api.pages("/list", { query = { per = 2, total = 5, next = "cross" } }) do got[#got + 1] = item.n end
+        end)
+        print(ok, #got, e.kind, tostring(e))
+        print(pcall(require("nt3.sandbox.api_core").send, { url = "%s/echo" }))]]):format(other.url),
+        { env = apitest.env(srv) })
+      local seen = other.requests()
+      other.stop()
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("false\t0\tcross_origin\trefusing to follow page 1's next link to http://localhost:", 1, true),
+        r.stdout)
+      assert.truthy(r.stdout:find("false\tpermission denied: nt3.api GET " .. other.url, 1, true), r.stdout)
+      assert.are.equal(0, #seen)
+      assert.is_nil((r.stdout .. r.stderr):find(TOKEN, 1, true))
     end)
 
     it("without an api grant, nt3.api is refused", function()

@@ -384,7 +384,11 @@ end
 -- that is not a JSON list, a next link to another origin (the token stays
 -- with the API URL), one already fetched, or one past max_pages raises an
 -- error with a message and a kind.
-function M.pages(path, opts)
+-- via (not for scripts: docs/sandbox.md, "api") is a sandbox's transport,
+-- { base = API URL, get = function(url) -> value, response | nil, message,
+-- kind }, so a sandboxed nt3.api pages by this very loop with the token
+-- added in C; the credential is then never looked up.
+function M.pages(path, opts, via)
   check_path(1, "pages", path)
   check.arg(2, "pages", opts, "table", true)
   opts = opts or {}
@@ -393,23 +397,30 @@ function M.pages(path, opts)
   if math.type(max_pages) ~= "integer" or max_pages < 1 then
     check.fail(2, "pages", "max_pages must be a whole number of at least 1")
   end
-  local http = require "nt3.http"
-  local cred = opts.credential
-  if not cred then
-    local cerr, kind
-    cred, cerr, kind = credential()
-    if not cred then raise(cerr, kind) end
-  end
-  local first, uerr, ukind = http.parse_url((cred.api_url:gsub("/+$", "")) .. with_query(path, opts.query))
-  if not first then raise(uerr, ukind) end
-  local origin, url, shown = first.origin, first.url, first.shown
-  local headers = headers_for(cred, opts.headers, false)
-  local req = { raw = true }
-  for _, k in ipairs(HTTP_OPTIONS) do req[k] = opts[k] end
   if opts.cache ~= nil and (type(opts.cache) ~= "number" or opts.cache < 0 or opts.cache ~= opts.cache) then
     check.fail(2, "pages", "cache must be a number of seconds >= 0")
   end
-  req.cache, req.cache_404, req.headers = opts.cache, opts.cache_404, opts.headers
+  local http = require "nt3.http"
+  local base, get
+  if via then
+    base, get = via.base, via.get
+  else
+    local cred = opts.credential
+    if not cred then
+      local cerr, kind
+      cred, cerr, kind = credential()
+      if not cred then raise(cerr, kind) end
+    end
+    local headers = headers_for(cred, opts.headers, false)
+    local req = { raw = true }
+    for _, k in ipairs(HTTP_OPTIONS) do req[k] = opts[k] end
+    req.cache, req.cache_404, req.headers = opts.cache, opts.cache_404, opts.headers
+    base = cred.api_url
+    get = function(url) return send(req, "GET", url, headers, nil, cred) end
+  end
+  local first, uerr, ukind = http.parse_url((base:gsub("/+$", "")) .. with_query(path, opts.query))
+  if not first then raise(uerr, ukind) end
+  local origin, url, shown = first.origin, first.url, first.shown
   local seen, page, items, i = {}, 0, {}, 0
   return function()
     while true do
@@ -428,7 +439,7 @@ function M.pages(path, opts)
       end
       page = page + 1
       seen[url] = page
-      local value, res, status = send(req, "GET", url, headers, nil, cred)
+      local value, res, status = get(url)
       if value == nil then
         local where = type(status) == "number" and ("HTTP %d, "):format(status) or ""
         raise(("%s (%spage %d of %s)"):format(res, where, page, shown), status)
