@@ -476,12 +476,21 @@ describe("sandboxed commands", function()
         for item in api.pages("/list", { query = { per = 2, total = 3, next = "relquery", wrap = "data" } }) do
           rel[#rel + 1] = item.n
         end
-        print(table.concat(rel, ","))]], { env = apitest.env(srv) })
+        print(table.concat(rel, ","))
+        -- a server that echoes the Authorization it got into every item
+        local echoed = {}
+        for item, i in api.pages("/list", { query = { per = 2, total = 3, echo = 1 },
+          headers = { Authorization = "Bearer mine" } }) do
+          echoed[#echoed + 1] = i .. "=" .. tostring(item.authorization)
+        end
+        print(table.concat(echoed, ","))]], { env = apitest.env(srv) })
       assert.are.equal(0, r.code, r.stderr)
       local lines = {}
       for l in r.stdout:gmatch("[^\n]+") do lines[#lines + 1] = l end
       assert.are.equal("1,2,3,4,5", lines[1], r.stdout)
       assert.are.equal("1,2,3", lines[2], r.stdout)
+      local masked = "Bearer " .. ("*"):rep(#TOKEN)
+      assert.are.equal(("1=%s,2=%s,1=%s"):format(masked, masked, masked), lines[3], r.stdout)
       assert.is_nil((r.stdout .. r.stderr):find(TOKEN, 1, true))
     end)
 

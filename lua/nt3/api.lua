@@ -401,9 +401,9 @@ function M.pages(path, opts, via)
     check.fail(2, "pages", "cache must be a number of seconds >= 0")
   end
   local http = require "nt3.http"
-  local base, get
+  local api_url, get
   if via then
-    base, get = via.base, via.get
+    api_url, get = via.base, via.get
   else
     local cred = opts.credential
     if not cred then
@@ -415,10 +415,10 @@ function M.pages(path, opts, via)
     local req = { raw = true }
     for _, k in ipairs(HTTP_OPTIONS) do req[k] = opts[k] end
     req.cache, req.cache_404, req.headers = opts.cache, opts.cache_404, opts.headers
-    base = cred.api_url
+    api_url = cred.api_url
     get = function(url) return send(req, "GET", url, headers, nil, cred) end
   end
-  local first, uerr, ukind = http.parse_url((base:gsub("/+$", "")) .. with_query(path, opts.query))
+  local first, uerr, ukind = http.parse_url((api_url:gsub("/+$", "")) .. with_query(path, opts.query))
   if not first then raise(uerr, ukind) end
   local origin, url, shown = first.origin, first.url, first.shown
   local seen, page, items, i = {}, 0, {}, 0

@@ -72,7 +72,7 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       the first N requests with key K answer C (default 503) with
       {"message": "try again"} and, when given, Retry-After: V; later ones
       200 {"key": K, "attempts": count}
-  /list?page=P&per=M&total=T[&next=MODE][&wrap=KEY][&html=P2]
+  /list?page=P&per=M&total=T[&next=MODE][&wrap=KEY][&html=P2][&echo=1]
       a JSON array of items {"n": i} of page P (M per page, T in all) and,
       while more exist, Link: <.../list?page=P+1&...>; rel="next". next=cross
       points the next link at another origin (http://localhost:<port>, the
@@ -82,7 +82,8 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       next=title and next=prel give no next link but look like one
       (title="rel=next", prel=next), next=quoted a real one after a
       title="<...page=P+5...>" holding a "<"; wrap=KEY answers {KEY: [...]}
-      instead of the bare array; html=P2 answers page P2 as text/html
+      instead of the bare array; html=P2 answers page P2 as text/html;
+      echo=1 gives each item the request's Authorization ("authorization")
   /raw?status=N&reason=R&ctype=T&body=B&h=Name:Value...
       exactly these bytes (each parameter percent-decoded byte for byte):
       the status line "HTTP/1.1 N R", each h as a header line, in order,
@@ -193,6 +194,9 @@ class Handler(BaseHTTPRequestHandler):
         page, per, total = int(q.get("page", "1")), int(q.get("per", "2")), int(q.get("total", "5"))
         start = (page - 1) * per
         items = [{"n": i} for i in range(start + 1, min(start + per, total) + 1)]
+        if q.get("echo"):
+            for item in items:
+                item["authorization"] = self.headers.get("Authorization")
         if q.get("html") == str(page):
             return self.send(200, b"[<p>Service unavailable</p>]", content_type="text/html")
         headers = []

@@ -65,10 +65,12 @@ end
 function M.pages(path, opts)
   local fields = with_defaults(type(opts) == "table" and opts.headers or nil, type(opts) == "table" and opts or {})
   local core = require "nt3.sandbox.api_core"
-  local url, err, kind = core.url()
-  if not url then error(setmetatable({ message = err, kind = kind }, { __tostring = function(e) return e.message end }), 0) end
+  local api_url, err, kind = core.url()
+  if not api_url then
+    error(setmetatable({ message = err, kind = kind }, { __tostring = function(e) return e.message end }), 0)
+  end
   return base().pages(path, opts, {
-    base = url,
+    base = api_url,
     get = function(url)
       local f = {}
       for k, v in pairs(fields) do f[k] = v end
