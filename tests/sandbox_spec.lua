@@ -238,10 +238,17 @@ describe("sandboxed commands", function()
   end)
 
   describe("Ctrl-C during a capability", function()
-    it("ends a request in flight: exit 130", function()
+    it("ends a request in flight: exit 130, and the server sees the connection dropped", function()
       local home = home_with("hold", [[{ api = "read" }]], [[
+        local api, task = require "nt3.api", require "nt3.task"
+        local t = task.spawn(api.get, "/hold", { key = "sbx-int", seconds = 30 }, { raw = true })
+        -- until the server holds the request
+        task.poll({ every = 0.02, timeout = 20 }, function()
+          local v = api.get("/_hold", { key = "sbx-int" })
+          return type(v) == "table" and v.state == "open"
+        end)
         print("READY")
-        print(require("nt3.api").get("/hold", { key = "sbx-int", seconds = 30 }, { raw = true }))]])
+        print(task.wait(t))]])
       local r = pty.run({ "hold" }, {
         home = home, env = apitest.env(srv), allow_error = true, timeout = 20,
         steps = { { expect = "READY" }, { send = "\3" } },
@@ -249,6 +256,11 @@ describe("sandboxed commands", function()
       assert.is_nil(r.error, r.output)
       assert.are.equal(130, r.code, r.output)
       assert.truthy(r.output:find("nt3: interrupted", 1, true), r.output)
+      local state = require("nt3.task").poll({ every = 0.02, timeout = 20 }, function()
+        local v = require("nt3.json").decode(require("nt3.http").request { url = srv.url .. "/_hold?key=sbx-int" }.body)
+        return v.state ~= "open" and v.state
+      end)
+      assert.are.equal("dropped", state)
     end)
 
     it("ends proc.run: exit 130, and the child is gone", function()
