@@ -618,3 +618,35 @@ describe("an extension's command", function()
     assert.matches("^granted: denied permission denied: [^\n]*\nsecret: denied permission denied: ", r.stdout)
   end)
 end)
+
+describe("git, run for an install", function()
+  it("never waits at a password prompt: a repository behind a password fails in one line, even at a terminal", function()
+    local srv = ext.https({ hello = ext.repo(ext.files("hello")) })
+    local home = ext.home()
+    -- on a terminal (the controlling one git would prompt on), with --yes
+    local r = pty.run({ "ext", "install", srv.url("hello", "private"), "--yes" },
+      { home = home, env = { GIT_SSL_CAINFO = srv.cafile }, timeout = 30, allow_error = true })
+    srv.stop()
+    assert.is_nil(r.error, r.output)
+    assert.are.equal(1, r.code, r.output)
+    -- one line of error, and no prompt was ever shown on the terminal
+    assert.matches("^nt3: git clone: [^\r\n]+\r\n$", r.output)
+    nothing_installed(home, "hello")
+  end)
+
+  it("is stopped after NT3_GIT_TIMEOUT seconds when the server never answers, and a bad value is refused", function()
+    local srv = ext.https({ hello = ext.repo(ext.files("hello")) })
+    local home = ext.home()
+    local r = nt3(home, { "ext", "install", srv.url("hello", "stall"), "--yes" },
+      { env = { GIT_SSL_CAINFO = srv.cafile, NT3_GIT_TIMEOUT = "1" } })
+    local bad = nt3(home, { "ext", "install", srv.url("hello"), "--yes" },
+      { env = { GIT_SSL_CAINFO = srv.cafile, NT3_GIT_TIMEOUT = "soon" } })
+    srv.stop()
+    assert.are.equal(1, r.code, r.stderr)
+    assert.are.equal("nt3: git clone did not finish within 1 seconds\n", r.stderr)
+    nothing_installed(home, "hello")
+    assert.are.equal(1, bad.code, bad.stderr)
+    assert.are.equal('nt3: NT3_GIT_TIMEOUT must be whole seconds from 1 to 3600 (it is "soon")\n', bad.stderr)
+    nothing_installed(home, "hello")
+  end)
+end)

@@ -246,6 +246,8 @@ M.ENVIRONMENT = {
   { "XDG_CACHE_HOME", "The directory under which nt3's HTTP cache lives (nt3/), instead of ~/.cache." },
   { "NT3_DEBUG", "Set to anything but 0 or empty: an error prints its Lua traceback, and requests are"
     .. " traced on stderr (tokens and credential headers masked)." },
+  { "NT3_GIT_TIMEOUT", "Seconds one git command of nt3 extension may take (default 120; 1 to 3600):"
+    .. " a clone from a server that never answers is stopped then." },
   { "NT3_EXT_TEST_PAUSE", "For nt3's own tests: a stage of an extension change (staged, intent, locked, moved)"
     .. " at which nt3 stops for 60 s, to be killed there (extensions.md, \"The test hook\")." },
   { "NT3_TEST_NO_OPENAT2", "For nt3's own tests: set to 1, the sandbox's fs grant opens paths by its own"
