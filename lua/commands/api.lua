@@ -330,13 +330,27 @@ end
 -- --paginate: every page's items as ONE JSON array, as if the list were
 -- one page; items keep the server's text (key order, numbers). Printed
 -- once every page is in: a failure on page 3 leaves no half array behind.
-local function print_pages(api, path, page_opts)
+local function print_pages(api, path, page_opts, progress)
   local items = {}
-  for item in api.pages(path, page_opts) do items[#items + 1] = item end
+  for item in api.pages(path, page_opts) do
+    items[#items + 1] = item
+    if progress then progress:add() end
+  end
+  if progress then progress:done() end
   local text = "[" .. table.concat(items, ",") .. "]"
   if is_tty() then text = for_terminal(require("nt3.json.text").pretty(text) or text) end
   cli.out(text, "\n")
   return 0
+end
+
+-- The items so far, on stderr once the pages have taken a second, at a
+-- terminal, unless --no-progress, NT3_NO_PROGRESS or the progress setting
+-- turns it off (cli._progress decides); nil for none. Erased before
+-- anything is printed, and by its <close> on a failure.
+local function pages_progress(opts)
+  local flag
+  if opts.no_progress then flag = false end
+  return cli._progress { label = "nt3 api --paginate: items", flag = flag, delay = require("nt3.task").PROGRESS_DELAY }
 end
 
 -- api.pages' options for --paginate: the request's, the bound, the key
@@ -436,6 +450,8 @@ local command = {
       help = "With --paginate: a page's items are its object's <key> array (default: the page, or its \"data\")" },
     { long = "max-pages", value = "n",
       help = "With --paginate: fail rather than fetch more than n pages (default 1000)" },
+    { long = "no-progress",
+      help = "With --paginate: show no progress on stderr (a terminal shows it after a second)" },
     { long = "filter", value = "lua", help = "Print a Lua expression over the decoded result, bound to `data`" },
     { long = "idempotency-key", value = "key|auto",
       help = "Send Idempotency-Key (auto: a random one), which lets a POST or PATCH be retried" },
@@ -559,11 +575,14 @@ file.]],
 
     local filter = opts.filter and compile_filter(opts.filter, cmd)
     if opts.paginate then
-      if not filter then return print_pages(api, path, pages_options(req, opts, cmd, true)) end
+      local progress <close> = pages_progress(opts)
+      if not filter then return print_pages(api, path, pages_options(req, opts, cmd, true), progress) end
       local all = require("nt3.json").array()
       for item in api.pages(path, pages_options(req, opts, cmd, false)) do
         all[#all + 1] = item
+        if progress then progress:add() end
       end
+      if progress then progress:done() end
       print_value(filter(all))
       return 0
     end

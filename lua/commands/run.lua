@@ -65,6 +65,9 @@ return {
   -- everything after the script's name belongs to the script
   stop_at_first_arg = true,
   as_task = true,
+  flags = {
+    { long = "no-progress", help = "task.map shows no progress on stderr (a terminal shows it after a second)" },
+  },
   description = [[
 The script runs in nt3's Lua 5.4 with `require "nt3"` giving the whole API
 (see lua-api.md in share/doc/nt3). `arg[0]` is the script's path and arg[1..n] its
