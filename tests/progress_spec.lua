@@ -1,5 +1,5 @@
--- Progress on stderr (docs/architecture.md, "Output for people and for
--- pipes"): ui.progress, and the one task.map and nt3 api --paginate show
+-- Progress on stderr
+-- (docs/architecture.md, "Output for people and for pipes"): ui.progress, and the one task.map and nt3 api --paginate show
 -- by themselves after a second. Each run is on a real pseudo-terminal
 -- (tests/helpers/pty_run.py) with stdout sent to a file, so what the
 -- terminal shows is stderr's alone and stdout's bytes are checked exactly;
@@ -140,6 +140,28 @@ io.stdout:write(#r, "\n")
     -- and the setting that turned it off shows its value
     local get = sh.run({ "config", "get", "progress", "--json" }, { home = off_home, env = { NT3_NO_PROGRESS = "1" } })
     assert.are.equal('{"key":"progress","source":"NT3_NO_PROGRESS","value":false}\n', get.stdout)
+  end)
+
+  it("follows the profile's setting over the global one, and takes only true or false", function()
+    local home = sh.tmpdir()
+    os.execute("mkdir -p -m 700 " .. sh.quote(home .. "/.nt3"))
+    sh.spit(home .. "/.nt3/config.json", require("nt3.json").encode {
+      token = "entri_progress_spec_global", settings = { progress = false },
+      profiles = { work = { token = "entri_progress_spec_work", settings = { progress = true } } },
+    })
+    os.execute("chmod 600 " .. sh.quote(home .. "/.nt3/config.json"))
+    local work = start({ "run", "--profile", "work", slow_map(3, 0.5) }, { home = home })
+    local global = start({ "run", slow_map(3, 0.5) }, { home = home })
+    local r, stdout = work.result()
+    assert.are.equal(0, r.code, r.output)
+    assert.are.equal("results 10,20,30\n", stdout)
+    assert.is_true(#bars(r.output, 3) >= 1, r.output)
+    r = global.result()
+    assert.are.equal(0, r.code, r.output)
+    assert.are.equal("", r.output)
+    local bad = sh.run({ "config", "set", "progress", "off" }, { home = home })
+    assert.are.equal(2, bad.code)
+    assert.matches('progress must be true or false, not "off"', bad.stderr, 1, true)
   end)
 
   it("shows a hostile label as printable text", function()

@@ -1,6 +1,6 @@
 -- nt3 api <path>: an authenticated request to the nt3 API, like `gh api`.
 local error, getmetatable, io, ipairs, load, math = error, getmetatable, io, ipairs, load, math
-local next, pairs = next, pairs
+local next, pairs, setmetatable = next, pairs, setmetatable
 local pcall, require, select, string, table = pcall, require, select, string, table
 local tonumber, tostring, type, utf8 = tonumber, tostring, type, utf8
 local cli = require "nt3.cli"
@@ -327,6 +327,34 @@ local function duration(text, cmd)
   return seconds
 end
 
+-- The items so far, on stderr once the pages have taken a second, at a
+-- terminal, unless --no-progress, NT3_NO_PROGRESS or the progress setting
+-- turns it off (cli._progress decides, asked only once the second has
+-- passed: quick paging loads no UI). Erased before anything is printed,
+-- and by its <close> on a failure.
+local Counter = {}
+Counter.__index = Counter
+
+function Counter:done()
+  if self.bar then self.bar:done() end
+end
+Counter.__close = Counter.done
+
+function Counter:add()
+  self.count = self.count + 1
+  if self.bar then return self.bar:add() end
+  if self.asked or self.now() - self.started < self.delay then return end
+  self.asked = true
+  self.bar = cli._progress { label = "nt3 api --paginate: items", count = self.count, flag = self.flag }
+end
+
+local function pages_progress(opts)
+  local now = require("nt3.policy").now
+  local c = setmetatable({ count = 0, now = now, started = now(), delay = require("nt3.task").PROGRESS_DELAY }, Counter)
+  if opts.no_progress then c.flag = false end
+  return c
+end
+
 -- --paginate: every page's items as ONE JSON array, as if the list were
 -- one page; items keep the server's text (key order, numbers). Printed
 -- once every page is in: a failure on page 3 leaves no half array behind.
@@ -334,23 +362,13 @@ local function print_pages(api, path, page_opts, progress)
   local items = {}
   for item in api.pages(path, page_opts) do
     items[#items + 1] = item
-    if progress then progress:add() end
+    progress:add()
   end
-  if progress then progress:done() end
+  progress:done()
   local text = "[" .. table.concat(items, ",") .. "]"
   if is_tty() then text = for_terminal(require("nt3.json.text").pretty(text) or text) end
   cli.out(text, "\n")
   return 0
-end
-
--- The items so far, on stderr once the pages have taken a second, at a
--- terminal, unless --no-progress, NT3_NO_PROGRESS or the progress setting
--- turns it off (cli._progress decides); nil for none. Erased before
--- anything is printed, and by its <close> on a failure.
-local function pages_progress(opts)
-  local flag
-  if opts.no_progress then flag = false end
-  return cli._progress { label = "nt3 api --paginate: items", flag = flag, delay = require("nt3.task").PROGRESS_DELAY }
 end
 
 -- api.pages' options for --paginate: the request's, the bound, the key
@@ -484,7 +502,10 @@ server's bytes (-o file.gz). --paginate follows the Link:
 rel="next" header (a relative link is resolved against the page's URL) to the
 API URL's origin only, for at most --max-pages pages (default 1000); every
 page must be a JSON list: an array, an object's "data" array, or with
---paginate-key KEY the object's KEY array. --filter is Lua (in place of gh's
+--paginate-key KEY the object's KEY array. Once the pages have taken a
+second, a terminal's stderr shows how many items have come (--no-progress,
+NT3_NO_PROGRESS or the progress setting: none), erased before the array
+is printed. --filter is Lua (in place of gh's
 --jq) with data, json, print and Lua's string, table, math and utf8; a nil
 result is an error (a misspelt key) unless it printed. For a server with a
 private CA, set NT3_CA_FILE to the absolute path of its PEM certificate
@@ -580,9 +601,9 @@ file.]],
       local all = require("nt3.json").array()
       for item in api.pages(path, pages_options(req, opts, cmd, false)) do
         all[#all + 1] = item
-        if progress then progress:add() end
+        progress:add()
       end
-      if progress then progress:done() end
+      progress:done()
       print_value(filter(all))
       return 0
     end

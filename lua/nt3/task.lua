@@ -608,8 +608,8 @@ end
 -- flickers a bar.
 M.PROGRESS_DELAY = 1
 
--- task.map's progress (docs/architecture.md, "Output for people and for
--- pipes"): none, unless the host's nt3.cli supplies a function(total,
+-- task.map's progress
+-- (docs/architecture.md, "Output for people and for pipes"): none, unless the host's nt3.cli supplies a function(total,
 -- label, done so far) -> a bar (nt3.ui.progress) or nil through
 -- M._set_progress. It is
 -- asked once a map has run PROGRESS_DELAY seconds, and decides (the flag,

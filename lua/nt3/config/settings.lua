@@ -49,8 +49,9 @@ M.LIST = {
   { key = "http.concurrency", env = "NT3_HTTP_CONCURRENCY", parse = count(1, 1000), default = 8,
     help = "How many items task.map runs at a time (its concurrency option)" },
   -- NT3_NO_PROGRESS, as NO_COLOR: any value but "" turns progress off
-  { key = "progress", env = "NT3_NO_PROGRESS", parse = boolean, env_parse = function() return false end, default = true,
-    help = "Whether task.map and nt3 api --paginate show progress on a terminal's stderr after a second (--no-progress)" },
+  { key = "progress", env = "NT3_NO_PROGRESS", parse = boolean, env_parse = function() return false end,
+    default = true,
+    help = "Whether task.map and nt3 api --paginate show progress on a terminal's stderr after a second" },
   { key = "pager", env = "NT3_PAGER", parse = command_line, default = "",
     help = "The program nt3 api's output goes through on a terminal (\"less\"; empty or cat: none)" },
 }
