@@ -386,12 +386,13 @@ local function run_as_task(cmd, opts, ctx)
   local task = require "nt3.task"
   -- `nt3 config set http.concurrency`, read only if task.map needs it
   task._set_default_concurrency(function() return require("nt3.config.settings").get("http.concurrency") end)
-  -- its progress, once a map has run a second (nt3 run --no-progress: none)
+  -- its progress, once a map has run a second (nt3 run --no-progress: none);
+  -- with stderr no terminal, a map does not even start the timer
   local flag
   if opts.no_progress then flag = false end
-  task._set_progress(function(total, label, count)
+  task._set_progress(require("nt3.prompt").isatty("stderr") and function(total, label, count)
     return M._progress { total = total, label = label, count = count, flag = flag }
-  end)
+  end or nil)
   local script = require "nt3.cli.script"
   local function script_error(e)
     if e == script.INTERRUPTED then

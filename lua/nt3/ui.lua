@@ -378,15 +378,17 @@ local function progress_line(p, columns)
   return line
 end
 
-function Progress:draw(force)
-  if self.finished or not self.shown then return end
+-- Draws p's line if stderr is a terminal, its delay has passed, and the
+-- last draw is 1 / PROGRESS_RATE s ago (force: whenever that was).
+local function draw(p, force)
+  if p.finished or not p.shown then return end
   local now = policy.now()
-  if now - self.started < self.delay then return end
-  if not force and self.drawn_at and now - self.drawn_at < 1 / M.PROGRESS_RATE then return end
-  self.drawn_at = now
-  local line = progress_line(self, terminal_width(io.stderr))
+  if now - p.started < p.delay then return end
+  if not force and p.drawn_at and now - p.drawn_at < 1 / M.PROGRESS_RATE then return end
+  p.drawn_at = now
+  local line = progress_line(p, terminal_width(io.stderr))
   -- back to the line's start, the bar, the rest of the line erased
-  if io.stderr:write("\r", line, "\27[K") then self.on_screen = true end
+  if io.stderr:write("\r", line, "\27[K") then p.on_screen = true end
   io.stderr:flush()
 end
 
@@ -394,13 +396,13 @@ end
 function Progress:add(n)
   n = check.arg(1, "add", n, "number", true) or 1
   self.count = self.count + n
-  self:draw()
+  draw(self)
 end
 
 -- progress:set(n): n done in all
 function Progress:set(n)
   self.count = check.arg(1, "set", n, "number")
-  self:draw()
+  draw(self)
 end
 
 -- progress:done(): erases the line it drew (the cursor back at its start);
@@ -437,7 +439,7 @@ function M.progress(opts)
     label = policy.sanitize(label, 200),
     shown = is_terminal(io.stderr),
   }, Progress)
-  p:draw(true)
+  draw(p, true)
   return p
 end
 
