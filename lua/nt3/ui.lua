@@ -2,7 +2,7 @@
 -- (docs/architecture.md, "Output for people and for pipes"). At a terminal: aligned columns cut to
 -- its width, colour, and everything shown through policy.sanitize; on a pipe
 -- or into a file: the caller's data as it is, in a shape cut, awk, a CSV
--- reader or jq take.
+-- reader or jq take. Progress goes to a terminal's stderr only.
 local ipairs, io, math, pcall, require = ipairs, io, math, pcall, require
 local setmetatable, table, tonumber, tostring, type, utf8 = setmetatable, table, tonumber, tostring, type, utf8
 local check = require "nt3.check"
