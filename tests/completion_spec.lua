@@ -134,8 +134,9 @@ describe("nt3 completion", function()
     end)
 
     it("offers run's flags before the script only: after it, every word is the script's", function()
-      local r = ask("zsh", { "nt3 run -", "nt3 run x.lua -" })
-      assert.are.same({ "--help", "--profile", "-h" }, r["nt3 run -"].words)
+      local r = ask("zsh", { "nt3 run -", "nt3 run x.lua -", "nt3 api /x --no-p" })
+      assert.are.same({ "--help", "--no-progress", "--profile", "-h" }, r["nt3 run -"].words)
+      assert.are.same({ "--no-progress" }, r["nt3 api /x --no-p"].words)
       assert.are.same({}, r["nt3 run x.lua -"].words)
     end)
 

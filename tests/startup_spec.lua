@@ -56,6 +56,22 @@ describe("start-up loads only what the command uses", function()
     assert.matches('"email"', r.stdout, 1, true)
   end)
 
+  it("runs status, nt3 api and a quick --paginate at a terminal without the output helpers", function()
+    local srv = require("helpers.server").start { tls = false }
+    local pty = require "helpers.pty"
+    local dir = tripwires({ "nt3.ui" })
+    local env = { NT3_LUA_DIR = dir, NT3_API_TOKEN = "entri_valid_startup_spec", NT3_API_URL = srv.url }
+    local status = pty.start({ "status" }, { env = env })
+    local api = pty.start({ "api", "/api/v1/me" }, { env = env })
+    local pages = pty.start({ "api", "/list?per=2&total=4", "--paginate" }, { env = env })
+    for _, run in ipairs { status, api, pages } do
+      local r = run.result()
+      assert.are.equal(0, r.code, r.output)
+      assert.is_nil(r.output:find("was loaded", 1, true), r.output)
+    end
+    srv.stop()
+  end)
+
   it("lists the commands without the credential store", function()
     local dir = tripwires({ "nt3.config", "nt3.config.write", "nt3.json" })
     local r = sh.run({ "help" }, { env = { NT3_LUA_DIR = dir } })

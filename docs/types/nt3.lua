@@ -399,6 +399,7 @@ function Task:cancel() end
 ---@field concurrency? integer items run at once (default task.DEFAULT_CONCURRENCY, 8)
 ---@field fail_fast? boolean no new item after the first failure, whose error is raised
 ---@field timeout? number seconds for the whole map; unfinished items are cancelled
+---@field progress? string|false the label of its progress at a terminal, or false for none
 
 ---@class nt3.task.PollOptions
 ---@field every? number the first pause, seconds (default 1)
@@ -444,6 +445,7 @@ function Scope:cancel() end
 --- commands already run as a task.
 ---@class nt3.task
 ---@field DEFAULT_CONCURRENCY integer 8: how many items task.map runs at once when not told
+---@field PROGRESS_DELAY number 1: seconds a task.map runs before it shows progress at a terminal
 ---@field INTERRUPTED "interrupted" what Ctrl-C raises in a script: a stable code
 ---@field CANCELLED "cancelled" what task.cancel raises in the task at its next wait
 local task = {}
@@ -1098,10 +1100,30 @@ function cli.main(argv) end
 ---@class nt3.ui.StreamOptions
 ---@field stream? file* default io.stdout
 
+---@class nt3.ui.ProgressOptions
+---@field total? integer how many in all: a bar and done/total (none: a count)
+---@field label? string shown first, sanitised and cut to fit
+---@field count? number done already (default 0)
+---@field delay? number seconds before the first draw (default 0)
+
+--- A line on stderr at a terminal (nothing on a pipe), redrawn at most
+--- ui.PROGRESS_RATE times a second; done() or <close> erases it.
+---@class nt3.ui.Progress
+local Progress = {}
+--- n more done (default 1).
+---@param n? number
+function Progress:add(n) end
+--- n done in all.
+---@param n number
+function Progress:set(n) end
+--- Erases the line; nothing is drawn after it.
+function Progress:done() end
+
 --- Output that fits a terminal (aligned, cut to its width, sanitised, in
 --- colour) and a pipe (tab-separated, CSV, ndjson: the caller's data as is).
 ---@class nt3.ui
 ---@field ELLIPSIS string "…", what ends a cell cut to fit
+---@field PROGRESS_RATE integer 10: the most redraws a second of a ui.progress
 local ui = {}
 
 --- A table: at a terminal a header and aligned columns cut to its width; on
@@ -1146,6 +1168,11 @@ function ui.colors(stream) end
 ---@param text string
 ---@return integer
 function ui.width(text) end
+
+--- Progress on stderr, drawn only when stderr is a terminal.
+---@param opts? nt3.ui.ProgressOptions
+---@return nt3.ui.Progress
+function ui.progress(opts) end
 
 ---------------------------------------------------------------------------
 -- require "nt3"

@@ -1,6 +1,6 @@
 -- nt3 api <path>: an authenticated request to the nt3 API, like `gh api`.
 local error, getmetatable, io, ipairs, load, math = error, getmetatable, io, ipairs, load, math
-local next, pairs = next, pairs
+local next, pairs, setmetatable = next, pairs, setmetatable
 local pcall, require, select, string, table = pcall, require, select, string, table
 local tonumber, tostring, type, utf8 = tonumber, tostring, type, utf8
 local cli = require "nt3.cli"
@@ -327,12 +327,44 @@ local function duration(text, cmd)
   return seconds
 end
 
+-- The items so far, on stderr once the pages have taken a second, at a
+-- terminal, unless --no-progress, NT3_NO_PROGRESS or the progress setting
+-- turns it off (cli._progress decides, asked only once the second has
+-- passed: quick paging loads no UI). Erased before anything is printed,
+-- and by its <close> on a failure.
+local Counter = {}
+Counter.__index = Counter
+
+function Counter:done()
+  if self.bar then self.bar:done() end
+end
+Counter.__close = Counter.done
+
+function Counter:add()
+  self.count = self.count + 1
+  if self.bar then return self.bar:add() end
+  if self.asked or self.now() - self.started < self.delay then return end
+  self.asked = true
+  self.bar = cli._progress { label = "nt3 api --paginate: items", count = self.count, flag = self.flag }
+end
+
+local function pages_progress(opts)
+  local now = require("nt3.policy").now
+  local c = setmetatable({ count = 0, now = now, started = now(), delay = require("nt3.task").PROGRESS_DELAY }, Counter)
+  if opts.no_progress then c.flag = false end
+  return c
+end
+
 -- --paginate: every page's items as ONE JSON array, as if the list were
 -- one page; items keep the server's text (key order, numbers). Printed
 -- once every page is in: a failure on page 3 leaves no half array behind.
-local function print_pages(api, path, page_opts)
+local function print_pages(api, path, page_opts, progress)
   local items = {}
-  for item in api.pages(path, page_opts) do items[#items + 1] = item end
+  for item in api.pages(path, page_opts) do
+    items[#items + 1] = item
+    progress:add()
+  end
+  progress:done()
   local text = "[" .. table.concat(items, ",") .. "]"
   if is_tty() then text = for_terminal(require("nt3.json.text").pretty(text) or text) end
   cli.out(text, "\n")
@@ -436,6 +468,8 @@ local command = {
       help = "With --paginate: a page's items are its object's <key> array (default: the page, or its \"data\")" },
     { long = "max-pages", value = "n",
       help = "With --paginate: fail rather than fetch more than n pages (default 1000)" },
+    { long = "no-progress",
+      help = "With --paginate: show no progress on stderr (a terminal shows it after a second)" },
     { long = "filter", value = "lua", help = "Print a Lua expression over the decoded result, bound to `data`" },
     { long = "idempotency-key", value = "key|auto",
       help = "Send Idempotency-Key (auto: a random one), which lets a POST or PATCH be retried" },
@@ -468,7 +502,10 @@ server's bytes (-o file.gz). --paginate follows the Link:
 rel="next" header (a relative link is resolved against the page's URL) to the
 API URL's origin only, for at most --max-pages pages (default 1000); every
 page must be a JSON list: an array, an object's "data" array, or with
---paginate-key KEY the object's KEY array. --filter is Lua (in place of gh's
+--paginate-key KEY the object's KEY array. Once the pages have taken a
+second, a terminal's stderr shows how many items have come (--no-progress,
+NT3_NO_PROGRESS or the progress setting: none), erased before the array
+is printed. --filter is Lua (in place of gh's
 --jq) with data, json, print and Lua's string, table, math and utf8; a nil
 result is an error (a misspelt key) unless it printed. For a server with a
 private CA, set NT3_CA_FILE to the absolute path of its PEM certificate
@@ -559,11 +596,14 @@ file.]],
 
     local filter = opts.filter and compile_filter(opts.filter, cmd)
     if opts.paginate then
-      if not filter then return print_pages(api, path, pages_options(req, opts, cmd, true)) end
+      local progress <close> = pages_progress(opts)
+      if not filter then return print_pages(api, path, pages_options(req, opts, cmd, true), progress) end
       local all = require("nt3.json").array()
       for item in api.pages(path, pages_options(req, opts, cmd, false)) do
         all[#all + 1] = item
+        progress:add()
       end
+      progress:done()
       print_value(filter(all))
       return 0
     end

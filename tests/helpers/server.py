@@ -83,7 +83,8 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       (title="rel=next", prel=next), next=quoted a real one after a
       title="<...page=P+5...>" holding a "<"; wrap=KEY answers {KEY: [...]}
       instead of the bare array; html=P2 answers page P2 as text/html;
-      echo=1 gives each item the request's Authorization ("authorization")
+      echo=1 gives each item the request's Authorization ("authorization");
+      delay=S waits S seconds before each page's answer
   /raw?status=N&reason=R&ctype=T&body=B&h=Name:Value...
       exactly these bytes (each parameter percent-decoded byte for byte):
       the status line "HTTP/1.1 N R", each h as a header line, in order,
@@ -192,6 +193,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def listing(self, q):
         page, per, total = int(q.get("page", "1")), int(q.get("per", "2")), int(q.get("total", "5"))
+        time.sleep(min(float(q.get("delay", "0")), self.server.lifetime))
         start = (page - 1) * per
         items = [{"n": i} for i in range(start + 1, min(start + per, total) + 1)]
         if q.get("echo"):

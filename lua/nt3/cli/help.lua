@@ -241,6 +241,8 @@ M.ENVIRONMENT = {
   { "NT3_HTTP_TIMEOUT", "Seconds an nt3.api request may take in all, ahead of the http.timeout setting." },
   { "NT3_HTTP_RETRIES", "How many times nt3.api retries, ahead of the http.retries setting." },
   { "NT3_HTTP_CONCURRENCY", "How many items task.map runs at a time, ahead of the http.concurrency setting." },
+  { "NT3_NO_PROGRESS", "Set to anything but empty: task.map and nt3 api --paginate show no progress on"
+    .. " stderr, ahead of the progress setting (as --no-progress)." },
   { "NT3_PAGER", "The pager nt3 api's terminal output goes through, ahead of the pager setting"
     .. " (empty or cat: none)." },
   { "XDG_CACHE_HOME", "The directory under which nt3's HTTP cache lives (nt3/), instead of ~/.cache." },

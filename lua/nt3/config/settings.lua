@@ -27,6 +27,12 @@ local function count(min, max)
   end
 end
 
+local function boolean(text)
+  if text == "true" then return true end
+  if text == "false" then return false end
+  return nil, "true or false"
+end
+
 local function command_line(text)
   if #text > 1024 or text:find("%z") then return nil, "a command line of at most 1024 bytes" end
   return text
@@ -42,6 +48,10 @@ M.LIST = {
     help = "How many times nt3.api retries on 429/502/503/504 or a failed connection (nt3 api --retries)" },
   { key = "http.concurrency", env = "NT3_HTTP_CONCURRENCY", parse = count(1, 1000), default = 8,
     help = "How many items task.map runs at a time (its concurrency option)" },
+  -- NT3_NO_PROGRESS, as NO_COLOR: any value but "" turns progress off
+  { key = "progress", env = "NT3_NO_PROGRESS", parse = boolean, env_parse = function() return false end,
+    default = true,
+    help = "Whether task.map and nt3 api --paginate show progress on a terminal's stderr after a second" },
   { key = "pager", env = "NT3_PAGER", parse = command_line, default = "",
     help = "The program nt3 api's output goes through on a terminal (\"less\"; empty or cat: none)" },
 }
@@ -109,7 +119,8 @@ end
 local function stored(s, where, value, shown)
   if value == nil then return nil end
   local v, why = s.parse(tostring(value))
-  if type(value) ~= "number" and type(value) ~= "string" then v, why = nil, select_why(s) end
+  local t = type(value)
+  if t ~= "number" and t ~= "string" and t ~= "boolean" then v, why = nil, select_why(s) end
   if v == nil then
     return nil, ('%s has "%s" = %s in %s, which is not %s; fix it with \'nt3 config set %s <value>\'')
       :format(shown, s.key, policy.sanitize(tostring(value), 40), where, why, s.key)
@@ -131,7 +142,7 @@ function M.get(key, opts)
   if opts.flag ~= nil then return opts.flag, "flag" end
   local e = env.get(s.env)
   if e and e ~= "" then
-    local v, why = s.parse(e)
+    local v, why = (s.env_parse or s.parse)(e)
     if v == nil then return nil, ('%s must be %s, not "%s"'):format(s.env, why, policy.sanitize(e, 80)) end
     return v, s.env
   end
