@@ -47,6 +47,10 @@ describe("nt3.testing's server", function()
 
   it("listens on 127.0.0.1 only, over plain HTTP/1.1", function()
     assert.matches("^http://127%.0%.0%.1:%d+$", srv.url)
+    -- the kernel's own list: bound to 127.0.0.1 (0100007F), not 0.0.0.0
+    local port = ("%04X"):format(tonumber(srv.url:match("(%d+)$")))
+    local tcp = assert(sh.slurp("/proc/net/tcp"))
+    assert.matches("\n%s*%d+: 0100007F:" .. port .. " 00000000:0000 0A ", tcp)
     srv:route("GET", "/ping", { body = "pong", headers = { ["X-Test"] = "1" } })
     local r = assert(http.request { url = srv.url .. "/ping" })
     assert.are.equal(200, r.status)
@@ -130,6 +134,48 @@ describe("nt3.testing's server", function()
     local r = assert(http.request { url = srv.url .. "/big" })
     assert.are.equal(#body, #r.body)
     assert.are.equal(body, r.body)
+  end)
+
+  -- raw bytes from a client that is not nt3 (Debian's python3, as the
+  -- project's own test servers are), its answer read to the end
+  local RAW = [[
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+s.sendall(sys.argv[2].encode("latin-1"))
+if sys.argv[3] == "half": s.shutdown(socket.SHUT_WR)
+out = b""
+while True:
+    b = s.recv(65536)
+    if not b: break
+    out += b
+sys.stdout.write(out.decode("latin-1"))
+]]
+  local function raw(bytes, how)
+    local port = srv.url:match("(%d+)$")
+    local r = assert(require("nt3.proc").run({ "/usr/bin/python3", "-c", RAW, port, bytes, how or "half" }, { timeout = 20 }))
+    assert.are.equal(0, r.code, r.stderr)
+    return r.stdout
+  end
+
+  it("answers a malformed request with 400 and hangs up, and serves the next client", function()
+    srv:route("GET", "/ok", { body = "fine" })
+    for _, bad in ipairs { "GARBAGE\r\n\r\n", "GET /ok HTTP/1.1\r\nno colon here\r\n\r\n",
+      "GET /ok HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "GET /ok HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n",
+      "GET /ok HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" } do
+      assert.matches("^HTTP/1%.1 [45]%d%d ", raw(bad))
+    end
+    assert.are.equal(0, #srv.requests)
+    assert.matches("\r\n\r\nfine$", raw("GET /ok HTTP/1.1\r\nConnection: close\r\n\r\n"))
+  end)
+
+  it("answers pipelined requests on one connection in order, and a client gone mid-body is no request", function()
+    srv:route("GET", "/a", { body = "A" })
+    srv:route("GET", "/b", { body = "B" })
+    local out = raw("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\nConnection: close\r\n\r\n")
+    assert.matches("\r\n\r\nA.*\r\n\r\nB$", out)
+    assert.are.equal(2, #srv.requests)
+    assert.are.equal("", raw("POST /a HTTP/1.1\r\nContent-Length: 10\r\n\r\nabc"))
+    assert.are.equal(2, #srv.requests)
   end)
 
   it("stops listening once closed", function()
