@@ -120,6 +120,18 @@ describe("nt3.testing's server", function()
     assert.are.same({ got = { a = { 1 } } }, json.decode(r.body))
   end)
 
+  it("answers 500, saying why, when a route's function fails or what it returns is no response", function()
+    srv:route("GET", "/raises", function() error("boom") end)
+    srv:route("GET", "/status", function() return { status = "fine" } end)
+    srv:route("GET", "/split", { headers = { ["X-A"] = "1\r\nX-Injected: 2" } })
+    for path, why in pairs { ["/raises"] = "boom", ["/status"] = "not an integer", ["/split"] = "line break" } do
+      local r = assert(http.request { url = srv.url .. path })
+      assert.are.equal(500, r.status, path)
+      assert.matches(why, json.decode(r.body).error, 1, true)
+      assert.is_nil(r.headers["x-injected"])
+    end
+  end)
+
   it("keeps requests bounded: a head over 64 KiB gets 431, a body over 8 MiB 413", function()
     local big = assert(http.request { url = srv.url .. "/x", headers = { ["X-Big"] = ("a"):rep(70 * 1024) } })
     assert.are.equal(431, big.status)

@@ -114,11 +114,19 @@ local function record(req, body)
   return r
 end
 
+local plain
+
 local function response_bytes(method, res)
   local status = res.status or 200
   local body = res.body or ""
   local headers = {}
-  for k, v in pairs(res.headers or {}) do headers[#headers + 1] = { k, tostring(v) } end
+  for k, v in pairs(res.headers or {}) do
+    k, v = tostring(k), tostring(v)
+    -- a line break would end the head where the spec did not mean it to
+    if (k .. v):find("[\r\n]") then return response_bytes(method, plain(500, "a header holds a line break")) end
+    -- the length is the body's, always
+    if k:lower() ~= "content-length" then headers[#headers + 1] = { k, v } end
+  end
   if res.json ~= nil then
     body = assert(json.encode(res.json))
     headers[#headers + 1] = { "Content-Type", "application/json" }
@@ -131,7 +139,7 @@ local function response_bytes(method, res)
   return table.concat(out)
 end
 
-local function plain(status, message)
+function plain(status, message)
   return { status = status, json = { error = message } }
 end
 
@@ -161,6 +169,11 @@ function Server:respond(req, rec)
     res = value
   end
   if type(res) ~= "table" then return plain(500, "the route's function returned no response table") end
+  local status = res.status or 200
+  if math.type(status) ~= "integer" or status < 100 or status > 599 then
+    return plain(500, "the route's status is not an integer from 100 to 599")
+  end
+  if res.body ~= nil and type(res.body) ~= "string" then return plain(500, "the route's body is not a string") end
   return res
 end
 
