@@ -216,6 +216,16 @@ describe("nt3.testing's home and run", function()
   end)
 end)
 
+describe("testing.run", function()
+  it("hands nt3 the arguments as words, whatever they hold, in the working directory asked for", function()
+    local script = sh.script('print(table.concat(arg, "|")); print(require("nt3.env").cwd())')
+    local cwd = sh.tmpdir()
+    local r = assert(testing.run("run", { script, "a b", "$(id)", "'q'", "-x", "" }, { cwd = cwd }))
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("a b|$(id)|'q'|-x|\n" .. cwd .. "\n", r.stdout)
+  end)
+end)
+
 describe("nt3 test", function()
   local PASSING = [[
 local testing = require "nt3.testing"

@@ -154,7 +154,7 @@ Server.__name = "nt3.testing.server"
 -- The response for a request: the route of its method and target, else
 -- of its method and path; a route's responses are served in turn, the last
 -- one again and again.
-function Server:respond(req, rec)
+local function respond(self, req, rec)
   local route = self.routes[req.method .. " " .. req.target] or self.routes[req.method .. " " .. req.path]
   if not route then
     rec.matched = false
@@ -236,7 +236,7 @@ local function serve(self, conn)
     buf = buf:sub(length + 1)
     local rec = record(req, body)
     self.requests[#self.requests + 1] = rec
-    local res = self:respond(req, rec)
+    local res = respond(self, req, rec)
     if not conn:write(response_bytes(req.method, res)) then return end
     local close = (req.headers.connection or ""):lower() == "close" or not req.keep_alive
     if close then return end
@@ -485,8 +485,8 @@ local CLEARED = { "NT3_API_TOKEN", "NT3_API_URL", "NT3_PROFILE", "NT3_COMMANDS_P
 -- testing.run(name, argv [, opts]) -> { code, stdout, stderr } | nil,
 -- message, code: `nt3 <name> <argv...>` run by the nt3 binary running now,
 -- with opts.home as HOME (a new one, for opts.server, when not given) and
--- as its working directory, opts.env added to its environment, opts.stdin
--- nowhere (stdin is /dev/null), opts.timeout seconds (default 60).
+-- as its working directory (opts.cwd: another), opts.env added to its
+-- environment, stdin /dev/null, opts.timeout seconds (default 60).
 function M.run(name, argv, opts)
   check.arg(1, "run", name, "string")
   check.arg(2, "run", argv, "table", true)
