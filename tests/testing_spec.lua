@@ -312,3 +312,27 @@ describe("the shipped examples' specs", function()
     assert.matches("5 successes / 0 failures / 0 errors", r.stdout)
   end)
 end)
+
+describe("docs/testing-commands.md", function()
+  local doc = assert(sh.slurp(sh.src .. "/docs/testing-commands.md"))
+
+  it("has a first spec that passes as written, beside the whoami example, from the folder above", function()
+    local first = assert(doc:match("## A first spec.-```lua\n(.-)```"))
+    local dir = sh.tmpdir()
+    os.execute(("mkdir -p %s/commands %s/spec"):format(sh.quote(dir), sh.quote(dir)))
+    sh.spit(dir .. "/commands/whoami.lua", assert(sh.slurp(sh.src .. "/docs/examples/commands/whoami.lua")))
+    sh.spit(dir .. "/spec/whoami_spec.lua", first)
+    local r = sh.run({ "test" }, { cwd = dir })
+    assert.are.equal(0, r.code, r.stdout .. r.stderr)
+    assert.matches("1 success / 0 failures / 0 errors", r.stdout)
+  end)
+
+  it("has examples that all compile as Lua", function()
+    local n = 0
+    for code in doc:gmatch("```lua\n(.-)```") do
+      assert(load(code, "=testing-commands.md", "t"))
+      n = n + 1
+    end
+    assert.is_true(n >= 3)
+  end)
+end)
