@@ -63,6 +63,10 @@ int nt3_sandbox_interrupted(void);
  * (src/beneath.h); private to the sandbox, the extensions and the specs. */
 int luaopen_nt3_beneath(lua_State *L);
 
+/* src/listen.c: nt3.testing.socket, the loopback listening socket of
+ * nt3.testing's fake API server; private to lua/nt3/testing.lua. */
+int luaopen_nt3_testing_socket(lua_State *L);
+
 /* Whether a Ctrl-C is waiting to be raised in Lua (src/script.c): a wait in
  * C that the signal cut short returns instead of waiting again. */
 int nt3_interrupt_pending(void);

@@ -28,7 +28,7 @@ describe("start-up loads only what the command uses", function()
   end)
 
   it("runs status without the help text, user-command loading or the credential writer", function()
-    local dir = tripwires({ "nt3.cli.help", "nt3.cli.user", "nt3.config.write", "nt3.ui" })
+    local dir = tripwires({ "nt3.cli.help", "nt3.cli.user", "nt3.config.write", "nt3.ui", "nt3.testing" })
     local r = sh.run({ "status" }, { env = { NT3_LUA_DIR = dir, NT3_API_TOKEN = TOKEN } })
     assert.are.equal(0, r.code, r.stderr)
     assert.matches("^Logged in with the token from the environment variable NT3_API_TOKEN\n", r.stdout)
@@ -48,7 +48,7 @@ describe("start-up loads only what the command uses", function()
 
   it("makes a request with nt3 api without the output helpers", function()
     local srv = require("helpers.server").start { tls = false }
-    local dir = tripwires({ "nt3.ui", "nt3.cli.help" })
+    local dir = tripwires({ "nt3.ui", "nt3.cli.help", "nt3.testing" })
     local env = { NT3_LUA_DIR = dir, NT3_API_TOKEN = "entri_valid_startup_spec", NT3_API_URL = srv.url }
     local r = sh.run({ "api", "/api/v1/me" }, { env = env })
     srv.stop()
@@ -70,6 +70,20 @@ describe("start-up loads only what the command uses", function()
       assert.is_nil(r.output:find("was loaded", 1, true), r.output)
     end
     srv.stop()
+  end)
+
+  it("loads the test kit for nt3 test and require \"nt3.testing\", and only then", function()
+    local dir = tripwires({ "nt3.testing" })
+    local spec = sh.tmpdir()
+    sh.spit(spec .. "/a_spec.lua", 'it("runs", function() end)\n')
+    local r = sh.run({ "test", spec .. "/a_spec.lua" }, { env = { NT3_LUA_DIR = dir } })
+    assert.are.equal(1, r.code)
+    assert.matches("nt3.testing was loaded", r.stderr, 1, true)
+    local script = sh.run({ "run", sh.script('require "nt3.testing"') }, { env = { NT3_LUA_DIR = dir } })
+    assert.matches("nt3.testing was loaded", script.stderr, 1, true)
+    local plain = sh.run({ "run", sh.script('require "nt3"; require "nt3.api"; require "nt3.task"') },
+      { env = { NT3_LUA_DIR = dir } })
+    assert.are.equal(0, plain.code, plain.stderr)
   end)
 
   it("lists the commands without the credential store", function()

@@ -1175,6 +1175,122 @@ function ui.width(text) end
 function ui.progress(opts) end
 
 ---------------------------------------------------------------------------
+-- nt3.testing
+---------------------------------------------------------------------------
+
+--- A response a route serves.
+---@class nt3.testing.Response
+---@field status? integer default 200
+---@field headers? table<string, string|number>
+---@field body? string
+---@field json? any sent as JSON, with its Content-Type
+
+--- A request the fake API received; the token only masked.
+---@class nt3.testing.Request
+---@field method string
+---@field path string
+---@field target string the path and the query string, as sent
+---@field query table<string, string>
+---@field headers table<string, string> by lowercased name
+---@field header_list {[1]: string, [2]: string}[]
+---@field body string
+---@field json? any the body decoded, when it is JSON
+---@field token? string the masked token of its Authorization
+---@field matched boolean false when no route answered (404)
+
+---@class nt3.testing.PagesOptions
+---@field per_page? integer default 2
+---@field data? boolean wrap each page as { data = [...] }
+
+--- A fake nt3 API on http://127.0.0.1:<port>, served by tasks of this process.
+---@class nt3.testing.Server
+---@field url string
+---@field requests nt3.testing.Request[]
+local Server = {}
+--- Requests of method to path get the responses in turn, the last one again and again.
+---@param method string
+---@param path string
+---@param ... nt3.testing.Response|fun(req: nt3.testing.Request): nt3.testing.Response
+---@return nt3.testing.Server
+function Server:route(method, path, ...) end
+--- GET path answers items a page at a time, with Link: rel="next" headers.
+---@param path string
+---@param items any[]
+---@param opts? nt3.testing.PagesOptions
+---@return nt3.testing.Server
+function Server:pages(path, items, opts) end
+---@return nt3.testing.Request|nil
+function Server:last() end
+---@return nt3.testing.Server
+function Server:reset() end
+function Server:close() end
+
+---@class nt3.testing.HomeOptions
+---@field server? nt3.testing.Server its URL goes into the config
+---@field api_url? string
+---@field token? string default a random entri_test... token
+---@field commands? string a command file, or a folder of them, copied into .nt3/commands
+
+--- A throw-away home whose .nt3/config.json holds a test token.
+---@class nt3.testing.Home
+---@field dir string
+---@field config_dir string
+---@field token string the token's masked form
+local Home = {}
+---@param path string
+---@return true|nil ok
+---@return string? message
+function Home:add_commands(path) end
+---@param rel string
+---@return string
+function Home:path(rel) end
+function Home:remove() end
+
+---@class nt3.testing.RunOptions
+---@field home? nt3.testing.Home
+---@field server? nt3.testing.Server for the home made when none is given
+---@field commands? string likewise
+---@field cwd? string default the home
+---@field env? table<string, string|false>
+---@field timeout? number seconds, default 60
+
+---@class nt3.testing.Result
+---@field code integer
+---@field stdout string
+---@field stderr string the first 4 KiB
+
+--- For the specs of your commands, under `nt3 test`.
+---@class nt3.testing
+---@field MAX_HEAD integer 64 KiB
+---@field MAX_BODY integer 8 MiB
+local testing = {}
+
+--- A new fake API on 127.0.0.1; raises outside a task.
+---@return nt3.testing.Server|nil server
+---@return string? message
+---@return string? code
+function testing.server() end
+
+--- A new throw-away home with a test token in its config.
+---@param opts? nt3.testing.HomeOptions
+---@return nt3.testing.Home|nil home
+---@return string? message
+function testing.home(opts) end
+
+--- Runs `nt3 <name> <argv...>` in a child nt3 and waits for it.
+---@param name string
+---@param argv? string[]
+---@param opts? nt3.testing.RunOptions
+---@return nt3.testing.Result|nil result
+---@return string? message
+---@return string? code
+function testing.run(name, argv, opts) end
+
+--- Closes every server and removes every home still open.
+---@return boolean
+function testing.close_all() end
+
+---------------------------------------------------------------------------
 -- require "nt3"
 ---------------------------------------------------------------------------
 
@@ -1193,6 +1309,7 @@ function ui.progress(opts) end
 ---@field config nt3.config
 ---@field api nt3.api
 ---@field cli nt3.cli
+---@field testing nt3.testing
 
 ---@type nt3
 local nt3 = {}
