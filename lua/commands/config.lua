@@ -55,7 +55,7 @@ function actions.unset(args, opts, cmd)
   local profile = scope_of(opts)
   local res, err, kind = settings().set(s.key, nil, profile)
   if not res then cli.fail(err, kind) end
-  cli.print(("%s %s%s (default: %s)"):format(res.written and "Unset" or "Not set:", s.key,
+  cli.print(("%s %s%s (default: %s)"):format((res.written or res.removed) and "Unset" or "Not set:", s.key,
     profile and (' for profile "%s"'):format(profile) or "", tostring(s.default)))
 end
 
