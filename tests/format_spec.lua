@@ -378,3 +378,20 @@ describe("the color setting", function()
     assert.matches('^nt3: NT3_COLOR must be one of auto, always, never, not "sometimes"\n$', r.stderr)
   end)
 end)
+
+describe("json.text.keys", function()
+  local text = require "nt3.json.text"
+
+  it("gives an object's member names in the order written, each once, whatever the values hold", function()
+    assert.are.same({ "z", "a\"b", "m", "deep" },
+      text.keys(' { "z" : 1, "a\\"b": "}{,:", "m": [1, {"x": 2}], "z": 3, "deep": {"k": {"l": null}} } '))
+    assert.are.same({}, text.keys("{}"))
+    assert.are.same({ "\u{e9}" }, text.keys('{"\\u00e9": true}'))
+  end)
+
+  it("is nil for anything but an object", function()
+    for _, t in ipairs({ "[1]", '"s"', "3", "", "{", '{"a" 1}', '{"a": }', "{1: 2}" }) do
+      assert.is_nil(text.keys(t), t)
+    end
+  end)
+end)
