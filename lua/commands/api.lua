@@ -345,16 +345,17 @@ end
 local function print_page_rows(api, path, page_opts, out)
   local json, text = require "nt3.json", require "nt3.json.text"
   local w = require("nt3.cli.format").writer(out.kind, out.columns)
-  local batch = {}
+  -- a page's items, and the text of its first (whose keys give the columns)
+  local batch, first = {}, nil
   for item, i in api.pages(path, page_opts) do
     if i == 1 and #batch > 0 then
-      w.add(batch, text.keys(batch.first))
+      w.add(batch, text.keys(first))
       batch = {}
     end
-    if #batch == 0 then batch.first = item end
+    if #batch == 0 then first = item end
     batch[#batch + 1] = json.decode(item)
   end
-  if #batch > 0 then w.add(batch, text.keys(batch.first)) end
+  if #batch > 0 then w.add(batch, text.keys(first)) end
   w.finish()
   return 0
 end
