@@ -16,6 +16,11 @@ return {
 }
 ]]
 
+-- a user command that returns rows: it takes --format and --columns
+local LIST = [[
+return { name = "list", summary = "Some rows", format = true, run = function() return {} end }
+]]
+
 -- a user command whose own words include some a shell would run, were they
 -- pasted into a script unquoted
 local DEPLOY = [[
@@ -33,7 +38,7 @@ describe("nt3 completion", function()
 
   local home, cwd
   setup(function()
-    home = uc.home({ ["hello.lua"] = HELLO, ["deploy.lua"] = DEPLOY })
+    home = uc.home({ ["hello.lua"] = HELLO, ["deploy.lua"] = DEPLOY, ["list.lua"] = LIST })
     -- two profiles, which --profile completes to
     sh.spit(home .. "/.nt3/config.json", '{"profiles": {"staging": {"token": "entri_staging_0000001"},'
       .. ' "work": {"token": "entri_work_00000000001"}}}')
@@ -232,6 +237,15 @@ describe("nt3 completion", function()
       assert.are.same({ "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT" }, r["nt3 api -X "].words)
       assert.are.same({ "PATCH", "POST", "PUT" }, r["nt3 api --method P"].words)
       assert.are.same({ "DELETE" }, r["nt3 api /x -X D"].words)
+    end)
+
+    it(("offers --format and --columns, and the formats, for nt3 api and a command with format = true, in %s")
+      :format(shell), function()
+      local r = ask(shell, { "nt3 api /x --for", "nt3 api --format ", "nt3 list --co", "nt3 list --format c" })
+      assert.are.same({ "--format" }, r["nt3 api /x --for"].words)
+      assert.are.same({ "csv", "json", "ndjson", "table" }, r["nt3 api --format "].words)
+      assert.are.same({ "--columns" }, r["nt3 list --co"].words)
+      assert.are.same({ "csv" }, r["nt3 list --format c"].words)
     end)
 
     it(("completes run's script to Lua files and directories, in %s"):format(shell), function()

@@ -48,7 +48,7 @@ describe("start-up loads only what the command uses", function()
 
   it("makes a request with nt3 api without the output helpers", function()
     local srv = require("helpers.server").start { tls = false }
-    local dir = tripwires({ "nt3.ui", "nt3.cli.help", "nt3.testing" })
+    local dir = tripwires({ "nt3.ui", "nt3.cli.format", "nt3.cli.help", "nt3.testing" })
     local env = { NT3_LUA_DIR = dir, NT3_API_TOKEN = "entri_valid_startup_spec", NT3_API_URL = srv.url }
     local r = sh.run({ "api", "/api/v1/me" }, { env = env })
     srv.stop()

@@ -953,7 +953,7 @@ function api.on_warning(message) end
 ---@class nt3.cli.Command
 ---@field name string letters, digits, - and _; a user command's file is <name>.lua
 ---@field summary string one line for `nt3 help`
----@field run fun(opts: table<string, any>, ctx: nt3.cli.Context): integer|boolean|nil
+---@field run fun(opts: table<string, any>, ctx: nt3.cli.Context): integer|boolean|table[]|nil rows with format = true
 ---@field aliases? string[]
 ---@field description? string a paragraph for --help
 ---@field examples? string[] lines for --help
@@ -964,6 +964,8 @@ function api.on_warning(message) end
 ---@field hidden? boolean left out of `nt3 help`
 ---@field stop_at_first_arg? boolean everything after the first argument is an argument
 ---@field unknown_flags? table<string, string> what `unknown flag: --<name>` says for these names instead of a suggestion
+---@field format? boolean true: the command takes --format and --columns, and run returns rows
+---@field columns? string[] with format = true: the default columns (a.b reaches into a nested table)
 ---@field source? string set by nt3: the file a user command came from
 ---@field user? boolean set by nt3 for user commands
 ---@field builtin? boolean set by nt3 for built-in commands
@@ -1159,10 +1161,16 @@ function ui.ndjson(rows, opts) end
 ---@return string
 function ui.color(name, text, stream) end
 
---- Whether a stream shows colour: NO_COLOR, then CLICOLOR_FORCE, then TERM=dumb, then isatty.
+--- Whether a stream shows colour: NT3_COLOR, NO_COLOR, CLICOLOR_FORCE, the color setting; auto: TERM=dumb, isatty.
 ---@param stream? file* default io.stdout
 ---@return boolean
 function ui.colors(stream) end
+
+--- The value a column names in a row: row[column], else the path through dots; nil when missing.
+---@param row table
+---@param column string
+---@return any
+function ui.field(row, column) end
 
 --- The columns text takes at a terminal: wide characters 2, combining marks 0.
 ---@param text string

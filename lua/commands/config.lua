@@ -85,7 +85,7 @@ end
 
 return {
   name = "config",
-  summary = "Get, set, unset and list settings (http.timeout, http.retries, http.concurrency, progress, pager)",
+  summary = "Get, set, unset and list settings (http.timeout, http.retries, http.concurrency, pager, ...)",
   args = { "get|set|unset|list", "words..." },
   complete = { "get", "set", "unset", "list" },
   uses_token = false,
@@ -113,7 +113,15 @@ comes from; an unknown setting is refused.
                      --no-progress)
   pager              the program nt3 api's output goes through on a
                      terminal, as gh's pager: "less", "/usr/bin/less -S"
-                     (default none; NT3_PAGER; empty or cat: none)]],
+                     (default none; NT3_PAGER; empty or cat: none)
+  api.format         nt3 api's output: json (the body as the server sent
+                     it), table, csv or ndjson (default json;
+                     NT3_API_FORMAT; nt3 api --format)
+  api.columns        nt3 api's columns for table, csv and ndjson: a,b.c
+                     (default: the first item's; NT3_API_COLUMNS; --columns)
+  color              auto, always or never (default auto: on a terminal,
+                     unless NO_COLOR or TERM=dumb; NT3_COLOR, ahead of
+                     NO_COLOR and CLICOLOR_FORCE)]],
   examples = {
     "nt3 config set http.retries 5",
     "nt3 config set http.timeout 30 --profile staging",

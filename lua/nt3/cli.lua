@@ -157,6 +157,9 @@ function M.parse(cmd, argv)
     if f.short then by_short[f.short] = f end
   end
   if registry.takes_profile(cmd) then by_long.profile = registry.PROFILE_FLAG end
+  if registry.takes_format(cmd) then
+    for _, f in ipairs(registry.FORMAT_FLAGS) do by_long[f.long] = f end
+  end
   -- an extension's command parses its own flags, once the sandbox has said
   -- which they are (nt3.cli.ext); only a leading --help is nt3's
   if cmd.raw_args then
@@ -445,6 +448,16 @@ local function use_profile(name)
   if not ok and err then M.fail(err, M.EXIT.not_logged_in) end
 end
 
+-- What a command with format = true prints its rows as: --format (default
+-- table) and --columns (default: the command's columns, else the first
+-- row's), checked before it runs (docs/architecture.md, "Output formats").
+local function output_of(cmd, opts)
+  local kind, columns = require("nt3.cli.format").choose(opts.format or "table", opts.columns)
+  if not kind then M.usage_error(columns, cmd) end
+  if kind ~= "json" then columns = columns or cmd.columns end
+  return { kind = kind, columns = columns }
+end
+
 -- Runs a command with its own arguments; raises Failure on usage errors.
 function M.run_command(cmd, argv, invoked_as)
   check.arg(1, "run_command", cmd, "table")
@@ -470,6 +483,7 @@ function M.run_command(cmd, argv, invoked_as)
     return M.EXIT.ok
   end
   if opts.profile ~= nil and registry.takes_profile(cmd) then use_profile(opts.profile) end
+  local output = registry.takes_format(cmd) and output_of(cmd, opts)
   local ctx = { name = invoked_as or cmd.name, command = cmd, args = args, argv = argv, cli = M }
   local result
   -- a sandboxed command runs as a task in its own state (src/sandbox.c)
@@ -477,6 +491,11 @@ function M.run_command(cmd, argv, invoked_as)
     result = run_as_task(cmd, opts, ctx)
   else
     result = cmd.run(opts, ctx)
+  end
+  -- a command with format = true returns its rows, written as --format says
+  if output and type(result) == "table" then
+    require("nt3.cli.format").write(output.kind, result, output.columns)
+    return M.EXIT.ok
   end
   if result == nil or result == true then return M.EXIT.ok end
   if result == false then return M.EXIT.failure end

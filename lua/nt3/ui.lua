@@ -3,7 +3,7 @@
 -- its width, colour, and everything shown through policy.sanitize; on a pipe
 -- or into a file: the caller's data as it is, in a shape cut, awk, a CSV
 -- reader or jq take. Progress goes to a terminal's stderr only.
-local ipairs, io, math, pcall, require = ipairs, io, math, pcall, require
+local error, ipairs, io, math, pcall, require = error, ipairs, io, math, pcall, require
 local setmetatable, table, tonumber, tostring, type, utf8 = setmetatable, table, tonumber, tostring, type, utf8
 local check = require "nt3.check"
 local env = require "nt3.env"
@@ -169,6 +169,13 @@ local function field(row, column)
   return row
 end
 
+-- ui.field(row, column) -> the value a column names in row, or nil
+function M.field(row, column)
+  check.arg(1, "field", row, "table")
+  check.arg(2, "field", column, "string")
+  return field(row, column)
+end
+
 -- A value as the text of a cell: nothing for nil and JSON null, tables as JSON.
 local function cell(row, column)
   local v = type(row) == "table" and field(row, column) or nil
@@ -319,12 +326,36 @@ local function set(name)
   return v ~= nil and v ~= ""
 end
 
+-- The color setting (auto, always, never) from where it is set, read once
+-- a process (nt3.config.settings, only when colour is asked about).
+local color_setting
+local function setting()
+  if not color_setting then
+    local value, err = require("nt3.config.settings").get("color")
+    if value == nil then error(err, 0) end
+    color_setting = value
+  end
+  return color_setting
+end
+
 -- ui.colors(stream) -> whether colour is shown on stream
+-- NT3_COLOR first, then NO_COLOR and CLICOLOR_FORCE, then the color
+-- setting of the profile, then the global one; auto (the default) is a
+-- terminal's that is not TERM=dumb.
 function M.colors(stream)
   stream = stream or io.stdout
   if io.type(stream) ~= "file" then check.fail(1, "colors", "an open file expected") end
-  if set("NO_COLOR") then return false end
-  if set("CLICOLOR_FORCE") and env.get("CLICOLOR_FORCE") ~= "0" then return true end
+  local mode
+  if set("NT3_COLOR") then
+    mode = setting()
+  elseif set("NO_COLOR") then
+    return false
+  elseif set("CLICOLOR_FORCE") and env.get("CLICOLOR_FORCE") ~= "0" then
+    return true
+  else
+    mode = setting()
+  end
+  if mode ~= "auto" then return mode == "always" end
   if env.get("TERM") == "dumb" then return false end
   return is_terminal(stream)
 end

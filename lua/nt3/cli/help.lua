@@ -47,10 +47,14 @@ function M.synopsis(cmd)
 end
 
 -- help.flags(command) -> the flags the command takes, in the order help
--- shows them: its own, the global --profile where it applies, -h/--help
+-- shows them: its own, --format and --columns for a command that returns
+-- rows, the global --profile where it applies, -h/--help
 function M.flags(cmd)
   local list = {}
   for _, f in ipairs(cmd.flags or {}) do list[#list + 1] = f end
+  if registry.takes_format(cmd) then
+    for _, f in ipairs(registry.FORMAT_FLAGS) do list[#list + 1] = f end
+  end
   if registry.takes_profile(cmd) then list[#list + 1] = registry.PROFILE_FLAG end
   list[#list + 1] = { short = "h", long = "help", help = "Show help for " .. cmd.name }
   return list
@@ -245,6 +249,11 @@ M.ENVIRONMENT = {
     .. " stderr, ahead of the progress setting (as --no-progress)." },
   { "NT3_PAGER", "The pager nt3 api's terminal output goes through, ahead of the pager setting"
     .. " (empty or cat: none)." },
+  { "NT3_API_FORMAT", "nt3 api's output when no --format is given (json, table, csv, ndjson), ahead of the"
+    .. " api.format setting." },
+  { "NT3_API_COLUMNS", "nt3 api's columns when no --columns is given (a,b.c), ahead of the api.columns setting." },
+  { "NT3_COLOR", "auto, always or never: colour in nt3's output, ahead of NO_COLOR, CLICOLOR_FORCE and"
+    .. " the color setting." },
   { "XDG_CACHE_HOME", "The directory under which nt3's HTTP cache lives (nt3/), instead of ~/.cache." },
   { "NT3_DEBUG", "Set to anything but 0 or empty: an error prints its Lua traceback, and requests are"
     .. " traced on stderr (tokens and credential headers masked)." },

@@ -79,8 +79,23 @@ function M.validate(cmd, where)
   if cmd.flags ~= nil and type(cmd.flags) ~= "table" then
     return nil, where .. ": field 'flags' must be a list of flags"
   end
+  if cmd.format ~= nil and type(cmd.format) ~= "boolean" then
+    return nil, where .. ": field 'format' must be true (run returns rows) or false"
+  end
+  if cmd.columns ~= nil then
+    local ok = type(cmd.columns) == "table" and #cmd.columns > 0
+    for _, c in ipairs(ok and cmd.columns or {}) do
+      if type(c) ~= "string" or c == "" then ok = false end
+    end
+    if not ok then
+      return nil, where .. ": field 'columns' must be a list of field names, like { \"id\", \"owner.login\" }"
+    end
+  end
   local seen = {}
   for i, f in ipairs(cmd.flags or {}) do
+    if cmd.format == true and (f.long == "format" or f.long == "columns") then
+      return nil, ("%s: flag --%s comes with format = true; remove the command's own"):format(where, f.long)
+    end
     local ok, err = check_flag(where, i, f)
     if not ok then return nil, err end
     for _, key in ipairs({ "--" .. f.long, f.short and ("-" .. f.short) }) do
@@ -154,6 +169,28 @@ function M.takes_profile(cmd)
     if f.long == "profile" then return false end
   end
   return true
+end
+
+---------------------------------------------------------------------------
+-- --format and --columns, for a command that returns rows
+---------------------------------------------------------------------------
+
+-- What --format takes (nt3 api, and a command with format = true); the
+-- rows are written by nt3.cli.format (docs/architecture.md, "Output formats").
+M.FORMATS = { "json", "table", "csv", "ndjson" }
+
+M.FORMAT_FLAGS = {
+  { long = "format", value = "format", complete = M.FORMATS,
+    help = "Print the result as json, table (aligned on a terminal, tab-separated on a pipe), csv or ndjson" },
+  { long = "columns", value = "a,b.c",
+    help = "With --format table, csv or ndjson: these fields (b.c: field c of b) in this order" },
+}
+
+-- registry.takes_format(command) -> whether nt3.cli parses --format and
+-- --columns for it (it says format = true; validate refused one that
+-- declares either flag itself)
+function M.takes_format(cmd)
+  return cmd.format == true
 end
 
 ---------------------------------------------------------------------------

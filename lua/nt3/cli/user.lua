@@ -3,7 +3,8 @@
 -- loads this only when a user command file exists or the whole list is
 -- needed (help, an alias, a misspelt name): a run of a built-in with its
 -- flags right does not undump it. Use it through nt3.cli (cli.commands).
-local ipairs, load, pairs, pcall, require, table, tostring = ipairs, load, pairs, pcall, require, table, tostring
+local ipairs, load, pairs, pcall, require = ipairs, load, pairs, pcall, require
+local table, tostring, type = table, tostring, type
 local fs = require "nt3.fs"
 local registry = require "nt3.cli.registry"
 
@@ -87,8 +88,14 @@ local function sandboxed(path, desc)
       dir = dir, file = file, permissions = cmd.permissions, name = ctx.name, opts = opts, args = ctx.args,
       api = api, trace = opts.trace_permissions == true,
     }
-    if code then return code end
     local cli = require "nt3.cli"
+    -- the rows of a command with format = true, as JSON text made in the sandbox
+    if type(code) == "table" then
+      local rows, jerr = require("nt3.json").decode(code.json)
+      if rows == nil then cli.fail(("command '%s' returned rows that are not JSON: %s"):format(cmd.name, jerr)) end
+      return rows
+    end
+    if code then return code end
     if kind == "usage" then cli.usage_error(message, cmd) end
     cli.fail(message, exit or cli.exit_code(kind))
   end

@@ -33,6 +33,24 @@ local function boolean(text)
   return nil, "true or false"
 end
 
+-- one of a fixed list of words
+local function one_of(list)
+  return function(text)
+    for _, word in ipairs(list) do
+      if text == word then return text end
+    end
+    return nil, "one of " .. table.concat(list, ", ")
+  end
+end
+
+-- --columns' list as nt3.cli.format reads it (the text is kept: "" is none)
+local function columns(text)
+  if text == "" then return text end
+  local ok, why = require("nt3.cli.format").columns(text)
+  if not ok then return nil, why end
+  return text
+end
+
 local function command_line(text)
   if #text > 1024 or text:find("%z") then return nil, "a command line of at most 1024 bytes" end
   return text
@@ -54,6 +72,12 @@ M.LIST = {
     help = "Whether task.map and nt3 api --paginate show progress on a terminal's stderr after a second" },
   { key = "pager", env = "NT3_PAGER", parse = command_line, default = "",
     help = "The program nt3 api's output goes through on a terminal (\"less\"; empty or cat: none)" },
+  { key = "api.format", env = "NT3_API_FORMAT", parse = one_of(require("nt3.cli.registry").FORMATS), default = "json",
+    help = "The output of nt3 api when no --format is given: json (the body as sent), table, csv or ndjson" },
+  { key = "api.columns", env = "NT3_API_COLUMNS", parse = columns, default = "",
+    help = "nt3 api's columns for table, csv and ndjson when no --columns is given (a,b.c; empty: the first item's)" },
+  { key = "color", env = "NT3_COLOR", parse = one_of({ "auto", "always", "never" }), default = "auto",
+    help = "Colour in nt3's output: auto (on a terminal, unless NO_COLOR or TERM=dumb), always or never" },
 }
 
 local BY_KEY = {}
