@@ -63,6 +63,10 @@ int nt3_sandbox_interrupted(void);
  * (src/beneath.h); private to the sandbox, the extensions and the specs. */
 int luaopen_nt3_beneath(lua_State *L);
 
+/* bindings/lineedit.c: nt3.lineedit, the REPL's line reader (libedit,
+ * loaded when a REPL starts); private to nt3.cli.repl. */
+int luaopen_nt3_lineedit(lua_State *L);
+
 /* Whether a Ctrl-C is waiting to be raised in Lua (src/script.c): a wait in
  * C that the signal cut short returns instead of waiting again. */
 int nt3_interrupt_pending(void);
