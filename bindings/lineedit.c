@@ -1,6 +1,6 @@
 /*
- * nt3.lineedit: the line reader of `nt3 repl` (docs/architecture.md, "The
- * REPL"). Private: lua/nt3/cli/repl.lua is its one user.
+ * nt3.lineedit: the line reader of `nt3 repl`
+ * (docs/architecture.md, "The REPL"). Private: nt3.cli.repl is its one user.
  *
  * Line editing and history come from libedit (BSD licensed, Debian's
  * libedit2), loaded with dlopen the first time a REPL starts, as libcurl
@@ -38,8 +38,18 @@
 /* histedit.h */
 typedef struct editline EditLine;
 typedef struct historyW HistoryW;
-typedef struct { int num; const wchar_t *str; } HistEventW;
-typedef struct { const wchar_t *buffer, *cursor, *lastchar; } LineInfoW;
+typedef struct {
+  // cppcheck-suppress unusedStructMember ; filled by libedit
+  int num;
+  // cppcheck-suppress unusedStructMember ; filled by libedit
+  const wchar_t *str;
+} HistEventW;
+typedef struct {
+  const wchar_t *buffer;
+  // cppcheck-suppress unusedStructMember ; libedit's layout
+  const wchar_t *cursor;
+  const wchar_t *lastchar;
+} LineInfoW;
 enum { EL_PROMPT = 0, EL_EDITOR = 2, EL_SIGNAL = 3, EL_BIND = 4, EL_HIST = 10, EL_GETCFN = 13, EL_CLIENTDATA = 14 };
 enum { H_SETSIZE = 1, H_ENTER = 10, H_SETUNIQUE = 20 };
 

@@ -1,5 +1,7 @@
 -- nt3 repl: an interactive Lua prompt with the nt3 API loaded
 -- (docs/architecture.md, "The REPL"); the loop is nt3.cli.repl.
+local require = require
+
 return {
   name = "repl",
   summary = "An interactive Lua prompt with the nt3 API loaded",
