@@ -328,16 +328,16 @@ static void take_signal(int sig) {
 /* The plain reader: the terminal's own line editing (canonical mode), or
  * a pipe. Reads up to a newline. */
 static int plain_read(lua_State *L, struct reader *r, const char *prompt) {
-  if (*prompt) {
-    fputs(prompt, stdout);
-    fflush(stdout);
-  }
   luaL_Buffer b;
   luaL_buffinit(L, &b);
   size_t len = 0;
   struct blocked bl;
   int sig = 0, err = 0, eof = 0;
   block_signals(r, &bl);
+  if (*prompt) {
+    fputs(prompt, stdout);
+    fflush(stdout);
+  }
   for (;;) {
     if (r->at < r->have) {
       char *nl = memchr(r->buf + r->at, '\n', r->have - r->at);
@@ -528,9 +528,36 @@ static const luaL_Reg reader_methods[] = {
   {NULL, NULL},
 };
 
+/* lineedit.hold_interrupts(): from now on a Ctrl-C waits (SIGINT blocked)
+ * for the next read, which takes it as the end of its line: between two
+ * lines, while the REPL prints, no Ctrl-C finds SIGINT's default action. */
+static int lineedit_hold_interrupts(lua_State *L) {
+  (void)L;
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+  return 0;
+}
+
+/* lineedit.let_interrupts(): a Ctrl-C that waited is dropped (it came
+ * before what is about to run), and the next one comes as it comes. */
+static int lineedit_let_interrupts(lua_State *L) {
+  (void)L;
+  sigset_t set, pending;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  int sig;
+  if (sigpending(&pending) == 0 && sigismember(&pending, SIGINT)) sigwait(&set, &sig);
+  sigprocmask(SIG_UNBLOCK, &set, NULL);
+  return 0;
+}
+
 static const luaL_Reg lineedit_fns[] = {
   {"open", lineedit_open},
   {"plain", lineedit_plain},
+  {"hold_interrupts", lineedit_hold_interrupts},
+  {"let_interrupts", lineedit_let_interrupts},
   {NULL, NULL},
 };
 

@@ -19,6 +19,19 @@ end
 -- before the REPL reads again
 local PROMPT = "\r\n> "
 
+-- libedit prints the prompt, then puts the terminal in its own mode: what
+-- is typed before that is the terminal's (echoed by it, Ctrl-D an end of
+-- file libedit never reads). So after each prompt the steps wait for the
+-- echo to go off, as it does once libedit reads.
+local function typed(steps)
+  local out = {}
+  for _, step in ipairs(steps) do
+    out[#out + 1] = step
+    if step.expect and step.expect:find(">+ $") then out[#out + 1] = { expect_echo = false } end
+  end
+  return out
+end
+
 local function history_dir(home) return home .. "/.local/state/nt3" end
 
 describe("nt3 repl on a pipe", function()
@@ -70,7 +83,7 @@ end)
 describe("nt3 repl on a terminal", function()
   it("evaluates an expression, continues a multi-line statement, prints a table, and Ctrl-D leaves with exit 0", function()
     local home = sh.tmpdir()
-    local r = pty.run({ "repl" }, { home = home, env = env(), steps = {
+    local r = pty.run({ "repl" }, { home = home, env = env(), steps = typed {
       { expect = "\n> " },
       { send = "1 + 1\r" }, { expect = "2" .. PROMPT },
       { send = "for i = 1, 2 do\r" }, { expect = "\r\n>> " },
@@ -84,7 +97,7 @@ describe("nt3 repl on a terminal", function()
   end)
 
   it("drops the line being typed on Ctrl-C, multi-line or not, and keeps going", function()
-    local r = pty.run({ "repl" }, { env = env(), steps = {
+    local r = pty.run({ "repl" }, { env = env(), steps = typed {
       { expect = "\n> " },
       { send = "if true then\r" }, { expect = "\r\n>> " },
       { send = "error('never run')" }, { sleep = 0.2 },
@@ -99,7 +112,7 @@ describe("nt3 repl on a terminal", function()
 
   it("cancels a request that is running on Ctrl-C: the connection is closed and the prompt comes back", function()
     local srv = server.start()
-    local run = pty.start({ "repl" }, { env = env { NT3_API_URL = srv.url, NT3_API_TOKEN = TOKEN }, timeout = 20, steps = {
+    local run = pty.start({ "repl" }, { env = env { NT3_API_URL = srv.url, NT3_API_TOKEN = TOKEN }, timeout = 20, steps = typed {
       { expect = "\n> " },
       -- the server sends 5 bytes, then holds: the sink hears of them
       { send = 'nt3.api.get("/hold", { key = "repl-int", seconds = 60 },'
@@ -125,7 +138,7 @@ describe("nt3 repl on a terminal", function()
 
   it("neutralises terminal escapes in a value that came from a server", function()
     local srv = server.start()
-    local r = pty.run({ "repl" }, { env = env { NT3_API_URL = srv.url, NT3_API_TOKEN = TOKEN }, steps = {
+    local r = pty.run({ "repl" }, { env = env { NT3_API_URL = srv.url, NT3_API_TOKEN = TOKEN }, steps = typed {
       { expect = "\n> " },
       { send = 'v = nt3.api.get("/api/v1/echo", { q = "\\27]52;c;aGk=\\7\\27[2J" })\r' }, { expect = PROMPT },
       { send = "v.query.q\r" }, { expect = "?]52;c;aGk=??[2J" .. PROMPT },
@@ -140,7 +153,7 @@ describe("nt3 repl on a terminal", function()
 
   it("keeps the history 0600 in a 0700 directory of the XDG state home, and offers it again", function()
     local home = sh.tmpdir()
-    local r = pty.run({ "repl" }, { home = home, env = env(), steps = {
+    local r = pty.run({ "repl" }, { home = home, env = env(), steps = typed {
       { expect = "\n> " },
       { send = "6 * 7\r" }, { expect = "42" .. PROMPT },
       { send = 'x = "entri_secret_token_123"\r' }, { expect = PROMPT },
@@ -153,7 +166,7 @@ describe("nt3 repl on a terminal", function()
     assert.are.equal(448, fs.lstat(history_dir(home)).mode) -- 0700
     assert.are.equal("6 * 7\n", sh.slurp(file))
     -- the next session finds it: Up brings it back
-    local again = pty.run({ "repl" }, { home = home, env = env(), steps = {
+    local again = pty.run({ "repl" }, { home = home, env = env(), steps = typed {
       { expect = "\n> " },
       { send = "\27[A" }, { expect = "6 * 7" }, { send = "\r" }, { expect = "42" .. PROMPT },
       { send = "\4" },
@@ -163,7 +176,7 @@ describe("nt3 repl on a terminal", function()
 
   it("uses $XDG_STATE_HOME when it is absolute", function()
     local home, state = sh.tmpdir(), sh.tmpdir()
-    local r = pty.run({ "repl" }, { home = home, env = env { XDG_STATE_HOME = state }, steps = {
+    local r = pty.run({ "repl" }, { home = home, env = env { XDG_STATE_HOME = state }, steps = typed {
       { expect = "\n> " }, { send = "1\r" }, { expect = PROMPT }, { send = "\4" },
     } })
     assert.are.equal(0, r.code, r.output)
@@ -176,7 +189,7 @@ describe("nt3 repl on a terminal", function()
     sh.spit(elsewhere, "planted_line_from_the_target\n")
     os.execute("mkdir -p " .. sh.quote(history_dir(home)) .. " && chmod 700 " .. sh.quote(history_dir(home)))
     os.execute("ln -s " .. sh.quote(elsewhere) .. " " .. sh.quote(history_dir(home) .. "/history"))
-    local r = pty.run({ "repl" }, { home = home, env = env(), steps = {
+    local r = pty.run({ "repl" }, { home = home, env = env(), steps = typed {
       { expect = "\n> " },
       { send = "\27[A" }, { sleep = 0.2 }, { send = "\21" }, -- Up, then Ctrl-U
       { send = "7 * 6\r" }, { expect = "42" .. PROMPT },
@@ -188,6 +201,20 @@ describe("nt3 repl on a terminal", function()
     assert.falsy(r.output:find("planted_line", 1, true), r.output)
     assert.are.equal("planted_line_from_the_target\n", sh.slurp(elsewhere))
     assert.are.equal("link", require("nt3.fs").lstat(history_dir(home) .. "/history").type)
+  end)
+
+  it("puts the terminal back when SIGTERM ends it at the prompt, and after Ctrl-Z takes the line up again", function()
+    local r = pty.run({ "repl" }, { env = env(), steps = typed {
+      { expect = "\n> " },
+      { send = "1 +" }, { expect = "1 +" },
+      { send = "\26" }, { expect_stopped = true }, { expect_echo = true },
+      { signal = "CONT" }, { expect_stopped = false },
+      { send = " 1\r" }, { expect = "2" .. PROMPT },
+      { signal = "TERM" },
+    } })
+    assert.are.equal("SIGTERM", r.signal_name, r.output)
+    assert.is_true(r.echo_on_after)
+    assert.is_true(r.icanon_on_after)
   end)
 
   it("falls back to a plain line reader without libedit, and says so once", function()
@@ -204,7 +231,7 @@ describe("nt3 repl on a terminal", function()
   end)
 
   it("is what nt3 run starts with no script at a terminal", function()
-    local r = pty.run({ "run" }, { env = env(), steps = {
+    local r = pty.run({ "run" }, { env = env(), steps = typed {
       { expect = "\n> " }, { send = "arg == nil and nt3 ~= nil\r" }, { expect = "true" .. PROMPT }, { send = "\4" },
     } })
     assert.are.equal(0, r.code, r.output)

@@ -227,13 +227,16 @@ local function evaluate(fn)
     if policy.debug() and type(e) == "string" then return debug.traceback(e, 2) end
     return e
   end
+  local lineedit = require "nt3.lineedit"
   script.catch_interrupts()
+  lineedit.let_interrupts()
   local t = task.spawn(function() return table.pack(xpcall(fn, handler)) end)
   local ok, r = xpcall(task.wait, handler, t)
   if not ok then
     task.cancel(t)
     while not t:done() do xpcall(task.wait, handler, t) end
   end
+  lineedit.hold_interrupts()
   script.release_interrupts()
   if not ok then return false, r end
   if not r[1] then return false, r[2] end
@@ -260,8 +263,10 @@ end
 function M.run()
   local interactive = prompt.isatty("stdin")
   local function warn(message) policy.warn(message) end
-  -- Ctrl-C is this loop's own while a line is read (nt3.lineedit), and
-  -- the task's while it runs (evaluate)
+  -- Ctrl-C is this loop's own while a line is read (nt3.lineedit), the
+  -- task's while it runs (evaluate), and waits for the next read between
+  local lineedit = require "nt3.lineedit"
+  lineedit.hold_interrupts()
   require("nt3.cli.script").release_interrupts()
   local reader = open_reader(interactive, warn)
   local history = interactive and open_history(warn) or nil
@@ -285,6 +290,7 @@ function M.run()
         if code ~= "end_of_input" then
           warn("cannot read a line: " .. tostring(err))
           reader:close()
+          lineedit.let_interrupts()
           return 1
         end
         break
@@ -311,6 +317,7 @@ function M.run()
     end
   end
   reader:close()
+  lineedit.let_interrupts()
   return 0
 end
 
