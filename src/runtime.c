@@ -244,6 +244,7 @@ void nt3_open(lua_State *L) {
   preload(L, "nt3.json.core", luaopen_nt3_json_core);
   preload(L, "nt3.sandbox", luaopen_nt3_sandbox);
   preload(L, "nt3.beneath", luaopen_nt3_beneath);
+  preload(L, "nt3.lineedit", luaopen_nt3_lineedit);
   preload(L, "nt3.sched", luaopen_nt3_sched);
   preload(L, "nt3.testing.socket", luaopen_nt3_testing_socket);
   preload(L, "cjson", luaopen_cjson);

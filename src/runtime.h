@@ -66,6 +66,9 @@ int luaopen_nt3_beneath(lua_State *L);
 /* src/listen.c: nt3.testing.socket, the loopback listening socket of
  * nt3.testing's fake API server; private to lua/nt3/testing.lua. */
 int luaopen_nt3_testing_socket(lua_State *L);
+/* bindings/lineedit.c: nt3.lineedit, the REPL's line reader (libedit,
+ * loaded when a REPL starts); private to nt3.cli.repl. */
+int luaopen_nt3_lineedit(lua_State *L);
 
 /* Whether a Ctrl-C is waiting to be raised in Lua (src/script.c): a wait in
  * C that the signal cut short returns instead of waiting again. */

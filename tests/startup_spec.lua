@@ -28,7 +28,8 @@ describe("start-up loads only what the command uses", function()
   end)
 
   it("runs status without the help text, user-command loading or the credential writer", function()
-    local dir = tripwires({ "nt3.cli.help", "nt3.cli.user", "nt3.config.write", "nt3.ui", "nt3.testing" })
+    local dir = tripwires({ "nt3.cli.help", "nt3.cli.user", "nt3.config.write", "nt3.ui", "nt3.testing",
+      "nt3.cli.repl", "nt3.xdg" })
     local r = sh.run({ "status" }, { env = { NT3_LUA_DIR = dir, NT3_API_TOKEN = TOKEN } })
     assert.are.equal(0, r.code, r.stderr)
     assert.matches("^Logged in with the token from the environment variable NT3_API_TOKEN\n", r.stdout)
@@ -48,7 +49,8 @@ describe("start-up loads only what the command uses", function()
 
   it("makes a request with nt3 api without the output helpers", function()
     local srv = require("helpers.server").start { tls = false }
-    local dir = tripwires({ "nt3.ui", "nt3.cli.format", "nt3.cli.help", "nt3.testing" })
+    local dir = tripwires({ "nt3.ui", "nt3.cli.format", "nt3.cli.help", "nt3.testing", "nt3.cli.repl",
+      "commands.repl", "nt3.xdg" })
     local env = { NT3_LUA_DIR = dir, NT3_API_TOKEN = "entri_valid_startup_spec", NT3_API_URL = srv.url }
     local r = sh.run({ "api", "/api/v1/me" }, { env = env })
     srv.stop()

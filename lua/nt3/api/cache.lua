@@ -11,16 +11,16 @@
 -- entry, and the token itself is never written.
 local io, ipairs, math, os, pairs, require = io, ipairs, math, os, pairs, require
 local table, tonumber, tostring, type = table, tonumber, tostring, type
-local env = require "nt3.env"
 local fs = require "nt3.fs"
 local json = require "nt3.json"
 local policy = require "nt3.policy"
+local xdg = require "nt3.xdg"
 
 local M = {}
 
 M.MAX_BYTES = 64 * 1024 * 1024   -- the whole cache; eviction keeps it under this
 M.ENTRY_MAX = 8 * 1024 * 1024    -- one body; a larger one is not stored
-local DIR_MODE, FILE_MODE = 448, 384 -- 0700, 0600
+local FILE_MODE = 384 -- 0600
 local FORMAT = 1
 
 -- RFC 9111 3: what a cache may store at all
@@ -31,16 +31,7 @@ local function debug(what, url)
 end
 
 -- cache.dir() -> $XDG_CACHE_HOME/nt3 (an absolute one), else ~/.cache/nt3 | nil, message
-function M.dir()
-  local base = env.get("XDG_CACHE_HOME")
-  if not base or base:sub(1, 1) ~= "/" then
-    -- a relative XDG_CACHE_HOME is ignored, as the XDG spec says
-    local home = env.home()
-    if not home or home:sub(1, 1) ~= "/" then return nil, "cannot find the home directory (set HOME)" end
-    base = home:gsub("/+$", "") .. "/.cache"
-  end
-  return (base:gsub("/+$", "")) .. "/nt3"
-end
+function M.dir() return xdg.dir("cache") end
 
 -- the name of an account's directory: which credential store entry holds
 -- the token (the profile, the global file, a folder's file, the variable)
@@ -56,24 +47,6 @@ function M.account(cred)
   return fs.sha256_text("nt3-cache-account\0" .. label):sub(1, 32)
 end
 
--- Makes a directory ours alone: created 0700, or tightened to it.
-local function own_dir(path)
-  local st = fs.lstat(path)
-  if not st then
-    local ok, err = fs.mkdir(path, DIR_MODE)
-    if not ok then
-      st = fs.lstat(path)
-      if not st then return nil, err end
-    end
-    st = fs.lstat(path)
-  end
-  if not st or st.type ~= "directory" or st.uid ~= env.uid() then
-    return nil, path .. " is not a directory of this user"
-  end
-  if st.mode & 63 ~= 0 then fs.chmod(path, DIR_MODE) end
-  return true
-end
-
 -- the account directories this process has made sure of
 local ready = {}
 
@@ -83,10 +56,8 @@ local function entry_dir(cred, create)
   local sub = dir .. "/" .. M.account(cred)
   if create and not ready[sub] then
     ready[sub] = true
-    local parent = dir:match("^(.*)/[^/]*$")
-    if parent ~= "" and not fs.lstat(parent) then fs.mkdir(parent, DIR_MODE) end
-    for _, d in ipairs({ dir, sub }) do
-      local ok, derr = own_dir(d)
+    for i, d in ipairs({ dir, sub }) do
+      local ok, derr = xdg.own_dir(d, i == 1)
       if not ok then
         ready[sub] = nil
         return nil, derr

@@ -132,16 +132,21 @@ function M.permission_lines(p)
   return lines
 end
 
+-- Edits from a to b, a swap of two neighbours counting as one ("hepl" is
+-- one from "help", as from "repl"): the optimal string alignment distance.
 local function distance(a, b)
-  local prev = {}
+  local before, prev = nil, {}
   for j = 0, #b do prev[j] = j end
   for i = 1, #a do
     local cur = { [0] = i }
     for j = 1, #b do
       local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
       cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      if before and i > 1 and j > 1 and a:sub(i, i) == b:sub(j - 1, j - 1) and a:sub(i - 1, i - 1) == b:sub(j, j) then
+        cur[j] = math.min(cur[j], before[j - 2] + 1)
+      end
     end
-    prev = cur
+    before, prev = prev, cur
   end
   return prev[#b]
 end
@@ -255,6 +260,8 @@ M.ENVIRONMENT = {
   { "NT3_COLOR", "auto, always or never: colour in nt3's output, ahead of NO_COLOR, CLICOLOR_FORCE and"
     .. " the color setting." },
   { "XDG_CACHE_HOME", "The directory under which nt3's HTTP cache lives (nt3/), instead of ~/.cache." },
+  { "XDG_STATE_HOME", "The directory under which nt3 repl keeps its history (nt3/history), instead of"
+    .. " ~/.local/state." },
   { "NT3_DEBUG", "Set to anything but 0 or empty: an error prints its Lua traceback, and requests are"
     .. " traced on stderr (tokens and credential headers masked)." },
   { "NT3_GIT_TIMEOUT", "Seconds one git command of nt3 extension may take (default 120; 1 to 3600):"
@@ -263,6 +270,8 @@ M.ENVIRONMENT = {
     .. " at which nt3 stops for 60 s, to be killed there (extensions.md, \"The test hook\")." },
   { "NT3_TEST_NO_OPENAT2", "For nt3's own tests: set to 1, the sandbox's fs grant opens paths by its own"
     .. " descriptor walk instead of openat2(RESOLVE_BENEATH), so the specs check both." },
+  { "NT3_TEST_NO_LINEEDIT", "For nt3's own tests: set to anything, nt3 repl does without libedit (plain lines),"
+    .. " as on a system that lacks it." },
   { "NT3_LUA_DIR", "For developing nt3: an absolute directory whose nt3/*.lua and commands/*.lua files"
     .. " are loaded instead of the copies built into the binary." },
   { "NT3_TEST_NO_OPENAT2", "For nt3's own tests: set to 1, opening beneath a root (a sandbox's fs grants)"
