@@ -7,7 +7,7 @@
 -- that lets the next run finish or undo a switch cut short by kill -9
 -- (docs/architecture.md, "Extensions").
 local error, io, ipairs, math, pairs, pcall = error, io, ipairs, math, pairs, pcall
-local require, table, tostring, type = require, table, tostring, type
+local require, table, type = require, table, type
 local env = require "nt3.env"
 local fs = require "nt3.fs"
 local json = require "nt3.json"
