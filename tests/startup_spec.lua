@@ -97,6 +97,44 @@ describe("start-up loads only what the command uses", function()
     end
   end)
 
+  -- every built-in command module but the ones named, as tripwires
+  local function other_commands(...)
+    local keep, names = {}, {}
+    for _, name in ipairs({ ... }) do keep[name] = true end
+    for _, mod in ipairs(require("nt3.embedded").list("commands.")) do
+      if not keep[mod] then names[#names + 1] = mod end
+    end
+    return names
+  end
+
+  it("lists, suggests and resolves an alias with no command module loaded but the one it runs", function()
+    local dir = tripwires(other_commands("commands.help"))
+    local help = sh.run({ "help" }, { env = { NT3_LUA_DIR = dir } })
+    assert.are.equal(0, help.code, help.stderr)
+    assert.matches("\n  login +Authenticate the CLI with an API token %(alias: auth%)\n", help.stdout)
+    assert.matches("\n  extension +Install, verify", help.stdout)
+    local typo = sh.run({ "logn" }, { env = { NT3_LUA_DIR = dir } })
+    assert.are.equal(2, typo.code)
+    assert.matches('^nt3: unknown command "logn" %(did you mean "login"%?%)', typo.stderr)
+    local alias = sh.run({ "auth", "--help" }, { env = { NT3_LUA_DIR = tripwires(other_commands("commands.login")) } })
+    assert.are.equal(0, alias.code, alias.stderr)
+    assert.matches("^Authenticate the CLI with an API token\n", alias.stdout)
+  end)
+
+  it("lists the commands of installed extensions from the lock alone", function()
+    local home = sh.tmpdir()
+    os.execute("mkdir -p -m 700 " .. sh.quote(home .. "/.nt3"))
+    sh.spit(home .. "/.nt3/extensions.lock", require("nt3.json").encode({ version = 1, extensions = {
+      acme = { source = "/src/acme", tree = ("0"):rep(64), files = {}, permissions = {},
+        commands = { { name = "deploy", summary = "Deploy the thing", file = "commands/deploy.lua" } } },
+    } }))
+    local dir = tripwires({ "nt3.ext.store", "nt3.ext.manifest", "nt3.config.store", "nt3.config",
+      "commands.extension" })
+    local r = sh.run({ "help" }, { home = home, env = { NT3_LUA_DIR = dir } })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("\n  deploy +Deploy the thing %[extension acme%]\n", r.stdout)
+  end)
+
   it("still loads the parts it skipped the moment they are needed", function()
     local dir = tripwires({ "nt3.cli.help", "nt3.config.write" })
     local help = sh.run({ "help" }, { env = { NT3_LUA_DIR = dir } })

@@ -149,6 +149,13 @@ function fs.rename(from, to, how) end
 ---@return integer? errno
 function fs.chmod(path, mode) end
 
+--- Sets the access and modification times to now, in place (a link itself).
+---@param path string
+---@return true|nil ok
+---@return string? message
+---@return integer? errno
+function fs.touch(path) end
+
 --- An exclusive advisory lock on an existing file or directory, waiting up to
 --- `timeout` seconds (default 10); with `create`, on a lock file of its own,
 --- created 0600 when missing and removed on release.

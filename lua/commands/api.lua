@@ -732,6 +732,9 @@ PEM certificate file.]],
           error(write_error, 0)
         end
       end
+    elseif not filter and not opts.include and not is_tty() then
+      -- --cache to a pipe: the body goes out as stored, never decoded
+      req.raw = true
     end
 
     local value, res, code, errres = api.request(req)

@@ -313,9 +313,10 @@ function M.find(name)
   -- an extension's command: its name and summary are in the lock
   local ext = require("nt3.cli.ext").find(name)
   if ext then return ext end
-  for _, cmd in ipairs(M.commands()) do
+  -- an alias: the lists know every one, and only its command is loaded
+  for _, cmd in ipairs(require("nt3.cli.user").listing()) do
     for _, alias in ipairs(cmd.aliases or {}) do
-      if alias == name then return cmd end
+      if alias == name then return cmd.builtin and load_builtin(cmd.name) or cmd end
     end
   end
   return nil

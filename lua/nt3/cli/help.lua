@@ -167,7 +167,7 @@ end
 -- word of the list more: help's topics), if any is near enough
 function M.suggest(name, more)
   local names = {}
-  for _, cmd in ipairs(require("nt3.cli.user").commands()) do
+  for _, cmd in ipairs(require("nt3.cli.user").listing()) do
     names[#names + 1] = cmd.name
     for _, alias in ipairs(cmd.aliases or {}) do names[#names + 1] = alias end
   end
@@ -193,7 +193,7 @@ function M.help_text()
     "",
     "Commands:",
   }
-  local cmds = require("nt3.cli.user").commands()
+  local cmds = require("nt3.cli.user").listing()
   local width = 0
   for _, c in ipairs(cmds) do if not c.hidden then width = math.max(width, #c.name) end end
   for _, c in ipairs(cmds) do
@@ -268,8 +268,6 @@ M.ENVIRONMENT = {
     .. " a clone from a server that never answers is stopped then." },
   { "NT3_EXT_TEST_PAUSE", "For nt3's own tests: a stage of an extension change (staged, intent, locked, moved)"
     .. " at which nt3 stops for 60 s, to be killed there (extensions.md, \"The test hook\")." },
-  { "NT3_TEST_NO_OPENAT2", "For nt3's own tests: set to 1, the sandbox's fs grant opens paths by its own"
-    .. " descriptor walk instead of openat2(RESOLVE_BENEATH), so the specs check both." },
   { "NT3_TEST_NO_LINEEDIT", "For nt3's own tests: set to anything, nt3 repl does without libedit (plain lines),"
     .. " as on a system that lacks it." },
   { "NT3_LUA_DIR", "For developing nt3: an absolute directory whose nt3/*.lua and commands/*.lua files"

@@ -112,14 +112,6 @@ end
 -- built-in commands: the embedded modules commands.<name>
 ---------------------------------------------------------------------------
 
-function M.builtin_names()
-  local names = {}
-  for _, mod in ipairs(embedded.list("commands.")) do
-    names[#names + 1] = mod:sub(#"commands." + 1)
-  end
-  return names
-end
-
 local builtin_cache = {}
 
 -- registry.load_builtin(name) -> command | nil
@@ -136,15 +128,36 @@ function M.load_builtin(name)
   return builtin_cache[name] or nil
 end
 
--- registry.builtin_named(name) -> the built-in whose name or alias is name
--- | nil. Every built-in is loaded: only a user command's clash check asks.
+local index
+
+-- registry.builtin_index() -> every built-in as the lists show it, sorted
+-- by name: { name, summary, aliases, hidden, builtin = true }. The build
+-- read them from each command's own table (src/embedgen.c), so help,
+-- completion's names and did-you-mean load no command module (one costs
+-- a quarter of a millisecond to undump; docs/architecture.md, "Commands").
+function M.builtin_index()
+  if not index then
+    index = embedded.commands()
+    for _, entry in ipairs(index) do entry.builtin = true end
+  end
+  return index
+end
+
+-- registry.builtin_names() -> the names of the built-in commands, sorted
+function M.builtin_names()
+  local names = {}
+  for i, entry in ipairs(M.builtin_index()) do names[i] = entry.name end
+  return names
+end
+
+-- registry.builtin_named(name) -> the index entry of the built-in whose
+-- name or alias is name | nil (a user command's clash check, an
+-- extension's at install)
 function M.builtin_named(name)
-  local cmd = M.load_builtin(name)
-  if cmd then return cmd end
-  for _, other in ipairs(M.builtin_names()) do
-    cmd = M.load_builtin(other)
-    for _, alias in ipairs(cmd.aliases or {}) do
-      if alias == name then return cmd end
+  for _, entry in ipairs(M.builtin_index()) do
+    if entry.name == name then return entry end
+    for _, alias in ipairs(entry.aliases) do
+      if alias == name then return entry end
     end
   end
   return nil
