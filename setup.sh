@@ -31,10 +31,10 @@ ROOT=$(pwd)
 # REPL starts, so no -dev package; BSD licensed, where GNU readline's GPL
 # would not sit with nt3's MIT licence; without it the REPL reads plain lines).
 PACKAGES="gcc libc6-dev make cmake pkgconf
-liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev ca-certificates
+liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev libedit2 ca-certificates
 lua-busted python3 openssl curl bash zsh fish strace nghttp2-server man-db groff-base
 lua-check cppcheck clang libclang-rt-dev python3-requests gh nginx git
-python3-aiohttp lua-http libedit2"
+python3-aiohttp lua-http"
 
 say() { printf '==> %s\n' "$*" >&2; }
 

@@ -435,12 +435,12 @@ describe("the global --profile", function()
     end
   end
 
-  it("is taken by every built-in that uses a token, and shown in its help; help, completion, extension, version and alias use none", function()
+  it("is taken by every built-in that uses a token, and shown in its help; help, completion, extension, version, alias and test use none", function()
     local takers = {}
     each_builtin(function(cmd)
       local usage = cli.usage(cmd)
       if cmd.name == "help" or cmd.name == "completion" or cmd.name == "version" or cmd.name == "alias"
-        or cmd.name == "extension" then
+        or cmd.name == "extension" or cmd.name == "test" then
         assert.falsy(usage:find("--profile <", 1, true), cmd.name)
         assert.is_nil(cli.parse(cmd, { "--profile", "w" }), cmd.name)
       else

@@ -23,7 +23,8 @@ Runs the busted specs of the paths given (files, or folders searched for
 *_spec.lua), ./spec when none is given, as busted does, inside nt3's own
 Lua: `require "nt3"` is the real API, and `require "nt3.testing"` gives a
 fake nt3 API server on 127.0.0.1, a throw-away HOME with a test token, and
-a way to run a command and capture what it prints (docs/testing-commands.md).
+a way to run a command and capture what it prints (testing-commands.md in
+share/doc/nt3).
 Options after -- go to busted (nt3 test -- --filter=login spec/).
 The exit code is 0 when every spec passed and 1 when one failed, could not
 be loaded, or busted is not installed.]],
