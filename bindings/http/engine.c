@@ -388,8 +388,9 @@ static CURLcode setup_hop(struct transfer *t, CURL *h, double budget) {
   SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_FOLLOWLOCATION, 0L);
   /* a new transfer waits for a connection being opened to its origin, in
-   * case it turns out HTTP/2, rather than opening one of its own */
-  if (t->eng->multiplex) SET(CURLOPT_PIPEWAIT, 1L);
+   * case it turns out HTTP/2, rather than opening one of its own (only
+   * https: HTTP/2 comes by ALPN, plain http is never asked to upgrade) */
+  if (t->pipewait) SET(CURLOPT_PIPEWAIT, 1L);
   /* every encoding this libcurl decodes is offered ("" is all of them), or
    * the caller's own Accept-Encoding (request.c takes it out of the header
    * lines), and libcurl decodes the body unless the caller asked for the
@@ -476,6 +477,8 @@ static void start_hop(struct transfer *t, double now) {
   char *host = nt3_http_part(api, t->url, CURLUPART_HOST, 0);
   char *scheme = nt3_http_part(api, t->url, CURLUPART_SCHEME, 0);
   t->loopback = host && nt3_is_loopback(host);
+  t->pipewait = e->multiplex && scheme && strcmp(scheme, "https") == 0;
+  t->sent = 0;
   free(t->proxy);
   t->proxy = nt3_http_proxy_for(scheme, host);
   free(host);
@@ -737,6 +740,64 @@ static double next_due(const struct engine *e) {
   return best;
 }
 
+/* Whether t's hop still waits in libcurl's queue, no connection of its
+ * own begun: its queue time is only counted once it leaves the queue
+ * (CURLINFO_QUEUE_TIME_T, libcurl 8.6; before it, any transfer not yet
+ * sent counts as waiting). */
+static int queued(const struct engine *e, struct transfer *t) {
+  curl_off_t q = 0;
+  return e->api->easy_getinfo(t->easy, NT3_CURLINFO_QUEUE_TIME_T, &q) != CURLE_OK || q == 0;
+}
+
+static int origin_sent(const struct engine *e, const struct transfer *t) {
+  for (const struct transfer *u = e->list; u; u = u->next)
+    if (u != t && u->state == T_RUNNING && u->sent && strcmp(u->hop_origin, t->hop_origin) == 0) return 1;
+  return 0;
+}
+
+/* libcurl 8.x holds a transfer with CURLOPT_PIPEWAIT in its queue while a
+ * connection to its origin is being opened, and lets it go when a
+ * transfer ends or a connection that multiplexes comes up. A connection
+ * that turns out HTTP/1.1 and stays busy (a held request, a long poll)
+ * would keep it there until its connect_timeout (docs/architecture.md,
+ * "The request engine"). So once a connection to the origin is up and
+ * carries a request, a transfer still queued for it is taken out and put
+ * back without PIPEWAIT: it shares that connection if it multiplexes and
+ * opens its own if not. Once per hop. Returns how many were put back. */
+static int release_pipewait(struct engine *e) {
+  int waiting = 0, released = 0;
+  for (struct transfer *t = e->list; t; t = t->next) {
+    if (t->state != T_RUNNING || t->sent) continue;
+    curl_off_t ready = 0;
+    e->api->easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &ready);
+    if (ready > 0) t->sent = 1;
+    else if (t->pipewait) waiting++;
+  }
+  if (!waiting) return 0;
+  for (struct transfer *t = e->list, *next; t; t = next) {
+    next = t->next;
+    if (t->state != T_RUNNING || t->sent || !t->pipewait || !queued(e, t) || !origin_sent(e, t)) continue;
+    if (nt3_debug_enabled()) {
+      char shown[600];
+      nt3_http_trace("%s %s: the connection to its origin is up and does not take it; opening one of its own",
+                     t->method, nt3_http_display_url(e->api, t->url, shown, sizeof shown));
+    }
+    t->pipewait = 0;
+    e->api->multi_remove_handle(e->multi, t->easy);
+    e->api->easy_setopt(t->easy, CURLOPT_PIPEWAIT, 0L);
+    CURLMcode mc = e->api->multi_add_handle(e->multi, t->easy);
+    if (mc != CURLM_OK) {
+      e->running--;
+      t->state = T_WAITING; /* out of the multi handle: release_easy must not take it out again */
+      nt3_http_fail(t, E_NETWORK, "cannot start the request: %s", e->api->multi_strerror(mc));
+      finish(t);
+      continue;
+    }
+    released++;
+  }
+  return released;
+}
+
 static void collect(struct engine *e) {
   int left = 0;
   CURLMsg *m;
@@ -762,6 +823,10 @@ static void engine_drive(lua_State *L, void *ud) {
   start_due(e, nt3_monotonic());
   e->api->multi_perform(e->multi, &running);
   collect(e);
+  if (e->multiplex && release_pipewait(e)) {
+    e->api->multi_perform(e->multi, &running);
+    collect(e);
+  }
   e->driving = 0;
   e->L = outer;
 }
