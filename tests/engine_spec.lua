@@ -783,6 +783,21 @@ describe("the request engine", function()
       assert.is_true(#list * 1024 >= 2000000)
     end)
 
+    it("hands `sink` what has come while the transfer still waits for more (pieces are gathered, never held)", function()
+      -- /hold sends 5 of its 1000 bytes, then holds the connection open
+      local got = task.run(function()
+        local seen = ""
+        local t = task.spawn(function()
+          http.request { url = srv.url .. "/hold?seconds=60&key=sink-gathered", sink = function(c) seen = seen .. c end }
+        end)
+        local ok = task.poll({ every = 0.02, timeout = 20 }, function() return seen == "xxxxx" end)
+        assert.is_true(task.cancel(t))
+        pcall(task.wait, t)
+        return ok and seen
+      end)
+      assert.are.equal("xxxxx", got)
+    end)
+
     it("stops the transfer with code sink when the sink raises", function()
       local calls = 0
       local t0 = now()

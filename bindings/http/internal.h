@@ -188,6 +188,7 @@ struct transfer {
   size_t streamed; /* bytes of this hop handed to the output or the sink */
   struct nt3_atomic out; /* req.output, once the first byte of it comes */
   int sink_ref;
+  struct buffer sink_buf; /* bytes for the sink not handed to it yet (see on_body) */
   int sink_failed, write_failed;
   long status, version;
   char *final_url;
