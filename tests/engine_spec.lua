@@ -396,6 +396,48 @@ describe("the request engine", function()
         assert.is_true(ran)
       end)
     end)
+
+    -- One task's request held open by an HTTP/1.1 server, the others to
+    -- the same origin must not wait for it. libcurl 8.x holds a transfer
+    -- with CURLOPT_PIPEWAIT back while a connection to its origin is
+    -- being opened, and a busy HTTP/1.1 one never lets it go: those failed
+    -- after connect_timeout. Both orders of starting, so that the held
+    -- request is the one whose connection is opened first whichever order
+    -- the engine starts transfers in; a server of its own for each, so
+    -- that no kept-alive connection from an earlier test is there to take.
+    for _, scheme in ipairs { "http", "https" } do
+      for _, n in ipairs { 2, 5 } do
+        for _, held_first in ipairs { true, false } do
+          it(("lets %d tasks to one %s origin finish while another's request is held open (held request %s)")
+            :format(n - 1, scheme, held_first and "started first" or "started last"), function()
+            local s = server.start { tls = scheme == "https" }
+            finally(s.stop)
+            local key = "busy"
+            local statuses = task.run(function()
+              local function held()
+                return http.request { url = s.url .. "/hold?seconds=60&key=" .. key, cafile = s.cafile }
+              end
+              local function quick(i)
+                local res, msg = http.request { url = ("%s/_hold?key=%s&i=%d"):format(s.url, key, i), cafile = s.cafile }
+                return res and res.status or msg
+              end
+              local holder = held_first and task.spawn(held)
+              local others = {}
+              for i = 1, n - 1 do others[i] = task.spawn(quick, i) end
+              holder = holder or task.spawn(held)
+              local got = {}
+              for i = 1, n - 1 do got[i] = task.wait(others[i]) end
+              assert.is_true(task.cancel(holder))
+              assert.are.same({ false, task.CANCELLED }, { pcall(task.wait, holder) })
+              return got
+            end)
+            local want = {}
+            for i = 1, n - 1 do want[i] = 200 end
+            assert.are.same(want, statuses)
+          end)
+        end
+      end
+    end
   end)
 
   describe("retries", function()
@@ -739,6 +781,21 @@ describe("the request engine", function()
       assert.is_true(chunks > 1, "one chunk only")
       local list = assert(json.decode(table.concat(total)))
       assert.is_true(#list * 1024 >= 2000000)
+    end)
+
+    it("hands `sink` what has come while the transfer still waits for more (pieces are gathered, never held)", function()
+      -- /hold sends 5 of its 1000 bytes, then holds the connection open
+      local got = task.run(function()
+        local seen = ""
+        local t = task.spawn(function()
+          http.request { url = srv.url .. "/hold?seconds=60&key=sink-gathered", sink = function(c) seen = seen .. c end }
+        end)
+        local ok = task.poll({ every = 0.02, timeout = 20 }, function() return seen == "xxxxx" end)
+        assert.is_true(task.cancel(t))
+        pcall(task.wait, t)
+        return ok and seen
+      end)
+      assert.are.equal("xxxxx", got)
     end)
 
     it("stops the transfer with code sink when the sink raises", function()

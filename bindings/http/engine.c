@@ -298,6 +298,32 @@ static int call_sink(struct transfer *t, const char *data, size_t n) {
   return 0;
 }
 
+/* libcurl hands a body over a TLS record at a time (8 to 16 KiB): the
+ * sink gets pieces of up to SINK_CHUNK instead, gathered here, which is a
+ * sixteenth of the calls into Lua and of a piping sink's writes (100 MB
+ * into a pipe: 12,800 writes, as curl makes, became 800). Nothing is held
+ * back while the transfer waits: what is gathered goes to the sink once
+ * libcurl has read what there was (engine_drive) and when the hop ends. */
+#define SINK_CHUNK (128 * 1024)
+
+static int flush_sink(struct transfer *t) {
+  if (t->sink_buf.len == 0 || t->sink_failed) return !t->sink_failed;
+  int ok = call_sink(t, t->sink_buf.data, t->sink_buf.len);
+  t->sink_buf.len = 0;
+  return ok;
+}
+
+static size_t to_sink(struct transfer *t, const char *data, size_t len) {
+  if (t->sink_buf.len + len > SINK_CHUNK && !flush_sink(t)) return 0;
+  if (len >= SINK_CHUNK) return call_sink(t, data, len) ? len : 0;
+  if (!nt3_buffer_add(&t->sink_buf, data, len)) {
+    nt3_http_fail(t, E_SINK, "the sink failed: not enough memory");
+    t->sink_failed = 1;
+    return 0;
+  }
+  return len;
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *userp) {
   struct transfer *t = userp;
   size_t len = size * n;
@@ -315,7 +341,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp) {
     t->body_buf.overflowed = 1;
     return 0;
   }
-  if (t->req.has_sink) return call_sink(t, data, len) ? len : 0;
+  if (t->req.has_sink) return t->sink_failed ? 0 : to_sink(t, data, len);
   int e = write_output(t, data, len);
   if (e) {
     output_failed(t, e);
@@ -345,6 +371,7 @@ static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_o
   struct transfer *t = userp;
   (void)dltotal;
   (void)ultotal;
+  if (t->sink_failed) return 1; /* it raised outside libcurl (flush_sink) */
   double now = nt3_monotonic();
   /* a streamed request has no total bound once its body flows (curl's is
    * off, see setup_hop): `timeout` covers everything up to the body */
@@ -388,8 +415,9 @@ static CURLcode setup_hop(struct transfer *t, CURL *h, double budget) {
   SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   SET(CURLOPT_FOLLOWLOCATION, 0L);
   /* a new transfer waits for a connection being opened to its origin, in
-   * case it turns out HTTP/2, rather than opening one of its own */
-  if (t->eng->multiplex) SET(CURLOPT_PIPEWAIT, 1L);
+   * case it turns out HTTP/2, rather than opening one of its own (only
+   * https: HTTP/2 comes by ALPN, plain http is never asked to upgrade) */
+  if (t->pipewait) SET(CURLOPT_PIPEWAIT, 1L);
   /* every encoding this libcurl decodes is offered ("" is all of them), or
    * the caller's own Accept-Encoding (request.c takes it out of the header
    * lines), and libcurl decodes the body unless the caller asked for the
@@ -476,12 +504,15 @@ static void start_hop(struct transfer *t, double now) {
   char *host = nt3_http_part(api, t->url, CURLUPART_HOST, 0);
   char *scheme = nt3_http_part(api, t->url, CURLUPART_SCHEME, 0);
   t->loopback = host && nt3_is_loopback(host);
+  t->pipewait = e->multiplex && scheme && strcmp(scheme, "https") == 0;
+  t->sent = 0;
   free(t->proxy);
   t->proxy = nt3_http_proxy_for(scheme, host);
   free(host);
   free(scheme);
-  t->head.len = t->body_buf.len = 0;
+  t->head.len = t->body_buf.len = t->sink_buf.len = 0;
   t->head.overflowed = t->body_buf.overflowed = 0;
+  t->sink_buf.limit = SINK_CHUNK;
   t->head.limit = MAX_HEADER_BYTES;
   t->body_buf.limit = t->req.max_size > 0 ? (size_t)t->req.max_size : BUFFERED_MAX;
   t->last_dl = t->last_ul = 0;
@@ -556,6 +587,7 @@ static void hop_done(struct transfer *t, CURLcode rc) {
   struct engine *e = t->eng;
   const struct curl_api *api = e->api;
   long status = 0;
+  if (!flush_sink(t) && rc == CURLE_OK) rc = CURLE_WRITE_ERROR; /* its message is set */
   api->easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
   api->easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &t->version);
   t->status = status;
@@ -702,6 +734,7 @@ void nt3_transfer_free(lua_State *L, struct transfer *t) {
   t->first_origin = t->hop_origin = t->final_url = t->proxy = NULL;
   nt3_buffer_free(&t->head);
   nt3_buffer_free(&t->body_buf);
+  nt3_buffer_free(&t->sink_buf);
   discard_output(t);
   if (L && t->sink_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, t->sink_ref);
   if (L) luaL_unref(L, LUA_REGISTRYINDEX, t->waiter);
@@ -737,6 +770,71 @@ static double next_due(const struct engine *e) {
   return best;
 }
 
+/* Whether t's hop still waits in libcurl's queue, no connection of its
+ * own begun: its queue time is only counted once it leaves the queue
+ * (CURLINFO_QUEUE_TIME_T, libcurl 8.6; before it, any transfer not yet
+ * sent counts as waiting). */
+static int queued(const struct engine *e, struct transfer *t) {
+  curl_off_t q = 0;
+  return e->api->easy_getinfo(t->easy, NT3_CURLINFO_QUEUE_TIME_T, &q) != CURLE_OK || q == 0;
+}
+
+static int origin_sent(const struct engine *e, const struct transfer *t) {
+  for (const struct transfer *u = e->list; u; u = u->next)
+    if (u != t && u->state == T_RUNNING && u->sent && strcmp(u->hop_origin, t->hop_origin) == 0) return 1;
+  return 0;
+}
+
+/* libcurl 8.x holds a transfer with CURLOPT_PIPEWAIT in its queue while a
+ * connection to its origin is being opened, and lets it go when a
+ * transfer ends or a connection that multiplexes comes up. A connection
+ * that turns out HTTP/1.1 and stays busy (a held request, a long poll)
+ * would keep it there until its connect_timeout (docs/architecture.md,
+ * "The request engine"). So once a connection to the origin is up and
+ * carries a request, a transfer still queued for it is taken out and put
+ * back without PIPEWAIT: it shares that connection if it multiplexes and
+ * opens its own if not. Once per hop. Returns how many were put back. */
+static int release_pipewait(struct engine *e) {
+  int waiting = 0, released = 0;
+  for (struct transfer *t = e->list; t; t = t->next) {
+    if (t->state != T_RUNNING || t->sent) continue;
+    curl_off_t ready = 0;
+    e->api->easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &ready);
+    if (ready > 0) t->sent = 1;
+    else if (t->pipewait) waiting++;
+  }
+  if (!waiting) return 0;
+  for (struct transfer *t = e->list, *next; t; t = next) {
+    next = t->next;
+    if (t->state != T_RUNNING || t->sent || !t->pipewait || !queued(e, t) || !origin_sent(e, t)) continue;
+    if (nt3_debug_enabled()) {
+      char shown[600];
+      nt3_http_trace("%s %s: the connection to its origin is up and does not take it; opening one of its own",
+                     t->method, nt3_http_display_url(e->api, t->url, shown, sizeof shown));
+    }
+    t->pipewait = 0;
+    e->api->multi_remove_handle(e->multi, t->easy);
+    e->api->easy_setopt(t->easy, CURLOPT_PIPEWAIT, 0L);
+    CURLMcode mc = e->api->multi_add_handle(e->multi, t->easy);
+    if (mc != CURLM_OK) {
+      e->running--;
+      t->state = T_WAITING; /* out of the multi handle: release_easy must not take it out again */
+      nt3_http_fail(t, E_NETWORK, "cannot start the request: %s", e->api->multi_strerror(mc));
+      finish(t);
+      continue;
+    }
+    released++;
+  }
+  return released;
+}
+
+/* What libcurl read for the sinks goes to them before the next wait; one
+ * that raises here stops its transfer at libcurl's next call (on_progress). */
+static void flush_sinks(struct engine *e) {
+  for (struct transfer *t = e->list; t; t = t->next)
+    if (t->state == T_RUNNING && t->sink_buf.len > 0) flush_sink(t);
+}
+
 static void collect(struct engine *e) {
   int left = 0;
   CURLMsg *m;
@@ -761,7 +859,13 @@ static void engine_drive(lua_State *L, void *ud) {
   int running = 0;
   start_due(e, nt3_monotonic());
   e->api->multi_perform(e->multi, &running);
+  flush_sinks(e);
   collect(e);
+  if (e->multiplex && release_pipewait(e)) {
+    e->api->multi_perform(e->multi, &running);
+    flush_sinks(e);
+    collect(e);
+  }
   e->driving = 0;
   e->L = outer;
 }

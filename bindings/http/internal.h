@@ -149,6 +149,10 @@ void nt3_buffer_free(struct buffer *b);
 
 struct engine;
 
+/* CURLINFO_QUEUE_TIME_T of libcurl 8.6, which the headers built against
+ * may predate; an older libcurl answers CURLE_UNKNOWN_OPTION */
+#define NT3_CURLINFO_QUEUE_TIME_T ((CURLINFO)(CURLINFO_OFF_T + 65))
+
 enum transfer_state { T_NEW, T_WAITING, T_RUNNING, T_DONE };
 
 struct transfer {
@@ -168,6 +172,8 @@ struct transfer {
   const char *body;
   size_t body_len;
   int cross_origin, loopback, redirects, attempt;
+  int pipewait; /* the hop went in with CURLOPT_PIPEWAIT (see release_pipewait) */
+  int sent;     /* the hop's connection is up and its request going out */
   char *proxy; /* the proxy of this hop, or NULL */
   double waited, deadline;
   /* stall detection */
@@ -182,6 +188,7 @@ struct transfer {
   size_t streamed; /* bytes of this hop handed to the output or the sink */
   struct nt3_atomic out; /* req.output, once the first byte of it comes */
   int sink_ref;
+  struct buffer sink_buf; /* bytes for the sink not handed to it yet (see on_body) */
   int sink_failed, write_failed;
   long status, version;
   char *final_url;
