@@ -451,4 +451,19 @@ io.write(seen.inside, " ", seen.refused, " ", seen.secret)
     sh.spit(out .. "/x", "SECRET")
     race(root, top, "a/b/c/../../x", { root .. "/a/b", out .. "/b" })
   end)
+
+  -- Found by tests/mutation/run.py: no spec above noticed the last
+  -- component opened without O_NOFOLLOW (src/beneath.c, last()), which a
+  -- file swapped for a link out between the look and the open gets through.
+  describe("the last component, swapped", function()
+    it("never opens outside while a file is swapped for a link out", function()
+      local root, out, top = setup()
+      sh.spit(root .. "/x.real", "inside")
+      sh.spit(out .. "/x", "SECRET")
+      ln(out .. "/x", root .. "/x.abs")
+      ln("../outside/x", root .. "/x.rel")
+      local x = root .. "/x"
+      race(root, top, "x", { root .. "/x.real", x, root .. "/x.abs", x, root .. "/x.real", x, root .. "/x.rel", x })
+    end)
+  end)
 end)

@@ -806,3 +806,125 @@ return { name = "cmd", summary = "s", flags = { { long = "x" } }, permissions = 
     end
   end)
 end)
+
+-- Attacks that tests/mutation/run.py showed no spec above would notice:
+-- each fails when the check it names is taken out of the C.
+describe("sandboxed commands, checks each held by one spec", function()
+  local srv
+  setup(function() srv = server.start() end)
+  teardown(function() srv.stop() end)
+
+  -- bindings/http/response.c, nt3_http_push_result: every copy masked
+  it("masks the token a server reflects in a header, a redirect's URL or a refusal's message", function()
+    local other = server.start()
+    local r = run("reflect", [[{ api = "read" }]], ([[
+      local core = require "nt3.sandbox.api_core"
+      local res = assert(core.send { path = "/reflect" })
+      print("HEADER", res.headers["x-reflect"])
+      local hop = assert(core.send { path = "/reflect?to=/echo%%3Fx%%3D" })
+      print("URL", hop.url)
+      print("MESSAGE", core.send { path = "/reflect?to=%s/" })]]):format(other.url), { env = apitest.env(srv) })
+    local seen = other.requests()
+    other.stop()
+    assert.are.equal(0, r.code, r.stderr)
+    local stars = ("*"):rep(#TOKEN)
+    assert.truthy(r.stdout:find("HEADER\tBearer " .. stars .. "\n", 1, true), r.stdout)
+    assert.truthy(r.stdout:find("URL\t" .. srv.url .. "/echo?x=Bearer%20" .. stars .. "\n", 1, true), r.stdout)
+    -- (a URL shown in a message has token-shaped text masked anyway)
+    assert.truthy(r.stdout:find("MESSAGE\tnil\tredirect to " .. other.url .. "/Bearer%20", 1, true), r.stdout)
+    assert.is_nil((r.stdout .. r.stderr):find(TOKEN, 1, true))
+    assert.are.equal(0, #seen)
+  end)
+
+  -- src/sandbox.c, emit: stderr is a terminal of its own
+  it("sanitises what it writes to stderr on a terminal (cli.errorln, cli.warn)", function()
+    local home = home_with("escerr", "{}", [[
+      local cli = require "nt3.cli"
+      cli.errorln("E\27]52;c;ZXZpbA==\7F")
+      cli.warn("W\27[2JX\27[31mR\27[0m")
+      print("DONE")]])
+    local r = pty.run({ "escerr" }, { home = home })
+    assert.are.equal(0, r.code, r.output)
+    assert.truthy(r.output:find("DONE", 1, true), r.output)
+    assert.truthy(r.output:find("nt3: warning: W", 1, true), r.output)
+    assert.truthy(r.output:find("\27[31mR\27[0m", 1, true), r.output)
+    assert.is_nil(r.output:find("\27]", 1, true), r.output)
+    assert.is_nil(r.output:find("\27[2J", 1, true), r.output)
+    assert.is_nil(r.output:find("\7", 1, true), r.output)
+  end)
+
+  -- src/sandbox.c: the count hook of every thread (sb_create) and the
+  -- catchers' raise after the fact (finish_pcall, sb_catcher)
+  local AFTER = {
+    ["a plain loop, no pcall"] = [[print("READY") while true do end]],
+    ["a loop in a coroutine.wrap, no pcall"] = [[print("READY") coroutine.wrap(function() while true do end end)()]],
+    ["a loop in a coroutine.create, no pcall"] = [[print("READY")
+      coroutine.resume(coroutine.create(function() while true do end end))]],
+    ["pcall, then more code"] = [[print("READY") pcall(function() while true do end end) print("AFTER")]],
+    ["xpcall, then more code"] = [[print("READY")
+      xpcall(function() while true do end end, function(e) return e end) print("AFTER")]],
+    ["coroutine.resume, then more code"] = [[print("READY")
+      print(coroutine.resume(coroutine.create(function() while true do end end))) print("AFTER")]],
+  }
+  for what, body in pairs(AFTER) do
+    it("Ctrl-C ends " .. what .. ": exit 130, nothing run after it", function()
+      local home = home_with("spin2", "{}", body)
+      local r = pty.run({ "spin2" }, {
+        home = home, allow_error = true, timeout = 10,
+        steps = { { expect = "READY" }, { send = "\3" } },
+      })
+      assert.is_nil(r.error, r.output)
+      assert.are.equal(130, r.code, r.output)
+      assert.truthy(r.output:find("nt3: interrupted", 1, true), r.output)
+      assert.is_nil(r.output:find("AFTER", 1, true), r.output)
+    end)
+  end
+
+  -- src/grants.c, canonical_host: the grant's text is judged as a
+  -- request's is (libcurl already gives a request's host in one form)
+  it("reaches an origin whose grant spells the host numerically or in capitals", function()
+    local p = srv.url:match(":(%d+)$")
+    local r = run("spelt", ('{ http = { "http://2130706433:%s", "http://0x7f.1:%s", "http://LocalHost.:%s" } }'):format(p, p, p),
+      ([[
+      local http = require "nt3.http"
+      print(http.request({ url = "http://127.0.0.1:%s/echo" }).status, http.request({ url = "http://localhost:%s/echo" }).status)]])
+      :format(p, p))
+    assert.are.equal(0, r.code, r.stderr)
+    assert.are.equal("200\t200\n", r.stdout)
+  end)
+
+  -- bindings/proc.c, child_environ: a sandbox sets no variable of its own
+  it("proc.run refuses an env of the command's own (LD_PRELOAD would run a library)", function()
+    local r = run("procenv", [[{ proc = { "/usr/bin/env" } }]], [[
+      print(pcall(require("nt3.proc").run, { "/usr/bin/env" }, { env = { LD_PRELOAD = "/nonexistent.so", MINE = "x" } }))]])
+    assert.are.equal(0, r.code, r.stderr)
+    assert.truthy(r.stdout:find("^false\t[^\n]*field 'env' is not available in the sandbox"), r.stdout)
+  end)
+
+  -- src/sandbox.c, ok_root: a root that says it is under "." is
+  it("refuses an fs root that climbs with '..' however it starts", function()
+    local sandbox = require "nt3.sandbox"
+    for _, root in ipairs { "./../x", "~/../x", "/tmp/../etc" } do
+      local ok, msg, code = sandbox.check_permissions { fs = { read = { root } } }
+      assert.is_nil(ok, root)
+      assert.are.equal("invalid", code)
+      assert.truthy(msg:find("is not a root", 1, true), msg)
+    end
+  end)
+
+  -- src/sandbox.c, ending: a file that is not the lock's dooms the run
+  it("a modified file ends the run even when the command catches its refusal", function()
+    local sandbox, fs = require "nt3.sandbox", require "nt3.fs"
+    local dir = usercmd.dir {
+      ["cmd.lua"] = [[return { name = "cmd", summary = "s", permissions = {},
+        run = function() local ok = pcall(require, "lib") return ok and 3 or 0 end }]],
+      ["lib.lua"] = "return { code = 40 }",
+    }
+    local files = { ["cmd.lua"] = fs.sha256(dir .. "/cmd.lua"), ["lib.lua"] = fs.sha256(dir .. "/lib.lua") }
+    sh.spit(dir .. "/lib.lua", "return { code = 0 }")
+    local ok, msg, code = sandbox.run { dir = dir, file = "cmd.lua", files = files, permissions = {}, opts = {}, args = {} }
+    assert.is_nil(ok)
+    assert.are.equal("modified", code)
+    assert.truthy(msg:find(dir .. "/lib.lua: modified since it was installed", 1, true), msg)
+  end)
+end)

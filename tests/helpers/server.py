@@ -23,6 +23,10 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       status n with {"message": "status <n>"} (no body for 204 and 304)
   /redirect?to=<url>&code=<n>
       status n (default 302) with Location: <url> (relative URLs too)
+  /reflect[?to=<url>]
+      the request's Authorization sent back where a client might not look
+      for it: in an X-Reflect response header, and, with to, in a 302 to
+      <url> followed by that Authorization (URL-quoted)
   /headers?<name>=<value>&...
       200, and each query parameter as a response header, in order
       (repeat a name to get a repeated header); body {"ok": true}
@@ -128,7 +132,7 @@ import threading
 import time
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 ITEMS = [{"id": "item_%d" % i, "name": "Item %d" % i} for i in range(1, 6)]
 
@@ -337,6 +341,13 @@ class Handler(BaseHTTPRequestHandler):
                              headers=[("Location", q.get("to", "/"))])
         if route == "/headers":
             return self.send(200, {"ok": True}, headers=query)
+        if route == "/reflect":
+            auth = self.headers.get("Authorization", "")
+            to = dict(query).get("to")
+            if to is not None:
+                return self.send(302, {"message": "redirect"},
+                                 headers=[("X-Reflect", auth), ("Location", to + quote(auth))])
+            return self.send(200, {"ok": True}, headers=[("X-Reflect", auth)])
         if route == "/big":
             return self.big(dict(query))
         if route == "/stall":
