@@ -14,7 +14,7 @@
  *        | nil, message, code
  *   sandbox.run{ dir =, file =, files = ... | nil, permissions = {...},
  *                name =, opts = {parsed flags}, args = {argv},
- *                api = { url =, token =, masked =, cafile = } | nil,
+ *                api = { url =, token =, cafile = } | nil,
  *                trace = bool }
  *     -> exit code (number) | nil, message, code, exit code
  *

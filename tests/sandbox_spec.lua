@@ -67,7 +67,8 @@ describe("sandboxed commands", function()
     walk(opts, 0)
     for _, m in ipairs { "nt3.api", "nt3.http", "nt3.task", "nt3.json", "nt3.policy", "nt3.cli", "nt3.env",
       "nt3.proc", "nt3.prompt", "nt3.fs", "nt3.config", "nt3", "nt3.embedded", "nt3.cli.script",
-      "nt3.sandbox", "nt3.sandbox.api_base", "nt3.sandbox.api_core", "cjson", "nt3.config.store" } do
+      "nt3.sandbox", "nt3.sandbox.api_base", "nt3.sandbox.api_core", "cjson", "nt3.config.store", "nt3.ui",
+      "nt3.api.common" } do
       local ok, mod = pcall(require, m)
       walk(mod, 0)
     end
@@ -752,6 +753,53 @@ describe("sandboxed commands", function()
     it("is passed as it is when it is not a terminal", function()
       local r = run("esc2", "{}", [[print("A\27]52;c;x\7B")]])
       assert.are.equal("A\27]52;c;x\7B\n", r.stdout)
+    end)
+  end)
+
+  describe("nt3.ui", function()
+    -- nt3.ui as it is, its output through the sandbox's print: the
+    -- sanitiser at a terminal, the data as it is on a pipe
+    local BODY = [[
+      local ui = require "nt3.ui"
+      local rows = { { id = 1, name = "evil\27]52;c;ZXZpbA==\7name", owner = { login = "ann" } },
+        { id = 2, name = "\27[2Jwide 日本語の名前", owner = { login = "bob" } } }
+      assert(ui.table(rows, { columns = { "id", "name", "owner.login" } }))
+      assert(ui.csv(rows, { "id", "name" }, { stream = ui.stderr }))
+      print(ui.color("green", "ok"), ui.colors(ui.stderr), ui.width("日本"))
+      print(pcall(ui.table, rows, { columns = { "id" }, stream = {} }))
+      print(pcall(require, "nt3.prompt"))
+      print(pcall(require("nt3.env").get, "TERM"))
+      -- ui runs in the sandbox, as untrusted as the command: what it
+      -- writes is sanitised again by C, whatever the command made of it
+      string.rep = function() return "\27]0;pwned\7" end
+      assert(ui.table(rows, { columns = { "id", "name" } }))]]
+
+    it("at a terminal: aligned and cut to its width, every control but colour replaced", function()
+      local home = home_with("uitty", "{ env = {} }", BODY)
+      local r = pty.run({ "uitty" }, { home = home, columns = 40, env = { NO_COLOR = false, TERM = "xterm" } })
+      assert.are.equal(0, r.code, r.output)
+      local out = r.output:gsub("\r\n", "\n")
+      assert.truthy(out:find("ID  NAME", 1, true), out)
+      assert.truthy(out:find("\n1   evil?]52;c;ZXZpbA==?na\u{2026}  ann\n", 1, true), out)
+      assert.truthy(out:find("\n1,evil?]52;c;ZXZpbA==?name", 1, true), out)
+      assert.truthy(out:find("\27[32mok\27[0m\ttrue\t4\n", 1, true), out)
+      assert.is_nil(out:find("\27]", 1, true), out)
+      assert.is_nil(out:find("\27[2J", 1, true), out)
+      assert.is_nil(out:find("\7", 1, true), out)
+      for line in out:gmatch("[^\n]+") do
+        if line:find("^%d ") then assert.is_true(require("nt3.ui").width(line) <= 40, line) end
+      end
+      assert.truthy(out:find("false\tbad argument #2 to 'table' (stream must be an open file)", 1, true), out)
+      assert.truthy(out:find("false\tpermission denied: nt3.prompt (not granted: prompt)", 1, true), out)
+      assert.truthy(out:find("false\tpermission denied: env TERM (not granted: env)", 1, true), out)
+    end)
+
+    it("on a pipe: tab-separated, RFC 4180 CSV on stderr, the caller's data as it is", function()
+      local r = run("uipipe", "{}", BODY, { env = { NO_COLOR = "1" } })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("^1\tevil\27]52;c;ZXZpbA==\7name\tann\n2\t\27%[2Jwide 日本語の名前\tbob\n"), r.stdout)
+      assert.truthy(r.stdout:find("\nok\tfalse\t4\n", 1, true), r.stdout)
+      assert.are.equal('id,name\r\n1,evil\27]52;c;ZXZpbA==\7name\r\n2,\27[2Jwide 日本語の名前\r\n', r.stderr)
     end)
   end)
 

@@ -1102,6 +1102,8 @@ function cli.main(argv) end
 --- colour) and a pipe (tab-separated, CSV, ndjson: the caller's data as is).
 ---@class nt3.ui
 ---@field ELLIPSIS string "…", what ends a cell cut to fit
+---@field stdout file* io.stdout, for opts.stream (a sandboxed command has no io)
+---@field stderr file* io.stderr, likewise
 local ui = {}
 
 --- A table: at a terminal a header and aligned columns cut to its width; on

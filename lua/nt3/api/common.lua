@@ -1,7 +1,7 @@
 -- nt3.api.common: the rules of nt3.api that do not depend on where the
--- token is (docs/architecture.md, "Sandboxed commands", "One home for each
--- rule"): query strings, decoding, the path check, the page loop and the
--- verbs. nt3.api (the host's, token in Lua) and the sandbox's nt3.api
+-- token is (docs/architecture.md, "Sandboxed commands", "One home for each rule"):
+-- query strings, decoding, the path check, the page loop and the verbs.
+-- nt3.api (the host's, token in Lua) and the sandbox's nt3.api
 -- (lua/nt3/sandbox/api.lua, token in C) are each a transport under these,
 -- so a rule here is never written twice. Internal: no part of the API.
 local error, ipairs, math, next, pairs, require = error, ipairs, math, next, pairs, require
