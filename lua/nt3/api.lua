@@ -40,8 +40,10 @@ M.on_warning = policy.warn
 
 local warned = false
 
--- The credential to use, or nil, message, kind ("not_logged_in"|"invalid").
-local function credential()
+-- The credential to use (the one given, else the active one), or nil,
+-- message, kind ("not_logged_in"|"invalid").
+local function credential(given)
+  if given then return given end
   local cred, err, kind = require("nt3.config").active()
   if not cred then return nil, err, kind or "not_logged_in" end
   if not warned then
@@ -252,12 +254,8 @@ function M.request(req)
     check.fail(1, "request", ("field 'body' must be a table or a string, not %s"):format(type(body)))
   end
 
-  local cred = req.credential
-  if not cred then
-    local err, kind
-    cred, err, kind = credential()
-    if not cred then return nil, err, kind end
-  end
+  local cred, err, kind = credential(req.credential)
+  if not cred then return nil, err, kind end
 
   -- User-Agent is nt3.http's: one place says who we are
   local headers = headers_for(cred, req.headers, body ~= nil)
@@ -283,12 +281,8 @@ M.MAX_PAGES = 1000
 -- each page is fetched with the credential's token.
 function M.pages(path, opts)
   return common.pages(path, opts, { max_pages = M.MAX_PAGES, connect = function(o)
-    local cred = o.credential
-    if not cred then
-      local cerr, kind
-      cred, cerr, kind = credential()
-      if not cred then return nil, cerr, kind end
-    end
+    local cred, err, kind = credential(o.credential)
+    if not cred then return nil, err, kind end
     local headers = headers_for(cred, o.headers, false)
     local req = { raw = true }
     for _, k in ipairs(HTTP_OPTIONS) do req[k] = o[k] end
