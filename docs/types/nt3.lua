@@ -754,8 +754,9 @@ function config.path(scope) end
 
 --- A path as the user would type it: ~/.nt3/config.json, ./.nt3.local.json.
 ---@param path string
+---@param scope? nt3.config.scope "local": a file in the current directory is always ./...
 ---@return string
-function config.display(path) end
+function config.display(path, scope) end
 
 --- How credential files are written: sorted keys, two-space indent.
 ---@param value table
@@ -1052,6 +1053,7 @@ function cli.suggest(name) end
 --- suggesting the nearest one; tail is appended to the message.
 ---@param name string
 ---@param tail? string
+---@return never
 function cli.unknown_command(name, tail) end
 
 --- The directories user commands come from, in order.
