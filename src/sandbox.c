@@ -97,6 +97,7 @@ struct sandbox {
   char tampered[PATH_MAX + 100]; /* a file failed its sha256: the same */
   int closing; /* the run is over: finalizers are cut short */
   int trace;
+  char traced[600]; /* the last refusal the gate traced: gate_raise does not trace it twice */
   char name[64];
   /* grants */
   unsigned api_methods;
@@ -283,24 +284,14 @@ static void trace(struct sandbox *s, const char *verdict, const char *what) {
 }
 
 /* Raises { message = "permission denied: <what> (not granted: <perm>)",
- * kind = "permission" } in the sandbox. */
-static int refuse(lua_State *L, const char *what, const char *perm) {
-  struct sandbox *s = sandbox_of(L);
-  char msg[600];
-  snprintf(msg, sizeof msg, "permission denied: %s (not granted: %s)", what, perm);
-  trace(s, "refused", msg + sizeof "permission denied:");
-  lua_createtable(L, 0, 2);
-  lua_pushstring(L, msg);
-  lua_setfield(L, -2, "message");
-  lua_pushliteral(L, "permission");
-  lua_setfield(L, -2, "kind");
-  luaL_setmetatable(L, PERMISSION_MT);
-  return lua_error(L);
-}
-
+ * kind = "permission" } in the sandbox (and traces it, unless the gate did
+ * already). */
 static int gate_raise(lua_State *L, const char *message) {
   struct sandbox *s = sandbox_of(L);
-  trace(s, "refused", message);
+  static const char prefix[] = "permission denied: ";
+  if (strcmp(message, s->traced) != 0)
+    trace(s, "refused", strncmp(message, prefix, sizeof prefix - 1) == 0 ? message + sizeof prefix - 1 : message);
+  s->traced[0] = '\0';
   lua_createtable(L, 0, 2);
   lua_pushstring(L, message);
   lua_setfield(L, -2, "message");
@@ -308,6 +299,12 @@ static int gate_raise(lua_State *L, const char *message) {
   lua_setfield(L, -2, "kind");
   luaL_setmetatable(L, PERMISSION_MT);
   return lua_error(L);
+}
+
+static int refuse(lua_State *L, const char *what, const char *perm) {
+  char msg[PATH_MAX + 300];
+  snprintf(msg, sizeof msg, "permission denied: %s (not granted: %s)", what, perm);
+  return gate_raise(L, msg);
 }
 
 /* --- lists ------------------------------------------------------------------- */
@@ -561,11 +558,13 @@ static int gate_allow(const struct nt3_http_gate *g, int api, const char *method
     if (!known || strcmp(canon, s->api_origin) != 0) {
       snprintf(why, size, "permission denied: %s (not granted: api, which reaches %s only)", what, s->api_origin);
       trace(s, "refused", what);
+      snprintf(s->traced, sizeof s->traced, "%s", why);
       return -1;
     }
     if (!(s->api_methods & (unsigned)method_bit(method))) {
       snprintf(why, size, "permission denied: %s (not granted: api %s)", what, method);
       trace(s, "refused", what);
+      snprintf(s->traced, sizeof s->traced, "%s", why);
       return -1;
     }
   } else {
@@ -573,6 +572,7 @@ static int gate_allow(const struct nt3_http_gate *g, int api, const char *method
     if (!known || !list_has(&s->http, canon)) {
       snprintf(why, size, "permission denied: %s (not granted: http)", what);
       trace(s, "refused", what);
+      snprintf(s->traced, sizeof s->traced, "%s", why);
       return -1;
     }
   }
@@ -1132,7 +1132,7 @@ static int gate_output(lua_State *L, const struct nt3_http_gate *g, const char *
   snprintf(what, sizeof what, "output %s", printable(shown, sizeof shown, path));
   if (find_root(L, WRITE_ROOTS, path) != 0) {
     snprintf(why, size, "permission denied: %s (not granted: fs.write)", what);
-    return -1;
+    return -1; /* raised, and traced, by gate_raise */
   }
   int root = nt3_beneath_root_fd(L, -2);
   int d = root < 0 ? -EBADF : nt3_parent_beneath(root, lua_tostring(L, -1), name, NT3_BENEATH_AUTO);

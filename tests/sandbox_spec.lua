@@ -828,6 +828,18 @@ describe("sandboxed commands", function()
       assert.are.equal("nt3: sandbox traced: allowed env A\nnt3: sandbox traced: refused env B (not granted: env)\n", r.stderr)
     end)
 
+    it("--trace-permissions prints a refused request and a refused output file once each", function()
+      local cwd = sh.tmpdir()
+      local r = run("traced2", ([[{ http = { "%s" } }]]):format(srv.url), ([[
+        local http = require "nt3.http"
+        pcall(http.request, { url = "http://127.0.0.1:1/x" })
+        pcall(http.request, { url = "%s/echo", output = "/tmp/nt3-nope" })]]):format(srv.url),
+        { args = { "--trace-permissions" }, cwd = cwd })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("nt3: sandbox traced2: refused http GET http://127.0.0.1:1\n"
+        .. "nt3: sandbox traced2: refused output /tmp/nt3-nope (not granted: fs.write)\n", r.stderr)
+    end)
+
     it("a refusal that escapes is one line with exit 1", function()
       local r = run("refused", "{}", [[require("nt3.env").get("HOME")]])
       assert.are.equal(1, r.code)

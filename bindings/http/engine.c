@@ -319,11 +319,11 @@ static int deliver(struct transfer *t, const char *data, size_t len) {
 }
 
 /* A sandbox's streamed API body (req.secret set): every copy of the token
- * masked, as nt3_http_push_result masks a kept one, across chunks too.
- * The last strlen(secret) - 1 bytes, where a copy may begin, wait for the
- * next chunk; `last` hands them on. 1, or 0 with the failure set. */
+ * masked, as nt3_http_push_result masks a kept one, across chunks too
+ * (nt3_http_mask_stream); `last` hands on what was held back. 1, or 0 with
+ * the failure set. */
 static int deliver_masked(struct transfer *t, const char *data, size_t len, int last) {
-  size_t keep = strlen(t->req.secret) - 1, total = t->carry_len + len;
+  size_t total = t->carry_len + len;
   char *buf = realloc(t->carry, total ? total : 1);
   if (!buf) {
     nt3_http_fail(t, E_NETWORK, "not enough memory for a streamed body");
@@ -332,8 +332,7 @@ static int deliver_masked(struct transfer *t, const char *data, size_t len, int 
   memcpy(buf + t->carry_len, data, len);
   t->carry = buf;
   t->carry_len = total;
-  nt3_http_mask(buf, total, t->req.secret);
-  size_t out = last ? total : total > keep ? total - keep : 0;
+  size_t out = nt3_http_mask_stream(buf, total, t->req.secret, last);
   if (out == 0) return 1;
   int ok = deliver(t, buf, out);
   memmove(buf, buf + out, total - out);

@@ -300,6 +300,13 @@ int nt3_http_push_result(lua_State *L, struct transfer *t);
  * back (a header, a body) does not hand it to a sandbox (gate.h). */
 void nt3_http_mask(char *buf, size_t len, const char *secret);
 
+/* The same for a body handed on in pieces: buf holds the bytes held back
+ * before and the new piece, len in all; every copy of secret (not empty)
+ * in it is masked, and the result is how many leading bytes may be handed
+ * on now: all of them when last, else all but the strlen(secret) - 1 where
+ * a copy may begin, to be held back for the next piece. */
+size_t nt3_http_mask_stream(char *buf, size_t len, const char *secret, int last);
+
 /* Seconds a Retry-After header asks for, from a response head; -1 none. */
 double nt3_http_retry_after(const struct curl_api *api, const struct buffer *head);
 

@@ -182,6 +182,12 @@ void nt3_http_mask(char *buf, size_t len, const char *secret) {
   }
 }
 
+size_t nt3_http_mask_stream(char *buf, size_t len, const char *secret, int last) {
+  nt3_http_mask(buf, len, secret);
+  size_t keep = strlen(secret) - 1;
+  return last ? len : len > keep ? len - keep : 0;
+}
+
 int nt3_http_push_result(lua_State *L, struct transfer *t) {
   if (t->req.secret) {
     nt3_http_mask(t->head.data, t->head.len, t->req.secret);
