@@ -26,12 +26,15 @@ ROOT=$(pwd)
 # tests/bench/scale.py, and Python aiohttp and lua-http as two more clients
 # it compares), and git: `nt3 ext install` runs
 # the system git for a git source, and the extension specs serve real
-# repositories (file:// and git http-backend).
+# repositories (file:// and git http-backend). libedit2 gives `nt3 repl`
+# line editing and history (dlopen()ed by its soname libedit.so.2 when a
+# REPL starts, so no -dev package; BSD licensed, where GNU readline's GPL
+# would not sit with nt3's MIT licence; without it the REPL reads plain lines).
 PACKAGES="gcc libc6-dev make cmake pkgconf
 liblua5.4-dev lua5.4 lua-cjson-dev libcurl4-openssl-dev ca-certificates
 lua-busted python3 openssl curl bash zsh fish strace nghttp2-server man-db groff-base
 lua-check cppcheck clang libclang-rt-dev python3-requests gh nginx git
-python3-aiohttp lua-http"
+python3-aiohttp lua-http libedit2"
 
 say() { printf '==> %s\n' "$*" >&2; }
 

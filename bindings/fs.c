@@ -694,6 +694,15 @@ static int fs_chmod(lua_State *L) {
   return ok(L);
 }
 
+/* fs.touch(path) -> true | nil, msg, errno: the file's access and
+ * modification times set to now, in place (its bytes, inode and mode
+ * untouched); a symbolic link is touched itself, never what it names */
+static int fs_touch(lua_State *L) {
+  const char *path = check_path(L, 1);
+  if (utimensat(AT_FDCWD, path, NULL, AT_SYMLINK_NOFOLLOW) != 0) return luaL_fileresult(L, 0, path);
+  return ok(L);
+}
+
 /* --- lock ------------------------------------------------------------------------- */
 
 struct lock {
@@ -1133,6 +1142,7 @@ static const luaL_Reg fs_fns[] = {
   {"remove", fs_remove},
   {"mkdir", fs_mkdir},
   {"chmod", fs_chmod},
+  {"touch", fs_touch},
   {"rmdir", fs_rmdir},
   {"rename", fs_rename},
   {"lock", fs_lock},

@@ -14,6 +14,18 @@ struct nt3_module {
 extern const struct nt3_module nt3_modules[];
 extern const int nt3_module_count;
 
+/* A built-in command as help lists it, read at build time from the table
+ * lua/commands/<name>.lua returns (src/embedgen.c); sorted by name. */
+struct nt3_command {
+  const char *name;    /* "login" */
+  const char *summary;
+  const char *aliases; /* separated by spaces: "auth" */
+  int hidden;
+};
+
+extern const struct nt3_command nt3_commands[];
+extern const int nt3_command_count;
+
 /* The embedded module of that name, or NULL (src/runtime.c). */
 const struct nt3_module *nt3_find_module(const char *name);
 

@@ -1,7 +1,13 @@
 /*
  * embedgen: compiles every Lua source named on the command line into
  * bytecode with the very Lua library nt3 links, and writes a C table
- * { module name, chunk, size } sorted by name.
+ * { module name, chunk, size } sorted by name; and, for each built-in
+ * command (lua/commands/<name>.lua), a second table { name, summary,
+ * aliases, hidden }: what nt3 help, completion and did-you-mean list, so
+ * that listing a command never loads it (docs/architecture.md, "Commands").
+ * The index is read from the very command table the module returns, so it
+ * cannot say something else; a command whose table cannot be read so fails
+ * the build.
  *
  * usage: embedgen OUTPUT.c SRCROOT FILE...
  *   FILE is a path relative to SRCROOT, e.g. lua/nt3/cli.lua; the chunk name
@@ -28,6 +34,9 @@ struct entry {
   char *name;
   char *file;
   struct buf code;
+  /* a built-in command's index entry (command = 1) */
+  int command, hidden;
+  char *summary, *aliases;
 };
 
 static void buf_add(struct buf *b, const void *p, size_t n) {
@@ -79,6 +88,60 @@ static char *module_name(const char *file) {
   return name;
 }
 
+/* Runs a command module's chunk (on the stack) with a `require` that gives
+ * a stand-in for every module (indexing or calling it gives it again): a
+ * command's top level only takes what it will use at run time. Returns
+ * the command table's fields, or the reason it cannot be read. */
+static const char INDEX_READER[] =
+  "local chunk, module, file = ...\n"
+  "local stub = setmetatable({}, { __index = function(s) return s end, __call = function(s) return s end })\n"
+  "local env = setmetatable({ require = function() return stub end }, { __index = _G })\n"
+  "debug.setupvalue(chunk, 1, env)\n"
+  "local ok, cmd = pcall(chunk, module)\n"
+  "local function fail(why) error(file .. ': ' .. why .. ' (embedgen reads it for the command index)', 0) end\n"
+  "if not ok then fail('its top level failed: ' .. tostring(cmd)) end\n"
+  "if type(cmd) ~= 'table' then fail('it must return the command table') end\n"
+  "if type(cmd.name) ~= 'string' or 'commands.' .. cmd.name ~= module then\n"
+  "  fail('its name must be a string naming the file') end\n"
+  "if type(cmd.summary) ~= 'string' or cmd.summary == '' then fail('its summary must be a string') end\n"
+  "local aliases = {}\n"
+  "if cmd.aliases ~= nil and type(cmd.aliases) ~= 'table' then fail('its aliases must be a list of names') end\n"
+  "for i, a in ipairs(cmd.aliases or {}) do\n"
+  "  if type(a) ~= 'string' or not a:match('^[%a][%w_-]*$') then fail('its aliases must be a list of names') end\n"
+  "  aliases[i] = a\n"
+  "end\n"
+  "return cmd.summary, table.concat(aliases, ' '), cmd.hidden and true or false\n";
+
+static void read_command(lua_State *L, struct entry *e) {
+  if (luaL_loadbufferx(L, INDEX_READER, sizeof INDEX_READER - 1, "=embedgen", "t") != LUA_OK) {
+    fprintf(stderr, "embedgen: %s\n", lua_tostring(L, -1));
+    exit(1);
+  }
+  lua_insert(L, -2); /* reader, chunk */
+  lua_pushstring(L, e->name);
+  lua_pushstring(L, e->file);
+  if (lua_pcall(L, 3, 3, 0) != LUA_OK) {
+    fprintf(stderr, "%s\n", lua_tostring(L, -1));
+    exit(1);
+  }
+  e->command = 1;
+  e->summary = strdup(lua_tostring(L, -3));
+  e->aliases = strdup(lua_tostring(L, -2));
+  e->hidden = lua_toboolean(L, -1);
+  lua_pop(L, 3);
+}
+
+/* s as the body of a C string literal: every byte that is not plain
+ * printable ASCII, and ", \\ and ?, as an octal escape */
+static void c_string(struct buf *b, const char *s) {
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\' && *p != '?')
+      buf_add(b, p, 1);
+    else
+      buf_printf(b, "\\%03o", *p);
+  }
+}
+
 static int by_name(const void *a, const void *b) {
   return strcmp(((const struct entry *)a)->name, ((const struct entry *)b)->name);
 }
@@ -106,6 +169,7 @@ int main(int argc, char **argv) {
   struct entry *e = calloc((size_t)(n ? n : 1), sizeof *e);
   lua_State *L = luaL_newstate();
   if (!e || !L) { fputs("embedgen: out of memory\n", stderr); return 1; }
+  luaL_openlibs(L);
 
   for (int i = 0; i < n; i++) {
     const char *file = argv[i + 3];
@@ -129,7 +193,11 @@ int main(int argc, char **argv) {
     e[i].file = strdup(file);
     /* keep debug info: errors in embedded code must name file and line */
     lua_dump(L, writer, &e[i].code, 0);
-    lua_pop(L, 1);
+    /* commands.<name>, not a module under it */
+    if (strncmp(e[i].name, "commands.", 9) == 0 && !strchr(e[i].name + 9, '.'))
+      read_command(L, &e[i]);
+    else
+      lua_pop(L, 1);
   }
   qsort(e, (size_t)n, sizeof *e, by_name);
   for (int i = 1; i < n; i++)
@@ -150,6 +218,21 @@ int main(int argc, char **argv) {
   for (int i = 0; i < n; i++)
     buf_printf(&o, "  {\"%s\", \"%s\", m%d, sizeof m%d},\n", e[i].name, e[i].file, i, i);
   buf_printf(&o, "};\nconst int nt3_module_count = %d;\n", n);
+  buf_printf(&o, "\nconst struct nt3_command nt3_commands[] = {\n");
+  int commands = 0;
+  for (int i = 0; i < n; i++) {
+    if (!e[i].command) continue;
+    buf_printf(&o, "  {\"");
+    c_string(&o, e[i].name + 9);
+    buf_printf(&o, "\", \"");
+    c_string(&o, e[i].summary);
+    buf_printf(&o, "\", \"");
+    c_string(&o, e[i].aliases);
+    buf_printf(&o, "\", %d},\n", e[i].hidden);
+    commands++;
+  }
+  if (!commands) buf_printf(&o, "  {0},\n");
+  buf_printf(&o, "};\nconst int nt3_command_count = %d;\n", commands);
 
   if (!same_content(out, &o)) {
     char tmpname[4096];

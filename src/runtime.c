@@ -172,6 +172,36 @@ static int embedded_list(lua_State *L) {
   return 1;
 }
 
+/* nt3.embedded.commands() -> the built-in commands as help lists them,
+ * sorted by name: { name =, summary =, aliases = { ... }, hidden = true? },
+ * from the index the build wrote (src/embedgen.c); no module is loaded */
+static int embedded_commands(lua_State *L) {
+  lua_createtable(L, nt3_command_count, 0);
+  for (int i = 0; i < nt3_command_count; i++) {
+    const struct nt3_command *c = &nt3_commands[i];
+    lua_createtable(L, 0, 4);
+    lua_pushstring(L, c->name);
+    lua_setfield(L, -2, "name");
+    lua_pushstring(L, c->summary);
+    lua_setfield(L, -2, "summary");
+    lua_newtable(L);
+    int n = 0;
+    for (const char *p = c->aliases; *p;) {
+      size_t len = strcspn(p, " ");
+      lua_pushlstring(L, p, len);
+      lua_rawseti(L, -2, ++n);
+      p += len + (p[len] == ' ');
+    }
+    lua_setfield(L, -2, "aliases");
+    if (c->hidden) {
+      lua_pushboolean(L, 1);
+      lua_setfield(L, -2, "hidden");
+    }
+    lua_rawseti(L, -2, i + 1);
+  }
+  return 1;
+}
+
 static int embedded_has(lua_State *L) {
   lua_pushboolean(L, nt3_find_module(luaL_checkstring(L, 1)) != NULL);
   return 1;
@@ -185,6 +215,7 @@ static int luaopen_nt3_embedded(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"list", embedded_list},
     {"has", embedded_has},
+    {"commands", embedded_commands},
     {"hide_arg", embedded_hide_arg},
     {NULL, NULL},
   };
@@ -244,7 +275,9 @@ void nt3_open(lua_State *L) {
   preload(L, "nt3.json.core", luaopen_nt3_json_core);
   preload(L, "nt3.sandbox", luaopen_nt3_sandbox);
   preload(L, "nt3.beneath", luaopen_nt3_beneath);
+  preload(L, "nt3.lineedit", luaopen_nt3_lineedit);
   preload(L, "nt3.sched", luaopen_nt3_sched);
+  preload(L, "nt3.testing.socket", luaopen_nt3_testing_socket);
   preload(L, "cjson", luaopen_cjson);
   preload(L, "cjson.safe", luaopen_cjson_safe);
   lua_pop(L, 1);

@@ -69,6 +69,13 @@ int nt3_beneath_root_fd(lua_State *L, int idx);
  * EMLINK, EINVAL; as a positive errno) is in words; strerror for the rest. */
 const char *nt3_beneath_words(int err);
 
+/* src/listen.c: nt3.testing.socket, the loopback listening socket of
+ * nt3.testing's fake API server; private to lua/nt3/testing.lua. */
+int luaopen_nt3_testing_socket(lua_State *L);
+/* bindings/lineedit.c: nt3.lineedit, the REPL's line reader (libedit,
+ * loaded when a REPL starts); private to nt3.cli.repl. */
+int luaopen_nt3_lineedit(lua_State *L);
+
 /* Whether a Ctrl-C is waiting to be raised in Lua (src/script.c): a wait in
  * C that the signal cut short returns instead of waiting again. */
 int nt3_interrupt_pending(void);

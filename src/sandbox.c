@@ -16,7 +16,8 @@
  *                name =, opts = {parsed flags}, args = {argv},
  *                api = { url =, token =, cafile = } | nil,
  *                trace = bool }
- *     -> exit code (number) | nil, message, code, exit code
+ *     -> exit code (number) | { json = text } (the rows a command with
+ *        format = true returned, as JSON) | nil, message, code, exit code
  *
  * `files` non-nil means: every file the sandbox loads (the command file and
  * anything it requires) must be in the map, and its bytes (read through the
@@ -742,13 +743,23 @@ static int ui_env_get(lua_State *L) {
   return 1;
 }
 
+/* settings.get(key): nt3's configuration files are the host's; in a
+ * sandbox the color setting is its default, "auto" */
+static int ui_setting(lua_State *L) {
+  if (strcmp(luaL_checkstring(L, 1), "color") == 0) lua_pushliteral(L, "auto");
+  else lua_pushnil(L);
+  return 1;
+}
+
 static int sb_require(lua_State *L);
 
-/* require as nt3.ui sees it: its nt3.env and nt3.prompt (upvalues 1, 2) */
+/* require as nt3.ui sees it: its nt3.env, nt3.prompt and
+ * nt3.config.settings (upvalues 1, 2, 3) */
 static int ui_require(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   if (strcmp(name, "nt3.env") == 0) lua_pushvalue(L, lua_upvalueindex(1));
   else if (strcmp(name, "nt3.prompt") == 0) lua_pushvalue(L, lua_upvalueindex(2));
+  else if (strcmp(name, "nt3.config.settings") == 0) lua_pushvalue(L, lua_upvalueindex(3));
   else return sb_require(L);
   return 1;
 }
@@ -786,7 +797,10 @@ static void push_ui_env(lua_State *L) {
   lua_getfield(L, -1, "columns");
   lua_setfield(L, -3, "columns");
   lua_pop(L, 1);
-  lua_pushcclosure(L, ui_require, 2);
+  lua_createtable(L, 0, 1); /* its nt3.config.settings */
+  lua_pushcfunction(L, ui_setting);
+  lua_setfield(L, -2, "get");
+  lua_pushcclosure(L, ui_require, 3);
   lua_setfield(L, -2, "require");
   /* the rest of what it reads at load (ipairs, math, ...) is the sandbox's */
   lua_createtable(L, 0, 1);
@@ -1657,7 +1671,48 @@ static int set_api(struct sandbox *s, const char *url, const char *token, const 
   return 0;
 }
 
-/* sandbox.run{ ... } -> exit code | nil, message, code, exit code */
+/* Whether the command table at cmd says format = true (read raw: no
+ * metamethod of the command's runs here). */
+static int returns_rows(lua_State *L, int cmd) {
+  lua_pushliteral(L, "format");
+  lua_rawget(L, cmd);
+  int yes = lua_isboolean(L, -1) && lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return yes;
+}
+
+/* The rows a command with format = true returned (on top of L), as JSON
+ * text encoded inside the sandbox, under its memory cap: { json = text } on
+ * H, which nt3.cli decodes and writes with --format (docs/architecture.md,
+ * "Output formats"). JSON keeps null and empty lists, which a copy of the
+ * plain data would lose. */
+static int rows_to_host(lua_State *H, struct sandbox *s, int handler) {
+  lua_State *L = s->L;
+  int rows = lua_gettop(L);
+  lua_pushcfunction(L, sb_require);
+  lua_pushliteral(L, "nt3.json");
+  int status = lua_pcall(L, 1, 1, handler);
+  if (status == LUA_OK) {
+    lua_getfield(L, -1, "encode");
+    lua_pushvalue(L, rows);
+    status = lua_pcall(L, 1, 2, handler);
+  }
+  if (status != LUA_OK || ending(s)) return host_error(H, s, "failure");
+  if (lua_type(L, -2) != LUA_TSTRING) {
+    char msg[400];
+    snprintf(msg, sizeof msg, "command '%s' returned rows that cannot be written as JSON: %s", s->name,
+             lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "not a table of plain data");
+    return host_fail(H, msg, "failure");
+  }
+  size_t n;
+  const char *text = lua_tolstring(L, -2, &n);
+  lua_createtable(H, 0, 1);
+  lua_pushlstring(H, text, n);
+  lua_setfield(H, -2, "json");
+  return 1;
+}
+
+/* sandbox.run{ ... } -> exit code | { json = rows } | nil, message, code, exit code */
 static int sandbox_run(lua_State *H) {
   luaL_checktype(H, 1, LUA_TTABLE);
   const char *file = arg_string(H, 1, "file");
@@ -1751,6 +1806,8 @@ static int sandbox_run(lua_State *H) {
   } else if (lua_isinteger(L, -1)) {
     lua_pushinteger(H, lua_tointeger(L, -1));
     n = 1;
+  } else if (lua_istable(L, -1) && returns_rows(L, cmd)) {
+    n = rows_to_host(H, s, handler);
   } else {
     char msg[200];
     snprintf(msg, sizeof msg, "command '%s' returned %s instead of an exit code", s->name, luaL_typename(L, -1));

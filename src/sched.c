@@ -190,7 +190,7 @@ void nt3_sched_wait(lua_State *L, double timeout, int (*until)(lua_State *L, voi
     for (struct nt3_watch *w = s->watches; w; w = w->next)
       for (int i = 0; i < 2; i++) {
         w->revents[i] = 0;
-        if (w->fds[i] >= 0 && n < cap) fds[n++] = (struct pollfd){.fd = w->fds[i], .events = POLLIN};
+        if (w->fds[i] >= 0 && n < cap) fds[n++] = (struct pollfd){.fd = w->fds[i], .events = w->events[i] ? w->events[i] : POLLIN};
       }
     /* a second at most, so that nothing waits long on a wake it missed */
     int ms = to_ms(wait > 1.0 ? 1.0 : wait);

@@ -26,13 +26,15 @@ struct nt3_poller {
 /* Sets (or, with NULL, clears) the poller of L's state. */
 void nt3_sched_set_poller(lua_State *L, const struct nt3_poller *p);
 
-/* A process or a timer: up to two descriptors to read, and a time to be
+/* A process, a socket or a timer: up to two descriptors to read (or to
+ * write, per events), and a time to be
  * looked at again (0: none). `step` is called after every poll, with the
  * revents of each fd, and sets `done` once it is; a done watch wakes its
  * waiter and is taken out. */
 struct nt3_watch {
   struct nt3_watch *prev, *next;
   int fds[2];
+  short events[2];  /* what to wait for on each fd; 0: POLLIN */
   short revents[2];
   double due;
   int done, listed;

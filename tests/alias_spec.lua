@@ -94,22 +94,22 @@ describe("nt3 alias", function()
   end)
 
   it("checks every command name through the one list extensions feed (nt3.cli.user.command_names)", function()
-    -- a command nt3.cli.user.commands() lists is refused as a name, whatever
+    -- a command nt3.cli.user.listing() lists is refused as a name, whatever
     -- its source: an extension command is such a command
     local home = home_with()
     local dir = sh.tmpdir()
     os.execute("mkdir -p " .. sh.quote(dir .. "/nt3/cli"))
     sh.spit(dir .. "/nt3/cli/user.lua", sh.slurp(sh.src .. "/lua/nt3/cli/user.lua"):gsub(
-      "\nfunction M.commands%(%)\n", [[
+      "\nfunction M.listing%(%)\n", [[
 
-local real_commands
-function M.commands()
-  local list = real_commands()
+local real_listing
+function M.listing()
+  local list = real_listing()
   list[#list + 1] = { name = "deploy", summary = "an extension's command", run = function() end,
     user = true, source = "the extension acme/deploy" }
   return list
 end
-real_commands = function()
+real_listing = function()
 ]], 1))
     local r = nt3(home, { "alias", "set", "deploy", "version" }, { env = { NT3_LUA_DIR = dir } })
     assert.are.equal(1, r.code, r.stderr)

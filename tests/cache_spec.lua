@@ -71,6 +71,52 @@ describe("the HTTP cache", function()
     assert.are.equal(2, served(k))
   end)
 
+  -- the one entry file of a home's cache
+  local function entry_file(home)
+    local p = io.popen("ls " .. sh.quote(home) .. "/cache/nt3/*/*")
+    local path = p:read("l")
+    p:close()
+    return path
+  end
+
+  it("refreshes an entry a 304 confirms in place: the same file, only its time new", function()
+    local home, k = sh.tmpdir(), key()
+    local path = "/cached?key=" .. k .. "&etag=%22v1%22"
+    local first = api(home, "1h", path)
+    assert.are.equal(0, first.code, first.stderr)
+    local file = entry_file(home)
+    local fs = require "nt3.fs"
+    local before = fs.lstat(file)
+    local text = sh.slurp(file)
+    -- stored two hours ago: past the hour asked
+    assert.is_true(os.execute("touch -h -d '2 hours ago' " .. sh.quote(file)))
+    local again = api(home, "1h", path)
+    assert.are.equal(first.stdout, again.stdout)
+    assert.matches("%* revalidated %(304%): ", again.stderr)
+    local after = fs.lstat(file)
+    assert.are.equal(before.ino, after.ino)
+    assert.are.equal(text, sh.slurp(file))
+    assert.is_true(after.mtime >= os.time() - 60)
+    assert.are.equal(384, after.mode)
+    local fresh = api(home, "1h", path)
+    assert.matches("%* cache hit: ", fresh.stderr)
+    assert.are.equal(2, served(k))
+  end)
+
+  it("stores the header lines a 304 brings anew: a new Cache-Control counts from then on", function()
+    local home, k = sh.tmpdir(), key()
+    local path = "/cached?key=" .. k .. "&etag=e&cc304=max-age%3D0"
+    api(home, "0", path)
+    local ino = require("nt3.fs").lstat(entry_file(home)).ino
+    local again = api(home, "0", path)
+    assert.matches("%* revalidated %(304%): ", again.stderr)
+    assert.are_not.equal(ino, require("nt3.fs").lstat(entry_file(home)).ino)
+    -- max-age=0, from the 304: revalidated whatever the duration asked
+    local r = api(home, "1h", path)
+    assert.matches("%* revalidated %(304%): ", r.stderr)
+    assert.are.equal(3, served(k))
+  end)
+
   it("never stores a response with Cache-Control: no-store", function()
     local home, k = sh.tmpdir(), key()
     api(home, "1h", "/cached?key=" .. k .. "&cc=no-store")

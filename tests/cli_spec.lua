@@ -217,7 +217,7 @@ describe("the nt3 command line", function()
     local b = sh.run({ "run", "--help" })
     assert.are.equal(0, a.code)
     assert.are.equal(0, b.code)
-    assert.matches("Usage: nt3 run [options] <file> [args...]", a.stdout, 1, true)
+    assert.matches("Usage: nt3 run [options] [<file>] [args...]", a.stdout, 1, true)
     assert.are.equal(a.stdout, b.stdout)
   end)
 

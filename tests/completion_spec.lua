@@ -16,6 +16,11 @@ return {
 }
 ]]
 
+-- a user command that returns rows: it takes --format and --columns
+local LIST = [[
+return { name = "list", summary = "Some rows", format = true, run = function() return {} end }
+]]
+
 -- a user command whose own words include some a shell would run, were they
 -- pasted into a script unquoted
 local DEPLOY = [[
@@ -33,7 +38,7 @@ describe("nt3 completion", function()
 
   local home, cwd
   setup(function()
-    home = uc.home({ ["hello.lua"] = HELLO, ["deploy.lua"] = DEPLOY })
+    home = uc.home({ ["hello.lua"] = HELLO, ["deploy.lua"] = DEPLOY, ["list.lua"] = LIST })
     -- two profiles, which --profile completes to
     sh.spit(home .. "/.nt3/config.json", '{"profiles": {"staging": {"token": "entri_staging_0000001"},'
       .. ' "work": {"token": "entri_work_00000000001"}}}')
@@ -65,6 +70,7 @@ describe("nt3 completion", function()
     it("completes command names: built-in, user commands and their aliases", function()
       assert.are.same({ "hello", "help", "hi" }, words("bash", "nt3 h"))
       assert.are.same({ "completion" }, words("bash", "nt3 com"))
+      assert.are.same({ "repl", "run" }, words("bash", "nt3 r"))
       assert.are.same({ "--help", "--version" }, words("bash", "nt3 --"))
     end)
 
@@ -134,8 +140,9 @@ describe("nt3 completion", function()
     end)
 
     it("offers run's flags before the script only: after it, every word is the script's", function()
-      local r = ask("zsh", { "nt3 run -", "nt3 run x.lua -" })
-      assert.are.same({ "--help", "--profile", "-h" }, r["nt3 run -"].words)
+      local r = ask("zsh", { "nt3 run -", "nt3 run x.lua -", "nt3 api /x --no-p" })
+      assert.are.same({ "--help", "--no-progress", "--profile", "-h" }, r["nt3 run -"].words)
+      assert.are.same({ "--no-progress" }, r["nt3 api /x --no-p"].words)
       assert.are.same({}, r["nt3 run x.lua -"].words)
     end)
 
@@ -149,12 +156,13 @@ describe("nt3 completion", function()
 
   describe("fish", function()
     it("completes command names: built-in, user commands and their aliases, each with its summary", function()
-      local r = ask("fish", { "nt3 h", "nt3 com", "nt3 -" })
+      local r = ask("fish", { "nt3 h", "nt3 com", "nt3 -", "nt3 rep" })
       assert.are.same({ "hello", "help", "hi" }, r["nt3 h"].words)
       assert.are.equal("It's [really] fancy: hello", r["nt3 h"].about.hello)
       assert.are.equal("It's [really] fancy: hello", r["nt3 h"].about.hi)
       assert.are.same({ "completion" }, r["nt3 com"].words)
       assert.are.equal("Print a shell completion script (bash, zsh or fish)", r["nt3 com"].about.completion)
+      assert.are.equal("An interactive Lua prompt with the nt3 API loaded", r["nt3 rep"].about.repl)
       assert.are.same({ "--help", "--version", "-h", "-v" }, r["nt3 -"].words)
     end)
 
@@ -231,6 +239,15 @@ describe("nt3 completion", function()
       assert.are.same({ "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT" }, r["nt3 api -X "].words)
       assert.are.same({ "PATCH", "POST", "PUT" }, r["nt3 api --method P"].words)
       assert.are.same({ "DELETE" }, r["nt3 api /x -X D"].words)
+    end)
+
+    it(("offers --format and --columns, and the formats, for nt3 api and a command with format = true, in %s")
+      :format(shell), function()
+      local r = ask(shell, { "nt3 api /x --for", "nt3 api --format ", "nt3 list --co", "nt3 list --format c" })
+      assert.are.same({ "--format" }, r["nt3 api /x --for"].words)
+      assert.are.same({ "csv", "json", "ndjson", "table" }, r["nt3 api --format "].words)
+      assert.are.same({ "--columns" }, r["nt3 list --co"].words)
+      assert.are.same({ "csv" }, r["nt3 list --format c"].words)
     end)
 
     it(("completes run's script to Lua files and directories, in %s"):format(shell), function()

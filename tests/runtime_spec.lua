@@ -27,8 +27,8 @@ describe("embedding", function()
     local root = sh.tmpdir()
     os.execute("mkdir -p " .. sh.quote(root .. "/lua/nt3") .. " " .. sh.quote(root .. "/lua/commands"))
     sh.spit(root .. "/lua/nt3/init.lua", "return {}\n")
-    sh.spit(root .. "/lua/commands/zeta.lua", "return {}\n")
-    sh.spit(root .. "/lua/commands/alpha.lua", "return {}\n")
+    sh.spit(root .. "/lua/commands/zeta.lua", 'return { name = "zeta", summary = "z", run = print }\n')
+    sh.spit(root .. "/lua/commands/alpha.lua", 'return { name = "alpha", summary = "a", run = print }\n')
     local out = root .. "/embedded.c"
     local cmd = ("%s %s %s lua/nt3/init.lua lua/commands/zeta.lua lua/commands/alpha.lua"):format(
       sh.quote(os.getenv("NT3_EMBEDGEN")), sh.quote(out), sh.quote(root))
@@ -45,6 +45,65 @@ describe("embedding", function()
     local mtime = tonumber(p:read("l"))
     p:close()
     assert.is_true(mtime < 1000000000 + 10 * 365 * 86400)
+  end)
+
+  it("indexes every built-in command with what its own table says", function()
+    local embedded = require "nt3.embedded"
+    local index, names = {}, {}
+    for _, entry in ipairs(embedded.commands()) do
+      index[#index + 1] = entry.name
+      local cmd = require("commands." .. entry.name)
+      assert.are.same({ name = cmd.name, summary = cmd.summary, aliases = cmd.aliases or {}, hidden = cmd.hidden },
+        entry)
+    end
+    for _, mod in ipairs(embedded.list("commands.")) do names[#names + 1] = mod:sub(#"commands." + 1) end
+    assert.are.same(names, index)
+  end)
+
+  it("writes the command index from each command's table, escaped for C; a table it cannot read fails", function()
+    local root = sh.tmpdir()
+    os.execute("mkdir -p " .. sh.quote(root .. "/lua/commands"))
+    -- a top level that requires modules and calls into them, as commands do
+    sh.spit(root .. "/lua/commands/odd.lua", [[
+      local cli = require "nt3.cli"
+      local x = cli.something("at load")
+      return { name = "odd", aliases = { "od", "o-d" }, run = function() return x end,
+        summary = 'quotes " and \\ and ??= and \t, and “—”' }
+    ]])
+    sh.spit(root .. "/main.c", [[
+      #include <stdio.h>
+      #include "embedded.h"
+      int main(void) {
+        for (int i = 0; i < nt3_command_count; i++)
+          printf("%s|%s|%s|%d\n", nt3_commands[i].name, nt3_commands[i].summary, nt3_commands[i].aliases,
+                 nt3_commands[i].hidden);
+        return 0;
+      }
+    ]])
+    local gen = ("%s %s %s lua/commands/odd.lua"):format(sh.quote(os.getenv("NT3_EMBEDGEN")),
+      sh.quote(root .. "/embedded.c"), sh.quote(root))
+    assert.is_true(os.execute(gen))
+    local cc = ("cc -std=c11 -Werror -Wall -Wtrigraphs -I %s -o %s %s %s"):format(sh.quote(sh.src .. "/src"),
+      sh.quote(root .. "/index"), sh.quote(root .. "/embedded.c"), sh.quote(root .. "/main.c"))
+    assert.is_true(os.execute(cc))
+    local p = io.popen(sh.quote(root .. "/index"))
+    assert.are.equal('odd|quotes " and \\ and ??= and \t, and “—”|od o-d|0\n', p:read("a"))
+    p:close()
+    for file, text, why in ([[
+      nameless.lua|return { summary = "s", run = print }|its name must be a string naming the file
+      other.lua|return { name = "different", summary = "s", run = print }|its name must be a string naming the file
+      quiet.lua|return { name = "quiet", run = print }|its summary must be a string
+      aliased.lua|return { name = "aliased", summary = "s", aliases = { "a b" } }|its aliases must be a list of names
+      broken.lua|local x = nil; return { name = x.y }|its top level failed
+    ]]):gmatch("%s*([^|\n]+)|([^|\n]+)|([^\n]+)") do
+      sh.spit(root .. "/lua/commands/" .. file, text)
+      local cmd = ("%s %s %s lua/commands/%s 2>%s"):format(sh.quote(os.getenv("NT3_EMBEDGEN")),
+        sh.quote(root .. "/bad.c"), sh.quote(root), file, sh.quote(root .. "/err"))
+      assert.is_falsy(os.execute(cmd), file)
+      local err = sh.slurp(root .. "/err")
+      assert.truthy(err:find("lua/commands/" .. file .. ": " .. why, 1, true), err)
+      assert.is_nil(sh.slurp(root .. "/bad.c"), file)
+    end
   end)
 
   it("gives embedded chunks their real paths as chunk names", function()

@@ -28,7 +28,8 @@ describe("start-up loads only what the command uses", function()
   end)
 
   it("runs status without the help text, user-command loading or the credential writer", function()
-    local dir = tripwires({ "nt3.cli.help", "nt3.cli.user", "nt3.config.write", "nt3.ui" })
+    local dir = tripwires({ "nt3.cli.help", "nt3.cli.user", "nt3.config.write", "nt3.ui", "nt3.testing",
+      "nt3.cli.repl", "nt3.xdg" })
     local r = sh.run({ "status" }, { env = { NT3_LUA_DIR = dir, NT3_API_TOKEN = TOKEN } })
     assert.are.equal(0, r.code, r.stderr)
     assert.matches("^Logged in with the token from the environment variable NT3_API_TOKEN\n", r.stdout)
@@ -48,12 +49,43 @@ describe("start-up loads only what the command uses", function()
 
   it("makes a request with nt3 api without the output helpers", function()
     local srv = require("helpers.server").start { tls = false }
-    local dir = tripwires({ "nt3.ui", "nt3.cli.help" })
+    local dir = tripwires({ "nt3.ui", "nt3.cli.format", "nt3.cli.help", "nt3.testing", "nt3.cli.repl",
+      "commands.repl", "nt3.xdg" })
     local env = { NT3_LUA_DIR = dir, NT3_API_TOKEN = "entri_valid_startup_spec", NT3_API_URL = srv.url }
     local r = sh.run({ "api", "/api/v1/me" }, { env = env })
     srv.stop()
     assert.are.equal(0, r.code, r.stderr)
     assert.matches('"email"', r.stdout, 1, true)
+  end)
+
+  it("runs status, nt3 api and a quick --paginate at a terminal without the output helpers", function()
+    local srv = require("helpers.server").start { tls = false }
+    local pty = require "helpers.pty"
+    local dir = tripwires({ "nt3.ui" })
+    local env = { NT3_LUA_DIR = dir, NT3_API_TOKEN = "entri_valid_startup_spec", NT3_API_URL = srv.url }
+    local status = pty.start({ "status" }, { env = env })
+    local api = pty.start({ "api", "/api/v1/me" }, { env = env })
+    local pages = pty.start({ "api", "/list?per=2&total=4", "--paginate" }, { env = env })
+    for _, run in ipairs { status, api, pages } do
+      local r = run.result()
+      assert.are.equal(0, r.code, r.output)
+      assert.is_nil(r.output:find("was loaded", 1, true), r.output)
+    end
+    srv.stop()
+  end)
+
+  it("loads the test kit for nt3 test and require \"nt3.testing\", and only then", function()
+    local dir = tripwires({ "nt3.testing" })
+    local spec = sh.tmpdir()
+    sh.spit(spec .. "/a_spec.lua", 'it("runs", function() end)\n')
+    local r = sh.run({ "test", spec .. "/a_spec.lua" }, { env = { NT3_LUA_DIR = dir } })
+    assert.are.equal(1, r.code)
+    assert.matches("nt3.testing was loaded", r.stderr, 1, true)
+    local script = sh.run({ "run", sh.script('require "nt3.testing"') }, { env = { NT3_LUA_DIR = dir } })
+    assert.matches("nt3.testing was loaded", script.stderr, 1, true)
+    local plain = sh.run({ "run", sh.script('require "nt3"; require "nt3.api"; require "nt3.task"') },
+      { env = { NT3_LUA_DIR = dir } })
+    assert.are.equal(0, plain.code, plain.stderr)
   end)
 
   it("lists the commands without the credential store", function()
@@ -63,6 +95,44 @@ describe("start-up loads only what the command uses", function()
     for _, name in ipairs({ "login", "logout", "status", "api" }) do
       assert.matches("\n  " .. name .. " ", r.stdout)
     end
+  end)
+
+  -- every built-in command module but the ones named, as tripwires
+  local function other_commands(...)
+    local keep, names = {}, {}
+    for _, name in ipairs({ ... }) do keep[name] = true end
+    for _, mod in ipairs(require("nt3.embedded").list("commands.")) do
+      if not keep[mod] then names[#names + 1] = mod end
+    end
+    return names
+  end
+
+  it("lists, suggests and resolves an alias with no command module loaded but the one it runs", function()
+    local dir = tripwires(other_commands("commands.help"))
+    local help = sh.run({ "help" }, { env = { NT3_LUA_DIR = dir } })
+    assert.are.equal(0, help.code, help.stderr)
+    assert.matches("\n  login +Authenticate the CLI with an API token %(alias: auth%)\n", help.stdout)
+    assert.matches("\n  extension +Install, verify", help.stdout)
+    local typo = sh.run({ "logn" }, { env = { NT3_LUA_DIR = dir } })
+    assert.are.equal(2, typo.code)
+    assert.matches('^nt3: unknown command "logn" %(did you mean "login"%?%)', typo.stderr)
+    local alias = sh.run({ "auth", "--help" }, { env = { NT3_LUA_DIR = tripwires(other_commands("commands.login")) } })
+    assert.are.equal(0, alias.code, alias.stderr)
+    assert.matches("^Authenticate the CLI with an API token\n", alias.stdout)
+  end)
+
+  it("lists the commands of installed extensions from the lock alone", function()
+    local home = sh.tmpdir()
+    os.execute("mkdir -p -m 700 " .. sh.quote(home .. "/.nt3"))
+    sh.spit(home .. "/.nt3/extensions.lock", require("nt3.json").encode({ version = 1, extensions = {
+      acme = { source = "/src/acme", tree = ("0"):rep(64), files = {}, permissions = {},
+        commands = { { name = "deploy", summary = "Deploy the thing", file = "commands/deploy.lua" } } },
+    } }))
+    local dir = tripwires({ "nt3.ext.store", "nt3.ext.manifest", "nt3.config.store", "nt3.config",
+      "commands.extension" })
+    local r = sh.run({ "help" }, { home = home, env = { NT3_LUA_DIR = dir } })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("\n  deploy +Deploy the thing %[extension acme%]\n", r.stdout)
   end)
 
   it("still loads the parts it skipped the moment they are needed", function()

@@ -830,7 +830,7 @@ static void engine_poll(void *ud, struct pollfd *fds, unsigned n, int ms) {
   /* past 64, the rest are looked at below, after at most the wait */
   for (; k < n && k < sizeof wfd / sizeof wfd[0]; k++) {
     wfd[k].fd = fds[k].fd;
-    wfd[k].events = CURL_WAIT_POLLIN;
+    wfd[k].events = (fds[k].events & POLLOUT) ? CURL_WAIT_POLLOUT : CURL_WAIT_POLLIN;
     wfd[k].revents = 0;
   }
   /* curl_multi_poll also wakes for libcurl's own timers, and with no

@@ -149,6 +149,13 @@ function fs.rename(from, to, how) end
 ---@return integer? errno
 function fs.chmod(path, mode) end
 
+--- Sets the access and modification times to now, in place (a link itself).
+---@param path string
+---@return true|nil ok
+---@return string? message
+---@return integer? errno
+function fs.touch(path) end
+
 --- An exclusive advisory lock on an existing file or directory, waiting up to
 --- `timeout` seconds (default 10); with `create`, on a lock file of its own,
 --- created 0600 when missing and removed on release.
@@ -399,6 +406,7 @@ function Task:cancel() end
 ---@field concurrency? integer items run at once (default task.DEFAULT_CONCURRENCY, 8)
 ---@field fail_fast? boolean no new item after the first failure, whose error is raised
 ---@field timeout? number seconds for the whole map; unfinished items are cancelled
+---@field progress? string|false the label of its progress at a terminal, or false for none
 
 ---@class nt3.task.PollOptions
 ---@field every? number the first pause, seconds (default 1)
@@ -444,6 +452,7 @@ function Scope:cancel() end
 --- commands already run as a task.
 ---@class nt3.task
 ---@field DEFAULT_CONCURRENCY integer 8: how many items task.map runs at once when not told
+---@field PROGRESS_DELAY number 1: seconds a task.map runs before it shows progress at a terminal
 ---@field INTERRUPTED "interrupted" what Ctrl-C raises in a script: a stable code
 ---@field CANCELLED "cancelled" what task.cancel raises in the task at its next wait
 local task = {}
@@ -952,7 +961,7 @@ function api.on_warning(message) end
 ---@class nt3.cli.Command
 ---@field name string letters, digits, - and _; a user command's file is <name>.lua
 ---@field summary string one line for `nt3 help`
----@field run fun(opts: table<string, any>, ctx: nt3.cli.Context): integer|boolean|nil
+---@field run fun(opts: table<string, any>, ctx: nt3.cli.Context): integer|boolean|table[]|nil rows with format = true
 ---@field aliases? string[]
 ---@field description? string a paragraph for --help
 ---@field examples? string[] lines for --help
@@ -963,6 +972,8 @@ function api.on_warning(message) end
 ---@field hidden? boolean left out of `nt3 help`
 ---@field stop_at_first_arg? boolean everything after the first argument is an argument
 ---@field unknown_flags? table<string, string> what `unknown flag: --<name>` says for these names instead of a suggestion
+---@field format? boolean true: the command takes --format and --columns, and run returns rows
+---@field columns? string[] with format = true: the default columns (a.b reaches into a nested table)
 ---@field source? string set by nt3: the file a user command came from
 ---@field user? boolean set by nt3 for user commands
 ---@field builtin? boolean set by nt3 for built-in commands
@@ -1100,10 +1111,30 @@ function cli.main(argv) end
 ---@class nt3.ui.StreamOptions
 ---@field stream? file* default io.stdout
 
+---@class nt3.ui.ProgressOptions
+---@field total? integer how many in all: a bar and done/total (none: a count)
+---@field label? string shown first, sanitised and cut to fit
+---@field count? number done already (default 0)
+---@field delay? number seconds before the first draw (default 0)
+
+--- A line on stderr at a terminal (nothing on a pipe), redrawn at most
+--- ui.PROGRESS_RATE times a second; done() or <close> erases it.
+---@class nt3.ui.Progress
+local Progress = {}
+--- n more done (default 1).
+---@param n? number
+function Progress:add(n) end
+--- n done in all.
+---@param n number
+function Progress:set(n) end
+--- Erases the line; nothing is drawn after it.
+function Progress:done() end
+
 --- Output that fits a terminal (aligned, cut to its width, sanitised, in
 --- colour) and a pipe (tab-separated, CSV, ndjson: the caller's data as is).
 ---@class nt3.ui
 ---@field ELLIPSIS string "…", what ends a cell cut to fit
+---@field PROGRESS_RATE integer 10: the most redraws a second of a ui.progress
 ---@field stdout file* io.stdout, for opts.stream (a sandboxed command has no io)
 ---@field stderr file* io.stderr, likewise
 local ui = {}
@@ -1141,15 +1172,142 @@ function ui.ndjson(rows, opts) end
 ---@return string
 function ui.color(name, text, stream) end
 
---- Whether a stream shows colour: NO_COLOR, then CLICOLOR_FORCE, then TERM=dumb, then isatty.
+--- Whether a stream shows colour: NT3_COLOR, NO_COLOR, CLICOLOR_FORCE, the color setting; auto: TERM=dumb, isatty.
 ---@param stream? file* default io.stdout
 ---@return boolean
 function ui.colors(stream) end
+
+--- The value a column names in a row: row[column], else the path through dots; nil when missing.
+---@param row table
+---@param column string
+---@return any
+function ui.field(row, column) end
 
 --- The columns text takes at a terminal: wide characters 2, combining marks 0.
 ---@param text string
 ---@return integer
 function ui.width(text) end
+
+--- Progress on stderr, drawn only when stderr is a terminal.
+---@param opts? nt3.ui.ProgressOptions
+---@return nt3.ui.Progress
+function ui.progress(opts) end
+
+---------------------------------------------------------------------------
+-- nt3.testing
+---------------------------------------------------------------------------
+
+--- A response a route serves.
+---@class nt3.testing.Response
+---@field status? integer default 200
+---@field headers? table<string, string|number>
+---@field body? string
+---@field json? any sent as JSON, with its Content-Type
+
+--- A request the fake API received; the token only masked.
+---@class nt3.testing.Request
+---@field method string
+---@field path string
+---@field target string the path and the query string, as sent
+---@field query table<string, string>
+---@field headers table<string, string> by lowercased name
+---@field header_list {[1]: string, [2]: string}[]
+---@field body string
+---@field json? any the body decoded, when it is JSON
+---@field token? string the masked token of its Authorization
+---@field matched boolean false when no route answered (404)
+
+---@class nt3.testing.PagesOptions
+---@field per_page? integer default 2
+---@field data? boolean wrap each page as { data = [...] }
+
+--- A fake nt3 API on http://127.0.0.1:<port>, served by tasks of this process.
+---@class nt3.testing.Server
+---@field url string
+---@field requests nt3.testing.Request[]
+local Server = {}
+--- Requests of method to path get the responses in turn, the last one again and again.
+---@param method string
+---@param path string
+---@param ... nt3.testing.Response|fun(req: nt3.testing.Request): nt3.testing.Response
+---@return nt3.testing.Server
+function Server:route(method, path, ...) end
+--- GET path answers items a page at a time, with Link: rel="next" headers.
+---@param path string
+---@param items any[]
+---@param opts? nt3.testing.PagesOptions
+---@return nt3.testing.Server
+function Server:pages(path, items, opts) end
+---@return nt3.testing.Request|nil
+function Server:last() end
+---@return nt3.testing.Server
+function Server:reset() end
+function Server:close() end
+
+---@class nt3.testing.HomeOptions
+---@field server? nt3.testing.Server its URL goes into the config
+---@field api_url? string
+---@field token? string default a random entri_test... token
+---@field commands? string a command file, or a folder of them, copied into .nt3/commands
+
+--- A throw-away home whose .nt3/config.json holds a test token.
+---@class nt3.testing.Home
+---@field dir string
+---@field config_dir string
+---@field token string the token's masked form
+local Home = {}
+---@param path string
+---@return true|nil ok
+---@return string? message
+function Home:add_commands(path) end
+---@param rel string
+---@return string
+function Home:path(rel) end
+function Home:remove() end
+
+---@class nt3.testing.RunOptions
+---@field home? nt3.testing.Home
+---@field server? nt3.testing.Server for the home made when none is given
+---@field commands? string likewise
+---@field cwd? string default the home
+---@field env? table<string, string|false>
+---@field timeout? number seconds, default 60
+
+---@class nt3.testing.Result
+---@field code integer
+---@field stdout string
+---@field stderr string the first 4 KiB
+
+--- For the specs of your commands, under `nt3 test`.
+---@class nt3.testing
+---@field MAX_HEAD integer 64 KiB
+---@field MAX_BODY integer 8 MiB
+local testing = {}
+
+--- A new fake API on 127.0.0.1; raises outside a task.
+---@return nt3.testing.Server|nil server
+---@return string? message
+---@return string? code
+function testing.server() end
+
+--- A new throw-away home with a test token in its config.
+---@param opts? nt3.testing.HomeOptions
+---@return nt3.testing.Home|nil home
+---@return string? message
+function testing.home(opts) end
+
+--- Runs `nt3 <name> <argv...>` in a child nt3 and waits for it.
+---@param name string
+---@param argv? string[]
+---@param opts? nt3.testing.RunOptions
+---@return nt3.testing.Result|nil result
+---@return string? message
+---@return string? code
+function testing.run(name, argv, opts) end
+
+--- Closes every server and removes every home still open.
+---@return boolean
+function testing.close_all() end
 
 ---------------------------------------------------------------------------
 -- require "nt3"
@@ -1170,6 +1328,7 @@ function ui.width(text) end
 ---@field config nt3.config
 ---@field api nt3.api
 ---@field cli nt3.cli
+---@field testing nt3.testing
 
 ---@type nt3
 local nt3 = {}

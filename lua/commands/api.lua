@@ -1,6 +1,6 @@
 -- nt3 api <path>: an authenticated request to the nt3 API, like `gh api`.
 local error, getmetatable, io, ipairs, load, math = error, getmetatable, io, ipairs, load, math
-local next, pairs = next, pairs
+local next, pairs, setmetatable = next, pairs, setmetatable
 local pcall, require, select, string, table = pcall, require, select, string, table
 local tonumber, tostring, type, utf8 = tonumber, tostring, type, utf8
 local cli = require "nt3.cli"
@@ -327,16 +327,139 @@ local function duration(text, cmd)
   return seconds
 end
 
+-- The items so far, on stderr once the pages have taken a second, at a
+-- terminal, unless --no-progress, NT3_NO_PROGRESS or the progress setting
+-- turns it off (cli._progress decides, asked only once the second has
+-- passed: quick paging loads no UI). Erased before anything is printed,
+-- and by its <close> on a failure.
+local Counter = {}
+Counter.__index = Counter
+
+function Counter:done()
+  if self.bar then self.bar:done() end
+end
+Counter.__close = Counter.done
+
+function Counter:add()
+  self.count = self.count + 1
+  if self.bar then return self.bar:add() end
+  if self.asked or self.now() - self.started < self.delay then return end
+  self.asked = true
+  self.bar = cli._progress { label = "nt3 api --paginate: items", count = self.count, flag = self.flag }
+end
+
+local function pages_progress(opts)
+  local now = require("nt3.policy").now
+  local c = setmetatable({ count = 0, now = now, started = now(), delay = require("nt3.task").PROGRESS_DELAY }, Counter)
+  if opts.no_progress then c.flag = false end
+  return c
+end
+
 -- --paginate: every page's items as ONE JSON array, as if the list were
 -- one page; items keep the server's text (key order, numbers). Printed
 -- once every page is in: a failure on page 3 leaves no half array behind.
-local function print_pages(api, path, page_opts)
+local function print_pages(api, path, page_opts, progress)
   local items = {}
-  for item in api.pages(path, page_opts) do items[#items + 1] = item end
+  for item in api.pages(path, page_opts) do
+    items[#items + 1] = item
+    progress:add()
+  end
+  progress:done()
   local text = "[" .. table.concat(items, ",") .. "]"
   if is_tty() then text = for_terminal(require("nt3.json.text").pretty(text) or text) end
   cli.out(text, "\n")
   return 0
+end
+
+-- --format table, csv or ndjson over every page (docs/architecture.md,
+-- "Output formats"): csv and ndjson are written a page at a time, a table
+-- once every page is in (its widths need every row).
+local function print_page_rows(api, path, page_opts, out, progress)
+  local json, text = require "nt3.json", require "nt3.json.text"
+  -- csv and ndjson rows reach stdout page by page: a bar on the same
+  -- terminal would land among them, so only a table counts its items
+  local counting = out.kind == "table"
+  local w = require("nt3.cli.format").writer(out.kind, out.columns)
+  -- a page's items, and the text of its first (whose keys give the columns)
+  local batch, first = {}, nil
+  for item, i in api.pages(path, page_opts) do
+    if i == 1 and #batch > 0 then
+      w.add(batch, text.keys(first))
+      batch = {}
+    end
+    if #batch == 0 then first = item end
+    batch[#batch + 1] = json.decode(item)
+    if counting then progress:add() end
+  end
+  if #batch > 0 then w.add(batch, text.keys(first)) end
+  progress:done()
+  w.finish()
+  return 0
+end
+
+-- A result (the body, or what --filter gave) as --format's rows: a list's
+-- items, an object as one row; columns in the order the server sent the
+-- keys when the body says it (body is nil after --filter: sorted then).
+local function print_rows(out, value, body)
+  local keys
+  if body then
+    local text = require "nt3.json.text"
+    local first = body
+    if type(value) == "table" and #value > 0 then first = (text.items(body) or {})[1] end
+    keys = first and text.keys(first)
+  end
+  require("nt3.cli.format").write(out.kind, value, out.columns, keys)
+end
+
+-- The body as --format's rows; a body that is no JSON has none.
+local function print_body_rows(out, res)
+  if (res.body or "") == "" then return end
+  local value, is_json = require("nt3.api").decode(res)
+  if not is_json then
+    local ctype = res.headers and res.headers["content-type"] or "no Content-Type"
+    cli.fail(("--format %s%s needs a JSON response, and this one is %s; --format json prints it as it is")
+      :format(out.kind, out.source and " (" .. out.source .. ")" or "", require("nt3.policy").sanitize(ctype, 80)))
+  end
+  print_rows(out, value, res.body)
+end
+
+-- The output format in effect, or nil for the JSON nt3 api prints by
+-- default: --format, else the api.format setting (`nt3 config`), with
+-- --columns, else the api.columns setting. With -o or --silent there is no
+-- output to format: a --format given with them is a mistake, the setting
+-- is not.
+local function output_format(opts, cmd)
+  local settings = require "nt3.config.settings"
+  local function columns_of(text) return text ~= "" and require("nt3.cli.format").columns(text) or nil end
+  if opts.format or opts.columns then
+    local kind, source = opts.format, nil
+    if not kind then
+      local err
+      kind, err = settings.get("api.format")
+      if kind == nil then cli.fail(err) end
+      if kind == "json" then cli.usage_error("--columns goes with --format table, csv or ndjson", cmd) end
+      source = "the api.format setting"
+    end
+    local chosen, columns = require("nt3.cli.format").choose(kind, opts.columns)
+    if not chosen then cli.usage_error(columns, cmd) end
+    if chosen == "json" then return nil end
+    if opts.output or opts.silent then
+      cli.usage_error("--format and --columns shape what is printed; they do not go with -o/--output or --silent", cmd)
+    end
+    if not columns then
+      local text, err = settings.get("api.columns")
+      if text == nil then cli.fail(err) end
+      columns = columns_of(text)
+    end
+    return { kind = chosen, columns = columns, source = source }
+  end
+  if opts.output or opts.silent then return nil end
+  local kind, source = settings.get("api.format")
+  if kind == nil then cli.fail(source) end
+  if kind == "json" then return nil end
+  local text, err = settings.get("api.columns")
+  if text == nil then cli.fail(err) end
+  return { kind = kind, columns = columns_of(text), source = ("the api.format setting, from %s"):format(source) }
 end
 
 -- api.pages' options for --paginate: the request's, the bound, the key
@@ -436,6 +559,8 @@ local command = {
       help = "With --paginate: a page's items are its object's <key> array (default: the page, or its \"data\")" },
     { long = "max-pages", value = "n",
       help = "With --paginate: fail rather than fetch more than n pages (default 1000)" },
+    { long = "no-progress",
+      help = "With --paginate: show no progress on stderr (a terminal shows it after a second)" },
     { long = "filter", value = "lua", help = "Print a Lua expression over the decoded result, bound to `data`" },
     { long = "idempotency-key", value = "key|auto",
       help = "Send Idempotency-Key (auto: a random one), which lets a POST or PATCH be retried" },
@@ -444,6 +569,10 @@ local command = {
     { long = "max-retry-wait", value = "seconds", help = "Wait at most this long in all between retries (default 60)" },
     { long = "cache", value = "duration",
       help = "Answer from the HTTP cache for this long (90, 30s, 5m, 1h, 2d), then revalidate (GET/HEAD)" },
+    { long = "format", value = "format", complete = require("nt3.cli.registry").FORMATS,
+      help = "Print the result as json (default), table (tab-separated on a pipe), csv or ndjson" },
+    { long = "columns", value = "a,b.c",
+      help = "With --format table, csv or ndjson: these fields (b.c: field c of b), in this order" },
     { long = "profile", value = "name", help = "Use this profile of ~/.nt3/config.json" },
   },
   description = [[
@@ -468,19 +597,32 @@ server's bytes (-o file.gz). --paginate follows the Link:
 rel="next" header (a relative link is resolved against the page's URL) to the
 API URL's origin only, for at most --max-pages pages (default 1000); every
 page must be a JSON list: an array, an object's "data" array, or with
---paginate-key KEY the object's KEY array. --filter is Lua (in place of gh's
+--paginate-key KEY the object's KEY array. Once the pages have taken a
+second, a terminal's stderr shows how many items have come (--no-progress,
+NT3_NO_PROGRESS or the progress setting: none), erased before the array
+is printed. --filter is Lua (in place of gh's
 --jq) with data, json, print and Lua's string, table, math and utf8; a nil
-result is an error (a misspelt key) unless it printed. For a server with a
-private CA, set NT3_CA_FILE to the absolute path of its PEM certificate
-file.]],
+result is an error (a misspelt key) unless it printed. --format table, csv
+or ndjson prints the result as rows (--format json, the default, prints the
+JSON): a list's items, an object as one row, any other value as a row
+{ value = ... }; with --paginate every page's items, csv and ndjson written
+a page at a time; with --filter, what the filter returns. --columns a,b.c
+names the fields (b.c: field c of b; a missing one is empty, null in
+ndjson); without it, the first item's keys that hold a string, number,
+boolean or null, in the server's order. A table is aligned with a header at
+a terminal (cut to its width) and tab-separated on a pipe; csv is RFC 4180.
+The api.format and api.columns settings (nt3 config) give the defaults.
+For a server with a private CA, set NT3_CA_FILE to the absolute path of its
+PEM certificate file.]],
   examples = {
     "nt3 api /api/v1/me",
     "nt3 api /api/v1/items -X GET -F page=2 -F per_page=50",
     "nt3 api -X PATCH /api/v1/items/7 -f name=renamed -F archived=true",
     "nt3 api /api/v1/projects --paginate --max-pages 50",
+    "nt3 api /api/v1/projects --paginate --format csv --columns id,name,owner.login",
     "echo '{\"name\":\"x\"}' | nt3 api /api/v1/items --input -",
   },
-  run = function(opts, ctx)
+  run = function(opts, ctx, out)
     if opts.profile then require("nt3.config").use_profile(opts.profile) end
     local api = require "nt3.api"
     local cmd = ctx.command
@@ -559,12 +701,18 @@ file.]],
 
     local filter = opts.filter and compile_filter(opts.filter, cmd)
     if opts.paginate then
-      if not filter then return print_pages(api, path, pages_options(req, opts, cmd, true)) end
+      local progress <close> = pages_progress(opts)
+      if not filter then
+        if out then return print_page_rows(api, path, pages_options(req, opts, cmd, true), out, progress) end
+        return print_pages(api, path, pages_options(req, opts, cmd, true), progress)
+      end
       local all = require("nt3.json").array()
       for item in api.pages(path, pages_options(req, opts, cmd, false)) do
         all[#all + 1] = item
+        progress:add()
       end
-      print_value(filter(all))
+      progress:done()
+      if out then print_rows(out, filter(all)) else print_value(filter(all)) end
       return 0
     end
 
@@ -575,7 +723,7 @@ file.]],
       req.output = opts.output
     elseif opts.silent then
       req.sink = function() end
-    elseif not filter and not opts.include and not is_tty() and not req.cache then
+    elseif not filter and not out and not opts.include and not is_tty() and not req.cache then
       req.raw = true
       req.sink = function(chunk)
         local ok, err = io.stdout:write(chunk)
@@ -584,6 +732,9 @@ file.]],
           error(write_error, 0)
         end
       end
+    elseif not filter and not opts.include and not is_tty() then
+      -- --cache to a pipe: the body goes out as stored, never decoded
+      req.raw = true
     end
 
     local value, res, code, errres = api.request(req)
@@ -602,10 +753,14 @@ file.]],
       cli.fail(message, code)
     end
     if filter then
-      print_value(filter(value))
+      if out then print_rows(out, filter(value)) else print_value(filter(value)) end
       return 0
     end
     if opts.include then print_head(res) end
+    if out then
+      print_body_rows(out, res)
+      return 0
+    end
     if not opts.silent and not req.sink and not req.output then
       -- a pipe gets the server's bytes unchanged, from the cache too
       if req.cache and not opts.include and not is_tty() then cli.out(res.body or "") else print_body(res) end
@@ -614,12 +769,14 @@ file.]],
   end,
 }
 
--- On a terminal, with a pager set, what the command prints goes through it.
+-- On a terminal, with a pager set, what the command prints goes through
+-- it; rows nt3.ui writes (--format) go to the terminal itself.
 local request = command.run
 command.run = function(opts, ctx)
   if opts.profile then require("nt3.config").use_profile(opts.profile) end
-  local pager = is_tty() and not opts.output and pager_argv()
-  if not pager then return request(opts, ctx) end
+  local out = output_format(opts, ctx.command)
+  local pager = not out and is_tty() and not opts.output and pager_argv()
+  if not pager then return request(opts, ctx, out) end
   return paged(pager, request, opts, ctx)
 end
 

@@ -218,7 +218,9 @@ local function zpositionals(cmd)
     local name = zdesc(a:gsub("[?.]+$", ""))
     if a:sub(-3) == "..." then
       specs[#specs + 1] = ("'*::%s:%s'"):format(name, action)
-    elseif a:sub(-1) == "?" then
+    elseif a:sub(-1) == "?" and not (cmd.args[i + 1] or ""):find("%.%.%.$") then
+      -- an optional one before the rest (`run [file] [args...]`) is the
+      -- first word whenever there is one: zsh would offer the rest's files too
       specs[#specs + 1] = ("'::%s:%s'"):format(name, action)
     else
       specs[#specs + 1] = ("':%s:%s'"):format(name, action)

@@ -55,7 +55,7 @@ function actions.unset(args, opts, cmd)
   local profile = scope_of(opts)
   local res, err, kind = settings().set(s.key, nil, profile)
   if not res then cli.fail(err, kind) end
-  cli.print(("%s %s%s (default: %s)"):format(res.written and "Unset" or "Not set:", s.key,
+  cli.print(("%s %s%s (default: %s)"):format((res.written or res.removed) and "Unset" or "Not set:", s.key,
     profile and (' for profile "%s"'):format(profile) or "", tostring(s.default)))
 end
 
@@ -85,7 +85,7 @@ end
 
 return {
   name = "config",
-  summary = "Get, set, unset and list settings (http.timeout, http.retries, http.concurrency, pager)",
+  summary = "Get, set, unset and list settings (http.timeout, http.retries, http.concurrency, pager, ...)",
   args = { "get|set|unset|list", "words..." },
   complete = { "get", "set", "unset", "list" },
   uses_token = false,
@@ -107,9 +107,21 @@ comes from; an unknown setting is refused.
                      (default 3; NT3_HTTP_RETRIES; nt3 api --retries)
   http.concurrency   items task.map runs at a time (default 8;
                      NT3_HTTP_CONCURRENCY; task.map's concurrency option)
+  progress           true or false: whether task.map and nt3 api --paginate
+                     show progress on a terminal's stderr after a second
+                     (default true; NT3_NO_PROGRESS, any value, is false;
+                     --no-progress)
   pager              the program nt3 api's output goes through on a
                      terminal, as gh's pager: "less", "/usr/bin/less -S"
-                     (default none; NT3_PAGER; empty or cat: none)]],
+                     (default none; NT3_PAGER; empty or cat: none)
+  api.format         nt3 api's output: json (the body as the server sent
+                     it), table, csv or ndjson (default json;
+                     NT3_API_FORMAT; nt3 api --format)
+  api.columns        nt3 api's columns for table, csv and ndjson: a,b.c
+                     (default: the first item's; NT3_API_COLUMNS; --columns)
+  color              auto, always or never (default auto: on a terminal,
+                     unless NO_COLOR or TERM=dumb; NT3_COLOR, ahead of
+                     NO_COLOR and CLICOLOR_FORCE)]],
   examples = {
     "nt3 config set http.retries 5",
     "nt3 config set http.timeout 30 --profile staging",

@@ -447,7 +447,7 @@ local function create(name)
     if not ok then cli.fail(err) end
   end
   cli.print(("created ./%s: install it with nt3 ext install ./%s, test it with"
-    .. " nt3 run ./%s/spec/run.lua"):format(name, name, name))
+    .. " nt3 test in ./%s"):format(name, name, name))
   return 0
 end
 

@@ -59,31 +59,44 @@ end
 return {
   name = "run",
   summary = "Run a Lua script with the nt3 API available",
-  args = { "file", "args..." },
+  args = { "file?", "args..." },
   -- completion offers Lua files (and directories) for the script
   complete = "*.lua",
   -- everything after the script's name belongs to the script
   stop_at_first_arg = true,
   as_task = true,
+  flags = {
+    { long = "no-progress", help = "task.map shows no progress on stderr (a terminal shows it after a second)" },
+  },
   description = [[
 The script runs in nt3's Lua 5.4 with `require "nt3"` giving the whole API
 (see lua-api.md in share/doc/nt3). `arg[0]` is the script's path and arg[1..n] its
 arguments; `-` reads the script from standard input. A first line starting
 with '#' is skipped, so a script can start with `#!/usr/bin/env -S nt3 run`
 and be made executable. Only Lua source is run, never precompiled bytecode.
+With no script, at a terminal, it starts the REPL (see nt3 repl).
 
 The script runs as a task of nt3.task: it may call task.spawn, task.map and
-task.sleep as it is. `require` also finds modules in the script's own
-directory (never in the current one), if they pass the trust check of
-user commands: owned by you or root, and neither the file nor a directory
-above it writable by group or others. Ctrl-C raises the error
+task.sleep as it is. A task.map that takes more than a second shows its
+progress on stderr when stderr is a terminal, erased when the map ends
+(--no-progress, NT3_NO_PROGRESS or `nt3 config set progress false`: none).
+`require` also finds modules in the script's own directory (never in the
+current one), if they pass the trust check of user commands: owned by you
+or root, and neither the file nor a directory above it writable by group
+or others. Ctrl-C raises the error
 "interrupted" in the Lua code that runs: pcall catches it, <close>
 variables are closed. One that comes during a wait (a request,
 task.sleep) ends the script, its <close> variables closed. Uncaught, it
 ends nt3 with exit code 130; a second Ctrl-C ends nt3 at once.]],
   examples = { "nt3 run report.lua --since 2026-01-01", "nt3 run - < report.lua" },
-  run = function(_, ctx)
+  run = function(opts, ctx)
     local file = ctx.args[1]
+    if file == nil then
+      -- a person at a terminal gets the prompt; a pipe or a script still
+      -- has to name its script
+      if require("nt3.prompt").isatty("stdin") then return require("nt3.cli.repl").run(opts, ctx) end
+      cli.usage_error("missing argument: file", ctx.command)
+    end
     local chunk, err = load_script(file)
     if not chunk then cli.fail(err) end
     search_beside(file)

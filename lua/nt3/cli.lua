@@ -157,6 +157,9 @@ function M.parse(cmd, argv)
     if f.short then by_short[f.short] = f end
   end
   if registry.takes_profile(cmd) then by_long.profile = registry.PROFILE_FLAG end
+  if registry.takes_format(cmd) then
+    for _, f in ipairs(registry.FORMAT_FLAGS) do by_long[f.long] = f end
+  end
   -- an extension's command parses its own flags, once the sandbox has said
   -- which they are (nt3.cli.ext); only a leading --help is nt3's
   if cmd.raw_args then
@@ -310,9 +313,10 @@ function M.find(name)
   -- an extension's command: its name and summary are in the lock
   local ext = require("nt3.cli.ext").find(name)
   if ext then return ext end
-  for _, cmd in ipairs(M.commands()) do
+  -- an alias: the lists know every one, and only its command is loaded
+  for _, cmd in ipairs(require("nt3.cli.user").listing()) do
     for _, alias in ipairs(cmd.aliases or {}) do
-      if alias == name then return cmd end
+      if alias == name then return cmd.builtin and load_builtin(cmd.name) or cmd end
     end
   end
   return nil
@@ -370,10 +374,29 @@ end
 -- in them (nt3.cli.script). Built-ins do not: `nt3 status` loads neither.
 local in_script = false
 
+-- The progress nt3 shows by itself (task.map, nt3 api --paginate;
+-- docs/architecture.md, "Output for people and for pipes"): a bar of
+-- nt3.ui (opts: total, label, count, delay) when stderr is a terminal and the
+-- progress setting is on (opts.flag: false for --no-progress, which wins
+-- over NT3_NO_PROGRESS and the profile and global settings), else nil.
+-- nt3.ui and the settings are loaded only when asked.
+function M._progress(opts)
+  if not require("nt3.prompt").isatty("stderr") then return nil end
+  if not require("nt3.config.settings").get("progress", { flag = opts.flag }) then return nil end
+  return require("nt3.ui").progress { total = opts.total, label = opts.label, count = opts.count, delay = opts.delay }
+end
+
 local function run_as_task(cmd, opts, ctx)
   local task = require "nt3.task"
   -- `nt3 config set http.concurrency`, read only if task.map needs it
   task._set_default_concurrency(function() return require("nt3.config.settings").get("http.concurrency") end)
+  -- its progress, once a map has run a second (nt3 run --no-progress: none);
+  -- with stderr no terminal, a map does not even start the timer
+  local flag
+  if opts.no_progress then flag = false end
+  task._set_progress(require("nt3.prompt").isatty("stderr") and function(total, label, count)
+    return M._progress { total = total, label = label, count = count, flag = flag }
+  end or nil)
   local script = require "nt3.cli.script"
   local function script_error(e)
     if e == script.INTERRUPTED then
@@ -426,6 +449,16 @@ local function use_profile(name)
   if not ok and err then M.fail(err, M.EXIT.not_logged_in) end
 end
 
+-- What a command with format = true prints its rows as: --format (default
+-- table) and --columns (default: the command's columns, else the first
+-- row's), checked before it runs (docs/architecture.md, "Output formats").
+local function output_of(cmd, opts)
+  local kind, columns = require("nt3.cli.format").choose(opts.format or "table", opts.columns)
+  if not kind then M.usage_error(columns, cmd) end
+  if kind ~= "json" then columns = columns or cmd.columns end
+  return { kind = kind, columns = columns }
+end
+
 -- Runs a command with its own arguments; raises Failure on usage errors.
 function M.run_command(cmd, argv, invoked_as)
   check.arg(1, "run_command", cmd, "table")
@@ -451,6 +484,7 @@ function M.run_command(cmd, argv, invoked_as)
     return M.EXIT.ok
   end
   if opts.profile ~= nil and registry.takes_profile(cmd) then use_profile(opts.profile) end
+  local output = registry.takes_format(cmd) and output_of(cmd, opts)
   local ctx = { name = invoked_as or cmd.name, command = cmd, args = args, argv = argv, cli = M }
   local result
   -- a sandboxed command runs as a task in its own state (src/sandbox.c)
@@ -458,6 +492,11 @@ function M.run_command(cmd, argv, invoked_as)
     result = run_as_task(cmd, opts, ctx)
   else
     result = cmd.run(opts, ctx)
+  end
+  -- a command with format = true returns its rows, written as --format says
+  if output and type(result) == "table" then
+    require("nt3.cli.format").write(output.kind, result, output.columns)
+    return M.EXIT.ok
   end
   if result == nil or result == true then return M.EXIT.ok end
   if result == false then return M.EXIT.failure end

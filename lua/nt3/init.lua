@@ -5,7 +5,7 @@ local embedded = require "nt3.embedded"
 
 -- The parts: every C binding (the one list in src/runtime.h) and the Lua
 -- library modules. nt3.parts is the sorted list of their names.
-local LUA_PARTS = { "api", "cli", "config", "json", "task", "ui" }
+local LUA_PARTS = { "api", "cli", "config", "json", "task", "testing", "ui" }
 
 local parts, names = {}, {}
 for _, list in ipairs { embedded.bindings, LUA_PARTS } do

@@ -604,6 +604,57 @@ function M._set_default_concurrency(fn)
   default_concurrency = fn
 end
 
+-- How long a task.map runs before it shows its progress: quick work never
+-- flickers a bar.
+M.PROGRESS_DELAY = 1
+
+-- task.map's progress
+-- (docs/architecture.md, "Output for people and for pipes"): none, unless the host's nt3.cli supplies a function(total,
+-- label, done so far) -> a bar (nt3.ui.progress) or nil through
+-- M._set_progress. It is
+-- asked once a map has run PROGRESS_DELAY seconds, and decides (the flag,
+-- NT3_NO_PROGRESS, the setting, whether stderr is a terminal): nt3.task
+-- loads no UI, and a sandbox, which has no host's settings, shows none.
+local progress_of = nil
+local showing = false -- one bar at a time: a map inside a map shows none
+
+function M._set_progress(fn)
+  progress_of = fn
+end
+
+-- The progress of one map of n items: a timer that asks for a bar once
+-- the delay has passed; closed (timer cancelled, bar erased) however the
+-- map ends.
+local Watch = {}
+Watch.__index = Watch
+Watch.__close = function(w)
+  if w.timer then cancel(current, w.timer) end
+  w.timer = nil
+  if w.bar then
+    pcall(w.bar.done, w.bar)
+    w.bar = nil
+  end
+  if w.owner then showing = false end
+  w.owner = false
+end
+
+function Watch:step()
+  self.count = self.count + 1
+  if self.bar then pcall(self.bar.set, self.bar, self.count) end
+end
+
+local function watch(n, label)
+  local w = setmetatable({ count = 0 }, Watch)
+  if not progress_of or showing or label == false or n == 0 then return w end
+  showing, w.owner = true, true
+  w.timer = alarm(current, M.PROGRESS_DELAY, function()
+    w.timer = nil
+    local ok, bar = pcall(progress_of, n, type(label) == "string" and label or nil, w.count)
+    if ok and bar then w.bar = bar end
+  end)
+  return w
+end
+
 -- task.map(list, fn[, opts]) -> results, errors
 -- Calls fn(item, i) for every item, at most opts.concurrency (default 8) at
 -- a time, each in a task of its own. results[i] is fn's first value for
@@ -627,6 +678,9 @@ function M.map(list, fn, opts)
     check.fail(3, "map", "concurrency must be a whole number of 1 or more")
   end
   check_seconds(3, "map", opts.timeout, true)
+  if opts.progress ~= nil and opts.progress ~= false and type(opts.progress) ~= "string" then
+    check.fail(3, "map", "progress must be false or a label (a string)")
+  end
   if not current then
     -- outside a task the caller gets the errors only once the run is over
     return M.run(function()
@@ -643,6 +697,7 @@ function M.map(list, fn, opts)
     errors[i] = value
     first_error = first_error or value
   end
+  local progress <close> = watch(n, opts.progress)
   local function worker()
     while true do
       if (first_error and opts.fail_fast) or expired then return end
@@ -657,6 +712,7 @@ function M.map(list, fn, opts)
       -- Ctrl-C or a cancel is no item's failure: it ends the whole map
       if not ok and (value == M.INTERRUPTED or value == M.CANCELLED) then error(value, 0) end
       if ok then results[i] = value else fail(i, value) end
+      progress:step()
     end
   end
   local workers = {}

@@ -2,9 +2,9 @@
 -- (docs/architecture.md, "Output for people and for pipes"). At a terminal: aligned columns cut to
 -- its width, colour, and everything shown through policy.sanitize; on a pipe
 -- or into a file: the caller's data as it is, in a shape cut, awk, a CSV
--- reader or jq take.
-local ipairs, io, math, pcall, require = ipairs, io, math, pcall, require
-local table, tonumber, tostring, type, utf8 = table, tonumber, tostring, type, utf8
+-- reader or jq take. Progress goes to a terminal's stderr only.
+local error, ipairs, io, math, pcall, require = error, ipairs, io, math, pcall, require
+local setmetatable, table, tonumber, tostring, type, utf8 = setmetatable, table, tonumber, tostring, type, utf8
 local check = require "nt3.check"
 local env = require "nt3.env"
 local json = require "nt3.json"
@@ -173,6 +173,13 @@ local function field(row, column)
   return row
 end
 
+-- ui.field(row, column) -> the value a column names in row, or nil
+function M.field(row, column)
+  check.arg(1, "field", row, "table")
+  check.arg(2, "field", column, "string")
+  return field(row, column)
+end
+
 -- A value as the text of a cell: nothing for nil and JSON null, tables as JSON.
 local function cell(row, column)
   local v = type(row) == "table" and field(row, column) or nil
@@ -323,12 +330,36 @@ local function set(name)
   return v ~= nil and v ~= ""
 end
 
+-- The color setting (auto, always, never) from where it is set, read once
+-- a process (nt3.config.settings, only when colour is asked about).
+local color_setting
+local function setting()
+  if not color_setting then
+    local value, err = require("nt3.config.settings").get("color")
+    if value == nil then error(err, 0) end
+    color_setting = value
+  end
+  return color_setting
+end
+
 -- ui.colors(stream) -> whether colour is shown on stream
+-- NT3_COLOR first, then NO_COLOR and CLICOLOR_FORCE, then the color
+-- setting of the profile, then the global one; auto (the default) is a
+-- terminal's that is not TERM=dumb.
 function M.colors(stream)
   stream = stream or io.stdout
   if io.type(stream) ~= "file" then check.fail(1, "colors", "an open file expected") end
-  if set("NO_COLOR") then return false end
-  if set("CLICOLOR_FORCE") and env.get("CLICOLOR_FORCE") ~= "0" then return true end
+  local mode
+  if set("NT3_COLOR") then
+    mode = setting()
+  elseif set("NO_COLOR") then
+    return false
+  elseif set("CLICOLOR_FORCE") and env.get("CLICOLOR_FORCE") ~= "0" then
+    return true
+  else
+    mode = setting()
+  end
+  if mode ~= "auto" then return mode == "always" end
   if env.get("TERM") == "dumb" then return false end
   return is_terminal(stream)
 end
@@ -341,6 +372,110 @@ function M.color(name, text, stream)
   text = tostring(check.arg(2, "color", text, "string|number"))
   if not M.colors(stream) then return text end
   return ("\27[%sm%s\27[0m"):format(sgr, text)
+end
+
+
+-- ui.progress: one line on stderr that redraws itself, at a terminal only
+-- (docs/architecture.md, "Output for people and for pipes").
+local Progress = {}
+Progress.__index = Progress
+Progress.__name = "nt3.ui.progress"
+
+-- At most this many redraws a second, by the monotonic clock: a bar that
+-- redraws at every item of a fast loop would cost more than the loop.
+M.PROGRESS_RATE = 10
+
+local SPINNER = { "|", "/", "-", "\\" }
+
+-- The bar's line for the terminal's width: the label cut to fit, then the
+-- count (and for a known total, a bar of what is done).
+local function progress_line(p, columns)
+  local room = columns - 1 -- never the last column: a terminal may wrap there
+  local count
+  if p.total then
+    count = ("%d/%d"):format(math.min(p.count, p.total), p.total)
+  else
+    p.turn = p.turn % #SPINNER + 1
+    count = ("%s %d"):format(SPINNER[p.turn], p.count)
+  end
+  local label = p.label
+  if label ~= "" then
+    local left = room - #count - 1
+    label = left >= 2 and fit(label, M.width(label), left) .. " " or ""
+  end
+  local line = label .. count
+  local bar = room - M.width(line) - 3
+  if p.total and bar >= 5 then
+    bar = math.min(bar, 40)
+    local full = p.total == 0 and bar or math.min(bar, p.count * bar // p.total)
+    line = label .. "[" .. ("#"):rep(full) .. ("."):rep(bar - full) .. "] " .. count
+  end
+  return line
+end
+
+-- Draws p's line if stderr is a terminal, its delay has passed, and the
+-- last draw is 1 / PROGRESS_RATE s ago (force: whenever that was).
+local function draw(p, force)
+  if p.finished or not p.shown then return end
+  local now = policy.now()
+  if now - p.started < p.delay then return end
+  if not force and p.drawn_at and now - p.drawn_at < 1 / M.PROGRESS_RATE then return end
+  p.drawn_at = now
+  local line = progress_line(p, terminal_width(io.stderr))
+  -- back to the line's start, the bar, the rest of the line erased
+  if io.stderr:write("\r", line, "\27[K") then p.on_screen = true end
+  io.stderr:flush()
+end
+
+-- progress:add([n]): n (default 1) more done
+function Progress:add(n)
+  n = check.arg(1, "add", n, "number", true) or 1
+  self.count = self.count + n
+  draw(self)
+end
+
+-- progress:set(n): n done in all
+function Progress:set(n)
+  self.count = check.arg(1, "set", n, "number")
+  draw(self)
+end
+
+-- progress:done(): erases the line it drew (the cursor back at its start);
+-- nothing more is drawn
+function Progress:done()
+  if self.finished then return end
+  self.finished = true
+  if self.on_screen then
+    io.stderr:write("\r\27[K")
+    io.stderr:flush()
+  end
+end
+Progress.__close = Progress.done
+-- a bar nothing holds any more (an error skipped its done) is erased too
+Progress.__gc = Progress.done
+
+-- ui.progress(opts) -> progress
+function M.progress(opts)
+  opts = check.arg(1, "progress", opts, "table", true) or {}
+  local total = opts.total
+  if total ~= nil and (math.type(total) ~= "integer" or total < 0) then
+    check.fail(1, "progress", "total must be a whole number of 0 or more")
+  end
+  local label = check.arg(1, "progress", opts.label, "string", true) or ""
+  local delay = opts.delay or 0
+  if type(delay) ~= "number" or delay ~= delay or delay < 0 then
+    check.fail(1, "progress", "delay must be a number of seconds, 0 or more")
+  end
+  local count = check.arg(1, "progress", opts.count, "number", true) or 0
+  local p = setmetatable({
+    total = total, count = count, turn = 0, delay = delay, started = policy.now(),
+    -- the label came from the caller's data (an item, a server's name): one
+    -- line of printable text, as every cell at a terminal
+    label = policy.sanitize(label, 200),
+    shown = is_terminal(io.stderr),
+  }, Progress)
+  draw(p, true)
+  return p
 end
 
 return M

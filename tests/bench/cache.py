@@ -12,6 +12,12 @@
    made by one Python http.client connection (the server's 304 time, with
    the client's cost in it too), plus the start-up of `nt3 status`.
    Target: <= 100 x the server's 304 time + start-up.
+   Also against one curl process making the same 100 conditional GETs on
+   one kept-alive connection (curl --next): a client in a process of its
+   own, as nt3 is, start-up included. The Python client is a thread of the
+   server's own process, which on a loaded machine answers it sooner than
+   any other process; curl shows what a separate client is up against.
+   The three are run interleaved, round after round.
 
 The server is in this process (http.server, HTTP/1.1 keep-alive): each page
 has an ETag and a Link: rel="next" to the next page.
@@ -80,6 +86,17 @@ def server_304_time(port, rounds):
     return statistics.median(times)
 
 
+def curl_304_argv(port):
+    """One curl process making PAGES conditional GETs on one connection."""
+    argv = [benchlib.which("curl")]
+    for n in range(1, PAGES + 1):
+        if n > 1:
+            argv.append("--next")
+        argv += ["-s", "-o", "/dev/null", "-H", f'If-None-Match: "page-{n}"', "-H", f"Authorization: Bearer {TOKEN}",
+                 f"http://127.0.0.1:{port}/page?n={n}"]
+    return argv
+
+
 def main():
     nt3, runs = benchlib.arguments(100)
     srv = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -105,8 +122,13 @@ def main():
         med = benchlib.medians(cases, env, runs, must_succeed=True)
         status, hit = med["nt3 status"], med["nt3 api --cache 1h (hit)"]
         rounds = max(5, runs // 10)
-        pages = statistics.median(benchlib.spawn_time([nt3, "run", script], env, True) for _ in range(rounds))
-        t304 = server_304_time(port, rounds)
+        curl = curl_304_argv(port)
+        times = {"nt3": [], "python": [], "curl": []}
+        for _ in range(rounds):
+            times["nt3"].append(benchlib.spawn_time([nt3, "run", script], env, True))
+            times["python"].append(server_304_time(port, 1))
+            times["curl"].append(benchlib.spawn_time(curl, env, True))
+        pages, t304, tcurl = (statistics.median(times[k]) for k in ("nt3", "python", "curl"))
     finally:
         srv.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -120,6 +142,7 @@ def main():
     print(f"{'100 x 304 (one Python connection)':<34}{t304 * 1000:>9.3f}ms")
     print(f"{'budget: 100 x 304 + start-up':<34}{budget * 1000:>9.3f}ms   nt3 / budget: {pages / budget:.2f}x"
           " (target <= 1.00)")
+    print(f"{'100 x 304, one curl process':<34}{tcurl * 1000:>9.3f}ms   nt3 / curl: {pages / tcurl:.2f}x")
 
 
 if __name__ == "__main__":

@@ -97,8 +97,10 @@ function M.repo(files)
   return repo
 end
 
--- ext.https(repos) -> srv { url(repo) -> https URL, cafile, stop() }: the
--- repositories (ext.repo results) served read-only over HTTPS on 127.0.0.1
+-- ext.https(repos) -> srv { url(repo [, prefix]) -> https URL, cafile, stop() }:
+-- the repositories (ext.repo results) served read-only over HTTPS on
+-- 127.0.0.1; a URL under prefix "private" asks for a password (401), one
+-- under "stall" is never answered
 function M.https(repos)
   local root = sh.tmpdir()
   for name, repo in pairs(repos) do
@@ -123,7 +125,9 @@ function M.https(repos)
   assert(port, "the git HTTPS server did not start: " .. (sh.slurp(log) or ""))
   return {
     cafile = c.cert,
-    url = function(name) return ("https://127.0.0.1:%s/%s.git"):format(port, name) end,
+    url = function(name, prefix)
+      return ("https://127.0.0.1:%s/%s%s.git"):format(port, prefix and prefix .. "/" or "", name)
+    end,
     stop = function()
       os.execute("kill " .. pid .. " 2>/dev/null")
       -- bounded wait until it is gone (not a zombie holding the port)

@@ -13,6 +13,7 @@ import ssl
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -33,6 +34,17 @@ def main():
 
         def backend(self):
             path, _, query = self.path.partition("?")
+            # /private/...: a repository behind a password (git must fail, not
+            # prompt); /stall/...: a server that never answers
+            if path.startswith("/private/"):
+                self.send_response(401)
+                self.send_header("WWW-Authenticate", 'Basic realm="nt3 test"')
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            if path.startswith("/stall/"):
+                time.sleep(args.lifetime)
+                return
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             env = {

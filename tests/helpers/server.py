@@ -84,7 +84,8 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       (title="rel=next", prel=next), next=quoted a real one after a
       title="<...page=P+5...>" holding a "<"; wrap=KEY answers {KEY: [...]}
       instead of the bare array; html=P2 answers page P2 as text/html;
-      echo=1 gives each item the request's Authorization ("authorization")
+      echo=1 gives each item the request's Authorization ("authorization");
+      delay=S waits S seconds before each page's answer
   /raw?status=N&reason=R&ctype=T&body=B&h=Name:Value...
       exactly these bytes (each parameter percent-decoded byte for byte):
       the status line "HTTP/1.1 N R", each h as a header line, in order,
@@ -105,12 +106,13 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       200, N bytes of "x" (Content-Length N), one byte every S seconds
   /bighead?bytes=N&lines=M
       200 with M response headers X-Big-1 ... X-Big-M of N bytes each
-  /cached?key=K[&etag=E][&lm=DATE][&cc=CACHE-CONTROL][&vary=NAMES][&status=N][&auth=1]
+  /cached?key=K[&etag=E][&lm=DATE][&cc=CACHE-CONTROL][&cc304=CACHE-CONTROL][&vary=NAMES][&status=N][&auth=1]
       N (default 200) {"key": K, "n": how many requests for K so far} with
       each given ETag, Last-Modified, Cache-Control and Vary; a request
       whose If-None-Match is E, or whose If-Modified-Since is DATE, gets
-      304 with those headers and no body; auth=1 answers 401 unless the
-      token is accepted, as /api/v1/me
+      304 with those headers (Cache-Control: cc304 instead, when given)
+      and no body; auth=1 answers 401 unless the token is accepted, as
+      /api/v1/me
   anything else
       404 {"message": "not found"}
 """
@@ -205,6 +207,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def listing(self, q):
         page, per, total = int(q.get("page", "1")), int(q.get("per", "2")), int(q.get("total", "5"))
+        time.sleep(min(float(q.get("delay", "0")), self.server.lifetime))
         start = (page - 1) * per
         items = [{"n": i} for i in range(start + 1, min(start + per, total) + 1)]
         if q.get("echo"):
@@ -423,6 +426,8 @@ class Handler(BaseHTTPRequestHandler):
         inm, ims = self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")
         if ("etag" in q and inm == q["etag"]) or ("lm" in q and ims == q["lm"]):
             self.send_response(304)
+            if "cc304" in q:
+                headers = [h for h in headers if h[0] != "Cache-Control"] + [("Cache-Control", q["cc304"])]
             for name, value in headers:
                 self.send_header(name, value)
             self.send_header("Content-Length", "0")

@@ -4,24 +4,26 @@
 --
 -- An entry is one file, <dir>/<account>/<key>, written atomically through
 -- nt3.fs.write (mode 0600, directories 0700): a line of JSON (what was
--- asked, the status, the headers, when, the body's length and SHA-256),
--- then the body. A file that does not read back whole is a miss. The key
+-- asked, the status, the headers, the body's length and SHA-256), then the
+-- body; when it was stored is the file's modification time, so a 304 that
+-- brings nothing new refreshes it in place (fs.touch) instead of writing
+-- the body again. A file that does not read back whole is a miss. The key
 -- hashes the profile, the API URL, the method, the full URL and a hash of
 -- the token: another token (another account, a new login) never finds an
 -- entry, and the token itself is never written.
 local io, ipairs, math, os, pairs, require = io, ipairs, math, os, pairs, require
 local table, tonumber, tostring, type = table, tonumber, tostring, type
-local env = require "nt3.env"
 local fs = require "nt3.fs"
 local json = require "nt3.json"
 local policy = require "nt3.policy"
+local xdg = require "nt3.xdg"
 
 local M = {}
 
 M.MAX_BYTES = 64 * 1024 * 1024   -- the whole cache; eviction keeps it under this
 M.ENTRY_MAX = 8 * 1024 * 1024    -- one body; a larger one is not stored
-local DIR_MODE, FILE_MODE = 448, 384 -- 0700, 0600
-local FORMAT = 1
+local FILE_MODE = 384 -- 0600
+local FORMAT = 2 -- 1 kept the time stored in the JSON line
 
 -- RFC 9111 3: what a cache may store at all
 local STORABLE = { [200] = true, [203] = true, [300] = true, [301] = true }
@@ -31,16 +33,7 @@ local function debug(what, url)
 end
 
 -- cache.dir() -> $XDG_CACHE_HOME/nt3 (an absolute one), else ~/.cache/nt3 | nil, message
-function M.dir()
-  local base = env.get("XDG_CACHE_HOME")
-  if not base or base:sub(1, 1) ~= "/" then
-    -- a relative XDG_CACHE_HOME is ignored, as the XDG spec says
-    local home = env.home()
-    if not home or home:sub(1, 1) ~= "/" then return nil, "cannot find the home directory (set HOME)" end
-    base = home:gsub("/+$", "") .. "/.cache"
-  end
-  return (base:gsub("/+$", "")) .. "/nt3"
-end
+function M.dir() return xdg.dir("cache") end
 
 -- the name of an account's directory: which credential store entry holds
 -- the token (the profile, the global file, a folder's file, the variable)
@@ -56,24 +49,6 @@ function M.account(cred)
   return fs.sha256_text("nt3-cache-account\0" .. label):sub(1, 32)
 end
 
--- Makes a directory ours alone: created 0700, or tightened to it.
-local function own_dir(path)
-  local st = fs.lstat(path)
-  if not st then
-    local ok, err = fs.mkdir(path, DIR_MODE)
-    if not ok then
-      st = fs.lstat(path)
-      if not st then return nil, err end
-    end
-    st = fs.lstat(path)
-  end
-  if not st or st.type ~= "directory" or st.uid ~= env.uid() then
-    return nil, path .. " is not a directory of this user"
-  end
-  if st.mode & 63 ~= 0 then fs.chmod(path, DIR_MODE) end
-  return true
-end
-
 -- the account directories this process has made sure of
 local ready = {}
 
@@ -83,10 +58,8 @@ local function entry_dir(cred, create)
   local sub = dir .. "/" .. M.account(cred)
   if create and not ready[sub] then
     ready[sub] = true
-    local parent = dir:match("^(.*)/[^/]*$")
-    if parent ~= "" and not fs.lstat(parent) then fs.mkdir(parent, DIR_MODE) end
-    for _, d in ipairs({ dir, sub }) do
-      local ok, derr = own_dir(d)
+    for i, d in ipairs({ dir, sub }) do
+      local ok, derr = xdg.own_dir(d, i == 1)
       if not ok then
         ready[sub] = nil
         return nil, derr
@@ -128,18 +101,22 @@ local function vary_of(res, headers)
 end
 
 local function read_entry(path)
+  -- the time first: a writer replacing the file between the two leaves
+  -- the older time on the newer entry, which only revalidates it sooner
+  local st = fs.lstat(path)
+  if not st or st.type ~= "file" then return nil end
   local text = fs.read(path, M.ENTRY_MAX + 65536)
   if not text then return nil end
   local nl = text:find("\n", 1, true)
   if not nl then return nil end
   local meta = json.decode(text:sub(1, nl - 1))
   if type(meta) ~= "table" or meta.format ~= FORMAT or type(meta.status) ~= "number"
-    or type(meta.stored) ~= "number" or type(meta.header_list) ~= "table" then
+    or type(meta.header_list) ~= "table" then
     return nil
   end
   local body = text:sub(nl + 1)
   if #body ~= meta.size or fs.sha256_text(body) ~= meta.sha256 then return nil end
-  meta.body = body
+  meta.body, meta.stored = body, st.mtime
   return meta
 end
 
@@ -183,7 +160,7 @@ end
 
 local function write_entry(path, dir, meta, body)
   if #body > M.ENTRY_MAX then return nil, "too large" end
-  meta.format, meta.size, meta.sha256, meta.body = FORMAT, #body, fs.sha256_text(body), nil
+  meta.format, meta.size, meta.sha256, meta.body, meta.stored = FORMAT, #body, fs.sha256_text(body), nil, nil
   local line, err = json.encode(meta)
   if not line then return nil, err end
   -- atomic, but not synced: an entry is checked when read and can be
@@ -210,6 +187,35 @@ local function response_of(entry)
     url = entry.url, headers = headers, header_list = entry.header_list, body = entry.body, cached = true }
 end
 
+-- A 304's header lines that say nothing about the stored answer
+local FRAMING = { ["content-length"] = true, ["transfer-encoding"] = true }
+
+-- Whether every header line of the 304 is already stored, as it is (the
+-- Date aside: it changes every second and says nothing about the body):
+-- then only the entry's time changes.
+local function confirms(entry, res)
+  local sent = {}
+  for _, h in ipairs(res.header_list or {}) do
+    local n = h.name:lower()
+    if not FRAMING[n] and n ~= "date" then
+      local list = sent[n] or {}
+      list[#list + 1] = h.value
+      sent[n] = list
+    end
+  end
+  for n, values in pairs(sent) do
+    local i = 0
+    for _, h in ipairs(entry.header_list) do
+      if h.name:lower() == n then
+        i = i + 1
+        if values[i] ~= h.value then return false end
+      end
+    end
+    if i ~= #values then return false end
+  end
+  return true
+end
+
 -- RFC 9111 4.3.4: a 304's headers replace the stored ones of the same name
 local function refresh(entry, res)
   local replaced = {}
@@ -219,8 +225,7 @@ local function refresh(entry, res)
     if not replaced[h.name:lower()] then list[#list + 1] = h end
   end
   for _, h in ipairs(res.header_list or {}) do
-    local n = h.name:lower()
-    if n ~= "content-length" and n ~= "transfer-encoding" then list[#list + 1] = h end
+    if not FRAMING[h.name:lower()] then list[#list + 1] = h end
   end
   entry.header_list = list
 end
@@ -274,8 +279,11 @@ function M.request(opts, cred, method, url, headers, transfer)
   local cc = directives(header(res, "cache-control"))
   if entry and res.status == 304 then
     debug("revalidated (304)", url)
+    -- the usual 304 (the same validators, no new directive): the entry's
+    -- time is set in place, one system call; the file is neither read
+    -- again nor written, so no reader ever sees it half-written
+    if confirms(entry, res) and fs.touch(path) then return response_of(entry) end
     refresh(entry, res)
-    entry.stored = now
     local found = {}
     for _, h in ipairs(entry.header_list) do
       if h.name:lower() == "cache-control" then found[#found + 1] = h.value end
@@ -297,7 +305,7 @@ function M.request(opts, cred, method, url, headers, transfer)
   if storable then
     write_entry(path, dir, {
       method = method, url_asked = url, url = res.url, status = res.status, reason = res.reason,
-      version = res.version, header_list = res.header_list or {}, stored = now,
+      version = res.version, header_list = res.header_list or {},
       cache_control = header(res, "cache-control"), vary = vary,
     }, res.body or "")
   elseif entry or cc["no-store"] then

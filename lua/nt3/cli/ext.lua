@@ -14,9 +14,10 @@ local warned = false
 local function entries()
   -- no lock, no extensions: nothing more is loaded (nt3 help stays as fast)
   local base = registry.config_dir()
-  if not base or not require("nt3.fs").stat(base .. "/extensions.lock") then return {} end
-  local store = require "nt3.ext.store"
-  local lock, err = store.read_lock(nil, true)
+  local lock_file = require "nt3.ext.lock"
+  local path = base and base .. "/" .. lock_file.FILE_NAME
+  if not path or not require("nt3.fs").stat(path) then return {} end
+  local lock, err = lock_file.read(path)
   if not lock then
     if not warned then
       warned = true
@@ -70,7 +71,9 @@ local function run_extension(cmd, ctx)
     opts = opts, args = args }, shape)
 end
 
-local function command_of(ename, entry, c)
+-- An extension's command as the lists show it; with described, also the
+-- words of its grant (what its help shows: nt3.ext.manifest is loaded then)
+local function command_of(ename, entry, c, described)
   return {
     name = c.name,
     summary = c.summary,
@@ -79,32 +82,40 @@ local function command_of(ename, entry, c)
     uses_token = false,
     raw_args = true,
     args = { "args..." },
-    description = "A command of the extension " .. ename .. ", run in the sandbox with the permissions"
-      .. " granted at install: " .. table.concat(require("nt3.ext.manifest").describe(entry.permissions), "; ")
-      .. ".",
+    description = described and ("A command of the extension " .. ename .. ", run in the sandbox with the"
+      .. " permissions granted at install: "
+      .. table.concat(require("nt3.ext.manifest").describe(entry.permissions), "; ") .. ".") or nil,
     run = function(_, ctx) return run_extension(ctx.command, ctx) end,
   }
 end
 
--- ext.commands() -> the command tables of every installed extension
-function M.commands()
-  local list = {}
+local function each_command(fn)
   for ename, entry in pairs(entries()) do
     for _, c in ipairs(entry.commands) do
       if type(c) == "table" and type(c.name) == "string" and type(c.summary) == "string" then
-        list[#list + 1] = command_of(ename, entry, c)
+        fn(ename, entry, c)
       end
     end
   end
+end
+
+-- ext.commands([described]) -> the command tables of every installed
+-- extension; described: with their descriptions (help and the lists
+-- need none, and so never load nt3.ext.manifest)
+function M.commands(described)
+  local list = {}
+  each_command(function(ename, entry, c) list[#list + 1] = command_of(ename, entry, c, described) end)
   table.sort(list, function(a, b) return a.name < b.name end)
   return list
 end
 
 -- ext.find(name) -> the extension command of that name | nil
 function M.find(name)
-  for _, cmd in ipairs(M.commands()) do
-    if cmd.name == name then return cmd end
-  end
+  local found
+  each_command(function(ename, entry, c)
+    if c.name == name and not found then found = command_of(ename, entry, c, true) end
+  end)
+  return found
 end
 
 return M

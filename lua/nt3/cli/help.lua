@@ -47,10 +47,14 @@ function M.synopsis(cmd)
 end
 
 -- help.flags(command) -> the flags the command takes, in the order help
--- shows them: its own, the global --profile where it applies, -h/--help
+-- shows them: its own, --format and --columns for a command that returns
+-- rows, the global --profile where it applies, -h/--help
 function M.flags(cmd)
   local list = {}
   for _, f in ipairs(cmd.flags or {}) do list[#list + 1] = f end
+  if registry.takes_format(cmd) then
+    for _, f in ipairs(registry.FORMAT_FLAGS) do list[#list + 1] = f end
+  end
   if registry.takes_profile(cmd) then list[#list + 1] = registry.PROFILE_FLAG end
   list[#list + 1] = { short = "h", long = "help", help = "Show help for " .. cmd.name }
   return list
@@ -128,16 +132,21 @@ function M.permission_lines(p)
   return lines
 end
 
+-- Edits from a to b, a swap of two neighbours counting as one ("hepl" is
+-- one from "help", as from "repl"): the optimal string alignment distance.
 local function distance(a, b)
-  local prev = {}
+  local before, prev = nil, {}
   for j = 0, #b do prev[j] = j end
   for i = 1, #a do
     local cur = { [0] = i }
     for j = 1, #b do
       local cost = a:sub(i, i) == b:sub(j, j) and 0 or 1
       cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+      if before and i > 1 and j > 1 and a:sub(i, i) == b:sub(j - 1, j - 1) and a:sub(i - 1, i - 1) == b:sub(j, j) then
+        cur[j] = math.min(cur[j], before[j - 2] + 1)
+      end
     end
-    prev = cur
+    before, prev = prev, cur
   end
   return prev[#b]
 end
@@ -158,7 +167,7 @@ end
 -- word of the list more: help's topics), if any is near enough
 function M.suggest(name, more)
   local names = {}
-  for _, cmd in ipairs(require("nt3.cli.user").commands()) do
+  for _, cmd in ipairs(require("nt3.cli.user").listing()) do
     names[#names + 1] = cmd.name
     for _, alias in ipairs(cmd.aliases or {}) do names[#names + 1] = alias end
   end
@@ -184,7 +193,7 @@ function M.help_text()
     "",
     "Commands:",
   }
-  local cmds = require("nt3.cli.user").commands()
+  local cmds = require("nt3.cli.user").listing()
   local width = 0
   for _, c in ipairs(cmds) do if not c.hidden then width = math.max(width, #c.name) end end
   for _, c in ipairs(cmds) do
@@ -241,15 +250,26 @@ M.ENVIRONMENT = {
   { "NT3_HTTP_TIMEOUT", "Seconds an nt3.api request may take in all, ahead of the http.timeout setting." },
   { "NT3_HTTP_RETRIES", "How many times nt3.api retries, ahead of the http.retries setting." },
   { "NT3_HTTP_CONCURRENCY", "How many items task.map runs at a time, ahead of the http.concurrency setting." },
+  { "NT3_NO_PROGRESS", "Set to anything but empty: task.map and nt3 api --paginate show no progress on"
+    .. " stderr, ahead of the progress setting (as --no-progress)." },
   { "NT3_PAGER", "The pager nt3 api's terminal output goes through, ahead of the pager setting"
     .. " (empty or cat: none)." },
+  { "NT3_API_FORMAT", "nt3 api's output when no --format is given (json, table, csv, ndjson), ahead of the"
+    .. " api.format setting." },
+  { "NT3_API_COLUMNS", "nt3 api's columns when no --columns is given (a,b.c), ahead of the api.columns setting." },
+  { "NT3_COLOR", "auto, always or never: colour in nt3's output, ahead of NO_COLOR, CLICOLOR_FORCE and"
+    .. " the color setting." },
   { "XDG_CACHE_HOME", "The directory under which nt3's HTTP cache lives (nt3/), instead of ~/.cache." },
+  { "XDG_STATE_HOME", "The directory under which nt3 repl keeps its history (nt3/history), instead of"
+    .. " ~/.local/state." },
   { "NT3_DEBUG", "Set to anything but 0 or empty: an error prints its Lua traceback, and requests are"
     .. " traced on stderr (tokens and credential headers masked)." },
+  { "NT3_GIT_TIMEOUT", "Seconds one git command of nt3 extension may take (default 120; 1 to 3600):"
+    .. " a clone from a server that never answers is stopped then." },
   { "NT3_EXT_TEST_PAUSE", "For nt3's own tests: a stage of an extension change (staged, intent, locked, moved)"
     .. " at which nt3 stops for 60 s, to be killed there (extensions.md, \"The test hook\")." },
-  { "NT3_TEST_NO_OPENAT2", "For nt3's own tests: set to 1, the sandbox's fs grant opens paths by its own"
-    .. " descriptor walk instead of openat2(RESOLVE_BENEATH), so the specs check both." },
+  { "NT3_TEST_NO_LINEEDIT", "For nt3's own tests: set to anything, nt3 repl does without libedit (plain lines),"
+    .. " as on a system that lacks it." },
   { "NT3_LUA_DIR", "For developing nt3: an absolute directory whose nt3/*.lua and commands/*.lua files"
     .. " are loaded instead of the copies built into the binary." },
   { "NT3_TEST_NO_OPENAT2", "For nt3's own tests: set to 1, opening beneath a root (a sandbox's fs grants)"

@@ -79,8 +79,23 @@ function M.validate(cmd, where)
   if cmd.flags ~= nil and type(cmd.flags) ~= "table" then
     return nil, where .. ": field 'flags' must be a list of flags"
   end
+  if cmd.format ~= nil and type(cmd.format) ~= "boolean" then
+    return nil, where .. ": field 'format' must be true (run returns rows) or false"
+  end
+  if cmd.columns ~= nil then
+    local ok = type(cmd.columns) == "table" and #cmd.columns > 0
+    for _, c in ipairs(ok and cmd.columns or {}) do
+      if type(c) ~= "string" or c == "" then ok = false end
+    end
+    if not ok then
+      return nil, where .. ": field 'columns' must be a list of field names, like { \"id\", \"owner.login\" }"
+    end
+  end
   local seen = {}
   for i, f in ipairs(cmd.flags or {}) do
+    if cmd.format == true and (f.long == "format" or f.long == "columns") then
+      return nil, ("%s: flag --%s comes with format = true; remove the command's own"):format(where, f.long)
+    end
     local ok, err = check_flag(where, i, f)
     if not ok then return nil, err end
     for _, key in ipairs({ "--" .. f.long, f.short and ("-" .. f.short) }) do
@@ -96,14 +111,6 @@ end
 ---------------------------------------------------------------------------
 -- built-in commands: the embedded modules commands.<name>
 ---------------------------------------------------------------------------
-
-function M.builtin_names()
-  local names = {}
-  for _, mod in ipairs(embedded.list("commands.")) do
-    names[#names + 1] = mod:sub(#"commands." + 1)
-  end
-  return names
-end
 
 local builtin_cache = {}
 
@@ -121,15 +128,36 @@ function M.load_builtin(name)
   return builtin_cache[name] or nil
 end
 
--- registry.builtin_named(name) -> the built-in whose name or alias is name
--- | nil. Every built-in is loaded: only a user command's clash check asks.
+local index
+
+-- registry.builtin_index() -> every built-in as the lists show it, sorted
+-- by name: { name, summary, aliases, hidden, builtin = true }. The build
+-- read them from each command's own table (src/embedgen.c), so help,
+-- completion's names and did-you-mean load no command module (one costs
+-- a quarter of a millisecond to undump; docs/architecture.md, "Commands").
+function M.builtin_index()
+  if not index then
+    index = embedded.commands()
+    for _, entry in ipairs(index) do entry.builtin = true end
+  end
+  return index
+end
+
+-- registry.builtin_names() -> the names of the built-in commands, sorted
+function M.builtin_names()
+  local names = {}
+  for i, entry in ipairs(M.builtin_index()) do names[i] = entry.name end
+  return names
+end
+
+-- registry.builtin_named(name) -> the index entry of the built-in whose
+-- name or alias is name | nil (a user command's clash check, an
+-- extension's at install)
 function M.builtin_named(name)
-  local cmd = M.load_builtin(name)
-  if cmd then return cmd end
-  for _, other in ipairs(M.builtin_names()) do
-    cmd = M.load_builtin(other)
-    for _, alias in ipairs(cmd.aliases or {}) do
-      if alias == name then return cmd end
+  for _, entry in ipairs(M.builtin_index()) do
+    if entry.name == name then return entry end
+    for _, alias in ipairs(entry.aliases) do
+      if alias == name then return entry end
     end
   end
   return nil
@@ -154,6 +182,28 @@ function M.takes_profile(cmd)
     if f.long == "profile" then return false end
   end
   return true
+end
+
+---------------------------------------------------------------------------
+-- --format and --columns, for a command that returns rows
+---------------------------------------------------------------------------
+
+-- What --format takes (nt3 api, and a command with format = true); the
+-- rows are written by nt3.cli.format (docs/architecture.md, "Output formats").
+M.FORMATS = { "json", "table", "csv", "ndjson" }
+
+M.FORMAT_FLAGS = {
+  { long = "format", value = "format", complete = M.FORMATS,
+    help = "Print the result as json, table (aligned on a terminal, tab-separated on a pipe), csv or ndjson" },
+  { long = "columns", value = "a,b.c",
+    help = "With --format table, csv or ndjson: these fields (b.c: field c of b) in this order" },
+}
+
+-- registry.takes_format(command) -> whether nt3.cli parses --format and
+-- --columns for it (it says format = true; validate refused one that
+-- declares either flag itself)
+function M.takes_format(cmd)
+  return cmd.format == true
 end
 
 ---------------------------------------------------------------------------

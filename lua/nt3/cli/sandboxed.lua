@@ -4,7 +4,7 @@
 -- flag every sandboxed command takes, what the sandbox gets of the active
 -- credential (C strings in the sandbox, never a Lua value there), and how
 -- its failure ends the run.
-local ipairs, require = ipairs, require
+local ipairs, require, type = ipairs, require, type
 
 local M = {}
 
@@ -37,8 +37,14 @@ function M.run(args, cmd)
   end
   args.trace = args.opts.trace_permissions == true
   local code, message, kind, exit = require("nt3.sandbox").run(args)
-  if code then return code end
   local cli = require "nt3.cli"
+  -- the rows of a command with format = true, as JSON text made in the sandbox
+  if type(code) == "table" then
+    local rows, jerr = require("nt3.json").decode(code.json)
+    if rows == nil then cli.fail(("command '%s' returned rows that are not JSON: %s"):format(args.name, jerr)) end
+    return rows
+  end
+  if code then return code end
   if kind == "usage" then cli.usage_error(message, cmd) end
   cli.fail(message, exit or cli.exit_code(kind))
 end

@@ -3,7 +3,8 @@
 -- loads this only when a user command file exists or the whole list is
 -- needed (help, an alias, a misspelt name): a run of a built-in with its
 -- flags right does not undump it. Use it through nt3.cli (cli.commands).
-local ipairs, load, pairs, pcall, require, table, tostring = ipairs, load, pairs, pcall, require, table, tostring
+local ipairs, load, pairs, pcall, require = ipairs, load, pairs, pcall, require
+local table, tostring, type = table, tostring, type
 local fs = require "nt3.fs"
 local registry = require "nt3.cli.registry"
 
@@ -182,11 +183,12 @@ local function without(builtin, taken)
   return copy
 end
 
--- cli.commands() -> every command, sorted by name (user overrides applied)
-function M.commands()
+-- Every command, sorted by name, user overrides applied; a built-in is its
+-- module when loaded is true, else its index entry (registry.builtin_index).
+local function merged(loaded)
   local list, by_name, seen, taken = {}, {}, {}, {}
-  for _, name in ipairs(registry.builtin_names()) do
-    by_name[name] = registry.load_builtin(name)
+  for _, entry in ipairs(registry.builtin_index()) do
+    by_name[entry.name] = loaded and registry.load_builtin(entry.name) or entry
   end
   for _, dir in ipairs(registry.user_command_dirs()) do
     if dir_exists(dir) then
@@ -209,7 +211,7 @@ function M.commands()
   end
   -- an extension never takes a name (install refuses a clash; a command
   -- added later wins over it)
-  for _, cmd in ipairs(require("nt3.cli.ext").commands()) do
+  for _, cmd in ipairs(require("nt3.cli.ext").commands(loaded)) do
     if not by_name[cmd.name] and not taken[cmd.name] then by_name[cmd.name] = cmd end
   end
   for _, cmd in pairs(by_name) do list[#list + 1] = cmd.builtin and without(cmd, taken) or cmd end
@@ -217,13 +219,25 @@ function M.commands()
   return list
 end
 
+-- cli.commands() -> every command, sorted by name (user overrides applied)
+function M.commands()
+  return merged(true)
+end
+
+-- user.listing() -> every command as help, did-you-mean and the alias
+-- checks list them: as commands() gives them, but each built-in only its
+-- name, summary, aliases and hidden (and builtin = true), no module loaded
+function M.listing()
+  return merged(false)
+end
+
 -- cli.command_names() -> { name = what has it, in words } for every name
 -- that runs a command: each command's name and aliases, built-in or the
 -- user's. The one list an alias is checked against (nt3.cli.alias): a
--- source of commands that is not in commands() must add its names here.
+-- source of commands that is not in listing() must add its names here.
 function M.command_names()
   local names = {}
-  for _, cmd in ipairs(M.commands()) do
+  for _, cmd in ipairs(M.listing()) do
     local what
     if cmd.user then
       what = ("the user command %s"):format(cmd.source)

@@ -27,6 +27,30 @@ local function count(min, max)
   end
 end
 
+local function boolean(text)
+  if text == "true" then return true end
+  if text == "false" then return false end
+  return nil, "true or false"
+end
+
+-- one of a fixed list of words
+local function one_of(list)
+  return function(text)
+    for _, word in ipairs(list) do
+      if text == word then return text end
+    end
+    return nil, "one of " .. table.concat(list, ", ")
+  end
+end
+
+-- --columns' list as nt3.cli.format reads it (the text is kept: "" is none)
+local function columns(text)
+  if text == "" then return text end
+  local ok, why = require("nt3.cli.format").columns(text)
+  if not ok then return nil, why end
+  return text
+end
+
 local function command_line(text)
   if #text > 1024 or text:find("%z") then return nil, "a command line of at most 1024 bytes" end
   return text
@@ -42,8 +66,18 @@ M.LIST = {
     help = "How many times nt3.api retries on 429/502/503/504 or a failed connection (nt3 api --retries)" },
   { key = "http.concurrency", env = "NT3_HTTP_CONCURRENCY", parse = count(1, 1000), default = 8,
     help = "How many items task.map runs at a time (its concurrency option)" },
+  -- NT3_NO_PROGRESS, as NO_COLOR: any value but "" turns progress off
+  { key = "progress", env = "NT3_NO_PROGRESS", parse = boolean, env_parse = function() return false end,
+    default = true,
+    help = "Whether task.map and nt3 api --paginate show progress on a terminal's stderr after a second" },
   { key = "pager", env = "NT3_PAGER", parse = command_line, default = "",
     help = "The program nt3 api's output goes through on a terminal (\"less\"; empty or cat: none)" },
+  { key = "api.format", env = "NT3_API_FORMAT", parse = one_of(require("nt3.cli.registry").FORMATS), default = "json",
+    help = "The output of nt3 api when no --format is given: json (the body as sent), table, csv or ndjson" },
+  { key = "api.columns", env = "NT3_API_COLUMNS", parse = columns, default = "",
+    help = "nt3 api's columns for table, csv and ndjson when no --columns is given (a,b.c; empty: the first item's)" },
+  { key = "color", env = "NT3_COLOR", parse = one_of({ "auto", "always", "never" }), default = "auto",
+    help = "Colour in nt3's output: auto (on a terminal, unless NO_COLOR or TERM=dumb), always or never" },
 }
 
 local BY_KEY = {}
@@ -109,7 +143,8 @@ end
 local function stored(s, where, value, shown)
   if value == nil then return nil end
   local v, why = s.parse(tostring(value))
-  if type(value) ~= "number" and type(value) ~= "string" then v, why = nil, select_why(s) end
+  local t = type(value)
+  if t ~= "number" and t ~= "string" and t ~= "boolean" then v, why = nil, select_why(s) end
   if v == nil then
     return nil, ('%s has "%s" = %s in %s, which is not %s; fix it with \'nt3 config set %s <value>\'')
       :format(shown, s.key, policy.sanitize(tostring(value), 40), where, why, s.key)
@@ -131,7 +166,7 @@ function M.get(key, opts)
   if opts.flag ~= nil then return opts.flag, "flag" end
   local e = env.get(s.env)
   if e and e ~= "" then
-    local v, why = s.parse(e)
+    local v, why = (s.env_parse or s.parse)(e)
     if v == nil then return nil, ('%s must be %s, not "%s"'):format(s.env, why, policy.sanitize(e, 80)) end
     return v, s.env
   end

@@ -13,7 +13,7 @@ M.FILE = "nt3-extension.json"
 M.MAX = 64 * 1024
 
 -- an extension's name and a command's, as nt3.cli.registry spells a name
-M.NAME = "^[%a][%w_-]*$"
+M.NAME = require("nt3.ext.lock").NAME
 local NAME_MAX = 64
 
 local TOP = { name = true, version = true, description = true, commands = true, permissions = true, nt3 = true }

@@ -1,5 +1,5 @@
 -- nt3.ext.skeleton: the files `nt3 ext create <name>` writes: a manifest,
--- one command and a spec that runs with `nt3 run <name>/spec/run.lua`
+-- one command and a spec that `nt3 test` runs in the extension's folder
 -- (docs/extensions.md, "Writing one").
 local M = {}
 
@@ -35,34 +35,52 @@ return {
 }
 ]]
 
-local SPEC = [[
--- The spec of %s: nt3 run spec/run.lua (from the extension's folder, or
--- with its path). It loads the command as the sandbox would (text only,
--- its own environment) and checks what it prints.
-local here = (arg and arg[0] or "spec/run.lua"):match("^(.*)/spec/[^/]*$") or "."
-local printed = {}
-local env = setmetatable({ print = function(...) printed[#printed + 1] = table.concat({ ... }, " ") end },
-  { __index = _G })
-local chunk = assert(loadfile(here .. "/commands/%s.lua", "t", env))
-local cmd = chunk()
-local failures = 0
-local function check(what, ok)
-  print((ok and "ok   " or "FAIL ") .. what)
-  if not ok then failures = failures + 1 end
+-- The spec, run by `nt3 test` in the extension's folder: it installs the
+-- extension into a throw-away home (nt3.testing) and runs its command there,
+-- in the sandbox, as a user would. "@NAME@" is the extension's name.
+local SPEC = [==[
+-- The spec of @NAME@: run `nt3 test` in the extension's folder
+-- (docs/testing-commands.md). It installs the extension into a throw-away
+-- home and runs its command there, sandboxed as it will be for users.
+local testing = require "nt3.testing"
+
+-- the extension's folder: this file is <folder>/spec/@NAME@_spec.lua
+local folder = debug.getinfo(1, "S").source:match("^@(.-)/?spec/[^/]*$") or ""
+if folder:sub(1, 1) ~= "/" then
+  folder = require("nt3.env").cwd() .. (folder == "" and "" or "/" .. folder)
 end
-check("the command is named %s", cmd.name == %q)
-check("it says hello to the world by default", cmd.run({}, { args = {} }) == 0 and printed[1] == "Hello, world!")
-check("it says hello to whoever is named", cmd.run({}, { args = { "team" } }) == 0 and printed[2] == "Hello, team!")
-check("--shout says it in capitals", cmd.run({ shout = true }, { args = { "team" } }) == 0
-  and printed[3] == "HELLO, TEAM!")
-return failures == 0 and 0 or 1
-]]
+
+describe("@NAME@", function()
+  local home
+  setup(function()
+    home = assert(testing.home())
+    local r = testing.run("ext", { "install", folder, "--yes" }, { home = home })
+    assert.are.equal(0, r.code, r.stderr)
+  end)
+  teardown(function() home:remove() end)
+
+  it("says hello to the world by default", function()
+    local r = testing.run("@NAME@", {}, { home = home })
+    assert.are.equal("", r.stderr)
+    assert.are.equal(0, r.code)
+    assert.are.equal("Hello, world!\n", r.stdout)
+  end)
+
+  it("says hello to whoever is named", function()
+    assert.are.equal("Hello, team!\n", testing.run("@NAME@", { "team" }, { home = home }).stdout)
+  end)
+
+  it("--shout says it in capitals", function()
+    assert.are.equal("HELLO, TEAM!\n", testing.run("@NAME@", { "--shout", "team" }, { home = home }).stdout)
+  end)
+end)
+]==]
 
 local README = [[
 # %s
 
 An nt3 extension. Install it with `nt3 ext install <this folder or its git URL>`,
-then run `nt3 %s`. Test it with `nt3 run spec/run.lua`.
+then run `nt3 %s`. Test it with `nt3 test` in this folder.
 ]]
 
 -- skeleton.files(name) -> { [rel] = text }
@@ -70,7 +88,7 @@ function M.files(name)
   return {
     ["nt3-extension.json"] = MANIFEST:format(name, name, name),
     ["commands/" .. name .. ".lua"] = COMMAND:format(name, name, name),
-    ["spec/run.lua"] = SPEC:format(name, name, name, name),
+    ["spec/" .. name .. "_spec.lua"] = (SPEC:gsub("@NAME@", name)),
     ["README.md"] = README:format(name, name),
   }
 end

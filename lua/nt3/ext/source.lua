@@ -113,20 +113,34 @@ local GIT_CONFIG = {
   "-c", "core.sshCommand=ssh -o BatchMode=yes", "-c", "http.followRedirects=false",
 }
 
+-- The time one git command may take: NT3_GIT_TIMEOUT (whole seconds,
+-- 1 to 3600) if set, else GIT_TIMEOUT.
+local function git_timeout()
+  local v = env.get("NT3_GIT_TIMEOUT")
+  if v == nil or v == "" then return M.GIT_TIMEOUT end
+  local n = v:match("^%d+$") and tonumber(v)
+  if not n or n < 1 or n > 3600 then
+    return nil, ('NT3_GIT_TIMEOUT must be whole seconds from 1 to 3600 (it is "%s")'):format(v)
+  end
+  return n
+end
+
 -- git(args, max_output) -> stdout | nil, message, code
 local function git(args, max)
   local path, err = M.git()
   if not path then return nil, err, "git" end
+  local timeout, terr = git_timeout()
+  if not timeout then return nil, terr, "git" end
   local argv = { path }
   table.move(GIT_CONFIG, 1, #GIT_CONFIG, 2, argv)
   table.move(args, 1, #args, #argv + 1, argv)
-  local r, message, code = proc.run(argv, { timeout = M.GIT_TIMEOUT, max_output = max or 65536, env = GIT_ENV })
+  local r, message, code = proc.run(argv, { timeout = timeout, max_output = max or 65536, env = GIT_ENV })
   if not r then
     if code == "interrupted" then return nil, "interrupted", "interrupted" end
     return nil, "git " .. args[1] .. " " .. tostring(message), "git"
   end
   if r.code == proc.TIMED_OUT and r.signal ~= 0 then
-    return nil, ("git %s did not finish within %d seconds"):format(args[1], M.GIT_TIMEOUT), "git"
+    return nil, ("git %s did not finish within %d seconds"):format(args[1], timeout), "git"
   end
   if r.code ~= 0 then
     local line = r.stderr:match("fatal: ([^\n]+)") or r.stderr:match("([^\n]+)") or ("exit " .. r.code)

@@ -7,18 +7,19 @@
 -- that lets the next run finish or undo a switch cut short by kill -9
 -- (docs/architecture.md, "Extensions").
 local error, io, ipairs, math, pairs, pcall = error, io, ipairs, math, pairs, pcall
-local require, table, tostring, type = require, table, tostring, type
+local require, table, type = require, table, type
 local env = require "nt3.env"
 local fs = require "nt3.fs"
 local json = require "nt3.json"
+local lock_file = require "nt3.ext.lock"
 local manifest = require "nt3.ext.manifest"
 local store = require "nt3.config.store"
 
 local M = {}
 
-M.LOCK_NAME = "extensions.lock"
+M.LOCK_NAME = lock_file.FILE_NAME
 M.DIR_NAME = "extensions"
-M.LOCK_MAX = 4 * 1024 * 1024
+M.LOCK_MAX = lock_file.MAX
 local FILE_MODE = 384 -- 0600
 local DIR_MODE = 448  -- 0700
 local STAGING = ".staging-"
@@ -183,51 +184,39 @@ end
 -- the lock file
 ---------------------------------------------------------------------------
 
-local function empty_lock() return { version = 1, extensions = {} } end
-
--- store.parse_lock(text, shown[, names_only]) -> lock | nil, message
--- names_only: only what help and completion show (each command's name
--- and summary) is checked; a run reads the lock again, whole.
-function M.parse_lock(text, shown, names_only)
-  local data, err = json.decode(text)
-  if type(data) ~= "table" or type(data.extensions) ~= "table" or data.version ~= 1 then
-    return nil, ("%s: not an nt3 extensions lock (%s)"):format(shown, err or "no version 1 and extensions")
-  end
+-- What the lists do not check (nt3.ext.lock): the permissions granted and
+-- every file's hash
+local function check_entries(data, shown)
   for name, e in pairs(data.extensions) do
-    if type(name) ~= "string" or not name:match(manifest.NAME) or type(e) ~= "table" or type(e.files) ~= "table"
-        or type(e.tree) ~= "string" or type(e.source) ~= "string" or type(e.commands) ~= "table" then
-      return nil, ("%s: the entry %s is not complete"):format(shown, tostring(name))
-    end
-    if names_only then goto next end
-    do
-      local ok, perr = manifest.check_permissions(e.permissions, "extensions." .. name .. ".permissions")
-      if not ok then return nil, shown .. ": " .. perr end
-    end
+    local ok, perr = manifest.check_permissions(e.permissions, "extensions." .. name .. ".permissions")
+    if not ok then return nil, shown .. ": " .. perr end
     for rel, h in pairs(e.files) do
       if not manifest.path_ok(rel) or type(h) ~= "string" or not h:match("^%x+$") or #h ~= 64 then
         return nil, ("%s: the entry %s names a bad file or hash"):format(shown, name)
       end
     end
     e.permissions = e.permissions or {}
-    ::next::
   end
   return data
 end
 
--- store.read_lock([path[, names_only]]) -> lock (empty when there is
--- none) | nil, message
-function M.read_lock(path, names_only)
+-- store.parse_lock(text, shown) -> lock | nil, message
+function M.parse_lock(text, shown)
+  local data, err = lock_file.parse(text, shown)
+  if not data then return nil, err end
+  return check_entries(data, shown)
+end
+
+-- store.read_lock([path]) -> lock (empty when there is none) | nil, message
+function M.read_lock(path)
   local perr
   if not path then
     path, perr = M.lock_path()
     if not path then return nil, perr end
   end
-  local text, err, errno = fs.read(path, M.LOCK_MAX)
-  if not text then
-    if errno == 2 then return empty_lock() end
-    return nil, err
-  end
-  return M.parse_lock(text, M.display(path), names_only)
+  local data, err = lock_file.read(path)
+  if not data then return nil, err end
+  return check_entries(data, M.display(path))
 end
 
 -- store.format_lock(lock) -> the text written (sorted keys, 2 spaces)

@@ -2,7 +2,7 @@
 -- keep what the server sent exactly: its key order, its numbers, its
 -- escapes. `nt3 api` pretty-prints with it on a terminal and joins the
 -- pages of a list with it.
-local string, table = string, table
+local string, table, type = string, table, type
 local json = require "nt3.json"
 local core = require "nt3.json.core"
 
@@ -58,6 +58,40 @@ end
 -- is_json says whether text was JSON at all (checked as json.decode
 -- checks it). In C (nt3.json.core): one pass, no value decoded.
 M.items = core.items
+
+-- text.keys(text) -> the member names of the JSON object text is, in the
+-- order the server sent them (a name given twice once), | nil when text
+-- is no object. What `--format` takes its columns from
+-- (docs/architecture.md, "Output formats").
+function M.keys(text)
+  local i = text:find("[^ \t\r\n]")
+  if not i or text:byte(i) ~= 123 then return nil end -- {
+  local keys, seen = {}, {}
+  i = i + 1
+  while true do
+    i = text:find("[^ \t\r\n]", i)
+    if not i then return nil end
+    local c = text:byte(i)
+    if c == 125 then return keys end -- }
+    if c == 44 then -- ,
+      i = text:find("[^ \t\r\n]", i + 1)
+      if not i then return nil end
+    end
+    local e = text:byte(i) == 34 and string_end(text, i)
+    if not e then return nil end
+    local name = json.decode(text:sub(i, e))
+    if type(name) ~= "string" then return nil end
+    if not seen[name] then
+      seen[name] = true
+      keys[#keys + 1] = name
+    end
+    local colon = text:find("[^ \t\r\n]", e + 1)
+    if not colon or text:byte(colon) ~= 58 then return nil end -- :
+    local _, b = value_span(text, colon + 1)
+    if not b then return nil end
+    i = b + 1
+  end
+end
 
 -- text.pretty(text[, indent]) -> text indented, one member per line |
 -- nil, message when text is not one JSON value (as json.decode says).
