@@ -4,7 +4,7 @@
 -- needed (help, an alias, a misspelt name): a run of a built-in with its
 -- flags right does not undump it. Use it through nt3.cli (cli.commands).
 local ipairs, load, pairs, pcall, require = ipairs, load, pairs, pcall, require
-local table, tostring, type = table, tostring, type
+local table, tostring = table, tostring
 local fs = require "nt3.fs"
 local registry = require "nt3.cli.registry"
 
