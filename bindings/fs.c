@@ -895,18 +895,27 @@ static int root_fd(lua_State *L) {
   return b->fd;
 }
 
+const char *nt3_beneath_words(int err) {
+  switch (err) {
+  case EXDEV: return "outside the root";
+  case EMLINK: return "has more than one hard link; refusing it";
+  case ELOOP: return "a symbolic link that is not followed (a loop, a magic link of /proc, or a link to create through)";
+  case EINVAL: return "not a regular file or directory";
+  default: return strerror(err);
+  }
+}
+
+int nt3_beneath_root_fd(lua_State *L, int idx) {
+  struct fdbox *b = luaL_testudata(L, idx, ROOT_TYPE);
+  return b ? b->fd : -1;
+}
+
 /* nil, msg, errno for what nt3_open_beneath answered (-errno): the
  * refusals of its rules in words, the rest as strerror says */
 static int beneath_fail(lua_State *L, const char *rel, int r) {
   switch (-r) {
-  case EXDEV:
-    return refuse(L, rel, "outside the root", EXDEV);
-  case EMLINK:
-    return refuse(L, rel, "has more than one hard link; refusing it", EMLINK);
-  case ELOOP:
-    return refuse(L, rel, "a symbolic link that is not followed (a loop, a magic link of /proc, or a link to create through)", ELOOP);
-  case EINVAL:
-    return refuse(L, rel, "not a regular file or directory", EINVAL);
+  case EXDEV: case EMLINK: case ELOOP: case EINVAL:
+    return refuse(L, rel, nt3_beneath_words(-r), -r);
   default:
     return fail(L, rel, -r);
   }

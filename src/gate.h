@@ -1,6 +1,7 @@
 #ifndef NT3_GATE_H
 #define NT3_GATE_H
 
+#include <limits.h>
 #include <stddef.h>
 
 #include <lua.h>
@@ -19,6 +20,14 @@ struct nt3_http_gate {
                size_t size);
   /* raises the refusal of a request's first hop in L (never returns) */
   int (*raise)(lua_State *L, const char *message);
+  /* A request's output file: 0 with *dirfd (an O_PATH descriptor of the
+   * directory that holds it, resolved beneath the fs.write root the path
+   * lies under by nt3_parent_beneath; the caller closes it) and name (its
+   * last component, for nt3_atomic_openat) filled; -1 when no fs.write
+   * root holds the path (why: the refusal, to raise); else an errno (a
+   * rule of src/beneath.h refused the way; why: the failure's words). */
+  int (*output)(lua_State *L, const struct nt3_http_gate *g, const char *path, int *dirfd, char name[NAME_MAX + 1],
+                char *why, size_t size);
 };
 
 #define NT3_HTTP_GATE "nt3.http.gate"

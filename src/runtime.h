@@ -62,6 +62,12 @@ int nt3_sandbox_interrupted(void);
 /* bindings/fs.c: nt3.beneath, nt3.fs's operations beneath a root
  * (src/beneath.h); private to the sandbox, the extensions and the specs. */
 int luaopen_nt3_beneath(lua_State *L);
+/* The descriptor of the nt3.beneath root at idx of L, or -1 (not a root,
+ * or closed). */
+int nt3_beneath_root_fd(lua_State *L, int idx);
+/* What a refusal of nt3_open_beneath's rules (src/beneath.h: EXDEV, ELOOP,
+ * EMLINK, EINVAL; as a positive errno) is in words; strerror for the rest. */
+const char *nt3_beneath_words(int err);
 
 /* src/listen.c: nt3.testing.socket, the loopback listening socket of
  * nt3.testing's fake API server; private to lua/nt3/testing.lua. */

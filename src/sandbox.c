@@ -14,7 +14,7 @@
  *        | nil, message, code
  *   sandbox.run{ dir =, file =, files = ... | nil, permissions = {...},
  *                name =, opts = {parsed flags}, args = {argv},
- *                api = { url =, token =, masked =, cafile = } | nil,
+ *                api = { url =, token =, cafile = } | nil,
  *                trace = bool }
  *     -> exit code (number) | { json = text } (the rows a command with
  *        format = true returned, as JSON) | nil, message, code, exit code
@@ -51,6 +51,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "beneath.h"
 #include "embedded.h"
 #include "gate.h"
 #include "grants.h"
@@ -97,6 +98,7 @@ struct sandbox {
   char tampered[PATH_MAX + 100]; /* a file failed its sha256: the same */
   int closing; /* the run is over: finalizers are cut short */
   int trace;
+  char traced[600]; /* the last refusal the gate traced: gate_raise does not trace it twice */
   char name[64];
   /* grants */
   unsigned api_methods;
@@ -283,24 +285,14 @@ static void trace(struct sandbox *s, const char *verdict, const char *what) {
 }
 
 /* Raises { message = "permission denied: <what> (not granted: <perm>)",
- * kind = "permission" } in the sandbox. */
-static int refuse(lua_State *L, const char *what, const char *perm) {
-  struct sandbox *s = sandbox_of(L);
-  char msg[600];
-  snprintf(msg, sizeof msg, "permission denied: %s (not granted: %s)", what, perm);
-  trace(s, "refused", msg + sizeof "permission denied:");
-  lua_createtable(L, 0, 2);
-  lua_pushstring(L, msg);
-  lua_setfield(L, -2, "message");
-  lua_pushliteral(L, "permission");
-  lua_setfield(L, -2, "kind");
-  luaL_setmetatable(L, PERMISSION_MT);
-  return lua_error(L);
-}
-
+ * kind = "permission" } in the sandbox (and traces it, unless the gate did
+ * already). */
 static int gate_raise(lua_State *L, const char *message) {
   struct sandbox *s = sandbox_of(L);
-  trace(s, "refused", message);
+  static const char prefix[] = "permission denied: ";
+  if (strcmp(message, s->traced) != 0)
+    trace(s, "refused", strncmp(message, prefix, sizeof prefix - 1) == 0 ? message + sizeof prefix - 1 : message);
+  s->traced[0] = '\0';
   lua_createtable(L, 0, 2);
   lua_pushstring(L, message);
   lua_setfield(L, -2, "message");
@@ -308,6 +300,12 @@ static int gate_raise(lua_State *L, const char *message) {
   lua_setfield(L, -2, "kind");
   luaL_setmetatable(L, PERMISSION_MT);
   return lua_error(L);
+}
+
+static int refuse(lua_State *L, const char *what, const char *perm) {
+  char msg[PATH_MAX + 300];
+  snprintf(msg, sizeof msg, "permission denied: %s (not granted: %s)", what, perm);
+  return gate_raise(L, msg);
 }
 
 /* --- lists ------------------------------------------------------------------- */
@@ -561,11 +559,13 @@ static int gate_allow(const struct nt3_http_gate *g, int api, const char *method
     if (!known || strcmp(canon, s->api_origin) != 0) {
       snprintf(why, size, "permission denied: %s (not granted: api, which reaches %s only)", what, s->api_origin);
       trace(s, "refused", what);
+      snprintf(s->traced, sizeof s->traced, "%s", why);
       return -1;
     }
     if (!(s->api_methods & (unsigned)method_bit(method))) {
       snprintf(why, size, "permission denied: %s (not granted: api %s)", what, method);
       trace(s, "refused", what);
+      snprintf(s->traced, sizeof s->traced, "%s", why);
       return -1;
     }
   } else {
@@ -573,6 +573,7 @@ static int gate_allow(const struct nt3_http_gate *g, int api, const char *method
     if (!known || !list_has(&s->http, canon)) {
       snprintf(why, size, "permission denied: %s (not granted: http)", what);
       trace(s, "refused", what);
+      snprintf(s->traced, sizeof s->traced, "%s", why);
       return -1;
     }
   }
@@ -690,6 +691,124 @@ static int open_cli(lua_State *L) {
   return 1;
 }
 
+/* --- nt3.ui ------------------------------------------------------------------ */
+
+/* nt3.ui (lua/nt3/ui.lua) runs in a sandbox as it is, in an environment of
+ * its own: its `io` is two streams that write as print does (emit: the
+ * sanitiser at a terminal), its nt3.prompt says only whether a stream is a
+ * terminal and how wide, and its nt3.env reads only the variables that
+ * decide colour and width. Nothing of that environment is reachable but
+ * through ui's own functions (they are upvalues, and there is no debug). */
+#define UI_STREAM "nt3.sandbox.ui_stream"
+
+/* stream:write(...) -> stream: each string as print writes it */
+static int ui_write(lua_State *L) {
+  const int *fd = luaL_checkudata(L, 1, UI_STREAM);
+  struct sandbox *s = sandbox_of(L);
+  int n = lua_gettop(L);
+  for (int i = 2; i <= n; i++) {
+    size_t len;
+    const char *v = luaL_checklstring(L, i, &len);
+    emit(s, *fd, v, len);
+  }
+  lua_settop(L, 1);
+  return 1;
+}
+
+static int ui_flush(lua_State *L) {
+  const int *fd = luaL_checkudata(L, 1, UI_STREAM);
+  fflush(*fd == 1 ? stdout : stderr);
+  lua_settop(L, 1);
+  return 1;
+}
+
+/* io.type(v): "file" for the two streams */
+static int ui_io_type(lua_State *L) {
+  luaL_checkany(L, 1);
+  if (luaL_testudata(L, 1, UI_STREAM)) lua_pushliteral(L, "file");
+  else lua_pushnil(L);
+  return 1;
+}
+
+/* env.get(name): NO_COLOR, CLICOLOR_FORCE, TERM and COLUMNS only */
+static int ui_env_get(lua_State *L) {
+  static const char *const shown[] = {"NO_COLOR", "CLICOLOR_FORCE", "TERM", "COLUMNS", NULL};
+  const char *name = luaL_checkstring(L, 1);
+  for (int i = 0; shown[i]; i++)
+    if (strcmp(name, shown[i]) == 0 && getenv(name)) {
+      lua_pushstring(L, getenv(name));
+      return 1;
+    }
+  lua_pushnil(L);
+  return 1;
+}
+
+/* settings.get(key): nt3's configuration files are the host's; in a
+ * sandbox the color setting is its default, "auto" */
+static int ui_setting(lua_State *L) {
+  if (strcmp(luaL_checkstring(L, 1), "color") == 0) lua_pushliteral(L, "auto");
+  else lua_pushnil(L);
+  return 1;
+}
+
+static int sb_require(lua_State *L);
+
+/* require as nt3.ui sees it: its nt3.env, nt3.prompt and
+ * nt3.config.settings (upvalues 1, 2, 3) */
+static int ui_require(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  if (strcmp(name, "nt3.env") == 0) lua_pushvalue(L, lua_upvalueindex(1));
+  else if (strcmp(name, "nt3.prompt") == 0) lua_pushvalue(L, lua_upvalueindex(2));
+  else if (strcmp(name, "nt3.config.settings") == 0) lua_pushvalue(L, lua_upvalueindex(3));
+  else return sb_require(L);
+  return 1;
+}
+
+static void new_ui_stream(lua_State *L, int fd) {
+  int *p = lua_newuserdatauv(L, sizeof *p, 0);
+  *p = fd;
+  luaL_setmetatable(L, UI_STREAM);
+}
+
+/* Pushes the environment nt3.ui's chunk runs in. */
+static void push_ui_env(lua_State *L) {
+  if (luaL_newmetatable(L, UI_STREAM)) {
+    static const luaL_Reg methods[] = {{"write", ui_write}, {"flush", ui_flush}, {NULL, NULL}};
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 3); /* io */
+  new_ui_stream(L, 1);
+  lua_setfield(L, -2, "stdout");
+  new_ui_stream(L, 2);
+  lua_setfield(L, -2, "stderr");
+  lua_pushcfunction(L, ui_io_type);
+  lua_setfield(L, -2, "type");
+  lua_setfield(L, -2, "io");
+  lua_createtable(L, 0, 1); /* its nt3.env */
+  lua_pushcfunction(L, ui_env_get);
+  lua_setfield(L, -2, "get");
+  lua_createtable(L, 0, 2); /* its nt3.prompt */
+  luaopen_nt3_prompt(L);
+  lua_getfield(L, -1, "isatty");
+  lua_setfield(L, -3, "isatty");
+  lua_getfield(L, -1, "columns");
+  lua_setfield(L, -3, "columns");
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 1); /* its nt3.config.settings */
+  lua_pushcfunction(L, ui_setting);
+  lua_setfield(L, -2, "get");
+  lua_pushcclosure(L, ui_require, 3);
+  lua_setfield(L, -2, "require");
+  /* the rest of what it reads at load (ipairs, math, ...) is the sandbox's */
+  lua_createtable(L, 0, 1);
+  lua_pushglobaltable(L);
+  lua_setfield(L, -2, "__index");
+  lua_setmetatable(L, -2);
+}
+
 /* --- env, proc, prompt ------------------------------------------------------- */
 
 /* env.get(name) -> value | nil, for a granted name only */
@@ -742,7 +861,8 @@ static int open_proc(lua_State *L) {
  * gives it. For lua/nt3/sandbox/api.lua, the sandbox's nt3.api. */
 static int api_send(lua_State *L) {
   static const char *const copied[] = {"method", "headers", "body", "timeout", "connect_timeout", "stall_timeout",
-                                       "max_size", "retries", "max_retry_wait", "max_redirects", NULL};
+                                       "max_size", "retries", "max_retry_wait", "max_redirects", "output", "sink",
+                                       "decompress", NULL};
   struct sandbox *s = sandbox_of(L);
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -1015,6 +1135,32 @@ static int sfs_stat(lua_State *L) { return fs_call(L, "stat", READ_ROOTS, "fs.re
 static int sfs_sha256(lua_State *L) { return fs_call(L, "sha256", READ_ROOTS, "fs.read"); }
 static int sfs_write(lua_State *L) { return fs_call(L, "write", WRITE_ROOTS, "fs.write"); }
 
+/* The gate's output (gate.h): an output file of nt3.http or nt3.api,
+ * under a write root and resolved beneath it, as fs.write resolves one
+ * (nt3_parent_beneath; the engine then writes it with nt3_atomic_openat in
+ * that directory, the second half of nt3_atomic_open_beneath). */
+static int gate_output(lua_State *L, const struct nt3_http_gate *g, const char *path, int *dirfd,
+                       char name[NAME_MAX + 1], char *why, size_t size) {
+  struct sandbox *s = (struct sandbox *)g;
+  char what[PATH_MAX + 40], shown[PATH_MAX];
+  snprintf(what, sizeof what, "output %s", printable(shown, sizeof shown, path));
+  if (find_root(L, WRITE_ROOTS, path) != 0) {
+    snprintf(why, size, "permission denied: %s (not granted: fs.write)", what);
+    return -1; /* raised, and traced, by gate_raise */
+  }
+  int root = nt3_beneath_root_fd(L, -2);
+  int d = root < 0 ? -EBADF : nt3_parent_beneath(root, lua_tostring(L, -1), name, NT3_BENEATH_AUTO);
+  lua_pop(L, 2);
+  if (d < 0) {
+    snprintf(why, size, "cannot write %s: %s", shown, nt3_beneath_words(-d));
+    trace(s, "refused", what);
+    return -d;
+  }
+  trace(s, "allowed", what);
+  *dirfd = d;
+  return 0;
+}
+
 static int open_fs(lua_State *L) {
   static const luaL_Reg fns[] = {
     {"read", sfs_read}, {"dir", sfs_dir}, {"stat", sfs_stat}, {"sha256", sfs_sha256}, {"write", sfs_write}, {NULL, NULL},
@@ -1033,7 +1179,8 @@ static const luaL_Reg c_modules[] = {
   {"nt3.json.core", luaopen_nt3_json_core}, {NULL, NULL},
 };
 
-static const char *const lua_modules[] = {"nt3.task", "nt3.json", "nt3.json.text", "nt3.check", NULL};
+static const char *const lua_modules[] = {"nt3.task", "nt3.json", "nt3.json.text", "nt3.check", "nt3.api.common",
+                                          "nt3.ui", NULL};
 
 static int sb_require(lua_State *L) {
   struct sandbox *s = sandbox_of(L);
@@ -1044,9 +1191,6 @@ static int sb_require(lua_State *L) {
   lua_pop(L, 1);
   /* nt3.api is the sandbox's own (lua/nt3/sandbox/api.lua) */
   const char *embedded = strcmp(name, "nt3.api") == 0 ? "nt3.sandbox.api" : NULL;
-  /* the real nt3.api, for its pure helpers (query, decode); it reaches
-   * the token only through nt3.config, which no sandbox can require */
-  if (strcmp(name, "nt3.sandbox.api_base") == 0) embedded = "nt3.api";
   for (int i = 0; !embedded && lua_modules[i]; i++)
     if (strcmp(name, lua_modules[i]) == 0 || (strncmp(name, "nt3.task.", 9) == 0 && i == 0)) embedded = name;
   int found = 0;
@@ -1061,6 +1205,10 @@ static int sb_require(lua_State *L) {
     char chunk[300];
     snprintf(chunk, sizeof chunk, "@%s", m->file);
     if (luaL_loadbufferx(L, (const char *)m->code, m->size, chunk, "b") != LUA_OK) return lua_error(L);
+    if (strcmp(name, "nt3.ui") == 0) {
+      push_ui_env(L);
+      lua_setupvalue(L, -2, 1); /* a main chunk's one upvalue is _ENV */
+    }
     found = 1;
   }
   if (!found && strncmp(name, "nt3", 3) == 0 && (name[3] == '\0' || name[3] == '.'))
@@ -1274,6 +1422,7 @@ static struct sandbox *sandbox_new(lua_State *H, int args) {
   if (!s) return NULL;
   s->gate.allow = gate_allow;
   s->gate.raise = gate_raise;
+  s->gate.output = gate_output;
   s->cap = DEFAULT_MEMORY;
   s->out_tty = isatty(1);
   s->err_tty = isatty(2);

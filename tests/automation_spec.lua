@@ -79,6 +79,20 @@ describe("automation", function()
       assert.matches("^false\tpage 2's next link points at page 2 again %(http://127%.0%.0%.1:%d+/list%)", out.stdout)
     end)
 
+    it("takes no transport from a script: a third argument is ignored, the fetching is nt3.api's own", function()
+      -- the sandbox's nt3.api shares the page loop through nt3.api.common;
+      -- nothing of that reaches api.pages's own arguments
+      local out = at.script(srv, [[
+        local api = require "nt3.api"
+        local function used() error("the script's transport was used") end
+        local fake = { base = "http://127.0.0.1:1", max_pages = 1, connect = used, get = used }
+        local seen = {}
+        for item in api.pages("/list", { query = { total = 5, per = 2 } }, fake) do seen[#seen + 1] = item.n end
+        print(table.concat(seen, ","), debug.getinfo(api.pages, "u").nparams)]])
+      assert.are.equal(0, out.code, out.stderr)
+      assert.are.equal("1,2,3,4,5\t2\n", out.stdout)
+    end)
+
     it("raises an HTTP error with the page it happened on", function()
       local out = at.script(srv, [[
         print(pcall(function() for _ in require("nt3.api").pages("/status/404") do end end))]])

@@ -225,6 +225,135 @@ describe("docs/lua-api.md", function()
   end)
 end)
 
+-- docs/types/nt3.lua against docs/lua-api.md: each documented function is
+-- declared with the heading's parameters (same names, same order, `?`
+-- where the heading brackets one), `---@return never` where the heading says
+-- "does not return", and as many ---@return lines as the longest
+-- alternative of the heading's results, so the two cannot drift apart.
+-- lua-language-server checks code against the types (README.md, "Editor
+-- support"); this checks the types against the document.
+local TYPES = assert(sh.slurp(sh.src .. "/docs/types/nt3.lua"))
+
+-- "path [, params [, opts]]" -> { "path", "params?", "opts?" }
+local function heading_params(args)
+  local list, depth = {}, 0
+  for piece in (args .. ","):gmatch("([^,]*),") do
+    local at = piece:find("[%w_]") or piece:find("...", 1, true)
+    if at then
+      local before, after = piece:sub(1, at - 1), piece:sub(at)
+      depth = depth + select(2, before:gsub("%[", ""))
+      list[#list + 1] = (after:match("^[%w_]+") or "...") .. (depth > 0 and "?" or "")
+      depth = depth + select(2, after:gsub("%[", "")) - select(2, piece:gsub("%]", ""))
+    end
+  end
+  return list
+end
+
+-- "value, response | nil, message, failure[, response]" -> 4; "does not
+-- return" -> "never"; "nothing" -> 0; nil when the results are words
+-- ("the task's results") rather than a list of names
+local function heading_results(res)
+  if res == "does not return" then return "never" end
+  if res == "nothing" then return 0 end
+  res = res:gsub("%b{}", "t"):gsub("%[", ""):gsub("%]", "")
+  local most = 0
+  for alt in (res .. " | "):gmatch("(.-) | ") do
+    for item in (alt .. ","):gmatch("%s*(.-)%s*,") do
+      if not item:match("^[%w_]+$") and not item:match('^"[^"]*"$') then return nil end
+    end
+    most = math.max(most, select(2, alt:gsub(",", "")) + 1)
+  end
+  return most
+end
+
+-- The declaration of short.name in types: its parameters as
+-- heading_params gives them, and its ---@return types; nil when none.
+local function declared(types, short, name)
+  local lines = {}
+  for line in types:gmatch("([^\n]*)\n") do lines[#lines + 1] = line end
+  local head = "function " .. short .. "." .. name .. "("
+  for i, line in ipairs(lines) do
+    if line:sub(1, #head) == head then
+      local optional, returns, j = {}, {}, i - 1
+      while j > 0 and lines[j]:sub(1, 3) == "---" do
+        local p, q = lines[j]:match("^%-%-%-@param ([%w_.]+)(%??)")
+        if p then optional[p] = q == "?" end
+        local r = lines[j]:match("^%-%-%-@return (%S+)")
+        if r then table.insert(returns, 1, r) end
+        j = j - 1
+      end
+      local params = {}
+      for p in line:match("%(([^)]*)%)"):gmatch("[%w_.]+") do params[#params + 1] = p .. (optional[p] and "?" or "") end
+      return params, returns
+    end
+  end
+end
+
+-- Every disagreement of types with doc, as "<module.fn>: <what>", and how
+-- many headings had their results compared.
+local function drift(doc, types)
+  local list, compared = {}, 0
+  for _, short in ipairs(MODULES) do
+    for _, s in ipairs(sections_of(doc)) do
+      local name, args, res = s.head:match("^" .. short .. "%.([%w_]+)(%b()) %-> (.-)%s*$")
+      if name then
+        local where = short .. "." .. name
+        local params, returns = declared(types, short, name)
+        local want = table.concat(heading_params(args:sub(2, -2)), ", ")
+        if not params then
+          list[#list + 1] = where .. ": not declared"
+        else
+          local got = table.concat(params, ", ")
+          if got ~= want then list[#list + 1] = ("%s: parameters (%s), documented (%s)"):format(where, got, want) end
+          local n = heading_results(res)
+          if n == "never" then
+            if #returns ~= 1 or returns[1] ~= "never" then list[#list + 1] = where .. ": not ---@return never" end
+          elseif n == 0 then
+            if #returns > 1 or (returns[1] and returns[1] ~= "nil") then list[#list + 1] = where .. ": returns something" end
+          elseif n then
+            compared = compared + 1
+            if #returns ~= n then list[#list + 1] = ("%s: %d results, documented %d"):format(where, #returns, n) end
+          end
+        end
+      end
+    end
+  end
+  table.sort(list)
+  return list, compared
+end
+
+describe("docs/types/nt3.lua against docs/lua-api.md", function()
+  it("declares every documented function with its parameters, in order, optional ones marked, and its results", function()
+    local list, compared = drift(DOC, TYPES)
+    assert.are.same({}, list)
+    assert.is_true(compared >= 60, "only " .. compared .. " results compared")
+  end)
+
+  describe("the check itself", function()
+    local function only(doc, types) return (drift(doc, types)) end
+
+    it("fails when a parameter is renamed, moved or made optional on one side only", function()
+      assert.are.same({ "api.get: parameters (path, query, opts?), documented (path, params?, opts?)" },
+        only(DOC, edited(TYPES, "function api.get(path, params, opts)", "function api.get(path, query, opts)")))
+      assert.are.same({ "api.url: parameters (path?), documented (path)" },
+        only(DOC, edited(TYPES, "---@param path string\n---@return string|nil url",
+          "---@param path? string\n---@return string|nil url")))
+      assert.are.same({ "cli.fail: parameters (message, code?), documented (message, code)" },
+        only(edited(DOC, "### cli.fail(message [, code])", "### cli.fail(message, code)"), TYPES))
+    end)
+
+    it("fails when a never-returning function loses ---@return never", function()
+      assert.are.same({ "cli.usage_error: not ---@return never" },
+        only(DOC, edited(TYPES, "---@return never\nfunction cli.usage_error(", "function cli.usage_error(")))
+    end)
+
+    it("fails when the results are not as many as the heading gives", function()
+      assert.are.same({ "api.url: 2 results, documented 3" },
+        only(DOC, edited(TYPES, '---@return ("not_logged_in"|"invalid")? kind\nfunction api.url(', "function api.url(")))
+    end)
+  end)
+end)
+
 -- Citations of the design document. Comments cite docs/architecture.md by
 -- section (`docs/architecture.md, "The request engine"`, several in a row
 -- allowed) or by invariant (`docs/architecture.md, invariant 8`,

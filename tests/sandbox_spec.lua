@@ -67,7 +67,8 @@ describe("sandboxed commands", function()
     walk(opts, 0)
     for _, m in ipairs { "nt3.api", "nt3.http", "nt3.task", "nt3.json", "nt3.policy", "nt3.cli", "nt3.env",
       "nt3.proc", "nt3.prompt", "nt3.fs", "nt3.config", "nt3", "nt3.embedded", "nt3.cli.script",
-      "nt3.sandbox", "nt3.sandbox.api_base", "nt3.sandbox.api_core", "cjson", "nt3.config.store" } do
+      "nt3.sandbox", "nt3.sandbox.api_base", "nt3.sandbox.api_core", "cjson", "nt3.config.store", "nt3.ui",
+      "nt3.api.common" } do
       local ok, mod = pcall(require, m)
       walk(mod, 0)
     end
@@ -409,14 +410,14 @@ describe("sandboxed commands", function()
       assert.are.equal(0, #seen)
     end)
 
-    it("takes no output file or cafile (files are the fs grant's)", function()
+    it("takes no output file outside an fs.write root, and no cafile (files are the fs grant's)", function()
       local p = port()
       local r = run("out", ([[{ http = { "http://127.0.0.1:%s" } }]]):format(p), ([[
         local http = require "nt3.http"
         print(pcall(http.request, { url = "http://127.0.0.1:%s/echo", output = "/tmp/x" }))
         print(pcall(http.request, { url = "http://127.0.0.1:%s/echo", cafile = "/etc/passwd" }))]]):format(p, p))
       assert.are.equal(0, r.code, r.stderr)
-      assert.truthy(r.stdout:find("false\tpermission denied: http.request with 'output'", 1, true), r.stdout)
+      assert.truthy(r.stdout:find("false\tpermission denied: output /tmp/x (not granted: fs.write)\n", 1, true), r.stdout)
       assert.truthy(r.stdout:find("false\tpermission denied: http.request with 'cafile'", 1, true), r.stdout)
     end)
 
@@ -631,6 +632,99 @@ describe("sandboxed commands", function()
       assert.truthy(r.stdout:find("false\tpermission denied: fs read out/a.txt (not granted: fs.read)", 1, true), r.stdout)
     end)
 
+    describe("output files", function()
+      -- the body an API request streams to a file or a sink: beneath an
+      -- fs.write root only (checked in C when the request is made), and
+      -- with the token masked, across the chunks it comes in too
+      it("streams an API body beneath a write root, the token masked in the file and in a sink", function()
+        local cwd = work()
+        local r = run("apiout", [[{ api = "read", fs = { write = { "./out" } } }]], [[
+          local api = require "nt3.api"
+          local chunks = {}
+          for _, q in ipairs { "", "?chunk=5" } do
+            local v, res = api.get("/api/v1/echo" .. q, nil, { output = "out/echo" .. (q ~= "" and "5" or "") .. ".json" })
+            print("file", v, res.status, res.output)
+            assert(api.get("/api/v1/echo" .. q, nil, { sink = function(c) chunks[#chunks + 1] = c end }))
+          end
+          print("sink", #chunks, table.concat(chunks):find("Bearer %*+") ~= nil)
+          print("sinktoken", (table.concat(chunks):find("entri_valid", 1, true)))]],
+          { cwd = cwd, env = apitest.env(srv) })
+        assert.are.equal(0, r.code, r.stderr)
+        assert.truthy(r.stdout:find("file\t\t200\tout/echo.json\n", 1, true), r.stdout)
+        assert.truthy(r.stdout:find("file\t\t200\tout/echo5.json\n", 1, true), r.stdout)
+        assert.truthy(r.stdout:find("\nsink\t%d+\ttrue\nsinktoken\tnil\n"), r.stdout)
+        for _, f in ipairs { "echo.json", "echo5.json" } do
+          local text = assert(sh.slurp(cwd .. "/out/" .. f))
+          assert.truthy(text:find('"authorization": "Bearer ' .. ("*"):rep(#TOKEN) .. '"', 1, true), text)
+          assert.is_nil(text:find(TOKEN, 1, true), text)
+        end
+      end)
+
+      it("refuses an output under no write root before anything is sent", function()
+        local cwd = work()
+        local r = run("apiout2", [[{ api = "read", fs = { read = { "." }, write = { "./out" } } }]], [[
+          local api = require "nt3.api"
+          for _, p in ipairs { "data.txt", "/tmp/nt3-sandbox-out" } do
+            print(pcall(api.get, "/api/v1/echo?never=1", nil, { output = p }))
+          end]], { cwd = cwd, env = apitest.env(srv) })
+        assert.are.equal(0, r.code, r.stderr)
+        assert.truthy(r.stdout:find("false\tpermission denied: output data.txt (not granted: fs.write)\n", 1, true),
+          r.stdout)
+        assert.truthy(r.stdout:find("false\tpermission denied: output /tmp/nt3-sandbox-out (not granted: fs.write)", 1,
+          true), r.stdout)
+        assert.are.equal("DATA", sh.slurp(cwd .. "/data.txt"))
+        assert.are.same({}, apitest.requests_to(srv, "/api/v1/echo?never"))
+      end)
+
+      it("has no .., symlink, /proc/self/fd or hard-link way out of the root", function()
+        local cwd, outside = work()
+        local q = sh.quote
+        assert(os.execute(table.concat({
+          "ln -s " .. q(outside) .. " " .. q(cwd .. "/out/abs"),
+          "ln -s ../.. " .. q(cwd .. "/out/up"),
+          "ln " .. q(outside .. "/secret.txt") .. " " .. q(cwd .. "/out/hard"),
+        }, " && ")))
+        -- /proc/self as a write root, and the outside directory held open
+        -- as a read root: its descriptor is one of /proc/self/fd's links
+        local r = run("apiesc", ([[{ api = "read", fs = { read = { %q }, write = { "./out", "/proc/self" } } }]])
+          :format(outside), [[
+          local api = require "nt3.api"
+          for _, p in ipairs { "out/../data.txt", "out/abs/stolen", "out/up/stolen", "out/hard" } do
+            print(p, api.get("/api/v1/echo?esc=1", nil, { output = p }))
+          end
+          for fd = 0, 40 do
+            local v, err, code = api.get("/api/v1/echo?fd=" .. fd, nil, { output = "/proc/self/fd/" .. fd .. "/stolen" })
+            if v ~= nil or code ~= "output" then print("fd", fd, v, err, code) end
+          end]], { cwd = cwd, env = apitest.env(srv) })
+        assert.are.equal(0, r.code, r.stderr)
+        assert.truthy(r.stdout:find("out/../data.txt\tnil\tcannot write out/../data.txt: outside the root\toutput\n", 1,
+          true), r.stdout)
+        assert.truthy(r.stdout:find("out/abs/stolen\tnil\tcannot write out/abs/stolen: outside the root\toutput\n", 1,
+          true), r.stdout)
+        assert.truthy(r.stdout:find("out/up/stolen\tnil\tcannot write out/up/stolen: outside the root\toutput\n", 1,
+          true), r.stdout)
+        -- a hard link is replaced, never written through
+        assert.truthy(r.stdout:find("out/hard\t\t", 1, true), r.stdout)
+        assert.is_nil(r.stdout:find("\nfd\t", 1, true), r.stdout)
+        assert.are.equal("DATA", sh.slurp(cwd .. "/data.txt"))
+        assert.are.equal("SECRET", sh.slurp(outside .. "/secret.txt"))
+        assert.is_nil(sh.slurp(outside .. "/stolen"))
+        assert.is_nil(sh.slurp(cwd .. "/stolen"))
+        assert.are.same({}, apitest.requests_to(srv, "/api/v1/echo?fd="))
+      end)
+
+      it("works for nt3.http too, beneath a write root", function()
+        local cwd = work()
+        local p = srv.url:match(":(%d+)$")
+        local r = run("httpout", ([[{ http = { "http://127.0.0.1:%s" }, fs = { write = { "./out" } } }]]):format(p), ([[
+          local res = require("nt3.http").request { url = "http://127.0.0.1:%s/big?bytes=300000", output = "out/big" }
+          print(res.status, res.output, #res.body)]]):format(p), { cwd = cwd })
+        assert.are.equal(0, r.code, r.stderr)
+        assert.are.equal("200\tout/big\t0\n", r.stdout)
+        assert.are.equal(("x"):rep(300000), sh.slurp(cwd .. "/out/big"))
+      end)
+    end)
+
     it("never grants nt3's own directory, one inside it, or one that holds it", function()
       for _, root in ipairs { "~", "~/.nt3", "~/.nt3/commands", "/" } do
         local r = run("cfgdir", ("{ fs = { read = { %q } } }"):format(root), [[print("ran")]])
@@ -662,6 +756,53 @@ describe("sandboxed commands", function()
     end)
   end)
 
+  describe("nt3.ui", function()
+    -- nt3.ui as it is, its output through the sandbox's print: the
+    -- sanitiser at a terminal, the data as it is on a pipe
+    local BODY = [[
+      local ui = require "nt3.ui"
+      local rows = { { id = 1, name = "evil\27]52;c;ZXZpbA==\7name", owner = { login = "ann" } },
+        { id = 2, name = "\27[2Jwide 日本語の名前", owner = { login = "bob" } } }
+      assert(ui.table(rows, { columns = { "id", "name", "owner.login" } }))
+      assert(ui.csv(rows, { "id", "name" }, { stream = ui.stderr }))
+      print(ui.color("green", "ok"), ui.colors(ui.stderr), ui.width("日本"))
+      print(pcall(ui.table, rows, { columns = { "id" }, stream = {} }))
+      print(pcall(require, "nt3.prompt"))
+      print(pcall(require("nt3.env").get, "TERM"))
+      -- ui runs in the sandbox, as untrusted as the command: what it
+      -- writes is sanitised again by C, whatever the command made of it
+      string.rep = function() return "\27]0;pwned\7" end
+      assert(ui.table(rows, { columns = { "id", "name" } }))]]
+
+    it("at a terminal: aligned and cut to its width, every control but colour replaced", function()
+      local home = home_with("uitty", "{ env = {} }", BODY)
+      local r = pty.run({ "uitty" }, { home = home, columns = 40, env = { NO_COLOR = false, TERM = "xterm" } })
+      assert.are.equal(0, r.code, r.output)
+      local out = r.output:gsub("\r\n", "\n")
+      assert.truthy(out:find("ID  NAME", 1, true), out)
+      assert.truthy(out:find("\n1   evil?]52;c;ZXZpbA==?na\u{2026}  ann\n", 1, true), out)
+      assert.truthy(out:find("\n1,evil?]52;c;ZXZpbA==?name", 1, true), out)
+      assert.truthy(out:find("\27[32mok\27[0m\ttrue\t4\n", 1, true), out)
+      assert.is_nil(out:find("\27]", 1, true), out)
+      assert.is_nil(out:find("\27[2J", 1, true), out)
+      assert.is_nil(out:find("\7", 1, true), out)
+      for line in out:gmatch("[^\n]+") do
+        if line:find("^%d ") then assert.is_true(require("nt3.ui").width(line) <= 40, line) end
+      end
+      assert.truthy(out:find("false\tbad argument #2 to 'table' (stream must be an open file)", 1, true), out)
+      assert.truthy(out:find("false\tpermission denied: nt3.prompt (not granted: prompt)", 1, true), out)
+      assert.truthy(out:find("false\tpermission denied: env TERM (not granted: env)", 1, true), out)
+    end)
+
+    it("on a pipe: tab-separated, RFC 4180 CSV on stderr, the caller's data as it is", function()
+      local r = run("uipipe", "{}", BODY, { env = { NO_COLOR = "1" } })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("^1\tevil\27]52;c;ZXZpbA==\7name\tann\n2\t\27%[2Jwide 日本語の名前\tbob\n"), r.stdout)
+      assert.truthy(r.stdout:find("\nok\tfalse\t4\n", 1, true), r.stdout)
+      assert.are.equal('id,name\r\n1,evil\27]52;c;ZXZpbA==\7name\r\n2,\27[2Jwide 日本語の名前\r\n', r.stderr)
+    end)
+  end)
+
   describe("visibility", function()
     it("nt3 help <command> shows what it may do", function()
       local home = home_with("shown", [[{ api = "read", http = { "https://example.com" }, env = { "A" },
@@ -685,6 +826,18 @@ describe("sandboxed commands", function()
         pcall(env.get, "B")]], { args = { "--trace-permissions" } })
       assert.are.equal(0, r.code, r.stderr)
       assert.are.equal("nt3: sandbox traced: allowed env A\nnt3: sandbox traced: refused env B (not granted: env)\n", r.stderr)
+    end)
+
+    it("--trace-permissions prints a refused request and a refused output file once each", function()
+      local cwd = sh.tmpdir()
+      local r = run("traced2", ([[{ http = { "%s" } }]]):format(srv.url), ([[
+        local http = require "nt3.http"
+        pcall(http.request, { url = "http://127.0.0.1:1/x" })
+        pcall(http.request, { url = "%s/echo", output = "/tmp/nt3-nope" })]]):format(srv.url),
+        { args = { "--trace-permissions" }, cwd = cwd })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("nt3: sandbox traced2: refused http GET http://127.0.0.1:1\n"
+        .. "nt3: sandbox traced2: refused output /tmp/nt3-nope (not granted: fs.write)\n", r.stderr)
     end)
 
     it("a refusal that escapes is one line with exit 1", function()

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "policy.h"
@@ -250,6 +251,9 @@ static void list_remove(struct engine *e, struct transfer *t) {
  * "Streaming a body"). */
 #define OUTPUT_MODE 0666
 #define OUTPUT_FLAGS (NT3_ATOMIC_THROUGH | NT3_ATOMIC_KEEP_MODE | NT3_ATOMIC_UMASK)
+/* A sandbox's output, in the directory resolved beneath its root: a
+ * regular file only, as every write beneath a root (src/atomic.h) */
+#define BENEATH_OUTPUT_FLAGS (NT3_ATOMIC_KEEP_MODE | NT3_ATOMIC_UMASK)
 
 static int output_failed(struct transfer *t, int err) {
   const char *why = err == NT3_ATOMIC_NOT_REGULAR
@@ -259,7 +263,10 @@ static int output_failed(struct transfer *t, int err) {
 }
 
 static int write_output(struct transfer *t, const char *data, size_t len) {
-  int e = t->out.active ? 0 : nt3_atomic_open(&t->out, t->req.output, OUTPUT_MODE, OUTPUT_FLAGS);
+  int e = 0;
+  if (!t->out.active)
+    e = t->out_dir >= 0 ? nt3_atomic_openat(&t->out, t->out_dir, t->out_name, OUTPUT_MODE, BENEATH_OUTPUT_FLAGS)
+                        : nt3_atomic_open(&t->out, t->req.output, OUTPUT_MODE, OUTPUT_FLAGS);
   if (!e) e = nt3_atomic_write(&t->out, data, len);
   return e;
 }
@@ -324,6 +331,41 @@ static size_t to_sink(struct transfer *t, const char *data, size_t len) {
   return len;
 }
 
+/* A chunk of a streamed body to where it goes: 1, or 0 with the failure
+ * set. */
+static int deliver(struct transfer *t, const char *data, size_t len) {
+  if (t->req.has_sink) return !t->sink_failed && to_sink(t, data, len) == len;
+  int e = write_output(t, data, len);
+  if (e) {
+    output_failed(t, e);
+    t->write_failed = 1;
+    return 0;
+  }
+  return 1;
+}
+
+/* A sandbox's streamed API body (req.secret set): every copy of the token
+ * masked, as nt3_http_push_result masks a kept one, across chunks too
+ * (nt3_http_mask_stream); `last` hands on what was held back. 1, or 0 with
+ * the failure set. */
+static int deliver_masked(struct transfer *t, const char *data, size_t len, int last) {
+  size_t total = t->carry_len + len;
+  char *buf = realloc(t->carry, total ? total : 1);
+  if (!buf) {
+    nt3_http_fail(t, E_NETWORK, "not enough memory for a streamed body");
+    return 0;
+  }
+  memcpy(buf + t->carry_len, data, len);
+  t->carry = buf;
+  t->carry_len = total;
+  size_t out = nt3_http_mask_stream(buf, total, t->req.secret, last);
+  if (out == 0) return 1;
+  int ok = deliver(t, buf, out);
+  memmove(buf, buf + out, total - out);
+  t->carry_len = total - out;
+  return ok;
+}
+
 static size_t on_body(char *data, size_t size, size_t n, void *userp) {
   struct transfer *t = userp;
   size_t len = size * n;
@@ -341,14 +383,8 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp) {
     t->body_buf.overflowed = 1;
     return 0;
   }
-  if (t->req.has_sink) return t->sink_failed ? 0 : to_sink(t, data, len);
-  int e = write_output(t, data, len);
-  if (e) {
-    output_failed(t, e);
-    t->write_failed = 1;
-    return 0;
-  }
-  return len;
+  if (t->req.secret) return deliver_masked(t, data, len, 0) ? len : 0;
+  return deliver(t, data, len) ? len : 0;
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *userp) {
@@ -519,6 +555,7 @@ static void start_hop(struct transfer *t, double now) {
   t->stalled = t->timed_out = 0;
   t->deliver = -1;
   t->streamed = 0;
+  t->carry_len = 0;
   t->last_activity = now;
   int reused = e->nspare > 0;
   t->easy = reused ? e->spare[--e->nspare] : api->easy_init();
@@ -644,6 +681,12 @@ static void hop_done(struct transfer *t, CURLcode rc) {
     }
   }
 
+  /* the held-back tail of a masked stream, then what it added to the
+   * gathered sink pieces */
+  if (t->deliver == 1 && t->carry_len > 0 && (!deliver_masked(t, "", 0, 1) || !flush_sink(t))) {
+    finish(t);
+    return;
+  }
   if (t->req.output && status >= 200 && status <= 299) {
     int err = commit_output(t);
     if (err) output_failed(t, err);
@@ -713,6 +756,11 @@ int nt3_transfer_begin(lua_State *L, struct engine *e, struct transfer *t) {
 void nt3_transfer_free(lua_State *L, struct transfer *t) {
   struct engine *e = t->eng && t->eng->api ? t->eng : NULL;
   const struct curl_api *api = t->api;
+  if (t->out_dir >= 0) close(t->out_dir);
+  t->out_dir = -1;
+  free(t->carry);
+  t->carry = NULL;
+  t->carry_len = 0;
   if (!api) return;
   if (e) {
     release_easy(t);

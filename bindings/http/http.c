@@ -14,6 +14,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal.h"
 #include "sched.h"
@@ -30,6 +31,7 @@ static struct transfer *new_transfer(lua_State *L) {
   memset(t, 0, sizeof *t);
   t->sink_ref = t->waiter = t->token = LUA_NOREF;
   t->deliver = -1;
+  t->out_dir = -1;
   if (luaL_newmetatable(L, TRANSFER_MT)) {
     lua_pushcfunction(L, transfer_gc);
     lua_setfield(L, -2, "__gc");
@@ -73,13 +75,24 @@ int nt3_http_request_as(lua_State *L, const struct nt3_api_auth *a) {
   struct request req;
   nt3_http_check_request(L, &req);
   req.gate = nt3_http_gate_of(L);
+  int out_dir = -1;
+  char out_name[NAME_MAX + 1] = "";
   if (req.gate) {
-    /* a sandbox reaches files only through its fs grant, and a streamed
-     * API body could not have the token masked */
-    if (req.output || req.cafile)
-      return req.gate->raise(L, req.output ? "permission denied: http.request with 'output' (not granted: fs)"
-                                           : "permission denied: http.request with 'cafile' (not granted: fs)");
-    if (a && req.has_sink) return req.gate->raise(L, "permission denied: nt3.api request with 'sink' (not granted: api)");
+    /* a sandbox reaches files only through its fs grant: an output file
+     * beneath a write root (the gate resolves its directory now, before
+     * anything is sent), never a CA file of its choosing */
+    if (req.cafile) return req.gate->raise(L, "permission denied: http.request with 'cafile' (not granted: fs)");
+    if (req.output) {
+      char why[PATH_MAX + 200];
+      int r = req.gate->output(L, req.gate, req.output, &out_dir, out_name, why, sizeof why);
+      if (r < 0) return req.gate->raise(L, why);
+      if (r > 0) {
+        lua_pushnil(L);
+        lua_pushstring(L, why);
+        lua_pushliteral(L, E_OUTPUT);
+        return 3;
+      }
+    }
     if (a) {
       req.auth = a->auth;
       req.secret = a->secret;
@@ -87,10 +100,15 @@ int nt3_http_request_as(lua_State *L, const struct nt3_api_auth *a) {
     }
   }
   struct engine *e = nt3_engine(L);
-  if (!e) return 3;
+  if (!e) {
+    if (out_dir >= 0) close(out_dir);
+    return 3;
+  }
   struct transfer *t = new_transfer(L);
   int slot = lua_gettop(L);
   t->req = req;
+  t->out_dir = out_dir;
+  memcpy(t->out_name, out_name, sizeof out_name);
   /* the strings req points into stay alive as long as the transfer */
   lua_createtable(L, SLOT_SINK, 0);
   for (int i = REQ; i <= SLOT_SINK; i++) {

@@ -10,6 +10,7 @@
 #ifndef NT3_HTTP_INTERNAL_H
 #define NT3_HTTP_INTERNAL_H
 
+#include <limits.h>
 #include <stddef.h>
 
 #include <curl/curl.h>
@@ -187,6 +188,15 @@ struct transfer {
   int deliver; /* -1 undecided, 0 buffer, 1 stream (output / sink) */
   size_t streamed; /* bytes of this hop handed to the output or the sink */
   struct nt3_atomic out; /* req.output, once the first byte of it comes */
+  /* a sandbox's output (gate.h): the directory beneath its fs.write root
+   * that holds the file, resolved when the request was made (-1: none),
+   * and the file's name there */
+  int out_dir;
+  char out_name[NAME_MAX + 1];
+  /* a sandbox's streamed API body: the tail that may begin a copy of the
+   * token, held back until the next chunk (or the end) masks it */
+  char *carry;
+  size_t carry_len;
   int sink_ref;
   struct buffer sink_buf; /* bytes for the sink not handed to it yet (see on_body) */
   int sink_failed, write_failed;
@@ -292,6 +302,17 @@ void nt3_http_pause_origin(struct retries *r, const char *origin, double until);
 /* Pushes the result of a done transfer: response | nil, message, code.
  * Returns the number of values. */
 int nt3_http_push_result(lua_State *L, struct transfer *t);
+
+/* Every copy of secret in buf becomes '*': a server that echoes the token
+ * back (a header, a body) does not hand it to a sandbox (gate.h). */
+void nt3_http_mask(char *buf, size_t len, const char *secret);
+
+/* The same for a body handed on in pieces: buf holds the bytes held back
+ * before and the new piece, len in all; every copy of secret (not empty)
+ * in it is masked, and the result is how many leading bytes may be handed
+ * on now: all of them when last, else all but the strlen(secret) - 1 where
+ * a copy may begin, to be held back for the next piece. */
+size_t nt3_http_mask_stream(char *buf, size_t len, const char *secret, int last);
 
 /* Seconds a Retry-After header asks for, from a response head; -1 none. */
 double nt3_http_retry_after(const struct curl_api *api, const struct buffer *head);

@@ -171,9 +171,7 @@ double nt3_http_retry_after(const struct curl_api *api, const struct buffer *hea
   return s;
 }
 
-/* Every copy of secret in buf becomes '*': a server that echoes the token
- * back (a header, a body) does not hand it to a sandbox (gate.h). */
-static void mask_in(char *buf, size_t len, const char *secret) {
+void nt3_http_mask(char *buf, size_t len, const char *secret) {
   size_t n = secret ? strlen(secret) : 0;
   if (!buf || n == 0) return;
   for (char *p = buf; (size_t)(p - buf) + n <= len;) {
@@ -184,12 +182,18 @@ static void mask_in(char *buf, size_t len, const char *secret) {
   }
 }
 
+size_t nt3_http_mask_stream(char *buf, size_t len, const char *secret, int last) {
+  nt3_http_mask(buf, len, secret);
+  size_t keep = strlen(secret) - 1;
+  return last ? len : len > keep ? len - keep : 0;
+}
+
 int nt3_http_push_result(lua_State *L, struct transfer *t) {
   if (t->req.secret) {
-    mask_in(t->head.data, t->head.len, t->req.secret);
-    mask_in(t->body_buf.data, t->body_buf.len, t->req.secret);
-    mask_in(t->message, strlen(t->message), t->req.secret);
-    if (t->final_url) mask_in(t->final_url, strlen(t->final_url), t->req.secret);
+    nt3_http_mask(t->head.data, t->head.len, t->req.secret);
+    nt3_http_mask(t->body_buf.data, t->body_buf.len, t->req.secret);
+    nt3_http_mask(t->message, strlen(t->message), t->req.secret);
+    if (t->final_url) nt3_http_mask(t->final_url, strlen(t->final_url), t->req.secret);
   }
   if (t->code) {
     lua_pushnil(L);

@@ -763,8 +763,9 @@ function config.path(scope) end
 
 --- A path as the user would type it: ~/.nt3/config.json, ./.nt3.local.json.
 ---@param path string
+---@param scope? nt3.config.scope "local": a file in the current directory is always ./...
 ---@return string
-function config.display(path) end
+function config.display(path, scope) end
 
 --- How credential files are written: sorted keys, two-space indent.
 ---@param value table
@@ -1063,6 +1064,7 @@ function cli.suggest(name) end
 --- suggesting the nearest one; tail is appended to the message.
 ---@param name string
 ---@param tail? string
+---@return never
 function cli.unknown_command(name, tail) end
 
 --- The directories user commands come from, in order.
@@ -1133,6 +1135,8 @@ function Progress:done() end
 ---@class nt3.ui
 ---@field ELLIPSIS string "…", what ends a cell cut to fit
 ---@field PROGRESS_RATE integer 10: the most redraws a second of a ui.progress
+---@field stdout file* io.stdout, for opts.stream (a sandboxed command has no io)
+---@field stderr file* io.stderr, likewise
 local ui = {}
 
 --- A table: at a terminal a header and aligned columns cut to its width; on

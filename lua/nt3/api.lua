@@ -6,10 +6,10 @@
 -- The token only ever goes to <api_url><path>: a path must start with "/",
 -- so nothing a caller passes can change the scheme, host or port; nt3.http
 -- drops Authorization on a redirect to any other origin.
-local error, ipairs, math, next, pairs, require = error, ipairs, math, next, pairs, require
-local setmetatable = setmetatable
-local table, tonumber, tostring, type = table, tonumber, tostring, type
+local ipairs, next, pairs, require = ipairs, next, pairs, require
+local tostring, type = tostring, type
 local check = require "nt3.check"
+local common = require "nt3.api.common"
 local json = require "nt3.json"
 local policy = require "nt3.policy"
 
@@ -40,8 +40,10 @@ M.on_warning = policy.warn
 
 local warned = false
 
--- The credential to use, or nil, message, kind ("not_logged_in"|"invalid").
-local function credential()
+-- The credential to use (the one given, else the active one), or nil,
+-- message, kind ("not_logged_in"|"invalid").
+local function credential(given)
+  if given then return given end
   local cred, err, kind = require("nt3.config").active()
   if not cred then return nil, err, kind or "not_logged_in" end
   if not warned then
@@ -84,36 +86,9 @@ function M.http(req)
   return res, herr, code
 end
 
-local function urlencode(v)
-  -- nt3.json decodes every number as a float: a next_page of 3 must go
-  -- back out as "3", not "3.0"
-  if math.type(v) == "float" and math.tointeger(v) then v = math.tointeger(v) end
-  return (tostring(v):gsub("[^%w%-._~]", function(c) return ("%%%02X"):format(c:byte()) end))
-end
-
--- api.query{ page = 2, q = "a b" } -> "page=2&q=a%20b" (keys sorted; a list
--- value repeats its key; booleans as true/false)
-function M.query(params)
-  local keys = {}
-  for k in pairs(params) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  local parts = {}
-  for _, k in ipairs(keys) do
-    local v = params[k]
-    if v == nil then v = params[tonumber(k)] end
-    local list = type(v) == "table" and v or { v }
-    for _, item in ipairs(list) do
-      if item == json.null then item = "" end
-      parts[#parts + 1] = urlencode(k) .. "=" .. urlencode(item)
-    end
-  end
-  return table.concat(parts, "&")
-end
-
-local function with_query(path, params)
-  if not params or next(params) == nil then return path end
-  return path .. (path:find("?", 1, true) and "&" or "?") .. M.query(params)
-end
+-- api.query{ page = 2, q = "a b" } -> "page=2&q=a%20b" (nt3.api.common)
+M.query = common.query
+local with_query = common.with_query
 
 -- A server's message goes to a terminal or a log as one line: control
 -- characters (a newline, an escape sequence) become spaces and a message
@@ -147,38 +122,9 @@ local function error_message(res, data)
   return ("HTTP %d"):format(res.status)
 end
 
--- api.decode(response) -> value, is_json: the body decoded when it is JSON
--- (by its Content-Type, or for a body that parses as JSON when none is
--- given), else the body as it is.
--- Whether a response may be JSON: a body, and a Content-Type that says
--- JSON or nothing.
-local function json_typed(res)
-  if (res.body or "") == "" then return false end
-  local ctype = (res.headers and res.headers["content-type"] or ""):lower()
-  return ctype == "" or ctype:find("json", 1, true) ~= nil
-end
-
-function M.decode(res)
-  local body = res.body or ""
-  if json_typed(res) then
-    local value = json.decode(body)
-    if value ~= nil then return value, true end
-  end
-  return body, false
-end
-
--- A path under the API URL: never a URL of its own (the token goes only to
--- the API URL), always from the root. A caller's mistake, so it raises.
-local function check_path(n, fname, path)
-  check.arg(n, fname, path, "string", false, 2)
-  if path:match("^%a[%w+.-]*:") then
-    error(("refusing %s: nt3.api sends the token only to the API URL; give a path like /api/v1/me")
-      :format(policy.sanitize(path, 200)), 3)
-  end
-  if path:sub(1, 1) ~= "/" then
-    error(("bad path %q: it must start with /"):format(policy.sanitize(path, 200)), 3)
-  end
-end
+-- api.decode(response) -> value, is_json (nt3.api.common)
+M.decode = common.decode
+local check_path = common.check_path
 
 -- api.url(path) -> the full URL of path under the active API URL | nil, message, kind
 function M.url(path)
@@ -308,12 +254,8 @@ function M.request(req)
     check.fail(1, "request", ("field 'body' must be a table or a string, not %s"):format(type(body)))
   end
 
-  local cred = req.credential
-  if not cred then
-    local err, kind
-    cred, err, kind = credential()
-    if not cred then return nil, err, kind end
-  end
+  local cred, err, kind = credential(req.credential)
+  if not cred then return nil, err, kind end
 
   -- User-Agent is nt3.http's: one place says who we are
   local headers = headers_for(cred, req.headers, body ~= nil)
@@ -325,55 +267,6 @@ end
 -- fill memory.
 M.MAX_PAGES = 1000
 
--- What api.pages raises: a message and a stable kind, as api.request's
--- failure codes (an HTTP status, "not_logged_in", "network", ...) or one
--- of pages' own ("not_a_list", "cross_origin", "loop", "too_many_pages",
--- "invalid_url"). tostring(err) is the message; nt3's CLI turns the kind
--- into its exit code.
-local PagesError = { __name = "nt3.api.error" }
-PagesError.__index = PagesError
-PagesError.__tostring = function(e) return e.message end
-
-local function raise(message, kind)
-  error(setmetatable({ message = message, kind = kind }, PagesError), 0)
-end
-
--- The items of a page, or nil and why not. A page is JSON (by its
--- Content-Type, as api.decode judges it): an array, or an object whose
--- `key` member (default "data") is one.
-local function items_of(res, raw, key)
-  -- raw: the items' own bytes, cut out of the page in one pass that also
-  -- checks it is JSON; nothing is decoded (docs/architecture.md, "JSON")
-  local list, value, is_json
-  if raw then
-    if json_typed(res) then list, is_json = require("nt3.json.text").items(res.body, key) end
-    is_json = list ~= nil or is_json
-  else
-    value, is_json = M.decode(res)
-  end
-  if not is_json then
-    local ctype = res.headers and res.headers["content-type"]
-    return nil, "is not JSON" .. (ctype and (" (Content-Type %s)"):format(policy.sanitize(ctype, 80)) or "")
-  end
-  local want = key and ('an object with a "%s" array'):format(policy.sanitize(key, 80))
-    or 'a JSON array, or an object with a "data" array'
-  if raw then
-    if not list then return nil, "is not a list (" .. want .. ")" end
-    return list
-  end
-  if type(value) == "table" then
-    if key then
-      value = value[key]
-    elseif type(value.data) == "table" then
-      value = value.data
-    end
-  end
-  if type(value) ~= "table" or (next(value) ~= nil and value[1] == nil) then
-    return nil, "is not a list (" .. want .. ")"
-  end
-  return value
-end
-
 -- api.pages(path[, opts]) -> iterator over every item of a list, page by page
 -- A list answers a JSON array (or an object whose "data", or opts.key, is
 -- the array) and, while more items exist, a Link: <url>; rel="next" header
@@ -384,112 +277,23 @@ end
 -- that is not a JSON list, a next link to another origin (the token stays
 -- with the API URL), one already fetched, or one past max_pages raises an
 -- error with a message and a kind.
--- via (not for scripts: docs/sandbox.md, "api") is a sandbox's transport,
--- { base = API URL, get = function(url) -> value, response | nil, message,
--- kind }, so a sandboxed nt3.api pages by this very loop with the token
--- added in C; the credential is then never looked up.
-function M.pages(path, opts, via)
-  check_path(1, "pages", path)
-  check.arg(2, "pages", opts, "table", true)
-  opts = opts or {}
-  check.arg(2, "pages", opts.key, "string", true)
-  local max_pages = opts.max_pages or M.MAX_PAGES
-  if math.type(max_pages) ~= "integer" or max_pages < 1 then
-    check.fail(2, "pages", "max_pages must be a whole number of at least 1")
-  end
-  if opts.cache ~= nil and (type(opts.cache) ~= "number" or opts.cache < 0 or opts.cache ~= opts.cache) then
-    check.fail(2, "pages", "cache must be a number of seconds >= 0")
-  end
-  local http = require "nt3.http"
-  local api_url, get
-  if via then
-    api_url, get = via.base, via.get
-  else
-    local cred = opts.credential
-    if not cred then
-      local cerr, kind
-      cred, cerr, kind = credential()
-      if not cred then raise(cerr, kind) end
-    end
-    local headers = headers_for(cred, opts.headers, false)
+-- The loop is nt3.api.common's, which the sandbox's nt3.api shares; here
+-- each page is fetched with the credential's token.
+function M.pages(path, opts)
+  return common.pages(path, opts, { max_pages = M.MAX_PAGES, connect = function(o)
+    local cred, err, kind = credential(o.credential)
+    if not cred then return nil, err, kind end
+    local headers = headers_for(cred, o.headers, false)
     local req = { raw = true }
-    for _, k in ipairs(HTTP_OPTIONS) do req[k] = opts[k] end
-    req.cache, req.cache_404, req.headers = opts.cache, opts.cache_404, opts.headers
-    api_url = cred.api_url
-    get = function(url) return send(req, "GET", url, headers, nil, cred) end
-  end
-  local first, uerr, ukind = http.parse_url((api_url:gsub("/+$", "")) .. with_query(path, opts.query))
-  if not first then raise(uerr, ukind) end
-  local origin, url, shown = first.origin, first.url, first.shown
-  local seen, page, items, i = {}, 0, {}, 0
-  return function()
-    while true do
-      if i < #items then
-        i = i + 1
-        return items[i], i
-      end
-      if not url then return nil end
-      if seen[url] then
-        raise(("page %d's next link points at page %d again (%s): the list would never end")
-          :format(page, seen[url], shown), "loop")
-      end
-      if page >= max_pages then
-        raise(("page %d has a next link (%s): the list is longer than %d pages (max_pages)")
-          :format(page, shown, max_pages), "too_many_pages")
-      end
-      page = page + 1
-      seen[url] = page
-      local value, res, status = get(url)
-      if value == nil then
-        local where = type(status) == "number" and ("HTTP %d, "):format(status) or ""
-        raise(("%s (%spage %d of %s)"):format(res, where, page, shown), status)
-      end
-      local list, why = items_of(res, opts.raw, opts.key)
-      if not list then raise(("page %d of %s %s"):format(page, shown, why), "not_a_list") end
-      items, i = list, 0
-      local link = res.headers and res.headers.link
-      local target = link and http.link(link, "next")
-      local base = res.url ~= "" and res.url or url
-      url = nil
-      if target then
-        local nxt, lerr = http.parse_url(target, base)
-        if not nxt then raise(("page %d's next link: %s"):format(page, lerr), "invalid_url") end
-        if nxt.origin ~= origin then
-          raise(("refusing to follow page %d's next link to %s: it is not on the API URL's origin %s, and the"
-            .. " token goes nowhere else"):format(page, nxt.shown, origin), "cross_origin")
-        end
-        url, shown = nxt.url, nxt.shown
-      end
-    end
-  end
-end
-
-local function verb(method)
-  return function(path, body, opts)
-    local req = {}
-    for k, v in pairs(opts or {}) do req[k] = v end
-    req.method, req.path = method, path
-    if body ~= nil then
-      -- GET and HEAD carry no body: a table of fields becomes the query
-      if (method == "GET" or method == "HEAD") and type(body) == "table" then
-        local q = {}
-        for k, v in pairs(req.query or {}) do q[k] = v end
-        for k, v in pairs(body) do q[k] = v end
-        req.query = q
-      else
-        req.body = body
-      end
-    end
-    return M.request(req)
-  end
+    for _, k in ipairs(HTTP_OPTIONS) do req[k] = o[k] end
+    req.cache, req.cache_404, req.headers = o.cache, o.cache_404, o.headers
+    return cred.api_url, function(url) return send(req, "GET", url, headers, nil, cred) end
+  end })
 end
 
 -- api.get(path [, params [, opts]]), api.post(path [, body [, opts]]), and
 -- put, patch, delete alike: api.request with that method.
-M.get = verb("GET")
-M.post = verb("POST")
-M.put = verb("PUT")
-M.patch = verb("PATCH")
-M.delete = verb("DELETE")
+local verbs = common.verbs(function(req) return M.request(req) end)
+M.get, M.post, M.put, M.patch, M.delete = verbs.get, verbs.post, verbs.put, verbs.patch, verbs.delete
 
 return M

@@ -13,6 +13,10 @@ local prompt = require "nt3.prompt"
 
 local M = {}
 
+-- The streams the writers take (opts.stream): io.stdout and io.stderr, here
+-- for a sandboxed command too, which has no io (docs/sandbox.md).
+M.stdout, M.stderr = io.stdout, io.stderr
+
 -- What marks a cell cut to fit: one column wide.
 M.ELLIPSIS = "\u{2026}"
 

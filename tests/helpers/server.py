@@ -19,6 +19,7 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       value], ...] every query parameter in order, "headers": {lower-case
       name: value, repeated ones joined with ", "}, "header_list": [[name,
       value], ...] every request header line as received, in order, "body": text}
+      with ?chunk=N the body is sent chunked, N bytes a chunk
   /status/<n>
       status n with {"message": "status <n>"} (no body for 204 and 304)
   /redirect?to=<url>&code=<n>
@@ -176,6 +177,18 @@ class Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def send_chunked(self, status, body, size):
+        body = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i in range(0, len(body), max(1, size)):
+            piece = body[i:i + max(1, size)]
+            self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            self.wfile.flush()
+        self.wfile.write(b"0\r\n\r\n")
+
     def stats(self, q):
         with self.server.lock:
             if q.get("reset") == "1":
@@ -325,13 +338,13 @@ class Handler(BaseHTTPRequestHandler):
                 })
         route = url.path
         if route in ("/echo", "/api/v1/echo"):
-            return self.send(200, {
+            return (self.send_chunked if dict(query).get("chunk") else self.send)(200, {
                 "method": self.command, "path": url.path, "query": dict(query),
                 "query_list": [[n, v] for n, v in query],
                 "headers": headers_of(self.headers),
                 "header_list": [[n, v] for n, v in self.headers.items()],
                 "body": body.decode("utf-8", "replace"),
-            })
+            }, *([int(dict(query)["chunk"])] if dict(query).get("chunk") else []))
         if route.startswith("/status/") and route[len("/status/"):].isdigit():
             n = int(route[len("/status/"):])
             return self.send(n, {"message": "status %d" % n})

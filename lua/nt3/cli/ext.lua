@@ -28,9 +28,6 @@ local function entries()
   return lock.extensions
 end
 
--- the flag of every sandboxed command (as nt3.cli.user gives it)
-local TRACE_FLAG = { long = "trace-permissions", help = "print each use of a permission and each refusal" }
-
 local function run_extension(cmd, ctx)
   local store = require "nt3.ext.store"
   local cli = require "nt3.cli"
@@ -54,14 +51,12 @@ local function run_extension(cmd, ctx)
   local dir = store.root() .. "/" .. cmd.extension
   local described, derr = sandbox.describe { dir = dir, file = file, files = entry.files }
   if not described then cli.fail(derr) end
+  local runner = require "nt3.cli.sandboxed"
   local shape = {}
   for k, v in pairs(described) do shape[k] = v end
   shape.has_run, shape.permissions = nil, nil
   shape.name, shape.run, shape.uses_token = cmd.name, function() end, false
-  local flags = {}
-  for i, f in ipairs(shape.flags or {}) do flags[i] = f end
-  flags[#flags + 1] = TRACE_FLAG
-  shape.flags = flags
+  shape.flags = runner.flags(shape.flags)
   local valid, why = registry.validate(shape, cmd.extension .. "/" .. file)
   if not valid then cli.fail(why) end
   local opts, args = cli.parse(shape, ctx.argv)
@@ -70,23 +65,10 @@ local function run_extension(cmd, ctx)
     cli.out(cli.usage(shape))
     return 0
   end
-  local api
-  if entry.permissions.api then
-    local config = require "nt3.config"
-    local cred, cerr, kind = config.active()
-    if not cred then cli.fail(cerr, kind) end
-    local ca = require("nt3.env").get("NT3_CA_FILE")
-    api = { url = cred.api_url, token = cred.token, masked = config.mask(cred.token), cafile = ca ~= "" and ca or nil }
-  end
   -- the permissions are the lock's, granted at install: never what the
   -- manifest or the command file says now
-  local code, err, kind, exit = sandbox.run {
-    dir = dir, file = file, files = entry.files, permissions = entry.permissions, name = cmd.name,
-    opts = opts, args = args, api = api, trace = opts.trace_permissions == true or require("nt3.policy").debug(),
-  }
-  if code then return code end
-  if kind == "usage" then cli.usage_error(err, shape) end
-  cli.fail(err, exit or cli.exit_code(kind))
+  return runner.run({ dir = dir, file = file, files = entry.files, permissions = entry.permissions, name = cmd.name,
+    opts = opts, args = args }, shape)
 end
 
 -- An extension's command as the lists show it; with described, also the

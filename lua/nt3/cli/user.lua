@@ -4,7 +4,7 @@
 -- needed (help, an alias, a misspelt name): a run of a built-in with its
 -- flags right does not undump it. Use it through nt3.cli (cli.commands).
 local ipairs, load, pairs, pcall, require = ipairs, load, pairs, pcall, require
-local table, tostring, type = table, tostring, type
+local table, tostring = table, tostring
 local fs = require "nt3.fs"
 local registry = require "nt3.cli.registry"
 
@@ -55,49 +55,21 @@ function M.code(path)
   return chunk, text
 end
 
--- The flag every sandboxed command takes (docs/sandbox.md).
-local TRACE_FLAG = { long = "trace-permissions", help = "print each use of a permission and each refusal" }
-
 -- A command that declares `permissions` as the host knows it: the plain
 -- data sandbox.describe copied out of a sandbox state, and a run that
--- runs it in a sandbox of its own (nt3.sandbox, src/sandbox.c). Its code
--- never runs in this state.
+-- runs it in a sandbox of its own (nt3.cli.sandboxed, src/sandbox.c). Its
+-- code never runs in this state.
 local function sandboxed(path, desc)
   local dir, file = path:match("^(.*)/([^/]+)$")
   local cmd = {}
   for k, v in pairs(desc) do cmd[k] = v end
   cmd.has_run = nil
-  local flags = {}
-  for i, f in ipairs(cmd.flags or {}) do flags[i] = f end
-  local has_trace = false
-  for _, f in ipairs(flags) do if f.long == TRACE_FLAG.long then has_trace = true end end
-  if not has_trace then flags[#flags + 1] = TRACE_FLAG end
-  cmd.flags = flags
+  local runner = require "nt3.cli.sandboxed"
+  cmd.flags = runner.flags(cmd.flags)
   cmd.sandboxed = true
   cmd.run = function(opts, ctx)
-    local api
-    if cmd.permissions.api ~= nil then
-      local cred = require("nt3.config").active()
-      if cred then
-        local ca = require("nt3.env").get("NT3_CA_FILE")
-        api = { url = cred.api_url, token = cred.token, cafile = ca ~= "" and ca or nil }
-      end
-    end
-    local sandbox = require "nt3.sandbox"
-    local code, message, kind, exit = sandbox.run {
-      dir = dir, file = file, permissions = cmd.permissions, name = ctx.name, opts = opts, args = ctx.args,
-      api = api, trace = opts.trace_permissions == true,
-    }
-    local cli = require "nt3.cli"
-    -- the rows of a command with format = true, as JSON text made in the sandbox
-    if type(code) == "table" then
-      local rows, jerr = require("nt3.json").decode(code.json)
-      if rows == nil then cli.fail(("command '%s' returned rows that are not JSON: %s"):format(cmd.name, jerr)) end
-      return rows
-    end
-    if code then return code end
-    if kind == "usage" then cli.usage_error(message, cmd) end
-    cli.fail(message, exit or cli.exit_code(kind))
+    return runner.run({ dir = dir, file = file, permissions = cmd.permissions, name = ctx.name, opts = opts,
+      args = ctx.args }, cmd)
   end
   return cmd
 end

@@ -3,18 +3,17 @@
 -- request goes through nt3.sandbox.api_core.send, in C, which checks the
 -- api grant (method and origin, every hop) and adds the token itself. The
 -- token is never a Lua value here: this module runs inside the sandbox and
--- is as untrusted as the command.
-local error, next, pairs, require, setmetatable, type = error, next, pairs, require, setmetatable, type
+-- is as untrusted as the command. The rules that do not touch the token
+-- (query strings, decoding, the page loop, the verbs) are nt3.api.common's,
+-- the host's own.
+local error, ipairs, pairs, require, type = error, ipairs, pairs, require, type
+local common = require "nt3.api.common"
 
 local M = {}
 
--- The modules below exist only inside a sandbox; loading this one in the
--- host (as the globals spec does) must not need them.
-local function base() return require "nt3.sandbox.api_base" end
-
-function M.query(params) return base().query(params) end
-
-function M.decode(res) return base().decode(res) end
+M.MAX_PAGES = 1000
+M.query = common.query
+M.decode = common.decode
 
 -- One request through C: send's fields, plus url (absolute: a next link)
 -- or path. value (the body, decoded unless raw), response | nil, message,
@@ -33,11 +32,18 @@ local function send(fields, raw)
   return value, res
 end
 
-local function with_defaults(headers, opts)
+-- The options of a request that C takes (nt3.http's): output is a file
+-- beneath an fs.write root, judged in C.
+local PASSED = { "timeout", "connect_timeout", "stall_timeout", "max_size", "max_redirects", "retries",
+  "max_retry_wait", "output", "sink", "decompress" }
+
+local function fields_of(headers, opts)
   local all = { Accept = "application/json" }
   for k, v in pairs(headers or {}) do all[k] = v end
-  return { method = "GET", headers = all, timeout = opts.timeout, max_size = opts.max_size,
-    retries = opts.retries == nil and 3 or opts.retries }
+  local fields = { method = "GET", headers = all }
+  for _, k in ipairs(PASSED) do fields[k] = opts[k] end
+  if fields.retries == nil then fields.retries = 3 end
+  return fields
 end
 
 -- api.request{ method=, path=, body=, query=, headers=, raw=, ... }
@@ -47,57 +53,35 @@ function M.request(req)
   local method = type(req.method) == "string" and req.method:upper() or "GET"
   local path = req.path
   if type(path) ~= "string" then error("bad argument #1 to 'request' (field 'path' must be a string)", 2) end
-  if req.query and next(req.query) ~= nil then
-    path = path .. (path:find("?", 1, true) and "&" or "?") .. M.query(req.query)
-  end
+  path = common.with_query(path, req.query)
   local body = req.body
   if type(body) == "table" then body = json.encode(body) end
-  local fields = with_defaults(nil, req)
+  local fields = fields_of(nil, req)
   if body ~= nil then fields.headers["Content-Type"] = "application/json" end
   for k, v in pairs(req.headers or {}) do fields.headers[k] = v end
   fields.method, fields.path, fields.body = method, path, body
   return send(fields, req.raw)
 end
 
--- api.pages(path[, opts]): the host's own page loop (nt3.api's pages, with
+-- api.pages(path[, opts]): the host's own page loop (nt3.api.common, with
 -- its rules: RFC 8288 next links, cross_origin, loop, max_pages), each page
 -- fetched through C; C's gate refuses a hop off the API origin as well.
 function M.pages(path, opts)
-  local fields = with_defaults(type(opts) == "table" and opts.headers or nil, type(opts) == "table" and opts or {})
-  local core = require "nt3.sandbox.api_core"
-  local api_url, err, kind = core.url()
-  if not api_url then
-    error(setmetatable({ message = err, kind = kind }, { __tostring = function(e) return e.message end }), 0)
-  end
-  return base().pages(path, opts, {
-    base = api_url,
-    get = function(url)
+  return common.pages(path, opts, { max_pages = M.MAX_PAGES, connect = function(o)
+    local api_url, err, kind = require("nt3.sandbox.api_core").url()
+    if not api_url then return nil, err, kind end
+    local fields = fields_of(o.headers, o)
+    fields.output, fields.sink = nil, nil
+    return api_url, function(url)
       local f = {}
       for k, v in pairs(fields) do f[k] = v end
       f.url = url
       return send(f, true)
-    end,
-  })
-end
-
-local function verb(method)
-  return function(path, body, opts)
-    local req = {}
-    for k, v in pairs(opts or {}) do req[k] = v end
-    req.method, req.path = method, path
-    if (method == "GET" or method == "HEAD") and type(body) == "table" then
-      req.query = body
-    else
-      req.body = body
     end
-    return M.request(req)
-  end
+  end })
 end
 
-M.get = verb("GET")
-M.post = verb("POST")
-M.put = verb("PUT")
-M.patch = verb("PATCH")
-M.delete = verb("DELETE")
+local verbs = common.verbs(function(req) return M.request(req) end)
+M.get, M.post, M.put, M.patch, M.delete = verbs.get, verbs.post, verbs.put, verbs.patch, verbs.delete
 
 return M
