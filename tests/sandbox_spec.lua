@@ -236,6 +236,23 @@ describe("sandboxed commands", function()
         assert.truthy(r.output:find("nt3: interrupted", 1, true), r.output)
       end)
     end
+
+    it("ends nt3 when it lands while the file's top level runs (its declaration is being read): exit 130, read once", function()
+      local home = usercmd.home({ ["spintop.lua"] = [[
+print("READY")
+while true do pcall(function() while true do end end) end
+return { name = "spintop", summary = "never declared", permissions = {}, run = function() end }
+]] })
+      local r = pty.run({ "spintop" }, {
+        home = home, allow_error = true, timeout = 10,
+        steps = { { expect = "READY" }, { send = "\3" } },
+      })
+      assert.is_nil(r.error, r.output)
+      assert.are.equal(130, r.code, r.output)
+      assert.truthy(r.output:find("nt3: interrupted", 1, true), r.output)
+      local _, ready = r.output:gsub("READY", "")
+      assert.are.equal(1, ready, r.output)
+    end)
   end)
 
   describe("Ctrl-C during a capability", function()

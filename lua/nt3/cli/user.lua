@@ -89,8 +89,11 @@ function M.load(path)
   local cmd
   if text:find("permissions%s*=") then
     local dir, file = path:match("^(.*)/([^/]+)$")
-    local desc, berr = require("nt3.sandbox").describe { dir = dir, file = file }
+    local desc, berr, bcode = require("nt3.sandbox").describe { dir = dir, file = file }
     if not desc then
+      -- Ctrl-C while its top level ran ends nt3, not this one file (which
+      -- would be read again by the next lookup)
+      if bcode == "interrupted" then error({ message = "interrupted", kind = "interrupted" }, 0) end
       skip(path, tostring(berr))
       return nil
     end
