@@ -3,7 +3,7 @@
 -- loads this only when a user command file exists or the whole list is
 -- needed (help, an alias, a misspelt name): a run of a built-in with its
 -- flags right does not undump it. Use it through nt3.cli (cli.commands).
-local ipairs, load, pairs, pcall, require = ipairs, load, pairs, pcall, require
+local error, ipairs, load, pairs, pcall, require = error, ipairs, load, pairs, pcall, require
 local table, tostring = table, tostring
 local fs = require "nt3.fs"
 local registry = require "nt3.cli.registry"
