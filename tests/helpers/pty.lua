@@ -75,7 +75,7 @@ function M.start(args, opts)
     level = level or 2
     local waited = 0
     while not sh.slurp(done) and waited < bound do
-      os.execute("sleep 0.02")
+      sh.sleep(0.02)
       waited = waited + 0.02
     end
     local out = sh.slurp(out_file) or ""
