@@ -109,8 +109,11 @@ function M.run(args, opts)
     stdin = d .. "/stdin"
     M.spit(stdin, opts.stdin)
   end
-  -- opts.stdout_file: where stdout goes instead (a big body, /dev/full)
-  local cmd = ("(%s) <%s >%s 2>%s"):format(table.concat(parts, " "), M.quote(stdin),
+  -- opts.stdout_file: where stdout goes instead (a big body, /dev/full).
+  -- No subshell: the shell execs env, which execs the binary, so one
+  -- process fewer waits for it (and a signal that ends it ends the shell's
+  -- process, which os.execute reports as such).
+  local cmd = ("%s <%s >%s 2>%s"):format(table.concat(parts, " "), M.quote(stdin),
     M.quote(opts.stdout_file or (d .. "/stdout")), M.quote(d .. "/stderr"))
   local _, how, code = os.execute(cmd)
   if how == "signal" then code = 128 + code end
