@@ -172,7 +172,8 @@ describe("nt3.api", function()
   end)
 
   it("gives up on a stalled server after stall_timeout, with a message", function()
-    local out = at.script(srv, [[print(require("nt3.api").get("/stall", { seconds = 10 }, { stall_timeout = 1 }))]])
+    -- retries = 0: each retry would only stall once more (retries have specs of their own)
+    local out = at.script(srv, [[print(require("nt3.api").get("/stall", { seconds = 10 }, { stall_timeout = 1, retries = 0 }))]])
     assert.truthy(out.stdout:match("^nil\t[^\n]+\tnetwork\n$"), out.stdout)
   end)
 
@@ -493,7 +494,9 @@ describe("nt3 api", function()
   end)
 
   it("fails with one line when the server cannot be reached", function()
-    local out = sh.run({ "api", "/api/v1/me" }, { env = { NT3_API_TOKEN = at.TOKEN, NT3_API_URL = "http://127.0.0.1:9" } })
+    -- no retries: the backoff between them is all they would add here
+    local out = sh.run({ "api", "/api/v1/me" }, { env = { NT3_API_TOKEN = at.TOKEN, NT3_API_URL = "http://127.0.0.1:9",
+      NT3_HTTP_RETRIES = "0" } })
     assert.are.equal(1, out.code)
     assert.truthy(out.stderr:match("^nt3: [^\n]+\n$"), out.stderr)
   end)

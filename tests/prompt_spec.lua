@@ -206,7 +206,8 @@ describe("nt3.prompt.secret", function()
     it("reads the terminal through a non-blocking descriptor, so a flushed key cannot hang it", function()
       -- A watcher started by the script looks at the prompt's descriptors
       -- while it waits: the one it opened on the terminal (fd 3 or above)
-      -- must carry O_NONBLOCK (04000 in /proc/<pid>/fdinfo flags).
+      -- must carry O_NONBLOCK (04000 in /proc/<pid>/fdinfo flags). It
+      -- looks until it finds one, and the keys are typed once it has.
       -- nt3 is not dumpable: only root may look into its /proc/<pid>/fd.
       if io.popen("id -u"):read("l") ~= "0" then
         pending("needs root: nt3's /proc/<pid>/fd is closed to its own user")
@@ -216,13 +217,14 @@ describe("nt3.prompt.secret", function()
       local report = dir .. "/fdinfo"
       local script = sh.script(([[
 local pid = require("nt3.env").pid()
-os.execute(("(sleep 0.3; for f in /proc/%%d/fd/*; do n=${f##*/}; [ \"$n\" -ge 3 ] || continue; " ..
-  "case $(readlink $f) in /dev/pts/*|/dev/tty) grep '^flags' /proc/%%d/fdinfo/$n;; esac; done > %s) &"):format(pid, pid))
+os.execute(("(while [ -d /proc/%%d ]; do for f in /proc/%%d/fd/*; do n=${f##*/}; [ \"$n\" -ge 3 ] || continue; " ..
+  "case $(readlink $f) in /dev/pts/*|/dev/tty) grep '^flags' /proc/%%d/fdinfo/$n;; esac; done > %s.part; " ..
+  "[ -s %s.part ] && break; sleep 0.05; done; mv %s.part %s) &"):format(pid, pid, pid))
 local v = require("nt3.prompt").secret("token: ", { mask = "*" })
 print(v)
-]]):format(report))
+]]):format(report, report, report, report))
       local r = pty.run({ "run", script }, { home = dir, cwd = dir, steps = {
-        { expect = "token: " }, { sleep = 0.8 }, { send = "entri_x\r" },
+        { expect = "token: " }, { expect_file = report }, { send = "entri_x\r" },
       } })
       assert.are.equal(0, r.code, r.error)
       local flags = assert(sh.slurp(report)):match("flags:%s*(%d+)")

@@ -117,7 +117,7 @@ function M.hold_flock(path)
     :format(sh.quote(path), sh.quote(ready), sh.quote(pidfile))))
   for _ = 1, 500 do
     if M.exists(ready) then break end
-    os.execute("sleep 0.01")
+    sh.sleep(0.01)
   end
   assert(M.exists(ready), "the other process never got the lock")
   local pid = assert(sh.slurp(pidfile)):match("%d+")

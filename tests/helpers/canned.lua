@@ -47,7 +47,7 @@ function M.start(opts)
     local text = sh.slurp(ready)
     port = text and text:match('"port":%s*(%d+)')
     if port then break end
-    os.execute("sleep 0.05")
+    sh.sleep(0.05)
   end
   assert(port, "canned server did not start: " .. (sh.slurp(dir .. "/log") or ""))
   local srv = { url = "http://127.0.0.1:" .. port }

@@ -108,7 +108,9 @@ end
 local ZSH_SETUP = [==[
 PS1='> ' PROMPT_EOL_MARK=''
 [[ -n $NT3_ZFPATH ]] && fpath=($NT3_ZFPATH $fpath)
-autoload -Uz compinit && compinit -u -D
+# NT3_ZDUMP: the spec's one dump of the system's completions (see M.zsh)
+if [[ -n $NT3_ZDUMP ]]; then autoload -Uz compinit && compinit -u -d $NT3_ZDUMP
+else autoload -Uz compinit && compinit -u -D; fi
 # one display line per match, so each gets its own description
 zstyle ':completion:*' list-grouped false
 [[ -n $NT3_ZSOURCE ]] && source $NT3_ZSOURCE
@@ -161,17 +163,25 @@ done
 zpty -d nt3
 ]==]
 
+local zdump
 -- opts.install: "source" (default; source <(nt3 completion zsh)) or
 -- "fpath" (saved as _nt3 in a directory on $fpath, autoloaded by compinit)
 function M.zsh(script, lines, opts)
   opts = opts or {}
   local env = { NT3_ZOUT = sh.tmpdir() .. "/matches", TERM = "dumb" }
   if opts.install == "fpath" then
+    -- compinit itself must find _nt3 on $fpath here: no dump, a full scan
     local dir = sh.tmpdir()
     sh.spit(dir .. "/_nt3", script)
     env.NT3_ZFPATH = dir
   else
     env.NT3_ZSOURCE = write("nt3.zsh", script)
+    -- the script is sourced after compinit, so compinit sees only the
+    -- system's fpath, the same for every run: scanning its ~1000 files
+    -- (seconds of I/O on a busy machine) once per spec file and loading
+    -- the dump after that changes nothing nt3's script meets
+    zdump = zdump or sh.tmpdir() .. "/zcompdump"
+    env.NT3_ZDUMP = zdump
   end
   local argv = { "zsh", "-f", write("driver.zsh", ZSH_DRIVER), write("setup.zsh", ZSH_SETUP) }
   for _, l in ipairs(lines) do argv[#argv + 1] = l end

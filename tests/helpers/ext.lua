@@ -120,7 +120,7 @@ function M.https(repos)
       port, pid = text:match('"port":%s*(%d+)'), text:match('"pid":%s*(%d+)')
       if port then break end
     end
-    os.execute("sleep 0.05")
+    sh.sleep(0.05)
   end
   assert(port, "the git HTTPS server did not start: " .. (sh.slurp(log) or ""))
   return {
@@ -134,7 +134,7 @@ function M.https(repos)
       for _ = 1, 200 do
         local stat = sh.slurp("/proc/" .. pid .. "/stat")
         if not stat or stat:match("%) Z") then break end
-        os.execute("sleep 0.05")
+        sh.sleep(0.05)
       end
     end,
   }

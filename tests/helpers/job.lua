@@ -33,7 +33,7 @@ end
 function M.eventually(pred, seconds)
   for _ = 1, seconds * 20 do
     if pred() then return true end
-    os.execute("sleep 0.05")
+    sh.sleep(0.05)
   end
   return pred() and true or false
 end

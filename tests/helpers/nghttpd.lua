@@ -47,7 +47,7 @@ function M.start(opts)
         break
       end
       if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then break end
-      os.execute("sleep 0.05")
+      sh.sleep(0.05)
     end
     if up then
       local h2 = { url = ("https://127.0.0.1:%d"):format(port), port = port, pid = pid, cafile = c.cert, log = log }

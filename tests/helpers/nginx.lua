@@ -147,7 +147,7 @@ function M.start(opts)
         break
       end
       if not os.execute("kill -0 " .. pid .. " 2>/dev/null") then break end
-      os.execute("sleep 0.05")
+      sh.sleep(0.05)
     end
     if up then
       local scheme = opts.tls == false and "http" or "https"

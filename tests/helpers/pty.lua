@@ -22,6 +22,7 @@
 --   { signal = "TERM" }         kill(2) nt3 with a signal (name without SIG)
 --   { expect_echo = false }     wait until the terminal's echo is off / on
 --   { expect_stopped = true }   wait until nt3 is stopped / running again
+--   { expect_file = path }      wait until a file exists there
 --   { sleep = 0.1 }             let a signal land (never a timing check)
 -- Any step may carry timeout = seconds (default opts.timeout, else 5).
 --
@@ -75,7 +76,7 @@ function M.start(args, opts)
     level = level or 2
     local waited = 0
     while not sh.slurp(done) and waited < bound do
-      os.execute("sleep 0.02")
+      sh.sleep(0.02)
       waited = waited + 0.02
     end
     local out = sh.slurp(out_file) or ""

@@ -23,6 +23,8 @@ SPEC is a JSON object:
     {"signal": "TERM"}     kill(2) the command with SIGTERM (any name w/o SIG)
     {"expect_echo": b}     wait until the terminal's ECHO flag is b
     {"expect_stopped": b}  wait until the command is (b=true) / is not stopped
+    {"expect_file": path}  wait until a file exists at path (another process
+                           says it has seen what it looked for)
     {"sleep": 0.1}         pause (only to let a signal land; never a check)
   Any step may carry "timeout": seconds.
 
@@ -240,6 +242,9 @@ class Run:
             want = bool(step["expect_stopped"])
             self.wait_for("the command to be %s" % ("stopped" if want else "running"),
                           lambda: (process_state(self.pid) == "T") == want, timeout)
+        elif "expect_file" in step:
+            path = step["expect_file"]
+            self.wait_for("the file %s" % path, lambda: os.path.exists(path), timeout)
         elif "sleep" in step:
             deadline = time.monotonic() + float(step["sleep"])
             while time.monotonic() < deadline:

@@ -94,7 +94,7 @@ function M.start(opts)
   for _ = 1, 400 do
     port, pid = read_ready(ready)
     if port then break end
-    os.execute("sleep 0.05")
+    sh.sleep(0.05)
   end
   assert(port, "test server did not start: " .. (sh.slurp(log) or ""))
 
@@ -123,7 +123,7 @@ function M.start(opts)
     -- bounded wait until it is gone, so the port is free for the next one
     for _ = 1, 100 do
       if not alive(srv.pid) then break end
-      os.execute("sleep 0.05")
+      sh.sleep(0.05)
     end
     srv.pid = nil
   end

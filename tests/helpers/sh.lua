@@ -27,21 +27,34 @@ end
 local tmp_root
 local dirs = {}
 -- sh.tmpdir() -> a fresh directory, removed when the spec file ends
+-- (one shell per directory: specs make hundreds, and on a busy machine
+-- every process started costs more than what it does)
 function M.tmpdir()
-  local p = io.popen("mktemp -d /tmp/nt3-test.XXXXXX")
+  -- resolve symlinks so paths compare equal to getcwd()
+  local p = io.popen('d=$(mktemp -d /tmp/nt3-test.XXXXXX) && cd "$d" && pwd -P')
   local d = p:read("l")
   p:close()
-  -- resolve symlinks so paths compare equal to getcwd()
-  local r = io.popen("cd " .. M.quote(d) .. " && pwd -P")
-  d = r:read("l")
-  r:close()
+  assert(d, "mktemp -d failed")
   dirs[#dirs + 1] = d
   tmp_root = tmp_root or d
   return d
 end
 
+-- sh.sleep(seconds): a pause in a bounded wait, without starting a process
+-- (nt3.task.sleep outside a task simply sleeps)
+function M.sleep(seconds)
+  require("nt3.task").sleep(seconds)
+end
+
+-- removes them all, a few hundred per shell (a test may have left a
+-- directory without write or search permission: chmod first)
 function M.cleanup()
-  for _, d in ipairs(dirs) do os.execute("chmod -R u+rwx " .. M.quote(d) .. " 2>/dev/null; rm -rf " .. M.quote(d)) end
+  for i = 1, #dirs, 200 do
+    local batch = {}
+    for j = i, math.min(i + 199, #dirs) do batch[#batch + 1] = M.quote(dirs[j]) end
+    local list = table.concat(batch, " ")
+    os.execute("chmod -R u+rwx " .. list .. " 2>/dev/null; rm -rf " .. list)
+  end
   dirs = {}
 end
 
@@ -96,8 +109,11 @@ function M.run(args, opts)
     stdin = d .. "/stdin"
     M.spit(stdin, opts.stdin)
   end
-  -- opts.stdout_file: where stdout goes instead (a big body, /dev/full)
-  local cmd = ("(%s) <%s >%s 2>%s"):format(table.concat(parts, " "), M.quote(stdin),
+  -- opts.stdout_file: where stdout goes instead (a big body, /dev/full).
+  -- No subshell: the shell execs env, which execs the binary, so one
+  -- process fewer waits for it (and a signal that ends it ends the shell's
+  -- process, which os.execute reports as such).
+  local cmd = ("%s <%s >%s 2>%s"):format(table.concat(parts, " "), M.quote(stdin),
     M.quote(opts.stdout_file or (d .. "/stdout")), M.quote(d .. "/stderr"))
   local _, how, code = os.execute(cmd)
   if how == "signal" then code = 128 + code end
