@@ -372,3 +372,28 @@ task.sleep(30)
     end)
   end)
 end)
+
+describe("Ctrl-C in a task nothing waits for", function()
+  local pty = require "helpers.pty"
+  it("ends the script at once: the main task is interrupted where it waits (exit 130)", function()
+    -- the Ctrl-C lands in the spawned task, the one running Lua; the main
+    -- task sleeps for a minute and must not sleep it out
+    local script = sh.script([[
+local task = require("nt3").task
+task.spawn(function()
+  io.stdout:write("BUSY\n") io.stdout:flush()
+  local n = 0
+  while true do n = n + 1 end
+end)
+task.sleep(60)
+print("slept it out")
+]])
+    local r = pty.run({ "run", script }, {
+      allow_error = true, timeout = 20, steps = { { expect = "BUSY" }, { send = "\3" } },
+    })
+    assert.is_nil(r.error, r.output)
+    assert.are.equal(130, r.code, r.output)
+    assert.truthy(r.output:find("nt3: interrupted", 1, true), r.output)
+    assert.is_nil(r.output:find("slept it out", 1, true), r.output)
+  end)
+end)

@@ -84,6 +84,12 @@ local function settle(s, task, ok, ...)
     local watched = false
     for _, w in ipairs(task.waiters) do watched = watched or w.task.waiting_on == w.token end
     if not cancelled and not watched and not task.awaited then s.unwaited[task] = true end
+    -- Ctrl-C lands in whichever task runs Lua then; one nothing waits for
+    -- (a timer, a task spawned and left) hands it on to the main task, so
+    -- the script ends as it would had the main task been running
+    if task.error == M.INTERRUPTED and s.main and task ~= s.main and s.main.status == "waiting" then
+      interrupt(s, s.main, M.INTERRUPTED)
+    end
     -- what an error left open: its <close> variables
     pcall(coroutine.close, task.co)
   end
@@ -638,9 +644,16 @@ Watch.__close = function(w)
   w.owner = false
 end
 
+-- A bar that fails is dropped, but Ctrl-C or a cancel that lands while it
+-- draws is no failure of the bar's: it goes on up.
+local function drawn(ok, err)
+  if not ok and (err == M.INTERRUPTED or err == M.CANCELLED) then error(err, 0) end
+  return ok, err
+end
+
 function Watch:step()
   self.count = self.count + 1
-  if self.bar then pcall(self.bar.set, self.bar, self.count) end
+  if self.bar then drawn(pcall(self.bar.set, self.bar, self.count)) end
 end
 
 local function watch(n, label)
@@ -649,7 +662,7 @@ local function watch(n, label)
   showing, w.owner = true, true
   w.timer = alarm(current, M.PROGRESS_DELAY, function()
     w.timer = nil
-    local ok, bar = pcall(progress_of, n, type(label) == "string" and label or nil, w.count)
+    local ok, bar = drawn(pcall(progress_of, n, type(label) == "string" and label or nil, w.count))
     if ok and bar then w.bar = bar end
   end)
   return w
