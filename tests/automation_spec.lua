@@ -378,8 +378,9 @@ describe("automation", function()
         local dir = sh.tmpdir()
         local fifo = dir .. "/pipe"
         assert(os.execute("mkfifo " .. sh.quote(fifo)))
-        assert(os.execute(("(timeout 60 cat %s >%s/got; echo $? >%s/rc) </dev/null >/dev/null 2>&1 &")
-          :format(sh.quote(fifo), sh.quote(dir), sh.quote(dir))))
+        -- the exit code lands whole (written beside, then renamed)
+        assert(os.execute(("(timeout 60 cat %s >%s/got; echo $? >%s/rc.tmp && mv %s/rc.tmp %s/rc) </dev/null >/dev/null 2>&1 &")
+          :format(sh.quote(fifo), sh.quote(dir), sh.quote(dir), sh.quote(dir), sh.quote(dir))))
         local out = at.nt3(srv, { "api", "/api/v1/me", "-o", fifo })
         assert.are.equal(0, out.code, out.stderr)
         for _ = 1, 1200 do

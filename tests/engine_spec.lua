@@ -675,8 +675,10 @@ describe("the request engine", function()
       -- gives what it read
       local function fifo_reader(path)
         local got = path .. ".got"
-        assert(os.execute(("(timeout 60 cat %s >%s; echo $? >%s.rc) </dev/null >/dev/null 2>&1 &")
-          :format(sh.quote(path), sh.quote(got), sh.quote(got))))
+        -- the exit code lands whole (written beside, then renamed): a file
+        -- the shell has created but not yet written would read as ""
+        assert(os.execute(("(timeout 60 cat %s >%s; echo $? >%s.rc.tmp && mv %s.rc.tmp %s.rc) </dev/null >/dev/null 2>&1 &")
+          :format(sh.quote(path), sh.quote(got), sh.quote(got), sh.quote(got), sh.quote(got))))
         return function()
           for _ = 1, 1200 do
             if sh.slurp(got .. ".rc") then break end
