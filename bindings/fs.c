@@ -257,7 +257,7 @@ static void push_hex(lua_State *L, const unsigned char digest[NT3_SHA256_SIZE]) 
 }
 
 /* Pushes the hex digest of what is left to read in box, or nil, msg, errno */
-static int push_sha256(lua_State *L, struct fdbox *box, const char *path) {
+static int push_sha256(lua_State *L, const struct fdbox *box, const char *path) {
   unsigned char digest[NT3_SHA256_SIZE];
   int e = nt3_sha256_fd(box->fd, digest);
   if (e) return fail(L, path, e);
@@ -890,7 +890,7 @@ static int root_gc(lua_State *L) {
 }
 
 static int root_fd(lua_State *L) {
-  struct fdbox *b = luaL_checkudata(L, 1, ROOT_TYPE);
+  const struct fdbox *b = luaL_checkudata(L, 1, ROOT_TYPE);
   if (b->fd < 0) luaL_error(L, "the root is closed");
   return b->fd;
 }

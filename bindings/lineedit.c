@@ -340,7 +340,7 @@ static int plain_read(lua_State *L, struct reader *r, const char *prompt) {
   }
   for (;;) {
     if (r->at < r->have) {
-      char *nl = memchr(r->buf + r->at, '\n', r->have - r->at);
+      const char *nl = memchr(r->buf + r->at, '\n', r->have - r->at);
       size_t n = nl ? (size_t)(nl - (r->buf + r->at)) : r->have - r->at;
       if (len + n > LINE_MAX_BYTES) n = LINE_MAX_BYTES - len;
       luaL_addlstring(&b, r->buf + r->at, n);

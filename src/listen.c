@@ -218,7 +218,7 @@ static int sock_accept(lua_State *L) {
 
 /* connection:read(max) -> 1..max bytes, "" at the end | nil, message, errno */
 static int sock_read(lua_State *L) {
-  struct sock *s = check_open(L, 1);
+  const struct sock *s = check_open(L, 1);
   luaL_argcheck(L, !s->listening, 1, "a listening socket is not read");
   lua_Integer max = luaL_checkinteger(L, 2);
   luaL_argcheck(L, max >= 1 && max <= READ_MAX, 2, "read from 1 byte to 1 MiB at a time");
@@ -229,7 +229,7 @@ static int sock_read(lua_State *L) {
 /* connection:write(data) -> true | nil, message, errno (all of it is
  * written, in as many waits as the peer's reading takes) */
 static int sock_write(lua_State *L) {
-  struct sock *s = check_open(L, 1);
+  const struct sock *s = check_open(L, 1);
   luaL_argcheck(L, !s->listening, 1, "a listening socket is not written");
   luaL_checkstring(L, 2);
   lua_settop(L, 2);

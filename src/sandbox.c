@@ -278,7 +278,7 @@ static const char *printable(char *buf, size_t size, const char *s) {
   return buf;
 }
 
-static void trace(struct sandbox *s, const char *verdict, const char *what) {
+static void trace(const struct sandbox *s, const char *verdict, const char *what) {
   if (!s->trace) return;
   char shown[400];
   fprintf(stderr, "nt3: sandbox %s: %s %s\n", s->name, verdict, printable(shown, sizeof shown, what));
@@ -1110,7 +1110,7 @@ static int find_root(lua_State *L, const char *key, const char *path) {
 
 /* Calls root:<method>(rel, ...) for path under a root of key, or refuses. */
 static int fs_call(lua_State *L, const char *method, const char *key, const char *perm) {
-  struct sandbox *s = sandbox_of(L);
+  const struct sandbox *s = sandbox_of(L);
   const char *path = luaL_checkstring(L, 1);
   char what[PATH_MAX + 40];
   snprintf(what, sizeof what, "fs %s %s", method, path);
@@ -1141,7 +1141,7 @@ static int sfs_write(lua_State *L) { return fs_call(L, "write", WRITE_ROOTS, "fs
  * that directory, the second half of nt3_atomic_open_beneath). */
 static int gate_output(lua_State *L, const struct nt3_http_gate *g, const char *path, int *dirfd,
                        char name[NAME_MAX + 1], char *why, size_t size) {
-  struct sandbox *s = (struct sandbox *)g;
+  const struct sandbox *s = (const struct sandbox *)g;
   char what[PATH_MAX + 40], shown[PATH_MAX];
   snprintf(what, sizeof what, "output %s", printable(shown, sizeof shown, path));
   if (find_root(L, WRITE_ROOTS, path) != 0) {
@@ -1487,7 +1487,7 @@ static void give_sigint(struct sigint_saved *saved) {
 /* The message handler of a run: the message, with a traceback under
  * NT3_DEBUG (read by C; no debug library in the sandbox). */
 static int on_error(lua_State *L) {
-  struct sandbox *s = sandbox_of(L);
+  const struct sandbox *s = sandbox_of(L);
   if (s->trace && lua_type(L, 1) == LUA_TSTRING && !ending(s)) luaL_traceback(L, L, lua_tostring(L, 1), 1);
   return 1;
 }

@@ -948,7 +948,7 @@ static double engine_due(void *ud) {
 }
 
 static int engine_busy(void *ud) {
-  struct engine *e = ud;
+  const struct engine *e = ud;
   return e->api && e->list != NULL;
 }
 
