@@ -203,6 +203,14 @@ static int named_in(lua_State *L, int idx, const char *entry) {
   return t != LUA_TNIL;
 }
 
+/* Whether L is a sandbox's state: its children get only what the sandbox
+ * grants (docs/sandbox.md, "proc"). */
+static int sandboxed(lua_State *L) {
+  int t = lua_getfield(L, LUA_REGISTRYINDEX, NT3_PROC_ENVIRON);
+  lua_pop(L, 1);
+  return t == LUA_TLIGHTUSERDATA;
+}
+
 /* environ less NT3_API_TOKEN, in a block of Lua's (on the stack): a
  * keyring helper has no business with the token the user set for nt3, and
  * a program that logs its environment would write it down. With opts.env
@@ -212,13 +220,13 @@ static char **child_environ(lua_State *L, int envarg) {
   static const char drop[] = "NT3_API_TOKEN=";
   /* a sandbox's child gets only the variables its env grant names, and
    * the sandbox sets none of its own (LD_PRELOAD would run a library) */
-  if (lua_getfield(L, LUA_REGISTRYINDEX, NT3_PROC_ENVIRON) == LUA_TLIGHTUSERDATA) {
+  if (sandboxed(L)) {
+    if (envarg) luaL_argerror(L, 2, "field 'env' is not available in the sandbox");
+    lua_getfield(L, LUA_REGISTRYINDEX, NT3_PROC_ENVIRON);
     char **granted = lua_touserdata(L, -1);
     lua_pop(L, 1);
-    if (envarg) luaL_argerror(L, 2, "field 'env' is not available in the sandbox");
     return granted;
   }
-  lua_pop(L, 1);
   size_t n = 0, extra = 0;
   while (environ[n]) n++;
   if (envarg) {
@@ -263,11 +271,19 @@ static char **child_environ(lua_State *L, int envarg) {
 }
 
 /* After fork: async-signal-safe calls only. The exec status pipe is
- * close-on-exec, so the parent reads 0 bytes when execve worked, or errno. */
-static void child(const char **argv, char **env, int limit, int out_w, int err_w, int status_w) {
+ * close-on-exec, so the parent reads 0 bytes when execve worked, errno
+ * when it did not, or -errno when chdir(cwd) failed (cwd: NULL to stay in
+ * nt3's working directory; a relative one is taken from there). */
+static void child(const char **argv, char **env, const char *cwd, int limit, int out_w, int err_w, int status_w) {
   /* a group of its own, which nt3 can end whole; the parent sets it too,
    * whichever runs first */
   setpgid(0, 0);
+  if (cwd && chdir(cwd) < 0) {
+    int e = -errno;
+    ssize_t w = write(status_w, &e, sizeof e);
+    (void)w;
+    _exit(127);
+  }
   int devnull = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (devnull < 0 || dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0 || dup2(err_w, 2) < 0) goto fail;
   close_from(3, status_w, limit);
@@ -392,8 +408,9 @@ static int failed(lua_State *L, const char *message, const char *code) {
 }
 
 /* Makes the pipes and starts the child. Returns 0, or errno with every
- * descriptor closed. */
-static int start(struct run *r, const char **argv, char **env, int *exec_errno) {
+ * descriptor closed. *exec_errno: what the child's status pipe said (see
+ * child). */
+static int start(struct run *r, const char **argv, char **env, const char *cwd, int *exec_errno) {
   int o[2], e[2], s[2];
   if (pipe2(o, O_CLOEXEC) < 0) return errno;
   if (pipe2(e, O_CLOEXEC) < 0) {
@@ -423,7 +440,7 @@ static int start(struct run *r, const char **argv, char **env, int *exec_errno) 
     for (int j = 0; j < 6; j++) close(fds[j]);
     return err;
   }
-  if (pid == 0) child(argv, env, limit, fds[1], fds[3], fds[5]);
+  if (pid == 0) child(argv, env, cwd, limit, fds[1], fds[3], fds[5]);
   setpgid(pid, pid); /* EACCES once it has run execve: it did it itself */
   close(fds[1]);
   close(fds[3]);
@@ -497,9 +514,13 @@ static int proc_result(lua_State *L, int status, lua_KContext slot) {
  * message, code
  * opts: timeout (seconds, default 30), max_output (bytes of stdout, default
  * 64 KiB), env ({ NAME = "value" | false }: set or unset variables for the
- * child; the rest of nt3's environment is passed on). code is the exit
- * status (128 + N when killed by signal N, 124 when the timeout ended it);
- * stderr its first 4 KiB. Failures: "exec" (could not start it), "output"
+ * child; the rest of nt3's environment is passed on), cwd (the child's
+ * working directory, changed to after fork and before exec; relative to
+ * nt3's; not in a sandbox, where a directory's existence is not the
+ * command's to learn). code is the exit status (128 + N when killed by
+ * signal N, 124 when the timeout ended it); stderr its first 4 KiB.
+ * Failures: "cwd" (no such directory, or not one the child may enter:
+ * "<cwd>: <reason>"), "exec" (could not start it), "output"
  * (printed more than max_output), "interrupted" (Ctrl-C under `nt3 run`:
  * the error "interrupted" follows at once), "system" (no pipe, no fork).
  * Inside a task it yields while the child runs. */
@@ -523,6 +544,17 @@ static int proc_run(lua_State *L) {
     }
   }
   char **env = child_environ(L, envarg);
+  const char *cwd = NULL;
+  if (!lua_isnoneornil(L, 2)) {
+    /* read once, here: a metatable's __index could answer otherwise later */
+    if (lua_getfield(L, 2, "cwd") != LUA_TNIL) {
+      luaL_argcheck(L, lua_type(L, -1) == LUA_TSTRING, 2, "field 'cwd' must be a string");
+      size_t len;
+      cwd = lua_tolstring(L, -1, &len);
+      luaL_argcheck(L, len > 0 && strlen(cwd) == len, 2, "field 'cwd' is empty or holds a zero byte");
+      luaL_argcheck(L, !sandboxed(L), 2, "field 'cwd' is not available in the sandbox");
+    }
+  }
   struct run *r = lua_newuserdatauv(L, sizeof *r, 0);
   memset(r, 0, sizeof *r);
   nt3_watch_init(&r->w);
@@ -539,12 +571,16 @@ static int proc_run(lua_State *L) {
 
   hold_signals(r);
   int exec_errno = 0;
-  int err = start(r, argv, env, &exec_errno);
+  int err = start(r, argv, env, cwd, &exec_errno);
   if (err) {
     release_signals(r);
     return failed(L, strerror(err), "system");
   }
   r->started = 1;
+  if (exec_errno < 0) {
+    end_run(L, r);
+    return failed(L, lua_pushfstring(L, "%s: %s", cwd, strerror(-exec_errno)), "cwd");
+  }
   if (exec_errno) {
     end_run(L, r);
     return failed(L, strerror(exec_errno), "exec");

@@ -21,6 +21,9 @@ struct nt3_command {
   const char *summary;
   const char *aliases; /* separated by spaces: "auth" */
   int hidden;
+  /* what completion needs of it, as Lua text "return { flags = ..., args
+   * = ..., ... }"; NULL when the build could not read it as plain data */
+  const char *shape;
 };
 
 extern const struct nt3_command nt3_commands[];

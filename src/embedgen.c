@@ -3,8 +3,13 @@
  * bytecode with the very Lua library nt3 links, and writes a C table
  * { module name, chunk, size } sorted by name; and, for each built-in
  * command (lua/commands/<name>.lua), a second table { name, summary,
- * aliases, hidden }: what nt3 help, completion and did-you-mean list, so
- * that listing a command never loads it (docs/architecture.md, "Commands").
+ * aliases, hidden, shape }: what nt3 help, completion and did-you-mean
+ * list, so that listing a command never loads it (docs/architecture.md,
+ * "Commands"). The shape is what a completion script says of the command
+ * (its flags, args, complete, stop_at_first_arg, uses_token, format) as
+ * Lua text, `return { ... }`, or NULL when those are not plain data at
+ * build time (a flag list taken from another module): completion then
+ * loads that one module.
  * The index is read from the very command table the module returns, so it
  * cannot say something else; a command whose table cannot be read so fails
  * the build.
@@ -37,6 +42,7 @@ struct entry {
   /* a built-in command's index entry (command = 1) */
   int command, hidden;
   char *summary, *aliases;
+  char *shape; /* NULL: not plain data */
 };
 
 static void buf_add(struct buf *b, const void *p, size_t n) {
@@ -89,13 +95,28 @@ static char *module_name(const char *file) {
 }
 
 /* Runs a command module's chunk (on the stack) with a `require` that gives
- * a stand-in for every module (indexing or calling it gives it again): a
+ * a stand-in for every module (indexing or calling it gives another): a
  * command's top level only takes what it will use at run time. Returns
- * the command table's fields, or the reason it cannot be read. */
+ * the command table's fields, or the reason it cannot be read. A stand-in
+ * reached from require by names alone (require("nt3.cli.registry").FORMATS)
+ * knows that expression, and the shape holds it as such: it means the
+ * same at run time; one that was called means nothing known. */
 static const char INDEX_READER[] =
   "local chunk, module, file = ...\n"
-  "local stub = setmetatable({}, { __index = function(s) return s end, __call = function(s) return s end })\n"
-  "local env = setmetatable({ require = function() return stub end }, { __index = _G })\n"
+  "local paths = setmetatable({}, { __mode = 'k' })\n"
+  "local function stand_in(path)\n"
+  "  local s = setmetatable({}, {\n"
+  "    __index = function(_, k)\n"
+  "      return stand_in(path and type(k) == 'string' and k:match('^[%a_][%w_]*$') and path .. '.' .. k or nil)\n"
+  "    end,\n"
+  "    __call = function() return stand_in(nil) end })\n"
+  "  paths[s] = path\n"
+  "  return s\n"
+  "end\n"
+  "local function fake_require(name)\n"
+  "  return stand_in(type(name) == 'string' and 'require(' .. string.format('%q', name) .. ')' or nil)\n"
+  "end\n"
+  "local env = setmetatable({ require = fake_require }, { __index = _G })\n"
   "debug.setupvalue(chunk, 1, env)\n"
   "local ok, cmd = pcall(chunk, module)\n"
   "local function fail(why) error(file .. ': ' .. why .. ' (embedgen reads it for the command index)', 0) end\n"
@@ -110,7 +131,35 @@ static const char INDEX_READER[] =
   "  if type(a) ~= 'string' or not a:match('^[%a][%w_-]*$') then fail('its aliases must be a list of names') end\n"
   "  aliases[i] = a\n"
   "end\n"
-  "return cmd.summary, table.concat(aliases, ' '), cmd.hidden and true or false\n";
+  /* plain: strings, numbers, booleans and tables without a metatable; a
+   * stand-in (it has one) or a function is not, and so neither is a
+   * table holding one. fields: the keys a record keeps (nil: a list) */
+  "local function plain(v, fields)\n"
+  "  local t = type(v)\n"
+  "  if t == 'string' or t == 'number' or t == 'boolean' then return string.format('%q', v) end\n"
+  "  if paths[v] then return paths[v] end\n"
+  "  if t ~= 'table' or getmetatable(v) ~= nil then return nil end\n"
+  "  local parts = {}\n"
+  "  if fields then\n"
+  "    for _, k in ipairs(fields) do\n"
+  "      local x = rawget(v, k)\n"
+  "      if x ~= nil then\n"
+  "        local s = plain(x)\n"
+  "        if not s then return nil end\n"
+  "        parts[#parts + 1] = k .. '=' .. s\n"
+  "      end\n"
+  "    end\n"
+  "  else\n"
+  "    for _, x in ipairs(v) do\n"
+  "      local s = plain(x, type(x) == 'table' and x.long and { 'long', 'short', 'value', 'help', 'multiple', 'complete' })\n"
+  "      if not s then return nil end\n"
+  "      parts[#parts + 1] = s\n"
+  "    end\n"
+  "  end\n"
+  "  return '{' .. table.concat(parts, ',') .. '}'\n"
+  "end\n"
+  "local shape = plain(cmd, { 'flags', 'args', 'complete', 'stop_at_first_arg', 'uses_token', 'format' })\n"
+  "return cmd.summary, table.concat(aliases, ' '), cmd.hidden and true or false, shape and 'return ' .. shape\n";
 
 static void read_command(lua_State *L, struct entry *e) {
   if (luaL_loadbufferx(L, INDEX_READER, sizeof INDEX_READER - 1, "=embedgen", "t") != LUA_OK) {
@@ -120,15 +169,16 @@ static void read_command(lua_State *L, struct entry *e) {
   lua_insert(L, -2); /* reader, chunk */
   lua_pushstring(L, e->name);
   lua_pushstring(L, e->file);
-  if (lua_pcall(L, 3, 3, 0) != LUA_OK) {
+  if (lua_pcall(L, 3, 4, 0) != LUA_OK) {
     fprintf(stderr, "%s\n", lua_tostring(L, -1));
     exit(1);
   }
   e->command = 1;
-  e->summary = strdup(lua_tostring(L, -3));
-  e->aliases = strdup(lua_tostring(L, -2));
-  e->hidden = lua_toboolean(L, -1);
-  lua_pop(L, 3);
+  e->summary = strdup(lua_tostring(L, -4));
+  e->aliases = strdup(lua_tostring(L, -3));
+  e->hidden = lua_toboolean(L, -2);
+  e->shape = lua_isstring(L, -1) ? strdup(lua_tostring(L, -1)) : NULL;
+  lua_pop(L, 4);
 }
 
 /* s as the body of a C string literal: every byte that is not plain
@@ -228,7 +278,14 @@ int main(int argc, char **argv) {
     c_string(&o, e[i].summary);
     buf_printf(&o, "\", \"");
     c_string(&o, e[i].aliases);
-    buf_printf(&o, "\", %d},\n", e[i].hidden);
+    buf_printf(&o, "\", %d, ", e[i].hidden);
+    if (e[i].shape) {
+      buf_printf(&o, "\"");
+      c_string(&o, e[i].shape);
+      buf_printf(&o, "\"},\n");
+    } else {
+      buf_printf(&o, "NULL},\n");
+    }
     commands++;
   }
   if (!commands) buf_printf(&o, "  {0},\n");

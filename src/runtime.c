@@ -202,6 +202,20 @@ static int embedded_commands(lua_State *L) {
   return 1;
 }
 
+/* nt3.embedded.command_shape(name) -> the Lua text the build wrote of the
+ * built-in command's flags, args, ... (src/embedgen.c) | nil: unknown, or
+ * not plain data at build time */
+static int embedded_command_shape(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  for (int i = 0; i < nt3_command_count; i++)
+    if (strcmp(nt3_commands[i].name, name) == 0 && nt3_commands[i].shape) {
+      lua_pushstring(L, nt3_commands[i].shape);
+      return 1;
+    }
+  lua_pushnil(L);
+  return 1;
+}
+
 static int embedded_has(lua_State *L) {
   lua_pushboolean(L, nt3_find_module(luaL_checkstring(L, 1)) != NULL);
   return 1;
@@ -216,6 +230,7 @@ static int luaopen_nt3_embedded(lua_State *L) {
     {"list", embedded_list},
     {"has", embedded_has},
     {"commands", embedded_commands},
+    {"command_shape", embedded_command_shape},
     {"hide_arg", embedded_hide_arg},
     {NULL, NULL},
   };

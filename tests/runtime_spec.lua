@@ -55,6 +55,20 @@ describe("embedding", function()
       local cmd = require("commands." .. entry.name)
       assert.are.same({ name = cmd.name, summary = cmd.summary, aliases = cmd.aliases or {}, hidden = cmd.hidden },
         entry)
+      -- and what completion reads of it instead of loading it
+      local text = embedded.command_shape(entry.name)
+      assert.truthy(text, entry.name)
+      local shape = assert(load(text, "=shape", "t", { require = require }))()
+      local want = { args = cmd.args, complete = cmd.complete, stop_at_first_arg = cmd.stop_at_first_arg,
+        uses_token = cmd.uses_token, format = cmd.format }
+      if cmd.flags then
+        want.flags = {}
+        for i, f in ipairs(cmd.flags) do
+          want.flags[i] = { long = f.long, short = f.short, value = f.value, help = f.help, multiple = f.multiple,
+            complete = f.complete }
+        end
+      end
+      assert.are.same(want, shape, entry.name)
     end
     for _, mod in ipairs(embedded.list("commands.")) do names[#names + 1] = mod:sub(#"commands." + 1) end
     assert.are.same(names, index)
@@ -70,24 +84,38 @@ describe("embedding", function()
       return { name = "odd", aliases = { "od", "o-d" }, run = function() return x end,
         summary = 'quotes " and \\ and ??= and \t, and “—”' }
     ]])
+    -- flags named through a module (kept as the expression) and made by a
+    -- call (unknown at build time: no shape)
+    sh.spit(root .. "/lua/commands/named.lua", [[
+      local cli = require "nt3.cli"
+      return { name = "named", summary = "s", run = print, args = { "a?" },
+        flags = { { long = "f", value = "v", complete = require("nt3.cli.registry").FORMATS, help = "h\n\"" } } }
+    ]])
+    sh.spit(root .. "/lua/commands/made.lua", [[
+      local cli = require "nt3.cli"
+      return { name = "made", summary = "s", run = print, flags = { { long = "f", help = cli.words("x") } } }
+    ]])
     sh.spit(root .. "/main.c", [[
       #include <stdio.h>
       #include "embedded.h"
       int main(void) {
         for (int i = 0; i < nt3_command_count; i++)
-          printf("%s|%s|%s|%d\n", nt3_commands[i].name, nt3_commands[i].summary, nt3_commands[i].aliases,
-                 nt3_commands[i].hidden);
+          printf("%s|%s|%s|%d|%s\n", nt3_commands[i].name, nt3_commands[i].summary, nt3_commands[i].aliases,
+                 nt3_commands[i].hidden, nt3_commands[i].shape ? nt3_commands[i].shape : "NULL");
         return 0;
       }
     ]])
-    local gen = ("%s %s %s lua/commands/odd.lua"):format(sh.quote(os.getenv("NT3_EMBEDGEN")),
-      sh.quote(root .. "/embedded.c"), sh.quote(root))
+    local gen = ("%s %s %s lua/commands/odd.lua lua/commands/named.lua lua/commands/made.lua"):format(
+      sh.quote(os.getenv("NT3_EMBEDGEN")), sh.quote(root .. "/embedded.c"), sh.quote(root))
     assert.is_true(os.execute(gen))
     local cc = ("cc -std=c11 -Werror -Wall -Wtrigraphs -I %s -o %s %s %s"):format(sh.quote(sh.src .. "/src"),
       sh.quote(root .. "/index"), sh.quote(root .. "/embedded.c"), sh.quote(root .. "/main.c"))
     assert.is_true(os.execute(cc))
     local p = io.popen(sh.quote(root .. "/index"))
-    assert.are.equal('odd|quotes " and \\ and ??= and \t, and “—”|od o-d|0\n', p:read("a"))
+    assert.are.equal('made|s||0|NULL\n'
+      .. 'named|s||0|return {flags={{long="f",value="v",help="h\\\n\\"",complete=require("nt3.cli.registry").FORMATS}},'
+      .. 'args={"a?"}}\n'
+      .. 'odd|quotes " and \\ and ??= and \t, and “—”|od o-d|0|return {}\n', p:read("a"))
     p:close()
     for file, text, why in ([[
       nameless.lua|return { summary = "s", run = print }|its name must be a string naming the file

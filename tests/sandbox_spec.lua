@@ -578,6 +578,22 @@ return { name = "spintop", summary = "never declared", permissions = {}, run = f
       assert.truthy(r.stdout:find("false\tpermission denied: proc /usr/bin/../bin/env (not granted: proc)", 1, true), r.stdout)
     end)
 
+    it("proc takes no cwd: a granted program is not run elsewhere, and no directory is probed", function()
+      -- the attack: a granted /bin/ls run in a directory no fs root covers
+      -- lists it, and the failure's words for a missing one would tell
+      -- which paths exist
+      local secret = sh.tmpdir()
+      sh.spit(secret .. "/secret.txt", "SECRET")
+      local r = run("cwds", [[{ proc = { "/bin/ls" } }]], ([[
+        local proc = require "nt3.proc"
+        print(pcall(proc.run, { "/bin/ls" }, { cwd = %q }))
+        print(pcall(proc.run, { "/bin/ls" }, { cwd = %q }))]]):format(secret, secret .. "/missing"))
+      assert.are.equal(0, r.code, r.stderr)
+      assert.is_nil(r.stdout:find("secret.txt", 1, true), r.stdout)
+      local _, refusals = r.stdout:gsub("false\t[^\n]*field 'cwd' is not available in the sandbox%)\n", "")
+      assert.are.equal(2, refusals, r.stdout)
+    end)
+
     it("prompt is refused unless granted", function()
       local r = run("ask", "{}", [[print(pcall(require, "nt3.prompt"))]])
       assert.are.equal(0, r.code, r.stderr)

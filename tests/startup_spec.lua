@@ -121,6 +121,29 @@ describe("start-up loads only what the command uses", function()
     assert.matches("^Authenticate the CLI with an API token\n", alias.stdout)
   end)
 
+  it("writes every completion script with no command module loaded but completion's", function()
+    local home = sh.tmpdir()
+    os.execute("mkdir -p -m 700 " .. sh.quote(home .. "/.nt3"))
+    sh.spit(home .. "/.nt3/extensions.lock", require("nt3.json").encode({ version = 1, extensions = {
+      acme = { source = "/src/acme", tree = ("0"):rep(64), files = {}, permissions = {},
+        commands = { { name = "deploy", summary = "Deploy the thing", file = "commands/deploy.lua" } } },
+    } }))
+    local names = other_commands("commands.completion")
+    names[#names + 1] = "nt3.ext.manifest"
+    local dir = tripwires(names)
+    for _, shell in ipairs { "bash", "zsh", "fish" } do
+      local r = sh.run({ "completion", shell }, { home = home, env = { NT3_LUA_DIR = dir } })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.truthy(r.stdout:find("deploy", 1, true), shell)
+    end
+    -- the flags come from the index: api's --format words are the
+    -- registry's list, which api's table names by an expression
+    local bash = sh.run({ "completion", "bash" }, { home = home, env = { NT3_LUA_DIR = dir } })
+    assert.truthy(bash.stdout:find("\n    login|auth) flags='--token -t ", 1, true), bash.stdout)
+    assert.truthy(bash.stdout:find("--format) COMPREPLY=($(compgen -W 'json table csv ndjson' -- \"$cur\")); return;;",
+      1, true), bash.stdout)
+  end)
+
   it("lists the commands of installed extensions from the lock alone", function()
     local home = sh.tmpdir()
     os.execute("mkdir -p -m 700 " .. sh.quote(home .. "/.nt3"))

@@ -224,6 +224,14 @@ describe("testing.run", function()
     assert.are.equal(0, r.code, r.stderr)
     assert.are.equal("a b|$(id)|'q'|-x|\n" .. cwd .. "\n", r.stdout)
   end)
+
+  it("fails with the code cwd for a working directory that is not there, running nothing", function()
+    local missing = sh.tmpdir() .. "/missing"
+    local r, message, code = testing.run("run", { sh.script('error("ran")') }, { cwd = missing })
+    assert.is_nil(r)
+    assert.are.equal("cwd", code)
+    assert.are.equal(missing .. ": No such file or directory", message)
+  end)
 end)
 
 describe("nt3 test", function()

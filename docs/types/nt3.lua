@@ -592,6 +592,7 @@ function json.pretty(value) end
 ---@field timeout? number seconds (default 30); then the program is killed
 ---@field max_output? integer bytes of stdout (default 64 KiB)
 ---@field env? table<string, string|false> variables to set (a string) or unset (false) for the program
+---@field cwd? string the program's working directory (relative: to nt3's); one it cannot enter is the failure "cwd"
 
 ---@class nt3.proc.Result
 ---@field code integer exit status; 128 + signal when killed; proc.TIMED_OUT (124) when the timeout ended it
@@ -611,7 +612,7 @@ local proc = {}
 ---@param opts? nt3.proc.Options
 ---@return nt3.proc.Result|nil result
 ---@return string? message
----@return "exec"|"output"|"interrupted"|"system"|nil code
+---@return "cwd"|"exec"|"output"|"interrupted"|"system"|nil code
 function proc.run(argv, opts) end
 
 --- Runs a pager (argv[1] an absolute path) with text on its stdin and the

@@ -11,10 +11,13 @@ local PROFILES = "command nt3 completion --profiles 2>/dev/null"
 
 -- Every visible command with the words its positional arguments complete to
 -- (nil: files). `help` takes a command name; a command may list its own
--- words in `complete`.
+-- words in `complete`. A built-in is its index entry and the shape the
+-- build read (registry.builtin_shape): no command module is loaded.
 local function registry()
   local cmds, names = {}, {}
-  for _, cmd in ipairs(cli.commands()) do
+  local builtin_shape = require("nt3.cli.registry").builtin_shape
+  for _, cmd in ipairs(require("nt3.cli.user").listing()) do
+    if cmd.builtin then cmd = builtin_shape(cmd) end
     if not cmd.hidden then
       cmds[#cmds + 1] = cmd
       names[#names + 1] = cmd.name

@@ -485,8 +485,9 @@ local CLEARED = { "NT3_API_TOKEN", "NT3_API_URL", "NT3_PROFILE", "NT3_COMMANDS_P
 -- testing.run(name, argv [, opts]) -> { code, stdout, stderr } | nil,
 -- message, code: `nt3 <name> <argv...>` run by the nt3 binary running now,
 -- with opts.home as HOME (a new one, for opts.server, when not given) and
--- as its working directory (opts.cwd: another), opts.env added to its
--- environment, stdin /dev/null, opts.timeout seconds (default 60).
+-- as its working directory (opts.cwd: another; one it cannot enter is
+-- the failure "cwd"), opts.env added to its environment, stdin /dev/null,
+-- opts.timeout seconds (default 60).
 function M.run(name, argv, opts)
   check.arg(1, "run", name, "string")
   check.arg(2, "run", argv, "table", true)
@@ -511,11 +512,10 @@ function M.run(name, argv, opts)
   vars.HOME = home.dir
   vars.NT3_CONFIG_DIR = home.config_dir
   for k, v in pairs(opts.env or {}) do vars[k] = v end
-  -- /bin/sh only changes directory: the argument words reach nt3 as they are
-  local cmd = { "/bin/sh", "-c", 'cd -- "$1" && shift && exec "$@"', "nt3-test", opts.cwd or home.dir, exe, name }
+  local cmd = { exe, name }
   for _, a in ipairs(argv) do cmd[#cmd + 1] = a end
   local r, perr, code = require("nt3.proc").run(cmd,
-    { env = vars, timeout = opts.timeout or 60, max_output = 16 * 1024 * 1024 })
+    { env = vars, cwd = opts.cwd or home.dir, timeout = opts.timeout or 60, max_output = 16 * 1024 * 1024 })
   if temp then home:remove() end
   if not r then return nil, perr, code end
   return { code = r.code, stdout = r.stdout, stderr = r.stderr }

@@ -3,7 +3,7 @@
 -- nt3.cli: the program name, the warning line, a command's validation, the
 -- built-in commands and the directories user commands come from. Use it
 -- through nt3.cli (cli.warn, cli.validate, cli.user_command_dirs).
-local assert, ipairs, require, tostring, type = assert, ipairs, require, tostring, type
+local assert, ipairs, load, pairs, require, tostring, type = assert, ipairs, load, pairs, require, tostring, type
 local embedded = require "nt3.embedded"
 local policy = require "nt3.policy"
 
@@ -141,6 +141,22 @@ function M.builtin_index()
     for _, entry in ipairs(index) do entry.builtin = true end
   end
   return index
+end
+
+-- registry.builtin_shape(entry) -> the built-in of that index entry as a
+-- completion script needs it: the entry (its aliases as the list shows
+-- them) with the flags, args, complete, stop_at_first_arg, uses_token and
+-- format the build read from the command's table (src/embedgen.c), so
+-- `nt3 completion` loads no command module; where the build could not read
+-- them as plain data, the loaded module's fields.
+function M.builtin_shape(entry)
+  local text = embedded.command_shape(entry.name)
+  local shape = text and assert(load(text, "=commands." .. entry.name .. " (index)", "t", { require = require }))()
+    or M.load_builtin(entry.name)
+  local cmd = {}
+  for k, v in pairs(shape) do cmd[k] = v end
+  for k, v in pairs(entry) do cmd[k] = v end
+  return cmd
 end
 
 -- registry.builtin_names() -> the names of the built-in commands, sorted
