@@ -112,6 +112,14 @@ struct sandbox {
   struct list file_names, file_hashes;
   int have_files;
   int out_tty, err_tty;
+  /* nt3.ui's progress line (io.progress_line): what it last asked for, as
+   * it came (sanitised when drawn), whether it is drawn, and whether output
+   * to the terminal has left a line unfinished (the bar waits for its end).
+   * progress: the host's progress setting, which nt3.ui asks for. */
+  int progress;
+  char bar[512];
+  size_t bar_len;
+  int bar_drawn, mid_line;
 };
 
 static struct sandbox *sandbox_of(lua_State *L) {
@@ -587,12 +595,40 @@ static void to_file(void *ud, const char *p, size_t n) { fwrite(p, 1, n, ud); }
 
 /* Text for a terminal: SGR colour sequences (ESC [ digits ; m) kept,
  * every other control replaced, as policy.sanitize does with lines. */
+/* The progress line: back to the line's start, the bar as one line of
+ * printable text, the rest of the line erased (no bar: only erased). */
+static void draw_bar(struct sandbox *s, int shown) {
+  fputc('\r', stderr);
+  if (shown) nt3_printable_as(to_file, stderr, s->bar, s->bar_len, 0, 0);
+  fputs("\033[K", stderr);
+  fflush(stderr);
+  s->bar_drawn = shown;
+}
+
+static void emit_text(struct sandbox *s, FILE *f, const char *p, size_t n);
+
+/* What the command writes, through the sanitiser at a terminal (its
+ * colours kept); a progress line shown is erased first and drawn again
+ * once the output has ended its line
+ * (docs/architecture.md, "Output for people and for pipes"). */
 static void emit(struct sandbox *s, int fd, const char *p, size_t n) {
   FILE *f = fd == 1 ? stdout : stderr;
   if (!(fd == 1 ? s->out_tty : s->err_tty)) {
     fwrite(p, 1, n, f);
     return;
   }
+  if (n == 0) return;
+  if (s->bar_drawn) draw_bar(s, 0);
+  emit_text(s, f, p, n);
+  s->mid_line = p[n - 1] != '\n';
+  if (s->bar_len && !s->mid_line) {
+    fflush(f);
+    draw_bar(s, 1);
+  }
+}
+
+static void emit_text(struct sandbox *s, FILE *f, const char *p, size_t n) {
+  (void)s;
   size_t start = 0;
   for (size_t i = 0; i + 1 < n; i++) {
     if (p[i] != '\033' || p[i + 1] != '[') continue;
@@ -744,11 +780,35 @@ static int ui_env_get(lua_State *L) {
 }
 
 /* settings.get(key): nt3's configuration files are the host's; in a
- * sandbox the color setting is its default, "auto" */
+ * sandbox the color setting is its default, "auto", and the progress
+ * setting what the host read (sandbox.run's `progress`) */
 static int ui_setting(lua_State *L) {
-  if (strcmp(luaL_checkstring(L, 1), "color") == 0) lua_pushliteral(L, "auto");
+  const char *key = luaL_checkstring(L, 1);
+  if (strcmp(key, "color") == 0) lua_pushliteral(L, "auto");
+  else if (strcmp(key, "progress") == 0) lua_pushboolean(L, sandbox_of(L)->progress);
   else lua_pushnil(L);
   return 1;
+}
+
+/* io.progress_line(text): nt3.ui's bar, the only way it reaches the
+ * terminal with controls of its own: "\r", text as one line of printable
+ * text, the rest of the line erased ("" erases it). On a terminal's stderr
+ * only; while output has left a line unfinished it is drawn once the line
+ * ends (emit). */
+static int ui_progress_line(lua_State *L) {
+  struct sandbox *s = sandbox_of(L);
+  size_t len;
+  const char *text = luaL_checklstring(L, 1, &len);
+  if (!s->err_tty) return 0;
+  if (len > sizeof s->bar) len = sizeof s->bar;
+  memcpy(s->bar, text, len);
+  s->bar_len = len;
+  if (len == 0) {
+    if (s->bar_drawn) draw_bar(s, 0);
+  } else if (!s->mid_line) {
+    draw_bar(s, 1);
+  }
+  return 0;
 }
 
 static int sb_require(lua_State *L);
@@ -779,13 +839,15 @@ static void push_ui_env(lua_State *L) {
   }
   lua_pop(L, 1);
   lua_createtable(L, 0, 2);
-  lua_createtable(L, 0, 3); /* io */
+  lua_createtable(L, 0, 4); /* io */
   new_ui_stream(L, 1);
   lua_setfield(L, -2, "stdout");
   new_ui_stream(L, 2);
   lua_setfield(L, -2, "stderr");
   lua_pushcfunction(L, ui_io_type);
   lua_setfield(L, -2, "type");
+  lua_pushcfunction(L, ui_progress_line);
+  lua_setfield(L, -2, "progress_line");
   lua_setfield(L, -2, "io");
   lua_createtable(L, 0, 1); /* its nt3.env */
   lua_pushcfunction(L, ui_env_get);
@@ -1723,7 +1785,9 @@ static int sandbox_run(lua_State *H) {
   snprintf(s->name, sizeof s->name, "%s", name ? name : file);
   lua_getfield(H, 1, "trace");
   if (lua_toboolean(H, -1)) s->trace = 1;
-  lua_pop(H, 1);
+  lua_getfield(H, 1, "progress");
+  s->progress = lua_toboolean(H, -1);
+  lua_pop(H, 2);
   char why[600];
   lua_getfield(H, 1, "permissions");
   int bad_grants = parse_grants(H, -1, s, why, sizeof why);
@@ -1814,6 +1878,7 @@ static int sandbox_run(lua_State *H) {
     n = host_fail(H, msg, "failure");
   }
   fflush(stdout);
+  if (s->bar_drawn) draw_bar(s, 0); /* a bar the command left shown */
   give_sigint(&saved);
   sandbox_free(s);
   return n;

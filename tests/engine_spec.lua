@@ -817,6 +817,26 @@ describe("the request engine", function()
       assert.is_true(now() - t0 < 10)
     end)
 
+    it("reads Ctrl-C in a sink as an interrupt (exit 130, nt3: interrupted), not as the sink's failure", function()
+      -- the Ctrl-C lands while the sink runs Lua: its hook raises there,
+      -- inside the request, and the script's own pcall sees what a wait
+      -- would have raised
+      local script = sh.script(([[
+local http = require("nt3").http
+local ok, res, err = pcall(http.request, { url = %q, sink = function()
+  io.stdout:write("IN SINK\n") io.stdout:flush()
+  while true do end
+end })
+io.stdout:write("pcall: ", tostring(ok), " ", tostring(res), " ", tostring(err), "\n")
+error(err or res, 0)
+]]):format(srv.url .. "/big?bytes=100000000"))
+      local r = require("helpers.pty").run({ "run", script }, {
+        timeout = 20, steps = { { expect = "IN SINK" }, { send = "\3" } } })
+      assert.are.equal(130, r.code, r.output)
+      assert.truthy(r.output:find("pcall: false interrupted nil\r\nnt3: interrupted\r\n", 1, true), r.output)
+      assert.is_nil(r.output:find("sink failed", 1, true), r.output)
+    end)
+
     it("does not stream a non-2xx answer: it comes back in body, and no file is written", function()
       local dir = sh.tmpdir()
       local called = false

@@ -230,6 +230,55 @@ print("ok")
     assert.are.equal("", r.stderr)
   end)
 
+  it("follows the one rule of every bar: off with --no-progress, NT3_NO_PROGRESS or the progress setting", function()
+    local source = script([[
+local p <close> = ui.progress { total = 2, label = "own" }
+p:set(1)
+io.stdout:write("ok\n")
+]])
+    local off_home = sh.tmpdir()
+    assert.are.equal(0, sh.run({ "config", "set", "progress", "false" }, { home = off_home }).code)
+    local runs = {
+      flag = start { "run", "--no-progress", source },
+      env = start({ "run", source }, { env = { NT3_NO_PROGRESS = "1" } }),
+      setting = start({ "run", source }, { home = off_home }),
+    }
+    for name, run in pairs(runs) do
+      local r, stdout = run.result()
+      assert.are.equal(0, r.code, name .. ": " .. r.output)
+      assert.are.equal("ok\n", stdout, name)
+      assert.are.equal("", r.output, name)
+    end
+    -- and it is the bar's setting that turned it off: on, it draws
+    local r = on_terminal { "run", source }
+    assert.are.equal(0, r.code, r.output)
+    assert.is_true(#bars(r.output, 2) >= 1, r.output)
+  end)
+
+  it("is erased before output to the same terminal and drawn again after, never mixed with it", function()
+    -- stdout is the terminal too here: print, io.write, io.stdout and
+    -- io.stderr, ui.table, and a line written in two pieces
+    local r = pty.run({ "run", script([[
+local p <close> = ui.progress { total = 4, label = "working" }
+p:add()
+print("printed", 1)
+io.write("two ")
+p:add()
+io.write("pieces\n")
+io.stdout:write("to stdout\n")
+io.stderr:write("to stderr\n")
+assert(ui.table({ { a = 1 } }, { columns = { "a" } }))
+p:add()
+io.stdout:write("last\n")
+]]) }, { columns = 50, timeout = 30 })
+    assert.are.equal(0, r.code, r.output)
+    local lines = screen(r.output)
+    assert.are.same({ "printed\t1", "two pieces", "to stdout", "to stderr", "A", "1", "last", "" }, lines)
+    -- the bar was shown between the lines, each time after a line had ended
+    assert.is_true(#bars(r.output, 4) >= 3, r.output)
+    assert.is_nil(r.output:find("two \r", 1, true), r.output)
+  end)
+
   it("refuses a total that is not a whole number", function()
     local r = sh.run { "run", script([[ui.progress { total = 1.5 }]]) }
     assert.are.equal(1, r.code)

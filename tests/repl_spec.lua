@@ -118,8 +118,7 @@ describe("nt3 repl on a terminal", function()
       { send = 'nt3.api.get("/hold", { key = "repl-int", seconds = 60 },'
         .. ' { sink = function() io.write("held\\n") io.flush() end })\r' },
       { expect = "held\r\n" },
-      -- the sink has returned by then and the REPL waits (a Ctrl-C inside
-      -- the sink would be the sink's failure, which nt3.http reports)
+      -- the sink has returned by then and the REPL waits on the request
       { sleep = 0.5 },
       { send = "\3" }, { expect = "interrupted" .. PROMPT },
       { send = "40 + 2\r" }, { expect = "42" .. PROMPT },
@@ -134,6 +133,26 @@ describe("nt3 repl on a terminal", function()
     srv.stop()
     assert.are.equal(0, r.code, r.output)
     assert.are.equal("dropped", state)
+  end)
+
+  it("ends the tasks a line spawned on Ctrl-C, at the prompt or while a line runs, through their <close>", function()
+    -- each task holds a <close> that says how it ended, then waits long
+    local spawn = 'nt3.task.spawn(function(name) local c <close> = setmetatable({}, { __close = function(_, e)'
+      .. ' io.write(name, " closed: ", tostring(e), "\\n") io.flush() end }) nt3.task.sleep(600) end, %q)'
+    local r = pty.run({ "repl" }, { env = env(), timeout = 20, steps = typed {
+      { expect = "\n> " },
+      -- spawned and left: it runs while a line runs, and waits meanwhile
+      { send = "t1 = " .. spawn:format("first") .. "\r" }, { expect = PROMPT },
+      { send = "nt3.task.sleep(0.1) return t1:done()\r" }, { expect = "false" .. PROMPT },
+      { send = "\3" }, { expect = "first closed: interrupted\r\n" }, { expect = "> " },
+      { send = "t1:done()\r" }, { expect = "true" .. PROMPT },
+      -- spawned by a line that Ctrl-C stops
+      { send = "t2 = " .. spawn:format("second") .. " nt3.task.sleep(600)\r" }, { sleep = 0.5 },
+      { send = "\3" }, { expect = "second closed: interrupted\r\n" }, { expect = "interrupted" .. PROMPT },
+      { send = "t2:done(), 6 * 7\r" }, { expect = "true\r\n42" .. PROMPT },
+      { send = "\4" },
+    } })
+    assert.are.equal(0, r.code, r.output)
   end)
 
   it("neutralises terminal escapes in a value that came from a server", function()

@@ -827,6 +827,40 @@ return { name = "spintop", summary = "never declared", permissions = {}, run = f
       assert.truthy(out:find("false\tpermission denied: env TERM (not granted: env)", 1, true), out)
     end)
 
+    -- ui.progress in the sandbox: the bar is the one thing that reaches the
+    -- terminal with controls of its own, and only as a line of printable text
+    local PROGRESS = [[
+      local ui = require "nt3.ui"
+      local p = ui.progress { total = 3, label = "lab\27]0;owned\7\27[2Jel\nnext" }
+      p:add()
+      print("between")
+      -- the command makes what it can of nt3.ui's code and streams
+      string.rep = function() return "\27]0;pwned\7\r\27[2J" end
+      ui.stderr:write("\r\27[Kraw\n")
+      p:set(2)
+      -- left shown: the end of the run erases it]]
+
+    it("ui.progress: drawn on a terminal's stderr, sanitised, around the output, erased at the end", function()
+      local home = home_with("uibar", "{}", PROGRESS)
+      local r = pty.run({ "uibar" }, { home = home, columns = 60 })
+      assert.are.equal(0, r.code, r.output)
+      assert.truthy(r.output:find("\rlab?]0;owned??[2Jel next [", 1, true), r.output)
+      -- the only controls on the terminal are the bar's own (\r, erase to
+      -- the end of the line) and the ends of lines
+      assert.is_nil((r.output:gsub("\27%[K", ""):gsub("[\r\n]", "")):find("%c"), r.output)
+      assert.is_nil(r.output:find("\27[2J", 1, true), r.output)
+      assert.is_nil(r.output:find("\7", 1, true), r.output)
+      -- the output never shares the bar's line, and the terminal ends blank
+      local out = r.output:gsub("\r\n", "\n")
+      assert.truthy(out:find("\27[K\r\27[Kbetween\n", 1, true), r.output)
+      assert.truthy(out:find("\r\27[K ?[Kraw\n", 1, true), r.output)
+      assert.are.equal("\r\27[K", r.output:sub(-4), r.output)
+      -- off when nt3's progress setting is
+      local off = pty.run({ "uibar" }, { home = home, env = { NT3_NO_PROGRESS = "1" } })
+      assert.are.equal(0, off.code, off.output)
+      assert.are.equal("between\r\n ?[Kraw\r\n", off.output)
+    end)
+
     it("on a pipe: tab-separated, RFC 4180 CSV on stderr, the caller's data as it is", function()
       local r = run("uipipe", "{}", BODY, { env = { NO_COLOR = "1" } })
       assert.are.equal(0, r.code, r.stderr)

@@ -314,7 +314,9 @@ static int commit_output(struct transfer *t) {
 
 
 /* Hands a chunk to the caller's sink function. A sink that raises stops
- * the transfer with its message. It runs inside libcurl, so it can
+ * the transfer with its message; Ctrl-C landing while it runs (the error
+ * is the code "interrupted" itself) stops it as an interrupt, which the
+ * request raises (finish_request). It runs inside libcurl, so it can
  * neither yield nor make a request. */
 static int call_sink(struct transfer *t, const char *data, size_t n) {
   lua_State *L = t->eng->L;
@@ -323,7 +325,10 @@ static int call_sink(struct transfer *t, const char *data, size_t n) {
   lua_pushlstring(L, data, n);
   if (lua_pcall(L, 1, 0, 0) == LUA_OK) return 1;
   const char *msg = lua_tostring(L, -1);
-  nt3_http_fail(t, E_SINK, "the sink failed: %s", msg ? msg : "(an error that is not a string)");
+  if (lua_type(L, -1) == LUA_TSTRING && strcmp(msg, E_INTERRUPTED) == 0)
+    nt3_http_fail(t, E_INTERRUPTED, "%s", E_INTERRUPTED);
+  else
+    nt3_http_fail(t, E_SINK, "the sink failed: %s", msg ? msg : "(an error that is not a string)");
   lua_pop(L, 1);
   t->sink_failed = 1;
   return 0;

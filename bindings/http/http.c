@@ -56,6 +56,12 @@ static int finish_request(lua_State *L, int status, lua_KContext slot) {
     return lua_error(L);
   }
   if (t->state == T_WAITING || t->state == T_RUNNING) nt3_sched_wait(L, -1, transfer_done, t); /* resumed early */
+  if (t->code && strcmp(t->code, E_INTERRUPTED) == 0) {
+    /* Ctrl-C while the sink ran: an interrupt, raised as a wait raises it */
+    nt3_transfer_free(L, t);
+    lua_pushliteral(L, E_INTERRUPTED);
+    return lua_error(L);
+  }
   int n = nt3_http_push_result(L, t);
   nt3_transfer_free(L, t);
   return n;

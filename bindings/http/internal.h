@@ -243,6 +243,10 @@ void nt3_transfer_free(lua_State *L, struct transfer *t);
 #define E_UNSUPPORTED "unsupported"
 #define E_RATE_LIMITED "rate_limited"
 #define E_SINK "sink"
+/* not a failure a request returns: what Ctrl-C raises in a script
+ * (src/script.c), caught by the sink's pcall and raised again by the
+ * request, as a wait would have raised it */
+#define E_INTERRUPTED "interrupted"
 #define E_OUTPUT "output"
 #define E_PERMISSION "permission"
 

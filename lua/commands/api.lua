@@ -329,7 +329,7 @@ end
 
 -- The items so far, on stderr once the pages have taken a second, at a
 -- terminal, unless --no-progress, NT3_NO_PROGRESS or the progress setting
--- turns it off (cli._progress decides, asked only once the second has
+-- turns it off (nt3.ui decides, through cli._progress, asked once the second has
 -- passed: quick paging loads no UI). Erased before anything is printed,
 -- and by its <close> on a failure.
 local Counter = {}

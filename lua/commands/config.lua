@@ -107,10 +107,10 @@ comes from; an unknown setting is refused.
                      (default 3; NT3_HTTP_RETRIES; nt3 api --retries)
   http.concurrency   items task.map runs at a time (default 8;
                      NT3_HTTP_CONCURRENCY; task.map's concurrency option)
-  progress           true or false: whether task.map and nt3 api --paginate
-                     show progress on a terminal's stderr after a second
-                     (default true; NT3_NO_PROGRESS, any value, is false;
-                     --no-progress)
+  progress           true or false: whether progress shows on a terminal's
+                     stderr: ui.progress, and task.map and nt3 api
+                     --paginate after a second (default true;
+                     NT3_NO_PROGRESS, any value, is false; --no-progress)
   pager              the program nt3 api's output goes through on a
                      terminal, as gh's pager: "less", "/usr/bin/less -S"
                      (default none; NT3_PAGER; empty or cat: none)

@@ -18,8 +18,9 @@ The token is looked up only when a request needs it, as for any script,
 and --profile chooses it. Each line runs as a task of nt3.task: task.map
 and task.spawn work as they are, and a task you spawn runs while a line
 is being evaluated. Ctrl-C ends the line you are typing, or stops what
-runs (a request is cancelled, its connection closed); a second Ctrl-C
-while it stops ends nt3. Ctrl-D (or the end of standard input) leaves,
+runs (a request is cancelled, its connection closed), and ends the tasks
+you spawned ("interrupted" is raised where each waits, so their <close>
+clean-ups run); a second Ctrl-C while it stops ends nt3. Ctrl-D (or the end of standard input) leaves,
 exit 0.
 
 Line editing and history come from libedit (Debian's libedit2), loaded

@@ -376,26 +376,25 @@ local in_script = false
 
 -- The progress nt3 shows by itself (task.map, nt3 api --paginate;
 -- docs/architecture.md, "Output for people and for pipes"): a bar of
--- nt3.ui (opts: total, label, count, delay) when stderr is a terminal and the
--- progress setting is on (opts.flag: false for --no-progress, which wins
--- over NT3_NO_PROGRESS and the profile and global settings), else nil.
--- nt3.ui and the settings are loaded only when asked.
+-- nt3.ui (opts: total, label, count, delay), which decides whether it is
+-- shown (the terminal, --no-progress, NT3_NO_PROGRESS, the setting), as it
+-- does for a command's own. opts.flag: false for --no-progress.
 function M._progress(opts)
-  if not require("nt3.prompt").isatty("stderr") then return nil end
-  if not require("nt3.config.settings").get("progress", { flag = opts.flag }) then return nil end
-  return require("nt3.ui").progress { total = opts.total, label = opts.label, count = opts.count, delay = opts.delay }
+  local ui = require "nt3.ui"
+  if opts.flag ~= nil then ui._set_progress_flag(opts.flag) end
+  return ui.progress { total = opts.total, label = opts.label, count = opts.count, delay = opts.delay }
 end
 
 local function run_as_task(cmd, opts, ctx)
   local task = require "nt3.task"
   -- `nt3 config set http.concurrency`, read only if task.map needs it
   task._set_default_concurrency(function() return require("nt3.config.settings").get("http.concurrency") end)
-  -- its progress, once a map has run a second (nt3 run --no-progress: none);
-  -- with stderr no terminal, a map does not even start the timer
-  local flag
-  if opts.no_progress then flag = false end
+  -- its progress, once a map has run a second; nt3 run --no-progress turns
+  -- off every bar, the script's own ui.progress too. With stderr no
+  -- terminal a map does not even start the timer (nt3.ui would show none).
+  if opts.no_progress then require("nt3.ui")._set_progress_flag(false) end
   task._set_progress(require("nt3.prompt").isatty("stderr") and function(total, label, count)
-    return M._progress { total = total, label = label, count = count, flag = flag }
+    return M._progress { total = total, label = label, count = count }
   end or nil)
   local script = require "nt3.cli.script"
   local function script_error(e)

@@ -87,7 +87,8 @@ local function settle(s, task, ok, ...)
     -- Ctrl-C lands in whichever task runs Lua then; one nothing waits for
     -- (a timer, a task spawned and left) hands it on to the main task, so
     -- the script ends as it would had the main task been running
-    if task.error == M.INTERRUPTED and s.main and task ~= s.main and s.main.status == "waiting" then
+    -- (not one cancelled with it: its end was asked for, as nt3 repl does)
+    if task.error == M.INTERRUPTED and not cancelled and s.main and task ~= s.main and s.main.status == "waiting" then
       interrupt(s, s.main, M.INTERRUPTED)
     end
     -- what an error left open: its <close> variables
@@ -310,6 +311,20 @@ function M.wait(task, opts)
   return outcome(task)
 end
 Task.wait = M.wait
+
+-- task._cancel_others(err): cancels every task of the running scheduler
+-- but the caller's own, err (default "cancelled") raised where each waits
+-- so that its <close> clean-ups run, and waits until all have ended.
+-- Private to nt3 repl, whose Ctrl-C ends what the evaluations spawned.
+function M._cancel_others(err)
+  local me = self_task()
+  local list = {}
+  for _, t in ipairs(current.all) do
+    if t ~= me and t.status ~= "done" and cancel(current, t, err) then list[#list + 1] = t end
+  end
+  until_ended(list)
+  return #list
+end
 
 -- task:done() -> whether the task has finished
 function Task:done() return self.status == "done" end

@@ -3,7 +3,8 @@
 -- its width, colour, and everything shown through policy.sanitize; on a pipe
 -- or into a file: the caller's data as it is, in a shape cut, awk, a CSV
 -- reader or jq take. Progress goes to a terminal's stderr only.
-local error, ipairs, io, math, pcall, require = error, ipairs, io, math, pcall, require
+local _G, error, getmetatable, ipairs, io, math, pairs = _G, error, getmetatable, ipairs, io, math, pairs
+local pcall, require, select = pcall, require, select
 local setmetatable, table, tonumber, tostring, type, utf8 = setmetatable, table, tonumber, tostring, type, utf8
 local check = require "nt3.check"
 local env = require "nt3.env"
@@ -387,6 +388,24 @@ M.PROGRESS_RATE = 10
 
 local SPINNER = { "|", "/", "-", "\\" }
 
+-- Whether progress may be shown: the one rule for every bar, a command's
+-- own ui.progress and those nt3 shows by itself (task.map, nt3 api
+-- --paginate). stderr is a terminal, and the progress setting is on:
+-- --no-progress (M._set_progress_flag(false), from nt3.cli) wins over
+-- NT3_NO_PROGRESS, which wins over the profile's and the global setting
+-- (nt3.config.settings; a value that cannot be read shows none). In a
+-- sandbox the setting is the host's answer, handed in by C.
+local progress_flag
+
+function M._set_progress_flag(flag)
+  progress_flag = flag
+end
+
+local function progress_allowed()
+  if not is_terminal(io.stderr) then return false end
+  return require("nt3.config.settings").get("progress", { flag = progress_flag }) == true
+end
+
 -- The bar's line for the terminal's width: the label cut to fit, then the
 -- count (and for a known total, a bar of what is done).
 local function progress_line(p, columns)
@@ -413,18 +432,112 @@ local function progress_line(p, columns)
   return line
 end
 
--- Draws p's line if stderr is a terminal, its delay has passed, and the
--- last draw is 1 / PROGRESS_RATE s ago (force: whenever that was).
+-- The line a bar owns at the terminal, and the output that goes around it
+-- (docs/architecture.md, "Output for people and for pipes"). Whatever else
+-- reaches the terminal while a bar is shown (print, io.write, a write to
+-- io.stdout or io.stderr, and so nt3.ui's tables and nt3's messages) first
+-- erases the bar, and the bar is drawn again once that output has ended
+-- its line: output lines never mix with the bar. Those writers are wrapped
+-- only while a bar is shown, so output costs nothing more otherwise. In a
+-- sandbox the bar goes through io.progress_line (C, the one way it reaches
+-- the terminal with controls of its own: its text as one printable line),
+-- and C does the same around the command's print.
+local put_line = io.progress_line
+local owner        -- the bar that holds the line now, if any
+local on_screen    -- whether owner's line is drawn
+local mid_line     -- output to the terminal has not ended its line yet
+local unwrapped    -- the writers as they were, while they are wrapped
+
+-- (host) the raw writes of the bar itself: never through the wrappers
+local function raw_write(...)
+  if unwrapped then return unwrapped.write(io.stderr, ...) end
+  return io.stderr:write(...)
+end
+
+local function show(text)
+  if put_line then return put_line(text) end
+  if text == "" then
+    raw_write("\r\27[K")
+  else
+    raw_write("\r", text, "\27[K")
+  end
+  io.stderr:flush()
+end
+
+-- Output of `fn(...)` to the terminal (ends_line: whether it leaves the
+-- cursor at a line's start): the bar erased before, drawn again after.
+local function around(stream, ends_line, fn, ...)
+  if on_screen then
+    show("")
+    on_screen = false
+  end
+  local r = table.pack(fn(...))
+  stream:flush()
+  mid_line = not ends_line
+  if owner and not mid_line then
+    owner.text = progress_line(owner, terminal_width(io.stderr))
+    show(owner.text)
+    on_screen = true
+  end
+  return table.unpack(r, 1, r.n)
+end
+
+local function last_ends_line(...)
+  local n = select("#", ...)
+  local last = n > 0 and select(n, ...)
+  if type(last) ~= "string" and type(last) ~= "number" then return n == 0 and not mid_line end
+  last = tostring(last)
+  if last == "" then return not mid_line end
+  return last:sub(-1) == "\n"
+end
+
+local function wrap()
+  if put_line or unwrapped then return end
+  local file = getmetatable(io.stdout).__index
+  local out_tty = prompt.isatty("stdout")
+  local stdout, stderr = io.stdout, io.stderr
+  unwrapped = { print = _G.print, write = file.write, io_write = io.write }
+  local u = unwrapped
+  local function on_terminal(f) return f == stderr or (f == stdout and out_tty) end
+  file.write = function(f, ...)
+    if not on_terminal(f) then return u.write(f, ...) end
+    return around(f, last_ends_line(...), u.write, f, ...)
+  end
+  io.write = function(...)
+    local f = io.output()
+    if not on_terminal(f) then return u.io_write(...) end
+    return around(f, last_ends_line(...), u.io_write, ...)
+  end
+  _G.print = function(...)
+    if not out_tty then return u.print(...) end
+    return around(stdout, true, u.print, ...)
+  end
+end
+
+local function unwrap()
+  local u = unwrapped
+  if not u then return end
+  unwrapped = nil
+  getmetatable(io.stdout).__index.write = u.write
+  io.write, _G.print = u.io_write, u.print
+end
+
+-- Draws p's line if it may be shown, its delay has passed, and the last
+-- draw is 1 / PROGRESS_RATE s ago (force: whenever that was).
 local function draw(p, force)
   if p.finished or not p.shown then return end
   local now = policy.now()
   if now - p.started < p.delay then return end
   if not force and p.drawn_at and now - p.drawn_at < 1 / M.PROGRESS_RATE then return end
   p.drawn_at = now
-  local line = progress_line(p, terminal_width(io.stderr))
-  -- back to the line's start, the bar, the rest of the line erased
-  if io.stderr:write("\r", line, "\27[K") then p.on_screen = true end
-  io.stderr:flush()
+  p.text = progress_line(p, terminal_width(io.stderr))
+  if owner ~= p then
+    owner = p
+    wrap()
+  end
+  if mid_line and not put_line then return end -- drawn once the output ends its line
+  show(p.text)
+  on_screen = true
 end
 
 -- progress:add([n]): n (default 1) more done
@@ -445,14 +558,23 @@ end
 function Progress:done()
   if self.finished then return end
   self.finished = true
-  if self.on_screen then
-    io.stderr:write("\r\27[K")
-    io.stderr:flush()
-  end
+  if owner ~= self then return end
+  owner = nil
+  if on_screen then show("") end
+  on_screen = false
+  unwrap()
 end
 Progress.__close = Progress.done
--- a bar nothing holds any more (an error skipped its done) is erased too
-Progress.__gc = Progress.done
+
+-- A bar nothing holds any more (an error skipped its done) is erased too,
+-- where there are finalizers: a sandbox (where the bar goes through
+-- io.progress_line) has none, and there C erases a bar left at the end.
+local plain = Progress
+if not put_line then
+  plain = {}
+  for k, v in pairs(Progress) do plain[k] = v end
+  plain.__gc = Progress.done
+end
 
 -- ui.progress(opts) -> progress
 function M.progress(opts)
@@ -472,8 +594,8 @@ function M.progress(opts)
     -- the label came from the caller's data (an item, a server's name): one
     -- line of printable text, as every cell at a terminal
     label = policy.sanitize(label, 200),
-    shown = is_terminal(io.stderr),
-  }, Progress)
+    shown = progress_allowed(),
+  }, plain)
   draw(p, true)
   return p
 end

@@ -236,11 +236,26 @@ local function evaluate(fn)
     task.cancel(t)
     while not t:done() do xpcall(task.wait, handler, t) end
   end
+  -- Ctrl-C, wherever it landed: the tasks the line spawned end too
+  if not ok or (not r[1] and r[2] == task.INTERRUPTED) then task._cancel_others(task.INTERRUPTED) end
   lineedit.hold_interrupts()
   script.release_interrupts()
   if not ok then return false, r end
   if not r[1] then return false, r[2] end
   return true, table.pack(table.unpack(r, 2, r.n))
+end
+
+-- Ctrl-C at the prompt: the tasks earlier lines spawned and left (they
+-- run only while a line is evaluated) end, "interrupted" raised where
+-- each waits, their <close> clean-ups run, before the prompt comes back.
+local function stop_spawned()
+  local script, lineedit = require "nt3.cli.script", require "nt3.lineedit"
+  local task = require "nt3.task"
+  script.catch_interrupts()
+  lineedit.let_interrupts()
+  task._cancel_others(task.INTERRUPTED)
+  lineedit.hold_interrupts()
+  script.release_interrupts()
 end
 
 -- The REPL's output: through the sanitiser on a terminal (what is shown
@@ -285,6 +300,7 @@ function M.run()
       if code == "interrupted" then
         pending = nil
         io.stdout:write("\n")
+        stop_spawned()
       else
         if interactive then io.stdout:write("\n") end
         if code ~= "end_of_input" then

@@ -36,6 +36,11 @@ function M.run(args, cmd)
     end
   end
   args.trace = args.opts.trace_permissions == true
+  -- nt3.ui in the sandbox asks for the progress setting, which is the
+  -- host's (its files, NT3_NO_PROGRESS): read here, at a terminal only
+  if require("nt3.prompt").isatty("stderr") then
+    args.progress = require("nt3.config.settings").get("progress") == true
+  end
   local code, message, kind, exit = require("nt3.sandbox").run(args)
   local cli = require "nt3.cli"
   -- the rows of a command with format = true, as JSON text made in the sandbox

@@ -69,7 +69,7 @@ M.LIST = {
   -- NT3_NO_PROGRESS, as NO_COLOR: any value but "" turns progress off
   { key = "progress", env = "NT3_NO_PROGRESS", parse = boolean, env_parse = function() return false end,
     default = true,
-    help = "Whether task.map and nt3 api --paginate show progress on a terminal's stderr after a second" },
+    help = "Whether progress shows on a terminal's stderr (ui.progress; task.map, nt3 api --paginate after 1 s)" },
   { key = "pager", env = "NT3_PAGER", parse = command_line, default = "",
     help = "The program nt3 api's output goes through on a terminal (\"less\"; empty or cat: none)" },
   { key = "api.format", env = "NT3_API_FORMAT", parse = one_of(require("nt3.cli.registry").FORMATS), default = "json",
