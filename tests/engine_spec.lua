@@ -838,21 +838,21 @@ describe("the request engine", function()
       it("closed while the body streams: fails with code sink, and writes nothing to the file that took its descriptor", function()
         local dir = sh.tmpdir()
         local f = assert(io.open(dir .. "/out", "wb"))
-        local other
+        local reused
         local res, err, code = task.run(function()
           local t = task.spawn(function()
             return http.request { url = srv.url .. "/trickle?bytes=20&every=0.1", sink = f }
           end)
           assert(task.poll({ every = 0.02, timeout = 20 }, function() return #sh.slurp(dir .. "/out") > 0 end))
           f:close()
-          other = assert(io.open(dir .. "/other", "wb")) -- most likely the descriptor f had
+          reused = assert(io.open(dir .. "/reused", "wb")) -- most likely the descriptor f had
           return task.wait(t)
         end)
-        other:close()
+        reused:close()
         assert.is_nil(res)
         assert.are.equal("sink", code)
         assert.are.equal("cannot write to the sink's file: the file was closed", err)
-        assert.are.equal("", sh.slurp(dir .. "/other"))
+        assert.are.equal("", sh.slurp(dir .. "/reused"))
       end)
 
       it("refuses a closed file, and a sink that is neither a function nor a file", function()
