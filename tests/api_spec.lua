@@ -215,6 +215,49 @@ describe("nt3 api", function()
     assert.are.equal('{"id": "u_1", "email": "dev@example.com", "name": "Dev"}', out.stdout)
   end)
 
+  -- `nt3 api ARGS | READER > out` in bash: nt3's exit status and stderr
+  local function piped(args, reader, out, shell_prefix)
+    local words = {}
+    for _, a in ipairs(args) do words[#words + 1] = sh.quote(a) end
+    local cmd = ('%s"$NT3_BIN" %s 2>%s | %s > %s; echo "${PIPESTATUS[0]}"'):format(shell_prefix or "",
+      table.concat(words, " "), sh.quote(out .. ".err"), reader, sh.quote(out))
+    local r = sh.run({ "-c", cmd }, { bin = "/bin/bash", env = at.env(srv) })
+    assert.are.equal(0, r.code, r.stderr)
+    local f = assert(io.open(out .. ".err", "rb"))
+    local err = f:read("a")
+    f:close()
+    return tonumber(r.stdout), err
+  end
+
+  it("streams a 100 MB body byte for byte into a pipe, to a reader that lets it fill, and to -o", function()
+    local n = 100 * 1000 * 1000
+    local path = "/big?pattern=1&bytes=" .. n
+    local dir = sh.tmpdir()
+    for i, reader in ipairs { "cat", "{ sleep 1; dd bs=1000 status=none; }" } do
+      local code, err = piped({ "api", path }, reader, dir .. "/out" .. i)
+      assert.are.equal("", err)
+      assert.are.equal(0, code)
+      assert(server.same_pattern(dir .. "/out" .. i, n))
+      os.remove(dir .. "/out" .. i)
+    end
+    local out = at.nt3(srv, { "api", path, "-o", dir .. "/file" })
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("", out.stdout)
+    assert(server.same_pattern(dir .. "/file", n))
+  end)
+
+  it("ends at a closed pipe as cat does (SIGPIPE, nothing said); with SIGPIPE ignored, exit 1 and one line", function()
+    local dir = sh.tmpdir()
+    local args = { "api", "/big?bytes=50000000" }
+    local code, err = piped(args, "head -c 10", dir .. "/out")
+    assert.are.equal(128 + 13, code) -- killed by SIGPIPE, as the shell reports it
+    assert.are.equal("", err)
+    assert.are.equal("xxxxxxxxxx", sh.slurp(dir .. "/out"))
+    code, err = piped(args, "head -c 10", dir .. "/out", "trap '' PIPE; ")
+    assert.are.equal(1, code)
+    assert.are.equal("nt3: cannot write to standard output: Broken pipe\n", err)
+  end)
+
   it("shows in its help a page of items fetched as a GET with the fields as the query string", function()
     local help = sh.run({ "api", "--help" }).stdout
     local example = assert(help:match("\n  nt3 (api /api/v1/items [^\n]*page=2[^\n]*)\n"), help)

@@ -800,6 +800,82 @@ describe("the request engine", function()
       assert.are.equal("xxxxx", got)
     end)
 
+    describe("a file handle as `sink`", function()
+      it("gets the body byte for byte, after what was written to it before and ahead of what comes after", function()
+        local dir = sh.tmpdir()
+        local n = 3000000
+        local f = assert(io.open(dir .. "/out", "wb"))
+        f:write("before\n") -- still in the handle's buffer: it must go out first
+        local res = assert(http.request { url = srv.url .. "/big?pattern=1&chunked=1&bytes=" .. n, sink = f })
+        f:write("after\n")
+        assert(f:close())
+        assert.are.equal(200, res.status)
+        assert.are.equal("", res.body)
+        local data = sh.slurp(dir .. "/out")
+        assert.are.equal("before\n", data:sub(1, 7))
+        assert.are.equal("after\n", data:sub(-6))
+        assert.is_true(data:sub(8, -7) == server.pattern(n), "the body differs")
+      end)
+
+      it("is standard output in `nt3 run`, in order with print and io.write, through a pipe", function()
+        local n = 5000000
+        local script = sh.script(([[
+          local http = require "nt3.http"
+          print("before")
+          assert(http.request { url = %q, sink = io.stdout })
+          io.write("after\n")
+        ]]):format(srv.url .. "/big?pattern=1&bytes=" .. n))
+        local dir = sh.tmpdir()
+        local r = sh.run({ "-c", ('"$NT3_BIN" run %s | cat > %s'):format(sh.quote(script), sh.quote(dir .. "/out")) },
+          { bin = "/bin/bash" })
+        assert.are.equal(0, r.code, r.stderr)
+        local data = sh.slurp(dir .. "/out")
+        assert.are.equal("before\n", data:sub(1, 7))
+        assert.are.equal("after\n", data:sub(-6))
+        assert.is_true(data:sub(8, -7) == server.pattern(n), "the body differs")
+      end)
+
+      it("closed while the body streams: fails with code sink, and writes nothing to the file that took its descriptor", function()
+        local dir = sh.tmpdir()
+        local f = assert(io.open(dir .. "/out", "wb"))
+        local reused
+        local res, err, code = task.run(function()
+          local t = task.spawn(function()
+            return http.request { url = srv.url .. "/trickle?bytes=20&every=0.1", sink = f }
+          end)
+          assert(task.poll({ every = 0.02, timeout = 20 }, function() return #sh.slurp(dir .. "/out") > 0 end))
+          f:close()
+          reused = assert(io.open(dir .. "/reused", "wb")) -- most likely the descriptor f had
+          return task.wait(t)
+        end)
+        reused:close()
+        assert.is_nil(res)
+        assert.are.equal("sink", code)
+        assert.are.equal("cannot write to the sink's file: the file was closed", err)
+        assert.are.equal("", sh.slurp(dir .. "/reused"))
+      end)
+
+      it("refuses a closed file, and a sink that is neither a function nor a file", function()
+        local f = assert(io.open(sh.tmpdir() .. "/out", "wb"))
+        f:close()
+        local ok, err = pcall(http.request, { url = srv.url .. "/big?bytes=10", sink = f })
+        assert.is_false(ok)
+        assert.matches("field 'sink' is a closed file", err, 1, true)
+        ok, err = pcall(http.request, { url = srv.url .. "/big?bytes=10", sink = {} })
+        assert.is_false(ok)
+        assert.matches("field 'sink' must be a function or a file, not table", err, 1, true)
+      end)
+
+      it("fails with code sink and the system's reason when the file cannot be written", function()
+        local f = assert(io.open("/dev/full", "wb"))
+        local res, err, code = http.request { url = srv.url .. "/big?bytes=300000", sink = f }
+        f:close()
+        assert.is_nil(res)
+        assert.are.equal("sink", code)
+        assert.are.equal("cannot write to the sink's file: No space left on device", err)
+      end)
+    end)
+
     it("stops the transfer with code sink when the sink raises", function()
       local calls = 0
       local t0 = now()

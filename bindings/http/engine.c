@@ -226,6 +226,8 @@ struct engine *nt3_engine(lua_State *L) {
 
 const struct curl_api *nt3_engine_api(const struct engine *e) { return e->api; }
 
+lua_State *nt3_engine_thread(const struct engine *e) { return e->L; }
+
 struct engine *nt3_engine_if_any(lua_State *L) {
   struct engine *e = NULL;
   if (lua_getfield(L, LUA_REGISTRYINDEX, ENGINE_KEY) == LUA_TUSERDATA) e = lua_touserdata(L, -1);
@@ -265,135 +267,8 @@ static void list_remove(struct engine *e, struct transfer *t) {
 
 
 /* ---------------------------------------------------------------------------
- * writing a streamed body
- * ------------------------------------------------------------------------- */
-
-/* What req.output may be: a regular file, replaced atomically, which keeps
- * the mode it had (a new one gets 0666 less the umask, as with curl); or a
- * character device or FIFO, written through (`-o /dev/null`). A symlink,
- * a directory or anything else there is refused (docs/lua-api.md,
- * "Streaming a body"). */
-#define OUTPUT_MODE 0666
-#define OUTPUT_FLAGS (NT3_ATOMIC_THROUGH | NT3_ATOMIC_KEEP_MODE | NT3_ATOMIC_UMASK)
-/* A sandbox's output, in the directory resolved beneath its root: a
- * regular file only, as every write beneath a root (src/atomic.h) */
-#define BENEATH_OUTPUT_FLAGS (NT3_ATOMIC_KEEP_MODE | NT3_ATOMIC_UMASK)
-
-static int output_failed(struct transfer *t, int err) {
-  const char *why = err == NT3_ATOMIC_NOT_REGULAR
-    ? "not a regular file, character device or FIFO; refusing to write through it"
-    : strerror(err);
-  return nt3_http_fail(t, E_OUTPUT, "cannot write %s: %s", t->req.output, why);
-}
-
-static int write_output(struct transfer *t, const char *data, size_t len) {
-  int e = 0;
-  if (!t->out.active)
-    e = t->out_dir >= 0 ? nt3_atomic_openat(&t->out, t->out_dir, t->out_name, OUTPUT_MODE, BENEATH_OUTPUT_FLAGS)
-                        : nt3_atomic_open(&t->out, t->req.output, OUTPUT_MODE, OUTPUT_FLAGS);
-  if (!e) e = nt3_atomic_write(&t->out, data, len);
-  return e;
-}
-
-static void discard_output(struct transfer *t) { nt3_atomic_abort(&t->out); }
-
-/* The old file or the new one, never half of one: 0 or the failure. An
- * empty body has opened nothing yet: writing nothing opens it. */
-static int commit_output(struct transfer *t) {
-  int e = write_output(t, "", 0);
-  if (e) {
-    discard_output(t);
-    return e;
-  }
-  return nt3_atomic_commit(&t->out);
-}
-
-/* ---------------------------------------------------------------------------
  * libcurl's callbacks
  * ------------------------------------------------------------------------- */
-
-
-/* Hands a chunk to the caller's sink function. A sink that raises stops
- * the transfer with its message; Ctrl-C landing while it runs (the error
- * is the code "interrupted" itself) stops it as an interrupt, which the
- * request raises (finish_request). It runs inside libcurl, so it can
- * neither yield nor make a request. */
-static int call_sink(struct transfer *t, const char *data, size_t n) {
-  lua_State *L = t->eng->L;
-  luaL_checkstack(L, 3, NULL);
-  lua_rawgeti(L, LUA_REGISTRYINDEX, t->sink_ref);
-  lua_pushlstring(L, data, n);
-  if (lua_pcall(L, 1, 0, 0) == LUA_OK) return 1;
-  const char *msg = lua_tostring(L, -1);
-  if (lua_type(L, -1) == LUA_TSTRING && strcmp(msg, E_INTERRUPTED) == 0)
-    nt3_http_fail(t, E_INTERRUPTED, "%s", E_INTERRUPTED);
-  else
-    nt3_http_fail(t, E_SINK, "the sink failed: %s", msg ? msg : "(an error that is not a string)");
-  lua_pop(L, 1);
-  t->sink_failed = 1;
-  return 0;
-}
-
-/* libcurl hands a body over a TLS record at a time (8 to 16 KiB): the
- * sink gets pieces of up to SINK_CHUNK instead, gathered here, which is a
- * sixteenth of the calls into Lua and of a piping sink's writes (100 MB
- * into a pipe: 12,800 writes, as curl makes, became 800). Nothing is held
- * back while the transfer waits: what is gathered goes to the sink once
- * libcurl has read what there was (engine_drive) and when the hop ends. */
-#define SINK_CHUNK (128 * 1024)
-
-static int flush_sink(struct transfer *t) {
-  if (t->sink_buf.len == 0 || t->sink_failed) return !t->sink_failed;
-  int ok = call_sink(t, t->sink_buf.data, t->sink_buf.len);
-  t->sink_buf.len = 0;
-  return ok;
-}
-
-static size_t to_sink(struct transfer *t, const char *data, size_t len) {
-  if (t->sink_buf.len + len > SINK_CHUNK && !flush_sink(t)) return 0;
-  if (len >= SINK_CHUNK) return call_sink(t, data, len) ? len : 0;
-  if (!nt3_buffer_add(&t->sink_buf, data, len)) {
-    nt3_http_fail(t, E_SINK, "the sink failed: not enough memory");
-    t->sink_failed = 1;
-    return 0;
-  }
-  return len;
-}
-
-/* A chunk of a streamed body to where it goes: 1, or 0 with the failure
- * set. */
-static int deliver(struct transfer *t, const char *data, size_t len) {
-  if (t->req.has_sink) return !t->sink_failed && to_sink(t, data, len) == len;
-  int e = write_output(t, data, len);
-  if (e) {
-    output_failed(t, e);
-    t->write_failed = 1;
-    return 0;
-  }
-  return 1;
-}
-
-/* A sandbox's streamed API body (req.secret set): every copy of the token
- * masked, as nt3_http_push_result masks a kept one, across chunks too
- * (nt3_http_mask_stream); `last` hands on what was held back. 1, or 0 with
- * the failure set. */
-static int deliver_masked(struct transfer *t, const char *data, size_t len, int last) {
-  size_t total = t->carry_len + len;
-  char *buf = realloc(t->carry, total ? total : 1);
-  if (!buf) {
-    nt3_http_fail(t, E_NETWORK, "not enough memory for a streamed body");
-    return 0;
-  }
-  memcpy(buf + t->carry_len, data, len);
-  t->carry = buf;
-  t->carry_len = total;
-  size_t out = nt3_http_mask_stream(buf, total, t->req.secret, last);
-  if (out == 0) return 1;
-  int ok = deliver(t, buf, out);
-  memmove(buf, buf + out, total - out);
-  t->carry_len = total - out;
-  return ok;
-}
 
 static size_t on_body(char *data, size_t size, size_t n, void *userp) {
   struct transfer *t = userp;
@@ -412,8 +287,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *userp) {
     t->body_buf.overflowed = 1;
     return 0;
   }
-  if (t->req.secret) return deliver_masked(t, data, len, 0) ? len : 0;
-  return deliver(t, data, len) ? len : 0;
+  return nt3_stream_body(t, data, len) ? len : 0;
 }
 
 static size_t on_header(char *data, size_t size, size_t n, void *userp) {
@@ -436,7 +310,7 @@ static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_o
   struct transfer *t = userp;
   (void)dltotal;
   (void)ultotal;
-  if (t->sink_failed) return 1; /* it raised outside libcurl (flush_sink) */
+  if (nt3_stream_failed(t)) return 1; /* it failed outside libcurl (flush_streams) */
   double now = nt3_monotonic();
   /* a streamed request has no total bound once its body flows (curl's is
    * off, see setup_hop): `timeout` covers everything up to the body */
@@ -575,9 +449,8 @@ static void start_hop(struct transfer *t, double now) {
   t->proxy = nt3_http_proxy_for(scheme, host);
   free(host);
   free(scheme);
-  t->head.len = t->body_buf.len = t->sink_buf.len = 0;
+  t->head.len = t->body_buf.len = t->gather.len = 0;
   t->head.overflowed = t->body_buf.overflowed = 0;
-  t->sink_buf.limit = SINK_CHUNK;
   t->head.limit = MAX_HEADER_BYTES;
   t->body_buf.limit = t->req.max_size > 0 ? (size_t)t->req.max_size : BUFFERED_MAX;
   t->last_dl = t->last_ul = 0;
@@ -653,7 +526,7 @@ static void hop_done(struct transfer *t, CURLcode rc) {
   struct engine *e = t->eng;
   const struct curl_api *api = e->api;
   long status = 0;
-  if (!flush_sink(t) && rc == CURLE_OK) rc = CURLE_WRITE_ERROR; /* its message is set */
+  if (!nt3_stream_flush(t) && rc == CURLE_OK) rc = CURLE_WRITE_ERROR; /* its message is set */
   api->easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
   api->easy_getinfo(t->easy, CURLINFO_HTTP_VERSION, &t->version);
   t->status = status;
@@ -710,16 +583,13 @@ static void hop_done(struct transfer *t, CURLcode rc) {
     }
   }
 
-  /* the held-back tail of a masked stream, then what it added to the
-   * gathered sink pieces */
-  if (t->deliver == 1 && t->carry_len > 0 && (!deliver_masked(t, "", 0, 1) || !flush_sink(t))) {
-    finish(t);
-    return;
-  }
-  if (t->req.output && status >= 200 && status <= 299) {
-    int err = commit_output(t);
-    if (err) output_failed(t, err);
-    t->deliver = 1;
+  /* the rest of a streamed body, and the output file put in place */
+  if ((t->req.output || t->req.has_sink) && status >= 200 && status <= 299) {
+    if (!nt3_stream_end(t)) {
+      finish(t);
+      return;
+    }
+    if (t->req.output) t->deliver = 1;
   }
   t->final_url = nt3_http_part(api, t->url, CURLUPART_URL, 0);
   finish(t);
@@ -745,7 +615,7 @@ static void unanchor(struct transfer *t) {
 
 static void finish(struct transfer *t) {
   release_easy(t);
-  if (t->code) discard_output(t);
+  if (t->code) nt3_stream_discard(t);
   if (t->state != T_NEW) list_remove(t->eng, t);
   t->state = T_DONE;
   unanchor(t);
@@ -811,8 +681,8 @@ void nt3_transfer_free(lua_State *L, struct transfer *t) {
   t->first_origin = t->hop_origin = t->final_url = t->proxy = NULL;
   nt3_buffer_free(&t->head);
   nt3_buffer_free(&t->body_buf);
-  nt3_buffer_free(&t->sink_buf);
-  discard_output(t);
+  nt3_buffer_free(&t->gather);
+  nt3_stream_discard(t);
   if (L && t->sink_ref != LUA_NOREF) luaL_unref(L, LUA_REGISTRYINDEX, t->sink_ref);
   if (L) luaL_unref(L, LUA_REGISTRYINDEX, t->waiter);
   if (L) luaL_unref(L, LUA_REGISTRYINDEX, t->token);
@@ -905,11 +775,11 @@ static int release_pipewait(struct engine *e) {
   return released;
 }
 
-/* What libcurl read for the sinks goes to them before the next wait; one
- * that raises here stops its transfer at libcurl's next call (on_progress). */
-static void flush_sinks(struct engine *e) {
+/* What libcurl read of streamed bodies is handed on before the next wait;
+ * a failure here stops its transfer at libcurl's next call (on_progress). */
+static void flush_streams(struct engine *e) {
   for (struct transfer *t = e->list; t; t = t->next)
-    if (t->state == T_RUNNING && t->sink_buf.len > 0) flush_sink(t);
+    if (t->state == T_RUNNING && t->gather.len > 0) nt3_stream_flush(t);
 }
 
 static void collect(struct engine *e) {
@@ -936,11 +806,11 @@ static void engine_drive(lua_State *L, void *ud) {
   int running = 0;
   start_due(e, nt3_monotonic());
   e->api->multi_perform(e->multi, &running);
-  flush_sinks(e);
+  flush_streams(e);
   collect(e);
   if (e->multiplex && release_pipewait(e)) {
     e->api->multi_perform(e->multi, &running);
-    flush_sinks(e);
+    flush_streams(e);
     collect(e);
   }
   e->driving = 0;

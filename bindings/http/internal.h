@@ -4,7 +4,7 @@
  * url.c is the network policy on URLs; proxy.c which proxy a request
  * goes through; trace.c the NT3_DEBUG trace;
  * engine.c the connection pool, the transfers, retries and the scheduler's
- * wait; response.c turns a finished transfer into Lua values; http.c is
+ * wait; stream.c where a streamed body goes; response.c turns a finished transfer into Lua values; http.c is
  * the module itself.
  */
 #ifndef NT3_HTTP_INTERNAL_H
@@ -72,7 +72,8 @@ struct request {
   size_t body_len;
   const char *cafile;
   const char *output; /* stream a 2xx body into this file */
-  int has_sink;       /* stream a 2xx body into a function */
+  int has_sink;       /* stream a 2xx body into a sink: NT3_SINK_FUNCTION or _FILE, 0 none */
+  const luaL_Stream *sink_file; /* NT3_SINK_FILE: the handle (kept alive by the transfer's sink_ref) */
   double timeout, connect_timeout, stall_timeout, max_retry_wait;
   lua_Integer max_size, max_redirects, retries;
   int has_user_agent, has_content_type, has_expect, has_idempotency_key;
@@ -83,6 +84,8 @@ struct request {
   const struct nt3_http_gate *gate;
   const char *auth, *secret;
 };
+
+enum { NT3_SINK_FUNCTION = 1, NT3_SINK_FILE };
 
 void nt3_http_check_request(lua_State *L, struct request *req);
 
@@ -197,8 +200,8 @@ struct transfer {
    * token, held back until the next chunk (or the end) masks it */
   char *carry;
   size_t carry_len;
-  int sink_ref;
-  struct buffer sink_buf; /* bytes for the sink not handed to it yet (see on_body) */
+  int sink_ref; /* the sink (a function or a file handle) */
+  struct buffer gather; /* streamed bytes not handed on yet (stream.c) */
   int sink_failed, write_failed;
   long status, version;
   char *final_url;
@@ -216,6 +219,9 @@ struct engine *nt3_engine(lua_State *L);
 struct engine *nt3_engine_if_any(lua_State *L);
 
 const struct curl_api *nt3_engine_api(const struct engine *e);
+
+/* The thread driving the engine now, which libcurl's callbacks run on. */
+lua_State *nt3_engine_thread(const struct engine *e);
 
 /* Prepares t (whose req is checked and whose anchors are kept by the
  * caller) to start at once. Returns 0, or fills t->message/code and
@@ -300,6 +306,26 @@ double nt3_http_backoff(struct retries *r, int attempt);
 /* When transfers to origin may start again (0: now), and a pause until. */
 double nt3_http_paused_until(const struct retries *r, const char *origin);
 void nt3_http_pause_origin(struct retries *r, const char *origin, double until);
+
+/* --- stream.c: where a streamed 2xx body goes ----------------------------- */
+
+/* A chunk of a streamed body (masked first for a sandbox): gathered, and
+ * handed on to the output file, the sink file or the sink function in
+ * pieces of up to 128 KiB. 1, or 0 with the failure set. */
+int nt3_stream_body(struct transfer *t, const char *data, size_t len);
+
+/* Hands on what is gathered now: 1, or 0 with the failure set. */
+int nt3_stream_flush(struct transfer *t);
+
+/* The end of a 2xx hop: the masked tail, what is gathered, and the output
+ * file put in place. 1, or 0 with the failure set. */
+int nt3_stream_end(struct transfer *t);
+
+/* The output file given up (its temporary file removed), if one was begun. */
+void nt3_stream_discard(struct transfer *t);
+
+/* A write or a sink failed: the transfer is to stop. */
+int nt3_stream_failed(const struct transfer *t);
 
 /* --- response.c ------------------------------------------------------------ */
 

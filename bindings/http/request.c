@@ -248,9 +248,13 @@ void nt3_http_check_request(lua_State *L, struct request *req) {
   if (req->output && (len == 0 || strlen(req->output) != len))
     luaL_argerror(L, REQ, "field 'output' must be a path");
   int t = lua_getfield(L, REQ, "sink"); /* SLOT_SINK */
-  if (t != LUA_TNIL && t != LUA_TFUNCTION)
-    luaL_argerror(L, REQ, lua_pushfstring(L, "field 'sink' must be a function, not %s", lua_typename(L, t)));
-  req->has_sink = t == LUA_TFUNCTION;
+  /* a file handle (io.stdout, io.open): written from C (stream.c) */
+  const luaL_Stream *file = t == LUA_TUSERDATA ? luaL_testudata(L, -1, LUA_FILEHANDLE) : NULL;
+  if (t != LUA_TNIL && t != LUA_TFUNCTION && !file)
+    luaL_argerror(L, REQ, lua_pushfstring(L, "field 'sink' must be a function or a file, not %s", luaL_typename(L, -1)));
+  if (file && !file->closef) luaL_argerror(L, REQ, "field 'sink' is a closed file");
+  req->has_sink = t == LUA_TFUNCTION ? NT3_SINK_FUNCTION : file ? NT3_SINK_FILE : 0;
+  req->sink_file = file;
   if (req->output && req->has_sink) luaL_argerror(L, REQ, "give 'output' or 'sink', not both");
   /* a streamed body has no size cap unless the caller sets one */
   if ((req->output || req->has_sink) && lua_getfield(L, REQ, "max_size") == LUA_TNIL)

@@ -334,7 +334,7 @@ function policy.now() end
 ---@field retries? integer more attempts on 429/502/503/504 or a failed connection, for idempotent methods (POST/PATCH only with Idempotency-Key); default 0
 ---@field max_retry_wait? number seconds all retries may wait in all (default 60); a longer Retry-After fails at once (rate_limited)
 ---@field output? string stream a 2xx body into this file, atomically, no size cap (not with sink)
----@field sink? fun(chunk: string) stream a 2xx body to this function, chunk by chunk, no size cap (not with output)
+---@field sink? fun(chunk: string)|file* stream a 2xx body to this function, chunk by chunk, or write it to this file (io.stdout), no size cap (not with output)
 ---@field decompress? boolean false: keep a gzip/deflate/br/zstd body as the server sent it (default true: decoded)
 
 ---@alias nt3.http.HeaderPair { [1]: string, [2]: string|number } a request header line: {name, value}
@@ -805,7 +805,7 @@ function config.check(scope) end
 ---@field retries? integer more attempts on 429/502/503/504 or a failed connection (default: the http.retries setting, api.RETRIES)
 ---@field max_retry_wait? number seconds of waiting between attempts, in all (default api.MAX_RETRY_WAIT)
 ---@field output? string stream a 2xx body into this file, atomically
----@field sink? fun(chunk: string) stream a 2xx body into this function
+---@field sink? fun(chunk: string)|file* stream a 2xx body into this function, or write it to this file
 ---@field cache? number seconds a cached answer is used without a request (GET/HEAD, no headers of the caller's); 0: always revalidate
 ---@field cache_404? boolean with cache: a 404 may be stored too
 ---@field timeout? number seconds in all (default: the http.timeout setting, 30)

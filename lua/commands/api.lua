@@ -717,21 +717,16 @@ PEM certificate file.]],
     end
 
     -- the body goes where it is asked for as it arrives: to a file, or
-    -- straight through a pipe, with no decoding and no size cap
-    local write_error
+    -- straight through a pipe, with no decoding and no size cap (the
+    -- engine writes it to stdout's descriptor itself:
+    -- docs/architecture.md, "Piping a body")
     if opts.output then
       req.output = opts.output
     elseif opts.silent then
       req.sink = function() end
     elseif not filter and not out and not opts.include and not is_tty() and not req.cache then
       req.raw = true
-      req.sink = function(chunk)
-        local ok, err = io.stdout:write(chunk)
-        if not ok then
-          write_error = "cannot write to standard output: " .. tostring(err)
-          error(write_error, 0)
-        end
-      end
+      req.sink = io.stdout
     elseif not filter and not opts.include and not is_tty() then
       -- --cache to a pipe: the body goes out as stored, never decoded
       req.raw = true
@@ -749,7 +744,6 @@ PEM certificate file.]],
         cli.fail(("%s (HTTP %d%s)"):format(message, code, at and " from the API at " .. at or ""))
       end
       if at then message = ("could not reach the API at %s: %s"):format(at, message) end
-      if code == "sink" and write_error then cli.fail(write_error) end
       cli.fail(message, code)
     end
     if filter then

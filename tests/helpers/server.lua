@@ -131,4 +131,43 @@ function M.start(opts)
   return srv
 end
 
+-- server.pattern(n[, from]) -> n bytes of the body of /big?pattern=1 from
+-- offset `from` (0, or a multiple of 1024): 1024-byte records, each
+-- opening with its offset, so that a lost, doubled or moved piece shows
+local FILL
+function M.pattern(n, from)
+  from = from or 0
+  if not FILL then
+    local chars = {}
+    for c = 32, 126 do chars[#chars + 1] = string.char(c) end
+    FILL = table.concat(chars):rep(10) .. ("\n"):rep(58)
+  end
+  local records = {}
+  for off = from, from + n - 1, 1024 do records[#records + 1] = ("%015x\n"):format(off) .. FILL end
+  return table.concat(records):sub(1, n)
+end
+
+-- server.same_pattern(path, n) -> true, or false and where the file first
+-- differs from the body of /big?bytes=n&pattern=1 (read a MiB at a time)
+function M.same_pattern(path, n)
+  local f = assert(io.open(path, "rb"))
+  local at = 0
+  while true do
+    local got = f:read(1048576)
+    if not got then break end
+    local want = M.pattern(math.min(#got, math.max(n - at, 0)), at)
+    if got ~= want then
+      f:close()
+      for i = 1, #got do
+        if got:byte(i) ~= want:byte(i) then return false, ("differs at byte %d"):format(at + i - 1) end
+      end
+      return false, ("differs at byte %d"):format(at + #got)
+    end
+    at = at + #got
+  end
+  f:close()
+  if at ~= n then return false, ("%d bytes, not %d"):format(at, n) end
+  return true
+end
+
 return M

@@ -136,6 +136,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, quote, urlsplit
 
 ITEMS = [{"id": "item_%d" % i, "name": "Item %d" % i} for i in range(1, 6)]
+# the filler of /big?pattern=1's records, after the 16 bytes of their offset
+PATTERN_FILL = bytes(range(32, 127)) * 10 + b"\n" * 58
 
 
 def headers_of(message):
@@ -477,9 +479,17 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(n))
         self.end_headers()
         block = b"x" * 65536
+        # pattern=1: 1024-byte records, each opening with its own offset
+        # (15 hex digits and a newline), so a lost or moved piece shows
+        pattern = q.get("pattern") == "1"
+        at = 0
         try:
             while n > 0:
-                part = block[:min(n, len(block))]
+                if pattern:
+                    part = b"".join(b"%015x\n" % off + PATTERN_FILL for off in range(at, at + 65536, 1024))[:n]
+                    at += 65536
+                else:
+                    part = block[:min(n, len(block))]
                 if chunked:
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
                 else:
