@@ -145,6 +145,24 @@ describe("nt3.http.request", function()
       assert.are.equal(n + 1, #res.header_list) -- Set-Cookie counted twice
     end)
 
+    it("lower-cases header names of any length, a long one too", function()
+      local long = "X-" .. ("Ab"):rep(200)
+      local res = assert(http.request { url = srv.url .. "/headers?" .. long .. "=v&X-Short=w" })
+      assert.are.equal("v", res.headers[long:lower()])
+      assert.are.equal("w", res.headers["x-short"])
+      local names = {}
+      for _, h in ipairs(res.header_list) do names[h.name] = h.value end
+      assert.are.equal("v", names[long:lower()])
+    end)
+
+    it("returns as res.url the URL as libcurl normalized it: dot segments gone, scheme lower case, fragment kept", function()
+      local port = srv.url:match(":(%d+)$")
+      local res = assert(http.request { url = "HTTP://127.0.0.1:" .. port .. "/a/./b/../../echo?x=1#part" })
+      assert.are.equal(200, res.status)
+      assert.are.equal(srv.url .. "/echo?x=1#part", res.url)
+      assert.are.equal(srv.url .. "/", assert(http.request { url = srv.url }).url)
+    end)
+
     it("returns nil and a clear message when the connection is refused", function()
       local port = closed_port()
       local res, err, code = http.request { url = "http://127.0.0.1:" .. port .. "/" }

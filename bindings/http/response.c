@@ -48,56 +48,59 @@ static const char *head_end(const struct buffer *head) {
   return head->data ? head->data + head->len : NULL;
 }
 
+/* Pushes s in lower case. A header name of up to 256 bytes (all of them,
+ * in practice) is lowered on the stack: luaL_Buffer cost more than the
+ * rest of a response (docs/architecture.md, "Performance budget"). */
 static void push_lower(lua_State *L, const char *s, size_t len) {
-  luaL_Buffer b;
-  luaL_buffinit(L, &b);
-  for (size_t i = 0; i < len; i++) luaL_addchar(&b, (char)tolower((unsigned char)s[i]));
-  luaL_pushresult(&b);
+  char small[256];
+  if (len > sizeof small) {
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (size_t i = 0; i < len; i++) luaL_addchar(&b, (char)tolower((unsigned char)s[i]));
+    luaL_pushresult(&b);
+    return;
+  }
+  for (size_t i = 0; i < len; i++) small[i] = (char)tolower((unsigned char)s[i]);
+  lua_pushlstring(L, small, len);
 }
 
 /* Pushes the response headers as a table (lower-case names; repeated ones
- * joined with ", ") and then the first Location, or nil. */
+ * joined with ", ") and then every header line in order as {name = lower
+ * case, value = ...} (repeats stay apart, so each Set-Cookie can be told
+ * from the next): one pass over the head, each name lowered once, both
+ * tables made at their final size. */
 static void push_headers(lua_State *L, const struct buffer *head) {
-  luaL_checkstack(L, 6, NULL);
-  lua_newtable(L);
-  lua_pushnil(L); /* Location */
-  int tbl = lua_gettop(L) - 1, loc = lua_gettop(L);
+  luaL_checkstack(L, 8, NULL);
   const char *p = head->data, *end = head_end(head);
   struct header_line h;
+  int lines = 0;
+  while (next_header(&p, end, &h)) lines++;
+  lua_createtable(L, 0, lines);
+  lua_createtable(L, lines, 0);
+  int tbl = lua_gettop(L) - 1, list = tbl + 1;
+  lua_Integer n = 0;
+  p = head->data;
   while (next_header(&p, end, &h)) {
     push_lower(L, h.name, h.name_len);
-    lua_pushvalue(L, -1);
+    lua_pushlstring(L, h.value, h.value_len);
+    /* the line: {name =, value =} */
+    lua_createtable(L, 0, 2);
+    lua_pushvalue(L, -3);
+    lua_setfield(L, -2, "name");
+    lua_pushvalue(L, -2);
+    lua_setfield(L, -2, "value");
+    lua_rawseti(L, list, ++n);
+    /* the table: name -> value, or the values so far joined */
+    lua_pushvalue(L, -2);
     if (lua_rawget(L, tbl) == LUA_TSTRING) {
+      lua_insert(L, -2);
       lua_pushliteral(L, ", ");
-      lua_pushlstring(L, h.value, h.value_len);
+      lua_insert(L, -2);
       lua_concat(L, 3);
     } else {
       lua_pop(L, 1);
-      lua_pushlstring(L, h.value, h.value_len);
-      if (lua_isnil(L, loc) && strcmp(lua_tostring(L, -2), "location") == 0) {
-        lua_pushvalue(L, -1);
-        lua_replace(L, loc);
-      }
     }
     lua_rawset(L, tbl);
-  }
-}
-
-/* Pushes every header line in order as {name = lower case, value = ...}:
- * repeats stay apart, so each Set-Cookie can be told from the next. */
-static void push_header_list(lua_State *L, const struct buffer *head) {
-  luaL_checkstack(L, 4, NULL);
-  lua_newtable(L);
-  lua_Integer n = 0;
-  const char *p = head->data, *end = head_end(head);
-  struct header_line h;
-  while (next_header(&p, end, &h)) {
-    lua_createtable(L, 0, 2);
-    push_lower(L, h.name, h.name_len);
-    lua_setfield(L, -2, "name");
-    lua_pushlstring(L, h.value, h.value_len);
-    lua_setfield(L, -2, "value");
-    lua_rawseti(L, -2, ++n);
   }
 }
 
@@ -209,10 +212,8 @@ int nt3_http_push_result(lua_State *L, struct transfer *t) {
   push_reason(L, &t->head);
   lua_setfield(L, -2, "reason");
   push_headers(L, &t->head);
-  lua_pop(L, 1); /* Location */
+  lua_setfield(L, -3, "header_list");
   lua_setfield(L, -2, "headers");
-  push_header_list(L, &t->head);
-  lua_setfield(L, -2, "header_list");
   lua_pushlstring(L, t->body_buf.data ? t->body_buf.data : "", t->body_buf.len);
   lua_setfield(L, -2, "body");
   lua_pushstring(L, t->final_url ? t->final_url : "");

@@ -52,7 +52,7 @@ Options:
   --requests N   GETs per run in conc (default 10000; seq 10000, rtt 2000,
                  h2 1000 are fixed)
   --other PATH   a second nt3 build, run in the same rounds as the first
-                 (parts seq, conc and rtt): "other nt3" in the tables
+                 (parts seq, conc, rtt and h2): "other nt3" in the tables
   --quick        one or two rounds and fewer requests; the whole run takes
                  well under a minute
 
@@ -76,7 +76,7 @@ from benchlib import col, drained, ratio, rounds, write
 HERE = os.path.dirname(os.path.abspath(__file__))
 DELAY_PROXY = os.path.join(HERE, "delay_proxy.py")
 TOKEN = "entri_valid_benchmark_0000"
-OTHER = None  # --other PATH: a second nt3 build measured in the same rounds (seq, conc, rtt)
+OTHER = None  # --other PATH: a second nt3 build measured in the same rounds (seq, conc, rtt, h2)
 MB = 1000 * 1000
 OK_JSON = b'{"ok": true}'
 
@@ -388,6 +388,9 @@ def part_h2(nt3, tmp, env, runs, n, servers, conc=10):
         ("curl --http2 --parallel", [curl, "-s", "-f", "--http2", "--cacert", server.cert, "--parallel",
                                      "--parallel-max", str(conc), glob_urls(server.url, n), "-o", "/dev/null"], env),
     ]
+    if OTHER:
+        cases.insert(1, ("other nt3 task.map", [OTHER, "run", os.path.join(tmp, "map.lua"), server.url, str(n),
+                                                str(conc), server.cert], env))
     before, after = counted(server, n)
     rounds(cases, 1, before, after)
     res = rounds(cases, runs, before, after)
