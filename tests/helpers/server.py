@@ -31,9 +31,10 @@ Routes (any method unless said otherwise; JSON bodies unless said):
   /headers?<name>=<value>&...
       200, and each query parameter as a response header, in order
       (repeat a name to get a repeated header); body {"ok": true}
-  /big?bytes=N[&chunked=1]
+  /big?bytes=N[&chunked=1][&pattern=1]
       N bytes of "x" as text/plain; with Content-Length, or chunked (no
-      length announced, so a client must count as it reads)
+      length announced, so a client must count as it reads); with
+      pattern=1, byte i is i % 251 instead (a block out of place shows)
   /compressed?encoding=gzip|deflate&bytes=N
       N bytes of "x" as text/plain, compressed (gzip, or zlib's format for
       deflate) and sent with that Content-Encoding and the compressed
@@ -476,10 +477,17 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.send_header("Content-Length", str(n))
         self.end_headers()
-        block = b"x" * 65536
+        # with pattern=1 each piece of up to 65,536 bytes starts where the
+        # last one ended in the 251-byte cycle
+        block = b"x" * 65536 if q.get("pattern") != "1" else bytes(range(251)) * 263
+        start = 0
         try:
             while n > 0:
-                part = block[:min(n, len(block))]
+                if q.get("pattern") == "1":
+                    part = block[start:start + min(n, 65536)]
+                    start = (start + len(part)) % 251
+                else:
+                    part = block[:min(n, len(block))]
                 if chunked:
                     self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
                 else:
