@@ -11,6 +11,7 @@
 #include <lauxlib.h>
 #include <lualib.h>
 
+#include "bigmem.h"
 #include "policy.h"
 #include "runtime.h"
 
@@ -58,17 +59,20 @@ static int run(lua_State *L) {
  * done, this allocator turns frees into no-ops while lua_close still does
  * everything else. The AddressSanitizer build frees as usual, so that its
  * leak check still proves that everything is released.
+ *
+ * Blocks of megabytes (a kept body's string, a big table's array) are
+ * mapped in 2 MB pages (src/bigmem.c): Lua gives every block's size back
+ * on each resize and free, which is how the two kinds are told apart.
  */
 struct allocator {
-  lua_Alloc alloc;
-  void *ud;
   int exiting;
 };
 
 static void *allocate(void *ud, void *ptr, size_t osize, size_t nsize) {
-  struct allocator *a = ud;
+  const struct allocator *a = ud;
   if (nsize == 0 && a->exiting) return NULL;
-  return a->alloc(a->ud, ptr, osize, nsize);
+  /* with ptr NULL, osize is the kind of object, not a size */
+  return nt3_mem_realloc(ptr, ptr ? osize : 0, nsize);
 }
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -92,9 +96,9 @@ int main(int argc, char **argv) {
     fputs("nt3: not enough memory\n", stderr);
     return 1;
   }
-  /* luaL_newstate's allocator, panic and warning functions, wrapped */
-  struct allocator a = {NULL, NULL, 0};
-  a.alloc = lua_getallocf(L, &a.ud);
+  /* luaL_newstate's panic and warning functions, with the allocator above:
+   * what luaL_newstate allocated is malloc's, as small blocks are */
+  struct allocator a = {0};
   lua_setallocf(L, allocate, &a);
   lua_pushcfunction(L, on_error);
   lua_pushcfunction(L, run);

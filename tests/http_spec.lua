@@ -606,6 +606,35 @@ describe("nt3.http.request", function()
       assert.are.equal(string.rep("x", 1000), res.body)
     end)
 
+    -- what /big?cycle=1 sends: byte i is i % 251 (tests/helpers/server.py)
+    local function pattern(n)
+      local cycle = {}
+      for i = 0, 250 do cycle[#cycle + 1] = string.char(i) end
+      return table.concat(cycle):rep(n // 251 + 1):sub(1, n)
+    end
+
+    it("keeps a body of megabytes whole and in order, up to its bound", function()
+      -- a buffer past 1 MB is a block in 2 MB pages reserved to its bound
+      -- (docs/architecture.md, "Large blocks"): the default bound exactly,
+      -- announced and chunked; a bound that is no multiple of a page; and a
+      -- bound past 64 MB, where the buffer grows by moving its pages
+      for _, case in ipairs {
+        { bytes = 16777216 },
+        { bytes = 16777216, chunked = true },
+        { bytes = 3000001, max_size = 3000001, chunked = true },
+        { bytes = 20000000, max_size = 80000000, chunked = true },
+      } do
+        local url = ("%s/big?cycle=1&bytes=%d%s"):format(srv.url, case.bytes, case.chunked and "&chunked=1" or "")
+        local res = assert(http.request { url = url, max_size = case.max_size })
+        assert.are.equal(case.bytes, #res.body)
+        assert.is_true(res.body == pattern(case.bytes), url .. ": the body differs from what was sent")
+      end
+      local res, err, code = http.request { url = srv.url .. "/big?cycle=1&chunked=1&bytes=16777217" }
+      assert.is_nil(res)
+      assert.are.equal("too_large", code)
+      assert.are.equal("response too large (more than 16777216 bytes)", err)
+    end)
+
     it("fails with too_large for response headers over the bound, in all or in one line", function()
       local res, err, code = http.request { url = srv.url .. "/bighead?bytes=8000&lines=40" }
       assert.is_nil(res)

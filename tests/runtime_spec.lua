@@ -507,3 +507,79 @@ if f then f:read("l") f:close() end
     end)
   end)
 end)
+
+describe("the Lua allocator", function()
+  -- blocks of 2 MB or more are mappings of their own (src/bigmem.c,
+  -- docs/architecture.md, "Large blocks"); this spec runs in the binary,
+  -- so its strings and tables are allocated by it
+  local MB = 1024 * 1024
+  local cycle = {}
+  for i = 0, 250 do cycle[#cycle + 1] = string.char(i) end
+  cycle = table.concat(cycle)
+
+  it("keeps strings whole that are made past 2 MB at once and by growing", function()
+    for _, n in ipairs { 2 * MB - 1, 2 * MB, 2 * MB + 1, 3 * MB + 7, 10 * MB } do
+      local once = cycle:rep(n // 251 + 1):sub(1, n)   -- one buffer of the whole size
+      local parts = {}
+      for i = 1, n // 251 + 1 do parts[i] = cycle end
+      local grown = table.concat(parts):sub(1, n)      -- a buffer that doubles past 2 MB
+      assert.are.equal(n, #once)
+      assert.is_true(once == grown, "strings of " .. n .. " bytes differ")
+      assert.are.equal(cycle:sub(1, 20), once:sub(1, 20))
+      local tail = (n - 20) % 251
+      assert.are.equal(cycle:rep(2):sub(tail + 1, tail + 20), once:sub(-20))
+    end
+  end)
+
+  it("keeps a table's values while its array grows past 2 MB, and when it shrinks below", function()
+    local t = {}
+    local n = 400000 -- an array of 16-byte values: 6.4 MB, grown 2 MB -> 4 MB -> 8 MB
+    for i = 1, n do t[i] = i * 3 end
+    for i = 1, n do
+      if t[i] ~= i * 3 then error(("t[%d] is %s after growing"):format(i, tostring(t[i]))) end
+    end
+    -- most of it cleared; a new key rehashes the table, whose array then
+    -- shrinks to what is left (a copy out of the large block)
+    for i = n, 1001, -1 do t[i] = nil end
+    t.key = "value"
+    collectgarbage()
+    for i = 1, 1000 do
+      if t[i] ~= i * 3 then error(("t[%d] is %s after shrinking"):format(i, tostring(t[i]))) end
+    end
+    assert.is_nil(t[1001])
+    assert.are.equal("value", t.key)
+    -- and grows again, past the bound once more
+    for i = 1001, n do t[i] = -i end
+    assert.are.equal(-n, t[n])
+    assert.are.equal(3000, t[1000])
+  end)
+
+  it("puts a string of 2 MB or more in a mapping aligned to 2 MB and advised to use 2 MB pages", function()
+    if sh.bin:find("asan", 1, true) then
+      -- the ASan build keeps malloc for every size, so that ASan still sees
+      -- every overflow and leak (src/bigmem.c): nothing of the kind to check
+      return
+    end
+    local s = cycle:rep(3 * MB // 251)
+    local addr = tonumber(string.format("%p", s):match("^0x(%x+)$"), 16)
+    assert.are.equal(0, addr % (2 * MB), "the string is not 2 MB aligned")
+    local found, flags
+    for line in io.lines("/proc/self/smaps") do
+      local from, to = line:match("^(%x+)%-(%x+) ")
+      if from then
+        found = tonumber(from, 16) <= addr and addr < tonumber(to, 16)
+      elseif found and line:match("^VmFlags:") then
+        flags = line
+        break
+      end
+    end
+    assert.truthy(flags, "no mapping holds the string")
+    -- the advice needs a kernel with transparent huge pages
+    local thp = io.open("/sys/kernel/mm/transparent_hugepage/enabled")
+    if thp then
+      thp:close()
+      assert.matches(" hg", flags)
+    end
+    assert.are.equal(#s, 3 * MB // 251 * 251)
+  end)
+end)

@@ -15,10 +15,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bigmem.h"
 #include "internal.h"
 #include "policy.h"
 #include "runtime.h"
@@ -53,30 +53,18 @@ struct engine {
  * ------------------------------------------------------------------------- */
 
 void nt3_buffer_free(struct buffer *b) {
-  free(b->data);
+  nt3_mem_realloc(b->data, b->cap, 0);
   b->data = NULL;
   b->len = b->cap = 0;
   b->overflowed = 0;
 }
 
 /* A body of megabytes is written into fresh pages, and on a virtual machine
- * each first touch of a page is dear (a kept 10 MB body spent half its extra
- * time in 2,400 page faults): asks for 2 MB pages, one fault each, for the
- * whole 2 MB stretches of a large buffer. Advice only: a kernel without them
- * leaves the buffer as it was (docs/architecture.md, "Performance budget"). */
-#define HUGE_PAGE ((uintptr_t)2 << 20)
-#define HUGE_FROM ((size_t)4 << 20)    /* a buffer this large gets them */
-#define RESERVE_MAX ((size_t)64 << 20) /* the most reserved ahead (below) */
-static void huge_pages(char *p, size_t cap) {
-#ifdef MADV_HUGEPAGE
-  uintptr_t from = ((uintptr_t)p + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
-  uintptr_t to = ((uintptr_t)p + cap) & ~(HUGE_PAGE - 1);
-  if (cap >= HUGE_FROM && to > from) (void)madvise((void *)from, to - from, MADV_HUGEPAGE);
-#else
-  (void)p;
-  (void)cap;
-#endif
-}
+ * each first touch of a page is dear: a buffer that passes 1 MB becomes a
+ * block in 2 MB pages (src/bigmem.c) and reserves up to its limit at once
+ * (untouched pages cost nothing), so that it never moves again
+ * (docs/architecture.md, "Large blocks"). */
+#define RESERVE_MAX ((size_t)64 << 20) /* the most reserved ahead */
 
 /* Appends unless that would pass the limit; 0 (and overflowed) if it would. */
 int nt3_buffer_add(struct buffer *b, const char *data, size_t n) {
@@ -87,14 +75,11 @@ int nt3_buffer_add(struct buffer *b, const char *data, size_t n) {
   if (b->len + n > b->cap) {
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->len + n) cap *= 2;
-    /* past 4 MB, reserve up to the limit at once (untouched pages cost
-     * nothing): a realloc that moved 2 MB pages would split them again */
-    if (cap >= HUGE_FROM && b->limit <= RESERVE_MAX && cap < b->limit) cap = b->limit;
-    char *p = realloc(b->data, cap);
+    if (cap > NT3_BIG_FROM / 2 && b->limit <= RESERVE_MAX && cap < b->limit) cap = b->limit;
+    char *p = nt3_mem_realloc(b->data, b->cap, cap);
     if (!p) return 0;
     b->data = p;
     b->cap = cap;
-    huge_pages(p, cap);
   }
   memcpy(b->data + b->len, data, n);
   b->len += n;

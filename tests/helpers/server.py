@@ -31,9 +31,10 @@ Routes (any method unless said otherwise; JSON bodies unless said):
   /headers?<name>=<value>&...
       200, and each query parameter as a response header, in order
       (repeat a name to get a repeated header); body {"ok": true}
-  /big?bytes=N[&chunked=1]
+  /big?bytes=N[&chunked=1][&pattern=1]
       N bytes of "x" as text/plain; with Content-Length, or chunked (no
-      length announced, so a client must count as it reads)
+      length announced, so a client must count as it reads); with
+      pattern=1, byte i is i % 251 instead (a block out of place shows)
   /compressed?encoding=gzip|deflate&bytes=N
       N bytes of "x" as text/plain, compressed (gzip, or zlib's format for
       deflate) and sent with that Content-Encoding and the compressed
@@ -480,12 +481,20 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         block = b"x" * 65536
         # pattern=1: 1024-byte records, each opening with its own offset
-        # (15 hex digits and a newline), so a lost or moved piece shows
+        # (15 hex digits and a newline), so a lost or moved piece shows;
+        # cycle=1: byte i is i % 251, each piece of up to 65,536 bytes
+        # starting where the last one ended in the cycle
         pattern = q.get("pattern") == "1"
-        at = 0
+        cycle = q.get("cycle") == "1"
+        if cycle:
+            block = bytes(range(251)) * 263
+        at = start = 0
         try:
             while n > 0:
-                if pattern:
+                if cycle:
+                    part = block[start:start + min(n, 65536)]
+                    start = (start + len(part)) % 251
+                elif pattern:
                     part = b"".join(b"%015x\n" % off + PATTERN_FILL for off in range(at, at + 65536, 1024))[:n]
                     at += 65536
                 else:
