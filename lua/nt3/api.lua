@@ -157,14 +157,17 @@ local function transfer(req, method, url, headers, body, cred)
   return res
 end
 
--- req.cache (seconds): through the cache (nt3.api.cache) when the request
--- may be cached at all: GET or HEAD, no body, no header of the caller's,
--- the body kept in memory (RFC 9111; docs/architecture.md, "The HTTP cache").
+-- req.cache (seconds): through the cache when the request may be cached at
+-- all: GET or HEAD, no body, no header of the caller's, the body kept in
+-- memory (RFC 9111; docs/architecture.md, "The HTTP cache"). A fresh entry
+-- answers with nt3.api.cache.lookup alone; nt3.api.cache sends the rest.
 local function fetch(req, method, url, headers, body, cred)
   local seconds = req.cache
   if seconds ~= nil and (method == "GET" or method == "HEAD") and body == nil
     and (req.headers == nil or next(req.headers) == nil) and req.output == nil and req.sink == nil then
-    return require("nt3.api.cache").request(req, cred, method, url, headers, function(extra)
+    local hit, found = require("nt3.api.cache.lookup").find(seconds, cred, method, url, headers)
+    if hit then return hit end
+    return require("nt3.api.cache").request(req, method, url, headers, function(extra)
       local with = headers
       if next(extra) ~= nil then
         with = {}
@@ -172,7 +175,7 @@ local function fetch(req, method, url, headers, body, cred)
         for k, v in pairs(extra) do with[k] = v end
       end
       return transfer(req, method, url, with, body, cred)
-    end)
+    end, found)
   end
   return transfer(req, method, url, headers, body, cred)
 end
