@@ -149,11 +149,11 @@ end
 
 -- cache.request(opts, method, url, headers, transfer, looked_up) ->
 -- response | nil, message, kind: a request that nt3.api.cache.lookup.find
--- did not answer (looked_up is what it found; nil: no cache directory).
+-- did not answer (looked_up is what it found; its dir nil: no cache directory).
 -- transfer(extra_headers) sends the request (with validators added) and
 -- returns nt3.http's answer. opts.cache_404: a 404 may be stored too.
 function M.request(opts, method, url, headers, transfer, looked_up)
-  if not looked_up then return transfer({}) end
+  if not looked_up.dir then return transfer({}) end
   local dir, path, entry = looked_up.dir, looked_up.path, looked_up.entry
   local extra = {}
   if entry then

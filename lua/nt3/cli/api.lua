@@ -17,9 +17,9 @@ for _, m in ipairs(M.METHODS) do M.KNOWN_METHOD[m] = true end
 
 -- Accepts "/api/v1/me", "api/v1/me", or a full URL under the API URL; a
 -- URL anywhere else is refused so the token stays with its origin.
-function M.api_path(arg, api)
+function M.api_path(arg)
   if arg:match("^%a[%w+.-]*://") then
-    local root, err, kind = api.url("/")
+    local root, err, kind = require("nt3.api").url("/")
     if not root then return nil, err, kind end
     if arg:sub(1, #root) == root then return arg:sub(#root) end
     cli.fail(("refusing to send the token to %s: it is not under the API URL %s"):format(arg, root:sub(1, -2)))
@@ -61,8 +61,11 @@ end
 
 -- nt3 api, run. A plain cached request is what nt3.cli.api.request would
 -- do for it, step for step: the api.format setting (a table or csv is
--- shaped there), the path, the duration, then api.request with the body
--- kept raw, printed as stored.
+-- shaped there), the path, the duration, then the request with the body
+-- kept raw, printed as stored. A fresh entry answers it with nt3.api not
+-- loaded (nt3.api.cache.lookup.answer); anything else is api.request's,
+-- with the credential already resolved (a credential command runs once)
+-- and the entry already read.
 function M.run(opts, ctx)
   local method = plain_method(opts)
   if method then
@@ -70,13 +73,20 @@ function M.run(opts, ctx)
     local kind, source = require("nt3.config.settings").get("api.format")
     if kind == nil then cli.fail(source) end
     if kind == "json" then
-      local api = require "nt3.api"
-      local path, perr, pkind = M.api_path(ctx.args[1], api)
+      local path, perr, pkind = M.api_path(ctx.args[1])
       if not path then cli.fail(perr, pkind) end
       local seconds = M.duration(opts.cache, ctx.command)
-      local value, res, code, errres =
-        api.request { method = method, path = path, headers = {}, cache = seconds, raw = true }
-      if value == nil then require("nt3.cli.api.request").failed(opts, api, res, code, errres) end
+      local req = { method = method, path = path, headers = {}, cache = seconds, raw = true }
+      local hit, cred, found, code = require("nt3.api.cache.lookup").answer(req)
+      if hit then
+        cli.out(hit.body or "")
+        return 0
+      end
+      if not cred then require("nt3.cli.api.request").failed(opts, found, code) end
+      req.credential, req.looked_up = cred, found
+      local value, res, errres
+      value, res, code, errres = require("nt3.api").request(req)
+      if value == nil then require("nt3.cli.api.request").failed(opts, res, code, errres) end
       cli.out(res.body or "")
       return 0
     end

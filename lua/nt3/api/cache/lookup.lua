@@ -2,9 +2,10 @@
 -- finds an entry and answers with it while it is fresh, all a hit needs
 -- (docs/architecture.md, "The HTTP cache"). Storing, revalidating and
 -- eviction are nt3.api.cache, loaded only when a request is made.
--- Private to nt3.api and nt3.api.cache.
-local io, ipairs, math, os, pairs, require = io, ipairs, math, os, pairs, require
+-- Private to nt3.api, nt3.api.cache and nt3.cli.api.
+local io, ipairs, math, next, os, pairs, require = io, ipairs, math, next, os, pairs, require
 local table, tonumber, tostring, type = table, tonumber, tostring, type
+local auth = require "nt3.api.auth"
 local fs = require "nt3.fs"
 local json = require "nt3.json"
 local policy = require "nt3.policy"
@@ -107,13 +108,14 @@ end
 -- entry: the answer, no request) | nil, found, where found = { dir =,
 -- path =, entry = } for nt3.api.cache.request: the account's directory,
 -- the entry's file and what it holds for this request (a stale entry to
--- revalidate; nil for none). found is nil when there is no cache directory
--- to use (NT3_DEBUG says why): the request then goes without the cache.
+-- revalidate; nil for none). found.dir is nil when there is no cache
+-- directory to use (NT3_DEBUG says why): the request then goes without the
+-- cache. The caller says "cache hit" (lookup.debug) when it answers with one.
 function M.find(seconds, cred, method, url, headers)
   local dir, derr = entry_dir(cred, true)
   if not dir then
     debug("cache unavailable (" .. tostring(derr) .. ")", url)
-    return nil
+    return nil, {}
   end
   local token_hash = fs.sha256_text("nt3-cache-token\0" .. cred.token)
   local key = fs.sha256_text(table.concat({ cred.api_url, method, url, token_hash }, "\0"))
@@ -131,12 +133,40 @@ function M.find(seconds, cred, method, url, headers)
     local age = os.time() - entry.stored
     local max_age = tonumber(cc["max-age"])
     local fresh = age >= 0 and age < seconds and not cc["no-cache"] and (not max_age or age < max_age)
-    if fresh then
-      debug("cache hit", url)
-      return M.response_of(entry)
-    end
+    if fresh then return M.response_of(entry) end
   end
   return nil, { dir = dir, path = path, entry = entry }
+end
+
+-- lookup.applies(req, method, body) -> whether api.request's req (method,
+-- body as it will be sent) may go through the cache at all: GET or HEAD, no
+-- body, no header of the caller's (RFC 9111: only a request with the
+-- standard headers), the body kept in memory (not req.output or req.sink).
+function M.applies(req, method, body)
+  return (method == "GET" or method == "HEAD") and body == nil
+    and (req.headers == nil or next(req.headers) == nil) and req.output == nil and req.sink == nil
+end
+
+-- lookup.answer(req) -> response | nil, cred[, found] | nil, nil, message,
+-- kind: api.request(req)'s answer from a fresh entry, found with nt3.api not
+-- loaded (`nt3 api --cache` to a pipe, nt3.cli.api). req: a valid
+-- api.request table (method upper case, path from /) with a cache and no
+-- query. No answer (no entry, a stale one, a request the cache does not
+-- take, an error status, which api.request reports) gives the credential,
+-- resolved once, and what find found: the caller passes them on to
+-- api.request as req.credential and req.looked_up, so that a credential
+-- command runs once and the entry is read once. A credential that cannot be
+-- had gives api.request's failure.
+function M.answer(req)
+  local cred, err, kind = auth.credential(req.credential)
+  if not cred then return nil, nil, err, kind end
+  if req.query ~= nil or not M.applies(req, req.method, req.body) then return nil, cred end
+  local url = auth.root(cred) .. req.path
+  local res, found = M.find(req.cache, cred, req.method, url, auth.headers(cred, req.headers, false))
+  if not res then return nil, cred, found end
+  if res.status >= 400 then return nil, cred end
+  debug("cache hit", url)
+  return res
 end
 
 return M

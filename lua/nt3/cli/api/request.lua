@@ -152,9 +152,9 @@ end
 -- The API URL to name in a network or 401/403 error, when it is not the
 -- default one: a token sent to a staging or self-hosted URL by mistake is
 -- then plain to see.
-local function custom_url(api, code)
+local function custom_url(code)
   if code ~= "network" and code ~= 401 and code ~= 403 then return nil end
-  local root = api.url("/")
+  local root = require("nt3.api").url("/")
   if not root then return nil end
   root = root:sub(1, -2)
   if root == require("nt3.config").DEFAULT_API_URL then return nil end
@@ -509,13 +509,13 @@ local function paged(pager, fn, opts, ctx)
   return result
 end
 
--- M.failed(opts, api, message, code, errres[, write_error]): a failed
+-- M.failed(opts, message, code, errres[, write_error]): a failed
 -- api.request as nt3 api reports it, never returning: an HTTP error prints
 -- the response (its head with -i, its body unless --silent) and exits 1
 -- with the server's message; anything else exits with the code's status.
 -- The API URL is named when it is not the default one.
-function M.failed(opts, api, message, code, errres, write_error)
-  local at = custom_url(api, code)
+function M.failed(opts, message, code, errres, write_error)
+  local at = custom_url(code)
   if type(code) == "number" then
     if opts.include then print_head(errres) end
     if not opts.silent then print_body(errres) end
@@ -568,7 +568,7 @@ local function request(opts, ctx, out)
     cli.usage_error(("unsupported method %q"):format(opts.method), cmd)
   end
 
-  local path, perr, pkind = api_path(ctx.args[1], api)
+  local path, perr, pkind = api_path(ctx.args[1])
   if not path then
     cli.fail(perr, pkind)
   end
@@ -644,7 +644,7 @@ local function request(opts, ctx, out)
   end
 
   local value, res, code, errres = api.request(req)
-  if value == nil then M.failed(opts, api, res, code, errres, write_error) end
+  if value == nil then M.failed(opts, res, code, errres, write_error) end
   if filter then
     if out then print_rows(out, filter(value)) else print_value(filter(value)) end
     return 0
