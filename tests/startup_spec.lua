@@ -36,10 +36,10 @@ describe("start-up loads only what the command uses", function()
   end)
 
   it("loads no alias, cache or settings code for a command that does not use it", function()
-    local dir = tripwires({ "nt3.cli.alias", "nt3.api.cache", "nt3.config.settings", "nt3.ui" })
+    local dir = tripwires({ "nt3.cli.alias", "nt3.api.cache", "nt3.api.cache.lookup", "nt3.config.settings", "nt3.ui" })
     local r = sh.run({ "version" }, { env = { NT3_LUA_DIR = dir } })
     assert.are.equal(0, r.code, r.stderr)
-    local status_dir = tripwires({ "nt3.cli.alias", "nt3.api.cache" })
+    local status_dir = tripwires({ "nt3.cli.alias", "nt3.api.cache", "nt3.api.cache.lookup" })
     local s = sh.run({ "status" }, { env = { NT3_LUA_DIR = status_dir, NT3_API_TOKEN = TOKEN } })
     assert.are.equal(0, s.code, s.stderr)
     -- a name that is no command is the one that looks for an alias
@@ -56,6 +56,27 @@ describe("start-up loads only what the command uses", function()
     srv.stop()
     assert.are.equal(0, r.code, r.stderr)
     assert.matches('"email"', r.stdout, 1, true)
+  end)
+
+  it("answers nt3 api --cache from a fresh entry with none of the request machinery", function()
+    local srv = require("helpers.server").start { tls = false }
+    local home = sh.tmpdir()
+    local args = { "api", "--cache", "1h", "/cached?key=startup" }
+    local env = { NT3_API_TOKEN = "entri_valid_startup_spec", NT3_API_URL = srv.url, XDG_CACHE_HOME = home .. "/cache" }
+    local first = sh.run(args, { home = home, env = env })
+    assert.are.equal(0, first.code, first.stderr)
+    -- the hit: the command's table, nt3.cli.api and the cache's lookup;
+    -- not nt3.api, its page loop, the cache's writer, nor the rest of nt3 api
+    env.NT3_LUA_DIR = tripwires({ "nt3.api", "nt3.api.common", "nt3.api.cache", "nt3.cli.api.request",
+      "nt3.cli.format", "nt3.cli.help", "nt3.cli.alias", "nt3.json.text", "nt3.ui", "nt3.task", "commands.status" })
+    env.NT3_DEBUG = "1"
+    local hit = sh.run(args, { home = home, env = env })
+    local served = #srv.requests()
+    srv.stop()
+    assert.are.equal(0, hit.code, hit.stderr)
+    assert.matches("* cache hit: ", hit.stderr, 1, true)
+    assert.are.equal(first.stdout, hit.stdout)
+    assert.are.equal(1, served)
   end)
 
   it("runs status, nt3 api and a quick --paginate at a terminal without the output helpers", function()

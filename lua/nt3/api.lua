@@ -8,6 +8,7 @@
 -- drops Authorization on a redirect to any other origin.
 local ipairs, next, pairs, require = ipairs, next, pairs, require
 local tostring, type = tostring, type
+local auth = require "nt3.api.auth"
 local check = require "nt3.check"
 local common = require "nt3.api.common"
 local json = require "nt3.json"
@@ -38,20 +39,9 @@ local LOCAL_KINDS = { rate_limited = true, sink = true, output = true, invalid =
 -- default prints it as every nt3 warning is printed; a script may replace it.
 M.on_warning = policy.warn
 
-local warned = false
-
 -- The credential to use (the one given, else the active one), or nil,
--- message, kind ("not_logged_in"|"invalid").
-local function credential(given)
-  if given then return given end
-  local cred, err, kind = require("nt3.config").active()
-  if not cred then return nil, err, kind or "not_logged_in" end
-  if not warned then
-    warned = true
-    for _, w in ipairs(cred.warnings or {}) do M.on_warning(w) end
-  end
-  return cred
-end
+-- message, kind ("not_logged_in"|"invalid"|"credential"): nt3.api.auth's.
+local function credential(given) return auth.credential(given, M.on_warning) end
 
 -- The CA file to verify the server with: the caller's cafile, else
 -- $NT3_CA_FILE for a self-hosted server with a private CA, else the system's
@@ -131,7 +121,7 @@ function M.url(path)
   check_path(1, "url", path)
   local cred, err, kind = credential()
   if not cred then return nil, err, kind end
-  return (cred.api_url:gsub("/+$", "")) .. path
+  return auth.root(cred) .. path
 end
 
 -- A setting of `nt3 config` for a request with cred's token: the caller's
@@ -157,14 +147,23 @@ local function transfer(req, method, url, headers, body, cred)
   return res
 end
 
--- req.cache (seconds): through the cache (nt3.api.cache) when the request
--- may be cached at all: GET or HEAD, no body, no header of the caller's,
--- the body kept in memory (RFC 9111; docs/architecture.md, "The HTTP cache").
+-- req.cache (seconds): through the cache when the request may be cached at
+-- all (nt3.api.cache.lookup.applies; docs/architecture.md,
+-- "The HTTP cache"). A fresh entry answers with nt3.api.cache.lookup
+-- alone; nt3.api.cache sends the rest.
 local function fetch(req, method, url, headers, body, cred)
-  local seconds = req.cache
-  if seconds ~= nil and (method == "GET" or method == "HEAD") and body == nil
-    and (req.headers == nil or next(req.headers) == nil) and req.output == nil and req.sink == nil then
-    return require("nt3.api.cache").request(req, cred, method, url, headers, function(extra)
+  local lookup = req.cache ~= nil and require "nt3.api.cache.lookup"
+  if lookup and lookup.applies(req, method, body) then
+    local found = req.looked_up
+    if not found then
+      local hit
+      hit, found = lookup.find(req.cache, cred, method, url, headers)
+      if hit then
+        lookup.debug("cache hit", url)
+        return hit
+      end
+    end
+    return require("nt3.api.cache").request(req, method, url, headers, function(extra)
       local with = headers
       if next(extra) ~= nil then
         with = {}
@@ -172,7 +171,7 @@ local function fetch(req, method, url, headers, body, cred)
         for k, v in pairs(extra) do with[k] = v end
       end
       return transfer(req, method, url, with, body, cred)
-    end)
+    end, found)
   end
   return transfer(req, method, url, headers, body, cred)
 end
@@ -188,34 +187,8 @@ local function send(req, method, url, headers, body, cred)
   return value, res
 end
 
--- The headers of every API request: the token, JSON, then the caller's,
--- which win whatever their case and form.
-local function headers_for(cred, given, has_body)
-  local headers = {
-    ["Authorization"] = "Bearer " .. cred.token,
-    ["Accept"] = "application/json",
-  }
-  if has_body then headers["Content-Type"] = "application/json" end
-  local function replace_default(name)
-    if type(name) ~= "string" then return end
-    for existing in pairs(headers) do
-      if type(existing) == "string" and existing:lower() == name:lower() then headers[existing] = nil end
-    end
-  end
-  given = given or {}
-  for key, value in pairs(given) do
-    if type(key) == "string" then
-      replace_default(key)
-    elseif type(value) == "table" then
-      replace_default(value[1])
-    end
-  end
-  for key, value in pairs(given) do
-    if type(key) == "string" then headers[key] = value end
-  end
-  for _, pair in ipairs(given) do headers[#headers + 1] = pair end
-  return headers
-end
+-- The headers of every API request: nt3.api.auth's.
+local headers_for = auth.headers
 
 -- api.request{ method=, path=, body=, query=, headers=, raw=, timeout=, ... }
 --   -> value, response | nil, message, status_or_kind, response
@@ -223,7 +196,9 @@ end
 -- application/json unless headers say otherwise). query: a table of
 -- parameters. raw = true: value is the body as received, never decoded.
 -- credential: a credential from config.active() to use instead of resolving
--- one (`nt3 status --check` checks the very one it shows).
+-- one (`nt3 status --check` checks the very one it shows). looked_up: what
+-- nt3.api.cache.lookup.answer found for this very request (nt3 api --cache),
+-- so that the entry is not read twice.
 -- Failures: HTTP >= 400 -> nil, the server's message, the status, the
 -- response; no usable token -> nil, message, "not_logged_in" | "invalid";
 -- no response at all -> nil, message, "network".
@@ -259,7 +234,7 @@ function M.request(req)
 
   -- User-Agent is nt3.http's: one place says who we are
   local headers = headers_for(cred, req.headers, body ~= nil)
-  return send(req, method, (cred.api_url:gsub("/+$", "")) .. with_query(req.path, req.query), headers, body, cred)
+  return send(req, method, auth.root(cred) .. with_query(req.path, req.query), headers, body, cred)
 end
 
 -- api.pages stops before fetching a page past this many (opts.max_pages

@@ -1,6 +1,8 @@
 -- nt3.api.cache: the private HTTP cache of nt3.api (`api.get(path, params,
 -- { cache = seconds })`, `nt3 api --cache`),
--- docs/architecture.md, "The HTTP cache". Loaded only by a request that asks for it.
+-- docs/architecture.md, "The HTTP cache". Loaded only when a request that asks for
+-- it is sent: finding an entry and answering while it is fresh (a hit) is
+-- nt3.api.cache.lookup, which needs none of this.
 --
 -- An entry is one file, <dir>/<account>/<key>, written atomically through
 -- nt3.fs.write (mode 0600, directories 0700): a line of JSON (what was
@@ -11,81 +13,26 @@
 -- hashes the profile, the API URL, the method, the full URL and a hash of
 -- the token: another token (another account, a new login) never finds an
 -- entry, and the token itself is never written.
-local io, ipairs, math, os, pairs, require = io, ipairs, math, os, pairs, require
-local table, tonumber, tostring, type = table, tonumber, tostring, type
+local ipairs, pairs, require = ipairs, pairs, require
+local table, tostring = table, tostring
 local fs = require "nt3.fs"
 local json = require "nt3.json"
-local policy = require "nt3.policy"
-local xdg = require "nt3.xdg"
+local lookup = require "nt3.api.cache.lookup"
 
 local M = {}
 
 M.MAX_BYTES = 64 * 1024 * 1024   -- the whole cache; eviction keeps it under this
-M.ENTRY_MAX = 8 * 1024 * 1024    -- one body; a larger one is not stored
 local FILE_MODE = 384 -- 0600
-local FORMAT = 2 -- 1 kept the time stored in the JSON line
 
 -- RFC 9111 3: what a cache may store at all
 local STORABLE = { [200] = true, [203] = true, [300] = true, [301] = true }
 
-local function debug(what, url)
-  if policy.debug() then io.stderr:write("* ", what, ": ", policy.sanitize(url, 300), "\n") end
-end
-
--- cache.dir() -> $XDG_CACHE_HOME/nt3 (an absolute one), else ~/.cache/nt3 | nil, message
-function M.dir() return xdg.dir("cache") end
-
--- the name of an account's directory: which credential store entry holds
--- the token (the profile, the global file, a folder's file, the variable)
-function M.account(cred)
-  local label
-  if cred.source == "profile" then
-    label = "profile:" .. cred.profile
-  elseif cred.source == "local" then
-    label = "local:" .. tostring(cred.path)
-  else
-    label = cred.source or "global"
-  end
-  return fs.sha256_text("nt3-cache-account\0" .. label):sub(1, 32)
-end
-
--- the account directories this process has made sure of
-local ready = {}
-
-local function entry_dir(cred, create)
-  local dir, err = M.dir()
-  if not dir then return nil, err end
-  local sub = dir .. "/" .. M.account(cred)
-  if create and not ready[sub] then
-    ready[sub] = true
-    for i, d in ipairs({ dir, sub }) do
-      local ok, derr = xdg.own_dir(d, i == 1)
-      if not ok then
-        ready[sub] = nil
-        return nil, derr
-      end
-    end
-  end
-  return sub
-end
-
--- Cache-Control's directives, lower case: { ["no-store"] = true, ["max-age"] = "60" }
-local function directives(value)
-  local out = {}
-  for part in (value or ""):gmatch("[^,]+") do
-    local name, arg = part:match("^%s*([%w-]+)%s*=?%s*\"?([^\"]*)\"?%s*$")
-    if name then out[name:lower()] = arg ~= "" and arg or true end
-  end
-  return out
-end
+-- where entries are and how they are read: nt3.api.cache.lookup, which a hit needs alone
+M.dir, M.account = lookup.dir, lookup.account
+local debug, directives, request_header, response_of = lookup.debug, lookup.directives, lookup.request_header,
+  lookup.response_of
 
 local function header(res, name) return res.headers and res.headers[name] end
-
-local function request_header(headers, name)
-  for k, v in pairs(headers) do
-    if type(k) == "string" and k:lower() == name then return v end
-  end
-end
 
 -- The request's values of the headers the response varies on (RFC 9111 4.1)
 local function vary_of(res, headers)
@@ -98,26 +45,6 @@ local function vary_of(res, headers)
     out[name] = request_header(headers, name) or ""
   end
   return out
-end
-
-local function read_entry(path)
-  -- the time first: a writer replacing the file between the two leaves
-  -- the older time on the newer entry, which only revalidates it sooner
-  local st = fs.lstat(path)
-  if not st or st.type ~= "file" then return nil end
-  local text = fs.read(path, M.ENTRY_MAX + 65536)
-  if not text then return nil end
-  local nl = text:find("\n", 1, true)
-  if not nl then return nil end
-  local meta = json.decode(text:sub(1, nl - 1))
-  if type(meta) ~= "table" or meta.format ~= FORMAT or type(meta.status) ~= "number"
-    or type(meta.header_list) ~= "table" then
-    return nil
-  end
-  local body = text:sub(nl + 1)
-  if #body ~= meta.size or fs.sha256_text(body) ~= meta.sha256 then return nil end
-  meta.body, meta.stored = body, st.mtime
-  return meta
 end
 
 -- What the cache holds, in bytes, as last counted plus what this process
@@ -159,8 +86,8 @@ local function evict(dir, added)
 end
 
 local function write_entry(path, dir, meta, body)
-  if #body > M.ENTRY_MAX then return nil, "too large" end
-  meta.format, meta.size, meta.sha256, meta.body, meta.stored = FORMAT, #body, fs.sha256_text(body), nil, nil
+  if #body > lookup.ENTRY_MAX then return nil, "too large" end
+  meta.format, meta.size, meta.sha256, meta.body, meta.stored = lookup.FORMAT, #body, fs.sha256_text(body), nil, nil
   local line, err = json.encode(meta)
   if not line then return nil, err end
   -- atomic, but not synced: an entry is checked when read and can be
@@ -175,16 +102,6 @@ local function write_entry(path, dir, meta, body)
   written[path] = sequence
   evict(dir, #line + 1 + #body)
   return true
-end
-
-local function response_of(entry)
-  local headers = {}
-  for _, h in ipairs(entry.header_list) do
-    local k = h.name:lower()
-    headers[k] = headers[k] and (headers[k] .. ", " .. h.value) or h.value
-  end
-  return { status = math.tointeger(entry.status), reason = entry.reason, version = entry.version,
-    url = entry.url, headers = headers, header_list = entry.header_list, body = entry.body, cached = true }
 end
 
 -- A 304's header lines that say nothing about the stored answer
@@ -230,40 +147,14 @@ local function refresh(entry, res)
   entry.header_list = list
 end
 
--- cache.request(opts, cred, method, url, headers, transfer) -> response |
--- nil, message, kind. transfer(extra_headers) sends the request (with
--- validators added) and returns nt3.http's answer.
--- opts.cache: seconds an entry is answered without a request;
--- opts.cache_404: a 404 may be stored too.
-function M.request(opts, cred, method, url, headers, transfer)
-  local seconds = opts.cache
-  local dir, derr = entry_dir(cred, true)
-  if not dir then
-    debug("cache unavailable (" .. tostring(derr) .. ")", url)
-    return transfer({})
-  end
-  local token_hash = fs.sha256_text("nt3-cache-token\0" .. cred.token)
-  local key = fs.sha256_text(table.concat({ cred.api_url, method, url, token_hash }, "\0"))
-  local path = dir .. "/" .. key
-  local entry = read_entry(path)
-  if entry and entry.method == method and entry.url_asked == url then
-    for name, value in pairs(entry.vary or {}) do
-      if (request_header(headers, name) or "") ~= value then entry = nil break end
-    end
-  else
-    entry = nil
-  end
-  local now = os.time()
-  if entry then
-    local cc = directives(entry.cache_control)
-    local age = now - entry.stored
-    local max_age = tonumber(cc["max-age"])
-    local fresh = age >= 0 and age < seconds and not cc["no-cache"] and (not max_age or age < max_age)
-    if fresh then
-      debug("cache hit", url)
-      return response_of(entry)
-    end
-  end
+-- cache.request(opts, method, url, headers, transfer, looked_up) ->
+-- response | nil, message, kind: a request that nt3.api.cache.lookup.find
+-- did not answer (looked_up is what it found; its dir nil: no cache directory).
+-- transfer(extra_headers) sends the request (with validators added) and
+-- returns nt3.http's answer. opts.cache_404: a 404 may be stored too.
+function M.request(opts, method, url, headers, transfer, looked_up)
+  if not looked_up.dir then return transfer({}) end
+  local dir, path, entry = looked_up.dir, looked_up.path, looked_up.entry
   local extra = {}
   if entry then
     local etag, modified
