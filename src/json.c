@@ -456,15 +456,48 @@ static int word(struct dec *d, const char *w, size_t n) {
   return 1;
 }
 
+/* A decoded array or object's first BATCH elements (members) wait on the
+ * stack, and its table is then made at their number: most JSON values are
+ * small, and a table grown one key at a time is resized at 1, 2, 4, 8...
+ * (a cached page's header lines were most of its decoding). */
+#define BATCH 16
+
+/* the table at t made for the n elements (or members) above it, which are
+ * then set in it in order (a repeated key: the last one wins) and popped */
+static void fill(lua_State *L, int t, int n, int object) {
+  if (object) {
+    lua_createtable(L, 0, n);
+    lua_replace(L, t);
+    for (int k = 0; k < n; k++) {
+      lua_pushvalue(L, t + 1 + 2 * k);
+      lua_pushvalue(L, t + 2 + 2 * k);
+      lua_rawset(L, t);
+    }
+  } else {
+    lua_createtable(L, n, 0);
+    lua_replace(L, t);
+    for (int k = n; k >= 1; k--) lua_rawseti(L, t, k);
+  }
+  lua_settop(L, t);
+}
+
 /* With list (a stack index), each element's text goes into that table as
  * a string, and nothing is pushed for the array itself. */
 static int array(lua_State *L, struct dec *d, int list) {
   d->p++;
-  if (!d->skip) lua_newtable(L);
+  int batch = !d->skip && !list, t = 0, pending = 0;
+  if (batch) {
+    luaL_checkstack(L, BATCH + 4, "nested too deep");
+    lua_pushnil(L); /* the table's slot */
+    t = lua_gettop(L);
+  } else if (!d->skip) {
+    lua_newtable(L);
+  }
   skip_ws(d);
   if (d->p < d->end && *d->p == ']') {
     d->p++;
     if (!d->skip) {
+      if (batch) fill(L, t, 0, 0);
       lua_pushvalue(L, lua_upvalueindex(1));
       lua_setmetatable(L, -2);
     }
@@ -477,6 +510,11 @@ static int array(lua_State *L, struct dec *d, int list) {
     if (list) {
       lua_pushlstring(L, start, (size_t)(d->p - start));
       lua_rawseti(L, list, i);
+    } else if (batch && pending >= 0) {
+      if (++pending == BATCH) {
+        fill(L, t, pending, 0);
+        pending = -1; /* made: the rest are set one by one */
+      }
     } else if (!d->skip) {
       lua_rawseti(L, -2, i);
     }
@@ -484,6 +522,7 @@ static int array(lua_State *L, struct dec *d, int list) {
     if (d->p >= d->end) return 0;
     if (*d->p == ']') {
       d->p++;
+      if (batch && pending >= 0) fill(L, t, pending, 0);
       return 1;
     }
     if (*d->p != ',') return 0;
@@ -493,10 +532,16 @@ static int array(lua_State *L, struct dec *d, int list) {
 
 static int object(lua_State *L, struct dec *d) {
   d->p++;
-  if (!d->skip) lua_newtable(L);
+  int batch = !d->skip, t = 0, pending = 0;
+  if (batch) {
+    luaL_checkstack(L, 2 * BATCH + 6, "nested too deep");
+    lua_pushnil(L); /* the table's slot */
+    t = lua_gettop(L);
+  }
   skip_ws(d);
   if (d->p < d->end && *d->p == '}') {
     d->p++;
+    if (batch) fill(L, t, 0, 1);
     return 1;
   }
   for (;;) {
@@ -506,11 +551,19 @@ static int object(lua_State *L, struct dec *d) {
     if (d->p >= d->end || *d->p != ':') return 0;
     d->p++;
     if (!value(L, d)) return 0;
-    if (!d->skip) lua_rawset(L, -3);
+    if (batch && pending >= 0) {
+      if (++pending == BATCH) {
+        fill(L, t, pending, 1);
+        pending = -1; /* made: the rest are set one by one */
+      }
+    } else if (batch) {
+      lua_rawset(L, -3);
+    }
     skip_ws(d);
     if (d->p >= d->end) return 0;
     if (*d->p == '}') {
       d->p++;
+      if (batch && pending >= 0) fill(L, t, pending, 1);
       return 1;
     }
     if (*d->p != ',') return 0;

@@ -145,6 +145,26 @@ describe("json.decode in C", function()
     end
   end)
 
+  it("gives what the Lua decoder gave for arrays and objects of 0 to 40 members, a repeated key's last value winning",
+    function()
+    -- the C decoder makes a table at its size once the first 16 members
+    -- are read, and sets the rest one by one: both sides of that boundary
+    for n = 0, 40 do
+      local items, members = {}, {}
+      for i = 1, n do
+        items[i] = ('{"id":%d,"tags":[%d,"t"]}'):format(i, i)
+        members[i] = ('"k%d":%d'):format(i % 7 == 0 and 1 or i, i) -- k1 again every 7th
+      end
+      for _, doc in ipairs { "[" .. table.concat(items, ",") .. "]", "{" .. table.concat(members, ",") .. "}" } do
+        local a, b = legacy.decode(doc), json.decode(doc)
+        assert.is_true(same(a, b), doc)
+      end
+    end
+    local o = json.decode('{"a":1,"b":2,"a":3}')
+    assert.are.equal(3, o.a)
+    assert.is_table(json.decode(('{"a":'):rep(999) .. "1" .. ("}"):rep(999)))
+  end)
+
   it("marks [] as json.array even where the text holds \\u0000 (the Lua decoder did not)", function()
     local v = assert(json.decode('{"a":[],"b":"\\u0000"}'))
     assert.are.equal(json.array_mt, getmetatable(v.a))

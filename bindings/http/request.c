@@ -48,7 +48,10 @@ static void check_known_fields(lua_State *L) {
     int known = 0;
     if (lua_type(L, -1) == LUA_TSTRING)
       for (int i = 0; request_fields[i]; i++)
-        if (strcmp(lua_tostring(L, -1), request_fields[i]) == 0) known = 1;
+        if (strcmp(lua_tostring(L, -1), request_fields[i]) == 0) {
+          known = 1;
+          break;
+        }
     if (!known) {
       const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1);
       luaL_argerror(L, REQ, lua_pushfstring(L, "unknown field '%s' in request", name));

@@ -167,7 +167,6 @@ function M.request(opts, method, url, headers, transfer, looked_up)
   end
   local res, err, kind = transfer(extra)
   if not res then return nil, err, kind end
-  local cc = directives(header(res, "cache-control"))
   if entry and res.status == 304 then
     debug("revalidated (304)", url)
     -- the usual 304 (the same validators, no new directive): the entry's
@@ -190,6 +189,7 @@ function M.request(opts, method, url, headers, transfer, looked_up)
     return response_of(entry)
   end
   debug("miss", url)
+  local cc = directives(header(res, "cache-control"))
   local vary = vary_of(res, headers)
   local storable = (STORABLE[res.status] or (res.status == 404 and opts.cache_404)) and not cc["no-store"]
     and vary ~= nil

@@ -24,6 +24,17 @@ local debug = M.debug
 -- cache.dir() -> $XDG_CACHE_HOME/nt3 (an absolute one), else ~/.cache/nt3 | nil, message
 function M.dir() return xdg.dir("cache") end
 
+-- A hash of a text that a process asks for again and again (a walk of
+-- pages asks once a page), computed once: the last text and its hash.
+local function remembered()
+  local last, hash
+  return function(text)
+    if text ~= last then last, hash = text, fs.sha256_text(text) end
+    return hash
+  end
+end
+local account_hash, token_hash = remembered(), remembered()
+
 -- the name of an account's directory: which credential store entry holds
 -- the token (the profile, the global file, a folder's file, the variable)
 function M.account(cred)
@@ -35,7 +46,7 @@ function M.account(cred)
   else
     label = cred.source or "global"
   end
-  return fs.sha256_text("nt3-cache-account\0" .. label):sub(1, 32)
+  return account_hash("nt3-cache-account\0" .. label):sub(1, 32)
 end
 
 -- the account directories this process has made sure of
@@ -117,8 +128,8 @@ function M.find(seconds, cred, method, url, headers)
     debug("cache unavailable (" .. tostring(derr) .. ")", url)
     return nil, {}
   end
-  local token_hash = fs.sha256_text("nt3-cache-token\0" .. cred.token)
-  local key = fs.sha256_text(table.concat({ cred.api_url, method, url, token_hash }, "\0"))
+  local key = fs.sha256_text(table.concat({ cred.api_url, method, url,
+    token_hash("nt3-cache-token\0" .. cred.token) }, "\0"))
   local path = dir .. "/" .. key
   local entry = read_entry(path)
   if entry and entry.method == method and entry.url_asked == url then
