@@ -597,11 +597,29 @@ static void to_file(void *ud, const char *p, size_t n) { fwrite(p, 1, n, ud); }
  * every other control replaced, as policy.sanitize does with lines. */
 /* The progress line: back to the line's start, the bar as one line of
  * printable text, the rest of the line erased (no bar: only erased). */
+struct line_buf {
+  char p[4 * sizeof ((struct sandbox *)0)->bar + 8];
+  size_t n;
+};
+
+static void to_line(void *ud, const char *p, size_t n) {
+  struct line_buf *b = ud;
+  size_t room = sizeof b->p - 3 - b->n; /* 3: the erase that ends the line */
+  if (n > room) n = room;
+  memcpy(b->p + b->n, p, n);
+  b->n += n;
+}
+
+/* One write(2) for the whole line, as nt3.ui's own: a terminal's echo
+ * (Ctrl-C's "^C") can land between two writes, never inside one. */
 static void draw_bar(struct sandbox *s, int shown) {
-  fputc('\r', stderr);
-  if (shown) nt3_printable_as(to_file, stderr, s->bar, s->bar_len, 0, 0);
-  fputs("\033[K", stderr);
+  struct line_buf b = {.n = 0};
+  to_line(&b, "\r", 1);
+  if (shown) nt3_printable_as(to_line, &b, s->bar, s->bar_len, 0, 0);
+  memcpy(b.p + b.n, "\033[K", 3);
+  b.n += 3;
   fflush(stderr);
+  (void)nt3_write_all(STDERR_FILENO, b.p, b.n);
   s->bar_drawn = shown;
 }
 

@@ -552,10 +552,7 @@ describe("help, completion and status", function()
     assert.are.equal(0, nt3(home, { "ext", "install", ext.tree(ext.files("hello", { command = "greet" })), "--yes" }).code)
   end)
 
-  local TRACE_ENV = function()
-    local asan = os.getenv("ASAN_OPTIONS")
-    return { ASAN_OPTIONS = (asan and asan ~= "" and asan .. ":" or "") .. "detect_leaks=0" }
-  end
+  local TRACE_ENV = require("helpers.auth_util").traced
 
   local function traced(args)
     local log = sh.tmpdir() .. "/trace"

@@ -204,6 +204,42 @@ io.stdout:write("ok\n")
     assert_blank(screen(r.output))
   end)
 
+  -- Ctrl-C is raised at the next Lua instruction, which can be the moment
+  -- the first draw's write returns: before ui.progress hands the bar to
+  -- anyone who could close it. The script's stderr writer does what that
+  -- Ctrl-C does (raises "interrupted" once the bar is written) and records
+  -- each write, so the race happens every time.
+  it("is erased when Ctrl-C lands in its first draw, and draws each line in one write", function()
+    local r, stdout = on_terminal({ "run", script([[
+local file = getmetatable(io.stderr).__index
+local write, writes, raised = file.write, {}, false
+file.write = function(f, ...)
+  if f ~= io.stderr then return write(f, ...) end
+  writes[#writes + 1] = table.concat({ ... })
+  local ok, err = write(f, ...)
+  if not raised and writes[#writes]:find("/3", 1, true) then
+    raised = true
+    error("interrupted", 0)
+  end
+  return ok, err
+end
+local ok, err = pcall(ui.progress, { total = 3, label = "work" })
+file.write = write
+io.stderr:write("caught ", tostring(err), "\n")
+for _, w in ipairs(writes) do io.stdout:write(("%q"):format(w), "\n") end
+]]) })
+    assert.are.equal(0, r.code, r.output)
+    local lines = screen(r.output)
+    assert.are.equal("caught interrupted", lines[1], r.output)
+    for i = 2, #lines do assert.are.equal("", lines[i], r.output) end
+    -- the bar, then its erase: each a whole line, "\r" to ESC [ K
+    local writes = {}
+    for w in stdout:gmatch("[^\n]+") do writes[#writes + 1] = load("return " .. w)() end
+    assert.are.equal(2, #writes, stdout)
+    assert.matches("^\rwork %[%.+%] 0/3" .. ESC .. "%[K$", writes[1])
+    assert.are.equal("\r" .. ESC .. "[K", writes[2])
+  end)
+
   it("counts with no total, and is erased by an error", function()
     local r, stdout = on_terminal { "run", script([[
 local p <close> = ui.progress { label = "pages" }

@@ -861,6 +861,27 @@ return { name = "spintop", summary = "never declared", permissions = {}, run = f
       assert.are.equal("between\r\n ?[Kraw\r\n", off.output)
     end)
 
+    -- a terminal's echo (Ctrl-C's "^C") can land between two writes: each
+    -- draw and each erase of the bar is one write(2) of a whole line
+    it("ui.progress: each line of the bar is one write", function()
+      local home = home_with("uibar", "{}", PROGRESS)
+      local auth = require "helpers.auth_util"
+      local log = sh.tmpdir() .. "/trace"
+      local wrapper = auth.wrapped("strace -qq -s 4096 -xx -e trace=write -o " .. sh.quote(log))
+      local r = pty.run({ "uibar" }, { home = home, columns = 60, bin = wrapper, env = auth.traced() })
+      assert.are.equal(0, r.code, r.output)
+      local trace = sh.slurp(log) or ""
+      local lines = 0
+      for data in trace:gmatch('write%(2, "([^"]*)"') do
+        local bytes = data:gsub("\\x(%x%x)", function(h) return string.char(tonumber(h, 16)) end)
+        if bytes:find("\r", 1, true) and not bytes:find("\n", 1, true) then
+          lines = lines + 1
+          assert.matches("^\r[^\r]*\27%[K$", bytes, 1)
+        end
+      end
+      assert.is_true(lines >= 3, trace)
+    end)
+
     it("on a pipe: tab-separated, RFC 4180 CSV on stderr, the caller's data as it is", function()
       local r = run("uipipe", "{}", BODY, { env = { NO_COLOR = "1" } })
       assert.are.equal(0, r.code, r.stderr)

@@ -454,13 +454,11 @@ local function raw_write(...)
   return io.stderr:write(...)
 end
 
+-- One write(2) for the whole line: a terminal's echo (Ctrl-C's "^C") can
+-- land between two writes, never inside one.
 local function show(text)
   if put_line then return put_line(text) end
-  if text == "" then
-    raw_write("\r\27[K")
-  else
-    raw_write("\r", text, "\27[K")
-  end
+  raw_write("\r" .. text .. "\27[K")
   io.stderr:flush()
 end
 
@@ -476,8 +474,8 @@ local function around(stream, ends_line, fn, ...)
   mid_line = not ends_line
   if owner and not mid_line then
     owner.text = progress_line(owner, terminal_width(io.stderr))
+    on_screen = true -- before the draw: Ctrl-C raised in it leaves the line to erase
     show(owner.text)
-    on_screen = true
   end
   return table.unpack(r, 1, r.n)
 end
@@ -536,8 +534,8 @@ local function draw(p, force)
     wrap()
   end
   if mid_line and not put_line then return end -- drawn once the output ends its line
+  on_screen = true -- before the draw, as in around
   show(p.text)
-  on_screen = true
 end
 
 -- progress:add([n]): n (default 1) more done
@@ -596,7 +594,13 @@ function M.progress(opts)
     label = policy.sanitize(label, 200),
     shown = progress_allowed(),
   }, plain)
-  draw(p, true)
+  -- Ctrl-C raised in the first draw: the caller never holds this bar to
+  -- close it, so it is erased (and the writers unwrapped) here
+  local ok, err = pcall(draw, p, true)
+  if not ok then
+    p:done()
+    error(err, 0)
+  end
   return p
 end
 
