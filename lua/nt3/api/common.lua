@@ -135,13 +135,25 @@ end
 M.LOOKAHEAD = 3
 
 -- the next link of a page (a response, or a cached one) asked at url ->
--- { url, origin, shown } | nil (no next link) | false, message (a bad one)
-local function next_of(http, res, url)
+-- { url, origin, shown } | nil (no next link) | false, message (a bad one).
+-- parsed: the links the look-ahead parsed (libcurl's URL parser is most of
+-- a link's cost), by base and target: a page's answer that repeats its
+-- cached link takes that one's parse (take = true) instead of doing it again
+local function next_of(http, res, url, parsed, take)
   local link = res.headers and res.headers.link
   local target = link and http.link(link, "next")
   if not target then return nil end
-  local nxt, lerr = http.parse_url(target, res.url ~= "" and res.url or url)
+  local base = res.url ~= "" and res.url or url
+  local key = base .. "\n" .. target
+  local nxt = parsed[key]
+  if nxt then
+    if take then parsed[key] = nil end
+    return nxt
+  end
+  local lerr
+  nxt, lerr = http.parse_url(target, base)
   if not nxt then return false, lerr end
+  if not take then parsed[key] = nxt end
   return nxt
 end
 
@@ -176,7 +188,7 @@ function M.pages(path, opts, transport)
   local first, uerr, ukind = http.parse_url((api_url:gsub("/+$", "")) .. M.with_query(path, opts.query))
   if not first then raise(uerr, ukind) end
   local origin, url, shown = first.origin, first.url, first.shown
-  local seen, page, items, i = {}, 0, {}, 0
+  local seen, page, items, i, parsed = {}, 0, {}, 0, {}
 
   -- the look-ahead: sent[j] = { url =, cached = the cached response, t =
   -- the task fetching it }, page + j in order
@@ -199,7 +211,7 @@ function M.pages(path, opts, transport)
     for _, s in ipairs(sent) do planned[s.url] = true end
     while #sent < M.LOOKAHEAD - 1 and page + #sent < max_pages do
       local last = sent[#sent] or current
-      local nxt = next_of(http, last.cached, last.url)
+      local nxt = next_of(http, last.cached, last.url, parsed)
       if not nxt or nxt.origin ~= origin or seen[nxt.url] or planned[nxt.url] then return end
       local cached, found = peek(nxt.url)
       if not cached then return end
@@ -249,7 +261,7 @@ function M.pages(path, opts, transport)
       local list, why = items_of(res, opts.raw, opts.key)
       if not list then raise(("page %d of %s %s"):format(page, shown, why), "not_a_list") end
       items, i = list, 0
-      local nxt, lerr = next_of(http, res, url)
+      local nxt, lerr = next_of(http, res, url, parsed, true)
       url = nil
       if nxt == false then raise(("page %d's next link: %s"):format(page, lerr), "invalid_url") end
       if nxt then
