@@ -316,6 +316,26 @@ describe("the HTTP cache", function()
       assert.are.equal(0, requests(k, 3, true))
     end)
 
+    it("cancels what it sent ahead when the loop is left", function()
+      -- page 2's conditional request is held by the server until the client drops it
+      local home, k = sh.tmpdir(), key()
+      local query = "per=2&total=6&etag=1&hold=" .. k .. "&k=" .. k
+      assert.are.equal("1,2,3,4,5,6", walk(home, query))
+      local script = ([[
+        local api, task = require("nt3").api, require("nt3.task")
+        local function state() return api.get("/_hold", { key = %q }).state end
+        for _ in api.pages(%q, { cache = 0 }) do
+          -- page 2's request, sent ahead, is held
+          task.poll({ every = 0.02, timeout = 20 }, function() return state() == "open" end)
+          break
+        end
+        print(task.poll({ every = 0.02, timeout = 20 }, function() return state() ~= "open" and state() end))]])
+        :format(k, "/list?" .. query)
+      local r = at.script(srv, script, { home = home, env = { XDG_CACHE_HOME = home .. "/cache" } })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("dropped\n", r.stdout)
+    end)
+
     it("sends nothing ahead to another origin", function()
       local home, k = sh.tmpdir(), key()
       local query = "per=2&total=6&etag=1&next=cross&k=" .. k
