@@ -269,7 +269,8 @@ function M.pages(path, opts)
     for _, k in ipairs(HTTP_OPTIONS) do req[k] = o[k] end
     req.cache, req.cache_404, req.headers = o.cache, o.cache_404, o.headers
     local lookup = req.cache ~= nil and lookup_module().applies(req, "GET", nil) and lookup_module()
-    -- what the cache holds for a page, read once for the look-ahead and its request
+    -- what the cache holds for a page, read once for the look-ahead and its
+    -- request: a fresh entry ({ hit = the answer }) or one to revalidate
     local peek = lookup and function(url)
       local hit, found = lookup.find(req.cache, cred, "GET", url, headers)
       if hit then return hit, { hit = hit } end

@@ -163,13 +163,14 @@ end
 -- called once the arguments are checked; get(url[, found]) -> value,
 -- response | nil, message, status_or_kind (a page fetched raw; found is
 -- what peek found for url). peek(url) -> the cached response of url, found
--- | nil (none to revalidate): given, and in a task, the loop looks ahead
--- (M.LOOKAHEAD) along the next links the cached pages hold, a conditional
--- GET of each sent before the loop reaches it. A page whose answer leads
--- elsewhere discards (cancels) what was sent past it; so does leaving the
--- loop (its closing value). A page sent ahead is one the loop would fetch
--- next were every page unchanged: never past max_pages, to another origin
--- or to a page already in the list.
+-- (found.hit: it is fresh, the answer) | nil (no entry). With peek, in a
+-- task, the loop looks ahead (M.LOOKAHEAD) along the next links the cached
+-- pages hold: the conditional GET of each is sent before the loop reaches
+-- it. A page whose answer leads elsewhere discards (cancels) what was sent
+-- past it; so does leaving the loop (its closing value). A page sent ahead
+-- is one the loop would fetch next were every page unchanged: never past
+-- max_pages, to another origin, to a page already in the list, to a fresh
+-- one or to one with no entry.
 function M.pages(path, opts, transport)
   M.check_path(1, "pages", path)
   check.arg(2, "pages", opts, "table", true)
@@ -214,7 +215,7 @@ function M.pages(path, opts, transport)
       local nxt = next_of(http, last.cached, last.url, parsed)
       if not nxt or nxt.origin ~= origin or seen[nxt.url] or planned[nxt.url] then return end
       local cached, found = peek(nxt.url)
-      if not cached then return end
+      if not cached or found.hit then return end -- a fresh page needs no request
       planned[nxt.url] = true
       sent[#sent + 1] = send(nxt.url, cached, found)
     end
@@ -228,6 +229,7 @@ function M.pages(path, opts, transport)
       discard()
       local cached, found = peek(u)
       if not cached then return get(u) end
+      if found.hit then return get(u, found) end
       current = send(u, cached, found)
     end
     look_ahead(current)
