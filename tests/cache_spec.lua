@@ -336,6 +336,24 @@ describe("the HTTP cache", function()
       assert.are.equal("dropped\n", r.stdout)
     end)
 
+    it("cancels the page it waits for when the loop is left by an error", function()
+      -- page 1's conditional request is held; task.timeout ends the loop while it waits
+      local home, k = sh.tmpdir(), key()
+      local query = "per=2&total=6&etag=1&held=1&hold=" .. k .. "&k=" .. k
+      assert.are.equal("1,2,3,4,5,6", walk(home, query))
+      local script = ([[
+        local api, task = require("nt3").api, require("nt3.task")
+        local function state() return api.get("/_hold", { key = %q }).state end
+        print(task.timeout(0.5, function()
+          for _ in api.pages(%q, { cache = 0 }) do end
+        end))
+        print(task.poll({ every = 0.02, timeout = 20 }, function() return state() ~= "open" and state() end))]])
+        :format(k, "/list?" .. query)
+      local r = at.script(srv, script, { home = home, env = { XDG_CACHE_HOME = home .. "/cache" } })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("\ndropped\n$", r.stdout)
+    end)
+
     it("sends nothing ahead to another origin", function()
       local home, k = sh.tmpdir(), key()
       local query = "per=2&total=6&etag=1&next=cross&k=" .. k

@@ -97,7 +97,8 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       answers 200 [] with no next link when none came (a client that
       does not look ahead sees no items); change=P answers a conditional
       request of page P 200 with its next link to page P+2; hold=KEY holds
-      a conditional request of page 2 as /hold?key=KEY&seconds=30 does
+      a conditional request of page 2 (held=P: of page P) as
+      /hold?key=KEY&seconds=30 does
   /raw?status=N&reason=R&ctype=T&body=B&h=Name:Value...
       exactly these bytes (each parameter percent-decoded byte for byte):
       the status line "HTTP/1.1 N R", each h as a header line, in order,
@@ -243,7 +244,7 @@ class Handler(BaseHTTPRequestHandler):
                                                                  timeout=min(5, self.server.lifetime))
                         if not came:
                             return self.send(200, [], headers=headers)
-            if conditional and page == 2 and "hold" in q:
+            if conditional and page == int(q.get("held", "2")) and "hold" in q:
                 return self.hold({"key": q["hold"], "seconds": "30"})
             if conditional and self.headers.get("If-None-Match") == '"page-%d"' % page \
                     and q.get("change") != str(page):

@@ -195,8 +195,9 @@ function M.pages(path, opts, transport)
   -- the task fetching it }, page + j in order
   local task = type(peek) == "function" and require "nt3.task"
   if task and not task._in_task() then task = nil end
-  local sent = {}
+  local sent, waited = {}, nil -- waited: the page the loop waits for
   local function discard()
+    if waited then task.cancel(waited.t) end
     for j = #sent, 1, -1 do
       task.cancel(sent[j].t)
       sent[j] = nil
@@ -233,7 +234,9 @@ function M.pages(path, opts, transport)
       current = send(u, cached, found)
     end
     look_ahead(current)
+    waited = current
     local r = task.wait(current.t)
+    waited = nil
     if not r[1] then error(r[2], 0) end
     return table.unpack(r, 2, r.n)
   end
