@@ -265,6 +265,105 @@ describe("the HTTP cache", function()
     assert.are.equal(before + 3, #at.requests_to(srv, "/list?"))
   end)
 
+  describe("api.pages revalidating cached pages (the look-ahead)", function()
+    -- a walk of /list (etag=1: each page 304 once cached) -> its items' n
+    -- joined, or the error's kind; cache = 0, so each page is revalidated
+    local function walk(home, query, opts)
+      local script = ([[
+        local api = require("nt3").api
+        local seen = {}
+        local ok, err = pcall(function()
+          for item in api.pages(%q, { cache = 0%s }) do seen[#seen + 1] = math.tointeger(item.n) end
+        end)
+        print(ok and table.concat(seen, ",") or err.kind)]]):format("/list?" .. query, opts or "")
+      local r = at.script(srv, script, { home = home, env = { XDG_CACHE_HOME = home .. "/cache" } })
+      assert.are.equal(0, r.code, r.stderr)
+      return (r.stdout:gsub("\n$", ""))
+    end
+    -- the requests of page `page` of the list with key k (only the
+    -- conditional ones when told)
+    local function requests(k, page, conditional)
+      local count = 0
+      for _, r in ipairs(at.requests_to(srv, "/list?")) do
+        if r.path:match("[?&]k=(%w+)") == k and tonumber(r.path:match("[?&]page=(%d+)") or 1) == page
+          and (not conditional or at.header(r, "If-None-Match")) then
+          count = count + 1
+        end
+      end
+      return count
+    end
+
+    it("sends the next cached page's conditional GET before the current page's answer", function()
+      -- page 1's 304 waits for page 2's conditional request; without it, it answers []
+      local home, query = sh.tmpdir(), "per=2&total=6&etag=1&ahead=1&k=" .. key()
+      assert.are.equal("1,2,3,4,5,6", walk(home, query))
+      assert.are.equal("1,2,3,4,5,6", walk(home, query))
+    end)
+
+    it("discards what it sent past a page that changed, and follows the new next link", function()
+      -- on revalidation page 2 leads to page 4: page 3, sent ahead, is not listed
+      local home, query = sh.tmpdir(), "per=2&total=10&etag=1&change=2&k=" .. key()
+      assert.are.equal("1,2,3,4,5,6,7,8,9,10", walk(home, query))
+      assert.are.equal("1,2,3,4,7,8,9,10", walk(home, query))
+    end)
+
+    it("sends nothing ahead past max_pages", function()
+      local home, k = sh.tmpdir(), key()
+      local query = "per=2&total=10&etag=1&k=" .. k
+      assert.are.equal("1,2,3,4,5,6,7,8,9,10", walk(home, query))
+      assert.are.equal("too_many_pages", walk(home, query, ", max_pages = 2"))
+      assert.are.equal(1, requests(k, 2, true))
+      assert.are.equal(0, requests(k, 3, true))
+    end)
+
+    it("cancels what it sent ahead when the loop is left", function()
+      -- page 2's conditional request is held by the server until the client drops it
+      local home, k = sh.tmpdir(), key()
+      local query = "per=2&total=6&etag=1&hold=" .. k .. "&k=" .. k
+      assert.are.equal("1,2,3,4,5,6", walk(home, query))
+      local script = ([[
+        local api, task = require("nt3").api, require("nt3.task")
+        local function state() return api.get("/_hold", { key = %q }).state end
+        for _ in api.pages(%q, { cache = 0 }) do
+          -- page 2's request, sent ahead, is held
+          task.poll({ every = 0.02, timeout = 20 }, function() return state() == "open" end)
+          break
+        end
+        print(task.poll({ every = 0.02, timeout = 20 }, function() return state() ~= "open" and state() end))]])
+        :format(k, "/list?" .. query)
+      local r = at.script(srv, script, { home = home, env = { XDG_CACHE_HOME = home .. "/cache" } })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("dropped\n", r.stdout)
+    end)
+
+    it("cancels the page it waits for when the loop is left by an error", function()
+      -- page 1's conditional request is held; task.timeout ends the loop while it waits
+      local home, k = sh.tmpdir(), key()
+      local query = "per=2&total=6&etag=1&held=1&hold=" .. k .. "&k=" .. k
+      assert.are.equal("1,2,3,4,5,6", walk(home, query))
+      local script = ([[
+        local api, task = require("nt3").api, require("nt3.task")
+        local function state() return api.get("/_hold", { key = %q }).state end
+        print(task.timeout(0.5, function()
+          for _ in api.pages(%q, { cache = 0 }) do end
+        end))
+        print(task.poll({ every = 0.02, timeout = 20 }, function() return state() ~= "open" and state() end))]])
+        :format(k, "/list?" .. query)
+      local r = at.script(srv, script, { home = home, env = { XDG_CACHE_HOME = home .. "/cache" } })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("\ndropped\n$", r.stdout)
+    end)
+
+    it("sends nothing ahead to another origin", function()
+      local home, k = sh.tmpdir(), key()
+      local query = "per=2&total=6&etag=1&next=cross&k=" .. k
+      assert.are.equal("cross_origin", walk(home, query))
+      assert.are.equal("cross_origin", walk(home, query))
+      assert.are.equal(1, requests(k, 1, true))
+      assert.are.equal(0, requests(k, 2))
+    end)
+  end)
+
   it("leaves no torn entry when processes write the same entry at once", function()
     local home, k = sh.tmpdir(), key()
     local cmd = ("%s api --cache 0 '/cached?key=%s' >/dev/null"):format(sh.quote(sh.bin), k)

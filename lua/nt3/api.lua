@@ -151,10 +151,16 @@ end
 -- all (nt3.api.cache.lookup.applies; docs/architecture.md,
 -- "The HTTP cache"). A fresh entry answers with nt3.api.cache.lookup
 -- alone; nt3.api.cache sends the rest.
+local function lookup_module() return require "nt3.api.cache.lookup" end
+
 local function fetch(req, method, url, headers, body, cred)
-  local lookup = req.cache ~= nil and require "nt3.api.cache.lookup"
+  local lookup = req.cache ~= nil and lookup_module()
   if lookup and lookup.applies(req, method, body) then
     local found = req.looked_up
+    if found and found.hit then
+      lookup.debug("cache hit", url)
+      return found.hit
+    end
     if not found then
       local hit
       hit, found = lookup.find(req.cache, cred, method, url, headers)
@@ -262,7 +268,22 @@ function M.pages(path, opts)
     local req = { raw = true }
     for _, k in ipairs(HTTP_OPTIONS) do req[k] = o[k] end
     req.cache, req.cache_404, req.headers = o.cache, o.cache_404, o.headers
-    return cred.api_url, function(url) return send(req, "GET", url, headers, nil, cred) end
+    local lookup = req.cache ~= nil and lookup_module().applies(req, "GET", nil) and lookup_module()
+    -- what the cache holds for a page, read once for the look-ahead and its
+    -- request: a fresh entry ({ hit = the answer }) or one to revalidate
+    local peek = lookup and function(url)
+      local hit, found = lookup.find(req.cache, cred, "GET", url, headers)
+      if hit then return hit, { hit = hit } end
+      if found.entry then return lookup.response_of(found.entry), found end
+    end
+    return cred.api_url, function(url, found)
+      local r = req
+      if found then
+        r = { looked_up = found }
+        for k, v in pairs(req) do r[k] = v end
+      end
+      return send(r, "GET", url, headers, nil, cred)
+    end, peek
   end })
 end
 

@@ -288,6 +288,9 @@ end
 local function in_task()
   return current ~= nil and task_of[coroutine.running()] ~= nil
 end
+-- task._in_task() -> whether the caller runs as a task (may spawn and
+-- wait). Private to nt3.api.common, whose api.pages looks ahead only then.
+M._in_task = in_task
 
 -- task.spawn(fn, ...) -> task: starts fn(...) as a task of its own
 function M.spawn(fn, ...)

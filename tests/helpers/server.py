@@ -90,7 +90,15 @@ Routes (any method unless said otherwise; JSON bodies unless said):
       title="<...page=P+5...>" holding a "<"; wrap=KEY answers {KEY: [...]}
       instead of the bare array; html=P2 answers page P2 as text/html;
       echo=1 gives each item the request's Authorization ("authorization");
-      delay=S waits S seconds before each page's answer
+      delay=S waits S seconds before each page's answer; etag=1 gives each
+      page ETag "page-P" and answers a request whose If-None-Match is it
+      304 (no body, no Link); with ahead=1 such a 304 of page 1 waits (up
+      to 5 s) for a conditional request of page 2 of the same list, and
+      answers 200 [] with no next link when none came (a client that
+      does not look ahead sees no items); change=P answers a conditional
+      request of page P 200 with its next link to page P+2; hold=KEY holds
+      a conditional request of page 2 (held=P: of page P) as
+      /hold?key=KEY&seconds=30 does
   /raw?status=N&reason=R&ctype=T&body=B&h=Name:Value...
       exactly these bytes (each parameter percent-decoded byte for byte):
       the status line "HTTP/1.1 N R", each h as a header line, in order,
@@ -223,6 +231,24 @@ class Handler(BaseHTTPRequestHandler):
         if q.get("html") == str(page):
             return self.send(200, b"[<p>Service unavailable</p>]", content_type="text/html")
         headers = []
+        conditional = q.get("etag") == "1" and self.headers.get("If-None-Match") is not None
+        if q.get("etag") == "1":
+            headers.append(("ETag", '"page-%d"' % page))
+            if conditional:
+                rest = tuple(sorted((k, v) for k, v in q.items() if k != "page"))
+                with self.server.lock:
+                    self.server.revalidated.add((rest, page))
+                    self.server.revalidation.notify_all()
+                    if page == 1 and q.get("ahead") == "1":
+                        came = self.server.revalidation.wait_for(lambda: (rest, 2) in self.server.revalidated,
+                                                                 timeout=min(5, self.server.lifetime))
+                        if not came:
+                            return self.send(200, [], headers=headers)
+            if conditional and page == int(q.get("held", "2")) and "hold" in q:
+                return self.hold({"key": q["hold"], "seconds": "30"})
+            if conditional and self.headers.get("If-None-Match") == '"page-%d"' % page \
+                    and q.get("change") != str(page):
+                return self.send(304, headers=headers)
         mode = q.get("next")
         if start + per < total and mode != "none":
             rest = "&".join("%s=%s" % (k, v) for k, v in q.items() if k != "page")
@@ -230,6 +256,8 @@ class Handler(BaseHTTPRequestHandler):
             if mode == "userinfo":
                 host = "user:s3cret@" + host
             page_no = page if mode == "repeat" else page + 1
+            if conditional and q.get("change") == str(page):
+                page_no = page + 2
             origin = "%s://%s:%d" % (self.server.scheme, host, self.server.server_address[1])
             link = "%s/list?page=%d&%s" % (origin, page_no, rest)
             first = link.replace("page=%d" % page_no, "page=1")
@@ -626,6 +654,9 @@ def main():
     httpd.numbers = {}  # socket descriptor -> the number of its connection
     httpd.flaky = {}
     httpd.holds = {}
+    # /list?etag=1: the conditional requests seen, (the list's query, page)
+    httpd.revalidated = set()
+    httpd.revalidation = threading.Condition(httpd.lock)
     httpd.scheme = "https" if args.tls else "http"
     httpd.host_text = "[%s]" % args.bind if ":" in args.bind else args.bind
     if args.tls:

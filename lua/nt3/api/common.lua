@@ -127,11 +127,50 @@ local function items_of(res, raw, key)
   return value
 end
 
+-- How many pages api.pages has in flight at most when it looks ahead
+-- (docs/architecture.md, "The HTTP cache"): the one the loop waits for and
+-- the next ones that the cache's entries say follow it. Kept small: each
+-- is a connection of its own, and the pages past a changed one are sent
+-- for nothing.
+M.LOOKAHEAD = 3
+
+-- the next link of a page (a response, or a cached one) asked at url ->
+-- { url, origin, shown } | nil (no next link) | false, message (a bad one).
+-- parsed: the links the look-ahead parsed (libcurl's URL parser is most of
+-- a link's cost), by base and target: a page's answer that repeats its
+-- cached link takes that one's parse (take = true) instead of doing it again
+local function next_of(http, res, url, parsed, take)
+  local link = res.headers and res.headers.link
+  local target = link and http.link(link, "next")
+  if not target then return nil end
+  local base = res.url ~= "" and res.url or url
+  local key = base .. "\n" .. target
+  local nxt = parsed[key]
+  if nxt then
+    if take then parsed[key] = nil end
+    return nxt
+  end
+  local lerr
+  nxt, lerr = http.parse_url(target, base)
+  if not nxt then return false, lerr end
+  if not take then parsed[key] = nxt end
+  return nxt
+end
+
 -- common.pages(path, opts, transport): api.pages's loop (docs/lua-api.md,
 -- "api.pages"), whoever fetches. transport = { max_pages = the default,
--- connect = function(opts) -> api_url, get | nil, message, kind }, called
--- once the arguments are checked; get(url) -> value, response | nil,
--- message, status_or_kind (a page fetched raw).
+-- connect = function(opts) -> api_url, get[, peek] | nil, message, kind },
+-- called once the arguments are checked; get(url[, found]) -> value,
+-- response | nil, message, status_or_kind (a page fetched raw; found is
+-- what peek found for url). peek(url) -> the cached response of url, found
+-- (found.hit: it is fresh, the answer) | nil (no entry). With peek, in a
+-- task, the loop looks ahead (M.LOOKAHEAD) along the next links the cached
+-- pages hold: the conditional GET of each is sent before the loop reaches
+-- it. A page whose answer leads elsewhere discards (cancels) what was sent
+-- past it; so does leaving the loop (its closing value). A page sent ahead
+-- is one the loop would fetch next were every page unchanged: never past
+-- max_pages, to another origin, to a page already in the list, to a fresh
+-- one or to one with no entry.
 function M.pages(path, opts, transport)
   M.check_path(1, "pages", path)
   check.arg(2, "pages", opts, "table", true)
@@ -145,13 +184,64 @@ function M.pages(path, opts, transport)
     check.fail(2, "pages", "cache must be a number of seconds >= 0")
   end
   local http = require "nt3.http"
-  local api_url, get, ckind = transport.connect(opts)
-  if not api_url then raise(get, ckind) end
+  local api_url, get, peek = transport.connect(opts)
+  if not api_url then raise(get, peek) end
   local first, uerr, ukind = http.parse_url((api_url:gsub("/+$", "")) .. M.with_query(path, opts.query))
   if not first then raise(uerr, ukind) end
   local origin, url, shown = first.origin, first.url, first.shown
-  local seen, page, items, i = {}, 0, {}, 0
-  return function()
+  local seen, page, items, i, parsed = {}, 0, {}, 0, {}
+
+  -- the look-ahead: sent[j] = { url =, cached = the cached response, t =
+  -- the task fetching it }, page + j in order
+  local task = type(peek) == "function" and require "nt3.task"
+  if task and not task._in_task() then task = nil end
+  local sent, waited = {}, nil -- waited: the page the loop waits for
+  local function discard()
+    if waited then task.cancel(waited.t) end
+    for j = #sent, 1, -1 do
+      task.cancel(sent[j].t)
+      sent[j] = nil
+    end
+  end
+  local function send(u, cached, found)
+    return { url = u, cached = cached, t = task.spawn(function() return table.pack(pcall(get, u, found)) end) }
+  end
+  -- sends the pages the cached ones say follow the last one sent, while
+  -- fewer than M.LOOKAHEAD are in flight
+  local function look_ahead(current)
+    local planned = { [current.url] = true }
+    for _, s in ipairs(sent) do planned[s.url] = true end
+    while #sent < M.LOOKAHEAD - 1 and page + #sent < max_pages do
+      local last = sent[#sent] or current
+      local nxt = next_of(http, last.cached, last.url, parsed)
+      if not nxt or nxt.origin ~= origin or seen[nxt.url] or planned[nxt.url] then return end
+      local cached, found = peek(nxt.url)
+      if not cached or found.hit then return end -- a fresh page needs no request
+      planned[nxt.url] = true
+      sent[#sent + 1] = send(nxt.url, cached, found)
+    end
+  end
+  local function fetch(u)
+    if not task then return get(u) end
+    local current
+    if sent[1] and sent[1].url == u then
+      current = table.remove(sent, 1)
+    else
+      discard()
+      local cached, found = peek(u)
+      if not cached then return get(u) end
+      if found.hit then return get(u, found) end
+      current = send(u, cached, found)
+    end
+    look_ahead(current)
+    waited = current
+    local r = task.wait(current.t)
+    waited = nil
+    if not r[1] then error(r[2], 0) end
+    return table.unpack(r, 2, r.n)
+  end
+
+  local iterator = function()
     while true do
       if i < #items then
         i = i + 1
@@ -168,7 +258,7 @@ function M.pages(path, opts, transport)
       end
       page = page + 1
       seen[url] = page
-      local value, res, status = get(url)
+      local value, res, status = fetch(url)
       if value == nil then
         local where = type(status) == "number" and ("HTTP %d, "):format(status) or ""
         raise(("%s (%spage %d of %s)"):format(res, where, page, shown), status)
@@ -176,21 +266,22 @@ function M.pages(path, opts, transport)
       local list, why = items_of(res, opts.raw, opts.key)
       if not list then raise(("page %d of %s %s"):format(page, shown, why), "not_a_list") end
       items, i = list, 0
-      local link = res.headers and res.headers.link
-      local target = link and http.link(link, "next")
-      local base = res.url ~= "" and res.url or url
+      local nxt, lerr = next_of(http, res, url, parsed, true)
       url = nil
-      if target then
-        local nxt, lerr = http.parse_url(target, base)
-        if not nxt then raise(("page %d's next link: %s"):format(page, lerr), "invalid_url") end
+      if nxt == false then raise(("page %d's next link: %s"):format(page, lerr), "invalid_url") end
+      if nxt then
         if nxt.origin ~= origin then
           raise(("refusing to follow page %d's next link to %s: it is not on the API URL's origin %s, and the"
             .. " token goes nowhere else"):format(page, nxt.shown, origin), "cross_origin")
         end
         url, shown = nxt.url, nxt.shown
       end
+      if not url then discard() end
     end
   end
+  if not task then return iterator end
+  -- the generic for closes this when the loop ends, by a break or an error
+  return iterator, nil, nil, setmetatable({}, { __close = discard })
 end
 
 -- common.verbs(request) -> { get =, post =, put =, patch =, delete = }:
