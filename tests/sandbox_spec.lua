@@ -783,6 +783,21 @@ return { name = "spintop", summary = "never declared", permissions = {}, run = f
       assert.is_nil(r.output:find("\7", 1, true))
     end)
 
+    it("keeps no SGR parameter that can hide text: conceal, backgrounds, black and white dropped", function()
+      local home = home_with("hide", "{}", [[
+        print("A\27[8mHIDDEN\27[0mB")
+        print("C\27[30;40mSAME\27[0mD")
+        print("E\27[1;8;31;47mF\27[38;5;16;48;2;0;0;0mG\27[7;97mH\27[mI")]])
+      local r = pty.run({ "hide" }, { home = home })
+      assert.are.equal(0, r.code, r.output)
+      assert.truthy(r.output:find("AHIDDEN\27[0mB", 1, true), r.output)
+      assert.truthy(r.output:find("CSAME\27[0mD", 1, true), r.output)
+      assert.truthy(r.output:find("E\27[1;31mFGH\27[mI", 1, true), r.output)
+      for _, sgr in ipairs { "\27[8m", "\27[30", "40m", "47m", "\27[38", "\27[7", "97m" } do
+        assert.is_nil(r.output:find(sgr, 1, true), sgr)
+      end
+    end)
+
     it("is passed as it is when it is not a terminal", function()
       local r = run("esc2", "{}", [[print("A\27]52;c;x\7B")]])
       assert.are.equal("A\27]52;c;x\7B\n", r.stdout)
