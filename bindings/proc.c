@@ -211,6 +211,13 @@ static int sandboxed(lua_State *L) {
   return t == LUA_TLIGHTUSERDATA;
 }
 
+/* The one line a sandboxed command gets for an option it may not use, the
+ * same whatever its value (docs/lua-api.md, proc.run): luaL_argerror would
+ * name the function '?', called as it is from the sandbox's gate. */
+static int refused_in_sandbox(lua_State *L, const char *field) {
+  return luaL_error(L, "proc.run: opts.%s is not available in the sandbox", field);
+}
+
 /* environ less NT3_API_TOKEN, in a block of Lua's (on the stack): a
  * keyring helper has no business with the token the user set for nt3, and
  * a program that logs its environment would write it down. With opts.env
@@ -221,7 +228,7 @@ static char **child_environ(lua_State *L, int envarg) {
   /* a sandbox's child gets only the variables its env grant names, and
    * the sandbox sets none of its own (LD_PRELOAD would run a library) */
   if (sandboxed(L)) {
-    if (envarg) luaL_argerror(L, 2, "field 'env' is not available in the sandbox");
+    if (envarg) refused_in_sandbox(L, "env");
     lua_getfield(L, LUA_REGISTRYINDEX, NT3_PROC_ENVIRON);
     char **granted = lua_touserdata(L, -1);
     lua_pop(L, 1);
@@ -552,7 +559,7 @@ static int proc_run(lua_State *L) {
       size_t len;
       cwd = lua_tolstring(L, -1, &len);
       luaL_argcheck(L, len > 0 && strlen(cwd) == len, 2, "field 'cwd' is empty or holds a zero byte");
-      luaL_argcheck(L, !sandboxed(L), 2, "field 'cwd' is not available in the sandbox");
+      if (sandboxed(L)) refused_in_sandbox(L, "cwd");
     }
   }
   struct run *r = lua_newuserdatauv(L, sizeof *r, 0);

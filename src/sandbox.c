@@ -593,8 +593,6 @@ static int gate_allow(const struct nt3_http_gate *g, int api, const char *method
 
 static void to_file(void *ud, const char *p, size_t n) { fwrite(p, 1, n, ud); }
 
-/* Text for a terminal: SGR colour sequences (ESC [ digits ; m) kept,
- * every other control replaced, as policy.sanitize does with lines. */
 /* The progress line: back to the line's start, the bar as one line of
  * printable text, the rest of the line erased (no bar: only erased). */
 struct line_buf {
@@ -645,6 +643,46 @@ static void emit(struct sandbox *s, int fd, const char *p, size_t n) {
   }
 }
 
+/* Whether SGR parameter v (a whole number) can be shown: none that could
+ * hide text (docs/architecture.md, "Sandboxed commands"). Kept: reset, bold,
+ * dim, italic, underline and their ends, the default foreground and the six
+ * foreground colours that are never a terminal's background (31-36, 91-96).
+ * Dropped: conceal (8), reverse, blink, every background, black, white,
+ * bright black and bright white (a background of some theme), and extended
+ * colours (38/48, with their sub-parameters). */
+static int sgr_shown(unsigned long v) {
+  return v <= 4 || (v >= 22 && v <= 24) || v == 39 || (v >= 31 && v <= 36) || (v >= 91 && v <= 96);
+}
+
+/* Writes the SGR sequence q[0..n) (its parameters, without ESC [ and m)
+ * with only the parameters sgr_shown keeps; nothing when none is kept. */
+static void emit_sgr(FILE *f, const char *q, size_t n) {
+  char out[64];
+  size_t o = 0;
+  int extended = 0; /* after 38 or 48: the rest of the sequence is its colour */
+  if (n == 0) {
+    fputs("\033[m", f);
+    return;
+  }
+  for (size_t i = 0; i <= n && !extended;) {
+    size_t j = i;
+    int sub = 0;
+    unsigned long v = 0;
+    while (j < n && q[j] != ';') {
+      if (q[j] == ':') sub = 1;
+      else if (v < 1000) v = v * 10 + (unsigned long)(q[j] - '0');
+      j++;
+    }
+    if (v == 38 || v == 48 || v == 58) extended = 1;
+    else if (!sub && sgr_shown(v) && o + 6 < sizeof out) o += (size_t)snprintf(out + o, sizeof out - o, "%s%lu", o ? ";" : "", v);
+    i = j + 1;
+  }
+  if (o) fprintf(f, "\033[%.*sm", (int)o, out);
+}
+
+/* Text for a terminal: SGR sequences (ESC [ digits ; m) kept with only the
+ * parameters that cannot hide text, every other control replaced, as
+ * policy.sanitize does with lines. */
 static void emit_text(struct sandbox *s, FILE *f, const char *p, size_t n) {
   (void)s;
   size_t start = 0;
@@ -654,7 +692,7 @@ static void emit_text(struct sandbox *s, FILE *f, const char *p, size_t n) {
     while (j < n && ((p[j] >= '0' && p[j] <= '9') || p[j] == ';' || p[j] == ':')) j++;
     if (j < n && p[j] == 'm') {
       nt3_printable_as(to_file, f, p + start, i - start, 0, NT3_TEXT_LINES);
-      fwrite(p + i, 1, j + 1 - i, f);
+      emit_sgr(f, p + i + 2, j - i - 2);
       start = j + 1;
       i = j;
     }

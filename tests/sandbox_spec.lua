@@ -590,8 +590,22 @@ return { name = "spintop", summary = "never declared", permissions = {}, run = f
         print(pcall(proc.run, { "/bin/ls" }, { cwd = %q }))]]):format(secret, secret .. "/missing"))
       assert.are.equal(0, r.code, r.stderr)
       assert.is_nil(r.stdout:find("secret.txt", 1, true), r.stdout)
-      local _, refusals = r.stdout:gsub("false\t[^\n]*field 'cwd' is not available in the sandbox%)\n", "")
+      local _, refusals = r.stdout:gsub("false\tproc.run: opts.cwd is not available in the sandbox\n", "")
       assert.are.equal(2, refusals, r.stdout)
+    end)
+
+    it("proc's cwd refusal is one line, the same whatever the directory, as docs/lua-api.md gives it", function()
+      local r = run("cwd1", [[{ proc = { "/bin/ls" } }]], [[
+        local proc = require "nt3.proc"
+        for _, dir in ipairs { ".", "/", "/nonexistent/x" } do
+          local ok, err = pcall(proc.run, { "/bin/ls" }, { cwd = dir })
+          print(ok, err)
+        end]])
+      assert.are.equal(0, r.code, r.stderr)
+      local line = "false\tproc.run: opts.cwd is not available in the sandbox\n"
+      assert.are.equal(line:rep(3), r.stdout)
+      local doc = sh.slurp(sh.src .. "/docs/lua-api.md"):gsub("%s+", " ")
+      assert.truthy(doc:find("`proc.run: opts.cwd is not available in the sandbox`", 1, true))
     end)
 
     it("prompt is refused unless granted", function()
@@ -781,6 +795,21 @@ return { name = "spintop", summary = "never declared", permissions = {}, run = f
       assert.is_nil(r.output:find("\27[2J", 1, true))
       assert.is_nil(r.output:find("\27[H", 1, true))
       assert.is_nil(r.output:find("\7", 1, true))
+    end)
+
+    it("keeps no SGR parameter that can hide text: conceal, backgrounds, black and white dropped", function()
+      local home = home_with("hide", "{}", [[
+        print("A\27[8mHIDDEN\27[0mB")
+        print("C\27[30;40mSAME\27[0mD")
+        print("E\27[1;8;31;47mF\27[38;5;16;48;2;0;0;0mG\27[7;97mH\27[mI")]])
+      local r = pty.run({ "hide" }, { home = home })
+      assert.are.equal(0, r.code, r.output)
+      assert.truthy(r.output:find("AHIDDEN\27[0mB", 1, true), r.output)
+      assert.truthy(r.output:find("CSAME\27[0mD", 1, true), r.output)
+      assert.truthy(r.output:find("E\27[1;31mFGH\27[mI", 1, true), r.output)
+      for _, sgr in ipairs { "\27[8m", "\27[30", "40m", "47m", "\27[38", "\27[7", "97m" } do
+        assert.is_nil(r.output:find(sgr, 1, true), sgr)
+      end
     end)
 
     it("is passed as it is when it is not a terminal", function()
@@ -1139,7 +1168,7 @@ describe("sandboxed commands, checks each held by one spec", function()
     local r = run("procenv", [[{ proc = { "/usr/bin/env" } }]], [[
       print(pcall(require("nt3.proc").run, { "/usr/bin/env" }, { env = { LD_PRELOAD = "/nonexistent.so", MINE = "x" } }))]])
     assert.are.equal(0, r.code, r.stderr)
-    assert.truthy(r.stdout:find("^false\t[^\n]*field 'env' is not available in the sandbox"), r.stdout)
+    assert.truthy(r.stdout:find("^false\tproc.run: opts.env is not available in the sandbox\n"), r.stdout)
   end)
 
   -- src/sandbox.c, ok_root: a root that says it is under "." is

@@ -51,6 +51,32 @@ describe("nt3.task", function()
     assert.are.equal("nt3: a task failed and nothing waited for it: lost?\n", out.stderr)
   end)
 
+  it("keeps no finished task nobody holds: a long loop of tasks stays bounded in memory", function()
+    -- the scheduler once kept every task it had spawned until task.run
+    -- returned; a failure spawned among them is still reported at the end
+    local out = run([[
+      local task = require "nt3.task"
+      local function kib()
+        collectgarbage("collect"); collectgarbage("collect")
+        return collectgarbage("count")
+      end
+      task.run(function()
+        task.spawn(function() error("lost among many", 0) end)
+        local base, after
+        for i = 1, 100000 do
+          local t = task.spawn(function() return i end)
+          assert(task.wait(t) == i)
+          if i == 1000 then base = kib() end
+        end
+        after = kib()
+        io.stderr:write(("%.0f KiB after 1,000 tasks, %.0f after 100,000\n"):format(base, after))
+        print(after / base < 1.5)
+      end)]])
+    assert.are.equal("true\n", out.stdout, out.stderr)
+    assert.are.equal(1, out.code)
+    assert.matches("nt3: a task failed and nothing waited for it: lost among many\n$", out.stderr)
+  end)
+
   it("says so when every task waits for another", function()
     local out = run([[
       local task = require "nt3.task"

@@ -45,7 +45,10 @@ local function new_scheduler()
     alive = 0,
     unwaited = {}, -- failed tasks nobody waited for
     unread = {},   -- task.map calls where every item failed and nobody read the errors
-    all = {},      -- every task, to close what is left if the loop fails
+    live = {},     -- the tasks not yet done, by spawn number, to close what
+                   -- is left if the loop fails (a done task leaves it: only
+                   -- who holds it, or s.unwaited, keeps it)
+    spawned = 0,   -- how many tasks have been spawned
     finished = 0,  -- how many tasks have finished: their order, for task.as_completed
   }
 end
@@ -73,6 +76,7 @@ end
 local function settle(s, task, ok, ...)
   task.status = "done"
   task.ok = ok
+  s.live[task] = nil
   s.finished = s.finished + 1
   task.order = s.finished
   if ok then
@@ -155,10 +159,20 @@ local function spawn_in(s, fn, ...)
   local co = coroutine.create(fn)
   local task = setmetatable({ co = co, status = "ready", waiters = {} }, Task)
   task_of[co] = task
-  s.all[#s.all + 1] = task
+  s.spawned = s.spawned + 1
+  task.seq = s.spawned
+  s.live[task] = s.spawned
   s.alive = s.alive + 1
   push_ready(s, task, ...)
   return task
+end
+
+-- The tasks of s not yet done, in the order they were spawned.
+local function live_tasks(s)
+  local list = {}
+  for t in pairs(s.live) do list[#list + 1] = t end
+  table.sort(list, function(a, b) return a.seq < b.seq end)
+  return list
 end
 
 local function self_task()
@@ -265,7 +279,7 @@ function M.run(fn, ...)
   if not ok then
     -- what is left ends here: requests and processes cancelled, <close>
     -- variables closed
-    for _, task in ipairs(s.all) do
+    for _, task in ipairs(live_tasks(s)) do
       if task.status ~= "done" and coroutine.status(task.co) == "suspended" then
         if task.started and task.waiting_on ~= nil then coroutine.resume(task.co, CANCEL, err) end
         coroutine.close(task.co)
@@ -322,7 +336,7 @@ Task.wait = M.wait
 function M._cancel_others(err)
   local me = self_task()
   local list = {}
-  for _, t in ipairs(current.all) do
+  for _, t in ipairs(live_tasks(current)) do
     if t ~= me and t.status ~= "done" and cancel(current, t, err) then list[#list + 1] = t end
   end
   until_ended(list)

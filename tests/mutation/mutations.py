@@ -29,7 +29,8 @@ MUTATIONS = [
     ("env-token", S, "if (strcmp(v, \"NT3_API_TOKEN\") == 0) {", "if (0) {", [(SB, "token")]),
     ("proc-list", S, "if (!list_has(&s->proc, prog)) return refuse(L, what, \"proc\");", "", [(SB, "proc")]),
     ("proc-env", "bindings/proc.c", "if (lua_getfield(L, LUA_REGISTRYINDEX, NT3_PROC_ENVIRON) == LUA_TLIGHTUSERDATA) {", "if (lua_getfield(L, LUA_REGISTRYINDEX, NT3_PROC_ENVIRON) == -99) {", [(SB, "proc")]),
-    ("proc-env-arg", "bindings/proc.c", "if (envarg) luaL_argerror(L, 2, \"field 'env' is not available in the sandbox\");", "", [(SB, "proc")]),
+    ("proc-env-arg", "bindings/proc.c", "if (envarg) refused_in_sandbox(L, \"env\");", "", [(SB, "proc")]),
+    ("proc-cwd-arg", "bindings/proc.c", "if (sandboxed(L)) refused_in_sandbox(L, \"cwd\");", "", [(SB, "proc")]),
     ("proc-absolute", S, "int good = v[0] == '/' && !strstr(v, \"/../\")", "int good = 1 && !strstr(v, \"/../\")", [(SB, "nt3.sandbox")]),
     ("prompt", S, "if (!sandbox_of(L)->prompt) return refuse(L, \"nt3.prompt\", \"prompt\");", "", [(SB, "prompt")]),
     # --- base library ---
