@@ -267,12 +267,12 @@ int nt3_http_push_result(lua_State *L, struct transfer *t) {
   if (t->req.secret) {
     nt3_http_mask(t->head.data, t->head.len, t->req.secret);
     nt3_http_mask(t->body_buf.data, t->body_buf.len, t->req.secret);
-    nt3_http_mask(t->message, strlen(t->message), t->req.secret);
+    if (t->message) nt3_http_mask(t->message, strlen(t->message), t->req.secret);
     if (t->final_url) nt3_http_mask(t->final_url, strlen(t->final_url), t->req.secret);
   }
   if (t->code) {
     lua_pushnil(L);
-    lua_pushstring(L, t->message);
+    lua_pushstring(L, nt3_http_message(t));
     lua_pushstring(L, t->code);
     return 3;
   }
