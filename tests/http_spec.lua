@@ -145,6 +145,52 @@ describe("nt3.http.request", function()
       assert.are.equal(n + 1, #res.header_list) -- Set-Cookie counted twice
     end)
 
+    it("makes headers and header_list on first read, the same whichever is read first, and the same table every read", function()
+      local url = srv.url .. "/headers?Set-Cookie=a%3D1%2C%20b&X-Single=d&Set-Cookie=c%3D2&X-Last=e"
+      local function fold(list)
+        local t = {}
+        for _, h in ipairs(list) do t[h.name] = t[h.name] and t[h.name] .. ", " .. h.value or h.value end
+        return t
+      end
+      local list_first = assert(http.request { url = url })
+      assert.is_nil(rawget(list_first, "header_list"))
+      local list = list_first.header_list
+      assert.are.equal(list, rawget(list_first, "header_list"))
+      assert.are.equal(list, list_first.header_list)
+      local headers_first = assert(http.request { url = url })
+      local headers = headers_first.headers
+      assert.are.equal(headers, rawget(headers_first, "headers"))
+      -- headers is header_list folded (repeats joined with ", " in order), whichever came first
+      assert.are.same(fold(list), list_first.headers)
+      assert.are.same(fold(headers_first.header_list), headers)
+      assert.are.same(headers_first.header_list, list_first.header_list)
+      -- every line, in the order sent, repeats apart
+      local mine = {}
+      for _, h in ipairs(list) do
+        if h.name == "set-cookie" or h.name:match("^x%-") then mine[#mine + 1] = h.name .. "=" .. h.value end
+      end
+      assert.are.same({ "set-cookie=a=1, b", "x-single=d", "set-cookie=c=2", "x-last=e" }, mine)
+      for _, h in ipairs(list) do assert.are.same({ "name", "value" }, (function()
+        local keys = {}
+        for k in pairs(h) do keys[#keys + 1] = k end
+        table.sort(keys)
+        return keys
+      end)()) end
+      -- once read, they are plain fields that pairs sees
+      local seen = {}
+      for k in pairs(list_first) do seen[k] = true end
+      assert.is_true(seen.headers and seen.header_list and seen.status and seen.body and true)
+      assert.is_nil(list_first.nothing)
+      assert.is_nil(list_first[1])
+    end)
+
+    it("gives a HEAD response its headers and header_list too", function()
+      local res = assert(http.request { method = "HEAD", url = srv.url .. "/echo" })
+      assert.are.equal("", res.body)
+      assert.is_true(#res.header_list > 0)
+      assert.are.equal(res.header_list[1].value, res.headers[res.header_list[1].name])
+    end)
+
     it("lower-cases header names of any length, a long one too", function()
       local long = "X-" .. ("Ab"):rep(200)
       local res = assert(http.request { url = srv.url .. "/headers?" .. long .. "=v&X-Short=w" })

@@ -501,7 +501,7 @@ static void retry_later(struct transfer *t, double wait, const char *why) {
   }
   release_easy(t);
   t->code = NULL;
-  t->message[0] = '\0';
+  if (t->message) t->message[0] = '\0';
   t->state = T_WAITING;
   t->due = nt3_monotonic() + wait;
   t->deadline = t->due + t->req.timeout;
@@ -535,7 +535,7 @@ static void hop_done(struct transfer *t, CURLcode rc) {
     if (nt3_http_retriable_failure(t->code) && nt3_http_may_retry(t)) {
       double wait = nt3_http_backoff(&e->retries, t->attempt);
       if (t->waited + wait <= t->req.max_retry_wait) {
-        retry_later(t, wait, t->message);
+        retry_later(t, wait, nt3_http_message(t));
         return;
       }
     }

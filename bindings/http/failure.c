@@ -13,11 +13,13 @@
 #include "policy.h"
 
 int nt3_http_fail(struct transfer *t, const char *code, const char *fmt, ...) {
+  t->code = code;
+  if (!t->message) t->message = malloc(NT3_HTTP_MESSAGE_SIZE);
+  if (!t->message) return -1;
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(t->message, sizeof t->message, fmt, ap);
+  vsnprintf(t->message, NT3_HTTP_MESSAGE_SIZE, fmt, ap);
   va_end(ap);
-  t->code = code;
   return -1;
 }
 
@@ -93,6 +95,7 @@ void nt3_http_add_attempts(struct transfer *t) {
   char took[32];
   if (all < 60) snprintf(took, sizeof took, "%.1f s", all);
   else snprintf(took, sizeof took, "%d min %d s", (int)(all / 60), (int)all % 60);
+  if (!t->message) return;
   size_t n = strlen(t->message);
-  snprintf(t->message + n, sizeof t->message - n, "; %d attempts, %s in all", t->attempt + 1, took);
+  snprintf(t->message + n, NT3_HTTP_MESSAGE_SIZE - n, "; %d attempts, %s in all", t->attempt + 1, took);
 }

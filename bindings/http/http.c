@@ -22,7 +22,12 @@
 #define TRANSFER_MT "nt3.http.transfer"
 
 static int transfer_gc(lua_State *L) {
-  nt3_transfer_free(L, luaL_checkudata(L, 1, TRANSFER_MT));
+  struct transfer *t = luaL_checkudata(L, 1, TRANSFER_MT);
+  nt3_transfer_free(L, t);
+  free(t->message);
+  free(t->file);
+  t->message = NULL;
+  t->file = NULL;
   return 0;
 }
 
@@ -114,7 +119,11 @@ int nt3_http_request_as(lua_State *L, const struct nt3_api_auth *a) {
   int slot = lua_gettop(L);
   t->req = req;
   t->out_dir = out_dir;
-  memcpy(t->out_name, out_name, sizeof out_name);
+  if (req.output) {
+    t->file = calloc(1, sizeof *t->file);
+    if (!t->file) return luaL_error(L, "not enough memory");
+    memcpy(t->file->name, out_name, sizeof out_name);
+  }
   /* the strings req points into stay alive as long as the transfer */
   lua_createtable(L, SLOT_SINK, 0);
   for (int i = REQ; i <= SLOT_SINK; i++) {
@@ -129,7 +138,7 @@ int nt3_http_request_as(lua_State *L, const struct nt3_api_auth *a) {
   nt3_http_build_headers(L, nt3_engine_api(e), &req, &t->headers, &t->safe_headers);
   if (nt3_transfer_begin(L, e, t) != 0) {
     if (req.gate && t->code && strcmp(t->code, "permission") == 0) {
-      lua_pushstring(L, t->message);
+      lua_pushstring(L, nt3_http_message(t));
       nt3_transfer_free(L, t);
       return req.gate->raise(L, lua_tostring(L, -1));
     }

@@ -159,6 +159,14 @@ struct engine;
 
 enum transfer_state { T_NEW, T_WAITING, T_RUNNING, T_DONE };
 
+#define NT3_HTTP_MESSAGE_SIZE 600
+
+/* The output file of a request with `output` */
+struct transfer_file {
+  struct nt3_atomic out;
+  char name[NAME_MAX + 1];
+};
+
 struct transfer {
   struct engine *eng;
   const struct curl_api *api; /* outlives the engine at lua_close */
@@ -190,12 +198,15 @@ struct transfer {
   struct buffer head, body_buf;
   int deliver; /* -1 undecided, 0 buffer, 1 stream (output / sink) */
   size_t streamed; /* bytes of this hop handed to the output or the sink */
-  struct nt3_atomic out; /* req.output, once the first byte of it comes */
+  /* req.output, once the first byte of it comes; NULL without one: a
+   * transfer is allocated for every request, and one under the 1 KB of
+   * the allocator's cache of small blocks costs a fraction of one over
+   * it (docs/architecture.md, "Performance budget") */
+  struct transfer_file *file;
   /* a sandbox's output (gate.h): the directory beneath its fs.write root
-   * that holds the file, resolved when the request was made (-1: none),
-   * and the file's name there */
+   * that holds the file, resolved when the request was made (-1: none);
+   * the file's name there is file->name */
   int out_dir;
-  char out_name[NAME_MAX + 1];
   /* a sandbox's streamed API body: the tail that may begin a copy of the
    * token, held back until the next chunk (or the end) masks it */
   char *carry;
@@ -205,9 +216,10 @@ struct transfer {
   int sink_failed, write_failed;
   long status, version;
   char *final_url;
-  /* failure: message and stable code */
+  /* failure: message (NULL until the first failure, then
+   * NT3_HTTP_MESSAGE_SIZE bytes: see file above) and stable code */
   const char *code;
-  char message[600];
+  char *message;
   char errbuf[CURL_ERROR_SIZE];
 };
 
@@ -255,6 +267,12 @@ void nt3_transfer_free(lua_State *L, struct transfer *t);
 #define E_INTERRUPTED "interrupted"
 #define E_OUTPUT "output"
 #define E_PERMISSION "permission"
+
+/* t's failure message; "" when there is none. */
+static inline const char *nt3_http_message(const struct transfer *t) {
+  if (t->message) return t->message;
+  return t->code ? "not enough memory" : "";
+}
 
 /* Sets t's failure (code and message); returns -1. */
 int nt3_http_fail(struct transfer *t, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -1,6 +1,7 @@
 /*
  * A finished transfer as Lua values: the response (status, version,
- * reason, headers as a table and as a list, body, url) or nil, message,
+ * reason, body, url; the headers as a table and as a list when first
+ * read) or nil, message,
  * code. And what the engine reads in a response head (Retry-After,
  * Location).
  */
@@ -64,44 +65,115 @@ static void push_lower(lua_State *L, const char *s, size_t len) {
   lua_pushlstring(L, small, len);
 }
 
-/* Pushes the response headers as a table (lower-case names; repeated ones
- * joined with ", ") and then every header line in order as {name = lower
- * case, value = ...} (repeats stay apart, so each Set-Cookie can be told
- * from the next): one pass over the head, each name lowered once, both
- * tables made at their final size. */
-static void push_headers(lua_State *L, const struct buffer *head) {
-  luaL_checkstack(L, 8, NULL);
-  const char *p = head->data, *end = head_end(head);
+/* Pushes the response headers as a table: lower-case names, repeated ones
+ * joined with ", ", made at its final size, each name lowered once. */
+static void push_headers(lua_State *L, const char *data, size_t len) {
+  luaL_checkstack(L, 6, NULL);
+  const char *p = data, *end = data + len;
   struct header_line h;
   int lines = 0;
   while (next_header(&p, end, &h)) lines++;
   lua_createtable(L, 0, lines);
-  lua_createtable(L, lines, 0);
-  int tbl = lua_gettop(L) - 1, list = tbl + 1;
-  lua_Integer n = 0;
-  p = head->data;
+  int tbl = lua_gettop(L);
+  p = data;
   while (next_header(&p, end, &h)) {
     push_lower(L, h.name, h.name_len);
-    lua_pushlstring(L, h.value, h.value_len);
-    /* the line: {name =, value =} */
-    lua_createtable(L, 0, 2);
-    lua_pushvalue(L, -3);
-    lua_setfield(L, -2, "name");
-    lua_pushvalue(L, -2);
-    lua_setfield(L, -2, "value");
-    lua_rawseti(L, list, ++n);
-    /* the table: name -> value, or the values so far joined */
-    lua_pushvalue(L, -2);
+    lua_pushvalue(L, -1);
     if (lua_rawget(L, tbl) == LUA_TSTRING) {
-      lua_insert(L, -2);
       lua_pushliteral(L, ", ");
-      lua_insert(L, -2);
+      lua_pushlstring(L, h.value, h.value_len);
       lua_concat(L, 3);
     } else {
       lua_pop(L, 1);
+      lua_pushlstring(L, h.value, h.value_len);
     }
     lua_rawset(L, tbl);
   }
+}
+
+/* Pushes every header line of a head in order as {name = lower case,
+ * value = ...}: repeats stay apart, so each Set-Cookie can be told from
+ * the next. */
+static void push_header_list(lua_State *L, const char *data, size_t len) {
+  luaL_checkstack(L, 6, NULL);
+  const char *p = data, *end = data + len;
+  struct header_line h;
+  int lines = 0;
+  while (next_header(&p, end, &h)) lines++;
+  lua_createtable(L, lines, 0);
+  int list = lua_gettop(L);
+  lua_Integer n = 0;
+  p = data;
+  while (next_header(&p, end, &h)) {
+    lua_createtable(L, 0, 2);
+    push_lower(L, h.name, h.name_len);
+    lua_setfield(L, -2, "name");
+    lua_pushlstring(L, h.value, h.value_len);
+    lua_setfield(L, -2, "value");
+    lua_rawseti(L, list, ++n);
+  }
+}
+
+/* headers and header_list are made when a script first reads them, not
+ * with every response (a script that reads only the status and the body
+ * never pays for them; header_list was a table a header line, the
+ * largest part of a response): the response's metatable answers the
+ * first read of each from the head, kept in a weak-keyed table until both
+ * are made, and stores the table in the response, so every later read is
+ * a plain field (docs/architecture.md, "Performance budget"). */
+static const char heads_key = 'h', response_mt_key = 'm';
+
+static int response_index(lua_State *L) {
+  size_t klen;
+  const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &klen) : NULL;
+  int list = k && klen == 11 && memcmp(k, "header_list", 11) == 0;
+  if (!list && !(k && klen == 7 && memcmp(k, "headers", 7) == 0)) return 0;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &heads_key);
+  lua_pushvalue(L, 1);
+  if (lua_rawget(L, -2) != LUA_TSTRING) return 0;
+  size_t len;
+  const char *data = lua_tolstring(L, -1, &len);
+  if (list) push_header_list(L, data, len);
+  else push_headers(L, data, len);
+  lua_pushvalue(L, 2);
+  lua_pushvalue(L, -2);
+  lua_rawset(L, 1);
+  /* the head is no longer needed once both are made */
+  lua_pushstring(L, list ? "headers" : "header_list");
+  int both = lua_rawget(L, 1) == LUA_TTABLE;
+  lua_pop(L, 1);
+  if (both) {
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    lua_rawset(L, 3);
+  }
+  return 1;
+}
+
+/* Gives the response on top of the stack the metatable that makes its
+ * headers and header_list, and keeps its head for them. */
+static void defer_headers(lua_State *L, const struct buffer *head) {
+  luaL_checkstack(L, 4, NULL);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &response_mt_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, response_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &response_mt_key);
+    lua_createtable(L, 0, 0);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &heads_key);
+  }
+  lua_setmetatable(L, -2);
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &heads_key);
+  lua_pushvalue(L, -2);
+  lua_pushlstring(L, head->data ? head->data : "", head->len);
+  lua_rawset(L, -3);
+  lua_pop(L, 1);
 }
 
 /* Pushes the reason phrase of the status line ("OK"; "" when there is
@@ -195,25 +267,22 @@ int nt3_http_push_result(lua_State *L, struct transfer *t) {
   if (t->req.secret) {
     nt3_http_mask(t->head.data, t->head.len, t->req.secret);
     nt3_http_mask(t->body_buf.data, t->body_buf.len, t->req.secret);
-    nt3_http_mask(t->message, strlen(t->message), t->req.secret);
+    if (t->message) nt3_http_mask(t->message, strlen(t->message), t->req.secret);
     if (t->final_url) nt3_http_mask(t->final_url, strlen(t->final_url), t->req.secret);
   }
   if (t->code) {
     lua_pushnil(L);
-    lua_pushstring(L, t->message);
+    lua_pushstring(L, nt3_http_message(t));
     lua_pushstring(L, t->code);
     return 3;
   }
-  lua_createtable(L, 0, 8);
+  lua_createtable(L, 0, 6);
   lua_pushinteger(L, t->status);
   lua_setfield(L, -2, "status");
   push_version(L, t->version);
   lua_setfield(L, -2, "version");
   push_reason(L, &t->head);
   lua_setfield(L, -2, "reason");
-  push_headers(L, &t->head);
-  lua_setfield(L, -3, "header_list");
-  lua_setfield(L, -2, "headers");
   lua_pushlstring(L, t->body_buf.data ? t->body_buf.data : "", t->body_buf.len);
   lua_setfield(L, -2, "body");
   lua_pushstring(L, t->final_url ? t->final_url : "");
@@ -222,5 +291,6 @@ int nt3_http_push_result(lua_State *L, struct transfer *t) {
     lua_pushstring(L, t->req.output);
     lua_setfield(L, -2, "output");
   }
+  defer_headers(L, &t->head);
   return 1;
 }

@@ -47,14 +47,17 @@ static int output_failed(struct transfer *t, int err) {
 
 static int write_output(struct transfer *t, const char *data, size_t len) {
   int e = 0;
-  if (!t->out.active)
-    e = t->out_dir >= 0 ? nt3_atomic_openat(&t->out, t->out_dir, t->out_name, OUTPUT_MODE, BENEATH_OUTPUT_FLAGS)
-                        : nt3_atomic_open(&t->out, t->req.output, OUTPUT_MODE, OUTPUT_FLAGS);
-  if (!e) e = nt3_atomic_write(&t->out, data, len);
+  struct nt3_atomic *out = &t->file->out;
+  if (!out->active)
+    e = t->out_dir >= 0 ? nt3_atomic_openat(out, t->out_dir, t->file->name, OUTPUT_MODE, BENEATH_OUTPUT_FLAGS)
+                        : nt3_atomic_open(out, t->req.output, OUTPUT_MODE, OUTPUT_FLAGS);
+  if (!e) e = nt3_atomic_write(out, data, len);
   return e;
 }
 
-void nt3_stream_discard(struct transfer *t) { nt3_atomic_abort(&t->out); }
+void nt3_stream_discard(struct transfer *t) {
+  if (t->file) nt3_atomic_abort(&t->file->out);
+}
 
 /* The old file or the new one, never half of one: 0 or the failure. An
  * empty body has opened nothing yet: writing nothing opens it. */
@@ -64,7 +67,7 @@ static int commit_output(struct transfer *t) {
     nt3_stream_discard(t);
     return e;
   }
-  return nt3_atomic_commit(&t->out);
+  return nt3_atomic_commit(&t->file->out);
 }
 
 /* --- a file handle as the sink -------------------------------------------- */

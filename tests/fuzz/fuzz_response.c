@@ -66,6 +66,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
   }
   int n = nt3_http_push_result(L, &t);
   FUZZ_CHECK(n == 1 && lua_istable(L, -1), "no response table");
+  lua_getfield(L, -1, "headers"); /* made on first read, as header_list */
+  FUZZ_CHECK(lua_istable(L, -1), "no headers table");
+  lua_pop(L, 1);
   lua_getfield(L, -1, "header_list");
   lua_Integer count = (lua_Integer)lua_rawlen(L, -1);
   for (lua_Integer i = 1; i <= count; i++) {
