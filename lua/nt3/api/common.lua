@@ -5,7 +5,7 @@
 -- (lua/nt3/sandbox/api.lua, token in C) are each a transport under these,
 -- so a rule here is never written twice. Internal: no part of the API.
 local error, ipairs, math, next, pairs, require = error, ipairs, math, next, pairs, require
-local setmetatable, table, tonumber, tostring, type = setmetatable, table, tonumber, tostring, type
+local pcall, setmetatable, table, tonumber, tostring, type = pcall, setmetatable, table, tonumber, tostring, type
 local check = require "nt3.check"
 local json = require "nt3.json"
 local policy = require "nt3.policy"
