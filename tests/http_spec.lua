@@ -184,6 +184,26 @@ describe("nt3.http.request", function()
       assert.is_nil(list_first[1])
     end)
 
+    it("shows unread headers to pairs, and refuses a new metatable rather than lose them", function()
+      local res = assert(http.request { url = srv.url .. "/headers?X-One=1" })
+      local seen = {}
+      for k, v in pairs(res) do seen[k] = v end
+      assert.are.equal("1", seen.headers["x-one"])
+      assert.are.equal(res.header_list, seen.header_list)
+      assert.are.same({ "body", "header_list", "headers", "reason", "status", "url", "version" }, (function()
+        local keys = {}
+        for k in pairs(seen) do keys[#keys + 1] = k end
+        table.sort(keys)
+        return keys
+      end)())
+      local fresh = assert(http.request { url = srv.url .. "/headers?X-One=1" })
+      assert.are.equal("nt3.http.response", getmetatable(fresh))
+      local ok, err = pcall(setmetatable, fresh, {})
+      assert.is_false(ok)
+      assert.matches("cannot change a protected metatable", err, 1, true)
+      assert.are.equal("1", fresh.headers["x-one"])
+    end)
+
     it("gives a HEAD response its headers and header_list too", function()
       local res = assert(http.request { method = "HEAD", url = srv.url .. "/echo" })
       assert.are.equal("", res.body)

@@ -123,6 +123,16 @@ static void push_header_list(lua_State *L, const char *data, size_t len) {
  * a plain field (docs/architecture.md, "Performance budget"). */
 static const char heads_key = 'h', response_mt_key = 'm';
 
+/* next over the raw table (not the global next, which a script may have
+ * replaced) */
+static int response_next(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 2);
+  if (lua_next(L, 1)) return 2;
+  lua_pushnil(L);
+  return 1;
+}
+
 static int response_index(lua_State *L) {
   size_t klen;
   const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &klen) : NULL;
@@ -150,15 +160,35 @@ static int response_index(lua_State *L) {
   return 1;
 }
 
+/* pairs(res): both made first, so a loop over a response (a dumper, a
+ * copy) sees every field, read or not; then the raw table, as next does. */
+static int response_pairs(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lua_getfield(L, 1, "headers");
+  lua_getfield(L, 1, "header_list");
+  lua_settop(L, 1);
+  lua_pushcfunction(L, response_next);
+  lua_pushvalue(L, 1);
+  lua_pushnil(L);
+  return 3;
+}
+
 /* Gives the response on top of the stack the metatable that makes its
- * headers and header_list, and keeps its head for them. */
+ * headers and header_list, and keeps its head for them. The metatable is
+ * protected: setmetatable(res, ...) raises rather than losing the headers
+ * not read yet. */
 static void defer_headers(lua_State *L, const struct buffer *head) {
   luaL_checkstack(L, 4, NULL);
   if (lua_rawgetp(L, LUA_REGISTRYINDEX, &response_mt_key) != LUA_TTABLE) {
     lua_pop(L, 1);
-    lua_createtable(L, 0, 1);
+    lua_createtable(L, 0, 3);
     lua_pushcfunction(L, response_index);
     lua_setfield(L, -2, "__index");
+    lua_pushcfunction(L, response_pairs);
+    lua_setfield(L, -2, "__pairs");
+    lua_pushliteral(L, "nt3.http.response");
+    lua_setfield(L, -2, "__metatable");
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &response_mt_key);
     lua_createtable(L, 0, 0);
