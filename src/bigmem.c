@@ -18,6 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 
 #if defined(__SANITIZE_ADDRESS__)
 #define NT3_PLAIN_MALLOC 1
@@ -26,6 +30,24 @@
 #define NT3_PLAIN_MALLOC 1
 #endif
 #endif
+
+/*
+ * glibc's malloc gives the top of its heap back (brk) whenever 128 KB of it
+ * is free, and that happens all the time in a process whose Lua collector
+ * frees a few hundred small objects a request: 10,000 GETs at concurrency
+ * 10 made about 4,000 brk calls and 6,000-13,000 page faults, each fault
+ * ~15 us here. Keeping up to NT3_TRIM_FROM free (and growing by 1 MB at a
+ * time) makes those 7 calls and ~1,700 faults. Setting the threshold stops
+ * glibc moving its mmap threshold by itself, so that one is set too, to the
+ * size from which Lua's blocks are our own mappings anyway.
+ */
+void nt3_mem_init(void) {
+#if defined(__GLIBC__) && defined(M_TRIM_THRESHOLD) && !defined(NT3_PLAIN_MALLOC)
+  mallopt(M_TRIM_THRESHOLD, (int)NT3_TRIM_FROM);
+  mallopt(M_TOP_PAD, 1 << 20);
+  mallopt(M_MMAP_THRESHOLD, (int)NT3_BIG_FROM);
+#endif
+}
 
 #if defined(NT3_PLAIN_MALLOC) || !defined(MREMAP_MAYMOVE) || !defined(MREMAP_FIXED)
 

@@ -12,4 +12,10 @@
 #define NT3_BIG_FROM ((size_t)2 << 20)
 void *nt3_mem_realloc(void *ptr, size_t osize, size_t nsize);
 
+/* Once, first thing in main: malloc keeps the free memory at the top of
+ * its heap (up to NT3_TRIM_FROM) instead of giving it back to the kernel
+ * and faulting it in again (docs/architecture.md, "Large blocks"). */
+#define NT3_TRIM_FROM ((size_t)8 << 20)
+void nt3_mem_init(void);
+
 #endif

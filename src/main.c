@@ -98,6 +98,7 @@ int main(int argc, char **argv) {
    * environ (NT3_API_TOKEN). One system call; exec resets it for children. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 #endif
+  nt3_mem_init();
   nt3_keep_argv(argc, argv);
   lua_State *L = luaL_newstate();
   if (!L) {
