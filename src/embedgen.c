@@ -22,6 +22,7 @@
  * edit does not relink the binary.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,6 +76,147 @@ static int writer(lua_State *L, const void *p, size_t sz, void *ud) {
   (void)L;
   buf_add(ud, p, sz);
   return 0;
+}
+
+/*
+ * Dropping the names of locals and upvalues from a chunk, keeping its lines.
+ *
+ * A module's bytecode is loaded at every start that needs it, and loading
+ * interns every string in it: a third of `nt3 status` was spent so, much of
+ * it on the names of local variables and upvalues, which only error
+ * messages about nt3's own bugs ("local 'x'") and debug.getlocal use.
+ * lua_dump can keep all debug information or none; none would take the
+ * file and line out of every error and traceback, which must name them.
+ * So the chunk is dumped whole and rewritten here with no local or
+ * upvalue names: the source name, the line information and everything
+ * else kept byte for byte. The format is Lua 5.4's (ldump.c): every count
+ * and size is a variable-length integer, seven bits a byte, most
+ * significant first, the last byte marked by its high bit.
+ *
+ * The rewrite is checked: the result must load, and dumped without debug
+ * information it must be the very bytes the original gives so. If the
+ * format is not the one known here (another Lua), the chunk is kept whole
+ * and a warning says so: nt3 is then only slower to start.
+ */
+struct reader {
+  const unsigned char *p, *end;
+  int bad;
+};
+
+static size_t rd_size(struct reader *r, struct buf *out) {
+  size_t x = 0;
+  for (;;) {
+    if (r->p >= r->end || x > (SIZE_MAX >> 7)) { r->bad = 1; return 0; }
+    unsigned char b = *r->p++;
+    if (out) buf_add(out, &b, 1);
+    x = (x << 7) | (b & 0x7f);
+    if (b & 0x80) return x;
+  }
+}
+
+static void put_size(struct buf *out, size_t x) {
+  unsigned char tmp[16];
+  int n = 0;
+  do { tmp[sizeof tmp - (++n)] = (unsigned char)(x & 0x7f); x >>= 7; } while (x);
+  tmp[sizeof tmp - 1] |= 0x80;
+  buf_add(out, tmp + sizeof tmp - n, (size_t)n);
+}
+
+/* copies n bytes (out NULL: skips them) */
+static void rd_bytes(struct reader *r, size_t n, struct buf *out) {
+  if ((size_t)(r->end - r->p) < n) { r->bad = 1; return; }
+  if (out) buf_add(out, r->p, n);
+  r->p += n;
+}
+
+static void rd_string(struct reader *r, struct buf *out) {
+  size_t n = rd_size(r, out);
+  if (n && !r->bad) rd_bytes(r, n - 1, out);
+}
+
+static void rd_function(struct reader *r, struct buf *out, int depth) {
+  if (depth > 200) { r->bad = 1; return; }
+  rd_string(r, out);                        /* source (none: the parent's) */
+  rd_size(r, out);                          /* linedefined */
+  rd_size(r, out);                          /* lastlinedefined */
+  rd_bytes(r, 3, out);                      /* numparams, is_vararg, maxstacksize */
+  size_t n = rd_size(r, out);               /* code */
+  if (r->bad || n > (size_t)(r->end - r->p) / 4) { r->bad = 1; return; }
+  rd_bytes(r, n * 4, out);
+  n = rd_size(r, out);                      /* constants */
+  for (size_t i = 0; i < n && !r->bad; i++) {
+    if (r->p >= r->end) { r->bad = 1; return; }
+    unsigned char tt = *r->p;
+    rd_bytes(r, 1, out);
+    switch (tt) {
+    case 0x13: case 0x03: rd_bytes(r, 8, out); break;   /* float, integer */
+    case 0x04: case 0x14: rd_string(r, out); break;     /* short, long string */
+    case 0x00: case 0x01: case 0x11: break;             /* nil, false, true */
+    default: r->bad = 1;
+    }
+  }
+  n = rd_size(r, out);                      /* upvalues: instack, idx, kind */
+  if (r->bad || n > (size_t)(r->end - r->p) / 3) { r->bad = 1; return; }
+  rd_bytes(r, n * 3, out);
+  n = rd_size(r, out);                      /* nested functions */
+  for (size_t i = 0; i < n && !r->bad; i++) rd_function(r, out, depth + 1);
+  n = rd_size(r, out);                      /* lineinfo: kept */
+  rd_bytes(r, n, out);
+  n = rd_size(r, out);                      /* abslineinfo: kept */
+  for (size_t i = 0; i < n && !r->bad; i++) { rd_size(r, out); rd_size(r, out); }
+  n = rd_size(r, NULL);                     /* locvars: dropped */
+  put_size(out, 0);
+  for (size_t i = 0; i < n && !r->bad; i++) { rd_string(r, NULL); rd_size(r, NULL); rd_size(r, NULL); }
+  n = rd_size(r, NULL);                     /* upvalue names: dropped */
+  put_size(out, 0);
+  for (size_t i = 0; i < n && !r->bad; i++) rd_string(r, NULL);
+}
+
+/* 1 and *out the rewritten chunk, or 0 (not Lua 5.4's format) */
+static int drop_names(const struct buf *in, struct buf *out) {
+  static const unsigned char header[] = { 0x1b, 'L', 'u', 'a', 0x54, 0, 0x19, 0x93, '\r', '\n', 0x1a, '\n', 4, 8, 8 };
+  const size_t head = sizeof header + 8 + 8 + 1; /* LUAC_INT, LUAC_NUM, the main function's upvalue count */
+  if (in->len < head || memcmp(in->data, header, sizeof header) != 0) return 0;
+  struct reader r = { (const unsigned char *)in->data + head, (const unsigned char *)in->data + in->len, 0 };
+  buf_add(out, in->data, head);
+  rd_function(&r, out, 0);
+  return !r.bad && r.p == r.end;
+}
+
+/* the function on the top of the stack, dumped with strip; popped */
+static struct buf stripped_dump(lua_State *L) {
+  struct buf b = {0};
+  lua_dump(L, writer, &b, 1);
+  lua_pop(L, 1);
+  return b;
+}
+
+/* The chunk of the function on the top of the stack (left there), with no
+ * local or upvalue names when that can be done and checked. */
+static struct buf chunk_of(lua_State *L, const char *file) {
+  struct buf whole = {0}, lean = {0};
+  lua_dump(L, writer, &whole, 0);
+  int ok = drop_names(&whole, &lean);
+  if (ok) {
+    ok = luaL_loadbufferx(L, lean.data, lean.len, file, "b") == LUA_OK;
+    if (ok) {
+      struct buf a = stripped_dump(L);
+      lua_pushvalue(L, -1);
+      struct buf b = stripped_dump(L);
+      ok = a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
+      free(a.data);
+      free(b.data);
+    } else {
+      lua_pop(L, 1);
+    }
+  }
+  if (!ok) {
+    fprintf(stderr, "embedgen: warning: %s: not Lua 5.4's bytecode format; kept its local names\n", file);
+    free(lean.data);
+    return whole;
+  }
+  free(whole.data);
+  return lean;
 }
 
 /* lua/nt3/cli.lua -> nt3.cli ; lua/nt3/init.lua -> nt3 */
@@ -241,8 +383,8 @@ int main(int argc, char **argv) {
     free(src.data);
     e[i].name = module_name(file);
     e[i].file = strdup(file);
-    /* keep debug info: errors in embedded code must name file and line */
-    lua_dump(L, writer, &e[i].code, 0);
+    /* lines kept: errors in embedded code must name file and line */
+    e[i].code = chunk_of(L, file);
     /* commands.<name>, not a module under it */
     if (strncmp(e[i].name, "commands.", 9) == 0 && !strchr(e[i].name + 9, '.'))
       read_command(L, &e[i]);

@@ -139,6 +139,26 @@ describe("embedding", function()
     assert.are.equal("@lua/nt3/cli.lua", debug.getinfo(require("nt3.cli").parse, "S").source)
   end)
 
+  it("embeds chunks without the names of locals and upvalues, but with every line", function()
+    -- src/embedgen.c, drop_names: interning those names was a large part
+    -- of loading a module at start-up
+    local json = require "nt3.json"
+    assert.is_nil(debug.getlocal(json.encode, 1))
+    assert.are.equal("(no name)", (debug.getupvalue(json.encode, 1)))
+    local info = debug.getinfo(json.encode, "SL")
+    assert.is_true(info.linedefined > 0)
+    local src = lines_of(sh.src .. "/lua/nt3/json.lua")
+    assert.matches("function", src[info.linedefined])
+    local lines = 0
+    for _ in pairs(info.activelines) do lines = lines + 1 end
+    assert.is_true(lines > 0)
+    -- the same module from its source (NT3_LUA_DIR) keeps its names
+    local r = sh.run({ "run", sh.script('print((debug.getlocal(require("nt3.json").encode, 1)))') },
+      { env = { NT3_LUA_DIR = sh.src .. "/lua" } })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("^%a", r.stdout)
+  end)
+
   it("names the real file and line of an embedded module in a traceback", function()
     local script = sh.script('error("boom")\n')
     local r = sh.run({ "run", script }, { env = { NT3_DEBUG = "1" } })
