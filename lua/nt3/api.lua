@@ -274,7 +274,12 @@ function M.pages(path, opts)
     local peek = lookup and function(url)
       local hit, found = lookup.find(req.cache, cred, "GET", url, headers)
       if hit then return hit, { hit = hit } end
-      if found.entry then return lookup.response_of(found.entry), found end
+      -- the 304 that confirms the entry answers with this very response
+      -- (nt3.api.cache.request): it is made once a page, not twice
+      if found.entry then
+        found.response = lookup.response_of(found.entry)
+        return found.response, found
+      end
     end
     return cred.api_url, function(url, found)
       local r = req
