@@ -201,7 +201,7 @@ static int read_rest(lua_State *L, struct fdbox *box, const char *path, const st
    * fit (the file grew) goes on into the buffer. */
   char small[16384];
   size_t got = 0;
-  if (chunk <= sizeof small) {
+  if ((size_t)st->st_size < sizeof small) {
     for (;;) {
       ssize_t n = read(box->fd, small + got, sizeof small - got);
       if (n < 0) {
