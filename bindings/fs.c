@@ -195,11 +195,36 @@ static int read_rest(lua_State *L, struct fdbox *box, const char *path, const st
   /* st_size is a hint only (procfs says 0; a file may grow): the cap is
    * enforced on what is actually read */
   size_t chunk = (size_t)st->st_size + 1;
+  /* A small file (a cache entry, a config file) is read on the stack and
+   * pushed as one string: a luaL_Buffer of a chunk's size is a userdata
+   * and a malloc'd block more, then a copy, for each read. What does not
+   * fit (the file grew) goes on into the buffer. */
+  char small[16384];
+  size_t got = 0;
+  if ((size_t)st->st_size < sizeof small) {
+    for (;;) {
+      ssize_t n = read(box->fd, small + got, sizeof small - got);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return luaL_fileresult(L, 0, path);
+      }
+      if (n == 0) {
+        close(box->fd);
+        box->fd = -1;
+        lua_pushlstring(L, small, got);
+        return 1;
+      }
+      got += (size_t)n;
+      if ((lua_Integer)got > cap) return too_large(L, path, cap);
+      if (got == sizeof small) break;
+    }
+  }
   if (chunk < 4096) chunk = 4096;
   if (chunk > 65536) chunk = 65536;
   luaL_Buffer b;
   luaL_buffinit(L, &b);
-  lua_Integer total = 0;
+  luaL_addlstring(&b, small, got);
+  lua_Integer total = (lua_Integer)got;
   for (;;) {
     char *p = luaL_prepbuffsize(&b, chunk);
     ssize_t n = read(box->fd, p, chunk);

@@ -112,6 +112,9 @@ void *nt3_mem_realloc(void *ptr, size_t osize, size_t nsize) {
     return NULL;
   }
   if (nsize < NT3_BIG_FROM) {
+    /* a new block is most of Lua's allocations (a table, a string):
+     * malloc is realloc's own path for NULL without its detour */
+    if (!ptr) return malloc(nsize);
     if (!big) return realloc(ptr, nsize);
     void *p = malloc(nsize);
     if (!p) return NULL;

@@ -61,19 +61,24 @@ end
 -- api.http(req) -> response | nil, message
 -- nt3.http.request with the TLS settings of every nt3.api request (and of
 -- `nt3 status --check`): NT3_CA_FILE unless req.cafile is given.
-function M.http(req)
-  check.arg(1, "http", req, "table")
+-- own_http(req): the same on a table of its own, which it changes
+local function own_http(req)
   local ca, err = cafile(req.cafile)
   if err then return nil, err, "invalid" end
-  local copy = {}
-  for k, v in pairs(req) do copy[k] = v end
-  copy.cafile = ca
-  local res, herr, code = require("nt3.http").request(copy)
+  req.cafile = ca
+  local res, herr, code = require("nt3.http").request(req)
   if code == "untrusted_certificate" and not ca then
     -- the user of nt3 sets a variable; `cafile` is the name for scripts
     herr = herr:gsub(" %(for a private CA give cafile%)$", " (for a private CA set NT3_CA_FILE)")
   end
   return res, herr, code
+end
+
+function M.http(req)
+  check.arg(1, "http", req, "table")
+  local copy = {}
+  for k, v in pairs(req) do copy[k] = v end
+  return own_http(copy)
 end
 
 -- api.query{ page = 2, q = "a b" } -> "page=2&q=a%20b" (nt3.api.common)
@@ -133,16 +138,18 @@ end
 
 -- One request to a URL already known to be under the API URL: nt3.http's
 -- answer, or nil, message, kind.
+local SETTINGS = { retries = "http.retries", timeout = "http.timeout" }
 local function transfer(req, method, url, headers, body, cred)
   local http_req = { method = method, url = url, headers = headers, body = body }
   for _, k in ipairs(HTTP_OPTIONS) do http_req[k] = req[k] end
-  for option, key in pairs({ retries = "http.retries", timeout = "http.timeout" }) do
+  for option, key in pairs(SETTINGS) do
     local value, err = setting(key, http_req[option], cred)
     if value == nil then return nil, err, "invalid" end
     http_req[option] = value
   end
   if http_req.max_retry_wait == nil then http_req.max_retry_wait = M.MAX_RETRY_WAIT end
-  local res, herr, code = M.http(http_req)
+  -- http_req is this request's own: api.http's copy of it is not needed
+  local res, herr, code = own_http(http_req)
   if not res then return nil, herr, LOCAL_KINDS[code] and code or "network" end
   return res
 end
@@ -153,10 +160,10 @@ end
 -- alone; nt3.api.cache sends the rest.
 local function lookup_module() return require "nt3.api.cache.lookup" end
 
-local function fetch(req, method, url, headers, body, cred)
+local function fetch(req, method, url, headers, body, cred, looked_up)
   local lookup = req.cache ~= nil and lookup_module()
   if lookup and lookup.applies(req, method, body) then
-    local found = req.looked_up
+    local found = looked_up or req.looked_up
     if found and found.hit then
       lookup.debug("cache hit", url)
       return found.hit
@@ -182,8 +189,10 @@ local function fetch(req, method, url, headers, body, cred)
   return transfer(req, method, url, headers, body, cred)
 end
 
-local function send(req, method, url, headers, body, cred)
-  local res, herr, code = fetch(req, method, url, headers, body, cred)
+-- looked_up: what the lookup found for this request (api.pages' peek),
+-- in place of req.looked_up
+local function send(req, method, url, headers, body, cred, looked_up)
+  local res, herr, code = fetch(req, method, url, headers, body, cred, looked_up)
   if not res then return nil, herr, code end
   if res.status >= 400 then
     return nil, error_message(res, (M.decode(res))), res.status, res
@@ -274,15 +283,15 @@ function M.pages(path, opts)
     local peek = lookup and function(url)
       local hit, found = lookup.find(req.cache, cred, "GET", url, headers)
       if hit then return hit, { hit = hit } end
-      if found.entry then return lookup.response_of(found.entry), found end
+      -- the 304 that confirms the entry answers with this very response
+      -- (nt3.api.cache.request): it is made once a page, not twice
+      if found.entry then
+        found.response = lookup.response_of(found.entry)
+        return found.response, found
+      end
     end
     return cred.api_url, function(url, found)
-      local r = req
-      if found then
-        r = { looked_up = found }
-        for k, v in pairs(req) do r[k] = v end
-      end
-      return send(r, "GET", url, headers, nil, cred)
+      return send(req, "GET", url, headers, nil, cred, found)
     end, peek
   end })
 end

@@ -29,8 +29,8 @@ local STORABLE = { [200] = true, [203] = true, [300] = true, [301] = true }
 
 -- where entries are and how they are read: nt3.api.cache.lookup, which a hit needs alone
 M.dir, M.account = lookup.dir, lookup.account
-local debug, directives, request_header, response_of = lookup.debug, lookup.directives, lookup.request_header,
-  lookup.response_of
+local debug, directives, request_header, response_of, value_of = lookup.debug, lookup.directives,
+  lookup.request_header, lookup.response_of, lookup.value_of
 
 local function header(res, name) return res.headers and res.headers[name] end
 
@@ -88,6 +88,7 @@ end
 local function write_entry(path, dir, meta, body)
   if #body > lookup.ENTRY_MAX then return nil, "too large" end
   meta.format, meta.size, meta.sha256, meta.body, meta.stored = lookup.FORMAT, #body, fs.sha256_text(body), nil, nil
+  json.array(meta.lines) -- none is [], not {}
   local line, err = json.encode(meta)
   if not line then return nil, err end
   -- atomic, but not synced: an entry is checked when read and can be
@@ -107,49 +108,69 @@ end
 -- A 304's header lines that say nothing about the stored answer
 local FRAMING = { ["content-length"] = true, ["transfer-encoding"] = true }
 
+-- A response's header lines as an entry keeps them (lookup.value_of):
+-- name, value, name, value..., names lower case
+local function lines_of(res)
+  local lines = {}
+  for _, h in ipairs(res.header_list or {}) do
+    lines[#lines + 1] = h.name:lower()
+    lines[#lines + 1] = h.value
+  end
+  return lines
+end
+
 -- Whether every header line of the 304 is already stored, as it is (the
 -- Date aside: it changes every second and says nothing about the body):
 -- then only the entry's time changes.
-local function confirms(entry, res)
+local function confirms(entry, sent_lines)
   local sent = {}
-  for _, h in ipairs(res.header_list or {}) do
-    local n = h.name:lower()
+  for i = 1, #sent_lines, 2 do
+    local n = sent_lines[i]
     if not FRAMING[n] and n ~= "date" then
       local list = sent[n] or {}
-      list[#list + 1] = h.value
+      list[#list + 1] = sent_lines[i + 1]
       sent[n] = list
     end
   end
+  local lines = entry.lines
   for n, values in pairs(sent) do
-    local i = 0
-    for _, h in ipairs(entry.header_list) do
-      if h.name:lower() == n then
-        i = i + 1
-        if values[i] ~= h.value then return false end
+    local k = 0
+    for i = 1, #lines, 2 do
+      if lines[i] == n then
+        k = k + 1
+        if values[k] ~= lines[i + 1] then return false end
       end
     end
-    if i ~= #values then return false end
+    if k ~= #values then return false end
   end
   return true
 end
 
 -- RFC 9111 4.3.4: a 304's headers replace the stored ones of the same name
-local function refresh(entry, res)
+local function refresh(entry, sent_lines)
   local replaced = {}
-  for _, h in ipairs(res.header_list or {}) do replaced[h.name:lower()] = true end
-  local list = {}
-  for _, h in ipairs(entry.header_list) do
-    if not replaced[h.name:lower()] then list[#list + 1] = h end
+  for i = 1, #sent_lines, 2 do replaced[sent_lines[i]] = true end
+  local lines, out = entry.lines, {}
+  for i = 1, #lines, 2 do
+    if not replaced[lines[i]] then
+      out[#out + 1] = lines[i]
+      out[#out + 1] = lines[i + 1]
+    end
   end
-  for _, h in ipairs(res.header_list or {}) do
-    if not FRAMING[h.name:lower()] then list[#list + 1] = h end
+  for i = 1, #sent_lines, 2 do
+    if not FRAMING[sent_lines[i]] then
+      out[#out + 1] = sent_lines[i]
+      out[#out + 1] = sent_lines[i + 1]
+    end
   end
-  entry.header_list = list
+  entry.lines = out
 end
 
 -- cache.request(opts, method, url, headers, transfer, looked_up) ->
 -- response | nil, message, kind: a request that nt3.api.cache.lookup.find
--- did not answer (looked_up is what it found; its dir nil: no cache directory).
+-- did not answer (looked_up is what it found; its dir nil: no cache
+-- directory; its response, if any, lookup.response_of(looked_up.entry)
+-- made already and read by nobody but nt3.api, answers a confirming 304).
 -- transfer(extra_headers) sends the request (with validators added) and
 -- returns nt3.http's answer. opts.cache_404: a 404 may be stored too.
 function M.request(opts, method, url, headers, transfer, looked_up)
@@ -157,11 +178,7 @@ function M.request(opts, method, url, headers, transfer, looked_up)
   local dir, path, entry = looked_up.dir, looked_up.path, looked_up.entry
   local extra = {}
   if entry then
-    local etag, modified
-    for _, h in ipairs(entry.header_list) do
-      local n = h.name:lower()
-      if n == "etag" then etag = h.value elseif n == "last-modified" then modified = h.value end
-    end
+    local etag, modified = value_of(entry.lines, "etag"), value_of(entry.lines, "last-modified")
     if etag then extra["If-None-Match"] = etag end
     if modified then extra["If-Modified-Since"] = modified end
   end
@@ -172,11 +189,12 @@ function M.request(opts, method, url, headers, transfer, looked_up)
     -- the usual 304 (the same validators, no new directive): the entry's
     -- time is set in place, one system call; the file is neither read
     -- again nor written, so no reader ever sees it half-written
-    if confirms(entry, res) and fs.touch(path) then return response_of(entry) end
-    refresh(entry, res)
-    local found = {}
-    for _, h in ipairs(entry.header_list) do
-      if h.name:lower() == "cache-control" then found[#found + 1] = h.value end
+    local sent = lines_of(res)
+    if confirms(entry, sent) and fs.touch(path) then return looked_up.response or response_of(entry) end
+    refresh(entry, sent)
+    local found, lines = {}, entry.lines
+    for i = 1, #lines, 2 do
+      if lines[i] == "cache-control" then found[#found + 1] = lines[i + 1] end
     end
     entry.cache_control = table.concat(found, ", ")
     local body = entry.body
@@ -196,7 +214,7 @@ function M.request(opts, method, url, headers, transfer, looked_up)
   if storable then
     write_entry(path, dir, {
       method = method, url_asked = url, url = res.url, status = res.status, reason = res.reason,
-      version = res.version, header_list = res.header_list or {},
+      version = res.version, lines = lines_of(res),
       cache_control = header(res, "cache-control"), vary = vary,
     }, res.body or "")
   elseif entry or cc["no-store"] then

@@ -25,23 +25,26 @@ end
 -- validation
 ---------------------------------------------------------------------------
 
+-- what is wrong with flag i of where, worded only when something is:
+-- every run validates its command's flags (nt3 api has twenty)
+local function bad_flag(where, i, why) return nil, ("%s: flags[%d]"):format(where, i) .. why end
+
 local function check_flag(where, i, f)
-  local at = ("%s: flags[%d]"):format(where, i)
-  if type(f) ~= "table" then return nil, at .. " must be a table" end
+  if type(f) ~= "table" then return bad_flag(where, i, " must be a table") end
   if type(f.long) ~= "string" or not f.long:match("^[%a][%w-]*$") then
-    return nil, at .. ": 'long' must be a name like \"api-url\""
+    return bad_flag(where, i, ": 'long' must be a name like \"api-url\"")
   end
   if f.short ~= nil and (type(f.short) ~= "string" or not f.short:match("^%w$")) then
-    return nil, at .. ": 'short' must be one letter or digit"
+    return bad_flag(where, i, ": 'short' must be one letter or digit")
   end
   if f.value ~= nil and type(f.value) ~= "string" then
-    return nil, at .. ": 'value' must be a string naming the value, like \"url\""
+    return bad_flag(where, i, ": 'value' must be a string naming the value, like \"url\"")
   end
   if f.help ~= nil and type(f.help) ~= "string" then
-    return nil, at .. ": 'help' must be a string"
+    return bad_flag(where, i, ": 'help' must be a string")
   end
   if f.long == "help" or f.short == "h" then
-    return nil, at .. ": -h/--help is reserved"
+    return bad_flag(where, i, ": -h/--help is reserved")
   end
   return true
 end

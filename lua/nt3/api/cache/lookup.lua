@@ -14,7 +14,10 @@ local xdg = require "nt3.xdg"
 local M = {}
 
 M.ENTRY_MAX = 8 * 1024 * 1024    -- one body; a larger one is not stored
-M.FORMAT = 2 -- 1 kept the time stored in the JSON line
+-- 1 kept the time stored in the JSON line; 2 kept each header line as an
+-- object { name =, value = } (header_list), which cost a page's decoding a
+-- table a line and a lower-casing a line at each use
+M.FORMAT = 3
 
 function M.debug(what, url)
   if policy.debug() then io.stderr:write("* ", what, ": ", policy.sanitize(url, 300), "\n") end
@@ -96,7 +99,7 @@ local function read_entry(path)
   if not nl then return nil end
   local meta = json.decode(text:sub(1, nl - 1))
   if type(meta) ~= "table" or meta.format ~= M.FORMAT or type(meta.status) ~= "number"
-    or type(meta.header_list) ~= "table" then
+    or type(meta.lines) ~= "table" then
     return nil
   end
   local body = text:sub(nl + 1)
@@ -105,14 +108,29 @@ local function read_entry(path)
   return meta
 end
 
+-- An entry's header lines (entry.lines) are one flat list, name, value,
+-- name, value..., in the order received, every name lower case (as
+-- nt3.http gives them; nt3.api.cache lowers them once, when it stores).
+-- lookup.value_of(lines, name) -> the value of the first line named name
+function M.value_of(lines, name)
+  for i = 1, #lines, 2 do
+    if lines[i] == name then return lines[i + 1] end
+  end
+end
+
+-- lookup.response_of(entry) -> the response an entry answers with: as
+-- nt3.http's, with headers (lower case, repeated lines joined with ", ")
+-- and header_list ({ name =, value = } a line), and cached = true
 function M.response_of(entry)
-  local headers = {}
-  for _, h in ipairs(entry.header_list) do
-    local k = h.name:lower()
-    headers[k] = headers[k] and (headers[k] .. ", " .. h.value) or h.value
+  local lines, headers, list = entry.lines, {}, {}
+  for i = 1, #lines, 2 do
+    local k, v = lines[i], lines[i + 1]
+    local had = headers[k]
+    headers[k] = had and (had .. ", " .. v) or v
+    list[(i + 1) // 2] = { name = k, value = v }
   end
   return { status = math.tointeger(entry.status), reason = entry.reason, version = entry.version,
-    url = entry.url, headers = headers, header_list = entry.header_list, body = entry.body, cached = true }
+    url = entry.url, headers = headers, header_list = list, body = entry.body, cached = true }
 end
 
 -- lookup.find(seconds, cred, method, url, headers) -> response (a fresh
