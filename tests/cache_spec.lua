@@ -236,6 +236,27 @@ describe("the HTTP cache", function()
     assert.are.equal(2, served(k))
   end)
 
+  it("takes an entry of an older format as a miss, and writes it again in the current one", function()
+    local home, k = sh.tmpdir(), key()
+    api(home, "1h", "/cached?key=" .. k)
+    local files = io.popen("ls " .. sh.quote(home) .. "/cache/nt3/*/*"):read("a")
+    local file = assert(files:match("[^\n]+"))
+    local text = sh.slurp(file)
+    local nl = text:find("\n", 1, true)
+    local meta = json.decode(text:sub(1, nl - 1))
+    local current = meta.format
+    meta.format = current - 1
+    sh.spit(file, json.encode(meta) .. text:sub(nl))
+    local r = api(home, "1h", "/cached?key=" .. k)
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("%* miss: ", r.stderr)
+    assert.are.equal(2, served(k))
+    local again = sh.slurp(file)
+    assert.are.equal(current, json.decode(again:sub(1, again:find("\n", 1, true) - 1)).format)
+    assert.matches("%* cache hit: ", api(home, "1h", "/cached?key=" .. k).stderr)
+    assert.are.equal(2, served(k))
+  end)
+
   it("clears one profile's entries on logout, and all with nt3 cache clear", function()
     local home, k = sh.tmpdir(), key()
     local env = { XDG_CACHE_HOME = home .. "/cache", NT3_API_TOKEN = false }
