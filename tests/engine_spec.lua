@@ -117,6 +117,49 @@ describe("the request engine", function()
       assert.are.equal(1, #connections(tls, "/echo?t=seq&"))
     end)
 
+    -- a finished GET's handle keeps its options for the next such GET
+    -- (engine.c, plain_hop): what differs between the two must not stay
+    it("gives a kept handle no CA file or size limit of the request before", function()
+      for round = 1, 3 do
+        local q = "/echo?t=keep-ca&r=" .. round
+        assert.are.equal(tls.url .. q, get(tls, q).url)
+        -- another CA file: the kept connection is not for it, and the
+        -- server's certificate is not signed by it
+        local res, _, code = http.request { url = tls.url .. q, cafile = "/etc/ssl/certs/ca-certificates.crt" }
+        assert.is_nil(res)
+        assert.are.equal("untrusted_certificate", code)
+        res, _, code = http.request { url = tls.url .. q }
+        assert.is_nil(res)
+        assert.are.equal("untrusted_certificate", code)
+        assert.are.equal(200, get(tls, q).status)
+        -- a smaller limit after the default one, and the default one again
+        assert.are.equal(5000, #get(srv, "/big?bytes=5000&r=" .. round).body)
+        res, _, code = http.request { url = srv.url .. "/big?bytes=5000&r=" .. round, max_size = 1000 }
+        assert.is_nil(res)
+        assert.are.equal("too_large", code)
+        assert.are.equal(5000, #get(srv, "/big?bytes=5000&r=" .. round).body)
+      end
+    end)
+
+    it("gives a kept handle no method, body or decoding of the request before", function()
+      for round = 1, 3 do
+        local q = "/echo?t=keep-method&r=" .. round
+        for i = 1, 3 do -- each its own URL, its handle kept from the one before
+          local res = get(srv, q .. "&i=" .. i)
+          assert.are.equal(srv.url .. q .. "&i=" .. i, res.url)
+          assert.are.equal(tostring(i), decode(res).query.i)
+        end
+        assert.are.equal("POST", decode(get(srv, q, { method = "POST", body = "x" })).method)
+        local echo = decode(get(srv, q))
+        assert.are.equal("GET", echo.method)
+        assert.are.equal("", echo.body or "")
+        assert.are.equal("", get(srv, q, { method = "HEAD" }).body)
+        assert.are.equal("GET", decode(get(srv, q)).method)
+        assert.are.equal("identity", decode(get(srv, q, { headers = { ["Accept-Encoding"] = "identity" } })).headers["accept-encoding"])
+        assert.are_not.equal("identity", decode(get(srv, q)).headers["accept-encoding"])
+      end
+    end)
+
     it("keeps one connection per origin while going back and forth between origins", function()
       for _ = 1, 20 do
         get(srv, "/echo?t=both")

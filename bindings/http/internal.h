@@ -186,6 +186,7 @@ struct transfer {
   int cross_origin, loopback, redirects, attempt;
   int pipewait; /* the hop went in with CURLOPT_PIPEWAIT (see release_pipewait) */
   int sent;     /* the hop's connection is up and its request going out */
+  unsigned setup; /* the engine's plain setup its handle has (engine.c), 0: none */
   char *proxy; /* the proxy of this hop, or NULL */
   double waited, deadline;
   /* stall detection */
