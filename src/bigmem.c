@@ -22,7 +22,6 @@
 #include <malloc.h>
 #endif
 
-
 #if defined(__SANITIZE_ADDRESS__)
 #define NT3_PLAIN_MALLOC 1
 #elif defined(__has_feature)
