@@ -816,9 +816,90 @@ describe("nt3.http.request", function()
       sh.spit(dir .. "/libcurl.so.4", "not a shared object")
       local out = sh.run({ "run", sh.script([[
         print(require("nt3.http").request { url = "http://127.0.0.1:9/" })
+        -- parse_url too, the plain case that needs no libcurl parse included
+        print(require("nt3.http").parse_url("/b?page=2", "https://example.com/a"))
       ]]) }, { env = { LD_LIBRARY_PATH = dir } })
       assert.are.equal(0, out.code, out.stderr)
-      assert.matches("^nil\tlibcurl is not available: .*libcurl%.so%.4", out.stdout)
+      assert.matches("^nil\tlibcurl is not available: .*libcurl%.so%.4.*\nnil\tlibcurl is not available: [^\n]*\tunsupported\n$",
+        out.stdout)
     end)
+  end)
+end)
+
+describe("nt3.http.parse_url", function()
+  -- A plain reference ("/items?page=2" against an http(s) base) is
+  -- resolved without libcurl's two parses (bindings/http/url.c,
+  -- nt3_http_resolve_plain); NT3_TEST_NO_FAST_URL=1 leaves every one to
+  -- libcurl. Over many generated pairs, both ways must give the same
+  -- answer: url, origin and shown, or the same failure.
+  local bases = {
+    "http://127.0.0.1:8/api/v1/list?page=1#top", "https://example.com", "https://example.com/",
+    "https://app.nt3.io/api/v1/items?page=1", "https://example.com:8443?q", "https://a-b.example/x/y",
+    "https://EXAMPLE.com/x", "HTTPS://example.com/", "https://h:443/", "http://h:80/x", "https://h:080/",
+    "https://h:0/", "https://h:65535/", "https://h:65536/", "https://h:99999/", "https://h:/", "https://h:8a/",
+    "https://127.1/", "https://1.2.3.4/", "https://01.2.3.4/", "https://1.2.3.256/", "https://1.2.3/",
+    "https://0x7f.0.0.1/", "https://2130706433/", "https://1a.example/", "https://1.2.3.4.5/", "https://a.1b/", "https://1.example.123/",
+    "https://a..b/", "https://a.b./", "https://.a/", "https://-a.example/", "https://e_x.example/",
+    "https://u:p@example.com/", "https://@example.com/", "https://[::1]:8/", "ftp://example.com/",
+    "https://example.com/a b", "https://example.com/%zz", "https://example.com/p#f#g",
+    "https://example.com/\xc3\xa9", "https://b\xc3\xbccher.example/", "https://example.com\\x",
+    "https:/example.com/", "https://", "http://localhost:3000/a/b/c",
+  }
+  -- the first 28 pieces are characters libcurl keeps as they are
+  local pieces = {
+    "a", "Z", "09", "-", "_", "~", "!", "$", "&", "'", "(", ")", "*", "+", ",", ";", "=", ":", "@", "/",
+    "?", "#", "%41", "%7e", "%20", "?=", "page=2", "items",
+    ".", "..", "//", "%2e", "%2E", "%00", "%zz", "%", "%4", " ", "\t", "\r\n", "\xc3\xa9", "\xff", "\\",
+    "[", "]", "{", "}", "|", "^", "`", '"', "<", ">", "/./", "/../", "/.", "/..", "\x7f",
+  }
+  local fixed = { "", "#", "#f", "?", "?q", "a/b", "//x/y", "//", "/", "/?", "/#", "/?#", "/.", "/..",
+    "/a/./b", "/a/../b", "/.well-known", "/a?", "/a?#f", "/a#", "/items?page=2", "/x?b?c#d?e" }
+
+  local function pairs_to_try()
+    local seed = 12345
+    local function rand(n)
+      seed = (seed * 1103515245 + 12345) % 2147483648
+      return seed % n + 1
+    end
+    local list = {}
+    for _, base in ipairs(bases) do
+      for _, ref in ipairs(fixed) do list[#list + 1] = { ref, base } end
+    end
+    for i = 1, 4000 do
+      -- half of them of characters libcurl keeps as they are only, most
+      -- of those against a plain base (the first six)
+      local plain = i % 2 == 0
+      local ref = { "/" }
+      for _ = 1, rand(8) do ref[#ref + 1] = pieces[rand(plain and 28 or #pieces)] end
+      list[#list + 1] = { table.concat(ref), bases[rand(plain and i % 8 ~= 0 and 6 or #bases)] }
+    end
+    return list
+  end
+
+  it("resolves a plain reference as libcurl does, over many generated pairs (NT3_TEST_NO_FAST_URL=1)", function()
+    local lines = {}
+    for _, p in ipairs(pairs_to_try()) do lines[#lines + 1] = ("{%q, %q},"):format(p[1], p[2]) end
+    local script = sh.script("local http = require 'nt3.http'\nfor _, p in ipairs {\n" .. table.concat(lines, "\n")
+      .. [[
+} do
+  local u, err, code = http.parse_url(p[1], p[2])
+  if u then
+    io.write(("%q %q -> %q %q %q\n"):format(p[1], p[2], u.url, u.origin, u.shown))
+  else
+    io.write(("%q %q -> nil %q %q\n"):format(p[1], p[2], err, code))
+  end
+end]])
+    local fast = sh.run({ "run", script })
+    local slow = sh.run({ "run", script }, { env = { NT3_TEST_NO_FAST_URL = "1" } })
+    assert.are.equal(0, fast.code, fast.stderr)
+    assert.are.equal(0, slow.code, slow.stderr)
+    local a, b = {}, {}
+    for l in fast.stdout:gmatch("[^\n]+") do a[#a + 1] = l end
+    for l in slow.stdout:gmatch("[^\n]+") do b[#b + 1] = l end
+    assert.is_true(#b > 4000)
+    assert.are.equal(#b, #a)
+    for i = 1, #b do
+      if a[i] ~= b[i] then assert.are.equal(b[i], a[i]) end
+    end
   end)
 end)

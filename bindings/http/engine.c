@@ -55,6 +55,7 @@ struct engine {
   long live;         /* transfers in the list */
   long maxconnects;  /* the pool's size now, grown with live */
   long maxbound;     /* and its bound (NT3_MAX_CONNECTIONS) */
+  int debug;         /* NT3_DEBUG, read once (nt3 never changes its environment) */
 };
 
 /* ---------------------------------------------------------------------------
@@ -205,6 +206,7 @@ struct engine *nt3_engine(lua_State *L) {
     engine_gc(L);
     luaL_error(L, "not enough memory");
   }
+  e->debug = nt3_debug_enabled();
   e->multiplex = multiplexing(api);
   api->multi_setopt(e->multi, CURLMOPT_PIPELINING, e->multiplex ? (long)CURLPIPE_MULTIPLEX : (long)CURLPIPE_NOTHING);
   /* libcurl keeps 4 idle connections per handle in use, and a finished
@@ -396,7 +398,7 @@ static CURLcode setup_hop(struct transfer *t, CURL *h, double budget) {
   SET(CURLOPT_WRITEDATA, (void *)t);
   SET(CURLOPT_HEADERFUNCTION, on_header);
   SET(CURLOPT_HEADERDATA, (void *)t);
-  if (nt3_debug_enabled()) {
+  if (t->eng->debug) {
     SET(CURLOPT_DEBUGFUNCTION, nt3_http_on_debug);
     SET(CURLOPT_VERBOSE, 1L);
   }
@@ -424,7 +426,7 @@ static CURLcode setup_hop(struct transfer *t, CURL *h, double budget) {
 static int plain_hop(const struct transfer *t) {
   const struct request *r = &t->req;
   return !t->body && strcmp(t->method, "GET") == 0 && !r->accept_encoding && !r->raw && !r->output && !r->has_sink &&
-         !t->proxy && !nt3_debug_enabled();
+         !t->proxy && !t->eng->debug;
 }
 
 static int same_plain(const struct engine *e, const struct transfer *t) {
@@ -503,15 +505,10 @@ static void start_hop(struct transfer *t, double now) {
     finish(t);
     return;
   }
-  char *host = nt3_http_part(api, t->url, CURLUPART_HOST, 0);
-  char *scheme = nt3_http_part(api, t->url, CURLUPART_SCHEME, 0);
-  t->loopback = host && nt3_is_loopback(host);
-  t->pipewait = e->multiplex && scheme && strcmp(scheme, "https") == 0;
+  t->pipewait = e->multiplex && t->hop_scheme && strcmp(t->hop_scheme, "https") == 0;
   t->sent = 0;
   free(t->proxy);
-  t->proxy = nt3_http_proxy_for(scheme, host);
-  free(host);
-  free(scheme);
+  t->proxy = nt3_http_proxy_for(t->hop_scheme, t->hop_host);
   t->head.len = t->body_buf.len = t->gather.len = 0;
   t->head.overflowed = t->body_buf.overflowed = 0;
   t->head.limit = MAX_HEADER_BYTES;
@@ -583,7 +580,7 @@ static void start_hop(struct transfer *t, double now) {
 static void retry_later(struct transfer *t, double wait, const char *why) {
   t->attempt++;
   t->waited += wait;
-  if (nt3_debug_enabled()) {
+  if (t->eng->debug) {
     char shown[600];
     nt3_http_trace("retrying %s %s in %.1f s (%s; attempt %d of %lld)", t->method,
                    nt3_http_display_url(t->eng->api, t->url, shown, sizeof shown), wait, why,
@@ -710,6 +707,15 @@ static void finish(struct transfer *t) {
   unanchor(t);
 }
 
+void nt3_http_take_hop_parts(struct transfer *t, struct nt3_url_parts *p) {
+  if (t->hop_scheme) t->api->free(t->hop_scheme);
+  if (t->hop_host) t->api->free(t->hop_host);
+  t->hop_scheme = p->scheme;
+  t->hop_host = p->host;
+  p->scheme = p->host = NULL;
+  nt3_http_parts_free(p);
+}
+
 int nt3_transfer_begin(lua_State *L, struct engine *e, struct transfer *t) {
   const struct curl_api *api = e->api;
   char why[600];
@@ -727,8 +733,16 @@ int nt3_transfer_begin(lua_State *L, struct engine *e, struct transfer *t) {
     return nt3_http_fail(t, E_INVALID_URL, "invalid URL \"%s\": %s", printable(shown, sizeof shown, t->req.url),
                      api->url_strerror(uc));
   }
-  if (nt3_http_refuse_url(api, t->url, why, sizeof why)) return nt3_http_fail(t, E_REFUSED_URL, "%s", why);
-  t->first_origin = nt3_http_origin(api, t->url);
+  /* each part read once: the policy, the origin and every attempt's
+   * start (start_hop) take them from here */
+  struct nt3_url_parts p;
+  nt3_http_parts_read(api, t->url, NT3_PARTS_ORIGIN | NT3_PARTS_USER, &p);
+  if (nt3_http_parts_refuse(&p, why, sizeof why)) {
+    nt3_http_parts_free(&p);
+    return nt3_http_fail(t, E_REFUSED_URL, "%s", why);
+  }
+  t->first_origin = nt3_http_parts_origin(&p);
+  nt3_http_take_hop_parts(t, &p);
   t->hop_origin = t->first_origin ? strdup(t->first_origin) : NULL;
   if (!t->first_origin || !t->hop_origin) return luaL_error(L, "not enough memory");
   if (t->req.gate && t->req.gate->allow(t->req.gate, t->req.auth != NULL, t->method, t->first_origin, why, sizeof why))
@@ -768,6 +782,9 @@ void nt3_transfer_free(lua_State *L, struct transfer *t) {
   free(t->final_url);
   free(t->proxy);
   t->first_origin = t->hop_origin = t->final_url = t->proxy = NULL;
+  if (t->hop_scheme) api->free(t->hop_scheme);
+  if (t->hop_host) api->free(t->hop_host);
+  t->hop_scheme = t->hop_host = NULL;
   nt3_buffer_free(&t->head);
   nt3_buffer_free(&t->body_buf);
   nt3_buffer_free(&t->gather);
@@ -843,7 +860,7 @@ static int release_pipewait(struct engine *e) {
   for (struct transfer *t = e->list, *next; t; t = next) {
     next = t->next;
     if (t->state != T_RUNNING || t->sent || !t->pipewait || !queued(e, t) || !origin_sent(e, t)) continue;
-    if (nt3_debug_enabled()) {
+    if (e->debug) {
       char shown[600];
       nt3_http_trace("%s %s: the connection to its origin is up and does not take it; opening one of its own",
                      t->method, nt3_http_display_url(e->api, t->url, shown, sizeof shown));

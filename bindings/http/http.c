@@ -176,14 +176,39 @@ static int http_link(lua_State *L) {
   return 1;
 }
 
+/* NT3_TEST_NO_FAST_URL=1 when the module was loaded: parse_url leaves
+ * every URL to libcurl (a test hook: tests/http_spec.lua compares both) */
+static int url_by_libcurl;
+
+static int push_parsed(lua_State *L, const char *full, const struct nt3_url_parts *p) {
+  char *origin = nt3_http_parts_origin(p);
+  char shown[600];
+  nt3_http_parts_shown(p, shown, sizeof shown);
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, full);
+  lua_setfield(L, -2, "url");
+  lua_pushstring(L, origin ? origin : "");
+  lua_setfield(L, -2, "origin");
+  lua_pushstring(L, shown);
+  lua_setfield(L, -2, "shown");
+  free(origin);
+  return 1;
+}
+
 /* http.parse_url(url [, base]) -> { url, origin, shown } | nil, message,
  * "invalid_url". url may be a reference relative to base (RFC 3986), as
- * libcurl's URL parser, the one redirects use, resolves it. */
+ * libcurl's URL parser, the one redirects use, resolves it; the plain
+ * case (a next link "/items?page=2") is resolved here, as libcurl would,
+ * without its two parses (docs/architecture.md, "Performance budget"). */
 static int http_parse_url(lua_State *L) {
   const char *ref = luaL_checkstring(L, 1);
   const char *base = luaL_optstring(L, 2, NULL);
   const struct curl_api *api = nt3_curl(L);
   if (!api) return 3;
+  if (base && !url_by_libcurl) {
+    struct nt3_plain_url plain;
+    if (nt3_http_resolve_plain(base, ref, &plain)) return push_parsed(L, plain.url, &plain.parts);
+  }
   CURLU *u = api->url();
   if (!u) return luaL_error(L, "not enough memory");
   CURLUcode uc = CURLUE_OK;
@@ -201,8 +226,7 @@ static int http_parse_url(lua_State *L) {
   if (uc == CURLUE_OK) uc = api->url_set(u, CURLUPART_FRAGMENT, NULL, 0);
   char *full = NULL;
   if (uc == CURLUE_OK) {
-    full = nt3_http_part(api, u, CURLUPART_URL, 0);
-    if (!full) uc = CURLUE_OUT_OF_MEMORY;
+    if (api->url_get(u, CURLUPART_URL, &full, 0) != CURLUE_OK || !full) uc = CURLUE_OUT_OF_MEMORY;
   }
   if (uc != CURLUE_OK) {
     char shown[300];
@@ -213,19 +237,12 @@ static int http_parse_url(lua_State *L) {
     lua_pushliteral(L, "invalid_url");
     return 3;
   }
-  char *origin = nt3_http_origin(api, u);
-  char shown[600];
-  nt3_http_display_url(api, u, shown, sizeof shown);
+  struct nt3_url_parts p;
+  nt3_http_parts_read(api, u, NT3_PARTS_ORIGIN | NT3_PARTS_PATH, &p);
   api->url_cleanup(u);
-  lua_createtable(L, 0, 3);
-  lua_pushstring(L, full);
-  lua_setfield(L, -2, "url");
-  lua_pushstring(L, origin ? origin : "");
-  lua_setfield(L, -2, "origin");
-  lua_pushstring(L, shown);
-  lua_setfield(L, -2, "shown");
-  free(full);
-  free(origin);
+  push_parsed(L, full, &p);
+  nt3_http_parts_free(&p);
+  api->free(full);
   return 1;
 }
 
@@ -237,6 +254,8 @@ static const luaL_Reg http_fns[] = {
 };
 
 int luaopen_nt3_http(lua_State *L) {
+  const char *no_fast = getenv("NT3_TEST_NO_FAST_URL");
+  url_by_libcurl = no_fast && strcmp(no_fast, "1") == 0;
   luaL_newlib(L, http_fns);
   return 1;
 }

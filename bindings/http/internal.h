@@ -96,14 +96,46 @@ int nt3_http_build_headers(lua_State *L, const struct curl_api *api, const struc
 
 /* --- url.c: which URLs may be fetched, and what an origin is ------------ */
 
+/* The parts of a URL the policy, its origin and the URL shown are made
+ * of, each read from libcurl once (in libcurl's memory: api->free) */
+struct nt3_url_parts {
+  const struct curl_api *api; /* NULL: the parts are not libcurl's */
+  char *scheme, *host, *port; /* port as written, NULL: none */
+  char *default_port;         /* NT3_PARTS_ORIGIN: the scheme's, when no port */
+  char *user, *password;      /* NT3_PARTS_USER */
+  char *path;                 /* NT3_PARTS_PATH */
+};
+#define NT3_PARTS_ORIGIN 1u
+#define NT3_PARTS_USER 2u
+#define NT3_PARTS_PATH 4u
+void nt3_http_parts_read(const struct curl_api *api, const CURLU *u, unsigned which, struct nt3_url_parts *p);
+void nt3_http_parts_free(struct nt3_url_parts *p);
+
 /* NULL when the URL may be fetched, else why not (in buf). */
 const char *nt3_http_refuse_url(const struct curl_api *api, const CURLU *u, char *buf, size_t size);
+const char *nt3_http_parts_refuse(const struct nt3_url_parts *p, char *buf, size_t size); /* NT3_PARTS_USER */
 
 /* malloc()ed "scheme://host:port", lower case, default port explicit. */
 char *nt3_http_origin(const struct curl_api *api, const CURLU *u);
+char *nt3_http_parts_origin(const struct nt3_url_parts *p); /* NT3_PARTS_ORIGIN */
 
 /* scheme://host[:port]/path, without user info or query, into buf. */
 const char *nt3_http_display_url(const struct curl_api *api, const CURLU *u, char *buf, size_t size);
+const char *nt3_http_parts_shown(const struct nt3_url_parts *p, char *buf, size_t size); /* NT3_PARTS_PATH */
+
+/* http.parse_url(ref, base) made without libcurl when that is plain:
+ * ref an absolute path ("/...", not "//"), without dot segments, of
+ * characters libcurl takes as they are, base an http or https URL with a
+ * plain host (lower case) and no user info. 1 with out filled, as libcurl
+ * would resolve it (its fragment dropped; parts: the origin's and the
+ * shown URL's), or 0: libcurl decides. */
+#define NT3_PLAIN_URL_MAX 2048
+struct nt3_plain_url {
+  char url[NT3_PLAIN_URL_MAX];
+  char scheme[8], host[256], port[8], path[NT3_PLAIN_URL_MAX];
+  struct nt3_url_parts parts;
+};
+int nt3_http_resolve_plain(const char *base, const char *ref, struct nt3_plain_url *out);
 
 /* s as one line of printable text (policy.sanitize's rule), at most max
  * bytes of it, into buf. */
@@ -180,10 +212,13 @@ struct transfer {
   CURLU *url;
   struct curl_slist *headers, *safe_headers;
   char *first_origin, *hop_origin;
+  /* the current hop's scheme and host, as libcurl read them when the URL
+   * was checked (its memory: api->free), for each attempt of the hop */
+  char *hop_scheme, *hop_host;
   const char *method; /* changes after a 303 */
   const char *body;
   size_t body_len;
-  int cross_origin, loopback, redirects, attempt;
+  int cross_origin, redirects, attempt;
   int pipewait; /* the hop went in with CURLOPT_PIPEWAIT (see release_pipewait) */
   int sent;     /* the hop's connection is up and its request going out */
   unsigned setup; /* the engine's plain setup its handle has (engine.c), 0: none */
@@ -240,6 +275,10 @@ lua_State *nt3_engine_thread(const struct engine *e);
  * caller) to start at once. Returns 0, or fills t->message/code and
  * returns -1. */
 int nt3_transfer_begin(lua_State *L, struct engine *e, struct transfer *t);
+
+/* The scheme and host of p (libcurl's parts of t's new URL) become t's
+ * hop_scheme and hop_host; the rest of p is freed. */
+void nt3_http_take_hop_parts(struct transfer *t, struct nt3_url_parts *p);
 
 /* Frees what a transfer holds (idempotent), taking it out of the engine. */
 void nt3_transfer_free(lua_State *L, struct transfer *t);

@@ -54,29 +54,33 @@ int nt3_http_follow_redirect(struct transfer *t, long status, const char *locati
     return nt3_http_fail(t, E_INVALID_URL, "redirect to \"%s\" refused: invalid URL (%s)",
                      nt3_http_printable(shown, sizeof shown, location, 200), api->url_strerror(uc));
   }
-  if (nt3_http_refuse_url(api, next, why, sizeof why)) {
+  /* each part read once: the policy, the origin (the gate's and the
+   * hop's) and every attempt's start take them from here */
+  struct nt3_url_parts p;
+  nt3_http_parts_read(api, next, NT3_PARTS_ORIGIN | NT3_PARTS_USER, &p);
+  if (nt3_http_parts_refuse(&p, why, sizeof why)) {
+    nt3_http_parts_free(&p);
     nt3_http_display_url(api, next, shown, sizeof shown);
     api->url_cleanup(next);
     return nt3_http_fail(t, E_REFUSED_URL, "redirect to %s refused: %s", shown, why);
   }
-  if (t->req.gate) {
-    /* a sandbox judges every hop, by its parsed origin (gate.h) */
-    char *origin = nt3_http_origin(api, next);
-    int refused = !origin || t->req.gate->allow(t->req.gate, t->req.auth != NULL, t->method, origin, why, sizeof why);
+  char *origin = nt3_http_parts_origin(&p);
+  /* a sandbox judges every hop, by its parsed origin (gate.h) */
+  if (t->req.gate && (!origin || t->req.gate->allow(t->req.gate, t->req.auth != NULL, t->method, origin, why, sizeof why))) {
     free(origin);
-    if (refused) {
-      nt3_http_display_url(api, next, shown, sizeof shown);
-      api->url_cleanup(next);
-      return nt3_http_fail(t, E_PERMISSION, "redirect to %s refused: %s", shown, why);
-    }
+    nt3_http_parts_free(&p);
+    nt3_http_display_url(api, next, shown, sizeof shown);
+    api->url_cleanup(next);
+    return nt3_http_fail(t, E_PERMISSION, "redirect to %s refused: %s", shown, why);
   }
   api->url_cleanup(t->url);
   t->url = next;
+  nt3_http_take_hop_parts(t, &p);
   method_after_redirect(t, status);
   int debug = nt3_debug_enabled();
   if (debug) nt3_http_trace("following %ld redirect to %s", status, nt3_http_display_url(api, t->url, shown, sizeof shown));
   free(t->hop_origin);
-  t->hop_origin = nt3_http_origin(api, t->url);
+  t->hop_origin = origin;
   if (!t->cross_origin && (!t->hop_origin || strcmp(t->hop_origin, t->first_origin) != 0)) {
     t->cross_origin = 1; /* for this hop and every later one */
     if (debug)

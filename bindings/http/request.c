@@ -41,34 +41,67 @@ static int is_token(const char *s, size_t len) {
   return 1;
 }
 
-static void check_known_fields(lua_State *L) {
+/* request_fields[F_...] */
+enum {
+  F_METHOD, F_URL, F_HEADERS, F_BODY, F_TIMEOUT, F_CONNECT_TIMEOUT, F_STALL_TIMEOUT, F_MAX_SIZE, F_CAFILE,
+  F_MAX_REDIRECTS, F_RETRIES, F_MAX_RETRY_WAIT, F_OUTPUT, F_SINK, F_DECOMPRESS, F_COUNT
+};
+/* one name for each F_..., in the same order, and the NULL that ends it */
+_Static_assert(sizeof request_fields / sizeof request_fields[0] == F_COUNT + 1, "request_fields and F_... differ");
+
+/* Raises on a field that is not one of request_fields. Returns the set of
+ * those the table holds (bit 1 << F_...), read off the same walk, so that
+ * the fields a request leaves out (most of them) are not looked up one by
+ * one; all of them when the table has a metatable (its __index may
+ * answer for a field the table does not hold). */
+static unsigned check_known_fields(lua_State *L) {
+  unsigned present = 0;
   lua_pushnil(L);
   while (lua_next(L, REQ)) {
     lua_pop(L, 1);
     int known = 0;
-    if (lua_type(L, -1) == LUA_TSTRING)
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      const char *key = lua_tostring(L, -1);
       for (int i = 0; request_fields[i]; i++)
-        if (strcmp(lua_tostring(L, -1), request_fields[i]) == 0) {
+        if (key[0] == request_fields[i][0] && strcmp(key, request_fields[i]) == 0) {
           known = 1;
+          present |= 1u << i;
           break;
         }
+    }
     if (!known) {
       const char *name = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : luaL_typename(L, -1);
       luaL_argerror(L, REQ, lua_pushfstring(L, "unknown field '%s' in request", name));
     }
   }
+  if (lua_getmetatable(L, REQ)) {
+    lua_pop(L, 1);
+    present = ~0u;
+  }
+  return present;
+}
+
+/* Pushes req[request_fields[f]]: lua_getfield, or nil when the walk
+ * found no such field. */
+static int get_field(lua_State *L, unsigned present, int f) {
+  if (present & (1u << f)) return lua_getfield(L, REQ, request_fields[f]);
+  lua_pushnil(L);
+  return LUA_TNIL;
 }
 
 /* Pushes req[key] into the next slot: a string, or nil when absent. */
-static const char *string_field(lua_State *L, const char *key, size_t *len) {
-  int t = lua_getfield(L, REQ, key);
+static const char *string_field(lua_State *L, unsigned present, int f, size_t *len) {
+  const char *key = request_fields[f];
+  int t = get_field(L, present, f);
   if (t == LUA_TNIL) return NULL;
   if (t != LUA_TSTRING)
     luaL_argerror(L, REQ, lua_pushfstring(L, "field '%s' must be a string, not %s", key, lua_typename(L, t)));
   return lua_tolstring(L, -1, len);
 }
 
-static double seconds_field(lua_State *L, const char *key, double def) {
+static double seconds_field(lua_State *L, unsigned present, int f, double def) {
+  if (!(present & (1u << f))) return def;
+  const char *key = request_fields[f];
   int t = lua_getfield(L, REQ, key);
   double v = def;
   if (t != LUA_TNIL) {
@@ -82,7 +115,9 @@ static double seconds_field(lua_State *L, const char *key, double def) {
   return v;
 }
 
-static lua_Integer count_field(lua_State *L, const char *key, lua_Integer def) {
+static lua_Integer count_field(lua_State *L, unsigned present, int f, lua_Integer def) {
+  if (!(present & (1u << f))) return def;
+  const char *key = request_fields[f];
   int t = lua_getfield(L, REQ, key);
   lua_Integer v = def;
   if (t != LUA_TNIL) {
@@ -100,6 +135,27 @@ static lua_Integer count_field(lua_State *L, const char *key, lua_Integer def) {
 #define LINES (SLOT_HEADERS + 1)
 /* and the caller's Accept-Encoding, under this key of that table */
 #define ACCEPT_ENCODING "accept-encoding"
+
+/* Pushes the line "Name: value", or "Name;" for an empty value (neither
+ * holds a NUL), made on the stack when it is short (lua_pushfstring cost
+ * a third of checking a header). */
+static void push_line(lua_State *L, const char *name, size_t nlen, const char *value, size_t vlen) {
+  char small[512];
+  size_t n = nlen + (vlen ? 2 + vlen : 1);
+  if (n > sizeof small) {
+    if (vlen) lua_pushfstring(L, "%s: %s", name, value);
+    else lua_pushfstring(L, "%s;", name);
+    return;
+  }
+  memcpy(small, name, nlen);
+  if (vlen) {
+    memcpy(small + nlen, ": ", 2);
+    memcpy(small + nlen + 2, value, vlen);
+  } else {
+    small[nlen] = ';';
+  }
+  lua_pushlstring(L, small, n);
+}
 
 /* Header names and values become lines of the request: CR, LF or NUL in
  * them would let a caller (or whoever fed the caller) inject headers.
@@ -133,8 +189,7 @@ static void check_header(lua_State *L, struct request *req, int ni, int vi) {
     lua_pop(L, 1);
     return;
   }
-  if (vlen) lua_pushfstring(L, "%s: %s", name, value);
-  else lua_pushfstring(L, "%s;", name);
+  push_line(L, name, nlen, value, vlen);
   lua_rawseti(L, LINES, (lua_Integer)lua_rawlen(L, LINES) + 1);
   lua_pop(L, 1);
   if (strcasecmp(name, "User-Agent") == 0) req->has_user_agent = 1;
@@ -189,12 +244,12 @@ static void check_header_pairs(lua_State *L, struct request *req) {
 
 /* Leaves the checked lines in SLOT_HEADERS (a list of strings), in the
  * order they are sent: the Name = entries, then the {name, value} pairs. */
-static void check_headers(lua_State *L, struct request *req) {
-  int t = lua_getfield(L, REQ, "headers");
+static void check_headers(lua_State *L, struct request *req, unsigned present) {
+  int t = get_field(L, present, F_HEADERS);
   if (t == LUA_TNIL) return;
   if (t != LUA_TTABLE)
     luaL_argerror(L, REQ, lua_pushfstring(L, "field 'headers' must be a table, not %s", lua_typename(L, t)));
-  lua_newtable(L); /* LINES */
+  lua_createtable(L, 4, 0); /* LINES, room for a few without growing */
   lua_pushnil(L);
   while (lua_next(L, SLOT_HEADERS)) {
     check_header_entry(L, req);
@@ -209,48 +264,48 @@ void nt3_http_check_request(lua_State *L, struct request *req) {
   luaL_checktype(L, REQ, LUA_TTABLE);
   lua_settop(L, REQ);
   memset(req, 0, sizeof *req);
-  check_known_fields(L);
+  unsigned present = check_known_fields(L);
 
   size_t len;
-  req->method = string_field(L, "method", &len);
+  req->method = string_field(L, present, F_METHOD, &len);
   if (!req->method) req->method = "GET";
   else if (!is_token(req->method, len))
     luaL_argerror(L, REQ, lua_pushfstring(L, "invalid method '%s'", req->method));
 
-  req->url = string_field(L, "url", &len);
+  req->url = string_field(L, present, F_URL, &len);
   if (!req->url) luaL_argerror(L, REQ, "field 'url' is required");
   if (strlen(req->url) != len) luaL_argerror(L, REQ, "field 'url' has a NUL byte");
 
-  check_headers(L, req);
+  check_headers(L, req, present);
   if (lua_istable(L, SLOT_HEADERS)) {
     /* the string stays alive in the table, which the transfer keeps */
     if (lua_getfield(L, SLOT_HEADERS, ACCEPT_ENCODING) == LUA_TSTRING) req->accept_encoding = lua_tostring(L, -1);
     lua_pop(L, 1);
   }
 
-  req->body = string_field(L, "body", &req->body_len);
+  req->body = string_field(L, present, F_BODY, &req->body_len);
 
-  req->cafile = string_field(L, "cafile", &len);
+  req->cafile = string_field(L, present, F_CAFILE, &len);
   if (req->cafile && (len == 0 || strlen(req->cafile) != len))
     luaL_argerror(L, REQ, "field 'cafile' must be a path");
 
-  req->timeout = seconds_field(L, "timeout", DEFAULT_TIMEOUT);
-  req->connect_timeout = seconds_field(L, "connect_timeout", DEFAULT_CONNECT_TIMEOUT);
-  req->stall_timeout = seconds_field(L, "stall_timeout", DEFAULT_STALL_TIMEOUT);
-  req->max_size = count_field(L, "max_size", DEFAULT_MAX_SIZE);
-  req->max_redirects = count_field(L, "max_redirects", DEFAULT_MAX_REDIRECTS);
-  req->retries = count_field(L, "retries", 0);
-  int dt = lua_getfield(L, REQ, "decompress");
+  req->timeout = seconds_field(L, present, F_TIMEOUT, DEFAULT_TIMEOUT);
+  req->connect_timeout = seconds_field(L, present, F_CONNECT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT);
+  req->stall_timeout = seconds_field(L, present, F_STALL_TIMEOUT, DEFAULT_STALL_TIMEOUT);
+  req->max_size = count_field(L, present, F_MAX_SIZE, DEFAULT_MAX_SIZE);
+  req->max_redirects = count_field(L, present, F_MAX_REDIRECTS, DEFAULT_MAX_REDIRECTS);
+  req->retries = count_field(L, present, F_RETRIES, 0);
+  int dt = get_field(L, present, F_DECOMPRESS);
   if (dt != LUA_TNIL && dt != LUA_TBOOLEAN)
     luaL_argerror(L, REQ, lua_pushfstring(L, "field 'decompress' must be a boolean, not %s", lua_typename(L, dt)));
   req->raw = dt == LUA_TBOOLEAN && !lua_toboolean(L, -1);
   lua_pop(L, 1);
-  req->max_retry_wait = seconds_field(L, "max_retry_wait", DEFAULT_MAX_RETRY_WAIT);
+  req->max_retry_wait = seconds_field(L, present, F_MAX_RETRY_WAIT, DEFAULT_MAX_RETRY_WAIT);
 
-  req->output = string_field(L, "output", &len); /* SLOT_OUTPUT */
+  req->output = string_field(L, present, F_OUTPUT, &len); /* SLOT_OUTPUT */
   if (req->output && (len == 0 || strlen(req->output) != len))
     luaL_argerror(L, REQ, "field 'output' must be a path");
-  int t = lua_getfield(L, REQ, "sink"); /* SLOT_SINK */
+  int t = get_field(L, present, F_SINK); /* SLOT_SINK */
   /* a file handle (io.stdout, io.open): written from C (stream.c) */
   const luaL_Stream *file = t == LUA_TUSERDATA ? luaL_testudata(L, -1, LUA_FILEHANDLE) : NULL;
   if (t != LUA_TNIL && t != LUA_TFUNCTION && !file)
@@ -260,7 +315,7 @@ void nt3_http_check_request(lua_State *L, struct request *req) {
   req->sink_file = file;
   if (req->output && req->has_sink) luaL_argerror(L, REQ, "give 'output' or 'sink', not both");
   /* a streamed body has no size cap unless the caller sets one */
-  if ((req->output || req->has_sink) && lua_getfield(L, REQ, "max_size") == LUA_TNIL)
+  if ((req->output || req->has_sink) && get_field(L, present, F_MAX_SIZE) == LUA_TNIL)
     req->max_size = 0;
   lua_settop(L, SLOT_SINK);
 }

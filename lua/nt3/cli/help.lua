@@ -274,6 +274,8 @@ M.ENVIRONMENT = {
     .. " are loaded instead of the copies built into the binary." },
   { "NT3_TEST_NO_OPENAT2", "For nt3's own tests: set to 1, opening beneath a root (a sandbox's fs grants)"
     .. " takes the descriptor walk instead of openat2, so both can be checked to agree." },
+  { "NT3_TEST_NO_FAST_URL", "For nt3's own tests: set to 1 when nt3.http loads, http.parse_url leaves every"
+    .. " URL to libcurl's parser (no plain case of its own), so both can be checked to agree." },
   { "https_proxy", "The proxy (http://host:port, or host:port) for https requests, as curl reads it;"
     .. " also HTTPS_PROXY. TLS stays end to end. A loopback host never goes through a proxy, and"
     .. " plain http goes to loopback hosts only, so http_proxy is never used." },
