@@ -77,6 +77,48 @@ describe("nt3.task", function()
     assert.matches("nt3: a task failed and nothing waited for it: lost among many\n$", out.stderr)
   end)
 
+  it("gives back what a task returns and what it was spawned with, nils and counts kept", function()
+    local out = run([[
+      local task = require "nt3.task"
+      local function count(...) return select("#", ...), ... end
+      task.run(function()
+        print(count(task.wait(task.spawn(function() end))))
+        print(count(task.wait(task.spawn(function() return nil end))))
+        print(count(task.wait(task.spawn(function(...) return ... end, 1, nil, 3, nil))))
+        print(count(task.wait(task.spawn(function() task.sleep(0) return "a", nil end))))
+      end)
+      print(count(task.run(function() end)))
+      print(count(task.run(function(...) return ... end, nil, 2)))]])
+    assert.are.equal(0, out.code, out.stderr)
+    assert.are.equal("0\n1\tnil\n4\t1\tnil\t3\tnil\n2\ta\tnil\n0\n2\tnil\t2\n", out.stdout)
+  end)
+
+  it("ends a wait on a task only when that task ends, whatever earlier waits on it left behind", function()
+    local out = run([[
+      local task = require "nt3.task"
+      task.run(function()
+        local a = task.spawn(function() task.sleep(0.05) return "a" end)
+        local b = task.spawn(function() task.sleep(0.1) return "b" end)
+        print(task.wait(a, { timeout = 0.01 }))
+        print(task.wait(b)) -- a ends meanwhile
+        print(task.wait(a))
+        local c = task.spawn(function() task.sleep(0.05) return "c" end)
+        print(task.wait(c, { timeout = 0.01 }))
+        local other = task.spawn(function() return "other: " .. task.wait(c) end)
+        print(task.wait(c), task.wait(other))
+        -- a failure whose only waiter gave up on it is still nobody's to have seen
+        local f = task.spawn(function() task.sleep(0.02) error("unseen", 0) end)
+        print(task.wait(f, { timeout = 0.005 }))
+        task.sleep(0.05)
+      end)]])
+    assert.are.equal(table.concat({
+      "nil\ttask.wait: timed out after 0.01 s\ttimeout", "b", "a",
+      "nil\ttask.wait: timed out after 0.01 s\ttimeout", "c\tother: c",
+      "nil\ttask.wait: timed out after 0.005 s\ttimeout", "" }, "\n"), out.stdout, out.stderr)
+    assert.are.equal(1, out.code)
+    assert.are.equal("nt3: a task failed and nothing waited for it: unseen\n", out.stderr)
+  end)
+
   it("says so when every task waits for another", function()
     local out = run([[
       local task = require "nt3.task"

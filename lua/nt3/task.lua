@@ -41,7 +41,12 @@ local task_of = sched.tasks()
 
 local function new_scheduler()
   return {
-    ready = {},    -- tasks to resume, in order, with what to resume them with
+    -- the tasks to resume, in order, each with how (PLAIN, or the error a
+    -- cancel raises): ready[2k - 1], ready[2k], nready pairs; the batch
+    -- being stepped is spare's meanwhile, and both are kept for reuse
+    ready = {},
+    nready = 0,
+    spare = {},
     alive = 0,
     unwaited = {}, -- failed tasks nobody waited for
     unread = {},   -- task.map calls where every item failed and nobody read the errors
@@ -53,15 +58,23 @@ local function new_scheduler()
   }
 end
 
-local function push_ready(s, task, ...)
-  s.ready[#s.ready + 1] = { task = task, args = table.pack(...) }
+-- How a task in the ready queue is resumed when not to be cancelled: with
+-- nothing (its first resume: with its spawn arguments).
+local PLAIN = {}
+
+local function push_ready(s, task, how)
+  local n = s.nready + 1
+  s.nready = n
+  local ready = s.ready
+  ready[2 * n - 1] = task
+  ready[2 * n] = how
 end
 
 -- Resumes task if it still waits on token; whether it did.
 local function wake(s, task, token)
   if task.status ~= "waiting" or task.waiting_on ~= token then return false end
   task.waiting_on = nil
-  push_ready(s, task)
+  push_ready(s, task, PLAIN)
   return true
 end
 
@@ -70,7 +83,7 @@ end
 local function interrupt(s, task, err)
   task.waiting_on = nil
   task.cancel_sent = true
-  push_ready(s, task, CANCEL, err)
+  push_ready(s, task, err)
 end
 
 local function settle(s, task, ok, ...)
@@ -79,14 +92,24 @@ local function settle(s, task, ok, ...)
   s.live[task] = nil
   s.finished = s.finished + 1
   task.order = s.finished
+  local waiters = task.waiters -- task, token, task, token ...
   if ok then
-    task.results = table.pack(...)
+    -- one result (the most common) is kept as it is, several packed
+    local n = select("#", ...)
+    task.nres = n
+    if n == 1 then
+      task.results = ...
+    elseif n > 1 then
+      task.results = table.pack(...)
+    end
   else
     task.error = ...
     -- a cancelled task's end was asked for: it is nobody's failure
     local cancelled = task.cancel_err ~= nil and task.error == task.cancel_err
     local watched = false
-    for _, w in ipairs(task.waiters) do watched = watched or w.task.waiting_on == w.token end
+    if waiters then
+      for i = 1, #waiters, 2 do watched = watched or waiters[i].waiting_on == waiters[i + 1] end
+    end
     if not cancelled and not watched and not task.awaited then s.unwaited[task] = true end
     -- Ctrl-C lands in whichever task runs Lua then; one nothing waits for
     -- (a timer, a task spawned and left) hands it on to the main task, so
@@ -99,28 +122,41 @@ local function settle(s, task, ok, ...)
     pcall(coroutine.close, task.co)
   end
   s.alive = s.alive - 1
-  local waiters = task.waiters
-  task.waiters = {}
-  for _, w in ipairs(waiters) do wake(s, w.task, w.token) end
+  if waiters then
+    task.waiters = false
+    for i = 1, #waiters, 2 do wake(s, waiters[i], waiters[i + 1]) end
+  end
   if task.on_done then task.on_done(task) end
 end
 
-local function step(s, task, args)
-  if task.status == "done" then return end
-  task.status = "running"
-  task.started = true
-  local out = table.pack(coroutine.resume(task.co, table.unpack(args, 1, args.n)))
-  if not out[1] then return settle(s, task, false, out[2]) end
-  if coroutine.status(task.co) == "dead" then return settle(s, task, true, table.unpack(out, 2, out.n)) end
+-- What a resume of task gave: its end, or the wait it yielded on.
+local function resumed(s, task, ok, ...)
+  if not ok then return settle(s, task, false, (...)) end
+  if coroutine.status(task.co) == "dead" then return settle(s, task, true, ...) end
   task.status = "waiting"
-  if out[2] == MARK then
-    task.waiting_on = out[3]
+  local what, token = ...
+  if what == MARK then
+    task.waiting_on = token
     -- a cancel asked for while it ran ends it at this wait
     if task.cancel_err and not task.cancel_sent then interrupt(s, task, task.cancel_err) end
   else
     -- a plain coroutine.yield() in a task gives the others a turn
-    push_ready(s, task)
+    push_ready(s, task, PLAIN)
   end
+end
+
+local function step(s, task, how)
+  local status = task.status
+  if status == "done" then return end
+  task.status = "running"
+  if status == "ready" then
+    local args = task.args
+    if not args then return resumed(s, task, coroutine.resume(task.co)) end
+    task.args = nil
+    return resumed(s, task, coroutine.resume(task.co, table.unpack(args, 1, args.n)))
+  end
+  if how == PLAIN then return resumed(s, task, coroutine.resume(task.co)) end
+  return resumed(s, task, coroutine.resume(task.co, CANCEL, how))
 end
 
 -- The one wait. Ctrl-C arrives here when every task waits: it is raised in
@@ -138,10 +174,15 @@ end
 
 local function loop(s)
   while true do
-    while #s.ready > 0 do
-      local batch = s.ready
-      s.ready = {}
-      for _, r in ipairs(batch) do step(s, r.task, r.args) end
+    while s.nready > 0 do
+      local batch, n = s.ready, s.nready
+      s.ready, s.nready = s.spare, 0
+      for i = 1, 2 * n, 2 do
+        local task, how = batch[i], batch[i + 1]
+        batch[i], batch[i + 1] = nil, nil
+        step(s, task, how)
+      end
+      s.spare = batch
     end
     if s.alive == 0 then return end
     -- the main task failed (Ctrl-C, an error): the others end with it
@@ -151,27 +192,30 @@ local function loop(s)
     end
     local woken, pending = wait(s)
     for i = 1, #woken, 2 do wake(s, woken[i], woken[i + 1]) end
-    if #s.ready == 0 and not pending then error("every task is waiting for another task: none can go on", 0) end
+    if s.nready == 0 and not pending then error("every task is waiting for another task: none can go on", 0) end
   end
 end
 
 local function spawn_in(s, fn, ...)
   local co = coroutine.create(fn)
-  local task = setmetatable({ co = co, status = "ready", waiters = {} }, Task)
+  -- five fields make room for eight, so that results, awaited, waiters
+  -- (task, token, ...: made when one waits for it) and waiting_on fit
+  -- without growing the table
+  local task = setmetatable({ co = co, status = "ready", ok = false, order = false, nres = 0 }, Task)
+  if select("#", ...) > 0 then task.args = table.pack(...) end
   task_of[co] = task
   s.spawned = s.spawned + 1
-  task.seq = s.spawned
   s.live[task] = s.spawned
   s.alive = s.alive + 1
-  push_ready(s, task, ...)
+  push_ready(s, task, PLAIN)
   return task
 end
 
 -- The tasks of s not yet done, in the order they were spawned.
 local function live_tasks(s)
-  local list = {}
-  for t in pairs(s.live) do list[#list + 1] = t end
-  table.sort(list, function(a, b) return a.seq < b.seq end)
+  local list, live = {}, s.live
+  for t in pairs(live) do list[#list + 1] = t end
+  table.sort(list, function(a, b) return live[a] < live[b] end)
   return list
 end
 
@@ -191,7 +235,8 @@ end
 local function cancel(s, task, err)
   if task.status == "done" then return false end
   task.cancel_err = task.cancel_err or err or M.CANCELLED
-  if not task.started then
+  if task.status == "ready" then
+    task.args = nil
     settle(s, task, false, task.cancel_err)
   elseif task.status == "waiting" and task.waiting_on ~= nil and not task.cancel_sent then
     interrupt(s, task, task.cancel_err)
@@ -208,6 +253,27 @@ local function alarm(s, seconds, fn)
   end)
 end
 
+-- Has task me woken with token once task t is done.
+local function add_waiter(t, me, token)
+  local waiters = t.waiters
+  if not waiters then
+    t.waiters = { me, token }
+  else
+    waiters[#waiters + 1] = me
+    waiters[#waiters + 1] = token
+  end
+end
+
+-- Parks the running task me on token until a wake with it, or seconds
+-- pass (nil: no limit).
+local function park_for(me, token, seconds)
+  if not seconds then return park(token) end
+  local timer = alarm(current, seconds, function() wake(current, me, token) end)
+  local ok, err = pcall(park, token)
+  cancel(current, timer)
+  if not ok then error(err, 0) end
+end
+
 -- Waits in the running task until one of tasks is done, or seconds pass
 -- (nil: no limit). Returns whether one is done.
 local function await_any(tasks, seconds)
@@ -215,24 +281,39 @@ local function await_any(tasks, seconds)
     if t.status == "done" then return true end
   end
   local me, token = self_task(), {}
-  for _, t in pairs(tasks) do t.waiters[#t.waiters + 1] = { task = me, token = token } end
-  local timer
-  if seconds then timer = alarm(current, seconds, function() wake(current, me, token) end) end
-  local ok, err = pcall(park, token)
-  if timer then cancel(current, timer) end
-  if not ok then error(err, 0) end
+  for _, t in pairs(tasks) do add_waiter(t, me, token) end
+  park_for(me, token, seconds)
   for _, t in pairs(tasks) do
     if t.status == "done" then return true end
   end
   return false
 end
 
+-- await_any of the one task t, with no list: its token is t itself, as
+-- nothing else wakes a task with a task (a stale wake of an earlier wait
+-- for t says what this one waits to hear).
+local function await_one(t, seconds)
+  if t.status == "done" then return true end
+  local me = self_task()
+  add_waiter(t, me, t)
+  park_for(me, t, seconds)
+  return t.status == "done"
+end
+
 -- Waits until every task of list has ended (cancelled ones included), come
 -- what may meanwhile: nothing they opened outlives the caller's wait.
 local function until_ended(list)
   for _, t in ipairs(list) do
-    while t.status ~= "done" do pcall(await_any, { t }) end
+    while t.status ~= "done" do pcall(await_one, t) end
   end
+end
+
+-- The results of a finished task.
+local function results_of(task)
+  local n = task.nres
+  if n == 1 then return task.results end
+  if n == 0 then return end
+  return table.unpack(task.results, 1, n)
 end
 
 -- The results of a finished task, or its error raised again.
@@ -240,7 +321,7 @@ local function outcome(task)
   if current then current.unwaited[task] = nil end
   task.awaited = true
   if not task.ok then error(task.error, 0) end
-  return table.unpack(task.results, 1, task.results.n)
+  return results_of(task)
 end
 
 local function check_seconds(i, name, seconds, optional)
@@ -281,7 +362,7 @@ function M.run(fn, ...)
     -- variables closed
     for _, task in ipairs(live_tasks(s)) do
       if task.status ~= "done" and coroutine.status(task.co) == "suspended" then
-        if task.started and task.waiting_on ~= nil then coroutine.resume(task.co, CANCEL, err) end
+        if task.status ~= "ready" and task.waiting_on ~= nil then coroutine.resume(task.co, CANCEL, err) end
         coroutine.close(task.co)
       end
     end
@@ -296,7 +377,7 @@ function M.run(fn, ...)
   if failed then error("a task failed and nothing waited for it: " .. tostring(failed.error), 0) end
   local unread = next(s.unread)
   if unread then error(s.unread[unread], 0) end
-  return table.unpack(main.results, 1, main.results.n)
+  return results_of(main)
 end
 
 local function in_task()
@@ -308,7 +389,7 @@ M._in_task = in_task
 
 -- task.spawn(fn, ...) -> task: starts fn(...) as a task of its own
 function M.spawn(fn, ...)
-  check.arg(1, "spawn", fn, "function")
+  if type(fn) ~= "function" then check.arg(1, "spawn", fn, "function") end
   if not current then error("task.spawn outside a task (use task.run, or run the script with 'nt3 run')", 2) end
   return spawn_in(current, fn, ...)
 end
@@ -318,12 +399,15 @@ end
 -- task goes on).
 function M.wait(task, opts)
   check_task(1, "wait", task)
-  check.arg(2, "wait", opts, "table", true)
-  local seconds = opts and opts.timeout
-  check_seconds(2, "wait", seconds, true)
+  local seconds
+  if opts ~= nil then
+    check.arg(2, "wait", opts, "table")
+    seconds = opts.timeout
+    check_seconds(2, "wait", seconds, true)
+  end
   if task.status ~= "done" then
     if not in_task() then error("task.wait outside a task", 2) end
-    if not await_any({ task }, seconds) then return timed_out("task.wait", seconds) end
+    if not await_one(task, seconds) then return timed_out("task.wait", seconds) end
   end
   return outcome(task)
 end
@@ -431,7 +515,7 @@ function M.timeout(seconds, fn, ...)
   if not current then return M.run(M.timeout, seconds, fn, ...) end
   local t = M.spawn(fn, ...)
   t.awaited = true
-  local ok, done = pcall(await_any, { t }, seconds)
+  local ok, done = pcall(await_one, t, seconds)
   if not ok or not done then
     cancel(current, t)
     until_ended { t }
