@@ -20,6 +20,7 @@
  * lua-cjson for its message, so the wording stays cjson's.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,16 +302,76 @@ static int core_encode(lua_State *L) {
 
 /* ---- decoding ----------------------------------------------------------- */
 
+/* The text is a Lua string, so a NUL always follows its last byte: a scan
+ * that stops at a NUL (white space, a string's plain bytes) needs no test
+ * of the end, and the NUL then fails whatever test comes next. */
+
+/* Short keys (at most this long, without an escape) are looked up in a
+ * small cache of the keys already made: the members of a list's objects
+ * repeat their keys, and so do the texts of one kind (a cache entry's
+ * line, a page of an API's list), so a key found there is pushed without
+ * interning its bytes again. The cache is a userdata, an upvalue of
+ * core.decode (one per Lua state), and a table, the next upvalue, that
+ * holds its strings (on the stack at KEYTAB while a text is decoded). */
+#define NKEYS 64
+#define KEYLEN 40 /* LUAI_MAXSHORTLEN: longer ones are not interned */
+#define KEYTAB 2
+
+struct keys {
+  struct {
+    const char *s; /* the bytes of the string at [i + 1], or NULL */
+    size_t len;
+  } e[NKEYS];
+};
+
 struct dec {
   const char *p, *end;
   int depth;
   int skip; /* check the text only, push nothing (core.items) */
+  struct keys *keys; /* at lua_upvalueindex(2), or NULL */
 };
 
 static int value(lua_State *L, struct dec *d);
 
+#if defined(__GNUC__)
+#define NOINLINE __attribute__((noinline)) /* keeps value(), which recurses, small */
+#else
+#define NOINLINE
+#endif
+
+static const unsigned char ws[256] = {[' '] = 1, ['\t'] = 1, ['\n'] = 1, ['\r'] = 1};
+
 static void skip_ws(struct dec *d) {
-  while (d->p < d->end && (*d->p == ' ' || *d->p == '\t' || *d->p == '\n' || *d->p == '\r')) d->p++;
+  while (ws[(unsigned char)*d->p]) d->p++;
+}
+
+/* the bytes that end a string's plain run: '"', '\\' and the control
+ * characters (a NUL too, so the end of the text) */
+static const unsigned char special[256] = {
+  1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+  ['"'] = 1, ['\\'] = 1,
+};
+
+/* the first special byte from q on */
+static const char *plain_run(const char *q, const char *end) {
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  /* eight bytes at a time: a byte's flag is exact below the first flagged
+   * one (a borrow only runs upwards from a byte that is itself a match) */
+  const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+  while (end - q >= 8) {
+    uint64_t x, quote, slash;
+    memcpy(&x, q, 8);
+    quote = x ^ (ones * '"');
+    slash = x ^ (ones * '\\');
+    uint64_t m = (((quote - ones) & ~quote) | ((slash - ones) & ~slash) | ((x - ones * 0x20) & ~x)) & highs;
+    if (m) return q + (__builtin_ctzll(m) >> 3);
+    q += 8;
+  }
+#else
+  (void)end;
+#endif
+  while (!special[(unsigned char)*q]) q++;
+  return q;
 }
 
 static int hex4(const char *p) {
@@ -325,9 +386,10 @@ static int hex4(const char *p) {
   return v;
 }
 
-/* \uXXXX (a surrogate pair as lua-cjson takes it) at p, as UTF-8 into b;
- * the length of the escape, or 0. */
-static int unicode_escape(const char *p, luaL_Buffer *b) {
+/* \uXXXX (a surrogate pair as lua-cjson takes it) at p, as UTF-8 into u
+ * (room for 4 bytes) and its length into *n; the length of the escape, or
+ * 0. */
+static int unicode_escape(const char *p, char *u, int *n) {
   int cp = hex4(p + 2), len = 6;
   if (cp < 0) return 0;
   if ((cp & 0xF800) == 0xD800) {
@@ -338,83 +400,74 @@ static int unicode_escape(const char *p, luaL_Buffer *b) {
     cp = (((cp & 0x3FF) << 10) | (low & 0x3FF)) + 0x10000;
     len = 12;
   }
-  if (!b) return len;
-  char u[4];
-  int n;
   if (cp < 0x80) {
     u[0] = (char)cp;
-    n = 1;
+    *n = 1;
   } else if (cp < 0x800) {
     u[0] = (char)(0xC0 | (cp >> 6));
     u[1] = (char)(0x80 | (cp & 0x3F));
-    n = 2;
+    *n = 2;
   } else if (cp < 0x10000) {
     u[0] = (char)(0xE0 | (cp >> 12));
     u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
     u[2] = (char)(0x80 | (cp & 0x3F));
-    n = 3;
+    *n = 3;
   } else {
     u[0] = (char)(0xF0 | (cp >> 18));
     u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
     u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
     u[3] = (char)(0x80 | (cp & 0x3F));
-    n = 4;
+    *n = 4;
   }
-  luaL_addlstring(b, u, (size_t)n);
   return len;
 }
 
-/* the string whose opening quote is at d->p, pushed */
-static int string(lua_State *L, struct dec *d) {
-  const char *s = ++d->p, *q = s;
-  while (q < d->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20) q++;
-  if (q >= d->end || (unsigned char)*q < 0x20) return 0;
-  if (*q == '"') {
-    if (!d->skip) lua_pushlstring(L, s, (size_t)(q - s));
-    d->p = q + 1;
-    return 1;
-  }
+/* The string whose plain run from s (after its opening quote at d->p)
+ * ends at q, on an escape: pushed. Each plain run and the escape after it
+ * are written with one reservation in the buffer (an escape gives at most
+ * 4 bytes). */
+static int escaped(lua_State *L, struct dec *d, const char *s, const char *q) {
   luaL_Buffer buffer;
   luaL_Buffer *b = NULL;
   if (!d->skip) {
     b = &buffer;
     luaL_buffinit(L, b);
-    luaL_addlstring(b, s, (size_t)(q - s));
   }
-  while (q < d->end) {
-    unsigned char c = (unsigned char)*q;
-    if (c == '"') {
+  const char *run = s;
+  for (;;) {
+    char scratch[4], *o = scratch;
+    if (b) {
+      size_t r = (size_t)(q - run);
+      o = luaL_prepbuffsize(b, r + 4);
+      memcpy(o, run, r);
+      luaL_addsize(b, r);
+      o += r;
+    }
+    if (*q == '"') {
       if (b) luaL_pushresult(b);
       d->p = q + 1;
       return 1;
     }
-    if (c < 0x20) break;
-    if (c != '\\') {
-      const char *run = q;
-      while (q < d->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20) q++;
-      if (b) luaL_addlstring(b, run, (size_t)(q - run));
-      continue;
-    }
-    char out;
+    if (*q != '\\') break; /* a control character, or the end */
+    int len = 2, n = 1;
     switch (q[1]) {
-    case '"': out = '"'; break;
-    case '\\': out = '\\'; break;
-    case '/': out = '/'; break;
-    case 'b': out = '\b'; break;
-    case 'f': out = '\f'; break;
-    case 'n': out = '\n'; break;
-    case 'r': out = '\r'; break;
-    case 't': out = '\t'; break;
-    case 'u': {
-      int n = unicode_escape(q, b);
-      if (!n) goto bad;
-      q += n;
-      continue;
-    }
+    case '"': *o = '"'; break;
+    case '\\': *o = '\\'; break;
+    case '/': *o = '/'; break;
+    case 'b': *o = '\b'; break;
+    case 'f': *o = '\f'; break;
+    case 'n': *o = '\n'; break;
+    case 'r': *o = '\r'; break;
+    case 't': *o = '\t'; break;
+    case 'u':
+      len = unicode_escape(q, o, &n);
+      if (!len) goto bad;
+      break;
     default: goto bad;
     }
-    if (b) luaL_addchar(b, out);
-    q += 2;
+    if (b) luaL_addsize(b, n);
+    run = q + len;
+    q = plain_run(run, d->end);
   }
 bad:
   if (b) {
@@ -422,6 +475,37 @@ bad:
     lua_pop(L, 1);
   }
   return 0;
+}
+
+/* the string whose opening quote is at d->p, pushed */
+static int string(lua_State *L, struct dec *d) {
+  const char *s = d->p + 1, *q = plain_run(s, d->end);
+  if (*q != '"') return *q == '\\' ? escaped(L, d, s, q) : 0;
+  if (!d->skip) lua_pushlstring(L, s, (size_t)(q - s));
+  d->p = q + 1;
+  return 1;
+}
+
+/* an object's key whose opening quote is at d->p, pushed: from the cache
+ * when it is there */
+static int member_key(lua_State *L, struct dec *d) {
+  const char *s = d->p + 1, *q = plain_run(s, d->end);
+  size_t n = (size_t)(q - s);
+  if (*q != '"' || n > KEYLEN) return string(L, d);
+  /* n == 0: s[0] and q[-1] are the quotes */
+  unsigned h = ((unsigned)n * 5 + (unsigned char)s[0] + (unsigned char)s[n >> 1] * 7 + (unsigned char)q[-1] * 3) % NKEYS;
+  struct keys *k = d->keys;
+  if (k->e[h].s && k->e[h].len == n && memcmp(k->e[h].s, s, n) == 0) {
+    lua_rawgeti(L, KEYTAB, (lua_Integer)h + 1);
+  } else {
+    const char *bytes = lua_pushlstring(L, s, n);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, KEYTAB, (lua_Integer)h + 1);
+    k->e[h].s = bytes; /* alive while KEYTAB holds it */
+    k->e[h].len = n;
+  }
+  d->p = q + 1;
+  return 1;
 }
 
 /* lua-cjson's number: strtod's, without a leading zero, hexadecimal,
@@ -432,8 +516,8 @@ static int number(lua_State *L, struct dec *d) {
   if (*q == '0' && ((q[1] | 0x20) == 'x' || (q[1] >= '0' && q[1] <= '9'))) return 0;
   if ((unsigned char)*q > '9') return 0; /* inf, nan and any other word */
   const char *r = q;
-  while (r < d->end && *r >= '0' && *r <= '9') r++;
-  if (r > q && r - q <= 15 && (r >= d->end || (*r != '.' && *r != 'e' && *r != 'E'))) {
+  while (*r >= '0' && *r <= '9') r++; /* the NUL at the end stops it */
+  if (r > q && r - q <= 15 && *r != '.' && *r != 'e' && *r != 'E') {
     lua_Integer v = 0; /* below 10^15 < 2^53: exact */
     for (const char *c = q; c < r; c++) v = v * 10 + (*c - '0');
     if (!d->skip) lua_pushinteger(L, p != q ? -v : v);
@@ -461,6 +545,7 @@ static int word(struct dec *d, const char *w, size_t n) {
  * small, and a table grown one key at a time is resized at 1, 2, 4, 8...
  * (a cached page's header lines were most of its decoding). */
 #define BATCH 16
+#define STACK_LEVELS 4 /* how many levels one luaL_checkstack makes room for */
 
 /* the table at t made for the n elements (or members) above it, which are
  * then set in it in order (a repeated key: the last one wins) and popped */
@@ -483,18 +568,17 @@ static void fill(lua_State *L, int t, int n, int object) {
 
 /* With list (a stack index), each element's text goes into that table as
  * a string, and nothing is pushed for the array itself. */
-static int array(lua_State *L, struct dec *d, int list) {
+static NOINLINE int array(lua_State *L, struct dec *d, int list) {
   d->p++;
   int batch = !d->skip && !list, t = 0, pending = 0;
   if (batch) {
-    luaL_checkstack(L, BATCH + 4, "nested too deep");
     lua_pushnil(L); /* the table's slot */
     t = lua_gettop(L);
   } else if (!d->skip) {
     lua_newtable(L);
   }
   skip_ws(d);
-  if (d->p < d->end && *d->p == ']') {
+  if (*d->p == ']') {
     d->p++;
     if (!d->skip) {
       if (batch) fill(L, t, 0, 0);
@@ -504,8 +588,7 @@ static int array(lua_State *L, struct dec *d, int list) {
     return 1;
   }
   for (lua_Integer i = 1;; i++) {
-    skip_ws(d);
-    const char *start = d->p;
+    const char *start = d->p; /* after the white space */
     if (!value(L, d)) return 0;
     if (list) {
       lua_pushlstring(L, start, (size_t)(d->p - start));
@@ -519,7 +602,6 @@ static int array(lua_State *L, struct dec *d, int list) {
       lua_rawseti(L, -2, i);
     }
     skip_ws(d);
-    if (d->p >= d->end) return 0;
     if (*d->p == ']') {
       d->p++;
       if (batch && pending >= 0) fill(L, t, pending, 0);
@@ -527,28 +609,27 @@ static int array(lua_State *L, struct dec *d, int list) {
     }
     if (*d->p != ',') return 0;
     d->p++;
+    skip_ws(d);
   }
 }
 
-static int object(lua_State *L, struct dec *d) {
+static NOINLINE int object(lua_State *L, struct dec *d) {
   d->p++;
   int batch = !d->skip, t = 0, pending = 0;
   if (batch) {
-    luaL_checkstack(L, 2 * BATCH + 6, "nested too deep");
     lua_pushnil(L); /* the table's slot */
     t = lua_gettop(L);
   }
   skip_ws(d);
-  if (d->p < d->end && *d->p == '}') {
+  if (*d->p == '}') {
     d->p++;
     if (batch) fill(L, t, 0, 1);
     return 1;
   }
   for (;;) {
+    if (*d->p != '"' || !(d->keys && batch ? member_key(L, d) : string(L, d))) return 0;
     skip_ws(d);
-    if (d->p >= d->end || *d->p != '"' || !string(L, d)) return 0;
-    skip_ws(d);
-    if (d->p >= d->end || *d->p != ':') return 0;
+    if (*d->p != ':') return 0;
     d->p++;
     if (!value(L, d)) return 0;
     if (batch && pending >= 0) {
@@ -560,7 +641,6 @@ static int object(lua_State *L, struct dec *d) {
       lua_rawset(L, -3);
     }
     skip_ws(d);
-    if (d->p >= d->end) return 0;
     if (*d->p == '}') {
       d->p++;
       if (batch && pending >= 0) fill(L, t, pending, 1);
@@ -568,17 +648,20 @@ static int object(lua_State *L, struct dec *d) {
     }
     if (*d->p != ',') return 0;
     d->p++;
+    skip_ws(d);
   }
 }
 
 static int value(lua_State *L, struct dec *d) {
   skip_ws(d);
-  if (d->p >= d->end) return 0;
   switch (*d->p) {
   case '{':
   case '[': {
     if (++d->depth > MAX_DEPTH) return 0;
-    luaL_checkstack(L, 4, "nested too deep");
+    /* room for the next STACK_LEVELS levels: each holds at most its
+     * table's slot, 2 * BATCH members and what is pushed to set them */
+    if (d->depth % STACK_LEVELS == 1 && !d->skip)
+      luaL_checkstack(L, STACK_LEVELS * (2 * BATCH + 6), "nested too deep");
     int ok = *d->p == '{' ? object(L, d) : array(L, d, 0);
     d->depth--;
     return ok;
@@ -609,12 +692,19 @@ static int at_end(struct dec *d) {
   return d->p >= d->end || *d->p == '\0';
 }
 
-/* core.decode(text) -> value | nil, the character (from 1) where it failed */
+/* core.decode(text) -> value | nil, the character (from 1) where it failed
+ * | nil, false when text is not a string (json.decode words that) */
 static int core_decode(lua_State *L) {
+  if (lua_type(L, 1) != LUA_TSTRING) {
+    lua_pushnil(L);
+    lua_pushboolean(L, 0);
+    return 2;
+  }
   size_t n;
-  const char *s = luaL_checklstring(L, 1, &n);
-  struct dec d = {s, s + n, 0, 0};
+  const char *s = lua_tolstring(L, 1, &n);
+  struct dec d = {s, s + n, 0, 0, lua_touserdata(L, lua_upvalueindex(2))};
   lua_settop(L, 1);
+  lua_pushvalue(L, lua_upvalueindex(3)); /* KEYTAB */
   if (value(L, &d) && at_end(&d)) return 1;
   lua_settop(L, 1);
   lua_pushnil(L);
@@ -682,7 +772,7 @@ static int core_items(lua_State *L) {
   }
   lua_settop(L, 2);
   lua_newtable(L);
-  struct dec d = {s, s + n, 0, 1};
+  struct dec d = {s, s + n, 0, 1, NULL};
   int found = 0, ok;
   skip_ws(&d);
   if (d.p < d.end && *d.p == '[') {
@@ -714,7 +804,10 @@ int luaopen_nt3_json_core(lua_State *L) {
   lua_setfield(L, -4, "encode");
   lua_pop(L, 1);
   lua_pushvalue(L, -1);
-  lua_pushcclosure(L, core_decode, 1);
+  struct keys *keys = lua_newuserdatauv(L, sizeof *keys, 0);
+  memset(keys, 0, sizeof *keys);
+  lua_createtable(L, NKEYS, 0);
+  lua_pushcclosure(L, core_decode, 3);
   lua_setfield(L, -3, "decode");
   lua_pushcfunction(L, core_items);
   lua_setfield(L, -3, "items");

@@ -165,6 +165,27 @@ describe("json.decode in C", function()
     assert.is_table(json.decode(('{"a":'):rep(999) .. "1" .. ("}"):rep(999)))
   end)
 
+  it("gives each key its own bytes when keys come back, in the same text and the next ones (the key cache)", function()
+    -- src/json.c keeps short keys made in a cache of 64 slots that lasts
+    -- from one decode to the next: keys of one length and first, middle
+    -- and last bytes share a slot, a key past 40 bytes or with an escape
+    -- is never cached, and a collection between texts must not lose one.
+    local keys = { "", "a", "b", "ab", "ba", "aab", "abb", "id", "name", "nAme", "naMe", "x\\ny", "\\u00e9t\\u00e9",
+      "\\\"q", ("k"):rep(40), ("k"):rep(41), ("long"):rep(20), "k1", "k2", "k10", "k01", "é", "日本" }
+    for i = 1, 90 do keys[#keys + 1] = ("key%d_%s"):format(i, ("x"):rep(i % 7)) end
+    local state = 3
+    for round = 1, 300 do
+      local members = {}
+      for m = 1, round % 23 + 1 do
+        state = (state * 16807) % 2147483647
+        members[m] = ('"%s":%d'):format(keys[state % #keys + 1], m)
+      end
+      local doc = "[{" .. table.concat(members, ",") .. "},{" .. table.concat(members, ",", 1, #members // 2) .. "}]"
+      assert.is_true(same(legacy.decode(doc), json.decode(doc)), doc)
+      if round % 50 == 0 then collectgarbage() end
+    end
+  end)
+
   it("marks [] as json.array even where the text holds \\u0000 (the Lua decoder did not)", function()
     local v = assert(json.decode('{"a":[],"b":"\\u0000"}'))
     assert.are.equal(json.array_mt, getmetatable(v.a))

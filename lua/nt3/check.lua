@@ -16,7 +16,7 @@ end
 -- tname is a type() name, or several joined by "|": "table|string".
 function M.arg(n, fname, value, tname, optional, level)
   local t = type(value)
-  if value == nil and optional then return value end
+  if t == tname or (value == nil and optional) then return value end -- the usual case, without a gmatch
   for want in tname:gmatch("[^|]+") do
     if t == want then return value end
   end

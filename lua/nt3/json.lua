@@ -71,10 +71,11 @@ local function raw_control(text)
 end
 
 -- json.decode(text) -> value | nil, message
+local core_decode = core.decode
 function M.decode(text)
-  check.arg(1, "decode", text, "string")
-  local value, at = core.decode(text)
+  local value, at = core_decode(text)
   if at == nil then return value end
+  if at == false then check.arg(1, "decode", text, "string") end -- not a string
   local bad = raw_control(text)
   if bad then return nil, "a raw control character in a string (" .. bad .. "): JSON has it written as an escape" end
   local _, err = cjson.decode(text)
