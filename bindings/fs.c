@@ -267,7 +267,7 @@ static int fs_read(lua_State *L) {
   const char *path = check_path(L, 1);
   lua_Integer cap = luaL_optinteger(L, 2, READ_CAP_DEFAULT);
   luaL_argcheck(L, cap >= 0, 2, "size cap must not be negative");
-  struct fdbox *box;
+  struct fdbox *box = NULL;
   struct stat st;
   int n = open_regular(L, path, &box, &st);
   return n ? n : read_rest(L, box, path, &st, cap);
@@ -294,7 +294,7 @@ static int push_sha256(lua_State *L, const struct fdbox *box, const char *path) 
  * The file is opened as fs.read opens it and streamed: no size cap. */
 static int fs_sha256(lua_State *L) {
   const char *path = check_path(L, 1);
-  struct fdbox *box;
+  struct fdbox *box = NULL;
   struct stat st;
   int n = open_regular(L, path, &box, &st);
   if (n) return n;
@@ -981,7 +981,7 @@ static int root_read(lua_State *L) {
   const char *rel = check_path(L, 2);
   lua_Integer cap = luaL_optinteger(L, 3, READ_CAP_DEFAULT);
   luaL_argcheck(L, cap >= 0, 3, "size cap must not be negative");
-  struct fdbox *box;
+  struct fdbox *box = NULL;
   struct stat st;
   int n = open_beneath(L, rel, O_RDONLY, &box, &st);
   return n ? n : read_rest(L, box, rel, &st, cap);
@@ -990,7 +990,7 @@ static int root_read(lua_State *L) {
 /* root:sha256(rel) -> hex | nil, msg, errno: of the descriptor opened */
 static int root_sha256(lua_State *L) {
   const char *rel = check_path(L, 2);
-  struct fdbox *box;
+  struct fdbox *box = NULL;
   struct stat st;
   int n = open_beneath(L, rel, O_RDONLY, &box, &st);
   if (n) return n;
@@ -1097,7 +1097,7 @@ static int parent_beneath(lua_State *L, const char *rel, struct fdbox **box, cha
 static int root_mkdir(lua_State *L) {
   const char *rel = check_path(L, 2);
   mode_t mode = check_mode(L, 3, 1, DIR_MODE_DEFAULT);
-  struct fdbox *box;
+  struct fdbox *box = NULL;
   char name[NAME_MAX + 1];
   int n = parent_beneath(L, rel, &box, name);
   return n ? n : mkdir_in(L, box->fd, name, rel, mode, 0);
@@ -1107,7 +1107,7 @@ static int root_mkdir(lua_State *L) {
  * removed, never what it points to) */
 static int root_remove(lua_State *L) {
   const char *rel = check_path(L, 2);
-  struct fdbox *box;
+  struct fdbox *box = NULL;
   char name[NAME_MAX + 1];
   int n = parent_beneath(L, rel, &box, name);
   if (n) return n;
