@@ -91,11 +91,11 @@ static int get_field(lua_State *L, unsigned present, int f) {
 
 /* Pushes req[key] into the next slot: a string, or nil when absent. */
 static const char *string_field(lua_State *L, unsigned present, int f, size_t *len) {
-  const char *key = request_fields[f];
   int t = get_field(L, present, f);
   if (t == LUA_TNIL) return NULL;
   if (t != LUA_TSTRING)
-    luaL_argerror(L, REQ, lua_pushfstring(L, "field '%s' must be a string, not %s", key, lua_typename(L, t)));
+    luaL_argerror(L, REQ,
+                  lua_pushfstring(L, "field '%s' must be a string, not %s", request_fields[f], lua_typename(L, t)));
   return lua_tolstring(L, -1, len);
 }
 
