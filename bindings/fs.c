@@ -145,7 +145,7 @@ static void set_int(lua_State *L, const char *key, lua_Integer v) {
 }
 
 static void push_stat(lua_State *L, const struct stat *st) {
-  lua_createtable(L, 0, 9);
+  lua_createtable(L, 0, 10);
   lua_pushstring(L, type_name(st->st_mode));
   lua_setfield(L, -2, "type");
   set_int(L, "mode", st->st_mode & 07777);
@@ -153,13 +153,15 @@ static void push_stat(lua_State *L, const struct stat *st) {
   set_int(L, "gid", (lua_Integer)st->st_gid);
   set_int(L, "size", (lua_Integer)st->st_size);
   set_int(L, "mtime", (lua_Integer)st->st_mtime);
+  /* the nanoseconds too: a file rewritten within the second is told apart */
+  set_int(L, "mtime_ns", (lua_Integer)st->st_mtim.tv_nsec);
   set_int(L, "nlink", (lua_Integer)st->st_nlink);
   /* dev and ino tell a replaced file from one rewritten in place */
   set_int(L, "dev", (lua_Integer)st->st_dev);
   set_int(L, "ino", (lua_Integer)st->st_ino);
 }
 
-/* fs.stat(path) -> {type, mode, uid, gid, size, mtime, nlink, dev, ino} | nil, msg, errno */
+/* fs.stat(path) -> {type, mode, uid, gid, size, mtime, mtime_ns, nlink, dev, ino} | nil, msg, errno */
 static int fs_stat(lua_State *L) {
   const char *path = check_path(L, 1);
   struct stat st;

@@ -25,6 +25,7 @@
 ---@field gid integer
 ---@field size integer bytes
 ---@field mtime integer seconds since the epoch
+---@field mtime_ns integer the nanoseconds within that second (0 where the file system keeps none)
 ---@field nlink integer
 ---@field dev integer the device the file is on
 ---@field ino integer its inode number: with dev, tells a replaced file from one rewritten in place
