@@ -554,12 +554,12 @@ describe("help, completion and status", function()
 
   local TRACE_ENV = require("helpers.auth_util").traced
 
-  local function traced(args)
+  local function traced(args, in_home)
     local log = sh.tmpdir() .. "/trace"
     local wrapper = sh.tmpdir() .. "/nt3-traced"
     sh.spit(wrapper, "#!/bin/sh\nexec strace -f -qq -o " .. sh.quote(log) .. " -e trace=%file " .. sh.quote(sh.bin) .. ' "$@"\n')
     ext.sh("chmod +x " .. sh.quote(wrapper))
-    local r = sh.run(args, { home = home, env = TRACE_ENV(), bin = wrapper })
+    local r = sh.run(args, { home = in_home or home, env = TRACE_ENV(), bin = wrapper })
     return r, sh.slurp(log) or ""
   end
 
@@ -569,6 +569,87 @@ describe("help, completion and status", function()
     assert.matches("\n  greet +Say hello %[extension hello%]\n", r.stdout)
     assert.matches("extensions%.lock", trace)
     assert.is_nil(trace:find(".nt3/extensions/", 1, true), "help opened an extension file")
+  end)
+
+  it("nt3 help reads the lock's index, not the lock, and each install and remove keeps the index the lock's", function()
+    local h = ext.home()
+    assert.are.equal(0, nt3(h, { "ext", "install", ext.tree(ext.files("hello", { command = "greet" })), "--yes" }).code)
+    assert.are.equal(0, nt3(h, { "ext", "install", ext.tree(ext.files("bye", { command = "wave" })), "--yes" }).code)
+    assert.are.equal(0, nt3(h, { "ext", "remove", "hello", "--yes" }).code)
+    local st = assert(require("nt3.fs").stat(h .. "/.nt3/extensions.index"))
+    assert.are.equal(384, st.mode)
+    local r, trace = traced({ "help" }, h)
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("\n  wave +Say hello %[extension bye%]\n", r.stdout)
+    assert.is_nil(r.stdout:find("greet", 1, true), "a removed extension is still listed")
+    assert.matches('open[^\n]*extensions%.index"', trace)
+    assert.is_nil(trace:find('open[^\n]*extensions%.lock"'), "help opened the lock though its index is the lock's")
+  end)
+
+  it("never uses an index that is not the lock's: a lock edited by hand, a stale or torn index", function()
+    local h = ext.home()
+    assert.are.equal(0, nt3(h, { "ext", "install", ext.tree(ext.files("hello", { command = "greet" })), "--yes" }).code)
+    local index_path, lock_path = h .. "/.nt3/extensions.index", h .. "/.nt3/extensions.lock"
+    local index = assert(sh.slurp(index_path))
+    -- a command added to the lock by hand (rewritten in place: the same inode)
+    local lock = ext.lock(h)
+    lock.extensions.hello.commands[2] = { name = "hi", summary = "Say hi", file = "commands/greet.lua" }
+    local f = assert(io.open(lock_path, "w"))
+    f:write(json.encode(lock))
+    f:close()
+    local r = nt3(h, { "help" })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("\n  hi +Say hi %[extension hello%]\n", r.stdout)
+    -- an index naming another lock (a change cut short): its command is not shown
+    sh.spit(index_path, index:gsub("\ngreet\t", "\nghost\t"))
+    r = nt3(h, { "help" })
+    assert.is_nil(r.stdout:find("ghost", 1, true), "a stale index was used")
+    assert.matches("\n  greet +Say hello", r.stdout)
+    -- the lock's stamp but cut short, or garbage: the lock is read instead, with no warning
+    local fs = require "nt3.fs"
+    local head = ("nt3 extensions index 1\t%s\n"):format(require("nt3.ext.lock").stamp(fs.stat(lock_path)))
+    for _, body in ipairs { head .. "ghost\tBoo\thello", head .. "ghost\tBoo\n", head .. "../x\tBoo\thello\t/src\n" } do
+      sh.spit(index_path, body)
+      r = nt3(h, { "help" })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("", r.stderr)
+      assert.is_nil(r.stdout:find("ghost", 1, true), body)
+      assert.is_nil(r.stdout:find("../x", 1, true), body)
+      assert.matches("\n  greet +Say hello", r.stdout)
+    end
+    -- and the lock's stamp with a row of its own is what help shows: the
+    -- stamp, not the rows, is what ties the index to the lock
+    sh.spit(index_path, head .. "greet\tSay hello\thello\t/src\nhi\tFrom the index\thello\t/src\n")
+    assert.matches("\n  hi +From the index %[extension hello%]\n", nt3(h, { "help" }).stdout)
+  end)
+
+  it("installs though the index cannot be written, and help then reads the lock", function()
+    local h = ext.home()
+    os.execute("mkdir -p -m 700 " .. sh.quote(h .. "/.nt3/extensions.index"))
+    local r = nt3(h, { "ext", "install", ext.tree(ext.files("hello", { command = "greet" })), "--yes" })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.truthy(ext.lock(h).extensions.hello)
+    r = nt3(h, { "help" })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("\n  greet +Say hello %[extension hello%]\n", r.stdout)
+  end)
+
+  it("keeps any summary and source through the index: %, tabs and new lines are escaped", function()
+    local lock_file = require "nt3.ext.lock"
+    local dir = sh.tmpdir()
+    sh.spit(dir .. "/extensions.lock", "{}")
+    local st = require("nt3.fs").stat(dir .. "/extensions.lock")
+    local lock = { version = 1, extensions = {
+      b = { source = "/src/a\tb\nc%41", commands = { { name = "two", summary = "100% sure %41" } } },
+      a = { source = "https://example.com/x.git", commands = { { name = "one", summary = "One" },
+        { name = "zero", summary = "\27[31mred" } } },
+    } }
+    sh.spit(dir .. "/extensions.index", lock_file.index_text(lock, st))
+    assert.are.same({
+      { "one", "One", "a", "https://example.com/x.git" },
+      { "two", "100% sure %41", "b", "/src/a\tb\nc%41" },
+      { "zero", "\27[31mred", "a", "https://example.com/x.git" },
+    }, lock_file.indexed(dir, st))
   end)
 
   it("nt3 status reads no extension file, not even the lock", function()

@@ -1,22 +1,28 @@
 -- nt3.cli.ext: the commands of installed extensions, for nt3.cli. What
 -- help, completion and the man page show comes from the lock alone
 -- (~/.nt3/extensions.lock: each command's name and summary, copied from
--- the manifest that was verified at install); no extension file is read
+-- the manifest that was verified at install), or from its index while
+-- that is the lock's (nt3.ext.lock.indexed); no extension file is read
 -- and no extension code runs for them. Running one checks its files
 -- against the lock and hands it to the sandbox with the permissions the
 -- lock grants (docs/architecture.md, "Extensions").
-local ipairs, pairs, require, table, type = ipairs, pairs, require, table, type
+local ipairs, pairs, require, table = ipairs, pairs, require, table
+local lock_file = require "nt3.ext.lock"
 local registry = require "nt3.cli.registry"
 
 local M = {}
 
 local warned = false
-local function entries()
-  -- no lock, no extensions: nothing more is loaded (nt3 help stays as fast)
+-- The lock's path and fs.stat | nil when there is none (no lock, no
+-- extensions: nothing more is loaded, and nt3 help stays as fast)
+local function the_lock()
   local base = registry.config_dir()
-  local lock_file = require "nt3.ext.lock"
   local path = base and base .. "/" .. lock_file.FILE_NAME
-  if not path or not require("nt3.fs").stat(path) then return {} end
+  local st = path and require("nt3.fs").stat(path)
+  if st then return base, path, st end
+end
+
+local function entries(path)
   local lock, err = lock_file.read(path)
   if not lock then
     if not warned then
@@ -71,51 +77,57 @@ local function run_extension(cmd, ctx)
     opts = opts, args = args }, shape)
 end
 
--- An extension's command as the lists show it; with described, also the
--- words of its grant (what its help shows: nt3.ext.manifest is loaded then)
-local function command_of(ename, entry, c, described)
+local function run(_, ctx) return run_extension(ctx.command, ctx) end
+
+-- An extension's command as the lists show it, from its row (name,
+-- summary, extension, source: nt3.ext.lock.rows); with its lock entry,
+-- also the words of its grant (what its help shows: nt3.ext.manifest is
+-- loaded then)
+local function command_of(row, entry)
+  local ename = row[3]
   return {
-    name = c.name,
-    summary = c.summary,
+    name = row[1],
+    summary = row[2],
     extension = ename,
-    source = "extension " .. ename .. " (" .. entry.source .. ")",
+    source = "extension " .. ename .. " (" .. row[4] .. ")",
     uses_token = false,
     raw_args = true,
     args = { "args..." },
-    description = described and ("A command of the extension " .. ename .. ", run in the sandbox with the"
+    description = entry and ("A command of the extension " .. ename .. ", run in the sandbox with the"
       .. " permissions granted at install: "
       .. table.concat(require("nt3.ext.manifest").describe(entry.permissions), "; ") .. ".") or nil,
-    run = function(_, ctx) return run_extension(ctx.command, ctx) end,
+    run = run,
   }
 end
 
-local function each_command(fn)
-  for ename, entry in pairs(entries()) do
-    for _, c in ipairs(entry.commands) do
-      if type(c) == "table" and type(c.name) == "string" and type(c.summary) == "string" then
-        fn(ename, entry, c)
-      end
-    end
-  end
-end
-
 -- ext.commands([described]) -> the command tables of every installed
--- extension; described: with their descriptions (help and the lists
--- need none, and so never load nt3.ext.manifest)
+-- extension, sorted by name; described: with their descriptions. Without
+-- (help, completion, did-you-mean), they come from the lock's index while
+-- it is the lock's, and nt3.json decodes a few hundred bytes, not the lock.
 function M.commands(described)
+  local base, path, st = the_lock()
+  if not base then return {} end
   local list = {}
-  each_command(function(ename, entry, c) list[#list + 1] = command_of(ename, entry, c, described) end)
-  table.sort(list, function(a, b) return a.name < b.name end)
+  local rows = not described and lock_file.indexed(base, st)
+  if rows then
+    for i, row in ipairs(rows) do list[i] = command_of(row) end
+    return list
+  end
+  local extensions = entries(path)
+  for i, row in ipairs(lock_file.rows(extensions)) do
+    list[i] = command_of(row, described and extensions[row[3]])
+  end
   return list
 end
 
 -- ext.find(name) -> the extension command of that name | nil
 function M.find(name)
-  local found
-  each_command(function(ename, entry, c)
-    if c.name == name and not found then found = command_of(ename, entry, c, true) end
-  end)
-  return found
+  local _, path = the_lock()
+  if not path then return nil end
+  local extensions = entries(path)
+  for _, row in ipairs(lock_file.rows(extensions)) do
+    if row[1] == name then return command_of(row, extensions[row[3]]) end
+  end
 end
 
 return M

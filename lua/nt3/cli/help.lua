@@ -196,9 +196,10 @@ function M.help_text()
   local cmds = require("nt3.cli.user").listing()
   local width = 0
   for _, c in ipairs(cmds) do if not c.hidden then width = math.max(width, #c.name) end end
+  local row = "  %-" .. width .. "s   %s"
   for _, c in ipairs(cmds) do
     if not c.hidden then
-      local line = ("  %-" .. width .. "s   %s"):format(c.name, c.summary)
+      local line = row:format(c.name, c.summary)
       if c.aliases and #c.aliases > 0 then line = line .. " (alias: " .. table.concat(c.aliases, ", ") .. ")" end
       if c.overrides_builtin then
         line = line .. " [user command, overrides built-in]"
@@ -293,6 +294,8 @@ M.FILES = {
   { "~/.nt3/extensions/", "Installed extensions, one folder each (nt3 ext install); files 0600, folders 0700." },
   { "~/.nt3/extensions.lock", "What the installed extensions must be: sources, commits, a sha256 per file and"
     .. " over each tree, the permissions granted (JSON, written atomically under a lock)." },
+  { "~/.nt3/extensions.index", "What nt3 help lists of the installed extensions, with the stamp of the lock it"
+    .. " was made from; rewritten after the lock, and not read when it is not that lock's." },
 }
 
 local function rows(list, indent)

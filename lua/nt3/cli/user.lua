@@ -217,8 +217,15 @@ local function merged(loaded)
   for _, cmd in ipairs(require("nt3.cli.ext").commands(loaded)) do
     if not by_name[cmd.name] and not taken[cmd.name] then by_name[cmd.name] = cmd end
   end
-  for _, cmd in pairs(by_name) do list[#list + 1] = cmd.builtin and without(cmd, taken) or cmd end
-  table.sort(list, function(a, b) return a.name < b.name end)
+  -- sorted by name as plain strings (no Lua comparator: nt3 help with
+  -- twenty extensions sorts in C)
+  local names = {}
+  for name in pairs(by_name) do names[#names + 1] = name end
+  table.sort(names)
+  for i, name in ipairs(names) do
+    local cmd = by_name[name]
+    list[i] = cmd.builtin and without(cmd, taken) or cmd
+  end
   return list
 end
 

@@ -5,14 +5,18 @@
 -- (nt3.cli.ext: help, completion, the man page) read it through this
 -- module alone, so listing 20 extensions loads neither the store, the
 -- manifest's rules nor the credential store (docs/architecture.md,
--- "Extensions").
-local pairs, require, tostring, type = pairs, require, tostring, type
+-- "Extensions"). Beside the lock, ~/.nt3/extensions.index holds only
+-- what the lists show, and the stamp of the lock it was made from: help
+-- reads that small file while it is the lock's, and the lock otherwise.
+local ipairs, pairs, require, string, table, tonumber, tostring, type =
+  ipairs, pairs, require, string, table, tonumber, tostring, type
 local fs = require "nt3.fs"
 
 local M = {}
 
 M.NAME = "^[%a][%w_-]*$" -- an extension's name, and its commands'
 M.FILE_NAME = "extensions.lock"
+M.INDEX_NAME = "extensions.index"
 M.MAX = 4 * 1024 * 1024
 
 -- lock.empty() -> the lock of no extension
@@ -47,6 +51,89 @@ function M.read(path)
     return nil, err
   end
   return M.parse(text, function() return require("nt3.config.store").display(path, "global") end)
+end
+
+-- lock.stamp(st) -> what tells one lock file from any other (st is its
+-- fs.stat): the device, inode, size and modification time to the
+-- nanosecond. fs.write replaces a file (a new inode), and so does an
+-- editor that saves by rename; one rewritten in place gets a new mtime.
+function M.stamp(st)
+  return ("%d:%d:%d:%d.%09d"):format(st.dev, st.ino, st.size, st.mtime, st.mtime_ns)
+end
+
+-- Each command as the lists show it, { name, summary, extension, source },
+-- sorted by name (then extension); fn(row, entry, command) for each
+local function rows_of(extensions, fn)
+  local rows = {}
+  for ename, e in pairs(extensions) do
+    for _, c in ipairs(e.commands) do
+      if type(c) == "table" and type(c.name) == "string" and type(c.summary) == "string" then
+        local row = { c.name, c.summary, ename, e.source }
+        rows[#rows + 1] = row
+        if fn then fn(row, e, c) end
+      end
+    end
+  end
+  table.sort(rows, function(a, b)
+    if a[1] ~= b[1] then return a[1] < b[1] end
+    return a[3] < b[3]
+  end)
+  return rows
+end
+M.rows = rows_of
+
+-- The index is lines of text, so that reading it loads no JSON decoder:
+-- a first line naming the format and the lock's stamp, then one line a
+-- command, its name, summary, extension and source joined by tabs. A
+-- control character or % in a field is written %XX.
+local INDEX_HEAD = "nt3 extensions index 1\t"
+
+local function hex(c) return ("%%%02X"):format(c:byte()) end
+local function escape(v) return (v:gsub("[%%%c]", hex)) end
+local function unhex(h) return string.char(tonumber(h, 16)) end
+local function unescape(v)
+  if not v:find("%", 1, true) then return v end
+  return (v:gsub("%%(%x%x)", unhex))
+end
+
+-- lock.index_text(lock, st) -> the text of the index of that lock, whose
+-- file's fs.stat is st (taken after writing it)
+function M.index_text(lock, st)
+  local out = { INDEX_HEAD .. M.stamp(st) .. "\n" }
+  for _, row in ipairs(rows_of(lock.extensions)) do
+    out[#out + 1] = escape(row[1]) .. "\t" .. escape(row[2]) .. "\t" .. escape(row[3]) .. "\t" .. escape(row[4]) .. "\n"
+  end
+  return table.concat(out)
+end
+
+-- lock.indexed(dir, st) -> the rows of dir's index, when it was made from
+-- the lock whose fs.stat is st | nil: there is none, it is another lock's
+-- (a change cut short, an edit by hand, an older nt3), or it is not whole.
+-- A derived file: nil is never an error, the caller reads the lock.
+function M.indexed(dir, st)
+  local text = fs.read(dir .. "/" .. M.INDEX_NAME, M.MAX)
+  local head = INDEX_HEAD .. M.stamp(st) .. "\n"
+  if not text or text:sub(1, #head) ~= head then return nil end
+  -- plain finds (memchr) rather than a pattern: a line is split in a few
+  -- hundred instructions
+  local find, sub = string.find, string.sub
+  local rows, at = {}, #head + 1
+  while at <= #text do
+    local stop = find(text, "\n", at, true)
+    if not stop then return nil end
+    local row, from = {}, at
+    for i = 1, 3 do
+      local tab = find(text, "\t", from, true)
+      if not tab or tab > stop then return nil end
+      row[i], from = sub(text, from, tab - 1), tab + 1
+    end
+    row[4] = sub(text, from, stop - 1)
+    if row[4]:find("\t", 1, true) or not row[1]:match(M.NAME) or not row[3]:match(M.NAME) then return nil end
+    row[2], row[4] = unescape(row[2]), unescape(row[4])
+    rows[#rows + 1] = row
+    at = stop + 1
+  end
+  return rows
 end
 
 return M

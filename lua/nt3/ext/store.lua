@@ -262,11 +262,18 @@ function M.locked(fn)
     return nil, err
   end
   write.remove_stale_temps(base, M.LOCK_NAME)
+  write.remove_stale_temps(base, lock_file.INDEX_NAME)
   M.recover(root, lock)
   local ctx = { root = root, base = base }
   function ctx.commit(l)
-    local ok, werr = fs.write(base .. "/" .. M.LOCK_NAME, M.format_lock(l), FILE_MODE)
+    local path = base .. "/" .. M.LOCK_NAME
+    local ok, werr = fs.write(path, M.format_lock(l), FILE_MODE)
     if not ok then return nil, werr end
+    -- then the lists' index of the lock just written (nt3.ext.lock.indexed).
+    -- One that cannot be written is left as it was: it names an older
+    -- lock, so nothing reads it, and the commit stands.
+    local st = fs.stat(path)
+    if st then fs.write(base .. "/" .. lock_file.INDEX_NAME, lock_file.index_text(l, st), FILE_MODE) end
     return true
   end
   local results = table.pack(pcall(fn, lock, ctx))
