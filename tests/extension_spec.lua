@@ -623,6 +623,23 @@ describe("help, completion and status", function()
     assert.matches("\n  hi +From the index %[extension hello%]\n", nt3(h, { "help" }).stdout)
   end)
 
+  it("never puts a control byte of a summary on the terminal, from the index or a lock edited by hand", function()
+    local h = ext.home()
+    assert.are.equal(0, nt3(h, { "ext", "install", ext.tree(ext.files("hello", { command = "greet" })), "--yes" }).code)
+    local index_path = h .. "/.nt3/extensions.index"
+    sh.spit(index_path, (assert(sh.slurp(index_path)):gsub("\tSay hello\t", "\tSay %%1B]0;pwned%%07hello\t")))
+    local r = nt3(h, { "help" })
+    assert.are.equal(0, r.code, r.stderr)
+    assert.matches("\n  greet +Say .*hello %[extension hello%]\n", r.stdout)
+    assert.is_nil(r.stdout:find("[\27\7]"), "a control byte reached the terminal")
+    local lock = ext.lock(h)
+    lock.extensions.hello.commands[1].summary = "Say \27[2Jhello"
+    sh.spit(h .. "/.nt3/extensions.lock", json.encode(lock))
+    r = nt3(h, { "help" })
+    assert.matches("\n  greet +Say .*hello %[extension hello%]\n", r.stdout)
+    assert.is_nil(r.stdout:find("\27", 1, true), "a control byte reached the terminal")
+  end)
+
   it("installs though the index cannot be written, and help then reads the lock", function()
     local h = ext.home()
     os.execute("mkdir -p -m 700 " .. sh.quote(h .. "/.nt3/extensions.index"))

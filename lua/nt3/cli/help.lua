@@ -208,7 +208,9 @@ function M.help_text()
       elseif c.extension then
         line = line .. " [extension " .. c.extension .. "]"
       end
-      lines[#lines + 1] = line
+      -- a summary comes from a file (a user command, a lock edited by
+      -- hand): never a control byte on the terminal
+      lines[#lines + 1] = policy.sanitize(line, 400)
     end
   end
   local aliases = require("nt3.cli.alias")
