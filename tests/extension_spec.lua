@@ -635,9 +635,12 @@ describe("help, completion and status", function()
     local lock = ext.lock(h)
     lock.extensions.hello.commands[1].summary = "Say \27[2Jhello"
     sh.spit(h .. "/.nt3/extensions.lock", json.encode(lock))
-    r = nt3(h, { "help" })
-    assert.matches("\n  greet +Say .*hello %[extension hello%]\n", r.stdout)
-    assert.is_nil(r.stdout:find("\27", 1, true), "a control byte reached the terminal")
+    for _, args in ipairs { { "help" }, { "help", "greet" }, { "help", "--man" } } do
+      r = nt3(h, args)
+      assert.are.equal(0, r.code, r.stderr)
+      assert.matches("Say .*hello", r.stdout)
+      assert.is_nil(r.stdout:find("\27[2J", 1, true), table.concat(args, " ") .. ": a control byte reached the terminal")
+    end
   end)
 
   it("installs though the index cannot be written, and help then reads the lock", function()

@@ -70,7 +70,8 @@ end
 function M.usage(cmd)
   local lines = {}
   local function add(s) lines[#lines + 1] = s end
-  add(cmd.summary)
+  -- the summary may come from a file (a lock edited by hand): one printable line
+  add(policy.sanitize(cmd.summary, 400))
   add("")
   add("Usage: " .. M.synopsis(cmd))
   if cmd.aliases and #cmd.aliases > 0 and not cmd.script then

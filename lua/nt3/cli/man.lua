@@ -140,7 +140,8 @@ function M.page()
     for _, cmd in ipairs(exts) do
       out[#out + 1] = ".TP"
       out[#out + 1] = ".B " .. literal("nt3 " .. cmd.name)
-      out[#out + 1] = text(cmd.summary .. " [extension " .. cmd.extension .. "]")
+      -- from the lock, which a hand can edit: no control byte goes to groff
+      out[#out + 1] = text(require("nt3.policy").sanitize(cmd.summary .. " [extension " .. cmd.extension .. "]", 400))
     end
   end
   out[#out + 1] = ".SH ENVIRONMENT"
