@@ -103,7 +103,7 @@ end
 -- ext.commands([described]) -> the command tables of every installed
 -- extension, sorted by name; described: with their descriptions. Without
 -- (help, completion, did-you-mean), they come from the lock's index while
--- it is the lock's, and nt3.json decodes a few hundred bytes, not the lock.
+-- it is the lock's: a few lines split, no JSON decoded.
 function M.commands(described)
   local base, path, st = the_lock()
   if not base then return {} end

@@ -61,16 +61,14 @@ function M.stamp(st)
   return ("%d:%d:%d:%d.%09d"):format(st.dev, st.ino, st.size, st.mtime, st.mtime_ns)
 end
 
--- Each command as the lists show it, { name, summary, extension, source },
--- sorted by name (then extension); fn(row, entry, command) for each
-local function rows_of(extensions, fn)
+-- lock.rows(extensions) -> each command as the lists show it, { name,
+-- summary, extension, source }, sorted by name (then extension)
+local function rows_of(extensions)
   local rows = {}
   for ename, e in pairs(extensions) do
     for _, c in ipairs(e.commands) do
       if type(c) == "table" and type(c.name) == "string" and type(c.summary) == "string" then
-        local row = { c.name, c.summary, ename, e.source }
-        rows[#rows + 1] = row
-        if fn then fn(row, e, c) end
+        rows[#rows + 1] = { c.name, c.summary, ename, e.source }
       end
     end
   end
