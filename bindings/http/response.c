@@ -118,10 +118,15 @@ static void push_header_list(lua_State *L, const char *data, size_t len) {
  * with every response (a script that reads only the status and the body
  * never pays for them; header_list was a table a header line, the
  * largest part of a response): the response's metatable answers the
- * first read of each from the head, kept in a weak-keyed table until both
- * are made, and stores the table in the response, so every later read is
- * a plain field (docs/architecture.md, "Performance budget"). */
-static const char heads_key = 'h', response_mt_key = 'm';
+ * first read of each from the head and stores the table in the response,
+ * so every later read is a plain field (docs/architecture.md,
+ * "Performance budget"). Each response has a small metatable of its own
+ * that holds its head. One weak-keyed table of every response's head, as
+ * there was, is an ephemeron table that every new response writes to:
+ * the collector traversed it again after each write and counted that as
+ * its work, so a cycle lasted tens of thousands of requests and the heap
+ * of a long task.map swung between 8 and 17 MB instead of 4 and 8. */
+static const char heads_key = 'h';
 
 /* next over the raw table (not the global next, which a script may have
  * replaced) */
@@ -138,9 +143,8 @@ static int response_index(lua_State *L) {
   const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &klen) : NULL;
   int list = k && klen == 11 && memcmp(k, "header_list", 11) == 0;
   if (!list && !(k && klen == 7 && memcmp(k, "headers", 7) == 0)) return 0;
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &heads_key);
-  lua_pushvalue(L, 1);
-  if (lua_rawget(L, -2) != LUA_TSTRING) return 0;
+  if (!lua_getmetatable(L, 1)) return 0;
+  if (lua_rawgetp(L, -1, &heads_key) != LUA_TSTRING) return 0;
   size_t len;
   const char *data = lua_tolstring(L, -1, &len);
   if (list) push_header_list(L, data, len);
@@ -153,9 +157,8 @@ static int response_index(lua_State *L) {
   int both = lua_rawget(L, 1) == LUA_TTABLE;
   lua_pop(L, 1);
   if (both) {
-    lua_pushvalue(L, 1);
     lua_pushnil(L);
-    lua_rawset(L, 3);
+    lua_rawsetp(L, 3, &heads_key);
   }
   return 1;
 }
@@ -174,36 +177,22 @@ static int response_pairs(lua_State *L) {
   return 3;
 }
 
-/* Gives the response on top of the stack the metatable that makes its
- * headers and header_list, and keeps its head for them. The metatable is
+/* Gives the response on top of the stack its metatable, which makes its
+ * headers and header_list from the head it keeps. The metatable is
  * protected: setmetatable(res, ...) raises rather than losing the headers
- * not read yet. */
+ * not read yet, and getmetatable(res) gives its name, not the head. */
 static void defer_headers(lua_State *L, const struct buffer *head) {
-  luaL_checkstack(L, 4, NULL);
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &response_mt_key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_createtable(L, 0, 3);
-    lua_pushcfunction(L, response_index);
-    lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, response_pairs);
-    lua_setfield(L, -2, "__pairs");
-    lua_pushliteral(L, "nt3.http.response");
-    lua_setfield(L, -2, "__metatable");
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &response_mt_key);
-    lua_createtable(L, 0, 0);
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &heads_key);
-  }
-  lua_setmetatable(L, -2);
-  lua_rawgetp(L, LUA_REGISTRYINDEX, &heads_key);
-  lua_pushvalue(L, -2);
+  luaL_checkstack(L, 3, NULL);
+  lua_createtable(L, 0, 4);
+  lua_pushcfunction(L, response_index);
+  lua_setfield(L, -2, "__index");
+  lua_pushcfunction(L, response_pairs);
+  lua_setfield(L, -2, "__pairs");
+  lua_pushliteral(L, "nt3.http.response");
+  lua_setfield(L, -2, "__metatable");
   lua_pushlstring(L, head->data ? head->data : "", head->len);
-  lua_rawset(L, -3);
-  lua_pop(L, 1);
+  lua_rawsetp(L, -2, &heads_key);
+  lua_setmetatable(L, -2);
 }
 
 /* Pushes the reason phrase of the status line ("OK"; "" when there is
