@@ -40,18 +40,17 @@ static int run(lua_State *L) {
   /* Start-up allocates and keeps (the modules it loads): a collector at
    * Lua's default pause (200) ran cycles over it for nothing, 4% of a
    * `nt3 status`. Until nt3.cli is loaded the pause is 1000; the cycle
-   * that follows keeps that threshold, and every later one starts when the
-   * heap is 1.5 times what the last kept, not Lua's 2 times: nt3's scripts
-   * keep little and make a response's worth of garbage a request, and at
-   * 200 a long task.map's heap, and with it its RSS, crept up by 12% over
-   * 100,000 requests (2% at 150, in no more CPU; docs/architecture.md,
-   * "Performance budget"). */
+   * that follows keeps that threshold, and every later one has
+   * NT3_GC_PAUSE (150), not Lua's 200: nt3's scripts keep little and make
+   * a response's garbage a request, and at 200 a long task.map's heap, and
+   * with it its RSS, crept up by 12% over 100,000 requests (2% at 150, in
+   * no more CPU; docs/architecture.md, "Performance budget"). */
   lua_gc(L, LUA_GCINC, 1000, 0, 0);
   nt3_open(L);
   lua_getglobal(L, "require");
   lua_pushliteral(L, "nt3.cli");
   lua_call(L, 1, 1);
-  lua_gc(L, LUA_GCINC, 150, 0, 0);
+  lua_gc(L, LUA_GCINC, NT3_GC_PAUSE, 0, 0);
   lua_getfield(L, -1, "main");
   lua_createtable(L, argc, 0);
   for (int i = 1; i < argc; i++) {

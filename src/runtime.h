@@ -11,6 +11,12 @@
 #define NT3_VERSION "0.0.0"
 #endif
 
+/* The collector's pause for a state that runs a script or a command (once
+ * nt3's start-up is over; a sandbox's from the start): a cycle starts when
+ * the heap is 1.5 times what the last one kept, not Lua's 2 times
+ * (docs/architecture.md, "Performance budget"). */
+#define NT3_GC_PAUSE 150
+
 /* Opens the standard libraries, registers the nt3 bindings as preloads and
  * installs the searcher for embedded modules. */
 void nt3_open(lua_State *L);

@@ -1572,6 +1572,7 @@ static int start_state(lua_State *H, struct sandbox *s) {
   s->L = lua_newstate(sb_alloc, s);
   if (!s->L) return host_fail(H, "not enough memory", "memory");
   lua_State *L = s->L;
+  lua_gc(L, LUA_GCINC, NT3_GC_PAUSE, 0, 0);
   arm(L);
   lua_pushcfunction(L, setup);
   if (lua_pcall(L, 0, 0, 0) != LUA_OK) return host_fail(H, "cannot make a sandbox: not enough memory", "memory");

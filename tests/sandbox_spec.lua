@@ -205,6 +205,37 @@ describe("sandboxed commands", function()
       assert.truthy(r.stderr:find("^nt3: out of memory: the sandbox's limit is 32 MiB"), r.stderr)
     end)
 
+    it("counts what is kept, not garbage: 6 MB kept and 200 MB of garbage fit a cap of 16M", function()
+      -- (string.rep builds in a buffer, then copies: 12 MB at its peak)
+      local r = run("churn", [[{ memory = "16M" }]], [[
+        local kept = { ("k"):rep(6 * 1024 * 1024) }
+        for i = 1, 200 do local _ = ("g"):rep(1024 * 1024) .. i end
+        print("done", #kept[1])]])
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("done\t6291456\n", r.stdout)
+    end)
+
+    it("is not what bounds the heap between collections: 1.5 times what the last kept, as in nt3's own state", function()
+      -- 100,000 kept tables, then garbage: the heap swings between what is
+      -- kept and the pause times that (Lua's default pause of 200: 2.00)
+      local r = run("gcpause", "{}", [[
+        local kept = {}
+        for i = 1, 100000 do kept[i] = { i } end
+        local lo, hi = math.huge, 0
+        for i = 1, 800000 do
+          local _ = { i, i }
+          if i > 400000 then
+            local c = collectgarbage("count")
+            if c < lo then lo = c end
+            if c > hi then hi = c end
+          end
+        end
+        print(("%.2f %d"):format(hi / lo, #kept))]])
+      assert.are.equal(0, r.code, r.stderr)
+      local swing = assert(tonumber(r.stdout:match("^(%d%.%d%d) 100000\n$")), r.stdout)
+      assert.is_true(swing > 1.3 and swing < 1.7, r.stdout)
+    end)
+
     it("is refused when asked beyond what is allowed", function()
       local r = run("mem2", [[{ memory = "64G" }]], [[print("ran")]])
       assert.are_not.equal(0, r.code)
