@@ -1001,6 +1001,52 @@ return { name = "spintop", summary = "never declared", permissions = {}, run = f
     end)
   end)
 
+  describe("declaring permissions", function()
+    -- run(): marks the host's own authority (io exists only there)
+    local RUN = [[run = function() print("ran", io ~= nil) end]]
+
+    it("sandboxes a command however its permissions key is spelt", function()
+      local home = usercmd.home { ["quoted.lua"] = ([[
+return { name = "quoted", summary = "s", ["permissions"] = { api = "read" }, %s }
+]]):format(RUN) }
+      local r = sh.run({ "quoted" }, { home = home })
+      assert.are.equal(0, r.code, r.stderr)
+      assert.are.equal("ran\tfalse\n", r.stdout)
+      local help = sh.run({ "help", "quoted" }, { home = home })
+      assert.truthy(help.stdout:find("runs in a sandbox", 1, true), help.stdout)
+    end)
+
+    it("never runs or lists a command whose permissions appear only outside a sandbox", function()
+      local home = usercmd.home {
+        -- nil in a sandbox (no debug there), a table in the host
+        ["where.lua"] = ([[
+return { name = "where", summary = "s", permissions = debug and { api = "read" } or nil, %s }
+]]):format(RUN),
+        -- a key the text never spells
+        ["spelt.lua"] = ([[
+local t = { name = "spelt", summary = "s", %s }
+t["perm" .. "issions"] = { api = "read" }
+return t
+]]):format(RUN),
+        -- given by a metatable
+        ["meta.lua"] = ([[
+return setmetatable({ name = "meta", summary = "s", %s }, { __index = { ["perm" .. "issions"] = {} } })
+]]):format(RUN),
+      }
+      for _, name in ipairs { "where", "spelt", "meta" } do
+        local r = sh.run({ name }, { home = home })
+        assert.are.equal(2, r.code, name .. ": " .. r.stdout)
+        assert.are.equal("", r.stdout)
+        assert.truthy(r.stderr:find(("commands/%s.lua: it declares permissions only when loaded outside a sandbox, so it is not run"):format(name), 1, true), r.stderr)
+      end
+      local help = sh.run({ "help" }, { home = home })
+      assert.are.equal(0, help.code, help.stderr)
+      for _, name in ipairs { "where", "spelt", "meta" } do
+        assert.is_nil(help.stdout:find("\n  " .. name .. " ", 1, true), help.stdout)
+      end
+    end)
+  end)
+
   describe("a command without permissions", function()
     it("keeps full authority, as before", function()
       local home = usercmd.home { ["full.lua"] = usercmd.command {

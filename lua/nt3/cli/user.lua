@@ -82,12 +82,13 @@ function M.load(path)
     skip(path, text)
     return nil
   end
-  -- a file that may declare permissions is first loaded in a sandbox, and
-  -- if it does, its code never runs here. One that cannot be loaded there
-  -- is refused rather than run here: its top level would run with full
-  -- authority before anyone saw what it declares.
+  -- a file that may declare permissions (its text names them, however the
+  -- key is written) is first loaded in a sandbox, and if it does, its code
+  -- never runs here. One that cannot be loaded there is refused rather than
+  -- run here: its top level would run with full authority before anyone
+  -- saw what it declares.
   local cmd
-  if text:find("permissions%s*=") then
+  if text:find("permissions", 1, true) then
     local dir, file = path:match("^(.*)/([^/]+)$")
     local desc, berr, bcode = require("nt3.sandbox").describe { dir = dir, file = file }
     if not desc then
@@ -109,6 +110,14 @@ function M.load(path)
     local okrun, result = pcall(chunk)
     if not okrun then
       skip(path, tostring(result))
+      return nil
+    end
+    -- permissions that appear only here (a key the text does not spell, a
+    -- value that depends on where it runs) are never trusted: such a
+    -- command would be shown as sandboxed and run with full authority
+    if type(result) == "table" and (rawget(result, "permissions") ~= nil
+        or not pcall(function() assert(result.permissions == nil) end)) then
+      skip(path, "it declares permissions only when loaded outside a sandbox, so it is not run")
       return nil
     end
     cmd = result
