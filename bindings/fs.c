@@ -928,6 +928,7 @@ const char *nt3_beneath_words(int err) {
   case EMLINK: return "has more than one hard link; refusing it";
   case ELOOP: return "a symbolic link that is not followed (a loop, a magic link of /proc, or a link to create through)";
   case EINVAL: return "not a regular file or directory";
+  case EPERM: return "the folder's credential file (" NT3_LOCAL_FILE ") or one of nt3's beside it: never opened beneath a root";
   default: return strerror(err);
   }
 }
@@ -941,7 +942,7 @@ int nt3_beneath_root_fd(lua_State *L, int idx) {
  * refusals of its rules in words, the rest as strerror says */
 static int beneath_fail(lua_State *L, const char *rel, int r) {
   switch (-r) {
-  case EXDEV: case EMLINK: case ELOOP: case EINVAL:
+  case EXDEV: case EMLINK: case ELOOP: case EINVAL: case EPERM:
     return refuse(L, rel, nt3_beneath_words(-r), -r);
   default:
     return fail(L, rel, -r);
@@ -1025,7 +1026,7 @@ static int root_write(lua_State *L) {
   int root = root_fd(L);
   struct nt3_atomic w;
   int e = nt3_atomic_open_beneath(&w, root, rel, mode, 0, NT3_BENEATH_AUTO);
-  if (e > 0 && (e == EXDEV || e == ELOOP || e == EMLINK)) return beneath_fail(L, rel, -e);
+  if (e > 0 && (e == EXDEV || e == ELOOP || e == EMLINK || e == EPERM)) return beneath_fail(L, rel, -e);
   if (!e && (e = nt3_atomic_write(&w, data, len)) != 0) nt3_atomic_abort(&w);
   else if (!e) e = nt3_atomic_commit(&w);
   return write_result(L, rel, e);

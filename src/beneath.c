@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "beneath.h"
+#include "policy.h"
 
 /* <linux/openat2.h>, spelt out: older headers lack it, and only the
  * system call is needed (glibc has no wrapper before 2.40) */
@@ -244,6 +245,7 @@ static int checked(int fd, int flags) {
 /* Stage 2: the last component name in dirfd. An open descriptor; FOLLOW
  * with the link's target in target; or -errno. */
 static int last(int dirfd, const char *name, int flags, mode_t mode, char *target) {
+  if (nt3_is_local_file_name(name)) return -EPERM;
   /* O_NONBLOCK: the open cannot hang should a FIFO be swapped in after the
    * look; O_TRUNC waits for checked(), past the hard-link check */
   int open_flags = (flags & ~O_TRUNC) | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC;
@@ -364,6 +366,7 @@ int nt3_parent_beneath(int rootfd, const char *rel, char name[NAME_MAX + 1], enu
   const char *dir, *last_name;
   split(path, &dir, &last_name);
   if (strcmp(last_name, ".") == 0) return -EISDIR;
+  if (nt3_is_local_file_name(last_name)) return -EPERM;
   size_t n = strlen(last_name);
   if (n > NAME_MAX) return -ENAMETOOLONG;
   memcpy(name, last_name, n + 1);

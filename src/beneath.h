@@ -21,7 +21,10 @@
  *   is -EINVAL, and O_TMPFILE is -EINVAL), and a regular file with more
  *   than one hard link is -EMLINK: a link inside the root to a file outside
  *   it would otherwise be the way out. O_TRUNC applies only once that is
- *   checked.
+ *   checked;
+ * - a last component that is the folder's credential file or one of nt3's
+ *   own beside it (nt3_is_local_file_name: ".nt3.local.json", its lock,
+ *   its temp files) is -EPERM, reached by its name or through a link.
  *
  * openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS resolves the
  * directories where the kernel has it (5.6 and later); elsewhere (ENOSYS)

@@ -287,6 +287,11 @@ static int policy_warn(lua_State *L) {
   return 0;
 }
 
+int nt3_is_local_file_name(const char *name) {
+  if (name[0] == '.' && name[1] == '.') name++;
+  return strncmp(name, NT3_LOCAL_FILE, sizeof NT3_LOCAL_FILE - 1) == 0;
+}
+
 /* policy.now() -> seconds on the monotonic clock */
 static int policy_now(lua_State *L) {
   lua_pushnumber(L, nt3_monotonic());
@@ -309,5 +314,7 @@ int luaopen_nt3_policy(lua_State *L) {
   luaL_newlib(L, policy_fns);
   lua_pushliteral(L, NT3_TOKEN_PREFIX);
   lua_setfield(L, -2, "TOKEN_PREFIX");
+  lua_pushliteral(L, NT3_LOCAL_FILE);
+  lua_setfield(L, -2, "LOCAL_FILE");
   return 1;
 }

@@ -14,6 +14,16 @@
 /* The public prefix of every token. */
 #define NT3_TOKEN_PREFIX "entri_"
 
+/* The folder's credential file (nt3 login --local), in the folder it is
+ * for. */
+#define NT3_LOCAL_FILE ".nt3.local.json"
+
+/* A file name that is the folder's credential file or one of nt3's own
+ * beside it: its lock, ".nt3.local.json.lock", and the temp files of its
+ * atomic write, "..nt3.local.json.tmp-*". Never opened beneath a root
+ * (src/beneath.h): a sandbox granted a folder never reads the token in it. */
+int nt3_is_local_file_name(const char *name);
+
 /* A host as it appears in a URL ("localhost", "127.0.0.1", "[::1]") that
  * names this machine. Dotted-quad IPv4 only, as inet_pton reads it:
  * "127.0.0.08" and "127.1" are not addresses but names. */

@@ -1168,6 +1168,10 @@ static int open_roots(lua_State *L, const struct list *list, const char *key, ch
      * it, not one that holds it */
     if (have_cfg && (within(real, cfg) || within(cfg, real)))
       return bad(why, size, "fs root \"%s\" is, holds or lies in nt3's own directory %s: never granted", list->v[i], cfg);
+    /* nor /proc: every process's environment (NT3_API_TOKEN), memory and
+     * command line are there */
+    if (within(real, "/proc") || within("/proc", real))
+      return bad(why, size, "fs root \"%s\" is, holds or lies in /proc, where processes' environments are: never granted", list->v[i]);
     lua_getfield(L, LUA_REGISTRYINDEX, "nt3.sandbox.beneath_root");
     lua_pushstring(L, real);
     lua_call(L, 1, 3);

@@ -754,7 +754,7 @@ return { name = "spintop", summary = "never declared", permissions = {}, run = f
         assert.are.same({}, apitest.requests_to(srv, "/api/v1/echo?never"))
       end)
 
-      it("has no .., symlink, /proc/self/fd or hard-link way out of the root", function()
+      it("has no .., symlink or hard-link way out of the root", function()
         local cwd, outside = work()
         local q = sh.quote
         assert(os.execute(table.concat({
@@ -762,17 +762,14 @@ return { name = "spintop", summary = "never declared", permissions = {}, run = f
           "ln -s ../.. " .. q(cwd .. "/out/up"),
           "ln " .. q(outside .. "/secret.txt") .. " " .. q(cwd .. "/out/hard"),
         }, " && ")))
-        -- /proc/self as a write root, and the outside directory held open
-        -- as a read root: its descriptor is one of /proc/self/fd's links
-        local r = run("apiesc", ([[{ api = "read", fs = { read = { %q }, write = { "./out", "/proc/self" } } }]])
+        -- the outside directory held open as a read root: its descriptor
+        -- is one of /proc/self/fd's links (a root in /proc is never granted:
+        -- "never grants a root in /proc")
+        local r = run("apiesc", ([[{ api = "read", fs = { read = { %q }, write = { "./out" } } }]])
           :format(outside), [[
           local api = require "nt3.api"
           for _, p in ipairs { "out/../data.txt", "out/abs/stolen", "out/up/stolen", "out/hard" } do
             print(p, api.get("/api/v1/echo?esc=1", nil, { output = p }))
-          end
-          for fd = 0, 40 do
-            local v, err, code = api.get("/api/v1/echo?fd=" .. fd, nil, { output = "/proc/self/fd/" .. fd .. "/stolen" })
-            if v ~= nil or code ~= "output" then print("fd", fd, v, err, code) end
           end]], { cwd = cwd, env = apitest.env(srv) })
         assert.are.equal(0, r.code, r.stderr)
         assert.truthy(r.stdout:find("out/../data.txt\tnil\tcannot write out/../data.txt: outside the root\toutput\n", 1,
@@ -783,12 +780,48 @@ return { name = "spintop", summary = "never declared", permissions = {}, run = f
           true), r.stdout)
         -- a hard link is replaced, never written through
         assert.truthy(r.stdout:find("out/hard\t\t", 1, true), r.stdout)
-        assert.is_nil(r.stdout:find("\nfd\t", 1, true), r.stdout)
         assert.are.equal("DATA", sh.slurp(cwd .. "/data.txt"))
         assert.are.equal("SECRET", sh.slurp(outside .. "/secret.txt"))
         assert.is_nil(sh.slurp(outside .. "/stolen"))
         assert.is_nil(sh.slurp(cwd .. "/stolen"))
-        assert.are.same({}, apitest.requests_to(srv, "/api/v1/echo?fd="))
+      end)
+
+      it("never opens the folder's credential file beneath a root, by its name or through a link, to read or write", function()
+        local cwd = work()
+        local q = sh.quote
+        sh.spit(cwd .. "/.nt3.local.json", '{"token": "' .. TOKEN .. '"}')
+        sh.spit(cwd .. "/.nt3.local.json.lock", "")
+        sh.spit(cwd .. "/..nt3.local.json.tmp-0123456789ab", '{"token": "' .. TOKEN .. '"}')
+        assert(os.execute("ln -s .nt3.local.json " .. q(cwd .. "/innocent") .. " && ln -s ../.nt3.local.json " .. q(cwd .. "/sub/up")))
+        local r = run("localfile", [[{ fs = { read = { "." }, write = { "." } } }]], [[
+          local fs = require "nt3.fs"
+          for _, p in ipairs { ".nt3.local.json", "./.nt3.local.json", "innocent", "sub/up", ".nt3.local.json.lock",
+              "..nt3.local.json.tmp-0123456789ab" } do
+            print(p, fs.read(p))
+            print(p, fs.stat(p))
+            print(p, fs.sha256(p))
+          end
+          print("write", fs.write(".nt3.local.json", "{}"))
+          print("write", fs.write("sub/.nt3.local.json", "{}"))
+          print("dir", #assert(fs.dir(".")))]], { cwd = cwd })
+        assert.are.equal(0, r.code, r.stderr)
+        assert.is_nil(r.stdout:find(TOKEN, 1, true), r.stdout)
+        local refused = select(2, r.stdout:gsub("never opened beneath a root", ""))
+        assert.are.equal(6 * 3 + 2, refused, r.stdout)
+        assert.truthy(r.stdout:find("\ndir\t%d+\n"), r.stdout)
+        assert.are.equal('{"token": "' .. TOKEN .. '"}', sh.slurp(cwd .. "/.nt3.local.json"))
+        assert.is_nil(sh.slurp(cwd .. "/sub/.nt3.local.json"))
+      end)
+
+      it("never grants a root in /proc, or one holding it: every process's environment is there", function()
+        for _, root in ipairs { "/proc", "/proc/self", "/proc/self/fd", "/proc/sys", "/" } do
+          for _, kind in ipairs { "read", "write" } do
+            local r = run("procroot", ("{ fs = { %s = { %q } } }"):format(kind, root), [[print("ran")]])
+            assert.are_not.equal(0, r.code, root)
+            assert.are.equal("", r.stdout)
+            assert.truthy(r.stderr:find("never granted", 1, true), root .. ": " .. r.stderr)
+          end
+        end
       end)
 
       it("works for nt3.http too, beneath a write root", function()

@@ -268,6 +268,7 @@ function env.pid() end
 --- credential headers, the monotonic clock.
 ---@class nt3.policy
 ---@field TOKEN_PREFIX string "entri_", the public prefix of every token
+---@field LOCAL_FILE string ".nt3.local.json", a folder's credential file (nt3 login --local)
 local policy = {}
 
 --- Whether a host, as a URL writes it ("localhost", "127.0.0.1", "[::1]"),

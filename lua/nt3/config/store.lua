@@ -17,7 +17,7 @@ local M = {}
 M.DEFAULT_API_URL = "https://app.nt3.io"
 M.TOKEN_PREFIX = policy.TOKEN_PREFIX
 M.TOKEN_MAX = 4096
-M.LOCAL_NAME = ".nt3.local.json"
+M.LOCAL_NAME = policy.LOCAL_FILE
 M.GLOBAL_NAME = "config.json"
 
 -- A credential file is a few hundred bytes; anything far bigger is not ours
