@@ -1750,16 +1750,24 @@ static int sandbox_describe(lua_State *H) {
     sandbox_free(s);
     return r;
   }
+  /* From here on nothing of the command's runs: its table is read raw
+   * (no __index of its could raise or loop with Ctrl-C given back), and
+   * the permissions checked are those of the plain copy, the ones a run
+   * is given. */
   lua_State *L = s->L;
   int items = 0;
   copy_value(L, -1, H, 0, &items);
-  lua_getfield(L, -1, "run");
-  lua_pushboolean(H, lua_type(L, -1) == LUA_TFUNCTION);
+  lua_pushliteral(L, "run");
+  lua_pushboolean(H, lua_rawget(L, -2) == LUA_TFUNCTION);
   lua_setfield(H, -2, "has_run");
   lua_pop(L, 1);
-  if (lua_getfield(L, -1, "permissions") != LUA_TNIL) {
+  if (lua_getfield(H, -1, "permissions") == LUA_TNIL) {
+    lua_pop(H, 1);
+  } else {
     char why[600];
-    if (parse_grants(L, -1, NULL, why, sizeof why) != 0) {
+    int bad_grants = parse_grants(H, -1, NULL, why, sizeof why);
+    lua_pop(H, 1);
+    if (bad_grants != 0) {
       char msg[1200];
       snprintf(msg, sizeof msg, "%s/%s: %s", s->dir, file, why);
       sandbox_free(s);

@@ -1049,6 +1049,26 @@ return { name = "quoted", summary = "s", ["permissions"] = { api = "read" }, %s 
       assert.truthy(help.stdout:find("runs in a sandbox", 1, true), help.stdout)
     end)
 
+    it("reads a command's table raw: a metamethod that raises or never ends cannot stop help or nt3", function()
+      -- run and permissions are asked of __index: never called
+      local home = usercmd.home {
+        ["boom.lua"] = [[
+return setmetatable({ name = "boom", summary = "raises", permissions = {} }, { __index = function() error("boom") end })
+]],
+        ["spin.lua"] = [[
+return setmetatable({ name = "spin", summary = "loops", permissions = {} }, { __index = function() while true do end end })
+]],
+      }
+      local help = sh.run({ "help" }, { home = home })
+      assert.are.equal(0, help.code, help.stderr)
+      assert.truthy(help.stderr:find("boom.lua: field 'run' is missing or not a function", 1, true), help.stderr)
+      for _, name in ipairs { "boom", "spin" } do
+        local r = sh.run({ name }, { home = home })
+        assert.are.equal(2, r.code, name .. ": " .. r.stderr)
+        assert.truthy(r.stderr:find("unknown command", 1, true), r.stderr)
+      end
+    end)
+
     it("never runs or lists a command whose permissions appear only outside a sandbox", function()
       local home = usercmd.home {
         -- nil in a sandbox (no debug there), a table in the host
