@@ -194,6 +194,10 @@ describe("a manifest", function()
     assert.matches("field 'permissions.env' must be a list",
       refused(ext.manifest { name = "bad", permissions = { env = "HOME" } }))
     assert.matches("field 'version' is missing", refused(ext.manifest { name = "bad", raw = { version = 3 } }))
+    -- a C1 control (CSI, U+009B) as well as a C0 one: the version is printed as it is
+    for _, v in ipairs { "1.0\194\155", "1.0\27[2J", "1 0", "", ("1"):rep(65) } do
+      assert.matches("field 'version' is missing or not a version", refused(ext.manifest { name = "bad", raw = { version = v } }))
+    end
     assert.matches("field 'commands%[1%]%.file' names commands/gone%.lua, which is not a file of the extension",
       refused(ext.manifest { name = "bad", commands = json.array { { name = "bad", summary = "x", file = "commands/gone.lua" } } }))
   end)

@@ -876,6 +876,29 @@ return { name = "spintop", summary = "never declared", permissions = {}, run = f
       end
     end)
 
+    it("never puts an escape sequence of its description, examples or flags in its help", function()
+      local E = [[\27]52;c;UFdORUQ=\7\27]0;TITLE\7\27[2J\194\155]]
+      local home = usercmd.home { ["hostile.lua"] = ([[
+return {
+  name = "hostile", summary = "s", permissions = {},
+  description = "about%s\nsecond line",
+  flags = { { long = "level", value = "n%s", help = "how far%s" } },
+  examples = { "nt3 hostile%s" },
+  run = function() end,
+}
+]]):format(E, E, E, E) }
+      for _, args in ipairs { { "help", "hostile" }, { "hostile", "--help" } } do
+        local r = sh.run(args, { home = home })
+        assert.are.equal(0, r.code, r.stderr)
+        assert.is_nil(r.stdout:find("[\27\7]"), r.stdout)
+        assert.is_nil(r.stdout:find("\194\155", 1, true), r.stdout)
+        for _, part in ipairs { "about?]52;c;UFdORUQ=??]0;TITLE??[2J?\nsecond line", "<n?]52;c;", "how far?]52;c;",
+            "  nt3 hostile?]52;c;" } do
+          assert.truthy(r.stdout:find(part, 1, true), part .. " in " .. r.stdout)
+        end
+      end
+    end)
+
     it("is passed as it is when it is not a terminal", function()
       local r = run("esc2", "{}", [[print("A\27]52;c;x\7B")]])
       assert.are.equal("A\27]52;c;x\7B\n", r.stdout)

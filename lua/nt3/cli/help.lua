@@ -8,6 +8,8 @@ local policy = require "nt3.policy"
 local registry = require "nt3.cli.registry"
 
 local PROGRAM = registry.PROGRAM
+-- many lines, tokens left as the help writes them (a built-in's examples)
+local SHOWN_AS_IS = { lines = true, mask = false }
 
 local M = {}
 
@@ -106,7 +108,10 @@ function M.usage(cmd)
     add("")
     add("Defined in " .. cmd.source)
   end
-  return table.concat(lines, "\n") .. "\n"
+  -- a user command's or an extension's description, examples, flag help
+  -- and value names are text from a file: printable, every line of it
+  -- (an escape sequence could write the clipboard or fake a prompt)
+  return policy.sanitize(table.concat(lines, "\n") .. "\n", 0, SHOWN_AS_IS)
 end
 
 local function words(list)

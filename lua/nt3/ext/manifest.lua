@@ -112,7 +112,12 @@ function M.parse(text, files)
   if type(m.name) ~= "string" or not m.name:match(M.NAME) or #m.name > NAME_MAX then
     return bad("field 'name' is missing or not a name (letters, digits, - and _, at most 64)")
   end
-  if not nonempty_string(m.version) or #m.version > 64 then return bad("field 'version' is missing or not a string") end
+  -- printed as it is (installed x 1.2.0, upgraded, outdated): letters,
+  -- digits and . + - _ ~ only, so no control byte of any kind reaches a
+  -- terminal
+  if type(m.version) ~= "string" or not m.version:match("^[%w][%w.+~_-]*$") or #m.version > 64 then
+    return bad("field 'version' is missing or not a version (letters, digits and . + - _ ~, at most 64)")
+  end
   if m.description ~= nil and (type(m.description) ~= "string" or m.description:find("[%z\1-\31\127]")) then
     return bad("field 'description' must be a one-line string")
   end
