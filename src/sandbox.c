@@ -974,13 +974,34 @@ static int open_proc(lua_State *L) {
 
 /* --- api ----------------------------------------------------------------------- */
 
+/* Raises unless a request of the command's to the API comes back whole and
+ * decoded: the token is masked in the body it reads, which neither raw
+ * compressed bytes (decompress = false) nor a body in pieces (a Range of
+ * the caller's, each piece shorter than the token) would let the mask
+ * see. Read raw (lua_next): nothing of the command's runs here. */
+static void whole_bodies_only(lua_State *L) {
+  if (lua_getfield(L, 1, "decompress") != LUA_TNIL && !lua_toboolean(L, -1))
+    luaL_argerror(L, 1, "field 'decompress': a sandboxed command's API bodies are always decoded (its token is masked in them)");
+  lua_pop(L, 1);
+  if (lua_getfield(L, 1, "headers") == LUA_TTABLE) {
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+      lua_pop(L, 1);
+      if (lua_type(L, -1) == LUA_TSTRING &&
+          (strcasecmp(lua_tostring(L, -1), "Range") == 0 || strcasecmp(lua_tostring(L, -1), "If-Range") == 0))
+        luaL_argerror(L, 1, "field 'headers': no Range for a sandboxed command's API requests (each piece could hold part of its token, unmasked)");
+    }
+  }
+  lua_pop(L, 1);
+}
+
 /* nt3.sandbox.api_send(req): one request to the active API URL, req.path
  * under it, with the token added in C (gate.h); the response as nt3.http
  * gives it. For lua/nt3/sandbox/api.lua, the sandbox's nt3.api. */
 static int api_send(lua_State *L) {
   static const char *const copied[] = {"method", "headers", "body", "timeout", "connect_timeout", "stall_timeout",
                                        "max_size", "retries", "max_retry_wait", "max_redirects", "output", "sink",
-                                       "decompress", NULL};
+                                       NULL};
   struct sandbox *s = sandbox_of(L);
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
@@ -994,6 +1015,7 @@ static int api_send(lua_State *L) {
   snprintf(what, sizeof what, "nt3.api %s %s", method, url ? url : path);
   /* the method and the origin are the gate's to judge, on every hop */
   if (!s->api_methods) return refuse(L, what, "api");
+  whole_bodies_only(L);
   if (!s->auth) {
     lua_pushnil(L);
     lua_pushliteral(L, "not logged in (run 'nt3 login')");
