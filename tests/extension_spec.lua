@@ -113,7 +113,7 @@ describe("nt3 ext install", function()
     local r = nt3(home, { "ext", "install", src })
     assert.are.equal(1, r.code)
     assert.are.equal(("Extension report 1.0.0 from %s asks to:\n"
-      .. "  - read your nt3 API data (GET, HEAD)\n"
+      .. "  - read your nt3 API data (GET, HEAD, OPTIONS)\n"
       .. "  - write files under ./out\n"
       .. "nt3: no terminal to ask on: run it again with --yes to agree\n"):format(src), r.stderr)
     nothing_installed(home, "report")
@@ -358,7 +358,7 @@ describe("nt3 ext upgrade", function()
     local r = nt3(home, { "ext", "upgrade", "hello" })
     assert.are.equal(1, r.code)
     assert.are.equal("Extension hello 2.0.0 now also asks to:\n"
-      .. "  - read and change your nt3 API data (GET, HEAD, POST, PUT, PATCH, DELETE)\n"
+      .. "  - read and change your nt3 API data (GET, HEAD, OPTIONS, POST, PUT, PATCH, DELETE)\n"
       .. "  - read the environment variable HOME\n"
       .. "nt3: no terminal to ask on: run it again with --yes to agree\n", r.stderr)
     assert.are.equal(lock_before, sh.slurp(home .. "/.nt3/extensions.lock"))
@@ -399,7 +399,7 @@ describe("nt3 ext remove, list and create", function()
     local home = ext.home()
     assert.are.equal(0, nt3(home, { "ext", "install", repo.url, "--yes" }).code)
     local text = nt3(home, { "ext", "list" }).stdout
-    assert.are.equal(("hello 1.0.0  %s  %s  verified\n  commands: hello\n  may read your nt3 API data (GET, HEAD)\n")
+    assert.are.equal(("hello 1.0.0  %s  %s  verified\n  commands: hello\n  may read your nt3 API data (GET, HEAD, OPTIONS)\n")
       :format(repo.first:sub(1, 12), repo.url), text)
     local list = json.decode(nt3(home, { "ext", "list", "--json" }).stdout)
     assert.are.equal("hello", list[1].name)

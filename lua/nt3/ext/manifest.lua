@@ -19,7 +19,11 @@ local NAME_MAX = 64
 local TOP = { name = true, version = true, description = true, commands = true, permissions = true, nt3 = true }
 local KNOWN = { api = true, http = true, fs = true, env = true, proc = true, prompt = true, memory = true }
 -- what "read" and "write" grant of the API
-M.API_LEVELS = { read = { "GET", "HEAD" }, write = { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE" } }
+-- as the sandbox grants them (src/sandbox.c, READ_METHODS and ALL_METHODS)
+M.API_LEVELS = {
+  read = { "GET", "HEAD", "OPTIONS" },
+  write = { "GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE" },
+}
 
 local function is_list(v)
   if type(v) ~= "table" then return false end
@@ -179,7 +183,7 @@ function M.atoms(p)
   local methods = methods_of(p.api)
   local changes = false
   for _, m in ipairs(methods) do
-    if m ~= "GET" and m ~= "HEAD" then changes = true end
+    if m ~= "GET" and m ~= "HEAD" and m ~= "OPTIONS" then changes = true end
     out["api:" .. m] = ""
   end
   if #methods > 0 then
