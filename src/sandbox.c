@@ -1073,6 +1073,23 @@ static int plain_relative(const char *rel) {
   return 1;
 }
 
+/* Whether path's folder, its links resolved, is dir's or one beneath it,
+ * and path is not a regular file with other hard links. A path that does
+ * not exist passes: the read that follows names what is missing. */
+static int inside_dir(const char *dir, const char *path) {
+  char real_dir[PATH_MAX], parent[PATH_MAX], real_parent[PATH_MAX];
+  if (!realpath(dir, real_dir)) return 1;
+  snprintf(parent, sizeof parent, "%s", path);
+  char *slash = strrchr(parent, '/');
+  if (!slash) return 1;
+  *slash = '\0';
+  if (!realpath(parent, real_parent)) return 1;
+  size_t n = strlen(real_dir);
+  if (strncmp(real_parent, real_dir, n) != 0 || (real_parent[n] != '\0' && real_parent[n] != '/')) return 0;
+  struct stat st;
+  return !(lstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1);
+}
+
 /* Pushes the text of the command's file rel, read through the descriptor
  * that passed the checks, or raises one line naming the file. */
 static int read_file(lua_State *L, struct sandbox *s, const char *rel, const char **code) {
@@ -1085,6 +1102,12 @@ static int read_file(lua_State *L, struct sandbox *s, const char *rel, const cha
     return luaL_error(L, "%s", s->tampered);
   }
   snprintf(path, sizeof path, "%s/%s", s->dir, rel);
+  /* the file really lies in the command's directory: no folder on the way
+   * is a link out of it, and the file has no other name elsewhere */
+  if (!inside_dir(s->dir, path)) {
+    *code = "untrusted";
+    return luaL_error(L, "%s: not a file of the command's directory (a link leads out of it, or it has other hard links)", path);
+  }
   /* fs.read_trusted: the trust check, and no symbolic link (a link could
    * lead out of the command's directory) */
   lua_getfield(L, LUA_REGISTRYINDEX, READ_KEY);

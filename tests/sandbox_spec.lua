@@ -370,6 +370,26 @@ return { name = "spintop", summary = "never declared", permissions = {}, run = f
       assert.truthy(r.stdout:find("cjson.safe\ttrue", 1, true), r.stdout)
       assert.is_nil(r.stdout:find("OUTSIDE", 1, true))
     end)
+
+    it("never loads through a folder that links out of the command's folder, nor a file with another hard link", function()
+      local home, dir = home_with("req2", "{}", [[
+        for _, m in ipairs { "out.evil", "hard" } do
+          local ok, e = pcall(require, m)
+          print(m, ok, type(e) == "string" and e or type(e))
+        end]])
+      -- files the trust check accepts, beside the commands directory
+      local outside = usercmd.dir({ ["evil.lua"] = 'return "OUTSIDE"', ["hard.lua"] = 'return "HARD"' },
+        home .. "/.nt3/outside")
+      assert(os.execute("ln -s " .. sh.quote(outside) .. " " .. sh.quote(dir .. "/out") .. " && ln "
+        .. sh.quote(outside .. "/hard.lua") .. " " .. sh.quote(dir .. "/hard.lua")))
+      local r = sh.run({ "req2" }, { home = home })
+      assert.are.equal(0, r.code, r.stderr)
+      for _, m in ipairs { "out.evil", "hard" } do
+        assert.truthy(r.stdout:find(m .. "\tfalse\t[^\n]*not a file of the command's directory"), r.stdout)
+      end
+      assert.is_nil(r.stdout:find("OUTSIDE", 1, true))
+      assert.is_nil(r.stdout:find("HARD", 1, true))
+    end)
   end)
 
   describe("nt3.task", function()
