@@ -279,10 +279,11 @@ with tarfile.open(out, "w:gz") as t:
     if kind == "hardlink": add("commands/h.lua", type=tarfile.LNKTYPE, link="/etc/passwd")
     if kind == "absolute": add("/tmp/evil-absolute.lua")
     if kind == "dotdot": add("../../evil-dotdot.lua")
+    if kind == "twice": add("commands/evil.lua", b"return { second = true }")
 ]]
     sh.spit(dir .. "/mk.py", py)
     for kind, pattern in pairs({ symlink = "a symbolic link", hardlink = "a hard link", absolute = "is absolute",
-        dotdot = "leaves the extension's folder" }) do
+        dotdot = "leaves the extension's folder", twice = "refusing commands/evil%.lua: it is in the tarball twice" }) do
       local tgz = dir .. "/" .. kind .. ".tar.gz"
       ext.sh(("%s %s %s %s %s"):format(PYTHON, sh.quote(dir .. "/mk.py"), kind, sh.quote(tgz), sh.quote(ext.manifest { name = "evil" })))
       local home = ext.home()

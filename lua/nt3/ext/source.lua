@@ -272,7 +272,7 @@ end
 -- source.untar(bytes) -> { [rel] = bytes } | nil, message, code
 -- Regular files and folders only: a link (hard or symbolic), device or
 -- FIFO refuses the whole archive, as does a path that is absolute, climbs
--- out with .., or holds a control character.
+-- out with .., or holds a control character, and a file named twice.
 function M.untar(tar)
   local files, i, long_name, count = {}, 1, nil, 0
   while i + 511 <= #tar do
@@ -305,6 +305,9 @@ function M.untar(tar)
         end
         count = count + 1
         if count > store.FILES_MAX then return nil, ("more than %d files"):format(store.FILES_MAX), "too_big" end
+        -- tar keeps the last of two entries of one name: a reader of the
+        -- first would review code that is not what installs
+        if files[rel] then return nil, ("refusing %s: it is in the tarball twice"):format(rel), "unsafe" end
         files[rel] = data
       else
         local what = ({ ["1"] = "a hard link", ["2"] = "a symbolic link", ["3"] = "a device", ["4"] = "a device",
