@@ -4,7 +4,7 @@
 -- needed (help, an alias, a misspelt name): a run of a built-in with its
 -- flags right does not undump it. Use it through nt3.cli (cli.commands).
 local error, ipairs, load, pairs, pcall, require = error, ipairs, load, pairs, pcall, require
-local table, tostring = table, tostring
+local assert, rawget, table, tostring, type = assert, rawget, table, tostring, type
 local fs = require "nt3.fs"
 local registry = require "nt3.cli.registry"
 
