@@ -444,7 +444,8 @@ describe("the team lock", function()
     local fresh = ext.home()
     local refused = nt3(fresh, { "ext", "sync" }, { cwd = project })
     assert.are.equal(1, refused.code)
-    assert.matches("nt3%-extensions%.lock asks to install:\n  %- hello 1%.0%.0 %(%x+%): read your nt3 API data", refused.stderr)
+    assert.matches("nt3%-extensions%.lock asks to install:\n  %- hello 1%.0%.0 from file://[^ ]+ %(%x+%): read your nt3 API data",
+      refused.stderr)
     nothing_installed(fresh, "hello")
     local r = nt3(fresh, { "ext", "sync", "--yes" }, { cwd = project })
     assert.are.equal(0, r.code, r.stderr)
@@ -452,6 +453,23 @@ describe("the team lock", function()
     assert.is_nil(ext.lock(fresh).extensions.hello.files["README.md"])
     assert.are.equal(before, sh.slurp(project .. "/nt3-extensions.lock"))
     assert.matches("everything in .* is installed", nt3(fresh, { "ext", "sync", "--file", project .. "/nt3-extensions.lock" }).stdout)
+  end)
+
+  it("sync holds a shared lock's source to the install's rules: no plain http, git:// or transport helper", function()
+    local _, _, project = team()
+    local path = project .. "/nt3-extensions.lock"
+    local text = sh.slurp(path)
+    local url = text:match('"source": "([^"]+)"')
+    for _, bad in ipairs { "http://git.example.com/hello.git", "git://git.example.com/hello.git",
+        "ext::sh -c touch /tmp/nt3-sync-ext-ran", "--upload-pack=touch /tmp/x" } do
+      sh.spit(path, (text:gsub(url:gsub("%p", "%%%0"), (bad:gsub("%%", "%%%%")))))
+      local fresh = ext.home()
+      local r = nt3(fresh, { "ext", "sync", "--yes" }, { cwd = project })
+      assert.are.equal(1, r.code, bad)
+      assert.truthy(r.stderr:find("nt3-extensions.lock: hello: ", 1, true), r.stderr)
+      nothing_installed(fresh, "hello")
+    end
+    assert.is_nil(sh.slurp("/tmp/nt3-sync-ext-ran"))
   end)
 
   it("sync refuses a lock with one hash changed, installing nothing", function()

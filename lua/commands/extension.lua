@@ -380,6 +380,12 @@ local function sync(opts)
     if e.kind ~= "git" or type(e.commit) ~= "string" or not e.commit:match("^%x+$") then
       cli.fail(("%s: %s must name a git source and a commit"):format(path, n))
     end
+    -- a shared file's source meets the rules of one typed at install
+    -- (https, ssh or file://; never plain http or git://)
+    local src, serr = the_source().parse(type(e.source) == "string" and e.source or "")
+    if not src or src.kind ~= "git" then
+      cli.fail(("%s: %s: %s"):format(path, n, serr or "its source is not a git URL (https, ssh or file://)"))
+    end
     names[#names + 1] = n
   end
   table.sort(names)
@@ -412,8 +418,8 @@ local function sync(opts)
       local why = clash(lock, n, command_names(got.manifest))
       if why then refuse(why) end
       todo[#todo + 1] = { name = n, got = got, entry = entry_of(got, hashes) }
-      asked[#asked + 1] = ("%s %s (%s): %s"):format(n, got.manifest.version, short(got.commit),
-        table.concat(manifest.describe(e.permissions), "; "))
+      asked[#asked + 1] = ("%s %s from %s (%s): %s"):format(n, got.manifest.version, e.source,
+        short(got.commit), table.concat(manifest.describe(e.permissions), "; "))
     end
   end
   if #todo == 0 then
