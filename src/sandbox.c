@@ -978,12 +978,16 @@ static int open_proc(lua_State *L) {
  * decoded: the token is masked in the body it reads, which neither raw
  * compressed bytes (decompress = false) nor a body in pieces (a Range of
  * the caller's, each piece shorter than the token) would let the mask
- * see. Read raw (lua_next): nothing of the command's runs here. */
-static void whole_bodies_only(lua_State *L) {
-  if (lua_getfield(L, 1, "decompress") != LUA_TNIL && !lua_toboolean(L, -1))
+ * see. req is the command's table (decompress is never passed on: asking
+ * for it is only refused, in words); sent is the copy that goes to the
+ * request, whose headers are judged as the request reads them (raw, with
+ * lua_next), so a metamethod cannot show one table here and another there. */
+static void whole_bodies_only(lua_State *L, int req, int sent) {
+  if (lua_getfield(L, req, "decompress") != LUA_TNIL && !lua_toboolean(L, -1))
     luaL_argerror(L, 1, "field 'decompress': a sandboxed command's API bodies are always decoded (its token is masked in them)");
   lua_pop(L, 1);
-  if (lua_getfield(L, 1, "headers") == LUA_TTABLE) {
+  lua_pushliteral(L, "headers");
+  if (lua_rawget(L, sent) == LUA_TTABLE) {
     lua_pushnil(L);
     while (lua_next(L, -2)) {
       lua_pop(L, 1);
@@ -1015,7 +1019,6 @@ static int api_send(lua_State *L) {
   snprintf(what, sizeof what, "nt3.api %s %s", method, url ? url : path);
   /* the method and the origin are the gate's to judge, on every hop */
   if (!s->api_methods) return refuse(L, what, "api");
-  whole_bodies_only(L);
   if (!s->auth) {
     lua_pushnil(L);
     lua_pushliteral(L, "not logged in (run 'nt3 login')");
@@ -1027,6 +1030,7 @@ static int api_send(lua_State *L) {
     lua_getfield(L, 1, copied[i]);
     lua_setfield(L, -2, copied[i]);
   }
+  whole_bodies_only(L, 1, lua_gettop(L));
   if (url) lua_pushstring(L, url);
   else lua_pushfstring(L, "%s%s", s->api_url, path);
   lua_setfield(L, -2, "url");

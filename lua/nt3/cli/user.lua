@@ -4,7 +4,7 @@
 -- needed (help, an alias, a misspelt name): a run of a built-in with its
 -- flags right does not undump it. Use it through nt3.cli (cli.commands).
 local error, ipairs, load, pairs, pcall, require = error, ipairs, load, pairs, pcall, require
-local assert, rawget, table, tostring, type = assert, rawget, table, tostring, type
+local table, tostring, type = table, tostring, type
 local fs = require "nt3.fs"
 local registry = require "nt3.cli.registry"
 
@@ -115,8 +115,8 @@ function M.load(path)
     -- permissions that appear only here (a key the text does not spell, a
     -- value that depends on where it runs) are never trusted: such a
     -- command would be shown as sandboxed and run with full authority
-    if type(result) == "table" and (rawget(result, "permissions") ~= nil
-        or not pcall(function() assert(result.permissions == nil) end)) then
+    local read, declared = pcall(function() if type(result) == "table" then return result.permissions end end)
+    if not read or declared ~= nil then
       skip(path, "it declares permissions only when loaded outside a sandbox, so it is not run")
       return nil
     end
